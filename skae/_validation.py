@@ -1,0 +1,112 @@
+"""Declarative checks of hyper-parameters, done in ``fit``.
+
+Each estimator keeps a class-level table ``_parameter_constraints`` that maps a
+parameter name to a list of allowed forms; ``_validate_params`` checks every value
+against its list and names the parameter, the value given and what is allowed.
+scikit-learn keeps a similar machinery private, so we keep our own small one.
+"""
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class _Interval:
+    """Numbers between ``left`` and ``right``; ``None`` leaves a side open."""
+
+    kind: type  # numbers.Integral or numbers.Real
+    left: float | None
+    right: float | None
+    closed: str = "both"  # "both", "left", "right" or "neither"
+
+    def accepts(self, value):
+        if isinstance(value, bool | np.bool_) or not isinstance(value, self.kind):
+            return False
+        if self.left is not None:
+            if value < self.left or (value == self.left and self.closed in ("right", "neither")):
+                return False
+        if self.right is not None:
+            if value > self.right or (value == self.right and self.closed in ("left", "neither")):
+                return False
+        return True
+
+    def __str__(self):
+        name = "an int" if self.kind is numbers.Integral else "a float"
+        lo = "-inf" if self.left is None else self.left
+        hi = "inf" if self.right is None else self.right
+        lb = "[" if self.closed in ("both", "left") and self.left is not None else "("
+        rb = "]" if self.closed in ("both", "right") and self.right is not None else ")"
+        return f"{name} in the range {lb}{lo}, {hi}{rb}"
+
+
+@dataclass(frozen=True)
+class _Options:
+    """One of a fixed set of strings."""
+
+    options: tuple
+
+    def accepts(self, value):
+        return isinstance(value, str) and value in self.options
+
+    def __str__(self):
+        return "one of " + ", ".join(repr(o) for o in self.options)
+
+
+class _Sizes:
+    """A sequence of positive ints, such as ``hidden_layer_sizes``."""
+
+    def accepts(self, value):
+        if isinstance(value, str) or not hasattr(value, "__iter__"):
+            return False
+        return all(_Interval(numbers.Integral, 1, None).accepts(v) for v in value)
+
+    def __str__(self):
+        return "a tuple of positive ints"
+
+
+class _Instance:
+    """An instance of one of the given types (``None`` allowed by passing NoneType)."""
+
+    def __init__(self, *types, name):
+        self.types, self.name = types, name
+
+    def accepts(self, value):
+        return isinstance(value, self.types)
+
+    def __str__(self):
+        return self.name
+
+
+class _SubclassOf:
+    """A class deriving from ``base``, e.g. a ``torch.optim.Optimizer`` subclass."""
+
+    def __init__(self, base, name):
+        self.base, self.name = base, name
+
+    def accepts(self, value):
+        return isinstance(value, type) and issubclass(value, self.base)
+
+    def __str__(self):
+        return self.name
+
+
+_BOOLEAN = _Instance(bool, np.bool_, name="a bool")
+_NONE = _Instance(type(None), name="None")
+_RANDOM_STATE = _Instance(
+    type(None), numbers.Integral, np.random.RandomState, name="None, an int or a RandomState"
+)
+
+
+def _validate_params(estimator, constraints):
+    """Raise ``ValueError`` for the first parameter that breaks ``constraints``."""
+    params = estimator.get_params(deep=False)
+    for name, allowed in constraints.items():
+        value = params[name]
+        if not any(c.accepts(value) for c in allowed):
+            described = " or ".join(str(c) for c in allowed)
+            raise ValueError(
+                f"The {name!r} parameter of {type(estimator).__name__} must be "
+                f"{described}. Got {value!r} instead."
+            )
