@@ -61,6 +61,12 @@ def _draw_seed(random_state):
 def _resolve_device(device):
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"device={device!r} is not a PyTorch device; use 'cpu', 'cuda', 'cuda:N' or 'auto'."
+        ) from None
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available.")
     return device

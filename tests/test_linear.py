@@ -1,0 +1,167 @@
+"""LinearAETransformer learns PCA: same components, order, signs and numbers."""
+
+import numpy as np
+import pytest
+from scipy.linalg import subspace_angles
+from sklearn.datasets import load_digits, load_iris, load_wine
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import StandardScaler
+
+from skae import LinearAETransformer
+
+DATASETS = {"iris": (load_iris, 2), "wine": (load_wine, 3), "digits": (load_digits, 10)}
+
+
+def standardized(name):
+    return StandardScaler().fit_transform(DATASETS[name][0]().data)
+
+
+def reconstruction_mse(est, X):
+    return ((X - est.inverse_transform(est.transform(X))) ** 2).mean()
+
+
+@pytest.mark.parametrize("random_state", range(5))
+@pytest.mark.parametrize("name", DATASETS)
+def test_float64_matches_pca(name, random_state):
+    X = standardized(name)
+    k = DATASETS[name][1]
+    pca = PCA(k).fit(X)
+    lae = LinearAETransformer(k, random_state=random_state).fit(X)
+
+    cosines = np.abs(np.sum(lae.components_ * pca.components_, axis=1))
+    assert cosines.min() >= 1 - 1e-8
+    assert subspace_angles(lae.components_.T, pca.components_.T).max() <= 1e-5
+    pca_mse = reconstruction_mse(pca, X)
+    assert abs(reconstruction_mse(lae, X) - pca_mse) <= 1e-8 * pca_mse
+    np.testing.assert_allclose(
+        lae.explained_variance_ratio_, pca.explained_variance_ratio_, rtol=0, atol=1e-8
+    )
+    Z_pca = pca.transform(X)
+    # not only up to sign: the same sign convention as PCA
+    assert np.abs(lae.transform(X) - Z_pca).max() <= 1e-5 * np.abs(Z_pca).max()
+
+
+@pytest.mark.parametrize("random_state", range(5))
+@pytest.mark.parametrize("name", DATASETS)
+def test_float32_matches_pca_to_float32_precision(name, random_state):
+    X = standardized(name).astype(np.float32)
+    k = DATASETS[name][1]
+    pca = PCA(k).fit(X.astype(np.float64))
+    lae = LinearAETransformer(k, random_state=random_state).fit(X)
+    assert lae.components_.dtype == np.float32
+    assert np.abs(np.sum(lae.components_ * pca.components_, axis=1)).min() >= 0.9999
+    pca_mse = reconstruction_mse(pca, X.astype(np.float64))
+    assert abs(reconstruction_mse(lae, X) - pca_mse) <= 1e-5 * pca_mse
+    np.testing.assert_allclose(
+        lae.explained_variance_ratio_, pca.explained_variance_ratio_, rtol=0, atol=1e-5
+    )
+
+
+def test_pca_attributes_match():
+    X = standardized("wine")
+    pca = PCA(4).fit(X)
+    lae = LinearAETransformer(4, random_state=0).fit(X)
+    np.testing.assert_allclose(lae.mean_, pca.mean_, atol=1e-12)
+    np.testing.assert_allclose(lae.explained_variance_, pca.explained_variance_, rtol=1e-8)
+    np.testing.assert_allclose(lae.singular_values_, pca.singular_values_, rtol=1e-8)
+    assert lae.noise_variance_ == pytest.approx(pca.noise_variance_, rel=1e-8)
+    np.testing.assert_allclose(lae.components_ @ lae.components_.T, np.eye(4), atol=1e-12)
+    assert np.all(np.diff(lae.explained_variance_) < 0)
+
+
+def test_unaligned_codes_are_pca_rotated():
+    X = standardized("wine")
+    pca = PCA(3).fit(X)
+    lae = LinearAETransformer(3, align=False, random_state=0).fit(X)
+    assert not hasattr(lae, "components_")
+    decoder = lae._weights()[1]
+    # the learned subspace is PCA's...
+    assert subspace_angles(decoder, pca.components_.T).max() < 1e-5
+    assert reconstruction_mse(lae, X) == pytest.approx(reconstruction_mse(pca, X), rel=1e-8)
+    # ...in another basis: the codes are not PCA's scores
+    Z, Z_pca = lae.transform(X), pca.transform(X)
+    assert np.abs(np.abs(Z) - np.abs(Z_pca)).max() > 0.1
+    # but they are a linear image of them
+    rotation, *_ = np.linalg.lstsq(Z_pca, Z, rcond=None)
+    np.testing.assert_allclose(Z_pca @ rotation, Z, atol=1e-6)
+
+
+def test_whiten_matches_pca_whiten():
+    X = standardized("wine")
+    pca = PCA(3, whiten=True).fit(X)
+    lae = LinearAETransformer(3, whiten=True, random_state=0).fit(X)
+    Z = lae.transform(X)
+    np.testing.assert_allclose(Z, pca.transform(X), atol=1e-6)
+    np.testing.assert_allclose(Z.var(axis=0, ddof=1), 1, atol=1e-8)
+    np.testing.assert_allclose(lae.inverse_transform(Z), pca.inverse_transform(Z), atol=1e-6)
+
+
+def test_tied_weights_learn_pca_with_one_matrix():
+    X = standardized("wine")
+    pca = PCA(3).fit(X)
+    lae = LinearAETransformer(3, tied_weights=True, random_state=0).fit(X)
+    n_params = sum(p.numel() for p in lae.net_.module_.parameters())
+    assert n_params == 3 * 13
+    encoder, decoder = lae._weights()
+    np.testing.assert_array_equal(decoder, encoder.T)
+    np.testing.assert_allclose(np.abs(lae.components_ @ pca.components_.T), np.eye(3), atol=1e-7)
+
+
+def test_aligned_weights_are_written_back_into_the_network():
+    X = standardized("iris")
+    lae = LinearAETransformer(2, random_state=0).fit(X)
+    encoder, decoder = lae._weights()
+    np.testing.assert_allclose(encoder, lae.components_, atol=1e-15)
+    np.testing.assert_allclose(decoder, lae.components_.T, atol=1e-15)
+
+
+def test_minibatch_solver_reaches_pca_within_one_percent():
+    X = standardized("digits")
+    pca = PCA(10).fit(X)
+    lae = LinearAETransformer(
+        10, solver="minibatch", learning_rate_init=0.01, max_iter=60, random_state=0
+    ).fit(X)
+    pca_mse = reconstruction_mse(pca, X)
+    assert reconstruction_mse(lae, X) <= 1.01 * pca_mse
+    np.testing.assert_allclose(
+        lae.explained_variance_ratio_, pca.explained_variance_ratio_, atol=5e-3
+    )
+    # the alignment still orders and orthonormalizes the components
+    np.testing.assert_allclose(lae.components_ @ lae.components_.T, np.eye(10), atol=1e-10)
+
+
+def test_n_components_none_means_all_and_warns_about_identity():
+    X = standardized("iris")
+    with pytest.warns(UserWarning, match="can learn the identity map"):
+        lae = LinearAETransformer(None, random_state=0).fit(X)
+    assert lae.n_components_ == 4
+    np.testing.assert_allclose(lae.explained_variance_ratio_.sum(), 1.0, atol=1e-10)
+    np.testing.assert_allclose(lae.inverse_transform(lae.transform(X)), X, atol=1e-8)
+
+
+def test_over_complete_needs_align_false():
+    X = standardized("iris")
+    with pytest.raises(ValueError, match="n_components=5 exceeds n_features=4"):
+        LinearAETransformer(5).fit(X)
+    with pytest.warns(UserWarning, match="over-complete"):
+        lae = LinearAETransformer(5, align=False, random_state=0).fit(X)
+    assert lae.transform(X).shape == (150, 5)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"whiten": True, "align": False}, "whiten=True needs align=True"),
+        ({"early_stopping": True}, "apply to solver='minibatch' only"),
+        ({"alpha": 0.1}, "apply to solver='minibatch' only"),
+        ({"solver": "svd"}, "'solver' parameter of LinearAETransformer must be one of"),
+    ],
+)
+def test_incompatible_settings_are_rejected(params, message):
+    with pytest.raises(ValueError, match=message):
+        LinearAETransformer(**params).fit(standardized("iris"))
+
+
+def test_needs_two_samples_for_variances():
+    with pytest.raises(ValueError, match="1 sample"):
+        LinearAETransformer(1).fit([[1.0, 2.0]])

@@ -1,0 +1,29 @@
+"""The parameter-constraint checker."""
+
+import numbers
+
+import numpy as np
+import pytest
+
+from skae._validation import _BOOLEAN, _Interval, _Options, _Sizes
+
+
+@pytest.mark.parametrize(
+    "constraint, good, bad",
+    [
+        (_Interval(numbers.Integral, 1, None), [1, np.int64(7)], [0, 1.5, True, "3"]),
+        (_Interval(numbers.Real, 0, 1, closed="neither"), [0.5, 1e-9], [0, 1, -0.1]),
+        (_Options(("a", "b")), ["a"], ["c", None, 1]),
+        (_Sizes(), [(), (3,), [4, 5]], [(0,), "12", (2.5,), 3]),
+        (_BOOLEAN, [True, np.bool_(False)], [0, "yes"]),
+    ],
+)
+def test_constraints_accept_and_reject(constraint, good, bad):
+    assert all(constraint.accepts(v) for v in good)
+    assert not any(constraint.accepts(v) for v in bad)
+
+
+def test_descriptions_read_as_english():
+    assert str(_Interval(numbers.Integral, 1, None)) == "an int in the range [1, inf)"
+    assert str(_Interval(numbers.Real, 0, 1, closed="neither")) == "a float in the range (0, 1)"
+    assert str(_Options(("x", "y"))) == "one of 'x', 'y'"
