@@ -1,0 +1,135 @@
+"""Loaders for the data sets of the classic autoencoder workflows."""
+
+import gzip
+import re
+from pathlib import Path
+
+import numpy as np
+
+_MNIST_FILES = {
+    "train_images": "train-images",
+    "train_labels": "train-labels",
+    "test_images": "t10k-images",
+    "test_labels": "t10k-labels",
+}
+
+# IDX type codes (third magic byte) and their big-endian dtypes
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _read_idx(path):
+    """Read one IDX file (gzipped or not) into an array of its stored shape."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4]!r}).")
+    ndim = data[3]
+    shape = tuple(int(s) for s in np.frombuffer(data, ">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_DTYPES[data[2]])
+    offset = 4 + 4 * ndim
+    expected = offset + int(np.prod(shape)) * dtype.itemsize
+    if len(data) != expected:
+        raise ValueError(
+            f"{path} is truncated or padded: {len(data)} bytes for shape {shape}, "
+            f"expected {expected}."
+        )
+    return np.frombuffer(data, dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _find_idx(data_dir, stem):
+    """The file in ``data_dir`` named like ``train-images-idx3-ubyte[.gz]``.
+
+    Both the original dash-separated names and the common dotted variant
+    (``train-images.idx3-ubyte.gz``) are accepted.
+    """
+    pattern = re.compile(re.escape(stem) + r"[-.]idx\d-ubyte(\.gz)?$")
+    matches = sorted(p for p in Path(data_dir).iterdir() if pattern.match(p.name))
+    if not matches:
+        raise FileNotFoundError(
+            f"No {stem}-idx?-ubyte[.gz] file in {data_dir}. load_mnist needs the four "
+            "original MNIST files: train-images-idx3-ubyte.gz, "
+            "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+            "t10k-labels-idx1-ubyte.gz."
+        )
+    return matches[0]
+
+
+def _fetch_openml_mnist(data_home):
+    from sklearn.datasets import fetch_openml
+
+    try:
+        X, y = fetch_openml(
+            "mnist_784", version=1, return_X_y=True, as_frame=False, data_home=data_home
+        )
+    except OSError as exc:  # URLError and socket errors are OSErrors
+        raise OSError(
+            "MNIST is not in scikit-learn's OpenML cache and could not be downloaded "
+            f"({exc}). Download the four original IDX files (train-images-idx3-ubyte.gz "
+            "and the three others) and pass their folder as load_mnist(data_dir=...), "
+            "or --data-dir to the examples and benchmarks."
+        ) from exc
+    images = X.reshape(-1, 28, 28).astype(np.uint8)
+    labels = y.astype(np.uint8)
+    # OpenML keeps the original order: the first 60000 rows are the training set
+    return images[:60000], labels[:60000], images[60000:], labels[60000:]
+
+
+def load_mnist(data_dir=None, *, as_uint8=False, flatten=True, data_home=None):
+    """Load MNIST's standard split: 60000 training and 10000 test digits.
+
+    With ``data_dir``, reads the four original IDX files (gzipped or not) from that
+    folder, offline. Without it, uses scikit-learn's ``fetch_openml("mnist_784")``,
+    which reads its local cache or downloads once; offline with nothing cached, an
+    ``OSError`` says how to provide the files.
+
+    Parameters
+    ----------
+    data_dir : str or path-like, default=None
+        Folder holding ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
+        ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz`` (the dotted
+        names ``train-images.idx3-ubyte.gz`` also work, as do uncompressed files).
+    as_uint8 : bool, default=False
+        If True, return the raw pixels as uint8 in [0, 255]; else float32 in [0, 1].
+    flatten : bool, default=True
+        If True, images have shape (n, 784); else (n, 28, 28).
+    data_home : str or path-like, default=None
+        scikit-learn's data cache, used only without ``data_dir``.
+
+    Returns
+    -------
+    X_train : ndarray of shape (60000, 784) or (60000, 28, 28)
+        Training images.
+    X_test : ndarray of shape (10000, 784) or (10000, 28, 28)
+        Test images.
+    y_train : ndarray of shape (60000,)
+        Training labels, uint8 digits 0-9.
+    y_test : ndarray of shape (10000,)
+        Test labels.
+
+    Examples
+    --------
+    >>> from skae.datasets import load_mnist
+    >>> X_train, X_test, y_train, y_test = load_mnist("data/mnist")  # doctest: +SKIP
+    >>> X_train.shape, X_train.dtype  # doctest: +SKIP
+    ((60000, 784), dtype('float32'))
+    """
+    if data_dir is None:
+        train_images, train_labels, test_images, test_labels = _fetch_openml_mnist(data_home)
+    else:
+        arrays = {key: _read_idx(_find_idx(data_dir, stem)) for key, stem in _MNIST_FILES.items()}
+        train_images, train_labels = arrays["train_images"], arrays["train_labels"]
+        test_images, test_labels = arrays["test_images"], arrays["test_labels"]
+    for images, labels in ((train_images, train_labels), (test_images, test_labels)):
+        if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
+            raise ValueError(
+                f"MNIST images of shape {images.shape} do not match labels of shape "
+                f"{labels.shape}; expected (n, 28, 28) images and n labels."
+            )
+
+    def prepare(images):
+        if flatten:
+            images = images.reshape(len(images), -1)
+        return images if as_uint8 else images.astype(np.float32) / np.float32(255)
+
+    return prepare(train_images), prepare(test_images), train_labels, test_labels

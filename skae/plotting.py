@@ -1,0 +1,171 @@
+"""Matplotlib figures of the classic autoencoder workflows.
+
+matplotlib is an optional dependency (``pip install skae[plot]``), imported only
+when a function here is called. Every function returns its ``Figure`` and never
+calls ``plt.show()``, so it works in scripts, notebooks and tests alike.
+"""
+
+import math
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError(
+            "skae.plotting needs matplotlib: pip install 'skae[plot]' (or matplotlib)."
+        ) from exc
+    return plt
+
+
+def _grid_shape(n):
+    """(rows, columns) of the most nearly square rectangle holding exactly ``n``."""
+    rows = max(r for r in range(1, math.isqrt(n) + 1) if n % r == 0)
+    return rows, n // rows
+
+
+def plot_loss_curve(estimator):
+    """Training loss per epoch, and the validation loss when it was recorded.
+
+    Parameters
+    ----------
+    estimator : fitted skae estimator
+        Any estimator with ``loss_curve_`` and ``validation_scores_``.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        The figure, with one axes.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import AutoencoderTransformer
+    >>> from skae.plotting import plot_loss_curve
+    >>> ae = AutoencoderTransformer(max_iter=3, random_state=0).fit(load_digits().data / 16)
+    >>> fig = plot_loss_curve(ae)
+    >>> [line.get_label() for line in fig.axes[0].get_lines()]
+    ['train']
+    """
+    check_is_fitted(estimator)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = np.arange(1, len(estimator.loss_curve_) + 1)
+    ax.plot(epochs, estimator.loss_curve_, marker=".", label="train")
+    if estimator.validation_scores_ is not None:
+        ax.plot(epochs, -np.asarray(estimator.validation_scores_), marker=".", label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(f"{type(estimator).__name__}: loss per epoch")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_reconstructions(estimator, X, image_shape, n=10):
+    """Three rows of images: originals, their codes, and their reconstructions.
+
+    Codes are drawn as images too, reshaped to the most nearly square rectangle
+    (6 x 6 for 36 components, 2 x 4 for 8).
+
+    Parameters
+    ----------
+    estimator : fitted skae estimator
+        Its ``transform`` gives the codes and ``inverse_transform`` the
+        reconstructions.
+    X : array-like of shape (n_samples, n_features)
+        Images, flattened; the first ``n`` are shown.
+    image_shape : tuple of int
+        Shape of one image, e.g. ``(28, 28)``.
+    n : int, default=10
+        Number of images.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        The figure, with a 3 x ``n`` grid of axes.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import AutoencoderTransformer
+    >>> from skae.plotting import plot_reconstructions
+    >>> X = load_digits().data / 16
+    >>> ae = AutoencoderTransformer(8, max_iter=3, random_state=0).fit(X)
+    >>> fig = plot_reconstructions(ae, X, (8, 8), n=5)
+    >>> len(fig.axes)
+    15
+    """
+    check_is_fitted(estimator)
+    plt = _pyplot()
+    X = np.asarray(X)[:n]
+    n = len(X)
+    Z = estimator.transform(X)
+    X_rec = estimator.inverse_transform(Z)
+    code_shape = _grid_shape(Z.shape[1])
+    fig, axes = plt.subplots(3, n, figsize=(1.2 * n, 4), squeeze=False)
+    # one gray scale per row kind, so brightness compares across images
+    image_range = {"vmin": X.min(), "vmax": X.max()}
+    rows = [
+        ("original", X, image_shape, image_range),
+        (f"code ({Z.shape[1]})", Z, code_shape, {"vmin": Z.min(), "vmax": Z.max()}),
+        ("reconstruction", X_rec, image_shape, image_range),
+    ]
+    for row, (title, data, shape, value_range) in enumerate(rows):
+        for col in range(n):
+            ax = axes[row, col]
+            ax.imshow(data[col].reshape(shape), cmap="gray", **value_range)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[row, 0].set_ylabel(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_embedding(estimator, X, y):
+    """Scatter of the first two code dimensions, colored by label.
+
+    Parameters
+    ----------
+    estimator : fitted skae estimator
+        With ``n_components_ >= 2``.
+    X : array-like of shape (n_samples, n_features)
+        Samples to encode.
+    y : array-like of shape (n_samples,)
+        Labels that color the points.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        The figure, with one axes.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skae import LinearAETransformer
+    >>> from skae.plotting import plot_embedding
+    >>> X, y = load_iris(return_X_y=True)
+    >>> fig = plot_embedding(LinearAETransformer(random_state=0).fit(X), X, y)
+    >>> fig.axes[0].get_xlabel()
+    'linearaetransformer0'
+    """
+    check_is_fitted(estimator)
+    if estimator.n_components_ < 2:
+        raise ValueError(
+            f"plot_embedding needs at least 2 components, the estimator has "
+            f"n_components_={estimator.n_components_}."
+        )
+    plt = _pyplot()
+    Z = estimator.transform(X)
+    names = estimator.get_feature_names_out()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    points = ax.scatter(Z[:, 0], Z[:, 1], c=np.asarray(y), cmap="tab10", s=12)
+    fig.colorbar(points, ax=ax, label="label")
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    ax.set_title(type(estimator).__name__)
+    fig.tight_layout()
+    return fig
