@@ -1,0 +1,97 @@
+"""Shared plumbing of the benchmark scripts: data, timing, memory, tables."""
+
+import multiprocessing
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def load_data(data_dir, quick):
+    """MNIST from ``data_dir`` as float32 in [0, 1]; with ``quick``, scikit-learn's
+    digits instead (64 features), so the smoke run needs no download."""
+    if quick:
+        from sklearn.datasets import load_digits
+
+        X = (load_digits().data / 16).astype(np.float32)
+        return X[:1500], X[1500:]
+    from skae.datasets import load_mnist
+
+    X_train, X_test, _, _ = load_mnist(data_dir)
+    return X_train, X_test
+
+
+def machine():
+    """One line naming the processor, cores and library versions."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), Python {platform.python_version()}"
+    )
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def rss_mb():
+    """Current resident memory of this process in MiB (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def reset_peak_rss():
+    """Make the kernel's peak-RSS mark (VmHWM) restart from the current RSS."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def peak_rss_mb():
+    """Peak resident memory (VmHWM) since start or the last ``reset_peak_rss``."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _child(queue, fn, args):
+    queue.put(fn(*args))
+
+
+def in_fresh_process(fn, *args):
+    """Run ``fn(*args)`` in a new process, so its memory marks are its own."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(queue, fn, args))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def report(title, header, rows, markdown_path, notes=()):
+    """Print the table and, with ``markdown_path``, write it with the machine line."""
+    table = markdown_table(header, rows)
+    text = "\n".join([f"### {title}", "", f"Machine: {machine()}", "", table, *notes, ""])
+    print(text)
+    if markdown_path:
+        Path(markdown_path).write_text(text)
+    return text

@@ -1,0 +1,100 @@
+"""Table 3: fit time and peak memory against n_samples, and transform throughput.
+
+Each size fits the seed MNIST recipe for a fixed number of epochs in a fresh
+process. "peak RSS" is the process's peak resident memory during ``fit`` (the peak
+mark is reset just before it), "over data" that peak minus the memory just before
+``fit`` (imports and the float32 training array already loaded): what training
+itself adds, which should not grow with n_samples.
+
+    python benchmarks/bench_scaling.py --data-dir ../shared/data/mnist
+    python benchmarks/bench_scaling.py --quick
+"""
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from _common import in_fresh_process, load_data, peak_rss_mb, report, reset_peak_rss, rss_mb
+from sklearn.exceptions import ConvergenceWarning
+
+from skae import AutoencoderTransformer
+
+
+def fit_subset(data_dir, quick, n_samples, epochs):
+    X_train, X_test = load_data(data_dir, quick)
+    X = np.ascontiguousarray(X_train[:n_samples])
+    del X_train
+    ae = AutoencoderTransformer(
+        8 if quick else 36,
+        hidden_layer_sizes=(),
+        code_activation="relu",
+        output_activation="sigmoid",
+        loss="bce",
+        alpha=0.0,
+        batch_size=256,
+        max_iter=epochs,
+        random_state=0,
+    )
+    before = rss_mb()
+    reset_peak_rss()
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ae.fit(X)
+    seconds = time.perf_counter() - start
+    peak = peak_rss_mb()
+    ae.transform(X_test[:512])  # warm-up
+    start = time.perf_counter()
+    repeats = 5
+    for _ in range(repeats):
+        ae.transform(X_test)
+    throughput = repeats * len(X_test) / (time.perf_counter() - start)
+    return seconds, before, peak, X.nbytes / 2**20, throughput
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--markdown", default=None)
+    args = parser.parse_args(argv)
+    sizes = [375, 750, 1500] if args.quick else [7500, 15000, 30000, 60000]
+    epochs = args.epochs or (2 if args.quick else 5)
+
+    rows = []
+    for n in sizes:
+        seconds, before, peak, data_mb, throughput = in_fresh_process(
+            fit_subset, args.data_dir, args.quick, n, epochs
+        )
+        rows.append(
+            [
+                n,
+                f"{seconds:.2f}",
+                f"{1e6 * seconds / (n * epochs):.2f}",
+                f"{data_mb:.0f}",
+                f"{peak:.0f}",
+                f"{peak - before:.0f}",
+                f"{throughput:,.0f}",
+            ]
+        )
+    data = "digits (quick)" if args.quick else "MNIST"
+    report(
+        f"Scaling of the seed recipe on {data}, {epochs} epochs",
+        [
+            "n_samples",
+            "fit s",
+            "us per sample-epoch",
+            "data MiB",
+            "peak RSS MiB",
+            "over data MiB",
+            "transform samples/s",
+        ],
+        rows,
+        args.markdown,
+    )
+
+
+if __name__ == "__main__":
+    main()

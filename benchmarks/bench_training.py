@@ -1,0 +1,127 @@
+"""Table 1 (and 4 on a GPU): the seed MNIST recipe, plain PyTorch loop vs skae.
+
+Seed recipe: 784 -> 36 -> 784, ReLU encoder, sigmoid decoder, binary cross-entropy,
+Adam lr 1e-3, batch 256, 20 epochs, shuffled. The plain loop below is the textbook
+one (``DataLoader(TensorDataset)``, ``nn.Sigmoid`` then ``nn.BCELoss``). Both run in
+the same process, in alternating order, repeat r seeded with r; the table shows
+medians. One tiny warm-up fit of each comes first, so neither pays PyTorch's
+one-time imports inside its timing.
+
+    python benchmarks/bench_training.py --data-dir ../shared/data/mnist
+    python benchmarks/bench_training.py --quick            # smoke run on digits
+    python benchmarks/bench_training.py --device cuda      # table 4
+"""
+
+import argparse
+import warnings
+
+import numpy as np
+import torch
+from _common import load_data, report, timed
+from sklearn.exceptions import ConvergenceWarning
+from torch import nn
+
+from skae import AutoencoderTransformer
+
+
+def plain_loop(X_train, epochs, seed, device, batch_size=256):
+    torch.manual_seed(seed)
+    d = X_train.shape[1]
+    model = nn.Sequential(nn.Linear(d, 36), nn.ReLU(), nn.Linear(36, d), nn.Sigmoid()).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    criterion = nn.BCELoss()
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(X_train)),
+        batch_size=batch_size,
+        shuffle=True,
+    )
+    for _ in range(epochs):
+        for (xb,) in loader:
+            xb = xb.to(device)
+            optimizer.zero_grad()
+            loss = criterion(model(xb), xb)
+            loss.backward()
+            optimizer.step()
+    model.eval()
+
+    def reconstruct(X):
+        with torch.no_grad():
+            return model(torch.from_numpy(X).to(device)).cpu().numpy()
+
+    return reconstruct
+
+
+def skae_fit(X_train, epochs, seed, device, batch_size=256):
+    ae = AutoencoderTransformer(
+        36,
+        hidden_layer_sizes=(),
+        code_activation="relu",
+        output_activation="sigmoid",
+        loss="bce",
+        alpha=0.0,
+        batch_size=batch_size,
+        learning_rate_init=1e-3,
+        max_iter=epochs,
+        random_state=seed,
+        device=device,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # fixed epoch budget
+        ae.fit(X_train)
+    return lambda X: ae.inverse_transform(ae.transform(X))
+
+
+def test_errors(reconstruct, X_test):
+    P = np.clip(reconstruct(X_test).astype(np.float64), 1e-7, 1 - 1e-7)
+    bce = -np.mean(X_test * np.log(P) + (1 - X_test) * np.log(1 - P))
+    return bce, np.mean((X_test - P) ** 2)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--quick", action="store_true", help="digits, 2 epochs, 1 repeat")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    args = parser.parse_args(argv)
+    epochs = args.epochs or (2 if args.quick else 20)
+    repeats = args.repeats or (1 if args.quick else 3)
+    X_train, X_test = load_data(args.data_dir, args.quick)
+
+    runners = {"plain PyTorch loop": plain_loop, "skae AutoencoderTransformer": skae_fit}
+    for runner in runners.values():  # warm-up: imports and first-call costs
+        runner(X_train[:512], 1, 0, args.device)
+    results = {name: [] for name in runners}
+    for repeat in range(repeats):
+        order = list(runners) if repeat % 2 == 0 else list(runners)[::-1]
+        for name in order:
+            seconds, reconstruct = timed(runners[name], X_train, epochs, repeat, args.device)
+            results[name].append((seconds, *test_errors(reconstruct, X_test)))
+
+    medians = {name: np.median(np.array(r), axis=0) for name, r in results.items()}
+    base = medians["plain PyTorch loop"][0]
+    rows = [
+        [name, f"{m[0]:.1f}", f"{m[0] / base:.2f}", f"{m[1]:.4f}", f"{m[2]:.4f}"]
+        for name, m in medians.items()
+    ]
+    data = "digits (quick)" if args.quick else "MNIST"
+    report(
+        f"Seed recipe on {data}, {epochs} epochs, device {args.device}, median of {repeats}",
+        ["implementation", "fit s", "ratio to plain", "test BCE", "test MSE"],
+        rows,
+        args.markdown,
+        notes=[
+            "",
+            "Per repeat (fit s, test BCE, test MSE): "
+            + "; ".join(
+                f"{name}: " + ", ".join(f"({s:.1f}, {b:.4f}, {e:.4f})" for s, b, e in r)
+                for name, r in results.items()
+            ),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Every benchmark script runs its --quick smoke run and writes its table."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.parametrize(
+    "script, first_column",
+    [
+        ("bench_training.py", "| plain PyTorch loop |"),
+        ("bench_quality.py", "| LinearAETransformer (covariance) |"),
+        ("bench_scaling.py", "| 1500 |"),
+        ("bench_linear.py", "| IncrementalPCA (batch 2000) |"),
+    ],
+)
+def test_quick_run_prints_and_writes_its_table(script, first_column, tmp_path):
+    markdown = tmp_path / "table.md"
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", "--markdown", str(markdown)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert first_column in result.stdout
+    text = markdown.read_text()
+    assert text.startswith("### ") and "Machine: " in text and first_column in text
