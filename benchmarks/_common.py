@@ -67,7 +67,11 @@ def peak_rss_mb():
 
 
 def _child(queue, fn, args):
-    queue.put(fn(*args))
+    try:
+        queue.put((True, fn(*args)))
+    except BaseException as exc:  # report it, or the parent would wait forever
+        queue.put((False, repr(exc)))
+        raise
 
 
 def in_fresh_process(fn, *args):
@@ -76,8 +80,10 @@ def in_fresh_process(fn, *args):
     queue = context.Queue()
     process = context.Process(target=_child, args=(queue, fn, args))
     process.start()
-    result = queue.get()
+    ok, result = queue.get()
     process.join()
+    if not ok:
+        raise RuntimeError(f"{fn.__name__}{args} failed in its process: {result}")
     return result
 
 

@@ -1,11 +1,25 @@
-"""The nonlinear autoencoder transformer."""
+"""The nonlinear autoencoder: transformer and outlier detector."""
 
 import numbers
+
+import numpy as np
+import torch
+from sklearn.base import OutlierMixin
+from sklearn.utils.validation import validate_data
 
 from ._base import _BaseAutoencoder
 from ._docstrings import _fill_doc
 from ._modules import _ACTIVATIONS
-from ._validation import _BOOLEAN, _Interval, _Options, _Sizes
+from ._validation import (
+    _BOOLEAN,
+    _NONE,
+    _Instance,
+    _Interval,
+    _Options,
+    _Sizes,
+    _SubclassOf,
+    _validate_params,
+)
 
 
 @_fill_doc(
@@ -57,6 +71,38 @@ class AutoencoderTransformer(_BaseAutoencoder):
         If True, every decoder layer uses the transposed weights of its mirror
         encoder layer, halving the number of weight parameters.
 
+    noise : float, default=0.0
+        Corruption of a denoising autoencoder, applied to the input of training
+        batches only (the target stays clean): the standard deviation of added
+        Gaussian noise, or the probability of zeroing each input value.
+
+    noise_type : {"gaussian", "masking"}, default="gaussian"
+        Kind of corruption that ``noise`` sets.
+
+    sparsity : float, default=0.0
+        Weight of a sparsity penalty on the codes, added to the loss: the mean
+        absolute code value (L1), or with ``sparsity_target`` the KL divergence.
+
+    sparsity_target : float or None, default=None
+        Target mean activation rho of each code unit; the penalty is then
+        ``sum_j KL(rho || mean activation of unit j)`` over each batch, which
+        needs codes in (0, 1): ``code_activation="logistic"``.
+
+    dropout : float, default=0.0
+        Dropout probability after every hidden layer (encoder and decoder) in
+        training.
+
+    module : torch.nn.Module subclass or None, default=None
+        A custom autoencoder to train instead of the built-in MLP, such as
+        :class:`~skae.ConvAutoencoder`. It must define ``encode(x)`` and
+        ``decode(z)`` (the raw output, before ``output_activation``) and is built
+        as ``module(n_features=..., n_components=..., **module_params)``; the MLP
+        parameters above (``hidden_layer_sizes`` to ``tied_weights``, ``dropout``)
+        are then unused.
+
+    module_params : dict or None, default=None
+        Further keyword arguments of ``module``.
+
     {training_parameters}
 
     Attributes
@@ -101,8 +147,8 @@ class AutoencoderTransformer(_BaseAutoencoder):
     ...     learning_rate_init=1e-3, max_iter=20)
     """
 
-    _parameter_constraints = {
-        **_BaseAutoencoder._parameter_constraints,
+    _parameter_rules = {
+        **_BaseAutoencoder._parameter_rules,
         "n_components": [_Interval(numbers.Integral, 1, None)],
         "hidden_layer_sizes": [_Sizes()],
         "activation": [_Options(tuple(_ACTIVATIONS))],
@@ -110,6 +156,13 @@ class AutoencoderTransformer(_BaseAutoencoder):
         "output_activation": [_Options(("identity", "sigmoid"))],
         "loss": [_Options(("mse", "bce"))],
         "tied_weights": [_BOOLEAN],
+        "noise": [_Interval(numbers.Real, 0, None)],
+        "noise_type": [_Options(("gaussian", "masking"))],
+        "sparsity": [_Interval(numbers.Real, 0, None)],
+        "sparsity_target": [_NONE, _Interval(numbers.Real, 0, 1, closed="neither")],
+        "dropout": [_Interval(numbers.Real, 0, 1, closed="left")],
+        "module": [_NONE, _SubclassOf(torch.nn.Module, "a torch.nn.Module subclass")],
+        "module_params": [_NONE, _Instance(dict, name="a dict")],
     }
 
     def __init__(
@@ -122,6 +175,13 @@ class AutoencoderTransformer(_BaseAutoencoder):
         output_activation="identity",
         loss="mse",
         tied_weights=False,
+        noise=0.0,
+        noise_type="gaussian",
+        sparsity=0.0,
+        sparsity_target=None,
+        dropout=0.0,
+        module=None,
+        module_params=None,
         optimizer="adam",
         alpha=1e-4,
         batch_size="auto",
@@ -158,8 +218,21 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self.output_activation = output_activation
         self.loss = loss
         self.tied_weights = tied_weights
+        self.noise = noise
+        self.noise_type = noise_type
+        self.sparsity = sparsity
+        self.sparsity_target = sparsity_target
+        self.dropout = dropout
+        self.module = module
+        self.module_params = module_params
 
     def _module_params(self, n_features):
+        if self.module is not None:
+            return {
+                "n_features": n_features,
+                "n_components": self.n_components,
+                **(self.module_params or {}),
+            }
         return {
             "n_features": n_features,
             "n_components": self.n_components,
@@ -167,12 +240,24 @@ class AutoencoderTransformer(_BaseAutoencoder):
             "activation": self.activation,
             "code_activation": self.code_activation,
             "tied_weights": self.tied_weights,
+            "dropout": self.dropout,
         }
 
     def _loss_params(self):
         return self.loss, self.output_activation
 
-    def _fit(self, X):
+    def _extra_net_params(self):
+        params = {
+            "criterion__sparsity": self.sparsity,
+            "criterion__sparsity_target": self.sparsity_target,
+            "noise": self.noise,
+            "noise_type": self.noise_type,
+        }
+        if self.module is not None:
+            params["module"] = self.module
+        return params
+
+    def _check_settings(self, X):
         if self.loss == "bce":
             if self.output_activation != "sigmoid":
                 raise ValueError(
@@ -185,5 +270,188 @@ class AutoencoderTransformer(_BaseAutoencoder):
                     f"[{X.min():.4g}, {X.max():.4g}]. Scale X (e.g. MinMaxScaler) "
                     "or use loss='mse'."
                 )
+        if self.noise_type == "masking" and self.noise >= 1:
+            raise ValueError(f"noise_type='masking' needs noise < 1, got noise={self.noise}.")
+        if (
+            self.sparsity_target is not None
+            and self.module is None
+            and self.code_activation != "logistic"
+        ):
+            raise ValueError(
+                "sparsity_target needs codes in (0, 1): set code_activation='logistic' "
+                f"(got code_activation={self.code_activation!r})."
+            )
+
+    def _fit(self, X):
+        self._check_settings(X)
         self._fit_net(X)
         self.n_components_ = self.n_components
+        self._after_training(X)
+
+    def _after_training(self, X):
+        """Post-processing on the validated training data (none here)."""
+
+    def partial_fit(self, X, y=None):
+        """Train for one epoch on ``X``, a chunk of the data.
+
+        The first call builds the network; each later call continues training it,
+        so data that does not fit in memory can be streamed in chunks (from a
+        ``numpy.memmap``, say). Early stopping works within each call only.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained one more epoch.
+        """
+        first_call = not hasattr(self, "net_")
+        if first_call:
+            _validate_params(self, self._parameter_rules)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first_call)
+        self._check_settings(X)
+        self._fit_net(X, epochs=1, resume=not first_call, warn_unconverged=False)
+        self.n_components_ = self.n_components
+        self._after_training(X)
+        return self
+
+
+class AutoencoderOutlierDetector(OutlierMixin, AutoencoderTransformer):
+    """Outlier detection by the reconstruction error of an autoencoder.
+
+    An :class:`AutoencoderTransformer` learns to reconstruct the training data;
+    samples it reconstructs badly are unlike it. ``score_samples`` is the negative
+    per-sample reconstruction error, ``decision_function`` that score minus
+    ``offset_`` (negative for outliers), and ``predict`` gives -1 for outliers and
+    +1 for inliers, as :class:`~sklearn.ensemble.IsolationForest` does. All the
+    parameters of :class:`AutoencoderTransformer` apply (denoising, sparsity,
+    custom modules); ``contamination`` sets the threshold.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Width of the code.
+
+    contamination : "auto" or float, default="auto"
+        Expected share of outliers in the training data. With a float in
+        (0, 0.5], ``offset_`` is that quantile of the training scores. With
+        "auto", it is Tukey's lower fence on them: the first quartile minus 1.5
+        times the interquartile range.
+
+    **params
+        Every other parameter of :class:`AutoencoderTransformer`, with the same
+        defaults.
+
+    Attributes
+    ----------
+    offset_ : float
+        Threshold on ``score_samples``: ``decision_function = score_samples -
+        offset_``.
+
+    n_components_, net_, n_iter_, loss_curve_, validation_scores_, \
+best_validation_score_, n_features_in_, feature_names_in_
+        As in :class:`AutoencoderTransformer`.
+
+    See Also
+    --------
+    AutoencoderTransformer : The autoencoder underneath.
+    sklearn.ensemble.IsolationForest : Outliers by random partitioning.
+    sklearn.neighbors.LocalOutlierFactor : Outliers by local density.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import AutoencoderOutlierDetector
+    >>> X, y = load_digits(return_X_y=True)
+    >>> detector = AutoencoderOutlierDetector(8, contamination=0.05, max_iter=50,
+    ...                                       random_state=0).fit(X[y == 0] / 16)
+    >>> labels = detector.predict(X[:20] / 16)
+    >>> sorted(set(labels.tolist()))
+    [-1, 1]
+    """
+
+    _parameter_rules = {
+        **AutoencoderTransformer._parameter_rules,
+        "contamination": [_Options(("auto",)), _Interval(numbers.Real, 0, 0.5, closed="right")],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        contamination="auto",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        code_activation="identity",
+        output_activation="identity",
+        loss="mse",
+        tied_weights=False,
+        noise=0.0,
+        noise_type="gaussian",
+        sparsity=0.0,
+        sparsity_target=None,
+        dropout=0.0,
+        module=None,
+        module_params=None,
+        optimizer="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        device="cpu",
+    ):
+        params = dict(locals())
+        del params["self"], params["__class__"], params["contamination"]
+        super().__init__(**params)
+        self.contamination = contamination
+
+    def _after_training(self, X):
+        scores = self._score_validated(X)
+        if self.contamination == "auto":
+            q1, q3 = np.percentile(scores, [25, 75])
+            self.offset_ = float(q1 - 1.5 * (q3 - q1))
+        else:
+            self.offset_ = float(np.percentile(scores, 100 * self.contamination))
+
+    def decision_function(self, X):
+        """Score minus ``offset_``: negative for outliers, positive for inliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to judge.
+
+        Returns
+        -------
+        decision : ndarray of shape (n_samples,)
+            ``score_samples(X) - offset_``.
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """-1 for outliers, +1 for inliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to judge.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            -1 where ``decision_function(X) < 0``, else +1.
+        """
+        return np.where(self.decision_function(X) < 0, -1, 1)

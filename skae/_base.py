@@ -91,7 +91,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     ``_loss_params``.
     """
 
-    _parameter_constraints = {
+    _parameter_rules = {
         "optimizer": [
             _Options(tuple(_OPTIMIZERS)),
             _SubclassOf(torch.optim.Optimizer, "a torch.optim.Optimizer subclass"),
@@ -153,6 +153,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """(loss, output_activation) of the reconstruction."""
         return "mse", "identity"
 
+    def _extra_net_params(self):
+        """skorch arguments a subclass adds or overrides (regularizers, module)."""
+        return {}
+
     @abstractmethod
     def _fit(self, X):
         """Train on validated ``X``, through ``_fit_net``, and set the fitted state."""
@@ -175,7 +179,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self : object
             The fitted estimator.
         """
-        _validate_params(self, self._parameter_constraints)
+        _validate_params(self, self._parameter_rules)
         first_fit = not (self.warm_start and hasattr(self, "net_"))
         X = validate_data(
             self,
@@ -245,6 +249,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return self._score_validated(X)
+
+    def _score_validated(self, X):
         X_rec = self._decode(self._encode(X))
         loss, _ = self._loss_params()
         if loss == "bce":
@@ -288,12 +295,29 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     _min_samples = 1
 
-    def _fit_net(self, data, *, dtype=torch.float32, center=None, **net_params):
+    def _fit_net(
+        self,
+        data,
+        *,
+        epochs=None,
+        resume=None,
+        dtype=torch.float32,
+        center=None,
+        warn_unconverged=True,
+        **net_params,
+    ):
         """Train ``net_`` to reconstruct the rows of ``data`` and record its history.
 
-        ``net_params`` override the skorch arguments derived from the estimator's
-        parameters (the linear solver uses this to run L-BFGS).
+        ``epochs`` defaults to ``max_iter``. ``resume`` (default: ``warm_start`` on a
+        fitted estimator) continues training ``net_`` instead of building a new net.
+        A ConvergenceWarning follows a run that used all its epochs without the
+        loss stalling, unless ``warn_unconverged`` is False. ``net_params``
+        override the skorch arguments derived from the estimator's parameters
+        (the linear solver uses this to run L-BFGS).
         """
+        if resume is None:
+            resume = self.warm_start and hasattr(self, "net_")
+        epochs = self.max_iter if epochs is None else epochs
         seed = _draw_seed(self.random_state)
         device = _resolve_device(self.device)
         rows = _Rows(_as_tensor(data))
@@ -301,22 +325,29 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         fork_devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(seed)
-            if self.warm_start and hasattr(self, "net_"):
+            if resume:
                 net = self.net_
                 net.generator, net.center = generator, center
-                n_before = len(net.history)
-                net.partial_fit(rows, epochs=self.max_iter)
             else:
                 params = self._net_params(len(data), data.shape[1], device, generator)
                 params |= net_params
                 params |= self._optimizer_params(params["optimizer"], device)
                 net = _AutoencoderNet(**params, center=center)
-                n_before = 0
                 net.initialize()
                 net.module_.to(dtype)
-                net.partial_fit(rows)
+            n_before = len(net.history)
+            net.partial_fit(rows, epochs=epochs)
         self.net_ = net
-        self._record_history(n_before)
+        self._record_history()
+        stopper = dict(net.callbacks_)["early_stopping"]
+        ran = len(net.history) - n_before
+        if warn_unconverged and ran == epochs and stopper.misses_ < stopper.patience:
+            warnings.warn(
+                f"{type(self).__name__}: maximum iterations ({ran}) reached and the "
+                "optimization hasn't converged yet; raise max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
 
     def _net_params(self, n_samples, n_features, device, generator):
         """skorch arguments of the net, derived from the estimator's parameters."""
@@ -334,7 +365,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             load_best=self.early_stopping,
         )
         module_params = {f"module__{k}": v for k, v in self._module_params(n_features).items()}
-        return dict(
+        params = dict(
             module=MLPAutoencoder,
             criterion=_ReconstructionLoss,
             criterion__loss=loss,
@@ -350,6 +381,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             generator=generator,
             **module_params,
         )
+        return params | self._extra_net_params()
 
     def _optimizer_params(self, optimizer, device):
         """skorch ``optimizer__*`` arguments for the optimizer class in use."""
@@ -363,7 +395,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             params["optimizer__fused"] = True
         return params
 
-    def _record_history(self, n_before):
+    def _record_history(self):
         history = self.net_.history
         self.n_iter_ = len(history)
         self.loss_curve_ = [float(v) for v in history[:, "train_loss"]]
@@ -373,15 +405,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        stopper = dict(self.net_.callbacks_)["early_stopping"]
-        ran = self.n_iter_ - n_before
-        if ran == self.max_iter and stopper.misses_ < stopper.patience:
-            warnings.warn(
-                f"{type(self).__name__}: maximum iterations ({ran}) reached and the "
-                "optimization hasn't converged yet; raise max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=5,
-            )
 
     # -- inference ------------------------------------------------------------
 

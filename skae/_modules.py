@@ -46,6 +46,9 @@ class MLPAutoencoder(nn.Module):
         encoder layer (only the biases are its own), halving the weight parameters.
     bias : bool, default=True
         Whether the layers have biases.
+    dropout : float, default=0.0
+        Probability of zeroing each hidden unit in training (after the activation
+        of every hidden layer, encoder and decoder; never the code or the output).
 
     Examples
     --------
@@ -67,6 +70,7 @@ class MLPAutoencoder(nn.Module):
         code_activation="identity",
         tied_weights=False,
         bias=True,
+        dropout=0.0,
     ):
         super().__init__()
         sizes = [n_features, *hidden_layer_sizes, n_components]
@@ -85,12 +89,13 @@ class MLPAutoencoder(nn.Module):
             )
         self.activation = _ACTIVATIONS[activation]()
         self.code_activation = _ACTIVATIONS[code_activation]()
+        self.dropout = nn.Dropout(dropout)
 
     def encode(self, x):
         """Map inputs of shape (n, n_features) to codes of shape (n, n_components)."""
         *hidden, last = self.encoder_layers
         for layer in hidden:
-            x = self.activation(layer(x))
+            x = self.dropout(self.activation(layer(x)))
         return self.code_activation(last(x))
 
     def decode(self, z):
@@ -99,7 +104,7 @@ class MLPAutoencoder(nn.Module):
         for i, (weight, bias) in enumerate(params):
             z = F.linear(z, weight, bias)
             if i < len(params) - 1:
-                z = self.activation(z)
+                z = self.dropout(self.activation(z))
         return z
 
     def forward(self, x):
@@ -112,3 +117,87 @@ class MLPAutoencoder(nn.Module):
         weights = [layer.weight.T for layer in reversed(self.encoder_layers)]
         biases = self.decoder_biases if self.decoder_biases is not None else [None] * len(weights)
         return zip(weights, biases, strict=True)
+
+
+def _conv_sizes(size, n_layers):
+    """Spatial sizes after each stride-2, padding-1, kernel-3 convolution."""
+    sizes = [size]
+    for _ in range(n_layers):
+        sizes.append((sizes[-1] - 1) // 2 + 1)
+    return sizes
+
+
+class ConvAutoencoder(nn.Module):
+    """Convolutional autoencoder for single-channel images, flattened in and out.
+
+    The encoder applies stride-2 3x3 convolutions with ReLU (each halves the image)
+    and a linear layer to the code; the decoder mirrors it with a linear layer and
+    transposed convolutions back to the exact image size. Inputs and outputs are
+    flat rows of ``n_features = height * width`` pixels, so the module plugs into
+    :class:`~skae.AutoencoderTransformer` through its ``module`` parameter.
+
+    Parameters
+    ----------
+    n_features : int
+        Pixels per image, ``height * width``.
+    n_components : int
+        Width of the code.
+    image_shape : tuple of int
+        ``(height, width)`` of the images.
+    channels : tuple of int, default=(16, 32)
+        Output channels of the encoder's convolutions.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skae import ConvAutoencoder
+    >>> ae = ConvAutoencoder(64, 10, image_shape=(8, 8))
+    >>> ae.encode(torch.zeros(3, 64)).shape
+    torch.Size([3, 10])
+    >>> ae(torch.zeros(3, 64)).shape
+    torch.Size([3, 64])
+    """
+
+    def __init__(self, n_features, n_components, image_shape, channels=(16, 32)):
+        super().__init__()
+        height, width = image_shape
+        if height * width != n_features:
+            raise ValueError(
+                f"image_shape={tuple(image_shape)} has {height * width} pixels, but the "
+                f"data has n_features={n_features}."
+            )
+        self.image_shape = (height, width)
+        heights, widths = _conv_sizes(height, len(channels)), _conv_sizes(width, len(channels))
+        widths_in = (1, *channels)
+        self.encoder_convs = nn.ModuleList(
+            nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in pairwise(widths_in)
+        )
+        self.code_shape = (channels[-1], heights[-1], widths[-1])
+        flat = channels[-1] * heights[-1] * widths[-1]
+        self.to_code = nn.Linear(flat, n_components)
+        self.from_code = nn.Linear(n_components, flat)
+        # output_padding makes each transposed convolution land on the encoder's size
+        padding = [
+            (h - 2 * h_next + 1, w - 2 * w_next + 1)
+            for h, h_next, w, w_next in zip(heights, heights[1:], widths, widths[1:], strict=False)
+        ]
+        self.decoder_convs = nn.ModuleList(
+            nn.ConvTranspose2d(b, a, 3, stride=2, padding=1, output_padding=padding[i])
+            for i, (a, b) in reversed(list(enumerate(pairwise(widths_in))))
+        )
+
+    def encode(self, x):
+        h = x.reshape(len(x), 1, *self.image_shape)
+        for conv in self.encoder_convs:
+            h = torch.relu(conv(h))
+        return self.to_code(h.flatten(1))
+
+    def decode(self, z):
+        h = torch.relu(self.from_code(z)).reshape(len(z), *self.code_shape)
+        *hidden, last = self.decoder_convs
+        for conv in hidden:
+            h = torch.relu(conv(h))
+        return last(h).flatten(1)
+
+    def forward(self, x):
+        return self.decode(self.encode(x))

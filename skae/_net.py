@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.utils import to_tensor
 from torch.nn import functional as F
 
 
@@ -85,24 +86,46 @@ class _RandomSplit:
 
 
 class _ReconstructionLoss(torch.nn.Module):
-    """Mean reconstruction loss computed from the decoder's raw output.
+    """Mean reconstruction loss from the decoder's raw output, plus a sparsity penalty.
 
     With ``loss="bce"`` and a sigmoid output, the raw output is the logit, and
     ``binary_cross_entropy_with_logits`` computes the same value as a sigmoid
     followed by ``BCELoss``, in one fused and numerically stable kernel.
+
+    ``y_pred`` is ``(raw, codes)`` as ``_AutoencoderNet.infer`` returns it. A
+    positive ``sparsity`` adds ``sparsity`` times the mean absolute code (L1) or,
+    with a ``sparsity_target`` rho, the summed KL divergence between rho and each
+    code unit's mean activation over the batch.
     """
 
-    def __init__(self, loss="mse", output_activation="identity"):
+    def __init__(
+        self, loss="mse", output_activation="identity", sparsity=0.0, sparsity_target=None
+    ):
         super().__init__()
         self.loss = loss
         self.output_activation = output_activation
+        self.sparsity = sparsity
+        self.sparsity_target = sparsity_target
 
-    def forward(self, raw, target):
+    def forward(self, y_pred, target):
+        raw, codes = y_pred
         if self.loss == "bce":
-            return F.binary_cross_entropy_with_logits(raw, target)
-        if self.output_activation == "sigmoid":
-            raw = torch.sigmoid(raw)
-        return F.mse_loss(raw, target)
+            value = F.binary_cross_entropy_with_logits(raw, target)
+        elif self.output_activation == "sigmoid":
+            value = F.mse_loss(torch.sigmoid(raw), target)
+        else:
+            value = F.mse_loss(raw, target)
+        if self.sparsity > 0:
+            value = value + self.sparsity * self._sparsity_penalty(codes)
+        return value
+
+    def _sparsity_penalty(self, codes):
+        if self.sparsity_target is None:
+            return codes.abs().mean()
+        rho = self.sparsity_target
+        rho_hat = codes.mean(dim=0).clamp(1e-6, 1 - 1e-6)
+        kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+        return kl.sum()
 
 
 class _StopOnDivergence(Callback):
@@ -122,13 +145,30 @@ class _AutoencoderNet(NeuralNet):
     """skorch net whose batches come from ``_Batches`` and whose target is the input.
 
     Parameters beyond ``NeuralNet``'s: ``generator``, the ``torch.Generator`` that
-    shuffles the batches, and ``center``, a tensor subtracted from every batch.
+    shuffles the batches; ``center``, a tensor subtracted from every batch; and
+    ``noise`` / ``noise_type``, the corruption of a denoising autoencoder, applied
+    to the input of training batches only (the target stays clean).
     """
 
-    def __init__(self, *args, generator=None, center=None, **kwargs):
+    def __init__(
+        self, *args, generator=None, center=None, noise=0.0, noise_type="gaussian", **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.generator = generator
         self.center = center
+        self.noise = noise
+        self.noise_type = noise_type
+
+    def infer(self, x, **fit_params):
+        """``(raw reconstruction, codes)`` of ``x``, corrupted first when training."""
+        x = to_tensor(x, device=self.device)
+        if self.noise > 0 and self.module_.training:
+            if self.noise_type == "masking":
+                x = x * (torch.rand_like(x) >= self.noise)
+            else:
+                x = x + self.noise * torch.randn_like(x)
+        codes = self.module_.encode(x)
+        return self.module_.decode(codes), codes
 
     def get_iterator(self, dataset, training=False):
         dtype = next(self.module_.parameters()).dtype

@@ -1,9 +1,11 @@
 """Declarative checks of hyper-parameters, done in ``fit``.
 
-Each estimator keeps a class-level table ``_parameter_constraints`` that maps a
+Each estimator keeps a class-level table ``_parameter_rules`` that maps a
 parameter name to a list of allowed forms; ``_validate_params`` checks every value
 against its list and names the parameter, the value given and what is allowed.
-scikit-learn keeps a similar machinery private, so we keep our own small one.
+scikit-learn keeps a similar machinery private, so we keep our own small one, under
+another name: scikit-learn's estimator checks read ``_parameter_constraints`` as its
+own private types.
 """
 
 import numbers

@@ -6,7 +6,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 
-from skae import AutoencoderTransformer
+from skae import AutoencoderOutlierDetector, AutoencoderTransformer
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -100,3 +100,162 @@ def test_custom_optimizer_class_is_used(digits01):
     X_train, _ = digits01
     ae = AutoencoderTransformer(optimizer=torch.optim.RMSprop, max_iter=2).fit(X_train)
     assert isinstance(ae.net_.optimizer_, torch.optim.RMSprop)
+
+
+# -- the autoencoder family ----------------------------------------------------------
+
+
+def reconstruction_error(est, X_in, X_target):
+    return ((X_target - est.inverse_transform(est.transform(X_in))) ** 2).mean()
+
+
+def test_denoising_reconstructs_clean_digits_from_noisy_ones_better(digits01):
+    X_train, X_test = digits01
+    rng = np.random.default_rng(0)
+    X_noisy = np.clip(X_test + rng.normal(scale=0.3, size=X_test.shape), 0, 1)
+    # a complete code (64 for 64 pixels): without noise it is free to copy its input
+    common = dict(
+        n_components=64, hidden_layer_sizes=(128,), batch_size=64, max_iter=60, random_state=0
+    )
+    plain = AutoencoderTransformer(**common).fit(X_train)
+    denoising = AutoencoderTransformer(noise=0.3, **common).fit(X_train)
+    # measured: 0.0226 against 0.0261 (ratio 0.86)
+    assert reconstruction_error(denoising, X_noisy, X_test) < 0.92 * reconstruction_error(
+        plain, X_noisy, X_test
+    )
+
+
+def test_masking_noise_corrupts_training_inputs_only(digits01):
+    X_train, X_test = digits01
+    ae = AutoencoderTransformer(noise=0.5, noise_type="masking", max_iter=3, random_state=0)
+    ae.fit(X_train)
+    # inference is deterministic: no corruption outside training
+    np.testing.assert_array_equal(ae.transform(X_test), ae.transform(X_test))
+    with pytest.raises(ValueError, match="needs noise < 1"):
+        AutoencoderTransformer(noise=1.0, noise_type="masking").fit(X_train)
+
+
+def test_l1_sparsity_gives_measurably_more_zero_codes(digits01):
+    X_train, X_test = digits01
+    common = dict(n_components=32, code_activation="relu", max_iter=40, random_state=0)
+    dense = AutoencoderTransformer(**common).fit(X_train)
+    sparse = AutoencoderTransformer(sparsity=0.1, **common).fit(X_train)
+    zeros = {
+        name: (est.transform(X_test) == 0).mean() for name, est in [("d", dense), ("s", sparse)]
+    }
+    assert zeros["s"] > zeros["d"] + 0.2
+
+
+def test_kl_sparsity_pulls_mean_activation_to_target(digits01):
+    X_train, X_test = digits01
+    common = dict(n_components=16, code_activation="logistic", max_iter=40, random_state=0)
+    free = AutoencoderTransformer(**common).fit(X_train)
+    kl = AutoencoderTransformer(sparsity=1.0, sparsity_target=0.05, **common).fit(X_train)
+    assert abs(kl.transform(X_test).mean() - 0.05) < abs(free.transform(X_test).mean() - 0.05)
+    assert kl.transform(X_test).mean() < 0.1
+    with pytest.raises(ValueError, match="code_activation='logistic'"):
+        AutoencoderTransformer(sparsity=1.0, sparsity_target=0.05).fit(X_train)
+
+
+def test_dropout_is_active_in_training_only(digits01):
+    X_train, X_test = digits01
+    ae = AutoencoderTransformer(dropout=0.5, max_iter=3, random_state=0).fit(X_train)
+    assert ae.net_.module_.dropout.p == 0.5
+    np.testing.assert_array_equal(ae.transform(X_test), ae.transform(X_test))
+    plain = AutoencoderTransformer(max_iter=3, random_state=0).fit(X_train)
+    assert ae.loss_curve_[-1] > plain.loss_curve_[-1]  # half the units dropped costs fit
+
+
+def test_conv_autoencoder_plugs_into_the_estimator(digits01):
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+
+    from skae import ConvAutoencoder
+
+    X_train, X_test = digits01
+    ae = AutoencoderTransformer(
+        10,
+        module=ConvAutoencoder,
+        module_params={"image_shape": (8, 8), "channels": (8, 16)},
+        output_activation="sigmoid",
+        loss="bce",
+        batch_size=32,
+        learning_rate_init=3e-3,
+        max_iter=15,
+        random_state=0,
+    ).fit(X_train)
+    assert isinstance(ae.net_.module_, ConvAutoencoder)
+    assert ae.transform(X_test).shape == (len(X_test), 10)
+    # it learned: far better than predicting the mean digit (error 0.074)
+    assert mse(ae, X_test) < 0.5 * ((X_test - X_train.mean(axis=0)) ** 2).mean()
+    assert clone(ae).get_params()["module_params"] == {"image_shape": (8, 8), "channels": (8, 16)}
+    search = GridSearchCV(
+        ae.set_params(max_iter=3), {"module_params": [{"image_shape": (8, 8), "channels": (4,)}]}
+    ).fit(X_train[:300])
+    assert search.best_estimator_.net_.module_.code_shape == (4, 4, 4)
+    with pytest.raises(ValueError, match=r"image_shape=\(7, 7\) has 49 pixels"):
+        AutoencoderTransformer(module=ConvAutoencoder, module_params={"image_shape": (7, 7)}).fit(
+            X_train
+        )
+
+
+def test_partial_fit_trains_one_epoch_per_chunk(digits01):
+    X_train, _ = digits01
+    ae = AutoencoderTransformer(hidden_layer_sizes=(32,), random_state=0)
+    for chunk in np.array_split(X_train, 7):
+        ae.partial_fit(chunk)
+    assert ae.n_iter_ == 7 and len(ae.loss_curve_) == 7
+    for _ in range(5):
+        ae.partial_fit(X_train)
+    assert ae.n_iter_ == 12
+    assert ae.loss_curve_[-1] < ae.loss_curve_[0]
+    with pytest.raises(ValueError, match="X has 10 features"):
+        ae.partial_fit(X_train[:, :10])
+
+
+# -- outlier detection ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def zeros_vs_rest():
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    return X[y == 0][:150], X[y == 0][150:], X[y != 0]
+
+
+def test_outlier_detector_flags_digits_it_never_saw(zeros_vs_rest):
+    from sklearn.metrics import roc_auc_score
+
+    X_train, X_normal, X_other = zeros_vs_rest
+    detector = AutoencoderOutlierDetector(
+        8, hidden_layer_sizes=(32,), batch_size=16, max_iter=100, random_state=0
+    ).fit(X_train)
+    X_test = np.vstack([X_normal, X_other])
+    is_outlier = np.r_[np.zeros(len(X_normal)), np.ones(len(X_other))]
+    assert roc_auc_score(is_outlier, -detector.score_samples(X_test)) > 0.95
+    labels = detector.predict(X_test)
+    assert set(labels.tolist()) <= {-1, 1}
+    # most other digits fall outside the fence, most held-out zeros inside
+    assert (labels[len(X_normal) :] == -1).mean() > 0.8
+    assert (labels[: len(X_normal)] == 1).mean() > 0.7
+
+
+def test_contamination_sets_the_offset(zeros_vs_rest):
+    X_train, _, _ = zeros_vs_rest
+    common = dict(hidden_layer_sizes=(16,), max_iter=10, random_state=0)
+    detector = AutoencoderOutlierDetector(contamination=0.1, **common).fit(X_train)
+    scores = detector.score_samples(X_train)
+    assert detector.offset_ == pytest.approx(np.percentile(scores, 10))
+    np.testing.assert_allclose(detector.decision_function(X_train), scores - detector.offset_)
+    assert (detector.predict(X_train) == -1).mean() == pytest.approx(0.1, abs=0.01)
+    auto = AutoencoderOutlierDetector(**common).fit(X_train)
+    q1, q3 = np.percentile(auto.score_samples(X_train), [25, 75])
+    assert auto.offset_ == pytest.approx(q1 - 1.5 * (q3 - q1))
+    np.testing.assert_array_equal(auto.fit_predict(X_train), auto.predict(X_train))
+
+
+def test_outlier_detector_partial_fit_updates_offset(zeros_vs_rest):
+    X_train, _, _ = zeros_vs_rest
+    detector = AutoencoderOutlierDetector(contamination=0.2, random_state=0)
+    detector.partial_fit(X_train)
+    assert detector.offset_ == pytest.approx(np.percentile(detector.score_samples(X_train), 20))

@@ -4,11 +4,15 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
-from skae import AutoencoderTransformer, LinearAETransformer
+from skae import AutoencoderOutlierDetector, AutoencoderTransformer, LinearAETransformer
 
 # Small settings keep the checks fast; the defaults run once more below.
 FAST_ESTIMATORS = [
     AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=5),
+    AutoencoderTransformer(
+        hidden_layer_sizes=(8,), max_iter=5, noise=0.1, sparsity=0.01, dropout=0.1
+    ),
+    AutoencoderOutlierDetector(hidden_layer_sizes=(8,), max_iter=5),
     LinearAETransformer(max_iter=5),
     LinearAETransformer(solver="minibatch", max_iter=5),
 ]
@@ -20,7 +24,9 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("Estimator", [AutoencoderTransformer, LinearAETransformer])
+@pytest.mark.parametrize(
+    "Estimator", [AutoencoderTransformer, LinearAETransformer, AutoencoderOutlierDetector]
+)
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_check_estimator_passes_with_default_parameters(Estimator):
     results = check_estimator(Estimator(), on_fail=None)

@@ -1,5 +1,7 @@
 """The skorch engine: batches, split, loss and divergence check."""
 
+import math
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -36,8 +38,22 @@ def test_split_is_disjoint_and_sized():
 def test_bce_from_logits_equals_sigmoid_then_bce():
     raw = torch.randn(8, 5, dtype=torch.float64) * 3
     target = torch.rand(8, 5, dtype=torch.float64)
-    fused = _ReconstructionLoss("bce", "sigmoid")(raw, target)
+    codes = torch.zeros(8, 2)
+    fused = _ReconstructionLoss("bce", "sigmoid")((raw, codes), target)
     torch.testing.assert_close(fused, F.binary_cross_entropy(torch.sigmoid(raw), target))
-    mse = _ReconstructionLoss("mse", "sigmoid")(raw, target)
+    mse = _ReconstructionLoss("mse", "sigmoid")((raw, codes), target)
     torch.testing.assert_close(mse, F.mse_loss(torch.sigmoid(raw), target))
-    assert _ReconstructionLoss()(raw, target) == pytest.approx(float(F.mse_loss(raw, target)))
+    plain = _ReconstructionLoss()((raw, codes), target)
+    assert plain == pytest.approx(float(F.mse_loss(raw, target)))
+
+
+def test_sparsity_penalties():
+    raw, target = torch.zeros(4, 3), torch.zeros(4, 3)
+    codes = torch.tensor([[0.5, -1.0], [0.5, 1.0], [0.5, 0.0], [0.5, 2.0]])
+    l1 = _ReconstructionLoss(sparsity=0.1)((raw, codes), target)
+    assert float(l1) == pytest.approx(0.1 * float(codes.abs().mean()))
+    activations = torch.tensor([[0.1, 0.5], [0.1, 0.3]])
+    kl = _ReconstructionLoss(sparsity=2.0, sparsity_target=0.1)((raw, activations), target)
+    # unit 0 sits at its target (KL 0); unit 1 has mean 0.4
+    expected = 0.1 * math.log(0.1 / 0.4) + 0.9 * math.log(0.9 / 0.6)
+    assert float(kl) == pytest.approx(2.0 * expected, rel=1e-5)
