@@ -44,7 +44,8 @@ def detectors(epochs, seed):
         "AutoencoderOutlierDetector": lambda: AutoencoderOutlierDetector(
             8,
             hidden_layer_sizes=(64,),
-            noise=0.2,
+            tied_weights=True,
+            noise=0.1,
             batch_size=16,
             max_iter=epochs,
             random_state=seed,

@@ -16,6 +16,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_quality.py", "| LinearAETransformer (covariance) |"),
         ("bench_scaling.py", "| 1500 |"),
         ("bench_linear.py", "| IncrementalPCA (batch 2000) |"),
+        ("bench_anomaly.py", "| AutoencoderOutlierDetector |"),
     ],
 )
 def test_quick_run_prints_and_writes_its_table(script, first_column, tmp_path):
