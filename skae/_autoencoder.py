@@ -351,7 +351,8 @@ class AutoencoderOutlierDetector(OutlierMixin, AutoencoderTransformer):
     ----------
     offset_ : float
         Threshold on ``score_samples``: ``decision_function = score_samples -
-        offset_``.
+        offset_``. ``fit`` sets it from the training data; ``partial_fit`` from the
+        latest chunk.
 
     n_components_, net_, n_iter_, loss_curve_, validation_scores_, \
 best_validation_score_, n_features_in_, feature_names_in_

@@ -5,10 +5,11 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.utils.validation import validate_data
 
 from ._base import _BaseAutoencoder, _chunks
 from ._docstrings import _fill_doc
-from ._validation import _BOOLEAN, _NONE, _Interval, _Options
+from ._validation import _BOOLEAN, _NONE, _Interval, _Options, _validate_params
 
 
 def _scatter(X, mean):
@@ -18,18 +19,6 @@ def _scatter(X, mean):
         Xc = X[rows] - mean
         scatter += Xc.T @ Xc
     return scatter
-
-
-def _projected_scatter(X, mean, basis):
-    """``P.T @ P`` for ``P = (X - mean) @ basis``, and the total sum of squares."""
-    k = basis.shape[1]
-    projected, total = np.zeros((k, k)), 0.0
-    for rows in _chunks(X.shape[0]):
-        Xc = X[rows] - mean
-        P = Xc @ basis
-        projected += P.T @ P
-        total += float(np.einsum("ij,ij->", Xc, Xc))
-    return projected, total
 
 
 def _square_root_factor(A):
@@ -143,6 +132,13 @@ class LinearAETransformer(_BaseAutoencoder):
     noise_variance_ : float
         Mean variance of the discarded directions, as in PCA. Only with
         ``align=True``.
+
+    n_samples_seen_ : int
+        Number of rows seen by ``fit`` or by all ``partial_fit`` calls.
+
+    scatter_ : ndarray of shape (n_features, n_features)
+        Scatter matrix ``(X - mean_).T @ (X - mean_)`` of those rows, in float64:
+        the running statistic that ``partial_fit`` updates.
 
     {training_attributes}
 
@@ -266,34 +262,102 @@ class LinearAETransformer(_BaseAutoencoder):
         n_samples, n_features = X.shape
         self.n_components_ = self._check_settings(n_samples, n_features)
         mean = X.mean(axis=0, dtype=np.float64)
-        scatter = None
+        scatter = _scatter(X, mean)
         if self.solver == "covariance":
-            scatter = _scatter(X, mean)
-            factor = _square_root_factor(scatter * (n_features / n_samples))
-            mean_variance = np.trace(scatter) / (n_samples * n_features)
-            # one epoch is up to 20 L-BFGS iterations; converged L-BFGS leaves the
-            # loss unchanged, which the early-stopping callback sees as a stall
-            self._fit_net(
-                factor,
-                dtype=torch.float64,
-                optimizer=torch.optim.LBFGS,
-                lr=1.0,
-                optimizer__max_iter=20,
-                optimizer__line_search_fn="strong_wolfe",
-                optimizer__tolerance_grad=self.tol * mean_variance,
-                optimizer__tolerance_change=0.0,
-                batch_size=n_features,
-                callbacks__early_stopping__threshold=self.tol,
-                callbacks__early_stopping__threshold_mode="rel",
-                # L-BFGS on a fixed matrix is deterministic, so there is no noise to
-                # wait out: two epochs in a row without relative progress end it
-                callbacks__early_stopping__patience=2,
-            )
+            self._solve_covariance(scatter, n_samples, resume=None)
         else:
             self._fit_net(X, center=torch.as_tensor(mean, dtype=torch.float32))
+        self.n_samples_seen_ = n_samples
         self.mean_ = mean.astype(X.dtype)
+        self.scatter_ = scatter
         if self.align:
-            self._align(X, mean, scatter)
+            self._align(scatter, n_samples, X.dtype)
+
+    def _solve_covariance(self, scatter, n_samples, resume):
+        """Train full batch with L-BFGS on a square-root factor of ``scatter``."""
+        n_features = scatter.shape[0]
+        factor = _square_root_factor(scatter * (n_features / n_samples))
+        mean_variance = np.trace(scatter) / (n_samples * n_features)
+        if resume:
+            # a fresh L-BFGS history and tolerance for the updated matrix
+            self.net_.set_params(optimizer__tolerance_grad=self.tol * mean_variance)
+        # one epoch is up to 20 L-BFGS iterations; converged L-BFGS leaves the
+        # loss unchanged, which the early-stopping callback sees as a stall
+        self._fit_net(
+            factor,
+            resume=resume,
+            dtype=torch.float64,
+            optimizer=torch.optim.LBFGS,
+            lr=1.0,
+            optimizer__max_iter=20,
+            optimizer__line_search_fn="strong_wolfe",
+            optimizer__tolerance_grad=self.tol * mean_variance,
+            optimizer__tolerance_change=0.0,
+            batch_size=n_features,
+            callbacks__early_stopping__threshold=self.tol,
+            callbacks__early_stopping__threshold_mode="rel",
+            # L-BFGS on a fixed matrix is deterministic, so there is no noise to
+            # wait out: two epochs in a row without relative progress end it
+            callbacks__early_stopping__patience=2,
+        )
+
+    def partial_fit(self, X, y=None):
+        """Update with a chunk of rows: running statistics, training, alignment.
+
+        The mean and the scatter matrix are merged exactly with those of the
+        chunks seen before (Chan et al.'s pairwise update), so the aligned
+        components are those of all rows seen, as with
+        :class:`~sklearn.decomposition.IncrementalPCA`. With
+        ``solver="covariance"`` the network is then retrained, from its current
+        weights, on the merged matrix; with ``solver="minibatch"`` it trains one
+        epoch on the chunk. Memory stays at one chunk plus ``n_features`` squared.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of rows, at least 2 in the first chunk.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        first_call = not hasattr(self, "net_")
+        if first_call:
+            _validate_params(self, self._parameter_rules)
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            reset=first_call,
+            ensure_min_samples=self._min_samples if first_call else 1,
+        )
+        n_chunk, n_features = X.shape
+        chunk_mean = X.mean(axis=0, dtype=np.float64)
+        chunk_scatter = _scatter(X, chunk_mean)
+        if first_call:
+            self.n_components_ = self._check_settings(n_chunk, n_features)
+            n, mean, scatter = n_chunk, chunk_mean, chunk_scatter
+        else:
+            n_seen, seen_mean = self.n_samples_seen_, self.mean_.astype(np.float64)
+            n = n_seen + n_chunk
+            delta = chunk_mean - seen_mean
+            mean = seen_mean + delta * (n_chunk / n)
+            merged = np.outer(delta, delta) * (n_seen * n_chunk / n)
+            scatter = self.scatter_ + chunk_scatter + merged
+        if self.solver == "covariance":
+            self._solve_covariance(scatter, n, resume=not first_call)
+        else:
+            center = torch.as_tensor(mean, dtype=torch.float32)
+            self._fit_net(X, epochs=1, resume=not first_call, center=center, warn_unconverged=False)
+        self.n_samples_seen_ = n
+        self.mean_ = mean.astype(X.dtype)
+        self.scatter_ = scatter
+        if self.align:
+            self._align(scatter, n, X.dtype)
+        return self
 
     def _weights(self):
         """(encoder weight, decoder weight) as arrays of shapes (k, d) and (d, k)."""
@@ -302,14 +366,15 @@ class LinearAETransformer(_BaseAutoencoder):
         decoder = encoder.T if self.tied_weights else module.decoder_layers[0].weight
         return encoder.detach().cpu().numpy(), decoder.detach().cpu().numpy()
 
-    def _align(self, X, mean, scatter):
-        """Rotate the learned subspace to PCA's sorted, sign-fixed components."""
-        n_samples, n_features = X.shape
+    def _align(self, scatter, n_samples, dtype):
+        """Rotate the learned subspace to PCA's sorted, sign-fixed components.
+
+        ``scatter`` and ``n_samples`` describe all rows seen; the fitted arrays
+        take ``dtype``, that of the input.
+        """
+        n_features = scatter.shape[0]
         basis, _ = np.linalg.qr(self._weights()[1].astype(np.float64))
-        if scatter is None:
-            projected, total = _projected_scatter(X, mean, basis)
-        else:
-            projected, total = basis.T @ scatter @ basis, np.trace(scatter)
+        projected, total = basis.T @ scatter @ basis, np.trace(scatter)
         eigenvalues, rotation = np.linalg.eigh(projected)
         order = np.argsort(eigenvalues)[::-1]
         components = (basis @ rotation[:, order]).T
@@ -317,7 +382,6 @@ class LinearAETransformer(_BaseAutoencoder):
         components *= np.sign(components[np.arange(len(components)), largest])[:, None]
         eigenvalues = np.clip(eigenvalues[order], 0, None)
 
-        dtype = X.dtype
         explained_variance = eigenvalues / (n_samples - 1)
         total_variance = total / (n_samples - 1)
         self.components_ = components.astype(dtype)

@@ -171,3 +171,40 @@ def test_incompatible_settings_are_rejected(params, message):
 def test_needs_two_samples_for_variances():
     with pytest.raises(ValueError, match="1 sample"):
         LinearAETransformer(1).fit([[1.0, 2.0]])
+
+
+def test_partial_fit_on_chunks_learns_pca_of_all_rows():
+    X = standardized("digits")
+    pca = PCA(10).fit(X)
+    lae = LinearAETransformer(10, random_state=0)
+    for chunk in np.array_split(X, 5):
+        lae.partial_fit(chunk)
+    assert lae.n_samples_seen_ == len(X)
+    np.testing.assert_allclose(lae.mean_, X.mean(axis=0), atol=1e-12)
+    Xc = X - X.mean(axis=0)
+    np.testing.assert_allclose(lae.scatter_, Xc.T @ Xc, rtol=1e-9, atol=1e-9)
+    assert subspace_angles(lae.components_.T, pca.components_.T).max() <= 1e-5
+    np.testing.assert_allclose(
+        lae.explained_variance_ratio_, pca.explained_variance_ratio_, rtol=0, atol=1e-8
+    )
+    with pytest.raises(ValueError, match="X has 12 features"):
+        lae.partial_fit(X[:5, :12])
+
+
+def test_partial_fit_after_fit_continues_the_statistics():
+    X = standardized("wine")
+    lae = LinearAETransformer(3, random_state=0).fit(X[:100])
+    lae.partial_fit(X[100:])
+    pca = PCA(3).fit(X)
+    assert lae.n_samples_seen_ == 178
+    np.testing.assert_allclose(np.abs(lae.components_ @ pca.components_.T), np.eye(3), atol=1e-6)
+
+
+def test_minibatch_partial_fit_trains_one_epoch_per_chunk():
+    X = standardized("digits").astype(np.float32)
+    lae = LinearAETransformer(5, solver="minibatch", random_state=0)
+    for chunk in np.array_split(X, 4):
+        lae.partial_fit(chunk)
+    assert lae.n_iter_ == 4 and lae.n_samples_seen_ == len(X)
+    np.testing.assert_allclose(lae.components_ @ lae.components_.T, np.eye(5), atol=1e-5)
+    assert np.all(np.diff(lae.explained_variance_) <= 0)
