@@ -5,7 +5,6 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import OutlierMixin
-from sklearn.utils.validation import validate_data
 
 from ._base import _BaseAutoencoder
 from ._docstrings import _fill_doc
@@ -18,7 +17,6 @@ from ._validation import (
     _Options,
     _Sizes,
     _SubclassOf,
-    _validate_params,
 )
 
 
@@ -310,10 +308,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self : object
             The estimator, trained one more epoch.
         """
-        first_call = not hasattr(self, "net_")
-        if first_call:
-            _validate_params(self, self._parameter_rules)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first_call)
+        X, first_call = self._validate_chunk(X)
         self._check_settings(X)
         self._fit_net(X, epochs=1, resume=not first_call, warn_unconverged=False)
         self.n_components_ = self.n_components

@@ -191,6 +191,23 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self._fit(X)
         return self
 
+    def _validate_chunk(self, X):
+        """Validate a ``partial_fit`` chunk; the first one fixes parameters and width.
+
+        Returns the validated chunk and whether it is the first.
+        """
+        first_call = not hasattr(self, "net_")
+        if first_call:
+            _validate_params(self, self._parameter_rules)
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            reset=first_call,
+            ensure_min_samples=self._min_samples if first_call else 1,
+        )
+        return X, first_call
+
     def transform(self, X):
         """Encode ``X`` into codes.
 

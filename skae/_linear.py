@@ -5,11 +5,10 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.utils.validation import validate_data
 
 from ._base import _BaseAutoencoder, _chunks
 from ._docstrings import _fill_doc
-from ._validation import _BOOLEAN, _NONE, _Interval, _Options, _validate_params
+from ._validation import _BOOLEAN, _NONE, _Interval, _Options
 
 
 def _scatter(X, mean):
@@ -324,16 +323,7 @@ class LinearAETransformer(_BaseAutoencoder):
         self : object
             The updated estimator.
         """
-        first_call = not hasattr(self, "net_")
-        if first_call:
-            _validate_params(self, self._parameter_rules)
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            reset=first_call,
-            ensure_min_samples=self._min_samples if first_call else 1,
-        )
+        X, first_call = self._validate_chunk(X)
         n_chunk, n_features = X.shape
         chunk_mean = X.mean(axis=0, dtype=np.float64)
         chunk_scatter = _scatter(X, chunk_mean)
