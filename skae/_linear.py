@@ -263,7 +263,9 @@ class LinearAETransformer(_BaseAutoencoder):
         mean = X.mean(axis=0, dtype=np.float64)
         scatter = _scatter(X, mean)
         if self.solver == "covariance":
-            self._solve_covariance(scatter, n_samples, resume=None)
+            self._solve_covariance(
+                scatter, n_samples, resume=self.warm_start and hasattr(self, "net_")
+            )
         else:
             self._fit_net(X, center=torch.as_tensor(mean, dtype=torch.float32))
         self.n_samples_seen_ = n_samples
