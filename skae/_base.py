@@ -82,6 +82,27 @@ def _resolve_device(device):
     return device
 
 
+def _placement_device(device):
+    """Where a trained network goes on loading: ``device`` if usable here, else the CPU."""
+    try:
+        return _resolve_device(device)
+    except ValueError as error:
+        warnings.warn(f"{error} The network stays on the CPU.", UserWarning, stacklevel=3)
+        return "cpu"
+
+
+def _place_net(net, device):
+    """Move a trained skorch net (module and optimizer state) to ``device``."""
+    if torch.device(net.device) == torch.device(device):
+        return
+    optimizer_state = net.optimizer_.state_dict()
+    net.module_.to(device)
+    net.criterion_.to(device)
+    # loading the state back casts its tensors to the parameters' new device
+    net.optimizer_.load_state_dict(optimizer_state)
+    net.device = device
+
+
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, ABC):
     """Shared fit / transform / inverse_transform / score_samples of skae estimators.
 
@@ -296,6 +317,22 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         return float(self.score_samples(X).mean())
 
+    def __getstate__(self):
+        # a pickle holds CPU tensors, so it loads on machines without a GPU;
+        # the live estimator keeps its network where it is
+        state = dict(super().__getstate__())
+        net = state.get("net_")
+        if net is not None and torch.device(net.device).type != "cpu":
+            net = copy.deepcopy(net)
+            _place_net(net, "cpu")
+            state["net_"] = net
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "net_" in state:
+            _place_net(self.net_, _placement_device(self.device))
+
     def __sklearn_is_fitted__(self):
         return hasattr(self, "net_")
 
@@ -344,14 +381,12 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             torch.manual_seed(seed)
             if resume:
                 net = self.net_
+                _place_net(net, device)
                 net.generator, net.center = generator, center
             else:
-                params = self._net_params(len(data), data.shape[1], device, generator)
-                params |= net_params
-                params |= self._optimizer_params(params["optimizer"], device)
-                net = _AutoencoderNet(**params, center=center)
-                net.initialize()
-                net.module_.to(dtype)
+                net = self._new_net(
+                    len(data), data.shape[1], device, generator, dtype, center=center, **net_params
+                )
             n_before = len(net.history)
             net.partial_fit(rows, epochs=epochs)
         self.net_ = net
@@ -365,6 +400,22 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 ConvergenceWarning,
                 stacklevel=4,
             )
+
+    def _new_net(
+        self, n_samples, n_features, device, generator, dtype, *, center=None, **net_params
+    ):
+        """An initialized, untrained net whose module has ``dtype``.
+
+        ``net_params`` override the skorch arguments derived from the estimator's
+        parameters. Initializing the module draws from torch's global generator, so
+        callers seed it inside ``torch.random.fork_rng``.
+        """
+        params = self._net_params(n_samples, n_features, device, generator) | net_params
+        params |= self._optimizer_params(params["optimizer"], device)
+        net = _AutoencoderNet(**params, center=center)
+        net.initialize()
+        net.module_.to(dtype)
+        return net
 
     def _net_params(self, n_samples, n_features, device, generator):
         """skorch arguments of the net, derived from the estimator's parameters."""

@@ -55,7 +55,10 @@ _SNIPPETS = {
 
     device : str, default="cpu"
         PyTorch device to train and infer on: "cpu", "cuda", "cuda:N", or "auto"
-        for CUDA when available and the CPU otherwise.""",
+        for CUDA when available and the CPU otherwise. A fitted estimator pickles
+        (and :func:`skae.save` stores) its network's tensors on the CPU; loading
+        puts the network on ``device`` again where that device exists, and on the
+        CPU with a warning where it does not (``"auto"`` falls back silently).""",
     "training_attributes": """\
     net_ : skae's subclass of skorch.NeuralNet
         The trained network; ``net_.module_`` is the autoencoder module and

@@ -282,19 +282,26 @@ class LinearAETransformer(_BaseAutoencoder):
         if resume:
             # a fresh L-BFGS history and tolerance for the updated matrix
             self.net_.set_params(optimizer__tolerance_grad=self.tol * mean_variance)
-        # one epoch is up to 20 L-BFGS iterations; converged L-BFGS leaves the
-        # loss unchanged, which the early-stopping callback sees as a stall
         self._fit_net(
             factor,
             resume=resume,
             dtype=torch.float64,
+            optimizer__tolerance_grad=self.tol * mean_variance,
+        )
+
+    def _extra_net_params(self):
+        if self.solver == "minibatch":
+            return {}
+        # full batch L-BFGS on the covariance factor; one epoch is up to 20 L-BFGS
+        # iterations. Converged L-BFGS leaves the loss unchanged, which the
+        # early-stopping callback sees as a stall.
+        return dict(
             optimizer=torch.optim.LBFGS,
             lr=1.0,
             optimizer__max_iter=20,
             optimizer__line_search_fn="strong_wolfe",
-            optimizer__tolerance_grad=self.tol * mean_variance,
             optimizer__tolerance_change=0.0,
-            batch_size=n_features,
+            batch_size=-1,
             callbacks__early_stopping__threshold=self.tol,
             callbacks__early_stopping__threshold_mode="rel",
             # L-BFGS on a fixed matrix is deterministic, so there is no noise to

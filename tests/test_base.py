@@ -257,6 +257,32 @@ def test_pickle_and_joblib_round_trip(Estimator, wine, tmp_path):
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_unpickling_where_the_device_is_missing_falls_back_to_the_cpu(
+    Estimator, wine, monkeypatch
+):
+    X = wine[0]
+    est = fast(Estimator).fit(X)
+    Z = est.transform(X)
+    # as if fitted on a GPU machine and loaded on one without CUDA
+    data = pickle.dumps(est.set_params(device="cuda"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="CUDA is not available.*stays on the CPU"):
+        loaded = pickle.loads(data)
+    assert loaded.net_.device == "cpu"
+    np.testing.assert_array_equal(loaded.transform(X), Z)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pickle.loads(pickle.dumps(est.set_params(device="auto"))).net_.device == "cpu"
+
+
+def test_warm_start_moves_the_network_to_the_current_device(wine):
+    est = fast(AutoencoderTransformer, warm_start=True, max_iter=2).fit(wine[0])
+    est.net_.device = "cpu:0"  # stands for any other device on a CPU-only machine
+    est.fit(wine[0])
+    assert est.net_.device == "cpu"
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_loaded_in_a_fresh_process_transforms_identically(Estimator, wine, tmp_path):
     X = wine[0]
     est = fast(Estimator).fit(X)
