@@ -3,6 +3,8 @@
 from ._autoencoder import AutoencoderOutlierDetector, AutoencoderTransformer
 from ._linear import LinearAETransformer
 from ._modules import ConvAutoencoder, MLPAutoencoder
+from ._persistence import load, save
+from ._version import __version__ as __version__
 
 __all__ = [
     "AutoencoderOutlierDetector",
@@ -10,5 +12,6 @@ __all__ = [
     "ConvAutoencoder",
     "LinearAETransformer",
     "MLPAutoencoder",
+    "load",
+    "save",
 ]
-__version__ = "0.1.0"

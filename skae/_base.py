@@ -317,6 +317,25 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         return float(self.score_samples(X).mean())
 
+    # fitted arrays, and the attributes that give their dimensions
+    _fitted_shapes = {"feature_names_in_": ("n_features_in_",)}
+
+    def _check_fitted_state(self):
+        """Raise ValueError where fitted attributes contradict each other or the
+        parameters (``skae.load`` reads them from a file)."""
+        if self.n_components is not None and self.n_components != self.n_components_:
+            raise ValueError(
+                f"n_components={self.n_components!r} but n_components_={self.n_components_!r}."
+            )
+        for name, dimensions in self._fitted_shapes.items():
+            if hasattr(self, name):
+                expected = tuple(getattr(self, d) for d in dimensions)
+                if getattr(self, name).shape != expected:
+                    raise ValueError(
+                        f"{name} has shape {getattr(self, name).shape}, but "
+                        f"{', '.join(dimensions)} say {expected}."
+                    )
+
     def __getstate__(self):
         # a pickle holds CPU tensors, so it loads on machines without a GPU;
         # the live estimator keeps its network where it is

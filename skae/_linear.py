@@ -176,6 +176,16 @@ class LinearAETransformer(_BaseAutoencoder):
         "tied_weights": [_BOOLEAN],
     }
 
+    _fitted_shapes = {
+        **_BaseAutoencoder._fitted_shapes,
+        "mean_": ("n_features_in_",),
+        "scatter_": ("n_features_in_", "n_features_in_"),
+        "components_": ("n_components_", "n_features_in_"),
+        "explained_variance_": ("n_components_",),
+        "explained_variance_ratio_": ("n_components_",),
+        "singular_values_": ("n_components_",),
+    }
+
     # explained_variance_ uses ddof=1
     _min_samples = 2
 

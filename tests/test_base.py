@@ -257,9 +257,7 @@ def test_pickle_and_joblib_round_trip(Estimator, wine, tmp_path):
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_unpickling_where_the_device_is_missing_falls_back_to_the_cpu(
-    Estimator, wine, monkeypatch
-):
+def test_unpickling_where_the_device_is_missing_falls_back_to_the_cpu(Estimator, wine, monkeypatch):
     X = wine[0]
     est = fast(Estimator).fit(X)
     Z = est.transform(X)

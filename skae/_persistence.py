@@ -1,0 +1,359 @@
+"""Saving and loading fitted estimators without pickle.
+
+Unpickling runs whatever code the file names, so a pickle from an untrusted source
+is unsafe to open. :func:`save` writes one `safetensors <https://huggingface.co/docs/
+safetensors>`_ file instead, which any safetensors reader can open:
+
+- tensors: the module's weights (``module.*``), the optimizer's state
+  (``optimizer.*``) and the fitted numeric arrays (``attributes.*``), stored bit for
+  bit;
+- metadata ``skae.estimator``: a JSON document with the estimator's class name,
+  its parameters, its other fitted attributes, its training history, and where
+  each tensor belongs;
+- metadata ``skae.sha256``: the SHA-256 of the whole file, computed with these 64
+  hex digits set to zeros.
+
+:func:`load` checks the digest before it interprets anything, and builds objects
+only from a fixed table: skae's estimators and modules, torch's optimizers, and
+classes the caller passes as ``trusted``. Nothing in a file is executed.
+"""
+
+import hashlib
+import hmac
+import json
+import numbers
+import struct
+from pathlib import Path
+
+import numpy as np
+import safetensors
+import safetensors.numpy
+import torch
+from sklearn.utils.validation import check_is_fitted
+from skorch.history import History
+
+from ._autoencoder import AutoencoderOutlierDetector, AutoencoderTransformer
+from ._base import _place_net, _placement_device
+from ._linear import LinearAETransformer
+from ._modules import ConvAutoencoder, MLPAutoencoder
+from ._version import __version__
+
+_FORMAT = "1"
+_ESTIMATORS = {
+    cls.__name__: cls
+    for cls in (AutoencoderTransformer, AutoencoderOutlierDetector, LinearAETransformer)
+}
+_DIGEST_KEY = b'"skae.sha256":"'
+_DIGEST_LENGTH = 64
+
+
+def _class_name(cls):
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _known_classes(trusted):
+    """Classes a file may name: skae's modules, torch's optimizers, and ``trusted``."""
+    optimizers = [
+        value
+        for value in vars(torch.optim).values()
+        if isinstance(value, type) and issubclass(value, torch.optim.Optimizer)
+    ]
+    return {
+        _class_name(cls): cls for cls in [MLPAutoencoder, ConvAutoencoder, *optimizers, *trusted]
+    }
+
+
+class _Encoder:
+    """JSON-ready form of a value; arrays and tensors go to ``tensors`` by name.
+
+    Tuples, dicts (with any keys), classes, arrays, tensors and NumPy random states
+    become one-key objects whose key says what to rebuild, so that loading gives
+    back values of the same types.
+    """
+
+    def __init__(self):
+        self.tensors = {}
+
+    def __call__(self, value, name):
+        if value is None or isinstance(value, str | bool):
+            return value
+        if isinstance(value, np.bool_):
+            return bool(value)
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, numbers.Real):
+            return float(value)
+        if isinstance(value, tuple):
+            return {"tuple": [self(v, f"{name}.{i}") for i, v in enumerate(value)]}
+        if isinstance(value, list):
+            return [self(v, f"{name}.{i}") for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            return {
+                "dict": [
+                    [self(k, f"{name}.key{i}"), self(v, f"{name}.{k}")]
+                    for i, (k, v) in enumerate(value.items())
+                ]
+            }
+        if isinstance(value, type):
+            return {"class": _class_name(value)}
+        if isinstance(value, np.random.RandomState):
+            return {"random_state": self(value.get_state(), name)}
+        if name in self.tensors:
+            raise ValueError(f"two entries would both be stored as {name!r}.")
+        if isinstance(value, torch.Tensor):
+            self.tensors[name] = value.detach().cpu().contiguous().numpy()
+            return {"tensor": name}
+        if isinstance(value, np.ndarray):
+            if value.dtype == object:
+                if not all(isinstance(v, str) for v in value.flat):
+                    raise TypeError(f"{name} holds objects other than strings.")
+                return {"strings": value.tolist()}
+            self.tensors[name] = np.ascontiguousarray(value)
+            return {"array": name}
+        raise TypeError(f"{name} is a {type(value).__name__}, which skae.save cannot store.")
+
+
+def _decode(value, tensors, classes):
+    """Rebuild what ``_Encoder`` encoded."""
+    if isinstance(value, list):
+        return [_decode(v, tensors, classes) for v in value]
+    if not isinstance(value, dict):
+        return value
+    ((kind, content),) = value.items()
+    if kind == "tuple":
+        return tuple(_decode(v, tensors, classes) for v in content)
+    if kind == "dict":
+        return {_decode(k, tensors, classes): _decode(v, tensors, classes) for k, v in content}
+    if kind == "class":
+        if content not in classes:
+            raise ValueError(
+                f"the file names the class {content!r}, which skae.load does not build "
+                "unless it is passed in trusted=[...]."
+            )
+        return classes[content]
+    if kind == "random_state":
+        random_state = np.random.RandomState()
+        random_state.set_state(_decode(content, tensors, classes))
+        return random_state
+    if kind == "tensor":
+        return torch.from_numpy(np.array(tensors[content]))
+    if kind == "array":
+        return np.array(tensors[content])
+    if kind == "strings":
+        return np.array(content, dtype=object)
+    raise ValueError(f"unknown entry {kind!r}")
+
+
+def _digest_span(data):
+    """Start and end of the digest's hex digits inside the header of ``data``."""
+    (header_length,) = struct.unpack("<Q", data[:8])
+    header_end = 8 + header_length
+    if data.count(_DIGEST_KEY, 8, header_end) != 1:
+        raise ValueError("no single skae.sha256 entry in the header")
+    start = data.index(_DIGEST_KEY, 8, header_end) + len(_DIGEST_KEY)
+    return start, start + _DIGEST_LENGTH
+
+
+def _sha256(data, span):
+    start, stop = span
+    return hashlib.sha256(data[:start] + b"0" * _DIGEST_LENGTH + data[stop:]).hexdigest()
+
+
+def _serialize(document, tensors):
+    """The bytes of a skae file holding ``document`` (JSON-ready) and ``tensors``."""
+    metadata = {
+        "skae.format": _FORMAT,
+        "skae.estimator": json.dumps(document),
+        "skae.sha256": "0" * _DIGEST_LENGTH,
+    }
+    data = safetensors.numpy.save(tensors, metadata=metadata)
+    span = _digest_span(data)
+    return data[: span[0]] + _sha256(data, span).encode() + data[span[1] :]
+
+
+def _deserialize(data, source):
+    """``(document, tensors)`` of skae file bytes, after checking their digest."""
+    try:
+        span = _digest_span(data)
+        (header_length,) = struct.unpack("<Q", data[:8])
+        metadata = json.loads(data[8 : 8 + header_length])["__metadata__"]
+        stored = metadata["skae.sha256"]
+    except (struct.error, ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"{source} is not a file written by skae.save, or it is damaged ({error})."
+        ) from None
+    if not hmac.compare_digest(stored.encode(), _sha256(data, span).encode()):
+        raise ValueError(
+            f"SHA-256 check failed for {source}: its bytes changed after skae.save "
+            "wrote it. Refusing to load it."
+        )
+    if metadata.get("skae.format") != _FORMAT:
+        raise ValueError(
+            f"{source} has skae format {metadata.get('skae.format')!r}; this skae "
+            f"({__version__}) reads format {_FORMAT!r}."
+        )
+    try:
+        tensors = safetensors.numpy.load(data)
+    except safetensors.SafetensorError as error:
+        raise ValueError(f"{source} holds unreadable tensors ({error}).") from None
+    return json.loads(metadata["skae.estimator"]), tensors
+
+
+def save(estimator, path):
+    """Store a fitted skae estimator in a file that loading cannot make run code.
+
+    The file is a safetensors file: weights, optimizer state and fitted arrays as
+    tensors, parameters and the rest of the fitted state as JSON in its metadata,
+    and a SHA-256 of all its bytes, which :func:`load` verifies.
+
+    Parameters
+    ----------
+    estimator : AutoencoderTransformer, AutoencoderOutlierDetector or \
+LinearAETransformer
+        A fitted estimator. A custom ``module`` class is stored by name; loading
+        it needs ``trusted=[that class]``.
+    path : str or path-like
+        File to write, conventionally ending in ``.skae``.
+
+    Raises
+    ------
+    TypeError
+        If the estimator is not one of skae's, or a parameter holds a value that
+        cannot be stored without pickle (an object other than numbers, strings,
+        tuples, lists, dicts, classes and NumPy random states).
+
+    See Also
+    --------
+    load : Read the file back.
+    pickle, joblib.dump : Store any object, but loading runs code from the file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> import skae
+    >>> X = load_iris().data
+    >>> lae = skae.LinearAETransformer(n_components=2, random_state=0).fit(X)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "lae.skae"
+    >>> skae.save(lae, path)
+    >>> bool(np.array_equal(skae.load(path).transform(X), lae.transform(X)))
+    True
+    """
+    if type(estimator) not in _ESTIMATORS.values():
+        raise TypeError(
+            f"skae.save stores skae's estimators ({', '.join(_ESTIMATORS)}), "
+            f"not {type(estimator).__name__}."
+        )
+    check_is_fitted(estimator)
+    encode = _Encoder()
+    net = estimator.net_
+    attributes = {
+        name: value
+        for name, value in vars(estimator).items()
+        if name.endswith("_") and not name.startswith("_") and name != "net_"
+    }
+    document = {
+        "class": type(estimator).__name__,
+        "skae_version": __version__,
+        "params": encode(estimator.get_params(deep=False), "params"),
+        "attributes": encode(attributes, "attributes"),
+        "output": encode(getattr(estimator, "_sklearn_output_config", {}), "output"),
+        "net": {
+            "module": encode(net.module_.state_dict(), "module"),
+            "optimizer": encode(net.optimizer_.state_dict(), "optimizer"),
+            "history": encode(list(net.history), "history"),
+            "batch_size": net.batch_size,
+        },
+    }
+    Path(path).write_bytes(_serialize(document, encode.tensors))
+
+
+def load(path, *, trusted=()):
+    """Load an estimator stored by :func:`save`, refusing anything tampered with.
+
+    The network goes on the estimator's ``device`` if that exists here, else on
+    the CPU (with a warning unless ``device="auto"``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        File written by :func:`save`.
+    trusted : sequence of classes, default=()
+        Classes, besides skae's modules and torch's optimizers, that the file may
+        name, such as a custom ``module`` class.
+
+    Returns
+    -------
+    estimator : AutoencoderTransformer, AutoencoderOutlierDetector or \
+LinearAETransformer
+        The fitted estimator; ``transform`` gives the same result bit for bit, and
+        ``partial_fit`` or a warm start continue the training from the stored
+        optimizer state.
+
+    Raises
+    ------
+    ValueError
+        If any byte of the file changed after it was written (its SHA-256 does
+        not match), if it names an estimator class that skae does not have or a
+        class that is not trusted, or if its parameters do not fit its weights or
+        fitted arrays.
+
+    See Also
+    --------
+    save : Write such a file.
+    """
+    data = Path(path).read_bytes()
+    document, tensors = _deserialize(data, path)
+    name = document.get("class")
+    if name not in _ESTIMATORS:
+        raise ValueError(
+            f"{path} holds a {name!r}, which is not a skae estimator; skae.load builds "
+            f"only {', '.join(_ESTIMATORS)}."
+        )
+    try:
+        estimator = _rebuild(_ESTIMATORS[name], document, tensors, _known_classes(trusted))
+    except (ValueError, KeyError, TypeError, RuntimeError) as error:
+        raise ValueError(f"Cannot load {path}: {error}") from None
+    _place_net(estimator.net_, _placement_device(estimator.device))
+    return estimator
+
+
+def _rebuild(cls, document, tensors, classes):
+    """The fitted estimator that ``document`` describes, its net on the CPU."""
+    estimator = cls(**_decode(document["params"], tensors, classes))
+    for attribute, value in _decode(document["attributes"], tensors, classes).items():
+        setattr(estimator, attribute, value)
+    output = _decode(document["output"], tensors, classes)
+    if output:
+        estimator.set_output(**output)
+    estimator._check_fitted_state()
+    estimator.net_ = _restore_net(estimator, document["net"], tensors, classes)
+    return estimator
+
+
+def _restore_net(estimator, stored, tensors, classes):
+    """Build the estimator's net on the CPU and load the stored state into it."""
+    weights = _decode(stored["module"], tensors, classes)
+    dtype = next(iter(weights.values())).dtype
+    with torch.random.fork_rng(devices=[]):
+        net = estimator._new_net(
+            stored["batch_size"],
+            estimator.n_features_in_,
+            "cpu",
+            torch.Generator(),
+            dtype,
+            batch_size=stored["batch_size"],
+        )
+    expected = {k: tuple(v.shape) for k, v in net.module_.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in weights.items()}
+    if expected != found:
+        difference = sorted(set(expected.items()) ^ set(found.items()))
+        raise ValueError(
+            f"its parameters do not fit its weights: they build {expected}, the file "
+            f"holds {found} (first difference: {difference[0]})."
+        )
+    net.module_.load_state_dict(weights)
+    net.optimizer_.load_state_dict(_decode(stored["optimizer"], tensors, classes))
+    net.history = History(_decode(stored["history"], tensors, classes))
+    return net
