@@ -17,6 +17,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_scaling.py", "| 1500 |"),
         ("bench_linear.py", "| IncrementalPCA (batch 2000) |"),
         ("bench_anomaly.py", "| AutoencoderOutlierDetector |"),
+        ("bench_out_of_core.py", "| IncrementalPCA |"),
     ],
 )
 def test_quick_run_prints_and_writes_its_table(script, first_column, tmp_path):
