@@ -1,0 +1,75 @@
+"""GridSearchCV over skae estimators on a Dask cluster, through joblib's dask backend."""
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.datasets import load_wine
+from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import StandardScaler
+
+from skae import AutoencoderTransformer, LinearAETransformer
+
+distributed = pytest.importorskip("distributed")
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    # the cluster's own shutdown chatter
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+]
+
+
+def _search(**params):
+    grid = {
+        "n_components": [2, 4],
+        "hidden_layer_sizes": [(8,), (16,)],
+    }
+    ae = AutoencoderTransformer(max_iter=15, batch_size=32, random_state=0, device="auto")
+    return GridSearchCV(ae, grid, cv=3, error_score="raise", **params)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def wine():
+    return StandardScaler().fit_transform(load_wine().data)
+
+
+def test_search_on_the_cluster_matches_the_local_search(client, wine):
+    local = _search().fit(wine)
+    with distributed.get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
+        remote = _search(n_jobs=-1).fit(wine)
+    workers = {task["worker"] for task in tasks.data}
+    assert workers <= set(client.scheduler_info()["workers"]) and len(workers) == 2
+    assert remote.cv_results_["params"] == local.cv_results_["params"]
+    assert remote.best_params_ == local.best_params_
+    # the workers run torch on one thread each, so sums may round differently
+    np.testing.assert_allclose(
+        remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"], rtol=1e-4
+    )
+    np.testing.assert_allclose(
+        remote.best_estimator_.transform(wine), local.best_estimator_.transform(wine), atol=1e-4
+    )
+
+
+def test_workers_honour_the_device_parameter(client, wine):
+    search = GridSearchCV(
+        LinearAETransformer(device="cuda:0"), {"n_components": [2]}, cv=2, error_score="raise"
+    )
+    ran = client.run(lambda: __import__("torch").cuda.is_available())
+    if any(ran.values()):
+        pytest.skip("the workers have a GPU; test_cuda.py covers training there")
+    with (
+        joblib.parallel_backend("dask"),
+        pytest.raises(ValueError, match="device='cuda:0' was requested but CUDA is not available"),
+    ):
+        search.fit(wine)
