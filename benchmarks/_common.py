@@ -24,6 +24,23 @@ def load_data(data_dir, quick):
     return X_train, X_test
 
 
+def seed_recipe(n_components, **params):
+    """The classic MNIST autoencoder: one code layer of ``n_components`` with ReLU,
+    sigmoid output, binary cross-entropy, Adam (lr 1e-3, no weight decay), batch 256."""
+    from skae import AutoencoderTransformer
+
+    recipe = dict(
+        hidden_layer_sizes=(),
+        code_activation="relu",
+        output_activation="sigmoid",
+        loss="bce",
+        alpha=0.0,
+        batch_size=256,
+        learning_rate_init=1e-3,
+    )
+    return AutoencoderTransformer(n_components, **(recipe | params))
+
+
 def machine():
     """One line naming the processor, cores and library versions."""
     cpu = platform.processor() or platform.machine()

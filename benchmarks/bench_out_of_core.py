@@ -22,11 +22,19 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from _common import in_fresh_process, load_data, peak_rss_mb, report, reset_peak_rss, rss_mb
+from _common import (
+    in_fresh_process,
+    load_data,
+    peak_rss_mb,
+    report,
+    reset_peak_rss,
+    rss_mb,
+    seed_recipe,
+)
 from sklearn.decomposition import IncrementalPCA
 from sklearn.exceptions import ConvergenceWarning
 
-from skae import AutoencoderTransformer, LinearAETransformer
+from skae import LinearAETransformer
 
 
 def write_memmap(X, path, size_bytes):
@@ -51,16 +59,7 @@ def make(method, n_components):
     if method == "LinearAETransformer (minibatch)":
         return LinearAETransformer(n_components, solver="minibatch", random_state=0)
     # the MNIST recipe, one epoch per chunk
-    return AutoencoderTransformer(
-        n_components,
-        hidden_layer_sizes=(),
-        code_activation="relu",
-        output_activation="sigmoid",
-        loss="bce",
-        alpha=0.0,
-        batch_size=256,
-        random_state=0,
-    )
+    return seed_recipe(n_components, random_state=0)
 
 
 METHODS = [

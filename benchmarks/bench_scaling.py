@@ -16,10 +16,16 @@ import time
 import warnings
 
 import numpy as np
-from _common import in_fresh_process, load_data, peak_rss_mb, report, reset_peak_rss, rss_mb
+from _common import (
+    in_fresh_process,
+    load_data,
+    peak_rss_mb,
+    report,
+    reset_peak_rss,
+    rss_mb,
+    seed_recipe,
+)
 from sklearn.exceptions import ConvergenceWarning
-
-from skae import AutoencoderTransformer
 
 
 def fit_subset(data_dir, quick, n_samples, epochs):
@@ -28,17 +34,7 @@ def fit_subset(data_dir, quick, n_samples, epochs):
     del X_train
 
     def make(epochs):
-        return AutoencoderTransformer(
-            8 if quick else 36,
-            hidden_layer_sizes=(),
-            code_activation="relu",
-            output_activation="sigmoid",
-            loss="bce",
-            alpha=0.0,
-            batch_size=256,
-            max_iter=epochs,
-            random_state=0,
-        )
+        return seed_recipe(8 if quick else 36, max_iter=epochs, random_state=0)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

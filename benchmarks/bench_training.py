@@ -18,11 +18,10 @@ import warnings
 
 import numpy as np
 import torch
-from _common import load_data, report, timed
+from _common import load_data, report, seed_recipe, timed
 from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
-from skae import AutoencoderTransformer
 from skae._base import _draw_seed
 
 
@@ -57,19 +56,7 @@ def plain_loop(X_train, epochs, seed, device, batch_size=256):
 
 
 def skae_fit(X_train, epochs, seed, device, batch_size=256):
-    ae = AutoencoderTransformer(
-        36,
-        hidden_layer_sizes=(),
-        code_activation="relu",
-        output_activation="sigmoid",
-        loss="bce",
-        alpha=0.0,
-        batch_size=batch_size,
-        learning_rate_init=1e-3,
-        max_iter=epochs,
-        random_state=seed,
-        device=device,
-    )
+    ae = seed_recipe(36, batch_size=batch_size, max_iter=epochs, random_state=seed, device=device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # fixed epoch budget
         ae.fit(X_train)
