@@ -1,4 +1,4 @@
-"""Table 6: training out of core, chunk by chunk from a memmap, next to IncrementalPCA.
+"""Out of core: training, chunk by chunk from a memmap, next to IncrementalPCA.
 
 The MNIST training images (float32 in [0, 1]) are written again and again into one
 file on disk until it holds about ``--size-gb`` gigabytes. Each method then runs in

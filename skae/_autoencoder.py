@@ -372,6 +372,8 @@ best_validation_score_, n_features_in_, feature_names_in_
     [-1, 1]
     """
 
+    _fitted_shapes = {**AutoencoderTransformer._fitted_shapes, "offset_": None}
+
     _parameter_rules = {
         **AutoencoderTransformer._parameter_rules,
         "contamination": [_Options(("auto",)), _Interval(numbers.Real, 0, 0.5, closed="right")],

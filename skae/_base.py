@@ -72,35 +72,42 @@ def _resolve_device(device):
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        torch.device(device)
+        parsed = torch.device(device)
     except RuntimeError:
         raise ValueError(
             f"device={device!r} is not a PyTorch device; use 'cpu', 'cuda', 'cuda:N' or 'auto'."
         ) from None
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only {torch.cuda.device_count()} "
+                "CUDA device(s) are available."
+            )
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} was requested but MPS is not available.")
     return device
-
-
-def _placement_device(device):
-    """Where a trained network goes on loading: ``device`` if usable here, else the CPU."""
-    try:
-        return _resolve_device(device)
-    except ValueError as error:
-        warnings.warn(f"{error} The network stays on the CPU.", UserWarning, stacklevel=3)
-        return "cpu"
 
 
 def _place_net(net, device):
     """Move a trained skorch net (module and optimizer state) to ``device``."""
-    if torch.device(net.device) == torch.device(device):
-        return
     optimizer_state = net.optimizer_.state_dict()
     net.module_.to(device)
     net.criterion_.to(device)
     # loading the state back casts its tensors to the parameters' new device
     net.optimizer_.load_state_dict(optimizer_state)
     net.device = device
+
+
+def _restore_device(net, device):
+    """Put a loaded net on ``device`` if it is usable here, else on the CPU with a warning
+    (``"auto"`` falls back silently)."""
+    try:
+        _place_net(net, _resolve_device(device))
+    except (ValueError, RuntimeError) as error:
+        warnings.warn(f"{error} The network stays on the CPU.", UserWarning, stacklevel=3)
+        _place_net(net, "cpu")
 
 
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, ABC):
@@ -317,24 +324,44 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         return float(self.score_samples(X).mean())
 
-    # fitted arrays, and the attributes that give their dimensions
-    _fitted_shapes = {"feature_names_in_": ("n_features_in_",)}
+    # fitted state that must exist: arrays, with the attributes that give their
+    # dimensions, and numbers (None)
+    _fitted_shapes = {
+        "feature_names_in_": ("n_features_in_",),
+        "n_iter_": None,
+    }
+
+    def _optional_fitted(self):
+        """Names in ``_fitted_shapes`` that a fit with these parameters may not set."""
+        return {"feature_names_in_"}
 
     def _check_fitted_state(self):
-        """Raise ValueError where fitted attributes contradict each other or the
-        parameters (``skae.load`` reads them from a file)."""
+        """Raise ValueError where fitted attributes are missing, contradict each other
+        or the parameters (``skae.load`` reads them from a file)."""
+        for name in ("n_features_in_", "n_components_"):
+            value = getattr(self, name, None)
+            if not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name}={value!r} is not a positive int.")
         if self.n_components is not None and self.n_components != self.n_components_:
             raise ValueError(
                 f"n_components={self.n_components!r} but n_components_={self.n_components_!r}."
             )
         for name, dimensions in self._fitted_shapes.items():
-            if hasattr(self, name):
-                expected = tuple(getattr(self, d) for d in dimensions)
-                if getattr(self, name).shape != expected:
-                    raise ValueError(
-                        f"{name} has shape {getattr(self, name).shape}, but "
-                        f"{', '.join(dimensions)} say {expected}."
-                    )
+            if not hasattr(self, name):
+                if name in self._optional_fitted():
+                    continue
+                raise ValueError(f"the fitted attribute {name} is missing.")
+            value = getattr(self, name)
+            if dimensions is None:
+                if not isinstance(value, numbers.Real):
+                    raise ValueError(f"{name}={value!r} is not a number.")
+                continue
+            expected = tuple(getattr(self, d) for d in dimensions)
+            if not isinstance(value, np.ndarray) or value.shape != expected:
+                raise ValueError(
+                    f"{name} has shape {np.shape(value)}, but "
+                    f"{', '.join(dimensions)} say {expected}."
+                )
 
     def __getstate__(self):
         # a pickle holds CPU tensors, so it loads on machines without a GPU;
@@ -350,7 +377,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def __setstate__(self, state):
         super().__setstate__(state)
         if "net_" in state:
-            _place_net(self.net_, _placement_device(self.device))
+            _restore_device(self.net_, self.device)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "net_")
@@ -402,6 +429,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 net = self.net_
                 _place_net(net, device)
                 net.generator, net.center = generator, center
+                if net.train_split is not None:
+                    # this call's validation rows come from this call's seed
+                    net.train_split.generator = generator
             else:
                 net = self._new_net(
                     len(data), data.shape[1], device, generator, dtype, center=center, **net_params

@@ -180,11 +180,20 @@ class LinearAETransformer(_BaseAutoencoder):
         **_BaseAutoencoder._fitted_shapes,
         "mean_": ("n_features_in_",),
         "scatter_": ("n_features_in_", "n_features_in_"),
+        "n_samples_seen_": None,
         "components_": ("n_components_", "n_features_in_"),
         "explained_variance_": ("n_components_",),
         "explained_variance_ratio_": ("n_components_",),
         "singular_values_": ("n_components_",),
+        "noise_variance_": None,
     }
+    _aligned = (
+        "components_",
+        "explained_variance_",
+        "explained_variance_ratio_",
+        "singular_values_",
+        "noise_variance_",
+    )
 
     # explained_variance_ uses ddof=1
     _min_samples = 2
@@ -231,6 +240,9 @@ class LinearAETransformer(_BaseAutoencoder):
         self.align = align
         self.whiten = whiten
         self.tied_weights = tied_weights
+
+    def _optional_fitted(self):
+        return super()._optional_fitted() | (set() if self.align else set(self._aligned))
 
     def _module_params(self, n_features):
         return {

@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from ._autoencoder import AutoencoderOutlierDetector, AutoencoderTransformer
-from ._base import _place_net, _placement_device
+from ._base import _restore_device
 from ._linear import LinearAETransformer
 from ._modules import ConvAutoencoder, MLPAutoencoder
 from ._version import __version__
@@ -73,6 +73,7 @@ class _Encoder:
 
     def __init__(self):
         self.tensors = {}
+        self.classes = []
 
     def __call__(self, value, name):
         if value is None or isinstance(value, str | bool):
@@ -95,6 +96,7 @@ class _Encoder:
                 ]
             }
         if isinstance(value, type):
+            self.classes.append(value)
             return {"class": _class_name(value)}
         if isinstance(value, np.random.RandomState):
             return {"random_state": self(value.get_state(), name)}
@@ -172,31 +174,71 @@ def _serialize(document, tensors):
 
 
 def _deserialize(data, source):
-    """``(document, tensors)`` of skae file bytes, after checking their digest."""
+    """``(document, tensors)`` of skae file bytes, after checking their digest.
+
+    The digest is compared as bytes, before any JSON is parsed.
+    """
     try:
         span = _digest_span(data)
-        (header_length,) = struct.unpack("<Q", data[:8])
-        metadata = json.loads(data[8 : 8 + header_length])["__metadata__"]
-        stored = metadata["skae.sha256"]
-    except (struct.error, ValueError, KeyError, TypeError) as error:
+    except (struct.error, ValueError) as error:
         raise ValueError(
             f"{source} is not a file written by skae.save, or it is damaged ({error})."
         ) from None
-    if not hmac.compare_digest(stored.encode(), _sha256(data, span).encode()):
+    if not hmac.compare_digest(data[span[0] : span[1]], _sha256(data, span).encode()):
         raise ValueError(
             f"SHA-256 check failed for {source}: its bytes changed after skae.save "
             "wrote it. Refusing to load it."
         )
-    if metadata.get("skae.format") != _FORMAT:
+    try:
+        (header_length,) = struct.unpack("<Q", data[:8])
+        metadata = json.loads(data[8 : 8 + header_length])["__metadata__"]
+        if metadata.get("skae.format") != _FORMAT:
+            raise ValueError(
+                f"it has skae format {metadata.get('skae.format')!r}; this skae "
+                f"({__version__}) reads format {_FORMAT!r}"
+            )
+        document = json.loads(metadata["skae.estimator"])
+        tensors = safetensors.numpy.load(data)
+    except Exception as error:  # whatever the bytes hold, the caller gets a ValueError
+        raise ValueError(f"Cannot load {source}: {type(error).__name__}: {error}") from None
+    return document, tensors
+
+
+def _to_bytes(estimator):
+    """The bytes of a skae file for a fitted ``estimator``, and the classes it names."""
+    encode = _Encoder()
+    net = estimator.net_
+    attributes = {name: value for name, value in vars(estimator).items() if _is_fitted_name(name)}
+    document = {
+        "class": type(estimator).__name__,
+        "skae_version": __version__,
+        "params": encode(estimator.get_params(deep=False), "params"),
+        "attributes": encode(attributes, "attributes"),
+        "output": encode(getattr(estimator, "_sklearn_output_config", {}), "output"),
+        "net": {
+            "module": encode(net.module_.state_dict(), "module"),
+            "optimizer_class": _class_name(type(net.optimizer_)),
+            "optimizer": encode(net.optimizer_.state_dict(), "optimizer"),
+            "history": encode(list(net.history), "history"),
+            "batch_size": net.batch_size,
+        },
+    }
+    return _serialize(document, encode.tensors), encode.classes
+
+
+def _from_bytes(data, source, trusted):
+    """The fitted estimator in skae file bytes, its network on the CPU."""
+    document, tensors = _deserialize(data, source)
+    name = document.get("class") if isinstance(document, dict) else None
+    if not isinstance(name, str) or name not in _ESTIMATORS:
         raise ValueError(
-            f"{source} has skae format {metadata.get('skae.format')!r}; this skae "
-            f"({__version__}) reads format {_FORMAT!r}."
+            f"{source} holds a {name!r}, which is not a skae estimator; skae.load builds "
+            f"only {', '.join(_ESTIMATORS)}."
         )
     try:
-        tensors = safetensors.numpy.load(data)
-    except safetensors.SafetensorError as error:
-        raise ValueError(f"{source} holds unreadable tensors ({error}).") from None
-    return json.loads(metadata["skae.estimator"]), tensors
+        return _rebuild(_ESTIMATORS[name], document, tensors, _known_classes(trusted))
+    except Exception as error:  # whatever the file holds, the caller gets a ValueError
+        raise ValueError(f"Cannot load {source}: {error}") from None
 
 
 def save(estimator, path):
@@ -204,7 +246,8 @@ def save(estimator, path):
 
     The file is a safetensors file: weights, optimizer state and fitted arrays as
     tensors, parameters and the rest of the fitted state as JSON in its metadata,
-    and a SHA-256 of all its bytes, which :func:`load` verifies.
+    and a SHA-256 of all its bytes, which :func:`load` verifies. Before writing,
+    the bytes are loaded back in memory, so a file that ``save`` writes loads.
 
     Parameters
     ----------
@@ -221,6 +264,9 @@ LinearAETransformer
         If the estimator is not one of skae's, or a parameter holds a value that
         cannot be stored without pickle (an object other than numbers, strings,
         tuples, lists, dicts, classes and NumPy random states).
+    ValueError
+        If the estimator's parameters no longer describe its fitted network
+        (changed with ``set_params`` after fitting), so the file could not load.
 
     See Also
     --------
@@ -246,34 +292,28 @@ LinearAETransformer
             f"not {type(estimator).__name__}."
         )
     check_is_fitted(estimator)
-    encode = _Encoder()
-    net = estimator.net_
-    attributes = {
-        name: value
-        for name, value in vars(estimator).items()
-        if name.endswith("_") and not name.startswith("_") and name != "net_"
-    }
-    document = {
-        "class": type(estimator).__name__,
-        "skae_version": __version__,
-        "params": encode(estimator.get_params(deep=False), "params"),
-        "attributes": encode(attributes, "attributes"),
-        "output": encode(getattr(estimator, "_sklearn_output_config", {}), "output"),
-        "net": {
-            "module": encode(net.module_.state_dict(), "module"),
-            "optimizer": encode(net.optimizer_.state_dict(), "optimizer"),
-            "history": encode(list(net.history), "history"),
-            "batch_size": net.batch_size,
-        },
-    }
-    Path(path).write_bytes(_serialize(document, encode.tensors))
+    data, classes = _to_bytes(estimator)
+    try:
+        _from_bytes(data, "the file", trusted=classes)
+    except ValueError as error:
+        raise ValueError(
+            f"Cannot save this {type(estimator).__name__}: its parameters no longer "
+            f"describe its fitted network ({error}). Were they changed after fit? Refit, "
+            "or set them back, before saving."
+        ) from None
+    Path(path).write_bytes(data)
 
 
 def load(path, *, trusted=()):
-    """Load an estimator stored by :func:`save`, refusing anything tampered with.
+    """Load an estimator stored by :func:`save`, refusing changed or foreign files.
 
-    The network goes on the estimator's ``device`` if that exists here, else on
-    the CPU (with a warning unless ``device="auto"``).
+    The file's SHA-256 is checked first, so any byte changed since :func:`save`
+    wrote it (by damage or by hand) is refused. The digest is not a signature:
+    whoever can write a file can also write a matching digest. What keeps loading
+    safe is that nothing in the file is executed: it is parsed as JSON and tensors,
+    and only skae's estimators and modules, torch's optimizers and the classes in
+    ``trusted`` are ever built. The network goes on the estimator's ``device`` if
+    that exists here, else on the CPU (with a warning unless ``device="auto"``).
 
     Parameters
     ----------
@@ -288,41 +328,43 @@ def load(path, *, trusted=()):
     estimator : AutoencoderTransformer, AutoencoderOutlierDetector or \
 LinearAETransformer
         The fitted estimator; ``transform`` gives the same result bit for bit, and
-        ``partial_fit`` or a warm start continue the training from the stored
-        optimizer state.
+        ``partial_fit`` or a warm start continue the training exactly as the saved
+        estimator would.
 
     Raises
     ------
     ValueError
         If any byte of the file changed after it was written (its SHA-256 does
         not match), if it names an estimator class that skae does not have or a
-        class that is not trusted, or if its parameters do not fit its weights or
-        fitted arrays.
+        class that is not trusted, if its parameters do not fit its weights or
+        fitted arrays, or if it is not a skae file at all.
 
     See Also
     --------
     save : Write such a file.
     """
-    data = Path(path).read_bytes()
-    document, tensors = _deserialize(data, path)
-    name = document.get("class")
-    if name not in _ESTIMATORS:
-        raise ValueError(
-            f"{path} holds a {name!r}, which is not a skae estimator; skae.load builds "
-            f"only {', '.join(_ESTIMATORS)}."
-        )
-    try:
-        estimator = _rebuild(_ESTIMATORS[name], document, tensors, _known_classes(trusted))
-    except (ValueError, KeyError, TypeError, RuntimeError) as error:
-        raise ValueError(f"Cannot load {path}: {error}") from None
-    _place_net(estimator.net_, _placement_device(estimator.device))
+    estimator = _from_bytes(Path(path).read_bytes(), path, trusted)
+    _restore_device(estimator.net_, estimator.device)
     return estimator
+
+
+def _is_fitted_name(name):
+    """Whether ``name`` is a public fitted attribute that a file stores (not ``net_``)."""
+    return (
+        isinstance(name, str)
+        and name.isidentifier()
+        and name.endswith("_")
+        and not name.startswith("_")
+        and name != "net_"
+    )
 
 
 def _rebuild(cls, document, tensors, classes):
     """The fitted estimator that ``document`` describes, its net on the CPU."""
     estimator = cls(**_decode(document["params"], tensors, classes))
     for attribute, value in _decode(document["attributes"], tensors, classes).items():
+        if not _is_fitted_name(attribute) or hasattr(cls, attribute):
+            raise ValueError(f"{attribute!r} is not a fitted attribute.")
         setattr(estimator, attribute, value)
     output = _decode(document["output"], tensors, classes)
     if output:
@@ -335,7 +377,7 @@ def _rebuild(cls, document, tensors, classes):
 def _restore_net(estimator, stored, tensors, classes):
     """Build the estimator's net on the CPU and load the stored state into it."""
     weights = _decode(stored["module"], tensors, classes)
-    dtype = next(iter(weights.values())).dtype
+    dtype = next(v.dtype for v in weights.values() if v.is_floating_point())
     with torch.random.fork_rng(devices=[]):
         net = estimator._new_net(
             stored["batch_size"],
@@ -352,6 +394,12 @@ def _restore_net(estimator, stored, tensors, classes):
         raise ValueError(
             f"its parameters do not fit its weights: they build {expected}, the file "
             f"holds {found} (first difference: {difference[0]})."
+        )
+    optimizer_class = _class_name(type(net.optimizer_))
+    if optimizer_class != stored["optimizer_class"]:
+        raise ValueError(
+            f"its parameters do not fit its optimizer state: they build a "
+            f"{optimizer_class}, the file holds the state of a {stored['optimizer_class']}."
         )
     net.module_.load_state_dict(weights)
     net.optimizer_.load_state_dict(_decode(stored["optimizer"], tensors, classes))

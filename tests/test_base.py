@@ -204,7 +204,9 @@ def test_global_random_generators_are_untouched(Estimator, wine):
     fast(Estimator, random_state=0).fit(wine[0])
     fast(Estimator, random_state=None).fit(wine[0])
     assert torch.equal(torch.get_rng_state(), torch_state)
-    assert np.array_equal(np.random.get_state()[1], numpy_state[1])  # noqa: NPY002
+    now = np.random.get_state()  # noqa: NPY002
+    assert now[0] == numpy_state[0] and np.array_equal(now[1], numpy_state[1])
+    assert now[2:] == numpy_state[2:]  # the position in the key array, the cached normal
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -271,6 +273,14 @@ def test_unpickling_where_the_device_is_missing_falls_back_to_the_cpu(Estimator,
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert pickle.loads(pickle.dumps(est.set_params(device="auto"))).net_.device == "cpu"
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="MPS is available here")
+def test_unpickling_onto_an_unavailable_backend_falls_back_to_the_cpu(wine):
+    est = fast(AutoencoderTransformer).fit(wine[0])
+    with pytest.warns(UserWarning, match="MPS is not available.*stays on the CPU"):
+        loaded = pickle.loads(pickle.dumps(est.set_params(device="mps")))
+    np.testing.assert_array_equal(loaded.transform(wine[0]), est.transform(wine[0]))
 
 
 def test_warm_start_moves_the_network_to_the_current_device(wine):

@@ -65,6 +65,15 @@ def test_pickle_holds_cpu_tensors_and_loads_without_cuda(digits, monkeypatch):
         8, hidden_layer_sizes=(32,), max_iter=3, device="cuda", random_state=0
     ).fit(digits)
     scores = detector.score_samples(digits)
+    pickled_net = detector.__getstate__()["net_"]
+    assert pickled_net.device == "cpu"
+    assert not any(p.is_cuda for p in pickled_net.module_.parameters())
+    assert not any(
+        t.is_cuda
+        for state in pickled_net.optimizer_.state.values()
+        for t in state.values()
+        if isinstance(t, torch.Tensor)
+    )
     data = pickle.dumps(detector)
     assert _on_cuda(detector), "pickling must not move the live estimator"
     np.testing.assert_allclose(pickle.loads(data).score_samples(digits), scores, atol=1e-10)

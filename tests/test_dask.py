@@ -49,7 +49,7 @@ def test_search_on_the_cluster_matches_the_local_search(client, wine):
     with distributed.get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
         remote = _search(n_jobs=-1).fit(wine)
     workers = {task["worker"] for task in tasks.data}
-    assert workers <= set(client.scheduler_info()["workers"]) and len(workers) == 2
+    assert workers and workers <= set(client.scheduler_info()["workers"])
     assert remote.cv_results_["params"] == local.cv_results_["params"]
     assert remote.best_params_ == local.best_params_
     # the workers run torch on one thread each, so sums may round differently

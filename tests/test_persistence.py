@@ -8,6 +8,7 @@ import pytest
 import safetensors.numpy
 import torch
 from safetensors import safe_open
+from sklearn.base import clone
 from sklearn.datasets import load_iris, load_wine
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
@@ -111,7 +112,7 @@ def test_conv_module_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
 
 
-@pytest.mark.parametrize("key", ["ae", "linear", "linear-minibatch"])
+@pytest.mark.parametrize("key", ["ae", "ae-variants", "linear", "linear-minibatch"])
 def test_training_continues_exactly_where_it_stopped(key, wine, tmp_path):
     est = ESTIMATORS[key].fit(wine[:100])
     loaded = _round_trip(est, tmp_path)
@@ -128,7 +129,9 @@ def test_loading_leaves_global_generators_alone(wine, tmp_path):
     torch_state, numpy_state = torch.random.get_rng_state(), np.random.get_state()  # noqa: NPY002
     skae.load(tmp_path / "est.skae")
     assert torch.equal(torch.random.get_rng_state(), torch_state)
-    assert np.array_equal(np.random.get_state()[1], numpy_state[1])  # noqa: NPY002
+    now = np.random.get_state()  # noqa: NPY002
+    assert now[0] == numpy_state[0] and np.array_equal(now[1], numpy_state[1])
+    assert now[2:] == numpy_state[2:]
 
 
 def test_file_is_plain_safetensors(wine, tmp_path):
@@ -278,6 +281,48 @@ def test_fitted_arrays_that_contradict_the_dimensions_are_refused(wine, tmp_path
     _resave(path, drop_a_component)
     with pytest.raises(ValueError, match=r"components_ has shape \(2, 13\), but n_components_"):
         skae.load(path)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda document: document.clear(),
+        lambda document: document["attributes"]["dict"].append(["transform", None]),
+        lambda document: document["attributes"]["dict"].append(["__class__", None]),
+        lambda document: document["attributes"].update(
+            dict=[kv for kv in document["attributes"]["dict"] if kv[0] != "mean_"]
+        ),
+        lambda document: document["attributes"].update(
+            dict=[kv for kv in document["attributes"]["dict"] if kv[0] != "n_components_"]
+        ),
+        lambda document: document["attributes"]["dict"].append(["n_iter_", "lots"]),
+        lambda document: document["net"].update(module={"dict": []}),
+        lambda document: document["net"].update(optimizer_class="torch.optim.sgd.SGD"),
+        lambda document: document.update(params=[[[[[[[[]]]]]]]]),
+    ],
+)
+def test_malformed_documents_raise_value_errors(change, wine, tmp_path):
+    path = tmp_path / "est.skae"
+    skae.save(ESTIMATORS["linear"].fit(wine), path)
+    _resave(path, lambda document, tensors: change(document))
+    with pytest.raises(ValueError, match=r"Cannot load|not a skae estimator"):
+        skae.load(path)
+
+
+@pytest.mark.parametrize(
+    "key, change",
+    [
+        ("ae", {"alpha": 0.0}),
+        ("ae", {"optimizer": "sgd"}),
+        ("ae", {"n_components": 5}),
+        ("linear", {"solver": "minibatch"}),
+    ],
+)
+def test_save_refuses_parameters_changed_after_fit(key, change, wine, tmp_path):
+    est = clone(ESTIMATORS[key]).fit(wine).set_params(**change)
+    with pytest.raises(ValueError, match=r"Cannot save.*changed after fit"):
+        skae.save(est, tmp_path / "est.skae")
+    assert not (tmp_path / "est.skae").exists()
 
 
 def test_foreign_files_are_refused(wine, tmp_path):
