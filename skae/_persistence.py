@@ -36,6 +36,7 @@ from ._autoencoder import AutoencoderOutlierDetector, AutoencoderTransformer
 from ._base import _restore_device
 from ._linear import LinearAETransformer
 from ._modules import ConvAutoencoder, MLPAutoencoder
+from ._validation import _validate_params
 from ._version import __version__
 
 _FORMAT = "1"
@@ -362,6 +363,7 @@ def _is_fitted_name(name):
 def _rebuild(cls, document, tensors, classes):
     """The fitted estimator that ``document`` describes, its net on the CPU."""
     estimator = cls(**_decode(document["params"], tensors, classes))
+    _validate_params(estimator, estimator._parameter_rules)
     for attribute, value in _decode(document["attributes"], tensors, classes).items():
         if not _is_fitted_name(attribute) or hasattr(cls, attribute):
             raise ValueError(f"{attribute!r} is not a fitted attribute.")

@@ -299,6 +299,7 @@ def test_fitted_arrays_that_contradict_the_dimensions_are_refused(wine, tmp_path
         lambda document: document["net"].update(module={"dict": []}),
         lambda document: document["net"].update(optimizer_class="torch.optim.sgd.SGD"),
         lambda document: document.update(params=[[[[[[[[]]]]]]]]),
+        lambda document: document["params"]["dict"].append(["max_iter", -3]),
     ],
 )
 def test_malformed_documents_raise_value_errors(change, wine, tmp_path):
