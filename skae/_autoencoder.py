@@ -372,7 +372,10 @@ best_validation_score_, n_features_in_, feature_names_in_
     [-1, 1]
     """
 
-    _fitted_shapes = {**AutoencoderTransformer._fitted_shapes, "offset_": None}
+    _fitted_state = {
+        **AutoencoderTransformer._fitted_state,
+        "offset_": [_Interval(numbers.Real, None, None)],
+    }
 
     _parameter_rules = {
         **AutoencoderTransformer._parameter_rules,

@@ -18,9 +18,11 @@ from ._modules import MLPAutoencoder
 from ._net import _AutoencoderNet, _RandomSplit, _ReconstructionLoss, _Rows, _StopOnDivergence
 from ._validation import (
     _BOOLEAN,
+    _NONE,
     _RANDOM_STATE,
     _Instance,
     _Interval,
+    _ListOf,
     _Options,
     _SubclassOf,
     _validate_params,
@@ -87,6 +89,10 @@ def _resolve_device(device):
             )
     if parsed.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={device!r} was requested but MPS is not available.")
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(
+            f"device={device!r} is not supported; use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'."
+        )
     return device
 
 
@@ -105,7 +111,7 @@ def _restore_device(net, device):
     (``"auto"`` falls back silently)."""
     try:
         _place_net(net, _resolve_device(device))
-    except (ValueError, RuntimeError) as error:
+    except Exception as error:  # any device that cannot take it: the CPU can
         warnings.warn(f"{error} The network stays on the CPU.", UserWarning, stacklevel=3)
         _place_net(net, "cpu")
 
@@ -324,44 +330,53 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         return float(self.score_samples(X).mean())
 
-    # fitted state that must exist: arrays, with the attributes that give their
-    # dimensions, and numbers (None)
-    _fitted_shapes = {
+    # every fitted attribute and what it must be: the allowed forms, or for an
+    # array the attributes that give its dimensions (floats; strings for feature
+    # names). skae.load checks the state it reads from a file against this table.
+    _fitted_state = {
+        "n_features_in_": [_Interval(numbers.Integral, 1, None)],
+        "n_components_": [_Interval(numbers.Integral, 1, None)],
         "feature_names_in_": ("n_features_in_",),
-        "n_iter_": None,
+        "n_iter_": [_Interval(numbers.Integral, 1, None)],
+        "loss_curve_": [_ListOf(_Interval(numbers.Real, None, None))],
+        "validation_scores_": [_NONE, _ListOf(_Interval(numbers.Real, None, None))],
+        "best_validation_score_": [_NONE, _Interval(numbers.Real, None, None)],
     }
 
     def _optional_fitted(self):
-        """Names in ``_fitted_shapes`` that a fit with these parameters may not set."""
+        """Names in ``_fitted_state`` that a fit with these parameters may not set."""
         return {"feature_names_in_"}
 
     def _check_fitted_state(self):
-        """Raise ValueError where fitted attributes are missing, contradict each other
-        or the parameters (``skae.load`` reads them from a file)."""
-        for name in ("n_features_in_", "n_components_"):
-            value = getattr(self, name, None)
-            if not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name}={value!r} is not a positive int.")
-        if self.n_components is not None and self.n_components != self.n_components_:
-            raise ValueError(
-                f"n_components={self.n_components!r} but n_components_={self.n_components_!r}."
-            )
-        for name, dimensions in self._fitted_shapes.items():
+        """Raise ValueError where fitted attributes are missing, malformed, or
+        contradict each other or the parameters (``skae.load`` reads them from a file)."""
+        for name, allowed in self._fitted_state.items():
             if not hasattr(self, name):
                 if name in self._optional_fitted():
                     continue
                 raise ValueError(f"the fitted attribute {name} is missing.")
             value = getattr(self, name)
-            if dimensions is None:
-                if not isinstance(value, numbers.Real):
-                    raise ValueError(f"{name}={value!r} is not a number.")
-                continue
-            expected = tuple(getattr(self, d) for d in dimensions)
-            if not isinstance(value, np.ndarray) or value.shape != expected:
-                raise ValueError(
-                    f"{name} has shape {np.shape(value)}, but "
-                    f"{', '.join(dimensions)} say {expected}."
-                )
+            if isinstance(allowed, tuple):
+                shape = tuple(getattr(self, d) for d in allowed)
+                kind = np.object_ if name == "feature_names_in_" else np.floating
+                if (
+                    not isinstance(value, np.ndarray)
+                    or not np.issubdtype(value.dtype, kind)
+                    or value.shape != shape
+                    or (kind is np.object_ and not all(isinstance(v, str) for v in value))
+                ):
+                    raise ValueError(
+                        f"{name} must be an array of {'str' if kind is np.object_ else 'floats'}"
+                        f" of shape {shape} ({', '.join(allowed)}); got {type(value).__name__} "
+                        f"of shape {np.shape(value)}."
+                    )
+            elif not any(rule.accepts(value) for rule in allowed):
+                described = " or ".join(str(rule) for rule in allowed)
+                raise ValueError(f"{name}={value!r} must be {described}.")
+        if self.n_components is not None and self.n_components != self.n_components_:
+            raise ValueError(
+                f"n_components={self.n_components!r} but n_components_={self.n_components_!r}."
+            )
 
     def __getstate__(self):
         # a pickle holds CPU tensors, so it loads on machines without a GPU;

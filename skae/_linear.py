@@ -176,16 +176,16 @@ class LinearAETransformer(_BaseAutoencoder):
         "tied_weights": [_BOOLEAN],
     }
 
-    _fitted_shapes = {
-        **_BaseAutoencoder._fitted_shapes,
+    _fitted_state = {
+        **_BaseAutoencoder._fitted_state,
         "mean_": ("n_features_in_",),
         "scatter_": ("n_features_in_", "n_features_in_"),
-        "n_samples_seen_": None,
+        "n_samples_seen_": [_Interval(numbers.Integral, 2, None)],
         "components_": ("n_components_", "n_features_in_"),
         "explained_variance_": ("n_components_",),
         "explained_variance_ratio_": ("n_components_",),
         "singular_values_": ("n_components_",),
-        "noise_variance_": None,
+        "noise_variance_": [_Interval(numbers.Real, None, None)],
     }
     _aligned = (
         "components_",
@@ -293,8 +293,7 @@ class LinearAETransformer(_BaseAutoencoder):
         self.n_samples_seen_ = n_samples
         self.mean_ = mean.astype(X.dtype)
         self.scatter_ = scatter
-        if self.align:
-            self._align(scatter, n_samples, X.dtype)
+        self._align_or_drop(scatter, n_samples, X.dtype)
 
     def _solve_covariance(self, scatter, n_samples, resume):
         """Train full batch with L-BFGS on a square-root factor of ``scatter``."""
@@ -376,8 +375,7 @@ class LinearAETransformer(_BaseAutoencoder):
         self.n_samples_seen_ = n
         self.mean_ = mean.astype(X.dtype)
         self.scatter_ = scatter
-        if self.align:
-            self._align(scatter, n, X.dtype)
+        self._align_or_drop(scatter, n, X.dtype)
         return self
 
     def _weights(self):
@@ -386,6 +384,14 @@ class LinearAETransformer(_BaseAutoencoder):
         encoder = module.encoder_layers[0].weight
         decoder = encoder.T if self.tied_weights else module.decoder_layers[0].weight
         return encoder.detach().cpu().numpy(), decoder.detach().cpu().numpy()
+
+    def _align_or_drop(self, scatter, n_samples, dtype):
+        """Align with ``align=True``; else remove what an earlier aligned fit left."""
+        if self.align:
+            self._align(scatter, n_samples, dtype)
+        else:
+            for name in self._aligned:
+                self.__dict__.pop(name, None)
 
     def _align(self, scatter, n_samples, dtype):
         """Rotate the learned subspace to PCA's sorted, sign-fixed components.

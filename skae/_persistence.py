@@ -295,7 +295,14 @@ LinearAETransformer
     check_is_fitted(estimator)
     data, classes = _to_bytes(estimator)
     try:
-        _from_bytes(data, "the file", trusted=classes)
+        loaded = _from_bytes(data, "the file", trusted=classes)
+        live, rebuilt = _net_settings(estimator.net_), _net_settings(loaded.net_)
+        changed = sorted(k for k in live.keys() | rebuilt.keys() if live.get(k) != rebuilt.get(k))
+        if changed:
+            raise ValueError(
+                f"the network was built with {', '.join(f'{k}={live.get(k)!r}' for k in changed)}"
+                f", the parameters now give {', '.join(repr(rebuilt.get(k)) for k in changed)}"
+            )
     except ValueError as error:
         raise ValueError(
             f"Cannot save this {type(estimator).__name__}: its parameters no longer "
@@ -349,6 +356,25 @@ LinearAETransformer
     return estimator
 
 
+# skorch settings that a file restores from the optimizer state or the batch size it
+# stores, or that do not change what the network computes or how it trains on
+_UNCOMPARED = {"device", "verbose", "max_epochs", "batch_size", "lr", "center"}
+
+
+def _net_settings(net):
+    """What defines a trained skorch net's computation and further training: its
+    module's architecture and its plain-valued settings."""
+    settings = {
+        key: value
+        for key, value in net.get_params().items()
+        if key not in _UNCOMPARED
+        and not key.startswith("optimizer__")
+        and isinstance(value, str | numbers.Number | tuple | type | None)
+    }
+    settings["module_"] = repr(net.module_)
+    return settings
+
+
 def _is_fitted_name(name):
     """Whether ``name`` is a public fitted attribute that a file stores (not ``net_``)."""
     return (
@@ -365,8 +391,8 @@ def _rebuild(cls, document, tensors, classes):
     estimator = cls(**_decode(document["params"], tensors, classes))
     _validate_params(estimator, estimator._parameter_rules)
     for attribute, value in _decode(document["attributes"], tensors, classes).items():
-        if not _is_fitted_name(attribute) or hasattr(cls, attribute):
-            raise ValueError(f"{attribute!r} is not a fitted attribute.")
+        if attribute not in cls._fitted_state:
+            raise ValueError(f"{attribute!r} is not a fitted attribute of {cls.__name__}.")
         setattr(estimator, attribute, value)
     output = _decode(document["output"], tensors, classes)
     if output:

@@ -94,6 +94,19 @@ class _SubclassOf:
         return self.name
 
 
+class _ListOf:
+    """A list whose items all pass ``rule``."""
+
+    def __init__(self, rule):
+        self.rule = rule
+
+    def accepts(self, value):
+        return isinstance(value, list) and all(self.rule.accepts(v) for v in value)
+
+    def __str__(self):
+        return f"a list of {self.rule}"
+
+
 _BOOLEAN = _Instance(bool, np.bool_, name="a bool")
 _NONE = _Instance(type(None), name="None")
 _RANDOM_STATE = _Instance(

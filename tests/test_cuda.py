@@ -84,6 +84,16 @@ def test_pickle_holds_cpu_tensors_and_loads_without_cuda(digits, monkeypatch):
     np.testing.assert_allclose(loaded.score_samples(digits), scores, atol=1e-10)
 
 
+def test_loading_onto_a_missing_gpu_index_falls_back_to_the_cpu(digits):
+    ae = AutoencoderTransformer(8, hidden_layer_sizes=(32,), max_iter=2, device="cuda")
+    Z = ae.set_params(random_state=0).fit(digits).transform(digits)
+    ae.set_params(device=f"cuda:{torch.cuda.device_count()}")
+    with pytest.warns(UserWarning, match="CUDA device.*available.*stays on the CPU"):
+        loaded = pickle.loads(pickle.dumps(ae))
+    assert loaded.net_.device == "cpu"
+    np.testing.assert_allclose(loaded.transform(digits), Z, atol=1e-10)
+
+
 def test_save_load_from_the_gpu(digits, tmp_path, monkeypatch):
     ae = AutoencoderTransformer(8, hidden_layer_sizes=(32,), max_iter=3, random_state=0)
     Z = ae.set_params(device="auto").fit(digits).transform(digits)

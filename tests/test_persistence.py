@@ -253,7 +253,7 @@ def test_parameters_that_do_not_fit_the_weights_are_refused(key, param, value, w
     [
         ("ae", ("params", "n_components", 4), "n_components=4 but n_components_=3"),
         ("linear", ("params", "n_components", 2), "n_components=2 but n_components_=3"),
-        ("linear", ("attributes", "n_features_in_", 12), "mean_ has shape"),
+        ("linear", ("attributes", "n_features_in_", 12), r"mean_ must be .* shape \(12,\)"),
     ],
 )
 def test_fitted_state_that_contradicts_itself_is_refused(key, change, message, wine, tmp_path):
@@ -279,7 +279,9 @@ def test_fitted_arrays_that_contradict_the_dimensions_are_refused(wine, tmp_path
         tensors["attributes.components_"] = tensors["attributes.components_"][:2]
 
     _resave(path, drop_a_component)
-    with pytest.raises(ValueError, match=r"components_ has shape \(2, 13\), but n_components_"):
+    with pytest.raises(
+        ValueError, match=r"components_ must be .* shape \(3, 13\).*got ndarray of shape \(2, 13\)"
+    ):
         skae.load(path)
 
 
@@ -296,6 +298,9 @@ def test_fitted_arrays_that_contradict_the_dimensions_are_refused(wine, tmp_path
             dict=[kv for kv in document["attributes"]["dict"] if kv[0] != "n_components_"]
         ),
         lambda document: document["attributes"]["dict"].append(["n_iter_", "lots"]),
+        lambda document: document["attributes"]["dict"].append(["n_samples_seen_", -5]),
+        lambda document: document["attributes"]["dict"].append(["evil_", "x"]),
+        lambda document: document["attributes"]["dict"].append(["mean_", {"strings": ["a"] * 13}]),
         lambda document: document["net"].update(module={"dict": []}),
         lambda document: document["net"].update(optimizer_class="torch.optim.sgd.SGD"),
         lambda document: document.update(params=[[[[[[[[]]]]]]]]),
@@ -316,6 +321,9 @@ def test_malformed_documents_raise_value_errors(change, wine, tmp_path):
         ("ae", {"alpha": 0.0}),
         ("ae", {"optimizer": "sgd"}),
         ("ae", {"n_components": 5}),
+        ("ae", {"activation": "tanh"}),
+        ("ae", {"noise": 0.5}),
+        ("ae", {"tol": 10.0}),
         ("linear", {"solver": "minibatch"}),
     ],
 )
@@ -324,6 +332,20 @@ def test_save_refuses_parameters_changed_after_fit(key, change, wine, tmp_path):
     with pytest.raises(ValueError, match=r"Cannot save.*changed after fit"):
         skae.save(est, tmp_path / "est.skae")
     assert not (tmp_path / "est.skae").exists()
+
+
+def test_settings_that_do_not_change_the_network_can_change_before_saving(wine, tmp_path):
+    est = clone(ESTIMATORS["ae"]).fit(wine).set_params(max_iter=50, verbose=1, device="auto")
+    loaded = _round_trip(est, tmp_path)
+    assert loaded.max_iter == 50
+    np.testing.assert_array_equal(loaded.transform(wine), est.transform(wine))
+
+
+def test_refit_without_alignment_drops_the_aligned_attributes(wine, tmp_path):
+    est = LinearAETransformer(3, random_state=0).fit(wine)
+    est.set_params(align=False, n_components=5).fit(wine)
+    assert not hasattr(est, "components_")
+    np.testing.assert_array_equal(_round_trip(est, tmp_path).transform(wine), est.transform(wine))
 
 
 def test_foreign_files_are_refused(wine, tmp_path):
