@@ -87,11 +87,9 @@ def _resolve_device(device):
                 f"device={device!r} was requested but only {torch.cuda.device_count()} "
                 "CUDA device(s) are available."
             )
-    if parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device={device!r} was requested but MPS is not available.")
-    if parsed.type not in ("cpu", "cuda", "mps"):
+    if parsed.type not in ("cpu", "cuda"):
         raise ValueError(
-            f"device={device!r} is not supported; use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'."
+            f"device={device!r} is not supported; use 'cpu', 'cuda', 'cuda:N' or 'auto'."
         )
     return device
 

@@ -275,7 +275,7 @@ def test_unpickling_where_the_device_is_missing_falls_back_to_the_cpu(Estimator,
         assert pickle.loads(pickle.dumps(est.set_params(device="auto"))).net_.device == "cpu"
 
 
-@pytest.mark.parametrize("device", ["meta", "xpu", "hpu"])
+@pytest.mark.parametrize("device", ["meta", "mps", "xpu"])
 def test_unpickling_onto_an_unsupported_device_falls_back_to_the_cpu(device, wine):
     est = fast(LinearAETransformer).fit(wine[0])
     with pytest.warns(UserWarning, match="not supported.*stays on the CPU"):
@@ -283,14 +283,6 @@ def test_unpickling_onto_an_unsupported_device_falls_back_to_the_cpu(device, win
     np.testing.assert_array_equal(loaded.transform(wine[0]), est.transform(wine[0]))
     with pytest.raises(ValueError, match=f"device='{device}' is not supported"):
         loaded.fit(wine[0])
-
-
-@pytest.mark.skipif(torch.backends.mps.is_available(), reason="MPS is available here")
-def test_unpickling_onto_an_unavailable_backend_falls_back_to_the_cpu(wine):
-    est = fast(AutoencoderTransformer).fit(wine[0])
-    with pytest.warns(UserWarning, match="MPS is not available.*stays on the CPU"):
-        loaded = pickle.loads(pickle.dumps(est.set_params(device="mps")))
-    np.testing.assert_array_equal(loaded.transform(wine[0]), est.transform(wine[0]))
 
 
 def test_warm_start_moves_the_network_to_the_current_device(wine):
