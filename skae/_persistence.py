@@ -350,6 +350,22 @@ LinearAETransformer
     See Also
     --------
     save : Write such a file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> import skae
+    >>> X = load_digits().data / 16
+    >>> ae = skae.AutoencoderTransformer(4, max_iter=3, random_state=0).fit(X)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "ae.skae"
+    >>> skae.save(ae, path)
+    >>> loaded = skae.load(path)
+    >>> bool(np.array_equal(loaded.transform(X), ae.transform(X)))
+    True
+    >>> loaded.partial_fit(X).n_iter_
+    4
     """
     estimator = _from_bytes(Path(path).read_bytes(), path, trusted)
     _restore_device(estimator.net_, estimator.device)
