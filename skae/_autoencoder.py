@@ -5,10 +5,12 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import OutlierMixin
+from torch.nn import functional as F
 
 from ._base import _BaseAutoencoder
 from ._docstrings import _fill_doc
-from ._modules import _ACTIVATIONS
+from ._modules import _ACTIVATIONS, MLPAutoencoder
+from ._net import _ReconstructionLoss
 from ._validation import (
     _BOOLEAN,
     _NONE,
@@ -63,7 +65,12 @@ class AutoencoderTransformer(_BaseAutoencoder):
     loss : {"mse", "bce"}, default="mse"
         Reconstruction loss: mean squared error, or binary cross-entropy (which
         needs ``output_activation="sigmoid"`` and data in [0, 1]). With "bce" the
-        loss is computed from the decoder's logits, fused with the sigmoid.
+        loss is computed from the decoder's logits, fused with the sigmoid, and
+        ``score_samples`` is minus the Bernoulli divergence averaged over the
+        features: the cross-entropy of the reconstruction minus the binary
+        entropy of the sample itself, so that a perfect reconstruction scores 0
+        however many grey values the sample has. A sample with a value outside
+        [0, 1] has no likelihood under that model and scores ``-inf``.
 
     tied_weights : bool, default=False
         If True, every decoder layer uses the transposed weights of its mirror
@@ -224,38 +231,33 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self.module = module
         self.module_params = module_params
 
-    def _module_params(self, n_features):
-        if self.module is not None:
-            return {
-                "n_features": n_features,
-                "n_components": self.n_components,
-                **(self.module_params or {}),
+    def _net_params(self, n_features, n_components):
+        if self.module is None:
+            module = MLPAutoencoder
+            module_params = {
+                "hidden_layer_sizes": tuple(self.hidden_layer_sizes),
+                "activation": self.activation,
+                "code_activation": self.code_activation,
+                "tied_weights": self.tied_weights,
+                "dropout": self.dropout,
             }
-        return {
-            "n_features": n_features,
-            "n_components": self.n_components,
-            "hidden_layer_sizes": tuple(self.hidden_layer_sizes),
-            "activation": self.activation,
-            "code_activation": self.code_activation,
-            "tied_weights": self.tied_weights,
-            "dropout": self.dropout,
-        }
-
-    def _loss_params(self):
-        return self.loss, self.output_activation
-
-    def _extra_net_params(self):
-        params = {
+        else:
+            module, module_params = self.module, self.module_params or {}
+        module_params = {"n_features": n_features, "n_components": n_components} | module_params
+        return super()._net_params(n_features, n_components) | {
+            "module": module,
+            **{f"module__{name}": value for name, value in module_params.items()},
+            "criterion": _ReconstructionLoss,
+            "criterion__loss": self.loss,
+            "criterion__output_activation": self.output_activation,
             "criterion__sparsity": self.sparsity,
             "criterion__sparsity_target": self.sparsity_target,
-            "noise": self.noise,
-            "noise_type": self.noise_type,
+            "iterator_train__noise": self.noise,
+            "iterator_train__noise_type": self.noise_type,
         }
-        if self.module is not None:
-            params["module"] = self.module
-        return params
 
-    def _check_settings(self, X):
+    def _check_data_and_settings(self, X):
+        """Raise ValueError for settings that contradict each other or ``X``."""
         if self.loss == "bce":
             if self.output_activation != "sigmoid":
                 raise ValueError(
@@ -280,40 +282,34 @@ class AutoencoderTransformer(_BaseAutoencoder):
                 f"(got code_activation={self.code_activation!r})."
             )
 
-    def _fit(self, X):
-        self._check_settings(X)
-        self._fit_net(X)
+    def _fit_validated(self, X, *, resume, incremental):
+        self._check_data_and_settings(X)
+        net = self._prepare_net(X.shape[1], self.n_components, resume=resume)
+        epochs = 1 if incremental else self.max_iter
+        self._train_net(net, X, epochs=epochs, warn=not incremental)
+        self._set_net(net)
         self.n_components_ = self.n_components
-        self._after_training(X)
 
-    def _after_training(self, X):
-        """Post-processing on the validated training data (none here)."""
+    def _decode(self, Z):
+        if self.output_activation == "sigmoid":
+            return self._run_module(lambda module, z: torch.sigmoid(module.decode(z)), Z)
+        return super()._decode(Z)
 
-    def partial_fit(self, X, y=None):
-        """Train for one epoch on ``X``, a chunk of the data.
+    def _chunk_errors(self, X):
+        if self.loss != "bce":
+            return super()._chunk_errors(X)
+        return self._run_module(_bernoulli_divergence, X)
 
-        The first call builds the network; each later call continues training it,
-        so data that does not fit in memory can be streamed in chunks (from a
-        ``numpy.memmap``, say). Early stopping works within each call only.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            A chunk of training data.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-            The estimator, trained one more epoch.
-        """
-        X, first_call = self._validate_chunk(X)
-        self._check_settings(X)
-        self._fit_net(X, epochs=1, resume=not first_call, warn_unconverged=False)
-        self.n_components_ = self.n_components
-        self._after_training(X)
-        return self
+def _bernoulli_divergence(module, x):
+    """Per-row mean of ``KL(Bernoulli(x) || Bernoulli(sigmoid(logits)))``, from the
+    logits; ``inf`` for a row with a value outside [0, 1]."""
+    logits = module.decode(module.encode(x))
+    cross_entropy = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    entropy = -(torch.xlogy(x, x) + torch.xlogy(1 - x, 1 - x))
+    divergence = (cross_entropy - entropy).clamp_min(0).mean(dim=1)
+    outside = ((x < 0) | (x > 1)).any(dim=1)
+    return divergence.masked_fill(outside, float("inf"))
 
 
 class AutoencoderOutlierDetector(OutlierMixin, AutoencoderTransformer):
@@ -419,8 +415,9 @@ best_validation_score_, n_features_in_, feature_names_in_
         super().__init__(**params)
         self.contamination = contamination
 
-    def _after_training(self, X):
-        scores = self._score_validated(X)
+    def _fit_validated(self, X, *, resume, incremental):
+        super()._fit_validated(X, resume=resume, incremental=incremental)
+        scores = -self._reconstruction_errors(X)
         if self.contamination == "auto":
             q1, q3 = np.percentile(scores, [25, 75])
             self.offset_ = float(q1 - 1.5 * (q3 - q1))

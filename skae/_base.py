@@ -5,6 +5,7 @@ import copy
 import numbers
 import warnings
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -14,8 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping
 
-from ._modules import MLPAutoencoder
-from ._net import _AutoencoderNet, _RandomSplit, _ReconstructionLoss, _Rows, _StopOnDivergence
+from ._net import _EpochLog, _make_net, _RandomSplit, _Rows, _seed_net, _StopOnDivergence
 from ._validation import (
     _BOOLEAN,
     _NONE,
@@ -39,6 +39,11 @@ _OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 _FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.SGD)
 
 
+# skorch arguments that a resumed net keeps from its first fit, or that do not
+# change what it computes or how it trains
+_UNCOMPARED = {"device", "verbose", "max_epochs", "batch_size", "lr"}
+
+
 def _fused_supported(device):
     """Whether this torch has fused optimizer kernels for ``device``'s type."""
     if device.startswith("cuda"):
@@ -57,10 +62,38 @@ def _as_tensor(X):
 
     skae never writes to its input tensors, so a read-only array (a memmap opened
     with mode "r") is safe, and torch's warning about writing to it does not apply.
+    Torch has no negative strides, so a reversed view (``X[::-1]``) is copied.
     """
+    if any(stride < 0 for stride in X.strides):
+        X = np.ascontiguousarray(X)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(X)
+
+
+def _training_tensor(X, device):
+    """The training rows as a tensor; on a GPU with room for them, moved there once,
+    so that batches are sliced on the device instead of copied over one by one."""
+    tensor = _as_tensor(X)
+    if torch.device(device).type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if tensor.nbytes < free // 2:
+            tensor = tensor.to(device)
+    return tensor
+
+
+@contextmanager
+def _all_or_nothing(estimator):
+    """Leave ``estimator`` exactly as it was if the block raises, whatever it raises
+    (bad data, divergence, Ctrl-C). The block replaces fitted values, never mutates
+    them in place, so restoring the attribute table restores the estimator."""
+    saved = dict(vars(estimator))
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(saved)
+        raise
 
 
 def _draw_seed(random_state):
@@ -115,12 +148,13 @@ def _restore_device(net, device):
 
 
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, ABC):
-    """Shared fit / transform / inverse_transform / score_samples of skae estimators.
+    """Shared fit / partial_fit / transform / inverse_transform / score_samples.
 
-    A subclass supplies ``_module_params`` (the architecture of its
-    :class:`~skae.MLPAutoencoder`) and ``_fit`` (its pre- and post-processing
-    around ``_fit_net``), and may override ``_encode`` / ``_decode`` and
-    ``_loss_params``.
+    A subclass supplies ``_net_params`` (extending the skorch arguments here with
+    its module and criterion) and ``_fit_validated`` (what one fit does with
+    validated data: its statistics, ``_prepare_net`` and ``_train_net``, and its
+    fitted attributes). ``fit`` and ``partial_fit`` both go through ``_fit``, which
+    makes every call all-or-nothing.
     """
 
     _parameter_rules = {
@@ -134,7 +168,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "max_iter": [_Interval(numbers.Integral, 1, None)],
         "early_stopping": [_BOOLEAN],
         "validation_fraction": [_Interval(numbers.Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [_Interval(numbers.Integral, 1, None)],
+        "n_iter_no_change": [_NONE, _Interval(numbers.Integral, 1, None)],
         "tol": [_Interval(numbers.Real, 0, None)],
         "random_state": [_RANDOM_STATE],
         "verbose": [_BOOLEAN, _Interval(numbers.Integral, 0, None)],
@@ -175,28 +209,13 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self.warm_start = warm_start
         self.device = device
 
-    # -- subclass hooks -------------------------------------------------------
-
-    @abstractmethod
-    def _module_params(self, n_features):
-        """Keyword arguments of :class:`~skae.MLPAutoencoder` for this estimator."""
-
-    def _loss_params(self):
-        """(loss, output_activation) of the reconstruction."""
-        return "mse", "identity"
-
-    def _extra_net_params(self):
-        """skorch arguments a subclass adds or overrides (regularizers, module)."""
-        return {}
-
-    @abstractmethod
-    def _fit(self, X):
-        """Train on validated ``X``, through ``_fit_net``, and set the fitted state."""
-
-    # -- public API -----------------------------------------------------------
+    # -- fitting --------------------------------------------------------------
 
     def fit(self, X, y=None):
         """Train the autoencoder to reconstruct ``X``.
+
+        The fit is all-or-nothing: if it raises (bad data, a diverging loss,
+        ``KeyboardInterrupt``), the estimator is left exactly as it was.
 
         Parameters
         ----------
@@ -211,34 +230,174 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self : object
             The fitted estimator.
         """
-        _validate_params(self, self._parameter_rules)
-        first_fit = not (self.warm_start and hasattr(self, "net_"))
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            reset=first_fit,
-            ensure_min_samples=self._min_samples,
-        )
-        self._fit(X)
+        return self._fit(X, incremental=False)
+
+    def partial_fit(self, X, y=None):
+        """Update the estimator with ``X``, one chunk of the training data.
+
+        The first call builds the network; each later call continues training
+        it, so data that does not fit in memory can be streamed in chunks (from a
+        ``numpy.memmap``, say). The nonlinear autoencoders train one epoch on the
+        chunk (early stopping works within a call only); the linear autoencoder
+        first merges the chunk into its running mean and scatter matrix. Like
+        ``fit``, each call is all-or-nothing.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, incremental=True)
+
+    def _fit(self, X, *, incremental):
+        with _all_or_nothing(self):
+            _validate_params(self, self._parameter_rules)
+            resume = (incremental or self.warm_start) and hasattr(self, "net_")
+            X = validate_data(
+                self,
+                X,
+                dtype=[np.float64, np.float32],
+                reset=not resume,
+                ensure_min_samples=1 if resume else self._min_samples,
+            )
+            self._fit_validated(X, resume=resume, incremental=incremental)
         return self
 
-    def _validate_chunk(self, X):
-        """Validate a ``partial_fit`` chunk; the first one fixes parameters and width.
+    # rows the first fit needs at least
+    _min_samples = 1
 
-        Returns the validated chunk and whether it is the first.
-        """
-        first_call = not hasattr(self, "net_")
-        if first_call:
-            _validate_params(self, self._parameter_rules)
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            reset=first_call,
-            ensure_min_samples=self._min_samples if first_call else 1,
+    @abstractmethod
+    def _fit_validated(self, X, *, resume, incremental):
+        """Fit on validated ``X``, continuing ``net_`` if ``resume``; set the
+        fitted attributes. ``incremental`` is True for ``partial_fit``."""
+
+    def _net_params(self, n_features, n_components):
+        """skorch arguments of the net, derived from the estimator's parameters;
+        subclasses add their module (``module`` and ``module__*``) and criterion."""
+        patience = self.n_iter_no_change or float("inf")
+        callbacks = [
+            (
+                "early_stopping",
+                EarlyStopping(
+                    monitor="valid_loss" if self.early_stopping else "train_loss",
+                    patience=patience,
+                    threshold=self.tol,
+                    threshold_mode="abs",
+                    load_best=self.early_stopping,
+                ),
+            ),
+            ("divergence", _StopOnDivergence()),
+        ]
+        if self.verbose:
+            callbacks.append(("progress", _EpochLog(self.max_iter)))
+        optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
+        device = _resolve_device(self.device)
+        params = dict(
+            optimizer=optimizer,
+            lr=self.learning_rate_init,
+            batch_size=200 if self.batch_size == "auto" else self.batch_size,
+            max_epochs=self.max_iter,
+            train_split=_RandomSplit(self.validation_fraction) if self.early_stopping else None,
+            callbacks=callbacks,
+            device=device,
+            verbose=0,
         )
-        return X, first_call
+        if self.alpha > 0 or optimizer in _FUSED_OPTIMIZERS:
+            params["optimizer__weight_decay"] = self.alpha
+            params["optimizer__param_groups"] = [("*bias*", {"weight_decay": 0.0})]
+        if optimizer in _FUSED_OPTIMIZERS and _fused_supported(device):
+            # one fused kernel per step instead of a loop of small ones: about 15 %
+            # off an MNIST epoch on 2 CPU cores
+            params["optimizer__fused"] = True
+        return params
+
+    def _net_changes(self, net, n_features, n_components):
+        """``{name: (built, now)}`` for each plain skorch argument of ``net`` (its
+        module's, criterion's, optimizer's, corruption's) that the estimator's
+        parameters now set differently. The learning rate and batch size travel
+        with the net and are left out, as are device and logging."""
+        built = net.get_params()
+        return {
+            key: (built.get(key), value)
+            for key, value in self._net_params(n_features, n_components).items()
+            if key not in _UNCOMPARED
+            and isinstance(value, str | numbers.Number | tuple | type | None)
+            and built.get(key) != value
+        }
+
+    def _prepare_net(self, n_features, n_components, *, resume):
+        """The net to train: a copy of ``net_`` on the current device if ``resume``
+        (so ``net_`` itself is untouched until the fit succeeds), with the current
+        criterion, optimizer and corruption settings; else a new net."""
+        seed = _draw_seed(self.random_state)
+        if not resume:
+            return _make_net(seed, **self._net_params(n_features, n_components))
+        changes = self._net_changes(self.net_, n_features, n_components)
+        architecture = {
+            key.removeprefix("module__"): change
+            for key, change in changes.items()
+            if key == "module" or key.startswith("module__")
+        }
+        if architecture:
+            described = ", ".join(
+                f"{k}={old!r} (now {new!r})" for k, (old, new) in architecture.items()
+            )
+            raise ValueError(
+                f"Cannot continue training: the network was built with {described}. Set "
+                "the parameters back, or call fit with warm_start=False to build a new "
+                "network."
+            )
+        net = copy.deepcopy(self.net_)
+        _place_net(net, _resolve_device(self.device))
+        if changes:
+            # skorch re-initializes the criterion or optimizer whose settings change
+            net.set_params(**{key: new for key, (_, new) in changes.items()})
+        _seed_net(net, seed)
+        return net
+
+    def _train_net(self, net, data, *, epochs, warn):
+        """Train ``net`` for up to ``epochs`` epochs on the rows of ``data``; with
+        ``warn``, a ConvergenceWarning follows a run that used all its epochs while
+        the loss was still improving (unless ``n_iter_no_change`` is None: a fixed
+        budget)."""
+        n_before = len(net.history)
+        callbacks = dict(net.callbacks_)
+        if "progress" in callbacks:
+            callbacks["progress"].epochs = epochs
+        net.partial_fit(_Rows(_training_tensor(data, net.device)), epochs=epochs)
+        stopper = callbacks["early_stopping"]
+        ran = len(net.history) - n_before
+        if warn and self.n_iter_no_change is not None and ran == epochs:
+            if stopper.misses_ < stopper.patience:
+                warnings.warn(
+                    f"{type(self).__name__}: maximum iterations ({ran}) reached and the "
+                    "optimization hasn't converged yet; raise max_iter or tol, or set "
+                    "n_iter_no_change=None to train for exactly max_iter epochs.",
+                    ConvergenceWarning,
+                    stacklevel=5,
+                )
+
+    def _set_net(self, net):
+        """Make ``net`` the fitted network and record its training history."""
+        history = net.history
+        self.net_ = net
+        self.n_iter_ = len(history)
+        self.loss_curve_ = [float(v) for v in history[:, "train_loss"]]
+        if self.early_stopping:
+            self.validation_scores_ = [-float(v) for v in history[:, "valid_loss"]]
+            self.best_validation_score_ = max(self.validation_scores_)
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    # -- public API -----------------------------------------------------------
 
     def transform(self, X):
         """Encode ``X`` into codes.
@@ -283,8 +442,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def score_samples(self, X):
         """Negative reconstruction error of each sample (higher is more typical).
 
-        The error is the training loss averaged over the features: squared error,
-        or binary cross-entropy when ``loss="bce"``.
+        The error is the squared error averaged over the features (with
+        ``loss="bce"``, the Bernoulli divergence: see ``loss``). It is computed
+        chunk by chunk, so memory beyond the output does not grow with
+        ``n_samples``.
 
         Parameters
         ----------
@@ -298,18 +459,17 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self._score_validated(X)
+        return -self._reconstruction_errors(X)
 
-    def _score_validated(self, X):
-        X_rec = self._decode(self._encode(X))
-        loss, _ = self._loss_params()
-        if loss == "bce":
-            eps = np.finfo(X_rec.dtype).eps
-            p = np.clip(X_rec, eps, 1 - eps)
-            error = -(X * np.log(p) + (1 - X) * np.log1p(-p))
-        else:
-            error = (X - X_rec) ** 2
-        return -error.mean(axis=1)
+    def _reconstruction_errors(self, X):
+        errors = np.empty(X.shape[0], dtype=X.dtype)
+        for rows in _chunks(X.shape[0]):
+            errors[rows] = self._chunk_errors(X[rows])
+        return errors
+
+    def _chunk_errors(self, X):
+        """Per-sample reconstruction error of a chunk of validated rows."""
+        return ((X - self._decode(self._encode(X))) ** 2).mean(axis=1)
 
     def score(self, X, y=None):
         """Mean negative reconstruction error, so that a search can rank candidates.
@@ -341,41 +501,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "best_validation_score_": [_NONE, _Interval(numbers.Real, None, None)],
     }
 
-    def _optional_fitted(self):
-        """Names in ``_fitted_state`` that a fit with these parameters may not set."""
-        return {"feature_names_in_"}
-
-    def _check_fitted_state(self):
-        """Raise ValueError where fitted attributes are missing, malformed, or
-        contradict each other or the parameters (``skae.load`` reads them from a file)."""
-        for name, allowed in self._fitted_state.items():
-            if not hasattr(self, name):
-                if name in self._optional_fitted():
-                    continue
-                raise ValueError(f"the fitted attribute {name} is missing.")
-            value = getattr(self, name)
-            if isinstance(allowed, tuple):
-                shape = tuple(getattr(self, d) for d in allowed)
-                kind = np.object_ if name == "feature_names_in_" else np.floating
-                if (
-                    not isinstance(value, np.ndarray)
-                    or not np.issubdtype(value.dtype, kind)
-                    or value.shape != shape
-                    or (kind is np.object_ and not all(isinstance(v, str) for v in value))
-                ):
-                    raise ValueError(
-                        f"{name} must be an array of {'str' if kind is np.object_ else 'floats'}"
-                        f" of shape {shape} ({', '.join(allowed)}); got {type(value).__name__} "
-                        f"of shape {np.shape(value)}."
-                    )
-            elif not any(rule.accepts(value) for rule in allowed):
-                described = " or ".join(str(rule) for rule in allowed)
-                raise ValueError(f"{name}={value!r} must be {described}.")
-        if self.n_components is not None and self.n_components != self.n_components_:
-            raise ValueError(
-                f"n_components={self.n_components!r} but n_components_={self.n_components_!r}."
-            )
-
     def __getstate__(self):
         # a pickle holds CPU tensors, so it loads on machines without a GPU;
         # the live estimator keeps its network where it is
@@ -404,138 +529,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
-    # -- training -------------------------------------------------------------
-
-    _min_samples = 1
-
-    def _fit_net(
-        self,
-        data,
-        *,
-        epochs=None,
-        resume=None,
-        dtype=torch.float32,
-        center=None,
-        warn_unconverged=True,
-        **net_params,
-    ):
-        """Train ``net_`` to reconstruct the rows of ``data`` and record its history.
-
-        ``epochs`` defaults to ``max_iter``. ``resume`` (default: ``warm_start`` on a
-        fitted estimator) continues training ``net_`` instead of building a new net.
-        A ConvergenceWarning follows a run that used all its epochs without the
-        loss stalling, unless ``warn_unconverged`` is False. ``net_params``
-        override the skorch arguments derived from the estimator's parameters
-        (the linear solver uses this to run L-BFGS).
-        """
-        if resume is None:
-            resume = self.warm_start and hasattr(self, "net_")
-        epochs = self.max_iter if epochs is None else epochs
-        seed = _draw_seed(self.random_state)
-        device = _resolve_device(self.device)
-        rows = _Rows(_as_tensor(data))
-        generator = torch.Generator().manual_seed(seed)
-        fork_devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
-        with torch.random.fork_rng(devices=fork_devices):
-            torch.manual_seed(seed)
-            if resume:
-                net = self.net_
-                _place_net(net, device)
-                net.generator, net.center = generator, center
-                if net.train_split is not None:
-                    # this call's validation rows come from this call's seed
-                    net.train_split.generator = generator
-            else:
-                net = self._new_net(
-                    len(data), data.shape[1], device, generator, dtype, center=center, **net_params
-                )
-            n_before = len(net.history)
-            net.partial_fit(rows, epochs=epochs)
-        self.net_ = net
-        self._record_history()
-        stopper = dict(net.callbacks_)["early_stopping"]
-        ran = len(net.history) - n_before
-        if warn_unconverged and ran == epochs and stopper.misses_ < stopper.patience:
-            warnings.warn(
-                f"{type(self).__name__}: maximum iterations ({ran}) reached and the "
-                "optimization hasn't converged yet; raise max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-
-    def _new_net(
-        self, n_samples, n_features, device, generator, dtype, *, center=None, **net_params
-    ):
-        """An initialized, untrained net whose module has ``dtype``.
-
-        ``net_params`` override the skorch arguments derived from the estimator's
-        parameters. Initializing the module draws from torch's global generator, so
-        callers seed it inside ``torch.random.fork_rng``.
-        """
-        params = self._net_params(n_samples, n_features, device, generator) | net_params
-        params |= self._optimizer_params(params["optimizer"], device)
-        net = _AutoencoderNet(**params, center=center)
-        net.initialize()
-        net.module_.to(dtype)
-        return net
-
-    def _net_params(self, n_samples, n_features, device, generator):
-        """skorch arguments of the net, derived from the estimator's parameters."""
-        loss, output_activation = self._loss_params()
-        batch_size = 200 if self.batch_size == "auto" else self.batch_size
-        split = None
-        if self.early_stopping:
-            split = _RandomSplit(self.validation_fraction, generator)
-        monitor = "valid_loss" if self.early_stopping else "train_loss"
-        stopping = EarlyStopping(
-            monitor=monitor,
-            patience=self.n_iter_no_change,
-            threshold=self.tol,
-            threshold_mode="abs",
-            load_best=self.early_stopping,
-        )
-        module_params = {f"module__{k}": v for k, v in self._module_params(n_features).items()}
-        params = dict(
-            module=MLPAutoencoder,
-            criterion=_ReconstructionLoss,
-            criterion__loss=loss,
-            criterion__output_activation=output_activation,
-            optimizer=_OPTIMIZERS.get(self.optimizer, self.optimizer),
-            lr=self.learning_rate_init,
-            batch_size=min(batch_size, n_samples),
-            max_epochs=self.max_iter,
-            train_split=split,
-            callbacks=[("early_stopping", stopping), ("divergence", _StopOnDivergence())],
-            device=device,
-            verbose=int(self.verbose),
-            generator=generator,
-            **module_params,
-        )
-        return params | self._extra_net_params()
-
-    def _optimizer_params(self, optimizer, device):
-        """skorch ``optimizer__*`` arguments for the optimizer class in use."""
-        params = {}
-        if self.alpha > 0:
-            params["optimizer__weight_decay"] = self.alpha
-            params["optimizer__param_groups"] = [("*bias*", {"weight_decay": 0.0})]
-        if optimizer in _FUSED_OPTIMIZERS and _fused_supported(device):
-            # one fused kernel per step instead of a loop of small ones: about 15 %
-            # off an MNIST epoch on 2 CPU cores
-            params["optimizer__fused"] = True
-        return params
-
-    def _record_history(self):
-        history = self.net_.history
-        self.n_iter_ = len(history)
-        self.loss_curve_ = [float(v) for v in history[:, "train_loss"]]
-        if self.early_stopping:
-            self.validation_scores_ = [-float(v) for v in history[:, "valid_loss"]]
-            self.best_validation_score_ = max(self.validation_scores_)
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-
     # -- inference ------------------------------------------------------------
 
     def _run_module(self, function, X):
@@ -558,6 +551,4 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return self._run_module(lambda module, x: module.encode(x), X)
 
     def _decode(self, Z):
-        if self._loss_params()[1] == "sigmoid":
-            return self._run_module(lambda module, z: torch.sigmoid(module.decode(z)), Z)
         return self._run_module(lambda module, z: module.decode(z), Z)

@@ -8,6 +8,8 @@ import torch
 
 from ._base import _BaseAutoencoder, _chunks
 from ._docstrings import _fill_doc
+from ._modules import _LinearAutoencoder
+from ._net import _ReconstructionLoss
 from ._validation import _BOOLEAN, _NONE, _Interval, _Options
 
 
@@ -241,19 +243,39 @@ class LinearAETransformer(_BaseAutoencoder):
         self.whiten = whiten
         self.tied_weights = tied_weights
 
-    def _optional_fitted(self):
-        return super()._optional_fitted() | (set() if self.align else set(self._aligned))
-
-    def _module_params(self, n_features):
-        return {
-            "n_features": n_features,
-            "n_components": self.n_components_,
-            "activation": "identity",
-            "tied_weights": self.tied_weights,
-            "bias": False,
+    def _net_params(self, n_features, n_components):
+        params = super()._net_params(n_features, n_components) | {
+            "module": _LinearAutoencoder,
+            "module__n_features": n_features,
+            "module__n_components": n_components,
+            "module__tied_weights": self.tied_weights,
+            "criterion": _ReconstructionLoss,
         }
+        if self.solver == "minibatch":
+            return params
+        for key in ("optimizer__fused", "optimizer__weight_decay", "optimizer__param_groups"):
+            params.pop(key, None)
+        # full batch L-BFGS on the covariance factor, in float64; one epoch is up to
+        # 20 L-BFGS iterations. Converged L-BFGS leaves the loss unchanged, which the
+        # early-stopping callback sees as a stall. L-BFGS on a fixed matrix is
+        # deterministic, so there is no noise to wait out: two epochs in a row
+        # without relative progress end it.
+        return params | dict(
+            module__dtype=torch.float64,
+            optimizer=torch.optim.LBFGS,
+            lr=1.0,
+            optimizer__max_iter=20,
+            optimizer__line_search_fn="strong_wolfe",
+            optimizer__tolerance_change=0.0,
+            batch_size=-1,
+            callbacks__early_stopping__threshold=self.tol,
+            callbacks__early_stopping__threshold_mode="rel",
+            callbacks__early_stopping__patience=2,
+        )
 
-    def _check_settings(self, n_samples, n_features):
+    def _check_combination(self, n_samples, n_features):
+        """The number of components to fit; ValueError for settings that
+        contradict each other or the data."""
         if self.whiten and not self.align:
             raise ValueError("whiten=True needs align=True: whitening uses the aligned variances.")
         if self.solver == "covariance" and (self.early_stopping or self.alpha > 0):
@@ -275,123 +297,64 @@ class LinearAETransformer(_BaseAutoencoder):
                 "over-complete linear autoencoder can learn the identity map, so its "
                 "codes compress nothing.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         return k
 
-    def _fit(self, X):
-        n_samples, n_features = X.shape
-        self.n_components_ = self._check_settings(n_samples, n_features)
+    def _fit_validated(self, X, *, resume, incremental):
+        n_chunk, n_features = X.shape
         mean = X.mean(axis=0, dtype=np.float64)
         scatter = _scatter(X, mean)
-        if self.solver == "covariance":
-            self._solve_covariance(
-                scatter, n_samples, resume=self.warm_start and hasattr(self, "net_")
-            )
-        else:
-            self._fit_net(X, center=torch.as_tensor(mean, dtype=torch.float32))
-        self.n_samples_seen_ = n_samples
-        self.mean_ = mean.astype(X.dtype)
-        self.scatter_ = scatter
-        self._align_or_drop(scatter, n_samples, X.dtype)
-
-    def _solve_covariance(self, scatter, n_samples, resume):
-        """Train full batch with L-BFGS on a square-root factor of ``scatter``."""
-        n_features = scatter.shape[0]
-        factor = _square_root_factor(scatter * (n_features / n_samples))
-        mean_variance = np.trace(scatter) / (n_samples * n_features)
-        if resume:
-            # a fresh L-BFGS history and tolerance for the updated matrix
-            self.net_.set_params(optimizer__tolerance_grad=self.tol * mean_variance)
-        self._fit_net(
-            factor,
-            resume=resume,
-            dtype=torch.float64,
-            optimizer__tolerance_grad=self.tol * mean_variance,
-        )
-
-    def _extra_net_params(self):
-        if self.solver == "minibatch":
-            return {}
-        # full batch L-BFGS on the covariance factor; one epoch is up to 20 L-BFGS
-        # iterations. Converged L-BFGS leaves the loss unchanged, which the
-        # early-stopping callback sees as a stall.
-        return dict(
-            optimizer=torch.optim.LBFGS,
-            lr=1.0,
-            optimizer__max_iter=20,
-            optimizer__line_search_fn="strong_wolfe",
-            optimizer__tolerance_change=0.0,
-            batch_size=-1,
-            callbacks__early_stopping__threshold=self.tol,
-            callbacks__early_stopping__threshold_mode="rel",
-            # L-BFGS on a fixed matrix is deterministic, so there is no noise to
-            # wait out: two epochs in a row without relative progress end it
-            callbacks__early_stopping__patience=2,
-        )
-
-    def partial_fit(self, X, y=None):
-        """Update with a chunk of rows: running statistics, training, alignment.
-
-        The mean and the scatter matrix are merged exactly with those of the
-        chunks seen before (Chan et al.'s pairwise update), so the aligned
-        components are those of all rows seen, as with
-        :class:`~sklearn.decomposition.IncrementalPCA`. With
-        ``solver="covariance"`` the network is then retrained, from its current
-        weights, on the merged matrix; with ``solver="minibatch"`` it trains one
-        epoch on the chunk. Memory stays at one chunk plus ``n_features`` squared.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            A chunk of rows, at least 2 in the first chunk.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-            The updated estimator.
-        """
-        X, first_call = self._validate_chunk(X)
-        n_chunk, n_features = X.shape
-        chunk_mean = X.mean(axis=0, dtype=np.float64)
-        chunk_scatter = _scatter(X, chunk_mean)
-        if first_call:
-            self.n_components_ = self._check_settings(n_chunk, n_features)
-            n, mean, scatter = n_chunk, chunk_mean, chunk_scatter
-        else:
+        n = n_chunk
+        if incremental and resume:
+            # Chan et al.'s pairwise update of the mean and the scatter matrix
             n_seen, seen_mean = self.n_samples_seen_, self.mean_.astype(np.float64)
             n = n_seen + n_chunk
-            delta = chunk_mean - seen_mean
+            delta = mean - seen_mean
             mean = seen_mean + delta * (n_chunk / n)
-            merged = np.outer(delta, delta) * (n_seen * n_chunk / n)
-            scatter = self.scatter_ + chunk_scatter + merged
-        if self.solver == "covariance":
-            self._solve_covariance(scatter, n, resume=not first_call)
+            scatter = self.scatter_ + scatter + np.outer(delta, delta) * (n_seen * n_chunk / n)
+        if resume and self.n_components is None:
+            k = self.n_components_
         else:
-            center = torch.as_tensor(mean, dtype=torch.float32)
-            self._fit_net(X, epochs=1, resume=not first_call, center=center, warn_unconverged=False)
+            k = self._check_combination(n, n_features)
+        net = self._prepare_net(n_features, k, resume=resume)
+        module = net.module_
+        if self.solver == "covariance":
+            # the factor's rows are already centered, so the module trains with
+            # a zero mean; a fresh L-BFGS (history and tolerance) for this matrix
+            factor = _square_root_factor(scatter * (n_features / n))
+            net.optimizer__tolerance_grad = self.tol * np.trace(scatter) / (n * n_features)
+            net.initialize_optimizer()
+            with torch.no_grad():
+                module.mean.zero_()
+            self._train_net(net, factor, epochs=self.max_iter, warn=True)
+            # the next solve starts afresh, so the L-BFGS history (most of the
+            # memory of a fitted estimator) is not kept
+            net.initialize_optimizer()
+        else:
+            with torch.no_grad():
+                module.mean.copy_(torch.as_tensor(mean))
+            epochs = 1 if incremental else self.max_iter
+            self._train_net(net, X, epochs=epochs, warn=not incremental)
+        with torch.no_grad():
+            module.mean.copy_(torch.as_tensor(mean))
+        self._set_net(net)
+        self.n_components_ = k
         self.n_samples_seen_ = n
         self.mean_ = mean.astype(X.dtype)
         self.scatter_ = scatter
-        self._align_or_drop(scatter, n, X.dtype)
-        return self
+        if self.align:
+            self._align(scatter, n, X.dtype)
+        else:
+            for name in self._aligned:
+                self.__dict__.pop(name, None)
 
     def _weights(self):
         """(encoder weight, decoder weight) as arrays of shapes (k, d) and (d, k)."""
         module = self.net_.module_
-        encoder = module.encoder_layers[0].weight
-        decoder = encoder.T if self.tied_weights else module.decoder_layers[0].weight
+        encoder = module.encoder.weight
+        decoder = encoder.T if module.decoder is None else module.decoder.weight
         return encoder.detach().cpu().numpy(), decoder.detach().cpu().numpy()
-
-    def _align_or_drop(self, scatter, n_samples, dtype):
-        """Align with ``align=True``; else remove what an earlier aligned fit left."""
-        if self.align:
-            self._align(scatter, n_samples, dtype)
-        else:
-            for name in self._aligned:
-                self.__dict__.pop(name, None)
 
     def _align(self, scatter, n_samples, dtype):
         """Rotate the learned subspace to PCA's sorted, sign-fixed components.
@@ -428,9 +391,9 @@ class LinearAETransformer(_BaseAutoencoder):
         module = self.net_.module_
         with torch.no_grad():
             weight = torch.as_tensor(components)
-            module.encoder_layers[0].weight.copy_(weight)
-            if not self.tied_weights:
-                module.decoder_layers[0].weight.copy_(weight.T)
+            module.encoder.weight.copy_(weight)
+            if module.decoder is not None:
+                module.decoder.weight.copy_(weight.T)
 
     def _encode(self, X):
         encoder = self.components_ if self.align else self._weights()[0]

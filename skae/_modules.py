@@ -22,6 +22,29 @@ _ACTIVATIONS = {
 }
 
 
+class _Dropout(nn.Module):
+    """Inverted dropout whose masks come from ``generator``, not torch's global one.
+
+    ``generator`` (a CPU ``torch.Generator``, None for torch's global generator) is
+    set by the skorch net that trains the module, so concurrent fits each draw from
+    their own stream and stay reproducible.
+    """
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+        self.generator = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.empty(x.shape, dtype=x.dtype).bernoulli_(1 - self.p, generator=self.generator)
+        return x * keep.to(x.device) / (1 - self.p)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
 class MLPAutoencoder(nn.Module):
     """Fully connected autoencoder with a mirrored decoder.
 
@@ -89,7 +112,7 @@ class MLPAutoencoder(nn.Module):
             )
         self.activation = _ACTIVATIONS[activation]()
         self.code_activation = _ACTIVATIONS[code_activation]()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = _Dropout(dropout)
 
     def encode(self, x):
         """Map inputs of shape (n, n_features) to codes of shape (n, n_components)."""
@@ -117,6 +140,32 @@ class MLPAutoencoder(nn.Module):
         weights = [layer.weight.T for layer in reversed(self.encoder_layers)]
         biases = self.decoder_biases if self.decoder_biases is not None else [None] * len(weights)
         return zip(weights, biases, strict=True)
+
+
+class _LinearAutoencoder(nn.Module):
+    """Linear autoencoder that centers its input: ``decode(encode(x))`` is
+    ``(x - mean) @ W.T @ V.T + mean``, with ``V = W.T`` when the weights are tied.
+
+    The mean is a buffer, so it is saved and moved with the weights.
+    """
+
+    def __init__(self, n_features, n_components, tied_weights=True, dtype=torch.float32):
+        super().__init__()
+        self.encoder = nn.Linear(n_features, n_components, bias=False, dtype=dtype)
+        self.decoder = (
+            None if tied_weights else nn.Linear(n_components, n_features, bias=False, dtype=dtype)
+        )
+        self.register_buffer("mean", torch.zeros(n_features, dtype=dtype))
+
+    def encode(self, x):
+        return self.encoder(x - self.mean)
+
+    def decode(self, z):
+        weight = self.encoder.weight.T if self.decoder is None else self.decoder.weight
+        return F.linear(z, weight) + self.mean
+
+    def forward(self, x):
+        return self.decode(self.encode(x))
 
 
 def _conv_sizes(size, n_layers):

@@ -1,18 +1,37 @@
 """The skorch engine under every skae estimator.
 
 ``_AutoencoderNet`` is a ``skorch.NeuralNet`` that learns to reconstruct its input.
-It changes skorch through its hooks only: the dataset and iterator (shuffled slices of
-one tensor instead of a ``DataLoader`` collating single rows, cast to the module's
-dtype batch by batch so the caller's array is never copied whole), the split, the
-loss, and a callback that stops on divergence.
+It changes skorch through its hooks only: the iterators (shuffled slices of one
+tensor instead of a ``DataLoader`` collating single rows, so the caller's array is
+never copied whole, with the corruption of a denoising autoencoder applied to the
+training inputs), the split, the loss, callbacks for divergence and progress, a
+leaner ``train_step``, and a ``partial_fit`` that lets ``KeyboardInterrupt`` through.
+``_make_net`` builds one, initialized from a seed.
 """
+
+import math
+import sys
+import threading
+import time
 
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
-from skorch.utils import to_tensor
+from skorch.callbacks import Callback, EarlyStopping
 from torch.nn import functional as F
+
+from ._modules import _Dropout
+
+# Module constructors (torch's layers, and any custom module's) draw their initial
+# weights from torch's global generator, and nothing lets a caller hand them another.
+# skae builds every module inside fork_rng, seeded from the fit's own seed, which
+# restores the global state afterwards; this lock keeps two fits' save-and-restore
+# from interleaving. Everything random during training (shuffling, the validation
+# split, noise, dropout) draws from generators each fit owns.
+_GLOBAL_RNG_LOCK = threading.Lock()
+
+# a training loss that grows this many times over its first value has diverged
+_DIVERGENCE_GROWTH = 1e4
 
 
 class _Rows(torch.utils.data.Dataset):
@@ -31,44 +50,60 @@ class _Rows(torch.utils.data.Dataset):
 
 
 class _Batches:
-    """Iterable over minibatches of a ``_Rows``, reshuffled on every pass.
+    """Iterable over minibatches of a ``_Rows`` (skorch's ``iterator_train`` and
+    ``iterator_valid``), reshuffled by ``generator`` on every pass.
 
-    Each batch is ``(x, x)``: the target of an autoencoder is its input.
+    Each batch is ``(input, target)``: the target is the batch itself, the input
+    the batch corrupted by ``noise`` (Gaussian noise of that standard deviation,
+    or with ``noise_type="masking"`` each value zeroed with that probability).
     """
 
-    def __init__(self, rows, batch_size, dtype, shuffle, generator, center=None):
+    def __init__(
+        self, rows, batch_size, shuffle=False, generator=None, noise=0.0, noise_type="gaussian"
+    ):
         self.rows = rows
         self.batch_size = batch_size
-        self.dtype = dtype
         self.shuffle = shuffle
         self.generator = generator
-        self.center = center
+        self.noise = noise
+        self.noise_type = noise_type
 
     def __len__(self):
         return -(-len(self.rows) // self.batch_size)
 
     def __iter__(self):
+        X, indices = self.rows.X, self.rows.indices
         n = len(self.rows)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else None
-        if self.rows.indices is not None:
-            order = self.rows.indices if order is None else self.rows.indices[order]
+        if indices is not None:
+            order = indices if order is None else indices[order]
+        if order is not None:
+            order = order.to(X.device)
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
             if order is None:
-                xb = self.rows.X[start:stop]
+                xb = X[start:stop]
             else:
                 # index_select gathers rows about 3x faster than X[indices]
-                xb = self.rows.X.index_select(0, order[start:stop])
-            xb = xb.to(self.dtype)
-            if self.center is not None:
-                xb = xb - self.center
-            yield xb, xb
+                xb = X.index_select(0, order[start:stop])
+            yield self._corrupt(xb), xb
+
+    def _corrupt(self, xb):
+        if self.noise == 0:
+            return xb
+        if self.noise_type == "masking":
+            keep = torch.empty(xb.shape, dtype=xb.dtype).bernoulli_(
+                1 - self.noise, generator=self.generator
+            )
+            return xb * keep.to(xb.device)
+        noise = torch.randn(xb.shape, dtype=xb.dtype, generator=self.generator)
+        return xb + self.noise * noise.to(xb.device)
 
 
 class _RandomSplit:
     """Hold out a random ``fraction`` of the rows for validation (skorch ``train_split``)."""
 
-    def __init__(self, fraction, generator):
+    def __init__(self, fraction, generator=None):
         self.fraction = fraction
         self.generator = generator
 
@@ -109,6 +144,7 @@ class _ReconstructionLoss(torch.nn.Module):
 
     def forward(self, y_pred, target):
         raw, codes = y_pred
+        target = target.to(raw.dtype)
         if self.loss == "bce":
             value = F.binary_cross_entropy_with_logits(raw, target)
         elif self.output_activation == "sigmoid":
@@ -128,56 +164,137 @@ class _ReconstructionLoss(torch.nn.Module):
         return kl.sum()
 
 
+def _diverged(message):
+    return FloatingPointError(
+        f"Training diverged: {message}. Lower learning_rate_init, scale the input (for "
+        "example with StandardScaler), or check the data for extreme values."
+    )
+
+
 class _StopOnDivergence(Callback):
-    """Raise as soon as a training batch gives a loss that is NaN or infinite."""
+    """Raise ``FloatingPointError`` as soon as a training batch's loss is NaN or
+    infinite, or has grown ``_DIVERGENCE_GROWTH`` times over the first batch's loss
+    of this call; and after training if any weight is not finite."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.first_loss_ = None
 
     def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
-        if training and not torch.isfinite(loss):
-            epoch = len(net.history)
-            raise FloatingPointError(
-                f"Training diverged: the loss became {loss.item()} in epoch {epoch}. "
-                "Lower learning_rate_init, scale the input (for example with "
-                "StandardScaler), or check the data for extreme values."
+        if not training:
+            return
+        value = loss.item()
+        epoch = len(net.history)
+        if not math.isfinite(value):
+            raise _diverged(f"the loss became {value} in epoch {epoch}")
+        if self.first_loss_ is None:
+            self.first_loss_ = value
+        elif value > _DIVERGENCE_GROWTH * self.first_loss_ > 0:
+            raise _diverged(
+                f"the loss grew from {self.first_loss_:.4g} to {value:.4g} in epoch {epoch}"
             )
+
+    def on_train_end(self, net, **kwargs):
+        if not all(torch.isfinite(p).all() for p in net.module_.parameters()):
+            raise _diverged("the weights are no longer finite")
+
+
+class _EpochLog(Callback):
+    """Print one plain line per epoch: its number out of ``epochs``, the losses and
+    the time since training began (what ``verbose`` asks for)."""
+
+    def __init__(self, epochs, stream=None):
+        self.epochs = epochs
+        self.stream = stream
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = time.perf_counter()
+        self.epoch_ = 0
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epoch_ += 1
+        record = net.history[-1]
+        losses = f"train loss {record['train_loss']:.6g}"
+        if "valid_loss" in record:
+            losses += f", validation loss {record['valid_loss']:.6g}"
+        print(
+            f"epoch {self.epoch_}/{self.epochs}: {losses}, "
+            f"{time.perf_counter() - self.start_:.1f} s",
+            file=self.stream or sys.stdout,
+            flush=True,
+        )
 
 
 class _AutoencoderNet(NeuralNet):
-    """skorch net whose batches come from ``_Batches`` and whose target is the input.
+    """skorch net whose batches come from ``_Batches`` and whose target is the input."""
 
-    Parameters beyond ``NeuralNet``'s: ``generator``, the ``torch.Generator`` that
-    shuffles the batches; ``center``, a tensor subtracted from every batch; and
-    ``noise`` / ``noise_type``, the corruption of a denoising autoencoder, applied
-    to the input of training batches only (the target stays clean).
-    """
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        # skorch's EarlyStopping ends training by raising KeyboardInterrupt, so
+        # skorch's partial_fit catches every KeyboardInterrupt and returns as if
+        # training had finished. Here only early stopping's own does; a real
+        # Ctrl-C propagates, and the estimator keeps its previous state.
+        if not self.initialized_:
+            self.initialize()
+        self.notify("on_train_begin", X=X, y=y)
+        try:
+            self.fit_loop(X, y, **fit_params)
+        except KeyboardInterrupt:
+            if not any(
+                isinstance(callback, EarlyStopping) and callback.misses_ == callback.patience
+                for _, callback in self.callbacks_
+            ):
+                raise
+        self.notify("on_train_end", X=X, y=y)
+        return self
 
-    def __init__(
-        self, *args, generator=None, center=None, noise=0.0, noise_type="gaussian", **kwargs
-    ):
-        super().__init__(*args, **kwargs)
-        self.generator = generator
-        self.center = center
-        self.noise = noise
-        self.noise_type = noise_type
+    def train_step(self, batch, **fit_params):
+        # skorch's train_step also builds a generator over every parameter on each
+        # batch for on_grad_computed callbacks, which skae does not use; this is
+        # its bookkeeping-free equivalent (the closure serves L-BFGS)
+        steps = []
+
+        def closure():
+            self.optimizer_.zero_grad()
+            steps.append(self.train_step_single(batch, **fit_params))
+            return steps[-1]["loss"]
+
+        self.optimizer_.step(closure)
+        return steps[0]
 
     def infer(self, x, **fit_params):
-        """``(raw reconstruction, codes)`` of ``x``, corrupted first when training."""
-        x = to_tensor(x, device=self.device)
-        if self.noise > 0 and self.module_.training:
-            if self.noise_type == "masking":
-                x = x * (torch.rand_like(x) >= self.noise)
-            else:
-                x = x + self.noise * torch.randn_like(x)
+        """``(raw reconstruction, codes)`` of ``x``, in the module's dtype."""
+        x = x.to(device=self.device, dtype=next(self.module_.parameters()).dtype)
         codes = self.module_.encode(x)
         return self.module_.decode(codes), codes
 
-    def get_iterator(self, dataset, training=False):
-        dtype = next(self.module_.parameters()).dtype
-        batch_size = len(dataset) if self.batch_size == -1 else self.batch_size
-        return _Batches(
-            dataset,
-            batch_size,
-            dtype,
-            shuffle=training,
-            generator=self.generator,
-            center=self.center,
-        )
+
+def _seed_net(net, seed):
+    """Give ``net`` a fresh generator seeded by ``seed`` for its shuffling,
+    validation split, noise and dropout."""
+    generator = torch.Generator().manual_seed(seed)
+    # a plain attribute, as skorch stores every iterator_train__* argument
+    # (set_params would re-initialize the network)
+    net.iterator_train__generator = generator
+    if net.train_split is not None:
+        net.train_split.generator = generator
+    for layer in net.module_.modules():
+        if isinstance(layer, _Dropout):
+            layer.generator = generator
+
+
+def _make_net(seed, **params):
+    """An initialized ``_AutoencoderNet`` with skorch arguments ``params``, its
+    module's initial weights and its training randomness all drawn from ``seed``."""
+    net = _AutoencoderNet(
+        **{
+            "iterator_train": _Batches,
+            "iterator_train__shuffle": True,
+            "iterator_valid": _Batches,
+            "callbacks__print_log": None,
+        }
+        | params
+    )
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net.initialize()
+    _seed_net(net, seed)
+    return net

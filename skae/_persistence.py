@@ -36,6 +36,7 @@ from ._autoencoder import AutoencoderOutlierDetector, AutoencoderTransformer
 from ._base import _restore_device
 from ._linear import LinearAETransformer
 from ._modules import ConvAutoencoder, MLPAutoencoder
+from ._net import _make_net
 from ._validation import _validate_params
 from ._version import __version__
 
@@ -293,22 +294,18 @@ LinearAETransformer
             f"not {type(estimator).__name__}."
         )
     check_is_fitted(estimator)
-    data, classes = _to_bytes(estimator)
-    try:
-        loaded = _from_bytes(data, "the file", trusted=classes)
-        live, rebuilt = _net_settings(estimator.net_), _net_settings(loaded.net_)
-        changed = sorted(k for k in live.keys() | rebuilt.keys() if live.get(k) != rebuilt.get(k))
-        if changed:
-            raise ValueError(
-                f"the network was built with {', '.join(f'{k}={live.get(k)!r}' for k in changed)}"
-                f", the parameters now give {', '.join(repr(rebuilt.get(k)) for k in changed)}"
-            )
-    except ValueError as error:
+    n_components = (
+        estimator.n_components_ if estimator.n_components is None else estimator.n_components
+    )
+    changes = estimator._net_changes(estimator.net_, estimator.n_features_in_, n_components)
+    if changes:
+        described = ", ".join(f"{k}={old!r} (now {new!r})" for k, (old, new) in changes.items())
         raise ValueError(
             f"Cannot save this {type(estimator).__name__}: its parameters no longer "
-            f"describe its fitted network ({error}). Were they changed after fit? Refit, "
-            "or set them back, before saving."
-        ) from None
+            f"describe its fitted network, which was built with {described}. Were they "
+            "changed after fit? Refit, or set them back, before saving."
+        )
+    data, _ = _to_bytes(estimator)
     Path(path).write_bytes(data)
 
 
@@ -372,25 +369,6 @@ LinearAETransformer
     return estimator
 
 
-# skorch settings that a file restores from the optimizer state or the batch size it
-# stores, or that do not change what the network computes or how it trains on
-_UNCOMPARED = {"device", "verbose", "max_epochs", "batch_size", "lr", "center"}
-
-
-def _net_settings(net):
-    """What defines a trained skorch net's computation and further training: its
-    module's architecture and its plain-valued settings."""
-    settings = {
-        key: value
-        for key, value in net.get_params().items()
-        if key not in _UNCOMPARED
-        and not key.startswith("optimizer__")
-        and isinstance(value, str | numbers.Number | tuple | type | None)
-    }
-    settings["module_"] = repr(net.module_)
-    return settings
-
-
 def _is_fitted_name(name):
     """Whether ``name`` is a public fitted attribute that a file stores (not ``net_``)."""
     return (
@@ -400,6 +378,42 @@ def _is_fitted_name(name):
         and not name.startswith("_")
         and name != "net_"
     )
+
+
+def _check_fitted_state(estimator):
+    """Raise ValueError where fitted attributes are missing, malformed, or
+    contradict each other or the parameters."""
+    optional = {"feature_names_in_"}
+    if not getattr(estimator, "align", True):
+        optional |= set(estimator._aligned)
+    for name, allowed in estimator._fitted_state.items():
+        if not hasattr(estimator, name):
+            if name in optional:
+                continue
+            raise ValueError(f"the fitted attribute {name} is missing.")
+        value = getattr(estimator, name)
+        if isinstance(allowed, tuple):
+            shape = tuple(getattr(estimator, d) for d in allowed)
+            kind = np.object_ if name == "feature_names_in_" else np.floating
+            if (
+                not isinstance(value, np.ndarray)
+                or not np.issubdtype(value.dtype, kind)
+                or value.shape != shape
+                or (kind is np.object_ and not all(isinstance(v, str) for v in value))
+            ):
+                raise ValueError(
+                    f"{name} must be an array of {'str' if kind is np.object_ else 'floats'}"
+                    f" of shape {shape} ({', '.join(allowed)}); got {type(value).__name__} "
+                    f"of shape {np.shape(value)}."
+                )
+        elif not any(rule.accepts(value) for rule in allowed):
+            described = " or ".join(str(rule) for rule in allowed)
+            raise ValueError(f"{name}={value!r} must be {described}.")
+    if estimator.n_components is not None and estimator.n_components != estimator.n_components_:
+        raise ValueError(
+            f"n_components={estimator.n_components!r} but "
+            f"n_components_={estimator.n_components_!r}."
+        )
 
 
 def _rebuild(cls, document, tensors, classes):
@@ -413,7 +427,7 @@ def _rebuild(cls, document, tensors, classes):
     output = _decode(document["output"], tensors, classes)
     if output:
         estimator.set_output(**output)
-    estimator._check_fitted_state()
+    _check_fitted_state(estimator)
     estimator.net_ = _restore_net(estimator, document["net"], tensors, classes)
     return estimator
 
@@ -421,20 +435,12 @@ def _rebuild(cls, document, tensors, classes):
 def _restore_net(estimator, stored, tensors, classes):
     """Build the estimator's net on the CPU and load the stored state into it."""
     weights = _decode(stored["module"], tensors, classes)
-    dtype = next(v.dtype for v in weights.values() if v.is_floating_point())
-    with torch.random.fork_rng(devices=[]):
-        net = estimator._new_net(
-            stored["batch_size"],
-            estimator.n_features_in_,
-            "cpu",
-            torch.Generator(),
-            dtype,
-            batch_size=stored["batch_size"],
-        )
-    expected = {k: tuple(v.shape) for k, v in net.module_.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in weights.items()}
+    params = estimator._net_params(estimator.n_features_in_, estimator.n_components_)
+    net = _make_net(0, **params | {"device": "cpu", "batch_size": stored["batch_size"]})
+    expected = {k: (tuple(v.shape), v.dtype) for k, v in net.module_.state_dict().items()}
+    found = {k: (tuple(v.shape), v.dtype) for k, v in weights.items()}
     if expected != found:
-        difference = sorted(set(expected.items()) ^ set(found.items()))
+        difference = sorted(set(expected.items()) ^ set(found.items()), key=str)
         raise ValueError(
             f"its parameters do not fit its weights: they build {expected}, the file "
             f"holds {found} (first difference: {difference[0]})."

@@ -8,6 +8,7 @@ another name: scikit-learn's estimator checks read ``_parameter_constraints`` as
 own private types.
 """
 
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -25,6 +26,9 @@ class _Interval:
 
     def accepts(self, value):
         if isinstance(value, bool | np.bool_) or not isinstance(value, self.kind):
+            return False
+        # NaN compares False with every bound, and an infinity is no number in a range
+        if not isinstance(value, numbers.Integral) and not math.isfinite(value):
             return False
         if self.left is not None:
             if value < self.left or (value == self.left and self.closed in ("right", "neither")):
@@ -114,14 +118,23 @@ _RANDOM_STATE = _Instance(
 )
 
 
+class _InvalidParameterError(ValueError, TypeError):
+    """A parameter outside its allowed forms.
+
+    Both a ``ValueError`` and a ``TypeError``, as scikit-learn's own
+    ``InvalidParameterError`` is, so callers catching either see it.
+    """
+
+
 def _validate_params(estimator, constraints):
-    """Raise ``ValueError`` for the first parameter that breaks ``constraints``."""
+    """Raise ``_InvalidParameterError`` for the first parameter that breaks
+    ``constraints``."""
     params = estimator.get_params(deep=False)
     for name, allowed in constraints.items():
         value = params[name]
         if not any(c.accepts(value) for c in allowed):
             described = " or ".join(str(c) for c in allowed)
-            raise ValueError(
+            raise _InvalidParameterError(
                 f"The {name!r} parameter of {type(estimator).__name__} must be "
                 f"{described}. Got {value!r} instead."
             )

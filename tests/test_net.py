@@ -11,22 +11,35 @@ from skae._net import _Batches, _RandomSplit, _ReconstructionLoss, _Rows
 
 def test_batches_cover_every_row_once_and_reshuffle():
     X = torch.arange(10, dtype=torch.float64)[:, None]
-    batches = _Batches(_Rows(X), 4, torch.float32, True, torch.Generator().manual_seed(0))
+    batches = _Batches(_Rows(X), 4, shuffle=True, generator=torch.Generator().manual_seed(0))
     assert len(batches) == 3
     first = torch.cat([xb for xb, _ in batches])
     second = torch.cat([xb for xb, _ in batches])
-    assert first.dtype == torch.float32
     assert sorted(first[:, 0].tolist()) == list(range(10))
     assert not torch.equal(first, second)
     xb, yb = next(iter(batches))
     assert xb is yb  # the target of an autoencoder is its input
 
 
-def test_batches_in_order_and_centered_for_evaluation():
+def test_batches_in_order_for_evaluation():
     X = torch.arange(6, dtype=torch.float32)[:, None]
     rows = _Rows(X, torch.tensor([4, 1, 3]))
-    batches = _Batches(rows, 2, torch.float32, False, None, center=torch.tensor([1.0]))
-    assert [xb[:, 0].tolist() for xb, _ in batches] == [[3.0, 0.0], [2.0]]
+    assert [xb[:, 0].tolist() for xb, _ in _Batches(rows, 2)] == [[4.0, 1.0], [3.0]]
+
+
+@pytest.mark.parametrize("noise_type", ["gaussian", "masking"])
+def test_noise_corrupts_the_input_only_and_follows_the_generator(noise_type):
+    X = torch.ones(50, 4)
+
+    def batch(seed):
+        generator = torch.Generator().manual_seed(seed)
+        return next(iter(_Batches(_Rows(X), 50, False, generator, 0.3, noise_type)))
+
+    (noisy, clean), (again, _), (other, _) = batch(0), batch(0), batch(1)
+    assert torch.equal(clean, X) and not torch.equal(noisy, X)
+    assert torch.equal(noisy, again) and not torch.equal(noisy, other)
+    if noise_type == "masking":
+        assert set(noisy.unique().tolist()) == {0.0, 1.0}
 
 
 def test_split_is_disjoint_and_sized():
