@@ -311,6 +311,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         )
         if self.alpha > 0 or optimizer in _FUSED_OPTIMIZERS:
             params["optimizer__weight_decay"] = self.alpha
+        if self.alpha > 0:
+            # a second parameter group costs a second optimizer kernel per step
             params["optimizer__param_groups"] = [("*bias*", {"weight_decay": 0.0})]
         if optimizer in _FUSED_OPTIMIZERS and _fused_supported(device):
             # one fused kernel per step instead of a loop of small ones: about 15 %

@@ -12,7 +12,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 @pytest.mark.parametrize(
     "script, first_column",
     [
-        ("bench_training.py", "| plain PyTorch loop |"),
+        ("bench_training.py", "| bare PyTorch loop, skae's tricks |"),
         ("bench_quality.py", "| LinearAETransformer (covariance) |"),
         ("bench_scaling.py", "| 1500 |"),
         ("bench_linear.py", "| IncrementalPCA (batch 2000) |"),
