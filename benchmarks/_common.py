@@ -25,20 +25,11 @@ def load_data(data_dir, quick):
 
 
 def seed_recipe(n_components, **params):
-    """The classic MNIST autoencoder: one code layer of ``n_components`` with ReLU,
-    sigmoid output, binary cross-entropy, Adam (lr 1e-3, no weight decay), batch 256."""
+    """``skae.datasets.MNIST_RECIPE`` with ``n_components`` and ``params`` overridden."""
     from skae import AutoencoderTransformer
+    from skae.datasets import MNIST_RECIPE
 
-    recipe = dict(
-        hidden_layer_sizes=(),
-        code_activation="relu",
-        output_activation="sigmoid",
-        loss="bce",
-        alpha=0.0,
-        batch_size=256,
-        learning_rate_init=1e-3,
-    )
-    return AutoencoderTransformer(n_components, **(recipe | params))
+    return AutoencoderTransformer(**{**MNIST_RECIPE, "n_components": n_components, **params})
 
 
 def machine():

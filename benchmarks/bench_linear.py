@@ -35,7 +35,12 @@ def make(name, k, minibatch_epochs):
         ),
         f"LinearAETransformer (minibatch, {minibatch_epochs} epochs)": (
             lambda: LinearAETransformer(
-                k, solver="minibatch", batch_size=256, max_iter=minibatch_epochs, random_state=0
+                k,
+                solver="minibatch",
+                batch_size=256,
+                max_iter=minibatch_epochs,
+                n_iter_no_change=None,
+                random_state=0,
             )
         ),
     }[name]()

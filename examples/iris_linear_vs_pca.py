@@ -42,8 +42,8 @@ def main(argv=None):
     raw = LinearAETransformer(2, align=False, tied_weights=False, random_state=args.seed).fit(X)
     aligned = LinearAETransformer(2, random_state=args.seed).fit(X)
     module = raw.net_.module_  # the trained torch module
-    encoder = module.encoder_layers[0].weight.detach().numpy()  # (2, 4)
-    decoder = module.decoder_layers[0].weight.detach().numpy()  # (4, 2)
+    encoder = module.encoder.weight.detach().numpy()  # (2, 4)
+    decoder = module.decoder.weight.detach().numpy()  # (4, 2)
 
     # 1. the three scatters
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))

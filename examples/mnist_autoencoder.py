@@ -12,25 +12,26 @@ Without --data-dir, MNIST comes from scikit-learn's OpenML cache (downloaded onc
 
 import argparse
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
 
 from skae import AutoencoderTransformer
-from skae.datasets import load_mnist
+from skae.datasets import MNIST_RECIPE, load_mnist
 from skae.plotting import plot_loss_curve, plot_reconstructions
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help="folder of the IDX files")
     parser.add_argument("--out", type=Path, default=Path("out/mnist"), help="figure folder")
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=20, help="training epochs")
     parser.add_argument("--n-train", type=int, default=None, help="use the first N training images")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random_state of the fits")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -38,25 +39,18 @@ def main(argv=None):
     X_train = X_train[: args.n_train]
 
     ae = AutoencoderTransformer(
-        36,
-        hidden_layer_sizes=(),
-        code_activation="relu",
-        output_activation="sigmoid",
-        loss="bce",
-        alpha=0.0,
-        batch_size=256,
-        learning_rate_init=1e-3,
-        max_iter=args.epochs,
-        # a validation curve from 10 % of the training images; never stop early
-        early_stopping=True,
-        n_iter_no_change=args.epochs,
-        verbose=1,
-        random_state=args.seed,
+        **MNIST_RECIPE
+        | {
+            "max_iter": args.epochs,
+            # hold out 10 % of the training images for a validation curve; the
+            # recipe's n_iter_no_change=None trains all epochs, keeping the best
+            "early_stopping": True,
+            "verbose": 1,
+            "random_state": args.seed,
+        }
     )
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # fixed epoch budget
-        ae.fit(X_train)
+    ae.fit(X_train)
     ae_seconds = time.perf_counter() - start
     start = time.perf_counter()
     pca = PCA(36, svd_solver="randomized", random_state=args.seed).fit(X_train)
@@ -65,7 +59,11 @@ def main(argv=None):
     def test_mse(model):
         return float(np.mean((X_test - model.inverse_transform(model.transform(X_test))) ** 2))
 
-    print(f"MNIST: {len(X_train)} train / {len(X_test)} test images, 784 -> 36")
+    n_valid = int(np.ceil(ae.validation_fraction * len(X_train)))
+    print(
+        f"MNIST: {len(X_train) - n_valid} train + {n_valid} validation / {len(X_test)} test "
+        "images, 784 -> 36"
+    )
     print("| model | fit s | test MSE | test BCE |")
     print("| --- | ---: | ---: | ---: |")
     print(f"| autoencoder | {ae_seconds:.1f} | {test_mse(ae):.4f} | {-ae.score(X_test):.4f} |")

@@ -144,12 +144,12 @@ class AutoencoderTransformer(_BaseAutoencoder):
     array(['autoencodertransformer0', 'autoencodertransformer1'], dtype=object)
 
     The classic MNIST recipe (784-36-784, ReLU code, sigmoid output, BCE, Adam,
-    batch 256, 20 epochs):
+    batch 256, a fixed budget of 20 epochs) is :data:`skae.datasets.MNIST_RECIPE`:
 
-    >>> mnist_ae = AutoencoderTransformer(
-    ...     n_components=36, hidden_layer_sizes=(), code_activation="relu",
-    ...     output_activation="sigmoid", loss="bce", alpha=0.0, batch_size=256,
-    ...     learning_rate_init=1e-3, max_iter=20)
+    >>> from skae.datasets import MNIST_RECIPE
+    >>> mnist_ae = AutoencoderTransformer(**MNIST_RECIPE)
+    >>> mnist_ae.loss, mnist_ae.batch_size, mnist_ae.max_iter
+    ('bce', 256, 20)
     """
 
     _parameter_rules = {

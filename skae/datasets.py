@@ -3,8 +3,37 @@
 import gzip
 import re
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
+
+MNIST_RECIPE = MappingProxyType(
+    {
+        "n_components": 36,
+        "hidden_layer_sizes": (),
+        "code_activation": "relu",
+        "output_activation": "sigmoid",
+        "loss": "bce",
+        "alpha": 0.0,
+        "batch_size": 256,
+        "learning_rate_init": 1e-3,
+        "max_iter": 20,
+        "n_iter_no_change": None,
+    }
+)
+"""The classic MNIST autoencoder, as parameters of
+:class:`~skae.AutoencoderTransformer`: 784 -> 36 -> 784 with a ReLU code, a sigmoid
+output and binary cross-entropy, Adam (learning rate 1e-3, no weight decay) on
+batches of 256, for a fixed budget of 20 epochs. A read-only mapping; override
+entries with ``AutoencoderTransformer(**{**MNIST_RECIPE, "max_iter": 5})``.
+
+Examples
+--------
+>>> from skae import AutoencoderTransformer
+>>> from skae.datasets import MNIST_RECIPE
+>>> AutoencoderTransformer(**MNIST_RECIPE).n_components
+36
+"""
 
 _MNIST_FILES = {
     "train_images": "train-images",

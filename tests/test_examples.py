@@ -6,8 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .test_datasets import write_idx
-
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -30,7 +28,7 @@ def test_quickstart(tmp_path, capsys):
     assert_figures(tmp_path, ["loss_curve.png", "reconstructions.png"])
 
 
-def test_mnist_autoencoder_on_tiny_idx_files(tmp_path, capsys):
+def test_mnist_autoencoder_on_tiny_idx_files(tmp_path, capsys, write_idx):
     rng = np.random.default_rng(0)
     data = tmp_path / "mnist"
     data.mkdir()
@@ -45,7 +43,7 @@ def test_mnist_autoencoder_on_tiny_idx_files(tmp_path, capsys):
     run_example(
         "mnist_autoencoder", "--data-dir", str(data), "--out", str(out_dir), "--epochs", "2"
     )
-    assert "MNIST: 120 train / 40 test" in capsys.readouterr().out
+    assert "MNIST: 108 train + 12 validation / 40 test" in capsys.readouterr().out
     assert_figures(out_dir, ["loss_curve.png", "reconstructions.png"])
 
 
