@@ -12,25 +12,24 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 
 @pytest.fixture(scope="module")
-def digits01():
-    X = load_digits().data / 16
-    return X[:1400], X[1400:]
+def digits_split(digits01):
+    return digits01[:1400], digits01[1400:]
 
 
 def mse(est, X):
     return ((X - est.inverse_transform(est.transform(X))) ** 2).mean()
 
 
-def test_default_parameters_reconstruct_digits_better_than_pca(digits01):
-    X_train, X_test = digits01
+def test_default_parameters_reconstruct_digits_better_than_pca(digits_split):
+    X_train, X_test = digits_split
     pca = PCA(8).fit(X_train)
     ae = AutoencoderTransformer(8, random_state=0).fit(X_train)
     # on held-out digits, so the gain is not memorization
     assert mse(ae, X_test) < 0.8 * mse(pca, X_test)
 
 
-def test_bce_sigmoid_outputs_keep_sklearn_shapes(digits01):
-    X_train, _ = digits01
+def test_bce_sigmoid_outputs_keep_sklearn_shapes(digits_split):
+    X_train, _ = digits_split
     ae = AutoencoderTransformer(
         5, output_activation="sigmoid", loss="bce", max_iter=3, random_state=0
     ).fit(X_train)
@@ -85,8 +84,8 @@ def test_alpha_decays_weights_but_not_biases():
     assert norms[1.0] < 0.5 * norms[0.0]
 
 
-def test_tied_weights_halve_the_weight_parameters(digits01):
-    X_train, _ = digits01
+def test_tied_weights_halve_the_weight_parameters(digits_split):
+    X_train, _ = digits_split
     count = {}
     for tied in (False, True):
         ae = AutoencoderTransformer(
@@ -96,8 +95,8 @@ def test_tied_weights_halve_the_weight_parameters(digits01):
     assert count[True] * 2 == count[False] == 2 * (64 * 32 + 32 * 8)
 
 
-def test_custom_optimizer_class_is_used(digits01):
-    X_train, _ = digits01
+def test_custom_optimizer_class_is_used(digits_split):
+    X_train, _ = digits_split
     ae = AutoencoderTransformer(optimizer=torch.optim.RMSprop, max_iter=2).fit(X_train)
     assert isinstance(ae.net_.optimizer_, torch.optim.RMSprop)
 
@@ -109,8 +108,8 @@ def reconstruction_error(est, X_in, X_target):
     return ((X_target - est.inverse_transform(est.transform(X_in))) ** 2).mean()
 
 
-def test_denoising_reconstructs_clean_digits_from_noisy_ones_better(digits01):
-    X_train, X_test = digits01
+def test_denoising_reconstructs_clean_digits_from_noisy_ones_better(digits_split):
+    X_train, X_test = digits_split
     rng = np.random.default_rng(0)
     X_noisy = np.clip(X_test + rng.normal(scale=0.3, size=X_test.shape), 0, 1)
     # a complete code (64 for 64 pixels): without noise it is free to copy its input
@@ -125,8 +124,8 @@ def test_denoising_reconstructs_clean_digits_from_noisy_ones_better(digits01):
     )
 
 
-def test_masking_noise_corrupts_training_inputs_only(digits01):
-    X_train, X_test = digits01
+def test_masking_noise_corrupts_training_inputs_only(digits_split):
+    X_train, X_test = digits_split
     ae = AutoencoderTransformer(noise=0.5, noise_type="masking", max_iter=3, random_state=0)
     ae.fit(X_train)
     # inference is deterministic: no corruption outside training
@@ -135,8 +134,8 @@ def test_masking_noise_corrupts_training_inputs_only(digits01):
         AutoencoderTransformer(noise=1.0, noise_type="masking").fit(X_train)
 
 
-def test_l1_sparsity_gives_measurably_more_zero_codes(digits01):
-    X_train, X_test = digits01
+def test_l1_sparsity_gives_measurably_more_zero_codes(digits_split):
+    X_train, X_test = digits_split
     common = dict(n_components=32, code_activation="relu", max_iter=40, random_state=0)
     dense = AutoencoderTransformer(**common).fit(X_train)
     sparse = AutoencoderTransformer(sparsity=0.1, **common).fit(X_train)
@@ -146,8 +145,8 @@ def test_l1_sparsity_gives_measurably_more_zero_codes(digits01):
     assert zeros["s"] > zeros["d"] + 0.2
 
 
-def test_kl_sparsity_pulls_mean_activation_to_target(digits01):
-    X_train, X_test = digits01
+def test_kl_sparsity_pulls_mean_activation_to_target(digits_split):
+    X_train, X_test = digits_split
     common = dict(n_components=16, code_activation="logistic", max_iter=40, random_state=0)
     free = AutoencoderTransformer(**common).fit(X_train)
     kl = AutoencoderTransformer(sparsity=1.0, sparsity_target=0.05, **common).fit(X_train)
@@ -157,8 +156,8 @@ def test_kl_sparsity_pulls_mean_activation_to_target(digits01):
         AutoencoderTransformer(sparsity=1.0, sparsity_target=0.05).fit(X_train)
 
 
-def test_dropout_is_active_in_training_only(digits01):
-    X_train, X_test = digits01
+def test_dropout_is_active_in_training_only(digits_split):
+    X_train, X_test = digits_split
     ae = AutoencoderTransformer(dropout=0.5, max_iter=3, random_state=0).fit(X_train)
     assert ae.net_.module_.dropout.p == 0.5
     np.testing.assert_array_equal(ae.transform(X_test), ae.transform(X_test))
@@ -166,13 +165,13 @@ def test_dropout_is_active_in_training_only(digits01):
     assert ae.loss_curve_[-1] > plain.loss_curve_[-1]  # half the units dropped costs fit
 
 
-def test_conv_autoencoder_plugs_into_the_estimator(digits01):
+def test_conv_autoencoder_plugs_into_the_estimator(digits_split):
     from sklearn.base import clone
     from sklearn.model_selection import GridSearchCV
 
     from skae import ConvAutoencoder
 
-    X_train, X_test = digits01
+    X_train, X_test = digits_split
     ae = AutoencoderTransformer(
         10,
         module=ConvAutoencoder,
@@ -199,8 +198,8 @@ def test_conv_autoencoder_plugs_into_the_estimator(digits01):
         )
 
 
-def test_partial_fit_trains_one_epoch_per_chunk(digits01):
-    X_train, _ = digits01
+def test_partial_fit_trains_one_epoch_per_chunk(digits_split):
+    X_train, _ = digits_split
     ae = AutoencoderTransformer(hidden_layer_sizes=(32,), random_state=0)
     for chunk in np.array_split(X_train, 7):
         ae.partial_fit(chunk)

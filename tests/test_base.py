@@ -37,12 +37,6 @@ def fast(Estimator, **params):
 ESTIMATORS = [AutoencoderTransformer, LinearAETransformer]
 
 
-@pytest.fixture(scope="module")
-def wine():
-    X, y = load_wine(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
-
-
 # -- bad input ----------------------------------------------------------------
 
 
@@ -55,7 +49,7 @@ def wine():
     ],
 )
 def test_fit_rejects_non_finite_values(Estimator, wine, bad, message):
-    X = wine[0].copy()
+    X = wine.copy()
     X[3, 2] = bad
     with pytest.raises(ValueError, match=message):
         fast(Estimator).fit(X)
@@ -63,8 +57,8 @@ def test_fit_rejects_non_finite_values(Estimator, wine, bad, message):
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_transform_rejects_nan(Estimator, wine):
-    est = fast(Estimator).fit(wine[0])
-    X = wine[0][:5].copy()
+    est = fast(Estimator).fit(wine)
+    X = wine[:5].copy()
     X[0, 0] = np.nan
     with pytest.raises(ValueError, match="Input X contains NaN"):
         est.transform(X)
@@ -73,7 +67,7 @@ def test_transform_rejects_nan(Estimator, wine):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_1d_and_empty_input_are_rejected(Estimator, wine):
     with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
-        fast(Estimator).fit(wine[0][:, 0])
+        fast(Estimator).fit(wine[:, 0])
     with pytest.raises(ValueError, match="0 sample"):
         fast(Estimator).fit(np.empty((0, 4)))
     with pytest.raises(ValueError, match="0 feature"):
@@ -82,9 +76,9 @@ def test_1d_and_empty_input_are_rejected(Estimator, wine):
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_wrong_width_at_transform_and_inverse_transform(Estimator, wine):
-    est = fast(Estimator).fit(wine[0])
+    est = fast(Estimator).fit(wine)
     with pytest.raises(ValueError, match=r"X has 12 features, but .* is expecting 13"):
-        est.transform(wine[0][:, :12])
+        est.transform(wine[:, :12])
     with pytest.raises(ValueError, match="expects codes of width n_components_=2"):
         est.inverse_transform(np.zeros((4, 3)))
 
@@ -92,7 +86,7 @@ def test_wrong_width_at_transform_and_inverse_transform(Estimator, wine):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_sparse_input_is_a_clear_type_error(Estimator, wine):
     with pytest.raises(TypeError, match="Sparse data was passed"):
-        fast(Estimator).fit(sp.csr_matrix(wine[0]))
+        fast(Estimator).fit(sp.csr_matrix(wine))
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -112,7 +106,7 @@ def test_methods_before_fit_raise_not_fitted(Estimator, method):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_read_only_memmap_works_without_warnings(Estimator, wine, tmp_path):
     path = tmp_path / "X.npy"
-    np.save(path, wine[0].astype(np.float32))
+    np.save(path, wine.astype(np.float32))
     X = np.load(path, mmap_mode="r")
     assert not X.flags.writeable
     with warnings.catch_warnings():
@@ -127,7 +121,7 @@ def test_read_only_memmap_works_without_warnings(Estimator, wine, tmp_path):
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_caller_arrays_are_never_modified(Estimator, wine):
-    X = wine[0].astype(np.float32)
+    X = wine.astype(np.float32)
     before = X.copy()
     est = fast(Estimator).fit(X)
     Z = est.transform(X)
@@ -141,7 +135,7 @@ def test_caller_arrays_are_never_modified(Estimator, wine):
 def test_diverging_loss_is_an_error_not_garbage(wine):
     est = AutoencoderTransformer(optimizer="sgd", learning_rate_init=100.0, random_state=0)
     with pytest.raises(FloatingPointError, match=r"Training diverged: the loss became (nan|inf)"):
-        est.fit(wine[0] * 1e3)
+        est.fit(wine * 1e3)
     assert not hasattr(est, "net_")
 
 
@@ -164,7 +158,7 @@ def test_diverging_loss_is_an_error_not_garbage(wine):
 )
 def test_bad_parameters_name_the_parameter_and_value(wine, params, message):
     with pytest.raises(ValueError, match=message):
-        fast(AutoencoderTransformer, **params).fit(wine[0])
+        fast(AutoencoderTransformer, **params).fit(wine)
 
 
 # -- the scikit-learn API -------------------------------------------------------
@@ -173,25 +167,25 @@ def test_bad_parameters_name_the_parameter_and_value(wine, params, message):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_output_dtype_follows_input_float_dtype(Estimator, wine):
     for dtype in (np.float32, np.float64):
-        X = wine[0].astype(dtype)
+        X = wine.astype(dtype)
         est = fast(Estimator).fit(X)
         Z = est.transform(X)
         assert Z.dtype == dtype and Z.shape == (len(X), 2)
         X_rec = est.inverse_transform(Z)
         assert X_rec.dtype == dtype and X_rec.shape == X.shape
-    assert fast(Estimator).fit_transform(wine[0].astype(int)).dtype == np.float64
+    assert fast(Estimator).fit_transform(wine.astype(int)).dtype == np.float64
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_same_random_state_gives_identical_results(Estimator, wine):
-    Z1 = fast(Estimator, random_state=3).fit_transform(wine[0])
-    Z2 = fast(Estimator, random_state=3).fit_transform(wine[0])
+    Z1 = fast(Estimator, random_state=3).fit_transform(wine)
+    Z2 = fast(Estimator, random_state=3).fit_transform(wine)
     np.testing.assert_array_equal(Z1, Z2)
 
 
 def test_different_random_states_give_different_networks(wine):
-    Z1 = fast(AutoencoderTransformer, random_state=1).fit_transform(wine[0])
-    Z2 = fast(AutoencoderTransformer, random_state=2).fit_transform(wine[0])
+    Z1 = fast(AutoencoderTransformer, random_state=1).fit_transform(wine)
+    Z2 = fast(AutoencoderTransformer, random_state=2).fit_transform(wine)
     assert not np.allclose(Z1, Z2)
 
 
@@ -201,8 +195,8 @@ def test_global_random_generators_are_untouched(Estimator, wine):
     # the legacy global generator is the one to protect here
     np.random.seed(123)  # noqa: NPY002
     torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()  # noqa: NPY002
-    fast(Estimator, random_state=0).fit(wine[0])
-    fast(Estimator, random_state=None).fit(wine[0])
+    fast(Estimator, random_state=0).fit(wine)
+    fast(Estimator, random_state=None).fit(wine)
     assert torch.equal(torch.get_rng_state(), torch_state)
     now = np.random.get_state()  # noqa: NPY002
     assert now[0] == numpy_state[0] and np.array_equal(now[1], numpy_state[1])
@@ -211,7 +205,7 @@ def test_global_random_generators_are_untouched(Estimator, wine):
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_score_is_mean_negative_reconstruction_error(Estimator, wine):
-    X = wine[0]
+    X = wine
     est = fast(Estimator).fit(X)
     X_rec = est.inverse_transform(est.transform(X))
     per_sample = ((X - X_rec) ** 2).mean(axis=1)
@@ -231,7 +225,7 @@ def test_bce_scores_are_per_sample_bernoulli_divergence():
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_fitted_history_attributes(Estimator, wine):
-    est = fast(Estimator, max_iter=7).fit(wine[0])
+    est = fast(Estimator, max_iter=7).fit(wine)
     assert est.n_iter_ == len(est.loss_curve_) <= 7
     assert est.n_features_in_ == 13 and est.n_components_ == 2
     assert est.validation_scores_ is None and est.best_validation_score_ is None
@@ -243,13 +237,13 @@ def test_clone_and_params_round_trip(Estimator, wine):
     est = fast(Estimator, n_components=3)
     assert clone(est).get_params() == est.get_params()
     est.set_params(n_components=4)
-    assert est.fit(wine[0]).transform(wine[0]).shape == (178, 4)
+    assert est.fit(wine).transform(wine).shape == (178, 4)
     assert not hasattr(clone(est), "net_")
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_pickle_and_joblib_round_trip(Estimator, wine, tmp_path):
-    X = wine[0]
+    X = wine
     est = fast(Estimator).fit(X)
     Z = est.transform(X)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).transform(X), Z)
@@ -261,7 +255,7 @@ def test_pickle_and_joblib_round_trip(Estimator, wine, tmp_path):
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_unpickling_where_the_device_is_missing_falls_back_to_the_cpu(Estimator, wine, monkeypatch):
-    X = wine[0]
+    X = wine
     est = fast(Estimator).fit(X)
     Z = est.transform(X)
     # as if fitted on a GPU machine and loaded on one without CUDA
@@ -278,25 +272,25 @@ def test_unpickling_where_the_device_is_missing_falls_back_to_the_cpu(Estimator,
 
 @pytest.mark.parametrize("device", ["meta", "mps", "xpu"])
 def test_unpickling_onto_an_unsupported_device_falls_back_to_the_cpu(device, wine):
-    est = fast(LinearAETransformer).fit(wine[0])
+    est = fast(LinearAETransformer).fit(wine)
     with pytest.warns(UserWarning, match="not supported.*stays on the CPU"):
         loaded = pickle.loads(pickle.dumps(est.set_params(device=device)))
-    np.testing.assert_array_equal(loaded.transform(wine[0]), est.transform(wine[0]))
+    np.testing.assert_array_equal(loaded.transform(wine), est.transform(wine))
     with pytest.raises(ValueError, match=f"device='{device}' is not supported"):
-        loaded.fit(wine[0])
+        loaded.fit(wine)
 
 
 def test_warm_start_moves_the_network_to_the_current_device(wine):
-    est = fast(AutoencoderTransformer, warm_start=True, max_iter=2).fit(wine[0])
+    est = fast(AutoencoderTransformer, warm_start=True, max_iter=2).fit(wine)
     # a torch.device object stands for any other device on a CPU-only machine
     est.net_.device = torch.device("cpu")
-    est.fit(wine[0])
+    est.fit(wine)
     assert est.net_.device == "cpu"
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_loaded_in_a_fresh_process_transforms_identically(Estimator, wine, tmp_path):
-    X = wine[0]
+    X = wine
     est = fast(Estimator).fit(X)
     joblib.dump(est, tmp_path / "est.joblib")
     np.save(tmp_path / "X.npy", X)
@@ -312,7 +306,7 @@ def test_loaded_in_a_fresh_process_transforms_identically(Estimator, wine, tmp_p
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_feature_names_and_pandas_output(Estimator, wine):
     columns = load_wine().feature_names
-    df = pd.DataFrame(wine[0], columns=columns)
+    df = pd.DataFrame(wine, columns=columns)
     est = fast(Estimator).set_output(transform="pandas").fit(df)
     prefix = Estimator.__name__.lower()
     out = est.transform(df)
@@ -320,7 +314,7 @@ def test_feature_names_and_pandas_output(Estimator, wine):
     assert list(out.columns) == [f"{prefix}0", f"{prefix}1"]
     assert list(est.feature_names_in_) == columns
     with pytest.warns(UserWarning, match="X does not have valid feature names"):
-        est.transform(wine[0])
+        est.transform(wine)
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
@@ -362,7 +356,7 @@ def test_grid_search_swaps_pca_for_autoencoders(wine, n_jobs):
 def test_search_without_downstream_model_ranks_by_reconstruction(wine):
     search = GridSearchCV(
         LinearAETransformer(random_state=0), {"n_components": [1, 3, 6]}, cv=3
-    ).fit(wine[0])
+    ).fit(wine)
     assert search.best_params_ == {"n_components": 6}
     assert np.all(np.diff(search.cv_results_["mean_test_score"]) > 0)
 
@@ -373,9 +367,9 @@ def test_search_without_downstream_model_ranks_by_reconstruction(wine):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_verbose_prints_epochs_and_silence_otherwise(Estimator, wine, capsys):
     params = {"solver": "minibatch"} if Estimator is LinearAETransformer else {}
-    fast(Estimator, max_iter=3, **params).fit(wine[0])
+    fast(Estimator, max_iter=3, **params).fit(wine)
     assert capsys.readouterr().out == ""
-    fast(Estimator, max_iter=3, verbose=1, **params).fit(wine[0])
+    fast(Estimator, max_iter=3, verbose=1, **params).fit(wine)
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
     assert all("train loss" in line and line.endswith(" s") for line in lines)
@@ -391,7 +385,7 @@ def test_early_stopping_records_validation_and_restores_best(wine):
         max_iter=300,
         learning_rate_init=0.05,
         random_state=0,
-    ).fit(wine[0])
+    ).fit(wine)
     assert len(est.validation_scores_) == est.n_iter_ < 300
     assert est.best_validation_score_ == max(est.validation_scores_)
     # training ran exactly n_iter_no_change epochs past the best one...
@@ -413,10 +407,10 @@ def test_early_stopping_needs_enough_samples():
 def test_warm_start_continues_training(Estimator, wine):
     params = {"solver": "minibatch"} if Estimator is LinearAETransformer else {}
     est = fast(Estimator, max_iter=5, warm_start=True, n_iter_no_change=50, **params)
-    est.fit(wine[0])
+    est.fit(wine)
     first_loss = est.loss_curve_[-1]
-    est.fit(wine[0])
+    est.fit(wine)
     assert est.n_iter_ == 10 and len(est.loss_curve_) == 10
     assert est.loss_curve_[-1] < first_loss
     with pytest.raises(ValueError, match="X has 12 features"):
-        est.fit(wine[0][:, :12])
+        est.fit(wine[:, :12])

@@ -8,7 +8,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 
 import skae
@@ -21,8 +20,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return load_digits().data[:600] / 16
+def digits(digits01):
+    return digits01[:600]
 
 
 def _on_cuda(est):

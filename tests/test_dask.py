@@ -3,9 +3,7 @@
 import joblib
 import numpy as np
 import pytest
-from sklearn.datasets import load_wine
 from sklearn.model_selection import GridSearchCV
-from sklearn.preprocessing import StandardScaler
 
 from skae import AutoencoderTransformer, LinearAETransformer
 
@@ -37,11 +35,6 @@ def client():
         distributed.Client(cluster) as client,
     ):
         yield client
-
-
-@pytest.fixture(scope="module")
-def wine():
-    return StandardScaler().fit_transform(load_wine().data)
 
 
 def test_search_on_the_cluster_matches_the_local_search(client, wine):

@@ -1,7 +1,5 @@
 """load_mnist on small IDX files the tests write themselves."""
 
-import gzip
-import struct
 import urllib.error
 
 import numpy as np
@@ -11,17 +9,8 @@ import sklearn.datasets
 from skae.datasets import load_mnist
 
 
-def write_idx(path, array):
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape
-    )
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
 @pytest.fixture
-def tiny_mnist(tmp_path):
+def tiny_mnist(tmp_path, write_idx):
     rng = np.random.default_rng(0)
     arrays = {
         "train-images": rng.integers(0, 256, size=(6, 28, 28)),

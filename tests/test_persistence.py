@@ -9,10 +9,9 @@ import safetensors.numpy
 import torch
 from safetensors import safe_open
 from sklearn.base import clone
-from sklearn.datasets import load_iris, load_wine
+from sklearn.datasets import load_iris
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
-from sklearn.preprocessing import StandardScaler
 
 import skae
 from skae import (
@@ -25,11 +24,6 @@ from skae import (
 from skae._persistence import _deserialize, _serialize
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-
-@pytest.fixture(scope="module")
-def wine():
-    return StandardScaler().fit_transform(load_wine().data)
 
 
 def _round_trip(est, tmp_path, **load_params):

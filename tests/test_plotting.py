@@ -5,7 +5,6 @@ import sys
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
-from sklearn.datasets import load_digits
 
 from skae import AutoencoderTransformer, LinearAETransformer
 from skae.plotting import _grid_shape, plot_embedding, plot_loss_curve, plot_reconstructions
@@ -14,9 +13,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 
 @pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X[:300] / 16, y[:300]
+def digits(digits01, digits_labels):
+    return digits01[:300], digits_labels[:300]
 
 
 def test_loss_curve_shows_train_and_validation(digits):
