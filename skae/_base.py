@@ -476,6 +476,14 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def score(self, X, y=None):
         """Mean negative reconstruction error, so that a search can rank candidates.
 
+        This is ``score_samples(X).mean()``: the negative squared error (with
+        ``loss="bce"``, the negative Bernoulli divergence). Other estimators'
+        ``score`` measure other things (PCA's is a log-likelihood), so a search
+        over several kinds of estimator without ``scoring=`` ranks them on
+        different scales. Pass ``scoring=skae.metrics.reconstruction_scorer`` to
+        rank every transformer with ``inverse_transform`` by the same squared
+        reconstruction error.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)

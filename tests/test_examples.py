@@ -70,8 +70,10 @@ def test_grid_search(tmp_path, capsys):
         "1",
     )
     out = capsys.readouterr().out
-    assert out.count("| LinearAETransformer |") == 2 and "best:" in out
-    assert_figures(tmp_path, ["accuracy.png"])
+    # two searches, two rows each for the linear autoencoder
+    assert out.count("| LinearAETransformer |") == 4 and out.count("best:") == 2
+    assert "CV reconstruction MSE" in out
+    assert_figures(tmp_path, ["accuracy.png", "reconstruction.png"])
 
 
 def test_anomaly_detection(tmp_path, capsys):

@@ -1,0 +1,103 @@
+"""The reconstruction scorer: one scale for PCA, skae and any invertible transformer."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.cluster import KMeans
+from sklearn.decomposition import NMF, PCA, KernelPCA, TruncatedSVD
+from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skae import AutoencoderTransformer, LinearAETransformer
+from skae.metrics import reconstruction_error, reconstruction_scorer
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def by_hand(estimator, X):
+    reconstructed = np.asarray(estimator.inverse_transform(estimator.transform(X)))
+    original = X.toarray() if sp.issparse(X) else np.asarray(X)
+    return ((original - reconstructed) ** 2).mean(axis=1)
+
+
+def test_errors_match_a_hand_computation_for_pca_and_a_pipeline(wine):
+    pca = PCA(3).fit(wine)
+    np.testing.assert_allclose(reconstruction_error(pca, wine), by_hand(pca, wine), rtol=1e-12)
+    pipe = Pipeline([("scale", StandardScaler()), ("reduce", PCA(3))]).fit(wine * 7 + 2)
+    raw = wine * 7 + 2
+    # a pipeline reconstructs in its own input space, through the scaler's inverse
+    np.testing.assert_allclose(reconstruction_error(pipe, raw), by_hand(pipe, raw), rtol=1e-12)
+    assert reconstruction_scorer(pipe, raw) == pytest.approx(-by_hand(pipe, raw).mean())
+
+
+def test_chunked_errors_equal_the_whole_computation(monkeypatch, wine):
+    monkeypatch.setattr("skae._base._CHUNK_ROWS", 7)
+    pca = PCA(2).fit(wine)
+    np.testing.assert_allclose(reconstruction_error(pca, wine), by_hand(pca, wine), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        TruncatedSVD(3, random_state=0),
+        KernelPCA(3, fit_inverse_transform=True),
+        NMF(3, init="nndsvda", max_iter=500, random_state=0),
+    ],
+)
+def test_any_transformer_with_inverse_transform(estimator, digits01):
+    X = digits01[:200]
+    estimator.fit(X)
+    np.testing.assert_allclose(reconstruction_error(estimator, X), by_hand(estimator, X))
+
+
+def test_sparse_and_dataframe_input(wine):
+    pd = pytest.importorskip("pandas")
+    X = sp.csr_matrix(np.abs(wine))
+    svd = TruncatedSVD(3, random_state=0).fit(X)
+    np.testing.assert_allclose(reconstruction_error(svd, X), by_hand(svd, X), rtol=1e-12)
+    frame = pd.DataFrame(wine, columns=[f"f{i}" for i in range(wine.shape[1])])
+    pca = PCA(2).fit(frame)
+    np.testing.assert_allclose(reconstruction_error(pca, frame), by_hand(pca, frame), rtol=1e-12)
+
+
+def test_estimator_without_inverse_transform_is_named(wine):
+    kmeans = KMeans(3, n_init=1, random_state=0).fit(wine)
+    with pytest.raises(TypeError, match="KMeans has no inverse_transform method"):
+        reconstruction_scorer(kmeans, wine)
+
+
+def test_unsupervised_search_ranks_pca_and_autoencoders_on_one_scale(wine):
+    # without scoring=, each candidate would be ranked by its own score: PCA's
+    # log-likelihood against the autoencoders' negative squared error
+    pipe = Pipeline([("scale", StandardScaler()), ("reduce", PCA())])
+    grid = {
+        "reduce": [
+            PCA(),
+            LinearAETransformer(random_state=0),
+            AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=3, random_state=0),
+        ],
+        "reduce__n_components": [2, 8],
+    }
+    search = GridSearchCV(pipe, grid, cv=3, scoring=reconstruction_scorer).fit(wine)
+    scores = search.cv_results_["mean_test_score"]
+    assert search.best_score_ == scores.max()
+    # the scores are reconstruction errors: recompute one by hand, PCA with 8 components
+    best = search.best_estimator_
+    assert reconstruction_scorer(best, wine) == pytest.approx(-by_hand(best, wine).mean())
+    folds = cross_validate(
+        Pipeline([("scale", StandardScaler()), ("reduce", PCA(8))]),
+        wine,
+        cv=3,
+        scoring=reconstruction_scorer,
+    )
+    i = next(
+        i
+        for i, p in enumerate(search.cv_results_["params"])
+        if isinstance(p["reduce"], PCA) and p["reduce__n_components"] == 8
+    )
+    assert scores[i] == pytest.approx(folds["test_score"].mean())
+    # a trained 8-component PCA reconstructs better than any 2-component candidate
+    params = search.cv_results_["params"]
+    two = [s for s, p in zip(scores, params, strict=True) if p["reduce__n_components"] == 2]
+    assert scores[i] > max(two)
