@@ -3,6 +3,7 @@
 import joblib
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from skae import AutoencoderTransformer, LinearAETransformer
@@ -66,3 +67,44 @@ def test_workers_honour_the_device_parameter(client, wine):
         pytest.raises(ValueError, match="device='cuda:0' was requested but CUDA is not available"),
     ):
         search.fit(wine)
+
+
+dask_ml = pytest.importorskip("dask_ml.wrappers")
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        AutoencoderTransformer(3, hidden_layer_sizes=(8,), random_state=0),
+        LinearAETransformer(3, random_state=0),
+        LinearAETransformer(3, solver="minibatch", batch_size=32, random_state=0),
+    ],
+    ids=["autoencoder", "linear-covariance", "linear-minibatch"],
+)
+def test_incremental_trains_block_by_block_on_the_cluster(client, wine, estimator):
+    import dask.array as da
+
+    X = da.from_array(wine, chunks=(45, wine.shape[1]))  # 4 blocks on the workers
+    remote = dask_ml.Incremental(estimator, shuffle_blocks=False).fit(X).estimator_
+    local = clone(estimator)
+    for start in range(0, len(wine), 45):
+        local.partial_fit(wine[start : start + 45])
+    # the same chunks in the same order: the same model, up to the workers' rounding
+    assert remote.n_iter_ == local.n_iter_
+    np.testing.assert_allclose(remote.transform(wine), local.transform(wine), atol=1e-4)
+    if isinstance(estimator, LinearAETransformer):
+        assert remote.n_samples_seen_ == len(wine)
+        np.testing.assert_allclose(remote.mean_, wine.mean(axis=0), atol=1e-12)
+
+
+def test_parallel_post_fit_transforms_and_scores_block_by_block(client, wine):
+    import dask.array as da
+
+    from skae.metrics import reconstruction_error, reconstruction_scorer
+
+    est = LinearAETransformer(3, random_state=0).fit(wine)
+    X = da.from_array(wine, chunks=(45, wine.shape[1]))
+    codes = dask_ml.ParallelPostFit(est).transform(X)
+    np.testing.assert_array_equal(codes.compute(), est.transform(wine))
+    errors = X.map_blocks(lambda b: reconstruction_error(est, b), drop_axis=1, dtype=float)
+    assert -float(errors.mean().compute()) == pytest.approx(reconstruction_scorer(est, wine))
