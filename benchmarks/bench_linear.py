@@ -66,11 +66,15 @@ def fit_one(name, data_dir, quick, k, minibatch_epochs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--minibatch-epochs", type=int, default=5)
-    parser.add_argument("--markdown", default=None)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
+    parser.add_argument("--quick", action="store_true", help="smoke run on small data")
+    parser.add_argument(
+        "--minibatch-epochs", type=int, default=5, help="epochs of the minibatch solver"
+    )
+    parser.add_argument("--markdown", default=None, help="write the table to this file")
     args = parser.parse_args(argv)
     k = 8 if args.quick else 36
     names = [

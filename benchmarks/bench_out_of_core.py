@@ -99,10 +99,12 @@ def run(method, path, n_rows, n_features, chunk_rows, data_dir, quick):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
     parser.add_argument("--size-gb", type=float, default=2.0, help="size of the memmap file")
-    parser.add_argument("--chunk-rows", type=int, default=50_000)
+    parser.add_argument("--chunk-rows", type=int, default=50_000, help="rows per partial_fit chunk")
     parser.add_argument("--workdir", default=None, help="where to write the file (a temp dir)")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run on digits")
     parser.add_argument("--markdown", default=None, help="also write the table here")

@@ -46,10 +46,12 @@ def models(k, epochs, recommended_epochs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--markdown", default=None)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
+    parser.add_argument("--quick", action="store_true", help="smoke run on small data")
+    parser.add_argument("--markdown", default=None, help="write the table to this file")
     args = parser.parse_args(argv)
     X_train, X_test = load_data(args.data_dir, args.quick)
     k = 8 if args.quick else 36

@@ -52,11 +52,13 @@ def fit_subset(data_dir, quick, n_samples, epochs):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--markdown", default=None)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
+    parser.add_argument("--quick", action="store_true", help="smoke run on small data")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per fit (default 5)")
+    parser.add_argument("--markdown", default=None, help="write the table to this file")
     args = parser.parse_args(argv)
     sizes = [375, 750, 1500] if args.quick else [7500, 15000, 30000, 60000]
     epochs = args.epochs or (2 if args.quick else 5)

@@ -28,12 +28,16 @@ def pca_score_samples(pca, X):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path("out/anomaly"), help="figure folder")
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--n-components", type=int, default=8)
-    parser.add_argument("--classes", type=int, nargs="+", default=list(range(10)))
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=300, help="training epochs")
+    parser.add_argument("--n-components", type=int, default=8, help="code width")
+    parser.add_argument(
+        "--classes", type=int, nargs="+", default=list(range(10)), help="digits taken as normal"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random_state of the fits")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 

@@ -30,9 +30,11 @@ def cosine_matrix(A, B):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path("out/iris"), help="figure folder")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random_state of the fits")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -79,6 +81,8 @@ def main(argv=None):
     image = ax.imshow(similarity, vmin=0, vmax=1, cmap="viridis")
     for (i, j), value in np.ndenumerate(similarity):
         ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="w")
+    ax.set_xticks(range(similarity.shape[1]))
+    ax.set_yticks(range(similarity.shape[0]))
     ax.set_xlabel("encoder row")
     ax.set_ylabel("decoder column")
     ax.set_title("|cosine|, raw weights")

@@ -21,7 +21,9 @@ from skae.plotting import plot_loss_curve, plot_reconstructions
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path("out/quickstart"), help="figure folder")
     parser.add_argument("--epochs", type=int, default=200, help="training epochs")
     parser.add_argument("--n-components", type=int, default=16, help="code width")

@@ -58,11 +58,22 @@ def plot_loss_curve(estimator):
     if estimator.validation_scores_ is not None:
         ax.plot(epochs, -np.asarray(estimator.validation_scores_), marker=".", label="validation")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
+    # epochs are whole numbers
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_ylabel(_loss_name(estimator))
     ax.set_title(f"{type(estimator).__name__}: loss per epoch")
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def _loss_name(estimator):
+    """The training loss's name for an axis label."""
+    if getattr(estimator, "loss", "mse") == "bce":
+        return "binary cross-entropy"
+    if getattr(estimator, "output_activation", "identity") == "sigmoid":
+        return "mean squared error (sigmoid output)"
+    return "mean squared error"
 
 
 def plot_reconstructions(estimator, X, image_shape, n=10):

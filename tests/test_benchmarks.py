@@ -1,5 +1,7 @@
 """Every benchmark script runs its --quick smoke run and writes its table."""
 
+import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +33,19 @@ def test_quick_run_prints_and_writes_its_table(script, first_column, tmp_path):
     assert first_column in result.stdout
     text = markdown.read_text()
     assert text.startswith("### ") and "Machine: " in text and first_column in text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*sorted(BENCHMARKS.glob("bench_*.py")), *sorted(BENCHMARKS.parent.glob("examples/*.py"))],
+    ids=lambda path: path.name,
+)
+def test_every_option_has_help_with_its_default(path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the benchmarks import _common
+    monkeypatch.setattr(sys, "argv", [str(path), "--help"])
+    with pytest.raises(SystemExit):
+        runpy.run_path(str(path), run_name="__main__")
+    usage = capsys.readouterr().out
+    options = set(re.findall(r"\[(--[\w-]+)", usage.split("\n\n")[0]))
+    # ArgumentDefaultsHelpFormatter adds "(default: ...)" to every option with help
+    assert options and usage.count("(default:") == len(options)
