@@ -2,33 +2,31 @@
 
 Unpickling runs whatever code the file names, so a pickle from an untrusted source
 is unsafe to open. :func:`save` writes one `safetensors <https://huggingface.co/docs/
-safetensors>`_ file instead, which any safetensors reader can open:
+safetensors>`_ file instead, which any safetensors reader can open. Its tensors are
+the module's weights and buffers (``module.*``), the optimizer's per-parameter state
+(``optimizer.state.<index>.<key>``) and the fitted arrays (``attributes.*``); its
+metadata holds a JSON document (``skae.estimator``: class name, parameters, other
+fitted attributes, ``set_output`` setting) and ``skae.sha256``, a digest of the
+document and of every tensor's name, dtype, shape and bytes. The network, its
+optimizer settings and its training history are not stored: they are rebuilt from
+the parameters and fitted attributes.
 
-- tensors: the module's weights (``module.*``), the optimizer's state
-  (``optimizer.*``) and the fitted numeric arrays (``attributes.*``), stored bit for
-  bit;
-- metadata ``skae.estimator``: a JSON document with the estimator's class name,
-  its parameters, its other fitted attributes, its training history, and where
-  each tensor belongs;
-- metadata ``skae.sha256``: the SHA-256 of the whole file, computed with these 64
-  hex digits set to zeros.
-
-:func:`load` checks the digest before it interprets anything, and builds objects
-only from a fixed table: skae's estimators and modules, torch's optimizers, and
-classes the caller passes as ``trusted``. Nothing in a file is executed.
+:func:`load` checks everything in one pass (``_rebuild``, top to bottom) before
+anything uses it; its docstring lists the checks.
 """
 
 import hashlib
-import hmac
 import json
 import numbers
+import os
+import secrets
 import struct
 from pathlib import Path
 
 import numpy as np
-import safetensors
 import safetensors.numpy
 import torch
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
@@ -40,13 +38,15 @@ from ._net import _make_net
 from ._validation import _validate_params
 from ._version import __version__
 
-_FORMAT = "1"
+# format "1" also stored skorch's history and optimizer settings, which load no
+# longer takes from a file
+_FORMAT = "2"
 _ESTIMATORS = {
     cls.__name__: cls
     for cls in (AutoencoderTransformer, AutoencoderOutlierDetector, LinearAETransformer)
 }
-_DIGEST_KEY = b'"skae.sha256":"'
-_DIGEST_LENGTH = 64
+_SECTIONS = {"class", "skae_version", "params", "attributes", "output"}
+_OUTPUTS = [{}, {"transform": "default"}, {"transform": "pandas"}, {"transform": "polars"}]
 
 
 def _class_name(cls):
@@ -66,11 +66,10 @@ def _known_classes(trusted):
 
 
 class _Encoder:
-    """JSON-ready form of a value; arrays and tensors go to ``tensors`` by name.
+    """JSON-ready form of a value; numeric arrays go to ``tensors`` by name.
 
-    Tuples, dicts (with any keys), classes, arrays, tensors and NumPy random states
-    become one-key objects whose key says what to rebuild, so that loading gives
-    back values of the same types.
+    Tuples, dicts, classes, arrays and NumPy random states become one-key objects
+    whose key says what to rebuild, so that loading gives back the same types.
     """
 
     def __init__(self):
@@ -91,34 +90,25 @@ class _Encoder:
         if isinstance(value, list):
             return [self(v, f"{name}.{i}") for i, v in enumerate(value)]
         if isinstance(value, dict):
-            return {
-                "dict": [
-                    [self(k, f"{name}.key{i}"), self(v, f"{name}.{k}")]
-                    for i, (k, v) in enumerate(value.items())
-                ]
-            }
+            return {"dict": [[self(k, name), self(v, f"{name}.{k}")] for k, v in value.items()]}
         if isinstance(value, type):
             self.classes.append(value)
             return {"class": _class_name(value)}
         if isinstance(value, np.random.RandomState):
-            return {"random_state": self(value.get_state(), name)}
-        if name in self.tensors:
-            raise ValueError(f"two entries would both be stored as {name!r}.")
-        if isinstance(value, torch.Tensor):
-            self.tensors[name] = value.detach().cpu().contiguous().numpy()
-            return {"tensor": name}
+            algorithm, key, *rest = value.get_state()
+            return {"random_state": [algorithm, key.tolist(), *rest]}
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            if not all(isinstance(v, str) for v in value.flat):
+                raise TypeError(f"{name} holds objects other than strings.")
+            return {"strings": value.tolist()}
         if isinstance(value, np.ndarray):
-            if value.dtype == object:
-                if not all(isinstance(v, str) for v in value.flat):
-                    raise TypeError(f"{name} holds objects other than strings.")
-                return {"strings": value.tolist()}
             self.tensors[name] = np.ascontiguousarray(value)
             return {"array": name}
         raise TypeError(f"{name} is a {type(value).__name__}, which skae.save cannot store.")
 
 
 def _decode(value, tensors, classes):
-    """Rebuild what ``_Encoder`` encoded."""
+    """Rebuild what ``_Encoder`` encoded, taking each array out of ``tensors``."""
     if isinstance(value, list):
         return [_decode(v, tensors, classes) for v in value]
     if not isinstance(value, dict):
@@ -137,119 +127,135 @@ def _decode(value, tensors, classes):
         return classes[content]
     if kind == "random_state":
         random_state = np.random.RandomState()
-        random_state.set_state(_decode(content, tensors, classes))
+        random_state.set_state(tuple(content))
         return random_state
-    if kind == "tensor":
-        return torch.from_numpy(np.array(tensors[content]))
     if kind == "array":
-        return np.array(tensors[content])
+        return tensors.pop(content)
     if kind == "strings":
         return np.array(content, dtype=object)
     raise ValueError(f"unknown entry {kind!r}")
 
 
-def _digest_span(data):
-    """Start and end of the digest's hex digits inside the header of ``data``."""
-    (header_length,) = struct.unpack("<Q", data[:8])
-    header_end = 8 + header_length
-    if data.count(_DIGEST_KEY, 8, header_end) != 1:
-        raise ValueError("no single skae.sha256 entry in the header")
-    start = data.index(_DIGEST_KEY, 8, header_end) + len(_DIGEST_KEY)
-    return start, start + _DIGEST_LENGTH
-
-
-def _sha256(data, span):
-    start, stop = span
-    return hashlib.sha256(data[:start] + b"0" * _DIGEST_LENGTH + data[stop:]).hexdigest()
+def _sha256(text, tensors):
+    """SHA-256 of the document ``text``, of the tensors' names, dtypes and shapes,
+    and of their bytes, in name order."""
+    names = sorted(tensors)
+    index = [text, [[name, tensors[name].dtype.str, tensors[name].shape] for name in names]]
+    digest = hashlib.sha256(json.dumps(index).encode())
+    for name in names:
+        digest.update(tensors[name].tobytes())
+    return digest.hexdigest()
 
 
 def _serialize(document, tensors):
     """The bytes of a skae file holding ``document`` (JSON-ready) and ``tensors``."""
+    text = json.dumps(document)
     metadata = {
         "skae.format": _FORMAT,
-        "skae.estimator": json.dumps(document),
-        "skae.sha256": "0" * _DIGEST_LENGTH,
+        "skae.estimator": text,
+        "skae.sha256": _sha256(text, tensors),
     }
-    data = safetensors.numpy.save(tensors, metadata=metadata)
-    span = _digest_span(data)
-    return data[: span[0]] + _sha256(data, span).encode() + data[span[1] :]
+    return safetensors.numpy.save(tensors, metadata=metadata)
 
 
 def _deserialize(data, source):
-    """``(document, tensors)`` of skae file bytes, after checking their digest.
-
-    The digest is compared as bytes, before any JSON is parsed.
-    """
+    """``(document, tensors)`` of skae file bytes, after checking format and digest."""
     try:
-        span = _digest_span(data)
-    except (struct.error, ValueError) as error:
-        raise ValueError(
-            f"{source} is not a file written by skae.save, or it is damaged ({error})."
-        ) from None
-    if not hmac.compare_digest(data[span[0] : span[1]], _sha256(data, span).encode()):
-        raise ValueError(
-            f"SHA-256 check failed for {source}: its bytes changed after skae.save "
-            "wrote it. Refusing to load it."
-        )
-    try:
+        tensors = safetensors.numpy.load(data)
         (header_length,) = struct.unpack("<Q", data[:8])
         metadata = json.loads(data[8 : 8 + header_length])["__metadata__"]
-        if metadata.get("skae.format") != _FORMAT:
-            raise ValueError(
-                f"it has skae format {metadata.get('skae.format')!r}; this skae "
-                f"({__version__}) reads format {_FORMAT!r}"
-            )
-        document = json.loads(metadata["skae.estimator"])
-        tensors = safetensors.numpy.load(data)
-    except Exception as error:  # whatever the bytes hold, the caller gets a ValueError
-        raise ValueError(f"Cannot load {source}: {type(error).__name__}: {error}") from None
+        text, digest, version = (metadata[f"skae.{k}"] for k in ("estimator", "sha256", "format"))
+        document = json.loads(text)
+    except Exception:  # whatever the bytes hold, the caller gets a ValueError
+        raise ValueError(
+            f"{source} is not a file written by skae.save, or it is damaged: safetensors "
+            "cannot read it, or it lacks skae's metadata."
+        ) from None
+    if version != _FORMAT:
+        raise ValueError(
+            f"{source} has skae format {version!r}; this skae ({__version__}) reads "
+            f"format {_FORMAT!r}. Load it with the skae that wrote it, or refit."
+        )
+    if digest != _sha256(text, tensors):
+        raise ValueError(
+            f"SHA-256 check failed for {source}: it is damaged, or its bytes changed "
+            "after skae.save wrote it. Refusing to load it."
+        )
     return document, tensors
+
+
+def _optimizer_state(optimizer):
+    """The optimizer's per-parameter state as ``{"optimizer.state.<index>.<key>":
+    tensor}``; empty where it holds other values (L-BFGS keeps lists and numbers),
+    which a file does not store."""
+    entries = {
+        f"optimizer.state.{index}.{key}": value
+        for index, state in optimizer.state_dict()["state"].items()
+        for key, value in state.items()
+    }
+    return entries if all(isinstance(v, torch.Tensor) for v in entries.values()) else {}
+
+
+def _on_cpu(estimator):
+    """An unfitted copy of ``estimator`` with ``device="cpu"``: its ``_net_params``
+    describe the same network, also where the estimator's device does not exist."""
+    return clone(estimator).set_params(device="cpu")
 
 
 def _to_bytes(estimator):
     """The bytes of a skae file for a fitted ``estimator``, and the classes it names."""
     encode = _Encoder()
-    net = estimator.net_
-    attributes = {name: value for name, value in vars(estimator).items() if _is_fitted_name(name)}
+    attributes = {k: v for k, v in vars(estimator).items() if k in estimator._fitted_state}
     document = {
         "class": type(estimator).__name__,
         "skae_version": __version__,
         "params": encode(estimator.get_params(deep=False), "params"),
         "attributes": encode(attributes, "attributes"),
         "output": encode(getattr(estimator, "_sklearn_output_config", {}), "output"),
-        "net": {
-            "module": encode(net.module_.state_dict(), "module"),
-            "optimizer_class": _class_name(type(net.optimizer_)),
-            "optimizer": encode(net.optimizer_.state_dict(), "optimizer"),
-            "history": encode(list(net.history), "history"),
-            "batch_size": net.batch_size,
-        },
     }
-    return _serialize(document, encode.tensors), encode.classes
+    net = estimator.net_
+    state = net.module_.state_dict(prefix="module.") | _optimizer_state(net.optimizer_)
+    tensors = {name: t.detach().cpu().contiguous().numpy() for name, t in state.items()}
+    return _serialize(document, encode.tensors | tensors), encode.classes
 
 
 def _from_bytes(data, source, trusted):
     """The fitted estimator in skae file bytes, its network on the CPU."""
     document, tensors = _deserialize(data, source)
-    name = document.get("class") if isinstance(document, dict) else None
-    if not isinstance(name, str) or name not in _ESTIMATORS:
-        raise ValueError(
-            f"{source} holds a {name!r}, which is not a skae estimator; skae.load builds "
-            f"only {', '.join(_ESTIMATORS)}."
-        )
     try:
-        return _rebuild(_ESTIMATORS[name], document, tensors, _known_classes(trusted))
+        return _rebuild(document, tensors, _known_classes(trusted))
     except Exception as error:  # whatever the file holds, the caller gets a ValueError
-        raise ValueError(f"Cannot load {source}: {error}") from None
+        reason = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+        raise ValueError(f"Cannot load {source}: {reason}") from None
+
+
+def _write_atomically(path, data):
+    """Write ``data`` to a new file in the folder of ``path``, then rename it to
+    ``path``: an existing file is replaced whole or, if anything fails, kept."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        with open(temporary, "xb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def save(estimator, path):
     """Store a fitted skae estimator in a file that loading cannot make run code.
 
-    The file is a safetensors file: weights, optimizer state and fitted arrays as
-    tensors, parameters and the rest of the fitted state as JSON in its metadata,
-    and a SHA-256 of all its bytes, which :func:`load` verifies. Before writing,
-    the bytes are loaded back in memory, so a file that ``save`` writes loads.
+    The file is a safetensors file: weights, the optimizer's per-parameter state
+    (Adam's moments, SGD's momentum; not L-BFGS's history, which restarts) and
+    fitted arrays as tensors; parameters and other fitted attributes as JSON in its
+    metadata; and a SHA-256 of both, which :func:`load` verifies. The bytes are
+    loaded back in memory before they are written, so a file that ``save`` writes
+    loads. They go to a temporary file in the same folder, renamed to ``path`` once
+    complete: an existing file at ``path`` is replaced whole, or kept if writing
+    fails.
 
     Parameters
     ----------
@@ -269,6 +275,8 @@ LinearAETransformer
     ValueError
         If the estimator's parameters no longer describe its fitted network
         (changed with ``set_params`` after fitting), so the file could not load.
+    OSError
+        If the file cannot be written; an existing file at ``path`` is unchanged.
 
     See Also
     --------
@@ -294,31 +302,53 @@ LinearAETransformer
             f"not {type(estimator).__name__}."
         )
     check_is_fitted(estimator)
-    n_components = (
-        estimator.n_components_ if estimator.n_components is None else estimator.n_components
-    )
-    changes = estimator._net_changes(estimator.net_, estimator.n_features_in_, n_components)
+    name, net, cpu = type(estimator).__name__, estimator.net_, _on_cpu(estimator)
+    n_features = estimator.n_features_in_
+    # a width that fit found from the data (None, a variance ratio) is n_components_
+    n_components = estimator.n_components
+    if not isinstance(n_components, numbers.Integral):
+        n_components = estimator.n_components_
+    # load builds the network from the parameters alone, learning rate and batch
+    # size included, so all of them must still describe it
+    now = cpu._net_params(n_features, n_components)
+    changes = cpu._net_changes(net, n_features, n_components) | {
+        key: (getattr(net, key), now[key])
+        for key in ("lr", "batch_size")
+        if getattr(net, key) != now[key]
+    }
     if changes:
         described = ", ".join(f"{k}={old!r} (now {new!r})" for k, (old, new) in changes.items())
         raise ValueError(
-            f"Cannot save this {type(estimator).__name__}: its parameters no longer "
-            f"describe its fitted network, which was built with {described}. Were they "
-            "changed after fit? Refit, or set them back, before saving."
+            f"Cannot save this {name}: its parameters no longer describe its fitted "
+            f"network, which was built with {described}. Were they changed after fit? "
+            "Refit, or set them back, before saving."
         )
-    data, _ = _to_bytes(estimator)
-    Path(path).write_bytes(data)
+    data, classes = _to_bytes(estimator)
+    try:
+        _from_bytes(data, path, classes)
+    except ValueError as error:
+        raise ValueError(
+            f"Cannot save this {name}: the file would not load. {error} If parameters were "
+            "changed after fit, refit, or set them back, before saving."
+        ) from None
+    _write_atomically(path, data)
 
 
 def load(path, *, trusted=()):
     """Load an estimator stored by :func:`save`, refusing changed or foreign files.
 
-    The file's SHA-256 is checked first, so any byte changed since :func:`save`
-    wrote it (by damage or by hand) is refused. The digest is not a signature:
-    whoever can write a file can also write a matching digest. What keeps loading
-    safe is that nothing in the file is executed: it is parsed as JSON and tensors,
-    and only skae's estimators and modules, torch's optimizers and the classes in
-    ``trusted`` are ever built. The network goes on the estimator's ``device`` if
-    that exists here, else on the CPU (with a warning unless ``device="auto"``).
+    Everything in the file is checked before it is used: its SHA-256, which catches
+    damage (not forgery: whoever can write a file can write a matching digest); the
+    classes it names, built only if they are skae's estimators and modules, torch's
+    optimizers or in ``trusted``; its parameters, by the rules ``fit`` applies; its
+    fitted attributes, by type, shape and value; and every tensor, for finite
+    values and for the shape and dtype the parameters imply. The module is first
+    built on PyTorch's meta device, which allocates nothing, so a file cannot make
+    loading allocate more than its own tensors. Learning rate, batch size and the
+    rest of the training setup come from the parameters, never from the file, and
+    nothing in the file is executed. The network goes on the estimator's
+    ``device`` if that exists here, else on the CPU (with a warning unless
+    ``device="auto"``).
 
     Parameters
     ----------
@@ -326,7 +356,8 @@ def load(path, *, trusted=()):
         File written by :func:`save`.
     trusted : sequence of classes, default=()
         Classes, besides skae's modules and torch's optimizers, that the file may
-        name, such as a custom ``module`` class.
+        name, such as a custom ``module`` class. Such a module must be buildable on
+        PyTorch's meta device, where load first builds it to check the file.
 
     Returns
     -------
@@ -339,10 +370,9 @@ LinearAETransformer
     Raises
     ------
     ValueError
-        If any byte of the file changed after it was written (its SHA-256 does
-        not match), if it names an estimator class that skae does not have or a
-        class that is not trusted, if its parameters do not fit its weights or
-        fitted arrays, or if it is not a skae file at all.
+        If the file is not a skae file or is damaged, if it names a class that is
+        neither skae's nor trusted, or if any entry breaks the rules or does not
+        fit the others; the message names the entry.
 
     See Also
     --------
@@ -355,7 +385,8 @@ LinearAETransformer
     >>> from sklearn.datasets import load_digits
     >>> import skae
     >>> X = load_digits().data / 16
-    >>> ae = skae.AutoencoderTransformer(4, max_iter=3, random_state=0).fit(X)
+    >>> ae = skae.AutoencoderTransformer(4, max_iter=3, n_iter_no_change=None,
+    ...                                  random_state=0).fit(X)
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "ae.skae"
     >>> skae.save(ae, path)
     >>> loaded = skae.load(path)
@@ -369,15 +400,43 @@ LinearAETransformer
     return estimator
 
 
-def _is_fitted_name(name):
-    """Whether ``name`` is a public fitted attribute that a file stores (not ``net_``)."""
-    return (
-        isinstance(name, str)
-        and name.isidentifier()
-        and name.endswith("_")
-        and not name.startswith("_")
-        and name != "net_"
-    )
+def _rebuild(document, tensors, classes):
+    """The fitted estimator that ``document`` and ``tensors`` describe, its net on the CPU."""
+    if not isinstance(document, dict) or set(document) != _SECTIONS:
+        raise ValueError(f"its document must have exactly the entries {sorted(_SECTIONS)}.")
+    name = document["class"]
+    if not isinstance(name, str) or name not in _ESTIMATORS:
+        raise ValueError(
+            f"it holds a {name!r}, which is not a skae estimator; skae.load builds only "
+            f"{', '.join(_ESTIMATORS)}."
+        )
+    cls = _ESTIMATORS[name]
+    for tensor_name, array in tensors.items():
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            raise ValueError(f"the tensor {tensor_name} holds NaN or infinite values.")
+    tensors = dict(tensors)  # each array is taken out as it is used
+    params = _decode(document["params"], tensors, classes)
+    names = set(cls().get_params(deep=False))
+    if not isinstance(params, dict) or set(params) != names:
+        raise ValueError(f"its parameters must be exactly those of {name}: {sorted(names)}.")
+    estimator = cls(**params)
+    _validate_params(estimator, estimator._parameter_rules)
+    attributes = _decode(document["attributes"], tensors, classes)
+    if not isinstance(attributes, dict) or not attributes.keys() <= cls._fitted_state.keys():
+        raise ValueError(
+            f"its fitted attributes must be among those of {name}: {list(cls._fitted_state)}."
+        )
+    vars(estimator).update(attributes)
+    _check_fitted_state(estimator)
+    output = _decode(document["output"], tensors, classes)
+    if output not in _OUTPUTS:
+        raise ValueError(f"its set_output setting {output!r} is none of {_OUTPUTS}.")
+    if output:
+        estimator.set_output(**output)
+    estimator.net_ = _restore_net(estimator, tensors)
+    if tensors:
+        raise ValueError(f"it holds tensors that {name} does not use: {sorted(tensors)}.")
+    return estimator
 
 
 def _check_fitted_state(estimator):
@@ -392,66 +451,120 @@ def _check_fitted_state(estimator):
                 continue
             raise ValueError(f"the fitted attribute {name} is missing.")
         value = getattr(estimator, name)
+        if value is None and name in getattr(estimator, "_fitted_none", ()):
+            continue
         if isinstance(allowed, tuple):
             shape = tuple(getattr(estimator, d) for d in allowed)
-            kind = np.object_ if name == "feature_names_in_" else np.floating
+            strings = name == "feature_names_in_"
+            dtypes = (object,) if strings else (np.float32, np.float64)
             if (
                 not isinstance(value, np.ndarray)
-                or not np.issubdtype(value.dtype, kind)
+                or value.dtype not in dtypes
                 or value.shape != shape
-                or (kind is np.object_ and not all(isinstance(v, str) for v in value))
+                or (strings and not all(isinstance(v, str) for v in value))
             ):
                 raise ValueError(
-                    f"{name} must be an array of {'str' if kind is np.object_ else 'floats'}"
+                    f"{name} must be an array of {'str' if strings else 'float32 or float64'}"
                     f" of shape {shape} ({', '.join(allowed)}); got {type(value).__name__} "
-                    f"of shape {np.shape(value)}."
+                    f"of shape {np.shape(value)}, dtype {getattr(value, 'dtype', None)}."
                 )
         elif not any(rule.accepts(value) for rule in allowed):
             described = " or ".join(str(rule) for rule in allowed)
             raise ValueError(f"{name}={value!r} must be {described}.")
-    if estimator.n_components is not None and estimator.n_components != estimator.n_components_:
+    n_components = estimator.n_components
+    if isinstance(n_components, numbers.Integral) and n_components != estimator.n_components_:
         raise ValueError(
             f"n_components={estimator.n_components!r} but "
             f"n_components_={estimator.n_components_!r}."
         )
-
-
-def _rebuild(cls, document, tensors, classes):
-    """The fitted estimator that ``document`` describes, its net on the CPU."""
-    estimator = cls(**_decode(document["params"], tensors, classes))
-    _validate_params(estimator, estimator._parameter_rules)
-    for attribute, value in _decode(document["attributes"], tensors, classes).items():
-        if attribute not in cls._fitted_state:
-            raise ValueError(f"{attribute!r} is not a fitted attribute of {cls.__name__}.")
-        setattr(estimator, attribute, value)
-    output = _decode(document["output"], tensors, classes)
-    if output:
-        estimator.set_output(**output)
-    _check_fitted_state(estimator)
-    estimator.net_ = _restore_net(estimator, document["net"], tensors, classes)
-    return estimator
-
-
-def _restore_net(estimator, stored, tensors, classes):
-    """Build the estimator's net on the CPU and load the stored state into it."""
-    weights = _decode(stored["module"], tensors, classes)
-    params = estimator._net_params(estimator.n_features_in_, estimator.n_components_)
-    net = _make_net(0, **params | {"device": "cpu", "batch_size": stored["batch_size"]})
-    expected = {k: (tuple(v.shape), v.dtype) for k, v in net.module_.state_dict().items()}
-    found = {k: (tuple(v.shape), v.dtype) for k, v in weights.items()}
-    if expected != found:
-        difference = sorted(set(expected.items()) ^ set(found.items()), key=str)
+    # the network's history is rebuilt from these, so they must agree as fit leaves them
+    n_iter, scores = estimator.n_iter_, estimator.validation_scores_
+    best = estimator.best_validation_score_
+    if (
+        len(estimator.loss_curve_) != n_iter
+        or (scores is None) == estimator.early_stopping
+        or (scores is None and best is not None)
+        or (scores is not None and (len(scores) != n_iter or best != max(scores)))
+    ):
         raise ValueError(
-            f"its parameters do not fit its weights: they build {expected}, the file "
-            f"holds {found} (first difference: {difference[0]})."
+            f"n_iter_={n_iter}, loss_curve_, validation_scores_ and best_validation_score_"
+            f" do not agree with each other or with early_stopping={estimator.early_stopping}"
+            ": fit records one loss and, with early stopping, one validation score per epoch."
         )
-    optimizer_class = _class_name(type(net.optimizer_))
-    if optimizer_class != stored["optimizer_class"]:
+
+
+def _check_tensors(what, expected, found):
+    """Raise ValueError unless the tensors ``found`` have exactly the names, dtypes
+    and shapes of the tensors ``expected``."""
+
+    def described(name, tensors):
+        tensor = tensors.get(name)
+        return "nothing" if tensor is None else f"{tensor.dtype} of shape {tuple(tensor.shape)}"
+
+    names = expected.keys() | found.keys()
+    wrong = sorted(n for n in names if described(n, expected) != described(n, found))
+    if wrong:
         raise ValueError(
-            f"its parameters do not fit its optimizer state: they build a "
-            f"{optimizer_class}, the file holds the state of a {stored['optimizer_class']}."
+            f"its parameters do not fit its {what}: {wrong[0]} should hold "
+            f"{described(wrong[0], expected)}, the file holds {described(wrong[0], found)} "
+            f"({len(wrong)} of {len(names)} entries differ)."
         )
-    net.module_.load_state_dict(weights)
-    net.optimizer_.load_state_dict(_decode(stored["optimizer"], tensors, classes))
-    net.history = History(_decode(stored["history"], tensors, classes))
+
+
+def _state_after_a_step(net):
+    """The state tensors that a step of ``net``'s optimizer creates, found by taking
+    one with zero gradients; the optimizer is then built afresh (the weights it
+    changed are about to be overwritten)."""
+    parameters = [p for group in net.optimizer_.param_groups for p in group["params"]]
+    for parameter in parameters:
+        parameter.grad = torch.zeros_like(parameter)
+    net.optimizer_.step(lambda: torch.zeros(()))
+    state = _optimizer_state(net.optimizer_)
+    for parameter in parameters:
+        parameter.grad = None
+    net.initialize_optimizer()
+    return state
+
+
+def _restore_net(estimator, tensors):
+    """Build the estimator's net on the CPU from its parameters, and load into it
+    the weights and optimizer state it takes out of ``tensors``, once checked."""
+    params = _on_cpu(estimator)._net_params(estimator.n_features_in_, estimator.n_components_)
+    module_params = {k[len("module__") :]: v for k, v in params.items() if k.startswith("module__")}
+    with torch.device("meta"):
+        expected = params["module"](**module_params).state_dict(prefix="module.")
+    weights = {
+        n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("module.")
+    }
+    _check_tensors("weights", expected, weights)
+    net = _make_net(0, **params)
+    expected = _state_after_a_step(net)
+    stored = {
+        n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("optimizer.")
+    }
+    # a parameter that the optimizer never stepped has no state in the file
+    stepped = {name.rsplit(".", 1)[0] for name in stored}
+    expected = {n: t for n, t in expected.items() if n.rsplit(".", 1)[0] in stepped}
+    _check_tensors("optimizer state", expected, stored)
+    state = {}
+    for name, tensor in stored.items():
+        if name.endswith(".step") and (tensor < 0).any():
+            raise ValueError(f"{name} is negative.")
+        _, _, index, key = name.split(".")
+        state.setdefault(int(index), {})[key] = tensor
+    net.module_.load_state_dict(
+        {n.removeprefix("module."): w for n, w in weights.items()}, strict=True
+    )
+    optimizer = net.optimizer_
+    optimizer.load_state_dict(
+        {"state": state, "param_groups": optimizer.state_dict()["param_groups"]}
+    )
+    scores = estimator.validation_scores_
+    net.history = History(
+        [
+            {"epoch": i + 1, "train_loss": loss}
+            | ({} if scores is None else {"valid_loss": -scores[i]})
+            for i, loss in enumerate(estimator.loss_curve_)
+        ]
+    )
     return net
