@@ -15,7 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping
 
-from ._net import _EpochLog, _make_net, _RandomSplit, _Rows, _seed_net, _StopOnDivergence
+from ._net import _continue_from, _EpochLog, _make_net, _RandomSplit, _Rows, _StopOnDivergence
 from ._validation import (
     _BOOLEAN,
     _NONE,
@@ -39,8 +39,7 @@ _OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 _FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.SGD)
 
 
-# skorch arguments that a resumed net keeps from its first fit, or that do not
-# change what it computes or how it trains
+# skorch arguments that do not change what a net computes or the state it trains
 _UNCOMPARED = {"device", "verbose", "max_epochs", "batch_size", "lr"}
 
 
@@ -65,7 +64,8 @@ def _as_tensor(X):
     Torch has no negative strides, so a reversed view (``X[::-1]``) is copied.
     """
     if any(stride < 0 for stride in X.strides):
-        X = np.ascontiguousarray(X)
+        # a copy, since ascontiguousarray keeps a negative stride of length one
+        X = X.copy()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(X)
@@ -260,18 +260,22 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         with _all_or_nothing(self):
             _validate_params(self, self._parameter_rules)
             resume = (incremental or self.warm_start) and hasattr(self, "net_")
-            X = validate_data(
-                self,
-                X,
-                dtype=[np.float64, np.float32],
-                reset=not resume,
-                ensure_min_samples=1 if resume else self._min_samples,
+            X = self._validate(
+                X, reset=not resume, ensure_min_samples=1 if resume else self._min_samples
             )
             self._fit_validated(X, resume=resume, incremental=incremental)
         return self
 
     # rows the first fit needs at least
     _min_samples = 1
+
+    def _validate(self, X, **kwargs):
+        """``X`` checked as ``validate_data`` does, as float32 or float64, sparse
+        (CSR or CSC) where the estimator's tags accept it."""
+        sparse = ["csr", "csc"] if self.__sklearn_tags__().input_tags.sparse else False
+        return validate_data(
+            self, X, dtype=[np.float64, np.float32], accept_sparse=sparse, **kwargs
+        )
 
     @abstractmethod
     def _fit_validated(self, X, *, resume, incremental):
@@ -323,24 +327,24 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _net_changes(self, net, n_features, n_components):
         """``{name: (built, now)}`` for each plain skorch argument of ``net`` (its
         module's, criterion's, optimizer's, corruption's) that the estimator's
-        parameters now set differently. The learning rate and batch size travel
-        with the net and are left out, as are device and logging."""
+        parameters now set differently; learning rate, batch size, device and
+        logging are left out."""
         built = net.get_params()
         return {
             key: (built.get(key), value)
             for key, value in self._net_params(n_features, n_components).items()
             if key not in _UNCOMPARED
-            and isinstance(value, str | numbers.Number | tuple | type | None)
+            and isinstance(value, str | numbers.Number | tuple | type | torch.dtype | None)
             and built.get(key) != value
         }
 
     def _prepare_net(self, n_features, n_components, *, resume):
-        """The net to train: a copy of ``net_`` on the current device if ``resume``
-        (so ``net_`` itself is untouched until the fit succeeds), with the current
-        criterion, optimizer and corruption settings; else a new net."""
-        seed = _draw_seed(self.random_state)
+        """The net to train, built from the current parameters; if ``resume``, it
+        continues from ``net_``'s weights, optimizer state and history, copied, so
+        that ``net_`` itself is untouched until the fit succeeds."""
+        net = _make_net(_draw_seed(self.random_state), **self._net_params(n_features, n_components))
         if not resume:
-            return _make_net(seed, **self._net_params(n_features, n_components))
+            return net
         changes = self._net_changes(self.net_, n_features, n_components)
         architecture = {
             key.removeprefix("module__"): change
@@ -356,12 +360,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 "the parameters back, or call fit with warm_start=False to build a new "
                 "network."
             )
-        net = copy.deepcopy(self.net_)
-        _place_net(net, _resolve_device(self.device))
-        if changes:
-            # skorch re-initializes the criterion or optimizer whose settings change
-            net.set_params(**{key: new for key, (_, new) in changes.items()})
-        _seed_net(net, seed)
+        _continue_from(net, self.net_)
         return net
 
     def _train_net(self, net, data, *, epochs, warn):
@@ -415,8 +414,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Codes, in the float dtype of ``X``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self._encode(X)
+        return self._encode(self._validate(X, reset=False))
 
     def inverse_transform(self, X):
         """Decode codes back to the input space.
@@ -460,8 +458,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Negative per-sample reconstruction error.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return -self._reconstruction_errors(X)
+        return -self._reconstruction_errors(self._validate(X, reset=False))
 
     def _reconstruction_errors(self, X):
         errors = np.empty(X.shape[0], dtype=X.dtype)

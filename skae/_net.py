@@ -9,6 +9,7 @@ leaner ``train_step``, and a ``partial_fit`` that lets ``KeyboardInterrupt`` thr
 ``_make_net`` builds one, initialized from a seed.
 """
 
+import copy
 import math
 import sys
 import threading
@@ -287,6 +288,26 @@ def _seed_net(net, seed):
     for layer in net.module_.modules():
         if isinstance(layer, _Dropout):
             layer.generator = generator
+
+
+def _continue_from(net, previous):
+    """Start ``net`` where ``previous`` stopped: a copy of its weights, history and,
+    where the optimizer is of the same kind with the same parameter groups, its
+    state (moments, step counts); ``net``'s own optimizer settings stay. Copies of
+    tensors, not of the net object, which need not be picklable."""
+    net.module_.load_state_dict(previous.module_.state_dict())
+    net.history = copy.deepcopy(previous.history)
+    # load_state_dict may keep the very tensors it is given: copy them first
+    optimizer, state = net.optimizer_, copy.deepcopy(previous.optimizer_.state_dict())
+    if type(optimizer) is type(previous.optimizer_) and len(state["param_groups"]) == len(
+        optimizer.param_groups
+    ):
+        settings = [
+            {k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups
+        ]
+        optimizer.load_state_dict(state)
+        for group, own in zip(optimizer.param_groups, settings, strict=True):
+            group.update(own)
 
 
 def _make_net(seed, **params):

@@ -1,0 +1,599 @@
+"""The training engine: fits that fail leave the estimator as it was, Ctrl-C
+propagates, divergence is caught, fits are reproducible in threads, and the
+engine accepts any array layout and scores in bounded memory."""
+
+import math
+import threading
+import tracemalloc
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+import skae
+from skae import AutoencoderOutlierDetector, AutoencoderTransformer, LinearAETransformer
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+# -- data and helpers ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny problems run fastest on one intra-op thread, and do not slow to a crawl
+    when other processes share the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """The 8x8 digits, standardized, shape (1797, 64)."""
+    return StandardScaler().fit_transform(load_digits().data)
+
+
+@pytest.fixture(scope="module")
+def digits01():
+    """The 8x8 digits in [0, 1], shape (1797, 64)."""
+    return load_digits().data / 16
+
+
+@pytest.fixture(scope="module")
+def digit_labels():
+    return load_digits().target
+
+
+def snapshot(est):
+    """Every attribute of ``est`` but its parameters (the network as its weights,
+    optimizer state and history length), as values later changes cannot alter."""
+    params = est.get_params(deep=False)
+    state = {}
+    for name, value in vars(est).items():
+        if name in params:
+            continue
+        if name == "net_":
+            state["net_.module_"] = {
+                k: v.detach().clone() for k, v in value.module_.state_dict().items()
+            }
+            optimizer = value.optimizer_.state_dict()
+            state["net_.optimizer_"] = {
+                (index, key): tensor.clone() if torch.is_tensor(tensor) else tensor
+                for index, entry in optimizer["state"].items()
+                for key, tensor in entry.items()
+            }
+            state["net_.optimizer_.param_groups"] = repr(optimizer["param_groups"])
+            state["net_.history"] = len(value.history)
+        elif isinstance(value, np.ndarray):
+            state[name] = value.copy()
+        elif isinstance(value, list):
+            state[name] = list(value)
+        else:
+            state[name] = value
+    return state
+
+
+def assert_same_state(before, after):
+    assert before.keys() == after.keys()
+    for name, value in before.items():
+        if name in ("net_.module_", "net_.optimizer_"):
+            assert value.keys() == after[name].keys()
+            for key, tensor in value.items():
+                if torch.is_tensor(tensor):
+                    assert torch.equal(tensor, after[name][key]), key
+                else:
+                    assert tensor == after[name][key], key
+        elif isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(after[name], value, err_msg=name)
+            assert after[name].dtype == value.dtype
+        elif isinstance(value, float) and math.isnan(value):
+            assert math.isnan(after[name])
+        else:
+            assert after[name] == value, name
+
+
+def outputs(est, X):
+    """What a fitted estimator computes on ``X``."""
+    result = {"transform": est.transform(X), "score_samples": est.score_samples(X)}
+    if hasattr(est, "predict"):
+        result["predict"] = est.predict(X)
+        result["decision_function"] = est.decision_function(X)
+    return result
+
+
+def assert_same_outputs(before, after):
+    assert before.keys() == after.keys()
+    for name in before:
+        # bit-identical, not merely close
+        assert np.array_equal(before[name], after[name]), name
+        assert before[name].dtype == after[name].dtype
+
+
+class InterruptingAutoencoder(torch.nn.Module):
+    """A custom autoencoder module whose encoder raises KeyboardInterrupt (as Ctrl-C
+    would) at its ``interrupt_at``-th call in training mode. The count and the
+    threshold are class attributes, so a test can re-arm them between fits; the
+    class lives at module level because a resumed net is deep-copied through
+    pickle."""
+
+    calls = 0
+    interrupt_at = None
+
+    def __init__(self, n_features, n_components):
+        super().__init__()
+        self.encoder = torch.nn.Linear(n_features, n_components)
+        self.decoder = torch.nn.Linear(n_components, n_features)
+
+    def encode(self, x):
+        if self.training:
+            cls = InterruptingAutoencoder
+            cls.calls += 1
+            if cls.calls == cls.interrupt_at:
+                raise KeyboardInterrupt
+        return self.encoder(x)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def forward(self, x):
+        return self.decode(self.encode(x))
+
+
+@pytest.fixture
+def interrupting():
+    """``InterruptingAutoencoder``, its counter reset (and reset again afterwards)."""
+    InterruptingAutoencoder.calls, InterruptingAutoencoder.interrupt_at = 0, None
+    yield InterruptingAutoencoder
+    InterruptingAutoencoder.calls, InterruptingAutoencoder.interrupt_at = 0, None
+
+
+# -- all-or-nothing -----------------------------------------------------------
+
+
+def test_diverging_chunk_leaves_the_fitted_outlier_detector_unchanged(digits01, tmp_path):
+    X = digits01[:300]
+    det = AutoencoderOutlierDetector(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X)
+    state, before = snapshot(det), outputs(det, X)
+    n_iter, loss_curve, offset = det.n_iter_, list(det.loss_curve_), det.offset_
+
+    chunk = X[:50].copy()
+    chunk[3, 7] = 1e30
+    with pytest.raises(FloatingPointError):
+        det.partial_fit(chunk)
+
+    assert det.n_iter_ == n_iter == 5
+    assert det.loss_curve_ == loss_curve
+    assert det.offset_ == offset
+    assert_same_state(state, snapshot(det))
+    assert_same_outputs(before, outputs(det, X))
+
+    path = tmp_path / "detector.skae"
+    skae.save(det, path)
+    loaded = skae.load(path)
+    assert np.array_equal(loaded.score_samples(X), before["score_samples"])
+    assert np.array_equal(loaded.predict(X), before["predict"])
+
+
+def test_diverging_chunk_leaves_the_minibatch_linear_autoencoder_unchanged(digits):
+    X = digits[:400]
+    lae = LinearAETransformer(n_components=4, solver="minibatch", random_state=0)
+    lae.partial_fit(X[:200])
+    state, before = snapshot(lae), outputs(lae, X)
+
+    chunk = X[200:260].copy()
+    chunk[5, 10] = 1e30
+    with pytest.raises(FloatingPointError):
+        lae.partial_fit(chunk)
+    assert_same_state(state, snapshot(lae))
+    assert_same_outputs(before, outputs(lae, X))
+
+    # the failed chunk left nothing behind: a normal chunk still trains
+    lae.partial_fit(X[200:400])
+    assert lae.n_samples_seen_ == 400
+    assert lae.n_iter_ == state["n_iter_"] + 1
+    assert np.isfinite(lae.components_).all()
+    assert all(torch.isfinite(p).all() for p in lae.net_.module_.parameters())
+    np.testing.assert_allclose(lae.mean_, X.mean(axis=0), atol=1e-12)
+
+
+def test_failing_refit_on_another_width_leaves_the_fitted_transformer_unchanged(digits):
+    X = digits[:300]
+    ae = AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(X)
+    state, before = snapshot(ae), ae.transform(X)
+
+    bad = np.full((50, 7), 1e200)
+    with pytest.raises(FloatingPointError):
+        ae.fit(bad)
+
+    assert ae.n_features_in_ == 64
+    assert np.array_equal(ae.transform(X), before)
+    assert_same_state(state, snapshot(ae))
+
+
+def test_failing_first_fit_leaves_the_estimator_unfitted():
+    ae = AutoencoderTransformer(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    with pytest.raises(FloatingPointError):
+        ae.fit(np.full((50, 7), 1e200))
+    assert not hasattr(ae, "n_features_in_")
+    assert not hasattr(ae, "net_")
+    with pytest.raises(NotFittedError):
+        check_is_fitted(ae)
+
+
+# -- Ctrl-C ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("interrupt_at", [1, 3], ids=["first_epoch", "second_epoch"])
+def test_keyboard_interrupt_propagates_and_leaves_the_estimator_unfitted(
+    digits, interrupting, interrupt_at
+):
+    # 400 rows in batches of 200: two training calls of the encoder per epoch
+    module = interrupting
+    module.interrupt_at = interrupt_at
+    ae = AutoencoderTransformer(module=module, max_iter=5, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        ae.fit(digits[:400])
+    assert module.calls == interrupt_at
+    assert not hasattr(ae, "n_features_in_")
+    assert not hasattr(ae, "net_")
+    assert not hasattr(ae, "n_iter_")
+    with pytest.raises(NotFittedError):
+        check_is_fitted(ae)
+
+
+@pytest.mark.parametrize("interrupt_at", [1, 3], ids=["first_epoch", "second_epoch"])
+def test_keyboard_interrupt_in_a_warm_start_leaves_the_fitted_estimator_unchanged(
+    digits, interrupting, interrupt_at
+):
+    X = digits[:400]
+    module = interrupting
+    ae = AutoencoderTransformer(module=module, max_iter=3, random_state=0).fit(X)
+    assert module.calls == 6
+    state, before = snapshot(ae), ae.transform(X)
+    n_iter, loss_curve = ae.n_iter_, list(ae.loss_curve_)
+
+    module.calls, module.interrupt_at = 0, interrupt_at
+    ae.set_params(warm_start=True)
+    with pytest.raises(KeyboardInterrupt):
+        ae.fit(X)
+    assert module.calls == interrupt_at
+
+    assert ae.n_iter_ == n_iter == 3
+    assert ae.loss_curve_ == loss_curve
+    assert np.array_equal(ae.transform(X), before)
+    assert_same_state(state, snapshot(ae))
+
+
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_early_stopping_still_ends_training_early(digits, early_stopping):
+    # a tolerance no epoch can beat: every epoch after the first is a miss
+    ae = AutoencoderTransformer(
+        hidden_layer_sizes=(8,),
+        early_stopping=early_stopping,
+        n_iter_no_change=2,
+        tol=1e3,
+        max_iter=50,
+        random_state=0,
+    ).fit(digits[:400])
+    assert ae.n_iter_ == 3 < ae.max_iter
+    assert len(ae.loss_curve_) == 3
+    if early_stopping:
+        assert len(ae.validation_scores_) == 3
+        assert ae.best_validation_score_ == max(ae.validation_scores_)
+
+
+# -- divergence ---------------------------------------------------------------
+
+
+def test_exploding_finite_loss_is_reported_as_divergence(digits):
+    ae = AutoencoderTransformer(learning_rate_init=1e3, max_iter=30, random_state=0)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        ae.fit(digits)
+    assert not hasattr(ae, "net_")
+
+
+# -- array layouts --------------------------------------------------------------
+
+
+LAYOUT_ESTIMATORS = {
+    "autoencoder": lambda: AutoencoderTransformer(
+        hidden_layer_sizes=(16,), noise=0.1, dropout=0.1, max_iter=3, random_state=0
+    ),
+    "linear_covariance": lambda: LinearAETransformer(n_components=3, max_iter=20, random_state=0),
+    "linear_minibatch": lambda: LinearAETransformer(
+        n_components=3, solver="minibatch", max_iter=3, random_state=0
+    ),
+}
+
+LAYOUTS = {
+    "reversed_rows": lambda X: X[::-1],
+    "every_other_column": lambda X: X[:, ::2],
+    "fortran_order": np.asfortranarray,
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("make", LAYOUT_ESTIMATORS)
+def test_fit_on_a_strided_array_equals_fit_on_its_contiguous_copy(digits, make, layout):
+    X = LAYOUTS[layout](digits[:300])
+    contiguous = np.ascontiguousarray(X)
+    assert not X.flags.c_contiguous
+    Z = LAYOUT_ESTIMATORS[make]().fit(X).transform(contiguous)
+    Z_contiguous = LAYOUT_ESTIMATORS[make]().fit(contiguous).transform(contiguous)
+    np.testing.assert_allclose(Z, Z_contiguous, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("make", LAYOUT_ESTIMATORS)
+def test_inference_accepts_negative_strides(digits, make):
+    X = digits[:300]
+    est = LAYOUT_ESTIMATORS[make]().fit(X)
+    Z = est.transform(X)
+    np.testing.assert_allclose(est.transform(X[::-1]), Z[::-1], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        est.score_samples(X[::-1]), est.score_samples(X)[::-1], rtol=1e-6, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        est.inverse_transform(Z[::-1]), est.inverse_transform(Z)[::-1], rtol=1e-6, atol=1e-7
+    )
+
+
+# -- hyper-parameters -----------------------------------------------------------
+
+
+NON_FINITE_CASES = [
+    (AutoencoderTransformer, "alpha"),
+    (AutoencoderTransformer, "tol"),
+    (AutoencoderTransformer, "noise"),
+    (AutoencoderTransformer, "sparsity"),
+    (AutoencoderTransformer, "validation_fraction"),
+    (AutoencoderTransformer, "dropout"),
+    (AutoencoderTransformer, "learning_rate_init"),
+    (AutoencoderOutlierDetector, "contamination"),
+    (LinearAETransformer, "tol"),
+]
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize(
+    "Estimator, name", NON_FINITE_CASES, ids=[f"{E.__name__}-{n}" for E, n in NON_FINITE_CASES]
+)
+def test_non_finite_hyper_parameter_is_rejected_by_name(digits, Estimator, name, value):
+    est = Estimator(max_iter=2, random_state=0, **{name: value})
+    with pytest.raises(ValueError, match=f"'{name}' parameter") as raised:
+        est.fit(digits[:100])
+    assert isinstance(raised.value, TypeError)
+    assert not hasattr(est, "n_features_in_")
+    assert not hasattr(est, "net_")
+
+
+@pytest.mark.parametrize("name", ["alpha", "learning_rate_init", "noise"])
+def test_non_finite_hyper_parameter_is_rejected_by_partial_fit_of_a_fitted_estimator(digits, name):
+    X = digits[:200]
+    ae = AutoencoderTransformer(hidden_layer_sizes=(8,), random_state=0).partial_fit(X)
+    state, before = snapshot(ae), ae.transform(X)
+    ae.set_params(**{name: math.nan})
+    with pytest.raises(ValueError, match=f"'{name}' parameter") as raised:
+        ae.partial_fit(X)
+    assert isinstance(raised.value, TypeError)
+    assert_same_state(state, snapshot(ae))
+    assert np.array_equal(ae.transform(X), before)
+
+
+# -- threads and global random state --------------------------------------------
+
+
+def test_fits_in_threads_equal_a_serial_fit_and_leave_global_random_state_alone(digits):
+    X = digits[:600]
+
+    def fit_and_transform():
+        ae = AutoencoderTransformer(
+            hidden_layer_sizes=(16,), noise=0.2, dropout=0.2, max_iter=3, random_state=0
+        )
+        return ae.fit(X).transform(X)
+
+    torch_state = torch.random.get_rng_state()
+    numpy_state = np.random.get_state()  # noqa: NPY002 (the global state is checked)
+
+    serial = fit_and_transform()
+    barrier = threading.Barrier(4)
+
+    def in_thread(_):
+        barrier.wait()
+        return fit_and_transform()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(in_thread, range(4)))
+
+    for Z in threaded:
+        assert np.array_equal(Z, serial)
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    after = np.random.get_state()  # noqa: NPY002
+    assert after[0] == numpy_state[0]
+    assert np.array_equal(after[1], numpy_state[1])
+    assert after[2:] == numpy_state[2:]
+
+
+def test_threaded_grid_search_equals_the_serial_one(digit_labels):
+    X, y = load_digits().data[:300], digit_labels[:300]
+
+    def search(n_jobs):
+        pipe = Pipeline(
+            [
+                ("scale", StandardScaler()),
+                (
+                    "ae",
+                    # small batches: many random draws per fit, interleaved across threads
+                    AutoencoderTransformer(
+                        hidden_layer_sizes=(16,),
+                        dropout=0.2,
+                        noise=0.1,
+                        batch_size=20,
+                        max_iter=3,
+                        random_state=0,
+                    ),
+                ),
+                ("clf", LogisticRegression(max_iter=300)),
+            ]
+        )
+        grid = GridSearchCV(pipe, {"ae__n_components": [2, 4]}, cv=3, n_jobs=n_jobs)
+        with joblib.parallel_backend("threading", n_jobs=2):
+            grid.fit(X, y)
+        return grid.cv_results_["mean_test_score"]
+
+    serial = search(1)
+    threaded = search(2)
+    assert np.array_equal(threaded, serial)
+    # the codes are informative: better than chance on ten classes
+    assert serial.min() > 0.2
+
+
+# -- BCE outlier scores -----------------------------------------------------------
+
+
+def test_bce_detector_scores_by_the_bernoulli_divergence(digits01, digit_labels):
+    zeros = digits01[digit_labels == 0]
+    det = AutoencoderOutlierDetector(
+        loss="bce",
+        output_activation="sigmoid",
+        contamination=0.05,
+        hidden_layer_sizes=(16,),
+        max_iter=20,
+        random_state=0,
+    ).fit(zeros)
+
+    # minus the cross-entropy of the reconstruction plus the sample's own binary
+    # entropy, averaged over the features: 0 for a perfect reconstruction
+    X = digits01[:60]
+    p = det.inverse_transform(det.transform(X))
+    cross_entropy = -(X * np.log(p) + (1 - X) * np.log1p(-p))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -(np.where(X > 0, X * np.log(X), 0) + np.where(X < 1, (1 - X) * np.log1p(-X), 0))
+    expected = -(cross_entropy - entropy).mean(axis=1)
+    scores = det.score_samples(X)
+    assert np.all(scores <= 0)
+    np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-9)
+    # grey values have an entropy, so the plain cross-entropy is not the score
+    assert np.all(np.abs(scores + cross_entropy.mean(axis=1)) > 1e-3)
+
+    # values outside [0, 1] have no Bernoulli likelihood
+    scaled = digits01[digit_labels == 0][:10] * 10
+    assert np.all(det.score_samples(scaled) == -np.inf)
+    assert np.all(det.decision_function(scaled) == -np.inf)
+    assert np.all(det.predict(scaled) == -1)
+
+
+def test_bce_score_of_a_sample_equal_to_its_reconstruction_is_zero(digits01, digit_labels):
+    det = AutoencoderOutlierDetector(
+        n_components=2,
+        loss="bce",
+        output_activation="sigmoid",
+        contamination=0.05,
+        hidden_layer_sizes=(),
+        activation="identity",
+        max_iter=20,
+        random_state=0,
+    ).fit(digits01[digit_labels == 0])
+    # iterating the reconstruction map reaches a sample it reconstructs perfectly
+    x = digits01[:5]
+    for _ in range(100):
+        x = det.inverse_transform(det.transform(x))
+    assert np.abs(det.inverse_transform(det.transform(x)) - x).max() < 1e-10
+    np.testing.assert_allclose(det.score_samples(x), 0, atol=1e-10)
+
+
+# -- memory of scoring ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def large_float32():
+    """200,000 x 50 float32 values (40 MB)."""
+    return np.random.default_rng(0).standard_normal((200_000, 50), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def small_detector(large_float32):
+    return AutoencoderOutlierDetector(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(
+        large_float32[:500]
+    )
+
+
+@pytest.mark.parametrize("method", ["score_samples", "decision_function", "predict"])
+def test_scoring_memory_does_not_grow_with_the_input(large_float32, small_detector, method):
+    X = large_float32
+    getattr(small_detector, method)(X[:10])  # warm-up: lazy imports and caches
+    tracemalloc.start()
+    try:
+        result = getattr(small_detector, method)(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.shape == (X.shape[0],)
+    assert peak - result.nbytes < X.nbytes / 4
+
+
+# -- fixed budgets ------------------------------------------------------------------
+
+
+BUDGET_ESTIMATORS = {
+    "autoencoder": lambda **p: AutoencoderTransformer(hidden_layer_sizes=(8,), **p),
+    "linear_minibatch": lambda **p: LinearAETransformer(solver="minibatch", **p),
+}
+
+
+@pytest.mark.filterwarnings("error::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("make", BUDGET_ESTIMATORS)
+def test_without_n_iter_no_change_training_runs_exactly_max_iter_epochs(digits, make):
+    # tol=1e3 would stop any patient run after its second epoch
+    est = BUDGET_ESTIMATORS[make](n_iter_no_change=None, tol=1e3, max_iter=6, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est.fit(digits[:300])
+    assert est.n_iter_ == 6
+    assert len(est.loss_curve_) == 6
+
+
+@pytest.mark.parametrize("make", BUDGET_ESTIMATORS)
+def test_unconverged_run_with_patience_warns(digits, make):
+    est = BUDGET_ESTIMATORS[make](n_iter_no_change=10, tol=0.0, max_iter=3, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="maximum iterations"):
+        est.fit(digits[:300])
+    assert est.n_iter_ == 3
+
+
+# -- partial_fit keeps its architecture ---------------------------------------------
+
+
+PARTIAL_FIT_ESTIMATORS = {
+    "autoencoder": lambda: AutoencoderTransformer(
+        n_components=2, hidden_layer_sizes=(8,), random_state=0
+    ),
+    "linear_minibatch": lambda: LinearAETransformer(
+        n_components=2, solver="minibatch", random_state=0
+    ),
+    "linear_covariance": lambda: LinearAETransformer(n_components=2, max_iter=20, random_state=0),
+}
+
+
+@pytest.mark.parametrize("make", PARTIAL_FIT_ESTIMATORS)
+def test_partial_fit_with_another_n_components_is_refused(digits, make):
+    X = digits[:300]
+    est = PARTIAL_FIT_ESTIMATORS[make]().partial_fit(X[:150])
+    state, before = snapshot(est), est.transform(X)
+    est.set_params(n_components=3)
+    with pytest.raises(ValueError, match="n_components"):
+        est.partial_fit(X[150:])
+    assert_same_state(state, snapshot(est))
+    assert np.array_equal(est.transform(X), before)
+    assert est.n_components_ == 2
