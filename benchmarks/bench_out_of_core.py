@@ -54,8 +54,8 @@ def make(method, n_components):
         return IncrementalPCA(n_components)
     if method == "LinearAETransformer (covariance)":
         return LinearAETransformer(n_components, random_state=0)
-    if method == "LinearAETransformer (covariance, tol=1e-9)":
-        return LinearAETransformer(n_components, tol=1e-9, random_state=0)
+    if method == "LinearAETransformer (lbfgs, tol=1e-9)":
+        return LinearAETransformer(n_components, solver="lbfgs", tol=1e-9, random_state=0)
     if method == "LinearAETransformer (minibatch)":
         return LinearAETransformer(n_components, solver="minibatch", random_state=0)
     # the MNIST recipe, one epoch per chunk
@@ -65,7 +65,7 @@ def make(method, n_components):
 METHODS = [
     "IncrementalPCA",
     "LinearAETransformer (covariance)",
-    "LinearAETransformer (covariance, tol=1e-9)",
+    "LinearAETransformer (lbfgs, tol=1e-9)",
     "LinearAETransformer (minibatch)",
     "AutoencoderTransformer (MNIST recipe)",
 ]

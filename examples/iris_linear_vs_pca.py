@@ -41,7 +41,11 @@ def main(argv=None):
     iris = load_iris()
     X, y = StandardScaler().fit_transform(iris.data), iris.target
     pca = PCA(2).fit(X)
-    raw = LinearAETransformer(2, align=False, tied_weights=False, random_state=args.seed).fit(X)
+    # trained from random weights (solver="lbfgs"), not solved in closed form, and
+    # left unaligned: the classic demonstration
+    raw = LinearAETransformer(
+        2, solver="lbfgs", align=False, tied_weights=False, random_state=args.seed
+    ).fit(X)
     aligned = LinearAETransformer(2, random_state=args.seed).fit(X)
     module = raw.net_.module_  # the trained torch module
     encoder = module.encoder.weight.detach().numpy()  # (2, 4)

@@ -420,11 +420,6 @@ class LinearAETransformer(_BaseAutoencoder):
                 f"got early_stopping={self.early_stopping}, alpha={self.alpha} with "
                 f"solver={self.solver!r}."
             )
-        if self.solver == "minibatch" and sp.issparse(X):
-            raise TypeError(
-                "solver='minibatch' trains on dense rows; use solver='covariance' or "
-                "'lbfgs' for sparse input, which never densify it."
-            )
 
     def _resolve_n_components(self, moments, n_features):
         """The code width that ``n_components`` asks for, given the data."""

@@ -19,6 +19,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_scaling.py", "| 1500 |"),
         ("bench_linear.py", "| IncrementalPCA (batch 2000) |"),
         ("bench_anomaly.py", "| AutoencoderOutlierDetector |"),
+        ("bench_pca_speed.py", "| digits 1797 x 64 |"),
         ("bench_out_of_core.py", "| IncrementalPCA |"),
     ],
 )

@@ -1,11 +1,13 @@
 """LinearAETransformer learns PCA: same components, order, signs and numbers."""
 
+import tracemalloc
 import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from scipy.linalg import subspace_angles
-from sklearn.datasets import load_digits, load_iris, load_wine
+from sklearn.datasets import load_digits, load_iris, load_wine, make_low_rank_matrix
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
@@ -217,3 +219,146 @@ def test_minibatch_partial_fit_trains_one_epoch_per_chunk():
     assert lae.n_iter_ == 4 and lae.n_samples_seen_ == len(X)
     np.testing.assert_allclose(lae.components_ @ lae.components_.T, np.eye(5), atol=1e-5)
     assert np.all(np.diff(lae.explained_variance_) <= 0)
+
+
+# -- where PCA defines a behaviour, LinearAETransformer has it --------------------
+
+
+def assert_same_components(lae, pca, tol=1e-8):
+    cosines = np.abs(np.sum(lae.components_ * pca.components_, axis=1))
+    assert cosines.min() >= 1 - tol, cosines
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_input_matches_the_dense_fit(fmt):
+    X = sp.random(300, 40, density=0.2, format=fmt, random_state=0)
+    dense = X.toarray()
+    lae = LinearAETransformer(6, random_state=0).fit(X)
+    pca = PCA(6).fit(dense)
+    assert_same_components(lae, pca)
+    np.testing.assert_allclose(lae.explained_variance_, pca.explained_variance_, rtol=1e-10)
+    np.testing.assert_allclose(lae.transform(X), pca.transform(dense), atol=1e-10)
+    np.testing.assert_allclose(lae.score_samples(X), pca.score_samples(dense), rtol=1e-10)
+    streamed = LinearAETransformer(6, random_state=0)
+    for start in range(0, 300, 100):
+        streamed.partial_fit(X[start : start + 100])
+    assert_same_components(streamed, pca)
+
+
+def test_sparse_input_is_never_densified_whole():
+    X = sp.random(50_000, 1_000, density=0.001, format="csr", random_state=0, dtype=np.float64)
+    dense_bytes = X.shape[0] * X.shape[1] * 8  # 400 MB
+    tracemalloc.start()
+    lae = LinearAETransformer(5, random_state=0).fit(X)
+    Z = lae.transform(X)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert Z.shape == (50_000, 5)
+    # the scatter matrix is 8 MB; a dense copy of X would be 400 MB
+    assert peak < dense_bytes / 8
+
+
+def test_minibatch_solver_needs_dense_input():
+    X = sp.random(30, 5, density=0.5, format="csr", random_state=0)
+    # the minibatch solver's tags say it takes dense input, and validation says so
+    with pytest.raises(TypeError, match="Sparse data was passed"):
+        LinearAETransformer(2, solver="minibatch").fit(X)
+
+
+@pytest.mark.parametrize("shape", [(50, 8), (6, 20)])
+def test_default_keeps_min_n_samples_n_features_components(shape):
+    X = np.random.default_rng(0).normal(size=shape)
+    lae = LinearAETransformer(random_state=0).fit(X)
+    pca = PCA().fit(X)
+    assert lae.n_components_ == pca.n_components_ == min(shape)
+    np.testing.assert_allclose(lae.explained_variance_, pca.explained_variance_, atol=1e-10)
+
+
+@pytest.mark.parametrize("ratio", [0.5, 0.8, 0.95])
+def test_float_n_components_picks_the_same_width_as_pca(ratio):
+    X = standardized("digits")
+    lae = LinearAETransformer(ratio, random_state=0).fit(X)
+    pca = PCA(ratio).fit(X)
+    assert lae.n_components_ == pca.n_components_
+    assert_same_components(lae, pca)
+    assert lae.explained_variance_ratio_.sum() > ratio
+
+
+def test_mle_n_components_is_minkas_choice_as_in_pca():
+    rng = np.random.default_rng(0)
+    signal = rng.normal(size=(500, 4)) @ rng.normal(size=(4, 12)) * 3
+    X = signal + 0.1 * rng.normal(size=(500, 12))
+    lae = LinearAETransformer("mle", random_state=0).fit(X)
+    pca = PCA("mle").fit(X)
+    assert lae.n_components_ == pca.n_components_ == 4
+    for data in (standardized("wine"), standardized("iris")):
+        assert (
+            LinearAETransformer("mle").fit(data).n_components_ == PCA("mle").fit(data).n_components_
+        )
+    with pytest.raises(ValueError, match="n_components='mle' needs n_samples >= n_features"):
+        LinearAETransformer("mle").fit(X[:5])
+
+
+def test_too_many_components_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"n_components=7 must be between 1 and min\(n_samples"):
+        LinearAETransformer(7).fit(np.random.default_rng(0).normal(size=(6, 20)))
+
+
+@pytest.mark.parametrize("whiten", [False, True])
+@pytest.mark.parametrize("k", [1, 5, 13])
+def test_probabilistic_model_matches_pca(whiten, k):
+    X = standardized("wine")
+    lae = LinearAETransformer(k, whiten=whiten, random_state=0).fit(X[:120])
+    pca = PCA(k, whiten=whiten).fit(X[:120])
+    assert lae.noise_variance_ == pytest.approx(pca.noise_variance_, rel=1e-9, abs=1e-12)
+    np.testing.assert_allclose(lae.get_covariance(), pca.get_covariance(), atol=1e-10)
+    np.testing.assert_allclose(lae.get_precision(), pca.get_precision(), rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(lae.get_precision() @ lae.get_covariance(), np.eye(13), atol=1e-8)
+    np.testing.assert_allclose(lae.score_samples(X[120:]), pca.score_samples(X[120:]), rtol=1e-9)
+    assert lae.score(X[120:]) == pytest.approx(pca.score(X[120:]), rel=1e-9)
+
+
+def test_whitened_codes_stay_finite_past_the_data_rank():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 5)) @ rng.normal(size=(5, 10))  # rank 5
+    lae = LinearAETransformer(8, whiten=True, random_state=0).fit(X)
+    Z = lae.transform(X)
+    assert np.isfinite(Z).all()
+    np.testing.assert_allclose(lae.inverse_transform(Z), X, atol=1e-10)
+    np.testing.assert_allclose(Z[:, :5], PCA(8, whiten=True).fit_transform(X)[:, :5], atol=1e-8)
+
+
+def test_data_past_its_numerical_rank_matches_pca():
+    X = make_low_rank_matrix(1000, 100, effective_rank=10, random_state=0)
+    lae = LinearAETransformer(30, random_state=0).fit(X)
+    pca = PCA(30).fit(X)
+    np.testing.assert_allclose(
+        lae.explained_variance_, pca.explained_variance_, rtol=1e-6, atol=1e-12
+    )
+    # the components are determined where the spectrum separates them
+    separated = np.diff(pca.explained_variance_) < -1e-3 * pca.explained_variance_[0]
+    cosines = np.abs(np.sum(lae.components_ * pca.components_, axis=1))[:-1][separated]
+    assert cosines.min() >= 1 - 1e-8
+    pca_mse, lae_mse = reconstruction_mse(pca, X), reconstruction_mse(lae, X)
+    assert abs(lae_mse - pca_mse) <= 1e-8 * pca_mse
+
+
+def test_wide_data_works_in_the_rows_span():
+    X = np.random.default_rng(0).normal(size=(20, 5_000))
+    lae = LinearAETransformer(10, random_state=0).fit(X)
+    pca = PCA(10).fit(X)
+    assert_same_components(lae, pca)
+    np.testing.assert_allclose(lae.explained_variance_, pca.explained_variance_, rtol=1e-10)
+    np.testing.assert_allclose(lae.transform(X), pca.transform(X), atol=1e-9)
+    assert lae.scatter_ is None  # 5,000 squared would be 200 MB
+    with pytest.raises(ValueError, match="partial_fit cannot continue a fit on fewer rows"):
+        lae.partial_fit(X)
+
+
+def test_lbfgs_solver_keeps_the_demonstration():
+    # trained from random weights, the raw codes are PCA's rotated; aligned, they are PCA's
+    X = standardized("wine")
+    raw = LinearAETransformer(3, solver="lbfgs", align=False, random_state=0).fit(X)
+    pca = PCA(3).fit(X)
+    assert np.abs(np.abs(raw.transform(X)) - np.abs(pca.transform(X))).max() > 0.1
+    assert_same_components(LinearAETransformer(3, solver="lbfgs", random_state=0).fit(X), pca)
