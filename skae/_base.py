@@ -471,15 +471,15 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return ((X - self._decode(self._encode(X))) ** 2).mean(axis=1)
 
     def score(self, X, y=None):
-        """Mean negative reconstruction error, so that a search can rank candidates.
+        """Mean of ``score_samples``, so that a search can rank candidates.
 
-        This is ``score_samples(X).mean()``: the negative squared error (with
-        ``loss="bce"``, the negative Bernoulli divergence). Other estimators'
-        ``score`` measure other things (PCA's is a log-likelihood), so a search
-        over several kinds of estimator without ``scoring=`` ranks them on
-        different scales. Pass ``scoring=skae.metrics.reconstruction_scorer`` to
-        rank every transformer with ``inverse_transform`` by the same squared
-        reconstruction error.
+        For the nonlinear autoencoders that is the negative squared error (with
+        ``loss="bce"``, the negative Bernoulli divergence); for an aligned
+        LinearAETransformer, PCA's log-likelihood. Estimators' ``score`` thus
+        measure different things, and a search over several kinds of estimator
+        without ``scoring=`` ranks them on different scales. Pass
+        ``scoring=skae.metrics.reconstruction_scorer`` to rank every transformer
+        with ``inverse_transform`` by the same squared reconstruction error.
 
         Parameters
         ----------

@@ -665,27 +665,6 @@ class LinearAETransformer(_BaseAutoencoder):
             scores[rows] = -0.5 * np.sum(centered * (centered @ precision), axis=1) - constant
         return scores
 
-    def score(self, X, y=None):
-        """Mean log-likelihood under the probabilistic PCA model, as PCA's.
-
-        With ``align=False``, the mean negative squared reconstruction error. For
-        one scale across PCA and the other autoencoders, use
-        :func:`skae.metrics.reconstruction_scorer`.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples to score.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        score : float
-            ``score_samples(X).mean()``.
-        """
-        return float(self.score_samples(X).mean())
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # the covariance and L-BFGS solvers work from the scatter matrix

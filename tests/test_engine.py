@@ -45,17 +45,6 @@ def digits():
     return StandardScaler().fit_transform(load_digits().data)
 
 
-@pytest.fixture(scope="module")
-def digits01():
-    """The 8x8 digits in [0, 1], shape (1797, 64)."""
-    return load_digits().data / 16
-
-
-@pytest.fixture(scope="module")
-def digit_labels():
-    return load_digits().target
-
-
 def snapshot(est):
     """Every attribute of ``est`` but its parameters (the network as its weights,
     optimizer state and history length), as values later changes cannot alter."""
@@ -425,8 +414,8 @@ def test_fits_in_threads_equal_a_serial_fit_and_leave_global_random_state_alone(
     assert after[2:] == numpy_state[2:]
 
 
-def test_threaded_grid_search_equals_the_serial_one(digit_labels):
-    X, y = load_digits().data[:300], digit_labels[:300]
+def test_threaded_grid_search_equals_the_serial_one(digits_labels):
+    X, y = load_digits().data[:300], digits_labels[:300]
 
     def search(n_jobs):
         pipe = Pipeline(
@@ -462,8 +451,8 @@ def test_threaded_grid_search_equals_the_serial_one(digit_labels):
 # -- BCE outlier scores -----------------------------------------------------------
 
 
-def test_bce_detector_scores_by_the_bernoulli_divergence(digits01, digit_labels):
-    zeros = digits01[digit_labels == 0]
+def test_bce_detector_scores_by_the_bernoulli_divergence(digits01, digits_labels):
+    zeros = digits01[digits_labels == 0]
     det = AutoencoderOutlierDetector(
         loss="bce",
         output_activation="sigmoid",
@@ -488,13 +477,13 @@ def test_bce_detector_scores_by_the_bernoulli_divergence(digits01, digit_labels)
     assert np.all(np.abs(scores + cross_entropy.mean(axis=1)) > 1e-3)
 
     # values outside [0, 1] have no Bernoulli likelihood
-    scaled = digits01[digit_labels == 0][:10] * 10
+    scaled = digits01[digits_labels == 0][:10] * 10
     assert np.all(det.score_samples(scaled) == -np.inf)
     assert np.all(det.decision_function(scaled) == -np.inf)
     assert np.all(det.predict(scaled) == -1)
 
 
-def test_bce_score_of_a_sample_equal_to_its_reconstruction_is_zero(digits01, digit_labels):
+def test_bce_score_of_a_sample_equal_to_its_reconstruction_is_zero(digits01, digits_labels):
     det = AutoencoderOutlierDetector(
         n_components=2,
         loss="bce",
@@ -504,7 +493,7 @@ def test_bce_score_of_a_sample_equal_to_its_reconstruction_is_zero(digits01, dig
         activation="identity",
         max_iter=20,
         random_state=0,
-    ).fit(digits01[digit_labels == 0])
+    ).fit(digits01[digits_labels == 0])
     # iterating the reconstruction map reaches a sample it reconstructs perfectly
     x = digits01[:5]
     for _ in range(100):
