@@ -4,6 +4,7 @@ from ._autoencoder import AutoencoderOutlierDetector, AutoencoderTransformer
 from ._linear import LinearAETransformer
 from ._modules import ConvAutoencoder, MLPAutoencoder
 from ._persistence import load, save
+from ._vae import VAEOutlierDetector, VAETransformer
 from ._version import __version__ as __version__
 
 __all__ = [
@@ -12,6 +13,8 @@ __all__ = [
     "ConvAutoencoder",
     "LinearAETransformer",
     "MLPAutoencoder",
+    "VAEOutlierDetector",
+    "VAETransformer",
     "load",
     "save",
 ]

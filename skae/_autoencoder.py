@@ -2,12 +2,10 @@
 
 import numbers
 
-import numpy as np
 import torch
-from sklearn.base import OutlierMixin
 from torch.nn import functional as F
 
-from ._base import _BaseAutoencoder
+from ._base import _BaseAutoencoder, _OutlierThreshold
 from ._docstrings import _fill_doc
 from ._modules import _ACTIVATIONS, MLPAutoencoder
 from ._net import _ReconstructionLoss
@@ -312,7 +310,7 @@ def _bernoulli_divergence(module, x):
     return divergence.masked_fill(outside, float("inf"))
 
 
-class AutoencoderOutlierDetector(OutlierMixin, AutoencoderTransformer):
+class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
     """Outlier detection by the reconstruction error of an autoencoder.
 
     An :class:`AutoencoderTransformer` learns to reconstruct the training data;
@@ -414,42 +412,3 @@ best_validation_score_, n_features_in_, feature_names_in_
         del params["self"], params["__class__"], params["contamination"]
         super().__init__(**params)
         self.contamination = contamination
-
-    def _fit_validated(self, X, *, resume, incremental):
-        super()._fit_validated(X, resume=resume, incremental=incremental)
-        scores = -self._reconstruction_errors(X)
-        if self.contamination == "auto":
-            q1, q3 = np.percentile(scores, [25, 75])
-            self.offset_ = float(q1 - 1.5 * (q3 - q1))
-        else:
-            self.offset_ = float(np.percentile(scores, 100 * self.contamination))
-
-    def decision_function(self, X):
-        """Score minus ``offset_``: negative for outliers, positive for inliers.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples to judge.
-
-        Returns
-        -------
-        decision : ndarray of shape (n_samples,)
-            ``score_samples(X) - offset_``.
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """-1 for outliers, +1 for inliers.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples to judge.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            -1 where ``decision_function(X) < 0``, else +1.
-        """
-        return np.where(self.decision_function(X) < 0, -1, 1)

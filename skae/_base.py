@@ -9,13 +9,26 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    OutlierMixin,
+    TransformerMixin,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping
 
-from ._net import _continue_from, _EpochLog, _make_net, _RandomSplit, _Rows, _StopOnDivergence
+from ._net import (
+    _AutoencoderNet,
+    _continue_from,
+    _EpochLog,
+    _make_net,
+    _RandomSplit,
+    _Rows,
+    _StopOnDivergence,
+)
 from ._validation import (
     _BOOLEAN,
     _NONE,
@@ -269,6 +282,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     # rows the first fit needs at least
     _min_samples = 1
 
+    # the skorch net class that trains the module
+    _net_class = _AutoencoderNet
+
     def _validate(self, X, **kwargs):
         """``X`` checked as ``validate_data`` does, as float32 or float64, sparse
         (CSR or CSC) where the estimator's tags accept it."""
@@ -342,7 +358,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """The net to train, built from the current parameters; if ``resume``, it
         continues from ``net_``'s weights, optimizer state and history, copied, so
         that ``net_`` itself is untouched until the fit succeeds."""
-        net = _make_net(_draw_seed(self.random_state), **self._net_params(n_features, n_components))
+        seed = _draw_seed(self.random_state)
+        net = _make_net(self._net_class, seed, **self._net_params(n_features, n_components))
         if not resume:
             return net
         changes = self._net_changes(self.net_, n_features, n_components)
@@ -440,25 +457,33 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return self._decode(Z)
 
     def score_samples(self, X):
-        """Negative reconstruction error of each sample (higher is more typical).
+        """Score of each sample: higher is more typical.
 
-        The error is the squared error averaged over the features (with
-        ``loss="bce"``, the Bernoulli divergence: see ``loss``). It is computed
+        For :class:`AutoencoderTransformer` and its outlier detector, the negative
+        reconstruction error: the squared error averaged over the features (with
+        ``loss="bce"``, the Bernoulli divergence, see ``loss``). For an aligned
+        :class:`LinearAETransformer`, the log-likelihood under the probabilistic
+        PCA model, as PCA's (with ``align=False``, the negative squared error).
+        For :class:`VAETransformer`, the evidence lower bound in nats. Computed
         chunk by chunk, so memory beyond the output does not grow with
         ``n_samples``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples to score.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples to score (sparse for LinearAETransformer only).
 
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            Negative per-sample reconstruction error.
+            Score of each sample.
         """
         check_is_fitted(self)
-        return -self._reconstruction_errors(self._validate(X, reset=False))
+        return self._score_samples(self._validate(X, reset=False))
+
+    def _score_samples(self, X):
+        """``score_samples`` of validated ``X``."""
+        return -self._reconstruction_errors(X)
 
     def _reconstruction_errors(self, X):
         errors = np.empty(X.shape[0], dtype=X.dtype)
@@ -559,3 +584,48 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _decode(self, Z):
         return self._run_module(lambda module, z: module.decode(z), Z)
+
+
+class _OutlierThreshold(OutlierMixin):
+    """What makes an estimator's ``score_samples`` an outlier detector: ``offset_``
+    from ``contamination`` on the training scores, ``decision_function`` and
+    ``predict``, as :class:`~sklearn.ensemble.IsolationForest` has them."""
+
+    def _fit_validated(self, X, *, resume, incremental):
+        super()._fit_validated(X, resume=resume, incremental=incremental)
+        scores = self._score_samples(X)
+        if self.contamination == "auto":
+            q1, q3 = np.percentile(scores, [25, 75])
+            self.offset_ = float(q1 - 1.5 * (q3 - q1))
+        else:
+            self.offset_ = float(np.percentile(scores, 100 * self.contamination))
+
+    def decision_function(self, X):
+        """Score minus ``offset_``: negative for outliers, positive for inliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to judge.
+
+        Returns
+        -------
+        decision : ndarray of shape (n_samples,)
+            ``score_samples(X) - offset_``.
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """-1 for outliers, +1 for inliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to judge.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            -1 where ``decision_function(X) < 0``, else +1.
+        """
+        return np.where(self.decision_function(X) < 0, -1, 1)

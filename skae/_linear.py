@@ -631,30 +631,10 @@ class LinearAETransformer(_BaseAutoencoder):
         precision.flat[:: n_features + 1] += 1.0
         return precision / noise
 
-    def score_samples(self, X):
-        """Log-likelihood of each sample under the probabilistic PCA model, as PCA's.
-
-        The model is a Gaussian with mean ``mean_`` and covariance
-        :meth:`get_covariance` (Tipping and Bishop, 1999). With ``align=False``
-        there is no such model, and the score is the negative squared
-        reconstruction error, as for the other skae estimators. To compare
-        reconstruction errors across estimators, use
-        :func:`skae.metrics.reconstruction_scorer`.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples to score.
-
-        Returns
-        -------
-        log_likelihood : ndarray of shape (n_samples,)
-            Log-likelihood of each sample.
-        """
+    def _score_samples(self, X):
+        # the probabilistic PCA log-likelihood (Tipping and Bishop, 1999), as PCA's
         if not self.align:
-            return super().score_samples(X)
-        check_is_fitted(self)
-        X = self._validate(X, reset=False)
+            return super()._score_samples(X)
         precision = self.get_precision()
         _, log_det = np.linalg.slogdet(precision)
         constant = 0.5 * (X.shape[1] * np.log(2 * np.pi) - log_det)

@@ -168,6 +168,45 @@ class _LinearAutoencoder(nn.Module):
         return self.decode(self.encode(x))
 
 
+class _VariationalMLP(nn.Module):
+    """MLP variational autoencoder: an encoder to a Gaussian posterior over the code
+    (mean and log-variance) and a mirrored decoder.
+
+    ``encode(x)`` is the posterior mean, ``posterior(x)`` the pair (mean,
+    log-variance), ``decode(z)`` the raw output (Bernoulli logits, or a Gaussian
+    mean). ``generator`` (set by the net that trains the module) draws the
+    reparameterization noise.
+    """
+
+    def __init__(self, n_features, n_components, hidden_layer_sizes=(100,), activation="relu"):
+        super().__init__()
+        sizes = [n_features, *hidden_layer_sizes]
+        self.encoder_layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
+        self.to_mean = nn.Linear(sizes[-1], n_components)
+        self.to_log_var = nn.Linear(sizes[-1], n_components)
+        widths = [n_components, *reversed(sizes)]
+        self.decoder_layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(widths))
+        self.activation = _ACTIVATIONS[activation]()
+        self.generator = None
+
+    def posterior(self, x):
+        for layer in self.encoder_layers:
+            x = self.activation(layer(x))
+        return self.to_mean(x), self.to_log_var(x)
+
+    def encode(self, x):
+        return self.posterior(x)[0]
+
+    def decode(self, z):
+        *hidden, last = self.decoder_layers
+        for layer in hidden:
+            z = self.activation(layer(z))
+        return last(z)
+
+    def forward(self, x):
+        return self.decode(self.encode(x))
+
+
 def _conv_sizes(size, n_layers):
     """Spatial sizes after each stride-2, padding-1, kernel-3 convolution."""
     sizes = [size]

@@ -21,7 +21,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
 from torch.nn import functional as F
 
-from ._modules import _Dropout
+from ._modules import _Dropout, _VariationalMLP
 
 # Module constructors (torch's layers, and any custom module's) draw their initial
 # weights from torch's global generator, and nothing lets a caller hand them another.
@@ -276,6 +276,50 @@ class _AutoencoderNet(NeuralNet):
         return self.module_.decode(codes), codes
 
 
+class _VAENet(_AutoencoderNet):
+    """The net of a variational autoencoder: the decoder sees a reparameterized
+    sample of the posterior, its noise drawn from the fit's generator."""
+
+    def infer(self, x, **fit_params):
+        """``(raw reconstruction, posterior mean, posterior log-variance)``."""
+        x = x.to(device=self.device, dtype=self.input_dtype_)
+        module = self.module_
+        mean, log_var = module.posterior(x)
+        noise = torch.randn(mean.shape, dtype=mean.dtype, generator=module.generator)
+        z = mean + torch.exp(0.5 * log_var) * noise.to(mean.device)
+        return module.decode(z), mean, log_var
+
+
+def _negative_log_likelihood(raw, x, likelihood):
+    """Elementwise ``-log p(x | z)`` from the decoder's raw output: Bernoulli
+    logits, or the mean of a Gaussian of unit variance."""
+    if likelihood == "bernoulli":
+        return F.binary_cross_entropy_with_logits(raw, x, reduction="none")
+    return 0.5 * (x - raw) ** 2 + 0.5 * math.log(2 * math.pi)
+
+
+def _kl_to_standard_normal(mean, log_var):
+    """Per-row ``KL(N(mean, exp(log_var)) || N(0, I))``."""
+    return 0.5 * (torch.exp(log_var) + mean**2 - 1 - log_var).sum(dim=1)
+
+
+class _NegativeELBO(torch.nn.Module):
+    """Mean over the batch of the negative evidence lower bound, in nats per sample:
+    the reconstruction's negative log-likelihood plus ``beta`` times the KL
+    divergence of the posterior from the standard normal prior."""
+
+    def __init__(self, likelihood="gaussian", beta=1.0):
+        super().__init__()
+        self.likelihood = likelihood
+        self.beta = beta
+
+    def forward(self, y_pred, target):
+        raw, mean, log_var = y_pred
+        target = target.to(raw.dtype)
+        nll = _negative_log_likelihood(raw, target, self.likelihood).sum(dim=1)
+        return (nll + self.beta * _kl_to_standard_normal(mean, log_var)).mean()
+
+
 def _seed_net(net, seed):
     """Give ``net`` a fresh generator seeded by ``seed`` for its shuffling,
     validation split, noise and dropout."""
@@ -286,7 +330,7 @@ def _seed_net(net, seed):
     if net.train_split is not None:
         net.train_split.generator = generator
     for layer in net.module_.modules():
-        if isinstance(layer, _Dropout):
+        if isinstance(layer, _Dropout | _VariationalMLP):
             layer.generator = generator
 
 
@@ -310,10 +354,11 @@ def _continue_from(net, previous):
             group.update(own)
 
 
-def _make_net(seed, **params):
-    """An initialized ``_AutoencoderNet`` with skorch arguments ``params``, its
-    module's initial weights and its training randomness all drawn from ``seed``."""
-    net = _AutoencoderNet(
+def _make_net(net_class, seed, **params):
+    """An initialized ``net_class`` (an ``_AutoencoderNet``) with skorch arguments
+    ``params``, its module's initial weights and its training randomness all drawn
+    from ``seed``."""
+    net = net_class(
         **{
             "iterator_train": _Batches,
             "iterator_train__shuffle": True,

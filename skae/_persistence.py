@@ -35,6 +35,7 @@ from ._base import _restore_device
 from ._linear import LinearAETransformer
 from ._modules import ConvAutoencoder, MLPAutoencoder
 from ._net import _make_net
+from ._vae import VAEOutlierDetector, VAETransformer
 from ._validation import _validate_params
 from ._version import __version__
 
@@ -43,7 +44,13 @@ from ._version import __version__
 _FORMAT = "2"
 _ESTIMATORS = {
     cls.__name__: cls
-    for cls in (AutoencoderTransformer, AutoencoderOutlierDetector, LinearAETransformer)
+    for cls in (
+        AutoencoderTransformer,
+        AutoencoderOutlierDetector,
+        LinearAETransformer,
+        VAETransformer,
+        VAEOutlierDetector,
+    )
 }
 _SECTIONS = {"class", "skae_version", "params", "attributes", "output"}
 _OUTPUTS = [{}, {"transform": "default"}, {"transform": "pandas"}, {"transform": "polars"}]
@@ -259,9 +266,9 @@ def save(estimator, path):
 
     Parameters
     ----------
-    estimator : AutoencoderTransformer, AutoencoderOutlierDetector or \
-LinearAETransformer
-        A fitted estimator. A custom ``module`` class is stored by name; loading
+    estimator : fitted skae estimator
+        AutoencoderTransformer, AutoencoderOutlierDetector, LinearAETransformer,
+        VAETransformer or VAEOutlierDetector. A custom ``module`` class is stored by name; loading
         it needs ``trusted=[that class]``.
     path : str or path-like
         File to write, conventionally ending in ``.skae``.
@@ -361,9 +368,8 @@ def load(path, *, trusted=()):
 
     Returns
     -------
-    estimator : AutoencoderTransformer, AutoencoderOutlierDetector or \
-LinearAETransformer
-        The fitted estimator; ``transform`` gives the same result bit for bit, and
+    estimator : fitted skae estimator
+        The estimator the file holds; ``transform`` gives the same result bit for bit, and
         ``partial_fit`` or a warm start continue the training exactly as the saved
         estimator would.
 
@@ -537,7 +543,7 @@ def _restore_net(estimator, tensors):
         n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("module.")
     }
     _check_tensors("weights", expected, weights)
-    net = _make_net(0, **params)
+    net = _make_net(estimator._net_class, 0, **params)
     expected = _state_after_a_step(net)
     stored = {
         n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("optimizer.")

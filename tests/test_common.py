@@ -4,7 +4,13 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
-from skae import AutoencoderOutlierDetector, AutoencoderTransformer, LinearAETransformer
+from skae import (
+    AutoencoderOutlierDetector,
+    AutoencoderTransformer,
+    LinearAETransformer,
+    VAEOutlierDetector,
+    VAETransformer,
+)
 
 # Small settings keep the checks fast; the defaults run once more below.
 FAST_ESTIMATORS = [
@@ -15,6 +21,9 @@ FAST_ESTIMATORS = [
     AutoencoderOutlierDetector(hidden_layer_sizes=(8,), max_iter=5),
     LinearAETransformer(max_iter=5),
     LinearAETransformer(solver="minibatch", max_iter=5),
+    LinearAETransformer(solver="lbfgs", max_iter=5),
+    VAETransformer(hidden_layer_sizes=(8,), max_iter=5),
+    VAEOutlierDetector(hidden_layer_sizes=(8,), max_iter=5),
 ]
 
 
@@ -25,7 +34,14 @@ def test_sklearn_compatible_estimator(estimator, check):
 
 
 @pytest.mark.parametrize(
-    "Estimator", [AutoencoderTransformer, LinearAETransformer, AutoencoderOutlierDetector]
+    "Estimator",
+    [
+        AutoencoderTransformer,
+        LinearAETransformer,
+        AutoencoderOutlierDetector,
+        VAETransformer,
+        VAEOutlierDetector,
+    ],
 )
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_check_estimator_passes_with_default_parameters(Estimator):

@@ -1,0 +1,326 @@
+"""The variational autoencoder: transformer, generator and outlier detector."""
+
+import numbers
+
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import _BaseAutoencoder, _draw_seed, _OutlierThreshold
+from ._docstrings import _fill_doc
+from ._modules import _ACTIVATIONS, _VariationalMLP
+from ._net import _kl_to_standard_normal, _negative_log_likelihood, _NegativeELBO, _VAENet
+from ._validation import _Interval, _Options, _Sizes
+
+# Standard-normal draws that every score uses, in antithetic pairs: the same for
+# every sample, so a sample's score does not depend on the batch it comes in
+_SCORE_DRAWS = 16
+
+
+def _score_noise(n_components, dtype):
+    half = torch.randn(
+        _SCORE_DRAWS // 2, n_components, generator=torch.Generator().manual_seed(0), dtype=dtype
+    )
+    return torch.cat([half, -half])
+
+
+@_fill_doc(
+    alpha="0.0",
+    max_iter=200,
+    max_iter_meaning="Maximum number of epochs (passes over the training data).",
+    tol="0.0001",
+    tol_meaning=(
+        "Smallest decrease of the monitored loss (the negative ELBO, in nats per\n"
+        "        sample) that counts as an improvement."
+    ),
+)
+class VAETransformer(_BaseAutoencoder):
+    """Variational autoencoder used as a scikit-learn transformer and generator.
+
+    The encoder maps each sample through ``hidden_layer_sizes`` to a Gaussian
+    posterior over an ``n_components``-dimensional code (a mean and a log-variance);
+    training decodes a reparameterized sample of it through a mirrored decoder and
+    maximizes the evidence lower bound (ELBO): the likelihood of the sample under
+    the decoder minus ``beta`` times the KL divergence of the posterior from a
+    standard normal prior (Kingma and Welling, 2014). ``transform`` returns the
+    posterior mean, ``inverse_transform`` the decoder's mean, ``sample`` new data
+    drawn from the prior through the decoder, and ``score_samples`` each sample's
+    ELBO in nats. It trains on the same skorch engine as the other estimators:
+    all-or-nothing fits, ``partial_fit``, ``warm_start``, early stopping and
+    ``random_state`` work the same way.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the latent code.
+
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Widths of the encoder's hidden layers, input side first; the decoder
+        mirrors them.
+
+    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+        Activation of the hidden layers.
+
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        The decoder's model of the data. "gaussian": each feature is Gaussian
+        around the decoder's output with a fixed unit variance, which suits
+        standardized data. "bernoulli": each feature in [0, 1] (pixel
+        intensities) is a Bernoulli probability given by the decoder's logits;
+        the loss is computed from the logits.
+
+    beta : float, default=1.0
+        Weight of the KL term: 1 is the ELBO proper; larger values give the
+        beta-VAE's smoother, more disentangled codes at some cost in
+        reconstruction.
+
+    {training_parameters}
+
+    Attributes
+    ----------
+    n_components_ : int
+        Size of the latent code.
+
+    {training_attributes}
+
+    See Also
+    --------
+    AutoencoderTransformer : Deterministic autoencoder.
+    VAEOutlierDetector : The same model as an outlier detector.
+    sklearn.decomposition.PCA : Linear dimensionality reduction, whose
+        probabilistic version is the linear-Gaussian limit of this model.
+
+    References
+    ----------
+    D. P. Kingma and M. Welling, "Auto-encoding variational Bayes", ICLR 2014.
+
+    I. Higgins et al., "beta-VAE: learning basic visual concepts with a constrained
+    variational framework", ICLR 2017.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import VAETransformer
+    >>> X = load_digits().data / 16
+    >>> vae = VAETransformer(2, likelihood="bernoulli", max_iter=5, random_state=0).fit(X)
+    >>> vae.transform(X[:3]).shape
+    (3, 2)
+    >>> vae.sample(4, random_state=0).shape
+    (4, 64)
+    >>> bool(vae.score(X) < 0)
+    True
+    """
+
+    _parameter_rules = {
+        **_BaseAutoencoder._parameter_rules,
+        "n_components": [_Interval(numbers.Integral, 1, None)],
+        "hidden_layer_sizes": [_Sizes()],
+        "activation": [_Options(tuple(_ACTIVATIONS))],
+        "likelihood": [_Options(("gaussian", "bernoulli"))],
+        "beta": [_Interval(numbers.Real, 0, None)],
+    }
+
+    _net_class = _VAENet
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        likelihood="gaussian",
+        beta=1.0,
+        optimizer="adam",
+        alpha=0.0,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        device="cpu",
+    ):
+        super().__init__(
+            n_components,
+            optimizer=optimizer,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            device=device,
+        )
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.likelihood = likelihood
+        self.beta = beta
+
+    def _net_params(self, n_features, n_components):
+        return super()._net_params(n_features, n_components) | {
+            "module": _VariationalMLP,
+            "module__n_features": n_features,
+            "module__n_components": n_components,
+            "module__hidden_layer_sizes": tuple(self.hidden_layer_sizes),
+            "module__activation": self.activation,
+            "criterion": _NegativeELBO,
+            "criterion__likelihood": self.likelihood,
+            "criterion__beta": self.beta,
+        }
+
+    def _fit_validated(self, X, *, resume, incremental):
+        if self.likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
+            raise ValueError(
+                "likelihood='bernoulli' needs X in [0, 1]; got values in "
+                f"[{X.min():.4g}, {X.max():.4g}]. Scale X (e.g. MinMaxScaler) or use "
+                "likelihood='gaussian'."
+            )
+        net = self._prepare_net(X.shape[1], self.n_components, resume=resume)
+        epochs = 1 if incremental else self.max_iter
+        self._train_net(net, X, epochs=epochs, warn=not incremental)
+        self._set_net(net)
+        self.n_components_ = self.n_components
+
+    def _decode(self, Z):
+        if self.likelihood == "bernoulli":
+            return self._run_module(lambda module, z: torch.sigmoid(module.decode(z)), Z)
+        return super()._decode(Z)
+
+    def _score_samples(self, X):
+        # the ELBO with the KL term in closed form and the expected log-likelihood
+        # averaged over _SCORE_DRAWS fixed standard-normal draws; a Bernoulli
+        # model gives a value outside [0, 1] no likelihood (-inf)
+        def elbo(module, x):
+            mean, log_var = module.posterior(x)
+            std = torch.exp(0.5 * log_var)
+            log_likelihood = torch.zeros(len(x), dtype=x.dtype, device=x.device)
+            for noise in _score_noise(mean.shape[1], x.dtype).to(x.device):
+                raw = module.decode(mean + std * noise)
+                log_likelihood -= _negative_log_likelihood(raw, x, self.likelihood).sum(dim=1)
+            score = log_likelihood / _SCORE_DRAWS - _kl_to_standard_normal(mean, log_var)
+            if self.likelihood == "bernoulli":
+                score = score.masked_fill(((x < 0) | (x > 1)).any(dim=1), -float("inf"))
+            return score
+
+        return self._run_module(elbo, X)
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw new data: codes from the standard normal prior, through the decoder.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to draw.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws (an int gives the same samples every time); the
+            global random generators are left untouched.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features_in_)
+            The decoder's mean for each drawn code (Bernoulli probabilities for
+            ``likelihood="bernoulli"``), in the network's dtype.
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
+        generator = torch.Generator().manual_seed(_draw_seed(random_state))
+        dtype = next(self.net_.module_.parameters()).dtype
+        codes = torch.randn(int(n_samples), self.n_components_, generator=generator, dtype=dtype)
+        return self._decode(codes.numpy())
+
+
+class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
+    """Outlier detection by the evidence lower bound of a variational autoencoder.
+
+    A :class:`VAETransformer` learns the training data's distribution; samples
+    with a low ELBO are unlike it. ``score_samples`` is the ELBO of each sample in
+    nats, ``decision_function`` that score minus ``offset_`` (negative for
+    outliers), and ``predict`` gives -1 for outliers and +1 for inliers, exactly
+    as :class:`AutoencoderOutlierDetector` does with its reconstruction error.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the latent code.
+
+    contamination : "auto" or float, default="auto"
+        Expected share of outliers in the training data. With a float in
+        (0, 0.5], ``offset_`` is that quantile of the training scores. With
+        "auto", it is Tukey's lower fence on them: the first quartile minus 1.5
+        times the interquartile range.
+
+    **params
+        Every other parameter of :class:`VAETransformer`, with the same defaults.
+
+    Attributes
+    ----------
+    offset_ : float
+        Threshold on ``score_samples``: ``decision_function = score_samples -
+        offset_``. ``fit`` sets it from the training data; ``partial_fit`` from the
+        latest chunk.
+
+    n_components_, net_, n_iter_, loss_curve_, validation_scores_, \
+best_validation_score_, n_features_in_, feature_names_in_
+        As in :class:`VAETransformer`.
+
+    See Also
+    --------
+    VAETransformer : The model underneath.
+    AutoencoderOutlierDetector : Outliers by reconstruction error.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import VAEOutlierDetector
+    >>> X, y = load_digits(return_X_y=True)
+    >>> detector = VAEOutlierDetector(4, likelihood="bernoulli", contamination=0.05,
+    ...                               max_iter=20, random_state=0).fit(X[y == 0] / 16)
+    >>> sorted(set(detector.predict(X[:20] / 16).tolist()))
+    [-1, 1]
+    """
+
+    _fitted_state = {
+        **VAETransformer._fitted_state,
+        "offset_": [_Interval(numbers.Real, None, None)],
+    }
+
+    _parameter_rules = {
+        **VAETransformer._parameter_rules,
+        "contamination": [_Options(("auto",)), _Interval(numbers.Real, 0, 0.5, closed="right")],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        contamination="auto",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        likelihood="gaussian",
+        beta=1.0,
+        optimizer="adam",
+        alpha=0.0,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        device="cpu",
+    ):
+        params = dict(locals())
+        del params["self"], params["__class__"], params["contamination"]
+        super().__init__(**params)
+        self.contamination = contamination
