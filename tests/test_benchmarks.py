@@ -20,6 +20,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_linear.py", "| IncrementalPCA (batch 2000) |"),
         ("bench_anomaly.py", "| AutoencoderOutlierDetector |"),
         ("bench_pca_speed.py", "| digits 1797 x 64 |"),
+        ("bench_vae.py", "| skae VAETransformer |"),
         ("bench_out_of_core.py", "| IncrementalPCA |"),
     ],
 )

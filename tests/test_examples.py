@@ -81,3 +81,10 @@ def test_anomaly_detection(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| mean |" in out
     assert_figures(tmp_path, ["roc_auc.png"])
+
+
+def test_vae_digits(tmp_path, capsys):
+    run_example("vae_digits", "--out", str(tmp_path), "--epochs", "3", "--grid", "3")
+    out = capsys.readouterr().out
+    assert out.count("| VAETransformer |") == 2
+    assert_figures(tmp_path, ["samples.png", "latent_traversal.png"])
