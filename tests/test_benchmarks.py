@@ -21,6 +21,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_anomaly.py", "| AutoencoderOutlierDetector |"),
         ("bench_pca_speed.py", "| digits 1797 x 64 |"),
         ("bench_vae.py", "| skae VAETransformer |"),
+        ("bench_anomaly_mnist.py", "| PCA(32) reconstruction error |"),
         ("bench_out_of_core.py", "| IncrementalPCA |"),
     ],
 )
