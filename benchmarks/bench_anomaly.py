@@ -14,33 +14,16 @@ per-sample cross-entropy, which also counts how grey the image itself is.
 """
 
 import argparse
-import time
 
 import numpy as np
-from _common import report
+from _common import PCAReconstructionError, one_class_table, report
 from scipy.special import xlogy
 from sklearn.datasets import load_digits
-from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import LocalOutlierFactor
 
 from skae import AutoencoderOutlierDetector
-
-
-class PCAReconstructionError:
-    """PCA's per-sample squared reconstruction error as an outlier score."""
-
-    def __init__(self, n_components):
-        self.pca = PCA(n_components)
-
-    def fit(self, X):
-        self.pca.fit(X)
-        return self
-
-    def score_samples(self, X):
-        return -((X - self.pca.inverse_transform(self.pca.transform(X))) ** 2).mean(axis=1)
 
 
 class CrossEntropyScore:
@@ -102,25 +85,17 @@ def main(argv=None):
     X, y = load_digits(return_X_y=True)
     X = X / 16
     makers = detectors(epochs, args.seed)
-    auc = {name: [] for name in makers}
-    seconds = dict.fromkeys(makers, 0.0)
-    for normal in classes:
-        X_train, X_held_out = train_test_split(
-            X[y == normal], test_size=0.2, random_state=args.seed
-        )
-        X_test = np.vstack([X_held_out, X[y != normal]])
-        is_anomaly = np.r_[np.zeros(len(X_held_out)), np.ones((y != normal).sum())]
-        for name, make in makers.items():
-            start = time.perf_counter()
-            detector = make().fit(X_train)
-            seconds[name] += time.perf_counter() - start
-            auc[name].append(roc_auc_score(is_anomaly, -detector.score_samples(X_test)))
 
-    header = ["detector", *[f"digit {c}" for c in classes], "mean AUC", "fit s (all)"]
-    rows = [
-        [name, *[f"{a:.4f}" for a in values], f"**{np.mean(values):.4f}**", f"{seconds[name]:.1f}"]
-        for name, values in auc.items()
-    ]
+    def splits():
+        for normal in classes:
+            X_train, X_held_out = train_test_split(
+                X[y == normal], test_size=0.2, random_state=args.seed
+            )
+            X_test = np.vstack([X_held_out, X[y != normal]])
+            is_anomaly = np.r_[np.zeros(len(X_held_out)), np.ones((y != normal).sum())]
+            yield normal, X_train, X_test, is_anomaly
+
+    header, rows = one_class_table(makers, splits())
     report("ROC AUC, one digit as normal, digits 8x8", header, rows, args.markdown)
 
 

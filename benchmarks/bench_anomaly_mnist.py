@@ -11,28 +11,10 @@ here and not in this table.)
 """
 
 import argparse
-import time
 
-import numpy as np
-from _common import report
-from sklearn.decomposition import PCA
-from sklearn.metrics import roc_auc_score
+from _common import PCAReconstructionError, one_class_table, report
 
 from skae import AutoencoderOutlierDetector, VAEOutlierDetector
-
-
-class PCAReconstructionError:
-    """PCA's per-sample squared reconstruction error as an outlier score."""
-
-    def __init__(self, n_components):
-        self.pca = PCA(n_components, random_state=0)
-
-    def fit(self, X):
-        self.pca.fit(X)
-        return self
-
-    def score_samples(self, X):
-        return -((X - self.pca.inverse_transform(self.pca.transform(X))) ** 2).mean(axis=1)
 
 
 def detectors(epochs, seed):
@@ -85,21 +67,11 @@ def main(argv=None):
         X_train, X_test, y_train, y_test = load_mnist(args.data_dir)
         classes, epochs = list(range(10)), args.epochs
     makers = detectors(epochs, args.seed)
-    auc = {name: [] for name in makers}
-    seconds = dict.fromkeys(makers, 0.0)
-    for normal in classes:
-        train = X_train[y_train == normal][:6000]
-        is_anomaly = (y_test != normal).astype(int)
-        for name, make in makers.items():
-            start = time.perf_counter()
-            detector = make().fit(train)
-            seconds[name] += time.perf_counter() - start
-            auc[name].append(roc_auc_score(is_anomaly, -detector.score_samples(X_test)))
-    header = ["detector", *[f"digit {c}" for c in classes], "mean AUC", "fit s (all)"]
-    rows = [
-        [name, *[f"{a:.4f}" for a in values], f"**{np.mean(values):.4f}**", f"{seconds[name]:.1f}"]
-        for name, values in auc.items()
-    ]
+    splits = (
+        (normal, X_train[y_train == normal][:6000], X_test, (y_test != normal).astype(int))
+        for normal in classes
+    )
+    header, rows = one_class_table(makers, splits)
     data = "digits (quick)" if args.quick else "MNIST"
     report(f"One-class ROC AUC on {data}, {epochs} epochs", header, rows, args.markdown)
 
