@@ -2,12 +2,14 @@
 ``transform`` / ``inverse_transform`` / ``score_samples``."""
 
 import copy
+import inspect
 import numbers
 import warnings
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -273,8 +275,12 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         with _all_or_nothing(self):
             _validate_params(self, self._parameter_rules)
             resume = (incremental or self.warm_start) and hasattr(self, "net_")
+            # a partial_fit chunk merges into what was seen; a fit (warm or not)
+            # stands on its own rows
             X = self._validate(
-                X, reset=not resume, ensure_min_samples=1 if resume else self._min_samples
+                X,
+                reset=not resume,
+                ensure_min_samples=1 if incremental and resume else self._min_samples,
             )
             self._fit_validated(X, resume=resume, incremental=incremental)
         return self
@@ -329,6 +335,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             device=device,
             verbose=0,
         )
+        if self.alpha > 0 and "weight_decay" not in inspect.signature(optimizer).parameters:
+            raise ValueError(
+                f"alpha={self.alpha} is applied as the optimizer's weight_decay, which "
+                f"{optimizer.__name__} does not take; set alpha=0."
+            )
         if self.alpha > 0 or optimizer in _FUSED_OPTIMIZERS:
             params["optimizer__weight_decay"] = self.alpha
         if self.alpha > 0:
@@ -488,7 +499,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _reconstruction_errors(self, X):
         errors = np.empty(X.shape[0], dtype=X.dtype)
         for rows in _chunks(X.shape[0]):
-            errors[rows] = self._chunk_errors(X[rows])
+            chunk = X[rows]
+            errors[rows] = self._chunk_errors(chunk.toarray() if sp.issparse(chunk) else chunk)
         return errors
 
     def _chunk_errors(self, X):

@@ -86,30 +86,39 @@ class _Moments:
         projected = self.centered @ basis
         return projected.T @ projected
 
+    def _eigen(self):
+        """Eigenvalues (largest first, clipped at 0) and orthonormal eigenvectors
+        of the scatter, computed once: ``n_features`` of them from the scatter
+        matrix, or ``n_samples`` from the rows' Gram matrix (the vectors mapped to
+        feature space, and completed with orthonormal directions of zero variance
+        by QR)."""
+        if not hasattr(self, "_eigenpairs"):
+            if self.scatter is not None:
+                values, vectors = np.linalg.eigh(self.scatter)
+                vectors = vectors[:, ::-1]
+            else:
+                values, rows = np.linalg.eigh(self.centered @ self.centered.T)
+                vectors = np.linalg.qr(self.centered.T @ rows[:, ::-1])[0]
+            self._eigenpairs = np.clip(values[::-1], 0, None), vectors
+        return self._eigenpairs
+
     def eigenvalues(self):
-        """The scatter's eigenvalues, largest first (``min(n, d)`` of them for the
-        rows' span)."""
-        matrix = self.scatter if self.scatter is not None else self.centered @ self.centered.T
-        return np.clip(np.linalg.eigvalsh(matrix)[::-1], 0, None)
+        """The scatter's eigenvalues, largest first."""
+        return self._eigen()[0]
 
     def axes(self, k):
         """Orthonormal columns spanning the scatter's top ``k`` eigenvectors."""
-        if self.scatter is not None:
-            d = self.scatter.shape[0]
-            _, vectors = np.linalg.eigh(self.scatter)
-            return vectors[:, d - k :][:, ::-1]
-        _, vectors = np.linalg.eigh(self.centered @ self.centered.T)
-        # rows' eigenvectors to features' ones; QR also completes directions of
-        # zero variance with orthonormal columns
-        return np.linalg.qr(self.centered.T @ vectors[:, ::-1][:, :k])[0]
+        return self._eigen()[1][:, :k]
 
     def factor(self):
         """A matrix ``R`` with ``R.T @ R`` proportional to the scatter: the rows
-        L-BFGS trains on, scaled so its loss is the per-feature variance."""
+        L-BFGS trains on, scaled so that the loss of the zero map is 1 whatever the
+        data's scale (L-BFGS's fixed curvature threshold would stall on tiny data)."""
         d = self.mean.shape[0]
+        scale = self.total() / self.n if self.total() > 0 else 1.0
         if self.scatter is not None:
-            return _square_root_factor(self.scatter * (d / self.n))
-        return self.centered * np.sqrt(d / self.n)
+            return _square_root_factor(self.scatter * (d / self.n / scale))
+        return self.centered * np.sqrt(d / self.n / scale)
 
 
 def _minka_log_evidence(variances, rank, n_samples):
@@ -290,9 +299,9 @@ class LinearAETransformer(_BaseAutoencoder):
     PCA's rotated, and aligning them recovers PCA's.
 
     >>> trained = LinearAETransformer(2, solver="lbfgs", random_state=0).fit(X)
-    >>> lae.explained_variance_ratio_.round(4)
+    >>> trained.explained_variance_ratio_.round(4)
     array([0.7296, 0.2285])
-    >>> bool(np.allclose(lae.transform(X), PCA(2).fit_transform(X), atol=1e-6))
+    >>> bool(np.allclose(trained.transform(X), PCA(2).fit_transform(X), atol=1e-6))
     True
     """
 
@@ -490,7 +499,8 @@ class LinearAETransformer(_BaseAutoencoder):
             _record_epoch(net, moments, k)
         elif self.solver == "lbfgs":
             # a fresh L-BFGS (history and tolerance) for this matrix
-            net.optimizer__tolerance_grad = self.tol * moments.total() / (moments.n * n_features)
+            # the factor is scaled so the loss starts at 1 (see _Moments.factor)
+            net.optimizer__tolerance_grad = self.tol / n_features
             net.initialize_optimizer()
             self._train_net(net, moments.factor(), epochs=self.max_iter, warn=True)
             # the next solve starts afresh, so the L-BFGS history (most of the
@@ -543,13 +553,11 @@ class LinearAETransformer(_BaseAutoencoder):
         )
         self.explained_variance_ratio_ = ratio.astype(dtype)
         self.singular_values_ = np.sqrt(eigenvalues).astype(dtype)
+        # the mean variance of the discarded directions, from the spectrum (a
+        # difference of totals would cancel to noise where it is small)
         n_kept = min(n_samples, n_features)
-        self.noise_variance_ = (
-            max(float(total_variance - explained_variance.sum()), 0.0)
-            / (n_kept - self.n_components_)
-            if self.n_components_ < n_kept
-            else 0.0
-        )
+        discarded = moments.eigenvalues()[self.n_components_ : n_kept]
+        self.noise_variance_ = float(discarded.mean() / (n_samples - 1)) if len(discarded) else 0.0
         # the network keeps the aligned weights, so warm starts continue from them
         module = self.net_.module_
         with torch.no_grad():

@@ -64,7 +64,7 @@ class _Sizes:
     """A sequence of positive ints, such as ``hidden_layer_sizes``."""
 
     def accepts(self, value):
-        if isinstance(value, str) or not hasattr(value, "__iter__"):
+        if not isinstance(value, tuple | list | np.ndarray):
             return False
         return all(_Interval(numbers.Integral, 1, None).accepts(v) for v in value)
 

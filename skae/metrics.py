@@ -61,6 +61,10 @@ def reconstruction_error(estimator, X):
                 "reconstruction error; use an estimator (or a Pipeline of steps) that "
                 "has both transform and inverse_transform."
             )
+    if sp.issparse(X):
+        X = X.tocsr()  # COO and others cannot be sliced by rows
+    elif not hasattr(X, "shape"):
+        X = np.asarray(X)  # a list of rows, as scikit-learn's scorers accept
     n_samples = X.shape[0]
     errors = np.empty(n_samples)
     for rows in _chunks(n_samples):

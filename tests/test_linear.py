@@ -366,3 +366,27 @@ def test_lbfgs_solver_keeps_the_demonstration():
     pca = PCA(3).fit(X)
     assert np.abs(np.abs(raw.transform(X)) - np.abs(pca.transform(X))).max() > 0.1
     assert_same_components(LinearAETransformer(3, solver="lbfgs", random_state=0).fit(X), pca)
+
+
+@pytest.mark.parametrize("scale", [1e-8, 1e100])
+def test_lbfgs_solver_is_scale_free(scale):
+    # L-BFGS's curvature test has a fixed threshold: tiny data used to stall it
+    X = load_iris().data * scale
+    lae = LinearAETransformer(2, solver="lbfgs", random_state=0).fit(X)
+    assert_same_components(lae, PCA(2).fit(X))
+
+
+def test_warm_fit_needs_two_rows_and_changes_nothing_without_them():
+    X = load_iris().data
+    lae = LinearAETransformer(2, warm_start=True).fit(X)
+    before = lae.transform(X)
+    with pytest.raises(ValueError, match="minimum of 2 is required"):
+        lae.fit(X[:1])
+    np.testing.assert_array_equal(lae.transform(X), before)
+    assert lae.n_samples_seen_ == 150
+
+
+def test_unaligned_scores_of_sparse_input():
+    X = sp.random(60, 8, density=0.4, format="csr", random_state=0)
+    lae = LinearAETransformer(2, align=False).fit(X)
+    np.testing.assert_allclose(lae.score_samples(X), lae.score_samples(X.toarray()), rtol=1e-12)

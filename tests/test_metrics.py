@@ -101,3 +101,12 @@ def test_unsupervised_search_ranks_pca_and_autoencoders_on_one_scale(wine):
     params = search.cv_results_["params"]
     two = [s for s, p in zip(scores, params, strict=True) if p["reduce__n_components"] == 2]
     assert scores[i] > max(two)
+
+
+def test_lists_and_coo_matrices_are_accepted_as_by_sklearn_scorers(wine):
+    pca = PCA(2).fit(wine)
+    expected = reconstruction_scorer(pca, wine)
+    assert reconstruction_scorer(pca, wine.tolist()) == pytest.approx(expected)
+    svd = TruncatedSVD(2, random_state=0).fit(np.abs(wine))
+    coo = sp.coo_matrix(np.abs(wine))
+    assert reconstruction_scorer(svd, coo) == pytest.approx(reconstruction_scorer(svd, coo.tocsr()))

@@ -27,3 +27,22 @@ def test_descriptions_read_as_english():
     assert str(_Interval(numbers.Integral, 1, None)) == "an int in the range [1, inf)"
     assert str(_Interval(numbers.Real, 0, 1, closed="neither")) == "a float in the range (0, 1)"
     assert str(_Options(("x", "y"))) == "one of 'x', 'y'"
+
+
+def test_alpha_with_an_optimizer_without_weight_decay_is_a_clear_error():
+    import torch
+
+    from skae import AutoencoderTransformer
+
+    X = [[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]]
+    with pytest.raises(ValueError, match="Rprop does not take; set alpha=0"):
+        AutoencoderTransformer(optimizer=torch.optim.Rprop, max_iter=1).fit(X)
+    AutoencoderTransformer(optimizer=torch.optim.Rprop, alpha=0.0, max_iter=1).fit(X)
+
+
+@pytest.mark.parametrize("sizes", [{3: "x"}, {3}, "33", 3])
+def test_hidden_layer_sizes_must_be_a_sequence(sizes):
+    from skae import AutoencoderTransformer
+
+    with pytest.raises(ValueError, match="'hidden_layer_sizes' parameter"):
+        AutoencoderTransformer(hidden_layer_sizes=sizes).fit([[0.0, 1.0], [1.0, 0.0]])
