@@ -20,8 +20,8 @@ def _scatter(X, mean):
     """``(X - mean).T @ (X - mean)`` in float64, one chunk of rows at a time; for
     sparse ``X`` without densifying it, as ``X.T @ X - n * outer(mean, mean)``."""
     if sp.issparse(X):
-        gram = (X.T @ X).toarray().astype(np.float64, copy=False)
-        return gram - X.shape[0] * np.outer(mean, mean)
+        X = X.astype(np.float64)  # the product in float64 also for float32 input
+        return (X.T @ X).toarray() - X.shape[0] * np.outer(mean, mean)
     scatter = np.zeros((X.shape[1], X.shape[1]))
     for rows in _chunks(X.shape[0]):
         Xc = X[rows] - mean

@@ -390,3 +390,11 @@ def test_unaligned_scores_of_sparse_input():
     X = sp.random(60, 8, density=0.4, format="csr", random_state=0)
     lae = LinearAETransformer(2, align=False).fit(X)
     np.testing.assert_allclose(lae.score_samples(X), lae.score_samples(X.toarray()), rtol=1e-12)
+
+
+def test_float32_sparse_input_is_summarized_in_float64():
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(500, 3)) * [3, 2, 1] + [1e3, 0, 0]).astype(np.float32)
+    sparse = LinearAETransformer(2).fit(sp.csr_matrix(X))
+    dense = LinearAETransformer(2).fit(X)
+    np.testing.assert_allclose(sparse.explained_variance_, dense.explained_variance_, rtol=1e-5)
