@@ -20,7 +20,6 @@ def _scatter(X, mean):
     """``(X - mean).T @ (X - mean)`` in float64, one chunk of rows at a time; for
     sparse ``X`` without densifying it, as ``X.T @ X - n * outer(mean, mean)``."""
     if sp.issparse(X):
-        X = X.astype(np.float64)  # the product in float64 also for float32 input
         return (X.T @ X).toarray() - X.shape[0] * np.outer(mean, mean)
     scatter = np.zeros((X.shape[1], X.shape[1]))
     for rows in _chunks(X.shape[0]):
@@ -60,6 +59,9 @@ class _Moments:
     @classmethod
     def of(cls, X, *, keep_scatter):
         n, d = X.shape
+        if sp.issparse(X):
+            # scipy sums a float32 matrix in float32 even when asked for float64
+            X = X.astype(np.float64)
         mean = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
         if not keep_scatter and not sp.issparse(X) and n < d:
             return cls(n, mean, centered=X.astype(np.float64) - mean)
