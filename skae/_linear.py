@@ -481,8 +481,8 @@ class LinearAETransformer(_BaseAutoencoder):
                 )
             seen = _Moments(self.n_samples_seen_, self.mean_.astype(np.float64), self.scatter_)
             moments = moments.merged_after(seen)
-        if resume and not isinstance(self.n_components, numbers.Integral):
-            k = self.n_components_  # a width found from the data stays
+        if incremental and resume and not isinstance(self.n_components, numbers.Integral):
+            k = self.n_components_  # a partial_fit stream keeps the width its first chunk found
         else:
             k = self._resolve_n_components(moments, n_features)
         net = self._prepare_net(n_features, k, resume=resume)

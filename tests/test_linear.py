@@ -398,3 +398,15 @@ def test_float32_sparse_input_is_summarized_in_float64():
     sparse = LinearAETransformer(2).fit(sp.csr_matrix(X))
     dense = LinearAETransformer(2).fit(X)
     np.testing.assert_allclose(sparse.explained_variance_, dense.explained_variance_, rtol=1e-5)
+
+
+def test_warm_fit_with_a_width_the_network_does_not_have_is_refused():
+    X = standardized("digits")
+    lae = LinearAETransformer(2, warm_start=True).fit(X)
+    with pytest.raises(ValueError, match="the network was built with n_components=2"):
+        lae.set_params(n_components=0.95).fit(X)
+    assert lae.n_components_ == 2
+    # a partial_fit stream keeps the width its first chunk found
+    stream = LinearAETransformer(0.9).partial_fit(X[:900])
+    width = stream.n_components_
+    assert stream.partial_fit(X[900:]).n_components_ == width
