@@ -479,7 +479,10 @@ class LinearAETransformer(_BaseAutoencoder):
                     "partial_fit cannot continue a fit on fewer rows than features, "
                     "which keeps no scatter matrix; start with partial_fit instead."
                 )
-            seen = _Moments(self.n_samples_seen_, self.mean_.astype(np.float64), self.scatter_)
+            # the running mean in the network's precision (float64 but for the
+            # minibatch solver), not mean_, which takes the input's dtype
+            seen_mean = self.net_.module_.mean.detach().cpu().double().numpy()
+            seen = _Moments(self.n_samples_seen_, seen_mean, self.scatter_)
             moments = moments.merged_after(seen)
         if incremental and resume and not isinstance(self.n_components, numbers.Integral):
             k = self.n_components_  # a partial_fit stream keeps the width its first chunk found

@@ -410,3 +410,13 @@ def test_warm_fit_with_a_width_the_network_does_not_have_is_refused():
     stream = LinearAETransformer(0.9).partial_fit(X[:900])
     width = stream.n_components_
     assert stream.partial_fit(X[900:]).n_components_ == width
+
+
+def test_float32_stream_merges_its_mean_in_float64():
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(3000, 3)) * [3, 2, 1] + [1e6, 0, 0]).astype(np.float32)
+    whole = LinearAETransformer(2).fit(X)
+    stream = LinearAETransformer(2)
+    for start in range(0, 3000, 100):
+        stream.partial_fit(X[start : start + 100])
+    np.testing.assert_allclose(stream.explained_variance_, whole.explained_variance_, rtol=1e-5)
