@@ -479,9 +479,13 @@ class LinearAETransformer(_BaseAutoencoder):
                     "partial_fit cannot continue a fit on fewer rows than features, "
                     "which keeps no scatter matrix; start with partial_fit instead."
                 )
-            # the running mean in the network's precision (float64 but for the
-            # minibatch solver), not mean_, which takes the input's dtype
-            seen_mean = self.net_.module_.mean.detach().cpu().double().numpy()
+            # the running mean in float64: the network's buffer where it is float64
+            # (the closed form and L-BFGS), else mean_ (the input's dtype)
+            buffer = self.net_.module_.mean
+            precise = buffer.dtype == torch.float64
+            seen_mean = (buffer.detach().cpu().numpy() if precise else self.mean_).astype(
+                np.float64
+            )
             seen = _Moments(self.n_samples_seen_, seen_mean, self.scatter_)
             moments = moments.merged_after(seen)
         if incremental and resume and not isinstance(self.n_components, numbers.Integral):
