@@ -42,12 +42,15 @@ _SNIPPETS = {
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialization, the shuffling, the validation split and
         any training noise. An int makes fits repeatable bit for bit on the same
-        machine and device. PyTorch's and NumPy's global random generators are left
-        untouched: the seed is used inside a local scope.
+        machine and device, also when several threads fit at once. The fit draws
+        from generators of its own; only the module's construction seeds torch's
+        global generator, inside ``torch.random.fork_rng`` and a lock shared by
+        skae's fits, so the global state is as it was afterwards.
 
     verbose : int, default=0
-        If positive, print one line per epoch (train loss, validation loss,
-        duration) in skorch's style.
+        If positive, print one plain line per epoch: the epoch out of the
+        epochs planned, the training (and validation) loss and the seconds so
+        far.
 
     warm_start : bool, default=False
         If True and the estimator is fitted, ``fit`` continues training the fitted
