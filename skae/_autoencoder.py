@@ -5,7 +5,7 @@ import numbers
 import torch
 from torch.nn import functional as F
 
-from ._base import _BaseAutoencoder, _OutlierThreshold
+from ._base import _BaseAutoencoder, _check_unit_interval, _OutlierThreshold
 from ._docstrings import _fill_doc
 from ._modules import _ACTIVATIONS, MLPAutoencoder
 from ._net import _ReconstructionLoss
@@ -262,12 +262,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
                     "loss='bce' needs output_activation='sigmoid', got "
                     f"output_activation={self.output_activation!r}."
                 )
-            if X.min() < 0 or X.max() > 1:
-                raise ValueError(
-                    "loss='bce' needs X in [0, 1]; got values in "
-                    f"[{X.min():.4g}, {X.max():.4g}]. Scale X (e.g. MinMaxScaler) "
-                    "or use loss='mse'."
-                )
+            _check_unit_interval(X, "loss='bce'", "loss='mse'")
         if self.noise_type == "masking" and self.noise >= 1:
             raise ValueError(f"noise_type='masking' needs noise < 1, got noise={self.noise}.")
         if (

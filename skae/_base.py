@@ -97,6 +97,21 @@ def _training_tensor(X, device):
     return tensor
 
 
+def _check_unit_interval(X, setting, alternative):
+    """Raise ValueError unless ``X`` lies in [0, 1], as ``setting`` needs."""
+    low, high = X.min(), X.max()
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"{setting} needs X in [0, 1]; got values in [{low:.4g}, {high:.4g}]. Scale X "
+            f"(e.g. MinMaxScaler) or use {alternative}."
+        )
+
+
+def _describe_changes(changes):
+    """``name=built (now value)`` for each entry of ``_net_changes``."""
+    return ", ".join(f"{k}={old!r} (now {new!r})" for k, (old, new) in changes.items())
+
+
 @contextmanager
 def _all_or_nothing(estimator):
     """Leave ``estimator`` exactly as it was if the block raises, whatever it raises
@@ -380,11 +395,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             if key == "module" or key.startswith("module__")
         }
         if architecture:
-            described = ", ".join(
-                f"{k}={old!r} (now {new!r})" for k, (old, new) in architecture.items()
-            )
             raise ValueError(
-                f"Cannot continue training: the network was built with {described}. Set "
+                "Cannot continue training: the network was built with "
+                f"{_describe_changes(architecture)}. Set "
                 "the parameters back, or call fit with warm_start=False to build a new "
                 "network."
             )

@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from ._autoencoder import AutoencoderOutlierDetector, AutoencoderTransformer
-from ._base import _restore_device
+from ._base import _describe_changes, _restore_device
 from ._linear import LinearAETransformer
 from ._modules import ConvAutoencoder, MLPAutoencoder
 from ._net import _make_net
@@ -324,10 +324,10 @@ def save(estimator, path):
         if getattr(net, key) != now[key]
     }
     if changes:
-        described = ", ".join(f"{k}={old!r} (now {new!r})" for k, (old, new) in changes.items())
         raise ValueError(
             f"Cannot save this {name}: its parameters no longer describe its fitted "
-            f"network, which was built with {described}. Were they changed after fit? "
+            f"network, which was built with {_describe_changes(changes)}. Were they "
+            "changed after fit? "
             "Refit, or set them back, before saving."
         )
     data, classes = _to_bytes(estimator)

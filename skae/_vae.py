@@ -5,7 +5,13 @@ import numbers
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _BaseAutoencoder, _draw_seed, _OutlierThreshold
+from ._base import (
+    _TORCH_DTYPES,
+    _BaseAutoencoder,
+    _check_unit_interval,
+    _draw_seed,
+    _OutlierThreshold,
+)
 from ._docstrings import _fill_doc
 from ._modules import _ACTIVATIONS, _VariationalMLP
 from ._net import _kl_to_standard_normal, _negative_log_likelihood, _NegativeELBO, _VAENet
@@ -176,12 +182,8 @@ class VAETransformer(_BaseAutoencoder):
         }
 
     def _fit_validated(self, X, *, resume, incremental):
-        if self.likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
-            raise ValueError(
-                "likelihood='bernoulli' needs X in [0, 1]; got values in "
-                f"[{X.min():.4g}, {X.max():.4g}]. Scale X (e.g. MinMaxScaler) or use "
-                "likelihood='gaussian'."
-            )
+        if self.likelihood == "bernoulli":
+            _check_unit_interval(X, "likelihood='bernoulli'", "likelihood='gaussian'")
         net = self._prepare_net(X.shape[1], self.n_components, resume=resume)
         epochs = 1 if incremental else self.max_iter
         self._train_net(net, X, epochs=epochs, warn=not incremental)
@@ -197,11 +199,13 @@ class VAETransformer(_BaseAutoencoder):
         # the ELBO with the KL term in closed form and the expected log-likelihood
         # averaged over _SCORE_DRAWS fixed standard-normal draws; a Bernoulli
         # model gives a value outside [0, 1] no likelihood (-inf)
+        draws = _score_noise(self.n_components_, _TORCH_DTYPES[X.dtype.type])
+
         def elbo(module, x):
             mean, log_var = module.posterior(x)
             std = torch.exp(0.5 * log_var)
             log_likelihood = torch.zeros(len(x), dtype=x.dtype, device=x.device)
-            for noise in _score_noise(mean.shape[1], x.dtype).to(x.device):
+            for noise in draws.to(x.device):
                 raw = module.decode(mean + std * noise)
                 log_likelihood -= _negative_log_likelihood(raw, x, self.likelihood).sum(dim=1)
             score = log_likelihood / _SCORE_DRAWS - _kl_to_standard_normal(mean, log_var)
