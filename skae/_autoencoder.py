@@ -3,7 +3,6 @@
 import numbers
 
 import torch
-from torch.nn import functional as F
 
 from ._base import _BaseAutoencoder, _check_unit_interval, _OutlierThreshold
 from ._docstrings import _fill_doc
@@ -133,7 +132,8 @@ class AutoencoderTransformer(_BaseAutoencoder):
     >>> from skae import AutoencoderTransformer
     >>> X = load_digits().data / 16
     >>> ae = AutoencoderTransformer(n_components=8, output_activation="sigmoid",
-    ...                             loss="bce", max_iter=5, random_state=0)
+    ...                             loss="bce", max_iter=5, n_iter_no_change=None,
+    ...                             random_state=0)
     >>> ae.fit_transform(X).shape
     (1797, 8)
     >>> ae.inverse_transform(ae.transform(X[:3])).shape
@@ -288,21 +288,9 @@ class AutoencoderTransformer(_BaseAutoencoder):
             return self._run_module(lambda module, z: torch.sigmoid(module.decode(z)), Z)
         return super()._decode(Z)
 
-    def _chunk_errors(self, X):
-        if self.loss != "bce":
-            return super()._chunk_errors(X)
-        return self._run_module(_bernoulli_divergence, X)
-
-
-def _bernoulli_divergence(module, x):
-    """Per-row mean of ``KL(Bernoulli(x) || Bernoulli(sigmoid(logits)))``, from the
-    logits; ``inf`` for a row with a value outside [0, 1]."""
-    logits = module.decode(module.encode(x))
-    cross_entropy = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-    entropy = -(torch.xlogy(x, x) + torch.xlogy(1 - x, 1 - x))
-    divergence = (cross_entropy - entropy).clamp_min(0).mean(dim=1)
-    outside = ((x < 0) | (x > 1)).any(dim=1)
-    return divergence.masked_fill(outside, float("inf"))
+    @property
+    def _bernoulli_output(self):
+        return self.loss == "bce"
 
 
 class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):

@@ -21,6 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping
+from torch.nn import functional as F
 
 from ._net import (
     _AutoencoderNet,
@@ -105,6 +106,17 @@ def _check_unit_interval(X, setting, alternative):
             f"{setting} needs X in [0, 1]; got values in [{low:.4g}, {high:.4g}]. Scale X "
             f"(e.g. MinMaxScaler) or use {alternative}."
         )
+
+
+def _bernoulli_divergence(module, x):
+    """Per-row mean of ``KL(Bernoulli(x) || Bernoulli(sigmoid(logits)))``, from the
+    logits; ``inf`` for a row with a value outside [0, 1]."""
+    logits = module.decode(module.encode(x))
+    cross_entropy = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    entropy = -(torch.xlogy(x, x) + torch.xlogy(1 - x, 1 - x))
+    divergence = (cross_entropy - entropy).clamp_min(0).mean(dim=1)
+    outside = ((x < 0) | (x > 1)).any(dim=1)
+    return divergence.masked_fill(outside, float("inf"))
 
 
 def _describe_changes(changes):
@@ -451,7 +463,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         Returns
         -------
-        Z : ndarray of shape (n_samples, n_components_)
+        Z : ndarray of shape (n_samples, `n_components_`)
             Codes, in the float dtype of ``X``.
         """
         check_is_fitted(self)
@@ -462,12 +474,12 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components_)
+        X : array-like of shape (n_samples, `n_components_`)
             Codes, as returned by ``transform``.
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
+        X_original : ndarray of shape (n_samples, `n_features_in_`)
             Reconstructions, in the float dtype of the codes.
         """
         check_is_fitted(self)
@@ -488,7 +500,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         ``loss="bce"``, the Bernoulli divergence, see ``loss``). For an aligned
         :class:`LinearAETransformer`, the log-likelihood under the probabilistic
         PCA model, as PCA's (with ``align=False``, the negative squared error).
-        For :class:`VAETransformer`, the evidence lower bound in nats. Computed
+        For :class:`VAETransformer`, the evidence lower bound in nats; for
+        :class:`VAEOutlierDetector`, what its ``anomaly_score`` says. Computed
         chunk by chunk, so memory beyond the output does not grow with
         ``n_samples``.
 
@@ -516,8 +529,14 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             errors[rows] = self._chunk_errors(chunk.toarray() if sp.issparse(chunk) else chunk)
         return errors
 
+    # whether the network's output is the logits of a Bernoulli model (scored by
+    # the Bernoulli divergence rather than the squared error)
+    _bernoulli_output = False
+
     def _chunk_errors(self, X):
         """Per-sample reconstruction error of a chunk of validated rows."""
+        if self._bernoulli_output:
+            return self._run_module(_bernoulli_divergence, X)
         return ((X - self._decode(self._encode(X))) ** 2).mean(axis=1)
 
     def score(self, X, y=None):

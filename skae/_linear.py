@@ -238,20 +238,20 @@ class LinearAETransformer(_BaseAutoencoder):
     mean_ : ndarray of shape (n_features,)
         Per-feature mean of the training data, removed before encoding.
 
-    components_ : ndarray of shape (n_components_, n_features)
+    components_ : ndarray of shape (`n_components_`, n_features)
         Principal axes, orthonormal rows sorted by decreasing explained variance,
         each with its largest-magnitude entry positive (PCA's convention).
         Only with ``align=True``.
 
-    explained_variance_ : ndarray of shape (n_components_,)
+    explained_variance_ : ndarray of shape (`n_components_`,)
         Variance of the training data along each component (ddof=1).
         Only with ``align=True``.
 
-    explained_variance_ratio_ : ndarray of shape (n_components_,)
+    explained_variance_ratio_ : ndarray of shape (`n_components_`,)
         Share of the total variance along each component. Only with
         ``align=True``.
 
-    singular_values_ : ndarray of shape (n_components_,)
+    singular_values_ : ndarray of shape (`n_components_`,)
         Singular values of the centered training data along the components.
         Only with ``align=True``.
 

@@ -45,7 +45,8 @@ def plot_loss_curve(estimator):
     >>> from sklearn.datasets import load_digits
     >>> from skae import AutoencoderTransformer
     >>> from skae.plotting import plot_loss_curve
-    >>> ae = AutoencoderTransformer(max_iter=3, random_state=0).fit(load_digits().data / 16)
+    >>> ae = AutoencoderTransformer(max_iter=3, n_iter_no_change=None, random_state=0)
+    >>> ae = ae.fit(load_digits().data / 16)
     >>> fig = plot_loss_curve(ae)
     >>> [line.get_label() for line in fig.axes[0].get_lines()]
     ['train']
@@ -105,7 +106,8 @@ def plot_reconstructions(estimator, X, image_shape, n=10):
     >>> from skae import AutoencoderTransformer
     >>> from skae.plotting import plot_reconstructions
     >>> X = load_digits().data / 16
-    >>> ae = AutoencoderTransformer(8, max_iter=3, random_state=0).fit(X)
+    >>> ae = AutoencoderTransformer(8, max_iter=3, n_iter_no_change=None, random_state=0)
+    >>> ae = ae.fit(X)
     >>> fig = plot_reconstructions(ae, X, (8, 8), n=5)
     >>> len(fig.axes)
     15

@@ -144,3 +144,41 @@ def test_detector_flags_other_digits(digits01, digits_labels):
         detector.predict(X_test), np.where(detector.decision_function(X_test) < 0, -1, 1)
     )
     assert (detector.predict(normal[:140]) == -1).mean() == pytest.approx(0.05, abs=0.02)
+
+
+def bernoulli_divergence(X, P):
+    """Mean over features of KL(Bernoulli(x) || Bernoulli(p)), in NumPy."""
+    P = np.clip(P.astype(np.float64), 1e-12, 1 - 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inside = np.where(X > 0, X * np.log(X / P), 0.0)
+        outside = np.where(X < 1, (1 - X) * np.log((1 - X) / (1 - P)), 0.0)
+    return (inside + outside).mean(axis=1)
+
+
+def test_detector_scores_by_reconstruction_of_the_posterior_mean(digits01, wine):
+    detector = VAEOutlierDetector(4, likelihood="bernoulli", max_iter=5, random_state=0)
+    detector.fit(digits01)
+    decoded = detector.inverse_transform(detector.transform(digits01))
+    np.testing.assert_allclose(
+        detector.score_samples(digits01), -bernoulli_divergence(digits01, decoded), atol=1e-5
+    )
+    gaussian = VAEOutlierDetector(3, max_iter=5, random_state=0).fit(wine)
+    decoded = gaussian.inverse_transform(gaussian.transform(wine))
+    np.testing.assert_allclose(
+        gaussian.score_samples(wine), -((wine - decoded) ** 2).mean(axis=1), rtol=1e-6
+    )
+    # the threshold is set on that score
+    assert np.mean(gaussian.score_samples(wine) < gaussian.offset_) > 0
+
+
+def test_detector_scores_by_the_elbo_when_asked(digits01):
+    params = dict(n_components=4, likelihood="bernoulli", max_iter=5, random_state=0)
+    detector = VAEOutlierDetector(anomaly_score="elbo", contamination=0.1, **params).fit(digits01)
+    elbo = VAETransformer(**params).fit(digits01).score_samples(digits01)
+    np.testing.assert_array_equal(detector.score_samples(digits01), elbo)
+    assert detector.offset_ == pytest.approx(np.quantile(elbo, 0.1))
+
+
+def test_detector_refuses_an_unknown_anomaly_score(digits01):
+    with pytest.raises(ValueError, match=r"anomaly_score.*'likelihood'"):
+        VAEOutlierDetector(anomaly_score="likelihood").fit(digits01)
