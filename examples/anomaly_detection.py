@@ -1,10 +1,13 @@
-"""Anomaly detection by reconstruction error on scikit-learn's digits.
+"""Anomaly detection by reconstruction error on digits
+===================================================
 
 For each digit class in turn, an AutoencoderOutlierDetector learns 80 % of that
 class only; the held-out rest of the class and every other digit are then scored by
 their reconstruction error (``score_samples``: higher means more typical). A digit the
 model never saw reconstructs badly and stands out. The ROC AUC of that score is
 compared with PCA's reconstruction error at the same number of components.
+
+Run it as a script::
 
     python examples/anomaly_detection.py --out out/anomaly
 """
@@ -29,7 +32,8 @@ def pca_score_samples(pca, X):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description="Anomaly detection by reconstruction error on digits",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("out/anomaly"), help="figure folder")
     parser.add_argument("--epochs", type=int, default=300, help="training epochs")

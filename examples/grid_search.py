@@ -1,4 +1,5 @@
-"""PCA, LinearAETransformer and AutoencoderTransformer side by side in one search.
+"""PCA, LinearAETransformer and AutoencoderTransformer in one search
+=================================================================
 
 The reducers are interchangeable steps of one Pipeline, so a single GridSearchCV
 swaps them and their ``n_components`` exactly as it would swap PCA settings. Two
@@ -6,6 +7,8 @@ searches: a supervised one (reducer + LogisticRegression, ranked by accuracy) an
 unsupervised one (scaler + reducer alone, ranked by ``reconstruction_scorer``, the
 same squared reconstruction error for every reducer: their own ``score`` methods
 measure different things, PCA's being a log-likelihood).
+
+Run it as a script::
 
     python examples/grid_search.py --out out/grid_search
 """
@@ -28,7 +31,7 @@ from skae.metrics import reconstruction_scorer
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
+        description="PCA, LinearAETransformer and AutoencoderTransformer in one search",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("out/grid_search"), help="figure folder")

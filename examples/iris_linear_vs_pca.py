@@ -1,10 +1,13 @@
-"""Linear autoencoder vs PCA on standardized iris.
+"""Linear autoencoder vs PCA on standardized iris
+==============================================
 
 An under-complete linear autoencoder learns PCA's subspace, but in a rotated basis;
 skae's LinearAETransformer aligns it back to PCA's ordered components. The script
 shows the three scatters (PCA, raw linear AE, aligned linear AE), the explained
 variance of each component, and how close the untied decoder comes to the
 transposed encoder.
+
+Run it as a script::
 
     python examples/iris_linear_vs_pca.py --out out/iris
 """
@@ -31,7 +34,8 @@ def cosine_matrix(A, B):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description="Linear autoencoder vs PCA on standardized iris",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("out/iris"), help="figure folder")
     parser.add_argument("--seed", type=int, default=0, help="random_state of the fits")

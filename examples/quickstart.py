@@ -1,9 +1,12 @@
-"""Quickstart: the classic MNIST autoencoder workflow on scikit-learn's 8x8 digits.
+"""Quickstart: an autoencoder against PCA on 8x8 digits
+====================================================
 
 A single-layer autoencoder (64 -> 16 -> 64, ReLU code, sigmoid output, binary
 cross-entropy, Adam) learns to compress the digits; the script compares it with PCA
 at the same number of components and writes two figures: the loss per epoch, and
 test digits next to their 16-d codes (drawn as 4x4 images) and reconstructions.
+
+Run it as a script::
 
     python examples/quickstart.py --out out/quickstart
 """
@@ -23,7 +26,8 @@ from skae.plotting import plot_loss_curve, plot_reconstructions
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description="Quickstart: an autoencoder against PCA on 8x8 digits",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("out/quickstart"), help="figure folder")
     parser.add_argument("--epochs", type=int, default=200, help="training epochs")

@@ -1,10 +1,13 @@
-"""What a variational autoencoder adds: new digits from the prior, and a map of its codes.
+"""What a variational autoencoder adds: new digits and a map of its codes
+======================================================================
 
 Trains ``VAETransformer`` (Bernoulli likelihood, a 2-d code) on scikit-learn's 8x8
 digits, then draws new images from the standard normal prior through the decoder,
 and decodes a grid of codes across the latent plane (a latent traversal: each row
 moves along one axis, each column along the other). Prints the test ELBO next to
 that of a model trained for one epoch.
+
+Run it as a script::
 
     python examples/vae_digits.py --out out/vae
 """
@@ -34,7 +37,8 @@ def image_grid(images, rows, title):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description="What a variational autoencoder adds: new digits and a map of its codes",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("out/vae"), help="figure folder")
     parser.add_argument("--epochs", type=int, default=150, help="training epochs")

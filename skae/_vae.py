@@ -274,11 +274,11 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
         :class:`AutoencoderOutlierDetector` scores (for
         ``likelihood="bernoulli"`` the Bernoulli divergence averaged over the
         features, else the mean squared error). "elbo": the ELBO in nats, as
-        :meth:`VAETransformer.score_samples`. A likelihood bound favours simple
-        samples whatever the training data (an image with few ink pixels has a
-        high Bernoulli likelihood), so it ranks outliers worse: on one-class
-        MNIST the mean ROC AUC was 0.970 with "reconstruction" and 0.919 with
-        "elbo" (``benchmarks/bench_anomaly_mnist.py``).
+        :meth:`skae.VAETransformer.score_samples` gives it. A likelihood bound
+        favours simple samples whatever the training data (an image with few ink
+        pixels has a high Bernoulli likelihood), so it ranks outliers worse: on
+        one-class MNIST the mean ROC AUC was 0.970 with "reconstruction" and
+        0.919 with "elbo" (``benchmarks/bench_anomaly_mnist.py``).
 
     **params
         Every other parameter of :class:`VAETransformer`, with the same defaults.

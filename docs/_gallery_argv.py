@@ -1,0 +1,23 @@
+"""The command line each gallery example runs with (see ``conf.py``)."""
+
+import os
+
+# tiny settings for SKAE_DOCS_QUICK=1: the test suite builds the whole site with them
+_QUICK = {
+    "anomaly_detection.py": ["--epochs", "3", "--classes", "0", "1"],
+    "grid_search.py": ["--epochs", "2", "--components", "2", "--n-jobs", "1"],
+    "iris_linear_vs_pca.py": [],
+    "mnist_autoencoder.py": ["--epochs", "1", "--n-train", "2000"],
+    "quickstart.py": ["--epochs", "3"],
+    "vae_digits.py": ["--epochs", "3", "--grid", "4"],
+}
+
+
+def reset_argv(gallery_conf, script_vars):
+    name = os.path.basename(script_vars["src_file"])
+    argv = ["--out", os.path.join(os.environ["SKAE_DOCS_FIGURES"], name[:-3])]
+    if name in _QUICK and os.environ.get("SKAE_DOCS_QUICK") == "1":
+        argv += _QUICK[name]
+    if os.environ.get("SKAE_MNIST_DIR") and name.startswith("mnist"):
+        argv += ["--data-dir", os.environ["SKAE_MNIST_DIR"]]
+    return argv
