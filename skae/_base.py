@@ -544,9 +544,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         For the nonlinear autoencoders that is the negative squared error (with
         ``loss="bce"``, the negative Bernoulli divergence); for an aligned
-        LinearAETransformer, PCA's log-likelihood. Estimators' ``score`` thus
-        measure different things, and a search over several kinds of estimator
-        without ``scoring=`` ranks them on different scales. Pass
+        LinearAETransformer, PCA's log-likelihood; for VAETransformer, the ELBO
+        in nats; for VAEOutlierDetector, the score its ``anomaly_score`` names.
+        Estimators' ``score`` thus measure different things, and a search over
+        several kinds of estimator (or over ``anomaly_score``) without
+        ``scoring=`` ranks them on different scales. Pass
         ``scoring=skae.metrics.reconstruction_scorer`` to rank every transformer
         with ``inverse_transform`` by the same squared reconstruction error.
 

@@ -23,10 +23,15 @@ _SCORE_DRAWS = 16
 
 
 def _score_noise(n_components, dtype):
+    # drawn in float64 whatever the input's dtype, so float32 and float64 input
+    # are scored with the same draws
     half = torch.randn(
-        _SCORE_DRAWS // 2, n_components, generator=torch.Generator().manual_seed(0), dtype=dtype
+        _SCORE_DRAWS // 2,
+        n_components,
+        generator=torch.Generator().manual_seed(0),
+        dtype=torch.float64,
     )
-    return torch.cat([half, -half])
+    return torch.cat([half, -half]).to(dtype)
 
 
 @_fill_doc(
@@ -290,6 +295,10 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
         offset_``. ``fit`` sets it from the training data; ``partial_fit`` from the
         latest chunk.
 
+    anomaly_score_ : str
+        The ``anomaly_score`` of the last fit, which ``score_samples`` and
+        ``offset_`` use: setting the parameter takes effect at the next fit.
+
     n_components_, net_, n_iter_, loss_curve_, validation_scores_, \
 best_validation_score_, n_features_in_, feature_names_in_
         As in :class:`VAETransformer`.
@@ -314,6 +323,7 @@ best_validation_score_, n_features_in_, feature_names_in_
     _fitted_state = {
         **VAETransformer._fitted_state,
         "offset_": [_Interval(numbers.Real, None, None)],
+        "anomaly_score_": [_Options(("reconstruction", "elbo"))],
     }
 
     _parameter_rules = {
@@ -352,7 +362,13 @@ best_validation_score_, n_features_in_, feature_names_in_
         self.contamination = contamination
         self.anomaly_score = anomaly_score
 
+    def _fit_validated(self, X, *, resume, incremental):
+        # offset_ is on the scale of one score: the fit fixes which, as a fitted
+        # PCA keeps its width when n_components is set afterwards
+        self.anomaly_score_ = self.anomaly_score
+        super()._fit_validated(X, resume=resume, incremental=incremental)
+
     def _score_samples(self, X):
-        if self.anomaly_score == "elbo":
+        if self.anomaly_score_ == "elbo":
             return super()._score_samples(X)
         return -self._reconstruction_errors(X)

@@ -24,6 +24,7 @@ FAST_ESTIMATORS = [
     LinearAETransformer(solver="lbfgs", max_iter=5),
     VAETransformer(hidden_layer_sizes=(8,), max_iter=5),
     VAEOutlierDetector(hidden_layer_sizes=(8,), max_iter=5),
+    VAEOutlierDetector(hidden_layer_sizes=(8,), max_iter=5, anomaly_score="elbo"),
 ]
 
 

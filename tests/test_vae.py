@@ -182,3 +182,34 @@ def test_detector_scores_by_the_elbo_when_asked(digits01):
 def test_detector_refuses_an_unknown_anomaly_score(digits01):
     with pytest.raises(ValueError, match=r"anomaly_score.*'likelihood'"):
         VAEOutlierDetector(anomaly_score="likelihood").fit(digits01)
+
+
+def test_the_fit_fixes_the_score_that_offset_is_on(digits01):
+    detector = VAEOutlierDetector(4, likelihood="bernoulli", max_iter=3, random_state=0)
+    detector.fit(digits01)
+    scores, labels = detector.score_samples(digits01), detector.predict(digits01)
+    # the parameter takes effect at the next fit, as n_components does for PCA
+    detector.set_params(anomaly_score="elbo")
+    np.testing.assert_array_equal(detector.score_samples(digits01), scores)
+    np.testing.assert_array_equal(detector.predict(digits01), labels)
+    assert detector.anomaly_score_ == "reconstruction"
+    detector.fit(digits01)
+    assert detector.anomaly_score_ == "elbo" and detector.score_samples(digits01).mean() < -5
+    assert 0 < (detector.predict(digits01) == -1).mean() < 0.2
+
+
+def test_elbo_detector_saves_and_loads_with_its_score(digits01, tmp_path):
+    detector = VAEOutlierDetector(
+        3, likelihood="bernoulli", anomaly_score="elbo", max_iter=3, random_state=0
+    ).fit(digits01)
+    skae.save(detector, tmp_path / "elbo.skae")
+    loaded = skae.load(tmp_path / "elbo.skae")
+    assert loaded.anomaly_score_ == "elbo" and loaded.offset_ == detector.offset_
+    np.testing.assert_array_equal(loaded.score_samples(digits01), detector.score_samples(digits01))
+
+
+def test_elbo_uses_the_same_draws_for_float32_and_float64(digits01):
+    vae_ = vae(max_iter=3).fit(digits01.astype(np.float32))
+    elbo32 = vae_.score_samples(digits01.astype(np.float32))
+    elbo64 = vae_.score_samples(digits01)
+    np.testing.assert_allclose(elbo32, elbo64, atol=1e-3)
