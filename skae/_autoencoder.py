@@ -98,9 +98,10 @@ class AutoencoderTransformer(_BaseAutoencoder):
         A custom autoencoder to train instead of the built-in MLP, such as
         :class:`~skae.ConvAutoencoder`. It must define ``encode(x)`` and
         ``decode(z)`` (the raw output, before ``output_activation``) and is built
-        as ``module(n_features=..., n_components=..., **module_params)``; the MLP
-        parameters above (``hidden_layer_sizes`` to ``tied_weights``, ``dropout``)
-        are then unused.
+        as ``module(n_features=..., n_components=..., **module_params)``;
+        ``hidden_layer_sizes``, ``activation``, ``code_activation``,
+        ``tied_weights`` and ``dropout`` are then unused (``output_activation``,
+        ``loss``, ``noise`` and ``sparsity`` still apply).
 
     module_params : dict or None, default=None
         Further keyword arguments of ``module``.

@@ -224,9 +224,8 @@ class LinearAETransformer(_BaseAutoencoder):
     tied_weights : bool, default=True
         If True, the decoder's weights are the encoder's transposed, as in the
         classic PCA network. The optimum is the same principal subspace either
-        way, but the tied problem is far better conditioned: on MNIST (784 -> 36)
-        L-BFGS came within 3e-6 of PCA's residual variance in 6 epochs tied,
-        and was still 3e-3 away after 30 epochs untied.
+        way; tied, its optima differ only by a rotation rather than by any
+        invertible matrix.
 
     {training_parameters}
 
