@@ -111,6 +111,17 @@ def report(title, header, rows, markdown_path, notes=()):
     return text
 
 
+class RescoredDetector:
+    """A detector whose ``score_samples`` a subclass defines from the wrapped one's."""
+
+    def __init__(self, detector):
+        self.detector = detector
+
+    def fit(self, X):
+        self.detector.fit(X)
+        return self
+
+
 class PCAReconstructionError:
     """PCA's per-sample squared reconstruction error as an outlier score."""
 

@@ -16,7 +16,7 @@ per-sample cross-entropy, which also counts how grey the image itself is.
 import argparse
 
 import numpy as np
-from _common import PCAReconstructionError, one_class_table, report
+from _common import PCAReconstructionError, RescoredDetector, one_class_table, report
 from scipy.special import xlogy
 from sklearn.datasets import load_digits
 from sklearn.ensemble import IsolationForest
@@ -26,15 +26,8 @@ from sklearn.neighbors import LocalOutlierFactor
 from skae import AutoencoderOutlierDetector
 
 
-class CrossEntropyScore:
+class CrossEntropyScore(RescoredDetector):
     """A BCE-trained detector scored by the plain per-sample cross-entropy."""
-
-    def __init__(self, detector):
-        self.detector = detector
-
-    def fit(self, X):
-        self.detector.fit(X)
-        return self
 
     def score_samples(self, X):
         own_entropy = -(xlogy(X, X) + xlogy(1 - X, 1 - X)).mean(axis=1)

@@ -13,7 +13,7 @@ architecture, epochs and batch size of skae's rows.
 
 import argparse
 
-from _common import PCAReconstructionError, one_class_table, report
+from _common import PCAReconstructionError, RescoredDetector, one_class_table, report
 
 from skae import AutoencoderOutlierDetector, VAEOutlierDetector
 
@@ -54,16 +54,9 @@ def detectors(epochs, seed, batch_size):
     return skae_detectors | pyod_detectors(epochs, seed, batch_size)
 
 
-class PyodScore:
+class PyodScore(RescoredDetector):
     """A pyod detector with scikit-learn's sign: ``score_samples`` is higher for
     inliers (pyod's ``decision_function`` is higher for outliers)."""
-
-    def __init__(self, detector):
-        self.detector = detector
-
-    def fit(self, X):
-        self.detector.fit(X)
-        return self
 
     def score_samples(self, X):
         return -self.detector.decision_function(X)
