@@ -13,11 +13,16 @@ _QUICK = {
 }
 
 
+def needs_mnist(name):
+    """Whether the example ``name`` needs the MNIST files (given by SKAE_MNIST_DIR)."""
+    return name.startswith("mnist")
+
+
 def reset_argv(gallery_conf, script_vars):
     name = os.path.basename(script_vars["src_file"])
     argv = ["--out", os.path.join(os.environ["SKAE_DOCS_FIGURES"], name[:-3])]
-    if name in _QUICK and os.environ.get("SKAE_DOCS_QUICK") == "1":
+    if os.environ.get("SKAE_DOCS_QUICK") == "1":
         argv += _QUICK[name]
-    if os.environ.get("SKAE_MNIST_DIR") and name.startswith("mnist"):
+    if os.environ.get("SKAE_MNIST_DIR") and needs_mnist(name):
         argv += ["--data-dir", os.environ["SKAE_MNIST_DIR"]]
     return argv

@@ -19,6 +19,7 @@ import skae
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS))  # for _gallery_argv below
+from _gallery_argv import needs_mnist  # noqa: E402
 
 project = "skae"
 author = "the skae developers"
@@ -73,7 +74,7 @@ nitpick_ignore_regex = [
 # names the folder of their data, otherwise their pages show the code alone.
 examples = sorted(p.name for p in (DOCS.parent / "examples").glob("*.py"))
 if not os.environ.get("SKAE_MNIST_DIR"):
-    examples = [name for name in examples if not name.startswith("mnist")]
+    examples = [name for name in examples if not needs_mnist(name)]
 
 sphinx_gallery_conf = {
     "examples_dirs": str(DOCS.parent / "examples"),
