@@ -4,10 +4,10 @@ import numbers
 
 import torch
 
-from ._base import _BaseAutoencoder, _check_unit_interval, _OutlierThreshold
+from ._base import _BaseAutoencoder, _OutlierThreshold
 from ._docstrings import _fill_doc
+from ._losses import _ReconstructionLoss
 from ._modules import _ACTIVATIONS, MLPAutoencoder
-from ._net import _ReconstructionLoss
 from ._validation import (
     _BOOLEAN,
     _NONE,
@@ -43,68 +43,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
     n_components : int, default=2
         Width of the code, the number of output features of ``transform``.
 
-    hidden_layer_sizes : tuple of int, default=(100,)
-        Widths of the encoder's hidden layers, input side first; the decoder
-        mirrors them. ``()`` gives the single-layer autoencoder
-        ``n_features -> n_components -> n_features``.
-
-    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
-        Activation of the hidden layers, as in
-        :class:`~sklearn.neural_network.MLPRegressor`.
-
-    code_activation : {"identity", "logistic", "tanh", "relu"}, default="identity"
-        Activation of the code layer. A linear code keeps all code values usable
-        for downstream models; ``"relu"`` gives the classic nonnegative codes.
-
-    output_activation : {"identity", "sigmoid"}, default="identity"
-        Activation of the reconstruction. Use "sigmoid" for data in [0, 1].
-
-    loss : {"mse", "bce"}, default="mse"
-        Reconstruction loss: mean squared error, or binary cross-entropy (which
-        needs ``output_activation="sigmoid"`` and data in [0, 1]). With "bce" the
-        loss is computed from the decoder's logits, fused with the sigmoid, and
-        ``score_samples`` is minus the Bernoulli divergence averaged over the
-        features: the cross-entropy of the reconstruction minus the binary
-        entropy of the sample itself, so that a perfect reconstruction scores 0
-        however many grey values the sample has. A sample with a value outside
-        [0, 1] has no likelihood under that model and scores ``-inf``.
-
-    tied_weights : bool, default=False
-        If True, every decoder layer uses the transposed weights of its mirror
-        encoder layer, halving the number of weight parameters.
-
-    noise : float, default=0.0
-        Corruption of a denoising autoencoder, applied to the input of training
-        batches only (the target stays clean): the standard deviation of added
-        Gaussian noise, or the probability of zeroing each input value.
-
-    noise_type : {"gaussian", "masking"}, default="gaussian"
-        Kind of corruption that ``noise`` sets.
-
-    sparsity : float, default=0.0
-        Weight of a sparsity penalty on the codes, added to the loss: the mean
-        absolute code value (L1), or with ``sparsity_target`` the KL divergence.
-
-    sparsity_target : float or None, default=None
-        Target mean activation rho of each code unit; the penalty is then
-        ``sum_j KL(rho || mean activation of unit j)`` over each batch, which
-        needs codes in (0, 1): ``code_activation="logistic"``.
-
-    dropout : float, default=0.0
-        Dropout probability after every hidden layer (encoder and decoder) in
-        training.
-
-    module : torch.nn.Module subclass or None, default=None
-        A custom autoencoder to train instead of the built-in MLP, such as
-        :class:`~skae.ConvAutoencoder`. It must define ``encode(x)`` and
-        ``decode(z)`` (the raw output, before ``output_activation``) and is built
-        as ``module(n_features=..., n_components=..., **module_params)``;
-        ``hidden_layer_sizes``, ``activation``, ``code_activation``,
-        ``tied_weights`` and ``dropout`` are then unused (``output_activation``,
-        ``loss``, ``noise`` and ``sparsity`` still apply).
-
-    module_params : dict or None, default=None
-        Further keyword arguments of ``module``.
+    {autoencoder_parameters}
 
     {training_parameters}
 
@@ -152,7 +91,6 @@ class AutoencoderTransformer(_BaseAutoencoder):
     """
 
     _parameter_rules = {
-        **_BaseAutoencoder._parameter_rules,
         "n_components": [_Interval(numbers.Integral, 1, None)],
         "hidden_layer_sizes": [_Sizes()],
         "activation": [_Options(tuple(_ACTIVATIONS))],
@@ -255,15 +193,12 @@ class AutoencoderTransformer(_BaseAutoencoder):
             "iterator_train__noise_type": self.noise_type,
         }
 
-    def _check_data_and_settings(self, X):
-        """Raise ValueError for settings that contradict each other or ``X``."""
-        if self.loss == "bce":
-            if self.output_activation != "sigmoid":
-                raise ValueError(
-                    "loss='bce' needs output_activation='sigmoid', got "
-                    f"output_activation={self.output_activation!r}."
-                )
-            _check_unit_interval(X, "loss='bce'", "loss='mse'")
+    def _check_settings(self):
+        if self.loss == "bce" and self.output_activation != "sigmoid":
+            raise ValueError(
+                "loss='bce' needs output_activation='sigmoid', got "
+                f"output_activation={self.output_activation!r}."
+            )
         if self.noise_type == "masking" and self.noise >= 1:
             raise ValueError(f"noise_type='masking' needs noise < 1, got noise={self.noise}.")
         if (
@@ -275,25 +210,40 @@ class AutoencoderTransformer(_BaseAutoencoder):
                 "sparsity_target needs codes in (0, 1): set code_activation='logistic' "
                 f"(got code_activation={self.code_activation!r})."
             )
-
-    def _fit_validated(self, X, *, resume, incremental):
-        self._check_data_and_settings(X)
-        net = self._prepare_net(X.shape[1], self.n_components, resume=resume)
-        epochs = 1 if incremental else self.max_iter
-        self._train_net(net, X, epochs=epochs, warn=not incremental)
-        self._set_net(net)
-        self.n_components_ = self.n_components
-
-    def _decode(self, Z):
-        if self.output_activation == "sigmoid":
-            return self._run_module(lambda module, z: torch.sigmoid(module.decode(z)), Z)
-        return super()._decode(Z)
+        reserved = sorted(set(self.module_params or {}) & {"n_features", "n_components"})
+        if reserved:
+            raise ValueError(
+                f"module_params may not set {', '.join(reserved)}: the estimator passes "
+                "n_features from the data and n_components from its own parameter."
+            )
 
     @property
-    def _bernoulli_output(self):
-        return self.loss == "bce"
+    def _sigmoid_output(self):
+        return self.output_activation == "sigmoid"
+
+    @property
+    def _bernoulli_setting(self):
+        return ("loss='bce'", "loss='mse'") if self.loss == "bce" else None
+
+    @property
+    def _loss_label(self):
+        """What ``loss_curve_`` records, for a plot's axis."""
+        if self.loss == "bce":
+            name = "binary cross-entropy"
+        elif self.output_activation == "sigmoid":
+            name = "mean squared error (sigmoid output)"
+        else:
+            name = "mean squared error"
+        return name + (" + sparsity penalty" if self.sparsity > 0 else "")
 
 
+@_fill_doc(
+    alpha="0.0001",
+    max_iter=200,
+    max_iter_meaning="Maximum number of epochs (passes over the training data).",
+    tol="0.0001",
+    tol_meaning="Smallest decrease of the monitored loss that counts as an improvement.",
+)
 class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
     """Outlier detection by the reconstruction error of an autoencoder.
 
@@ -310,26 +260,20 @@ class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
     n_components : int, default=2
         Width of the code.
 
-    contamination : "auto" or float, default="auto"
-        Expected share of outliers in the training data. With a float in
-        (0, 0.5], ``offset_`` is that quantile of the training scores. With
-        "auto", it is Tukey's lower fence on them: the first quartile minus 1.5
-        times the interquartile range.
+    {contamination}
 
-    **params
-        Every other parameter of :class:`AutoencoderTransformer`, with the same
-        defaults.
+    {autoencoder_parameters}
+
+    {training_parameters}
 
     Attributes
     ----------
-    offset_ : float
-        Threshold on ``score_samples``: ``decision_function = score_samples -
-        offset_``. ``fit`` sets it from the training data; ``partial_fit`` from the
-        latest chunk.
+    {offset}
 
-    n_components_, net_, n_iter_, loss_curve_, validation_scores_, \
-best_validation_score_, n_features_in_, feature_names_in_
-        As in :class:`AutoencoderTransformer`.
+    n_components_ : int
+        Width of the code.
+
+    {training_attributes}
 
     See Also
     --------
@@ -349,16 +293,6 @@ best_validation_score_, n_features_in_, feature_names_in_
     >>> sorted(set(labels.tolist()))
     [-1, 1]
     """
-
-    _fitted_state = {
-        **AutoencoderTransformer._fitted_state,
-        "offset_": [_Interval(numbers.Real, None, None)],
-    }
-
-    _parameter_rules = {
-        **AutoencoderTransformer._parameter_rules,
-        "contamination": [_Options(("auto",)), _Interval(numbers.Real, 0, 0.5, closed="right")],
-    }
 
     def __init__(
         self,
@@ -392,7 +326,33 @@ best_validation_score_, n_features_in_, feature_names_in_
         warm_start=False,
         device="cpu",
     ):
-        params = dict(locals())
-        del params["self"], params["__class__"], params["contamination"]
-        super().__init__(**params)
+        super().__init__(
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            code_activation=code_activation,
+            output_activation=output_activation,
+            loss=loss,
+            tied_weights=tied_weights,
+            noise=noise,
+            noise_type=noise_type,
+            sparsity=sparsity,
+            sparsity_target=sparsity_target,
+            dropout=dropout,
+            module=module,
+            module_params=module_params,
+            optimizer=optimizer,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            device=device,
+        )
         self.contamination = contamination

@@ -1,41 +1,56 @@
-"""The base every skae estimator shares: validation, training the skorch net, and
-``transform`` / ``inverse_transform`` / ``score_samples``."""
+"""The base every skae estimator shares: validation, training the skorch net,
+``transform`` / ``inverse_transform`` / ``score_samples``, and what a fitted
+estimator saves and how its net is rebuilt from that."""
 
 import copy
 import inspect
 import numbers
 import warnings
-from abc import ABC, abstractmethod
+from abc import ABC
 from contextlib import contextmanager
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     OutlierMixin,
     TransformerMixin,
+    clone,
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping
-from torch.nn import functional as F
+from skorch.history import History
 
+from ._chunks import _chunks, _dense
+from ._losses import _bernoulli_divergence
 from ._net import (
+    _as_tensor,
     _AutoencoderNet,
     _continue_from,
+    _empty_weights_allowed,
     _EpochLog,
+    _fused_supported,
     _make_net,
+    _optimizer_state,
+    _place_net,
     _RandomSplit,
+    _resolve_device,
+    _restore_device,
     _Rows,
+    _state_after_a_step,
     _StopOnDivergence,
+    _training_tensor,
 )
 from ._validation import (
     _BOOLEAN,
     _NONE,
     _RANDOM_STATE,
+    _Array,
+    _check_same_tensors,
+    _Fitted,
     _Instance,
     _Interval,
     _ListOf,
@@ -44,58 +59,22 @@ from ._validation import (
     _validate_params,
 )
 
-# Rows per chunk when inferring or accumulating statistics: bounds the temporary
-# memory independently of n_samples.
-_CHUNK_ROWS = 4096
-
 _TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
 
 _OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 _FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.SGD)
 
-
 # skorch arguments that do not change what a net computes or the state it trains
 _UNCOMPARED = {"device", "verbose", "max_epochs", "batch_size", "lr"}
 
+# a loaded net's skorch history holds at most this many of the last epochs, so a
+# file cannot make loading build a large history from a short list of losses
+# (loss_curve_ and validation_scores_ keep every epoch)
+_LOADED_HISTORY = 10_000
 
-def _fused_supported(device):
-    """Whether this torch has fused optimizer kernels for ``device``'s type."""
-    if device.startswith("cuda"):
-        return True
-    # fused CPU kernels arrived in torch 2.4
-    return device == "cpu" and torch.__version__ >= "2.4"
-
-
-def _chunks(n_rows):
-    """Slices covering ``range(n_rows)`` in pieces of ``_CHUNK_ROWS``."""
-    return (slice(s, min(s + _CHUNK_ROWS, n_rows)) for s in range(0, n_rows, _CHUNK_ROWS))
-
-
-def _as_tensor(X):
-    """A tensor sharing memory with the array ``X``, without copying it.
-
-    skae never writes to its input tensors, so a read-only array (a memmap opened
-    with mode "r") is safe, and torch's warning about writing to it does not apply.
-    Torch has no negative strides, so a reversed view (``X[::-1]``) is copied.
-    """
-    if any(stride < 0 for stride in X.strides):
-        # a copy, since ascontiguousarray keeps a negative stride of length one
-        X = X.copy()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(X)
-
-
-def _training_tensor(X, device):
-    """The training rows as a tensor; on a GPU with room for them, moved there once,
-    so that batches are sliced on the device instead of copied over one by one."""
-    tensor = _as_tensor(X)
-    if torch.device(device).type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        if tensor.nbytes < free // 2:
-            tensor = tensor.to(device)
-    return tensor
+# every public estimator class, by name, registered as it is defined
+_ESTIMATORS = {}
 
 
 def _check_unit_interval(X, setting, alternative):
@@ -106,17 +85,6 @@ def _check_unit_interval(X, setting, alternative):
             f"{setting} needs X in [0, 1]; got values in [{low:.4g}, {high:.4g}]. Scale X "
             f"(e.g. MinMaxScaler) or use {alternative}."
         )
-
-
-def _bernoulli_divergence(module, x):
-    """Per-row mean of ``KL(Bernoulli(x) || Bernoulli(sigmoid(logits)))``, from the
-    logits; ``inf`` for a row with a value outside [0, 1]."""
-    logits = module.decode(module.encode(x))
-    cross_entropy = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-    entropy = -(torch.xlogy(x, x) + torch.xlogy(1 - x, 1 - x))
-    divergence = (cross_entropy - entropy).clamp_min(0).mean(dim=1)
-    outside = ((x < 0) | (x > 1)).any(dim=1)
-    return divergence.masked_fill(outside, float("inf"))
 
 
 def _describe_changes(changes):
@@ -145,58 +113,24 @@ def _draw_seed(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-def _resolve_device(device):
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except RuntimeError:
-        raise ValueError(
-            f"device={device!r} is not a PyTorch device; use 'cpu', 'cuda', 'cuda:N' or 'auto'."
-        ) from None
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} was requested but CUDA is not available.")
-        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r} was requested but only {torch.cuda.device_count()} "
-                "CUDA device(s) are available."
-            )
-    if parsed.type not in ("cpu", "cuda"):
-        raise ValueError(
-            f"device={device!r} is not supported; use 'cpu', 'cuda', 'cuda:N' or 'auto'."
-        )
-    return device
-
-
-def _place_net(net, device):
-    """Move a trained skorch net (module and optimizer state) to ``device``."""
-    optimizer_state = net.optimizer_.state_dict()
-    net.module_.to(device)
-    net.criterion_.to(device)
-    # loading the state back casts its tensors to the parameters' new device
-    net.optimizer_.load_state_dict(optimizer_state)
-    net.device = device
-
-
-def _restore_device(net, device):
-    """Put a loaded net on ``device`` if it is usable here, else on the CPU with a warning
-    (``"auto"`` falls back silently)."""
-    try:
-        _place_net(net, _resolve_device(device))
-    except Exception as error:  # any device that cannot take it: the CPU can
-        warnings.warn(f"{error} The network stays on the CPU.", UserWarning, stacklevel=3)
-        _place_net(net, "cpu")
+def _merged(cls, table):
+    """The class attribute ``table`` merged over ``cls``'s bases, base entries first."""
+    merged = {}
+    for klass in reversed(cls.__mro__):
+        merged.update(vars(klass).get(table, {}))
+    return merged
 
 
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, ABC):
     """Shared fit / partial_fit / transform / inverse_transform / score_samples.
 
     A subclass supplies ``_net_params`` (extending the skorch arguments here with
-    its module and criterion) and ``_fit_validated`` (what one fit does with
-    validated data: its statistics, ``_prepare_net`` and ``_train_net``, and its
-    fitted attributes). ``fit`` and ``partial_fit`` both go through ``_fit``, which
-    makes every call all-or-nothing.
+    its module and criterion) and declares its own entries of ``_parameter_rules``
+    and ``_fitted_state``, which are merged with its bases' when the class is
+    defined. ``fit`` and ``partial_fit`` both go through ``_fit``, which makes every
+    call all-or-nothing; ``_fit_validated`` here trains the network, and the linear
+    autoencoder replaces it with its solvers. Defining a public subclass registers
+    it with :func:`skae.save` and :func:`skae.load`.
     """
 
     _parameter_rules = {
@@ -217,6 +151,39 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "warm_start": [_BOOLEAN],
         "device": [_Instance(str, name="a str such as 'cpu', 'cuda' or 'auto'")],
     }
+
+    # every fitted attribute and what it must be; skae.load checks the state it
+    # reads from a file against this table
+    _fitted_state = {
+        "n_features_in_": _Fitted(_Interval(numbers.Integral, 1, None)),
+        "n_components_": _Fitted(_Interval(numbers.Integral, 1, None)),
+        "feature_names_in_": _Array("n_features_in_", strings=True, optional=True),
+        "n_iter_": _Fitted(_Interval(numbers.Integral, 1, None)),
+        "loss_curve_": _Fitted(_ListOf(_Interval(numbers.Real, None, None))),
+        "validation_scores_": _Fitted(_NONE, _ListOf(_Interval(numbers.Real, None, None))),
+        "best_validation_score_": _Fitted(_NONE, _Interval(numbers.Real, None, None)),
+    }
+
+    # rows the first fit needs at least
+    _min_samples = 1
+
+    # the skorch net class that trains the module
+    _net_class = _AutoencoderNet
+
+    # whether inverse_transform applies a sigmoid to the decoder's raw output
+    _sigmoid_output = False
+
+    # ("setting", "alternative") where the network's output is the logits of a
+    # Bernoulli model: X must then lie in [0, 1], and reconstruction errors are
+    # Bernoulli divergences rather than squared errors
+    _bernoulli_setting = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._parameter_rules = _merged(cls, "_parameter_rules")
+        cls._fitted_state = _merged(cls, "_fitted_state")
+        if cls.__module__.startswith("skae.") and not cls.__name__.startswith("_"):
+            _ESTIMATORS[cls.__name__] = cls
 
     def __init__(
         self,
@@ -254,7 +221,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     # -- fitting --------------------------------------------------------------
 
     def fit(self, X, y=None):
-        """Train the autoencoder to reconstruct ``X``.
+        """Fit the estimator to ``X``.
 
         The fit is all-or-nothing: if it raises (bad data, a diverging loss,
         ``KeyboardInterrupt``), the estimator is left exactly as it was.
@@ -282,7 +249,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         ``numpy.memmap``, say). The nonlinear autoencoders train one epoch on the
         chunk (early stopping works within a call only); the linear autoencoder
         first merges the chunk into its running mean and scatter matrix. Like
-        ``fit``, each call is all-or-nothing.
+        ``fit``, each call is all-or-nothing, and its cost does not grow with the
+        number of calls before it.
 
         Parameters
         ----------
@@ -300,7 +268,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _fit(self, X, *, incremental):
         with _all_or_nothing(self):
-            _validate_params(self, self._parameter_rules)
+            self._check_params()
             resume = (incremental or self.warm_start) and hasattr(self, "net_")
             # a partial_fit chunk merges into what was seen; a fit (warm or not)
             # stands on its own rows
@@ -312,11 +280,15 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self._fit_validated(X, resume=resume, incremental=incremental)
         return self
 
-    # rows the first fit needs at least
-    _min_samples = 1
+    def _check_params(self):
+        """Raise for a parameter outside its allowed forms, or for settings that
+        contradict each other: the rules of ``fit``, which ``skae.load`` applies
+        too."""
+        _validate_params(self, self._parameter_rules)
+        self._check_settings()
 
-    # the skorch net class that trains the module
-    _net_class = _AutoencoderNet
+    def _check_settings(self):
+        """Raise ValueError for parameters that contradict each other."""
 
     def _validate(self, X, **kwargs):
         """``X`` checked as ``validate_data`` does, as float32 or float64, sparse
@@ -326,10 +298,15 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self, X, dtype=[np.float64, np.float32], accept_sparse=sparse, **kwargs
         )
 
-    @abstractmethod
     def _fit_validated(self, X, *, resume, incremental):
         """Fit on validated ``X``, continuing ``net_`` if ``resume``; set the
         fitted attributes. ``incremental`` is True for ``partial_fit``."""
+        if self._bernoulli_setting is not None:
+            _check_unit_interval(X, *self._bernoulli_setting)
+        net = self._prepare_net(X.shape[1], self.n_components, resume=resume)
+        self._train_net(net, X, incremental=incremental)
+        self._set_net(net, resume=resume)
+        self.n_components_ = self.n_components
 
     def _net_params(self, n_features, n_components):
         """skorch arguments of the net, derived from the estimator's parameters;
@@ -416,11 +393,12 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         _continue_from(net, self.net_)
         return net
 
-    def _train_net(self, net, data, *, epochs, warn):
-        """Train ``net`` for up to ``epochs`` epochs on the rows of ``data``; with
-        ``warn``, a ConvergenceWarning follows a run that used all its epochs while
-        the loss was still improving (unless ``n_iter_no_change`` is None: a fixed
-        budget)."""
+    def _train_net(self, net, data, *, incremental):
+        """Train ``net`` on the rows of ``data``: one epoch for ``partial_fit``, else
+        up to ``max_iter``, after which a ConvergenceWarning follows a run that used
+        them all while the loss was still improving (unless ``n_iter_no_change`` is
+        None: a fixed budget)."""
+        epochs = 1 if incremental else self.max_iter
         n_before = len(net.history)
         callbacks = dict(net.callbacks_)
         if "progress" in callbacks:
@@ -428,7 +406,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         net.partial_fit(_Rows(_training_tensor(data, net.device)), epochs=epochs)
         stopper = callbacks["early_stopping"]
         ran = len(net.history) - n_before
-        if warn and self.n_iter_no_change is not None and ran == epochs:
+        if not incremental and self.n_iter_no_change is not None and ran == epochs:
             if stopper.misses_ < stopper.patience:
                 warnings.warn(
                     f"{type(self).__name__}: maximum iterations ({ran}) reached and the "
@@ -438,18 +416,134 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     stacklevel=5,
                 )
 
-    def _set_net(self, net):
-        """Make ``net`` the fitted network and record its training history."""
-        history = net.history
+    def _set_net(self, net, *, resume):
+        """Make ``net`` the fitted network and record its training history: the
+        epochs it ran after those of ``net_`` if ``resume``."""
+        seen = self.n_iter_ if resume else 0
+        new = net.history[seen:]
         self.net_ = net
-        self.n_iter_ = len(history)
-        self.loss_curve_ = [float(v) for v in history[:, "train_loss"]]
+        self.n_iter_ = seen + len(new)
+        self.loss_curve_ = (self.loss_curve_ if resume else []) + [
+            float(epoch["train_loss"]) for epoch in new
+        ]
         if self.early_stopping:
-            self.validation_scores_ = [-float(v) for v in history[:, "valid_loss"]]
-            self.best_validation_score_ = max(self.validation_scores_)
+            scores = [-float(epoch["valid_loss"]) for epoch in new]
+            previous = self.validation_scores_ if resume else None
+            self.validation_scores_ = (previous or []) + scores
+            # the weights kept are this call's best epoch's
+            self.best_validation_score_ = max(scores)
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
+
+    # -- what a file holds, and the net rebuilt from it -----------------------
+
+    def _saved_state(self):
+        """``(attributes, tensors)`` that :func:`skae.save` stores: the fitted
+        attributes of ``_fitted_state``, and the module's weights and buffers
+        (``module.*``) and the optimizer's per-parameter state
+        (``optimizer.state.<index>.<key>``) as NumPy arrays."""
+        attributes = {k: v for k, v in vars(self).items() if k in self._fitted_state}
+        net = self.net_
+        state = net.module_.state_dict(prefix="module.") | _optimizer_state(net)
+        tensors = {name: t.detach().cpu().contiguous().numpy() for name, t in state.items()}
+        return attributes, tensors
+
+    def _cpu_net_params(self):
+        """The skorch arguments that describe the fitted net on the CPU, also where
+        the estimator's device does not exist here."""
+        return self._on_cpu()._net_params(self.n_features_in_, self.n_components_)
+
+    def _on_cpu(self):
+        return clone(self).set_params(device="cpu")
+
+    def _check_net_matches_params(self):
+        """Raise ValueError where the parameters no longer describe ``net_`` (set
+        after fit), since a net rebuilt from them would differ."""
+        net, now = self.net_, self._cpu_net_params()
+        changes = self._on_cpu()._net_changes(net, self.n_features_in_, self.n_components_) | {
+            key: (getattr(net, key), now[key])
+            for key in ("lr", "batch_size")
+            if getattr(net, key) != now[key]
+        }
+        if changes:
+            raise ValueError(
+                f"its parameters no longer describe its fitted network, which was "
+                f"built with {_describe_changes(changes)}. Were they changed after fit? "
+                "Refit, or set them back, before saving."
+            )
+
+    def _check_consistency(self):
+        """Raise ValueError where fitted attributes, each well formed, contradict
+        each other or the parameters (what ``skae.load`` checks after the
+        entries of ``_fitted_state``)."""
+        n_components = self.n_components
+        if isinstance(n_components, numbers.Integral) and n_components != self.n_components_:
+            raise ValueError(
+                f"n_components={self.n_components!r} but n_components_={self.n_components_!r}."
+            )
+        # the network's history is rebuilt from these, so they must agree as fit leaves them
+        n_iter, scores = self.n_iter_, self.validation_scores_
+        best = self.best_validation_score_
+        if (
+            len(self.loss_curve_) != n_iter
+            or (scores is None) == self.early_stopping
+            or (scores is None and best is not None)
+            or (scores is not None and (len(scores) != n_iter or best not in scores))
+        ):
+            raise ValueError(
+                f"n_iter_={n_iter}, loss_curve_, validation_scores_ and best_validation_score_"
+                f" do not agree with each other or with early_stopping={self.early_stopping}"
+                ": fit records one loss and, with early stopping, one validation score per "
+                "epoch, the best of its last run among them."
+            )
+
+    def _restore_net(self, tensors):
+        """Set ``net_``, on the CPU, from the parameters and fitted attributes, with
+        the weights and optimizer state it takes out of ``tensors``, each checked
+        against what the parameters imply before anything is allocated for it."""
+        params = self._cpu_net_params()
+        module_params = {
+            k.removeprefix("module__"): v for k, v in params.items() if k.startswith("module__")
+        }
+        with torch.device("meta"), _empty_weights_allowed():
+            expected = params["module"](**module_params).state_dict(prefix="module.")
+        weights = {
+            n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("module.")
+        }
+        _check_same_tensors("weights", expected, weights)
+        net = _make_net(self._net_class, 0, **params)
+        stored = {
+            n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("optimizer.")
+        }
+        if stored:
+            expected = _state_after_a_step(net)
+            # a parameter that the optimizer never stepped has no state in the file
+            stepped = {name.rsplit(".", 1)[0] for name in stored}
+            expected = {n: t for n, t in expected.items() if n.rsplit(".", 1)[0] in stepped}
+            _check_same_tensors("optimizer state", expected, stored)
+        state = {}
+        for name, tensor in stored.items():
+            if name.endswith(".step") and (tensor < 0).any():
+                raise ValueError(f"{name} is negative.")
+            _, _, index, key = name.split(".")
+            state.setdefault(int(index), {})[key] = tensor
+        net.module_.load_state_dict(
+            {n.removeprefix("module."): w for n, w in weights.items()}, strict=True
+        )
+        if state:
+            optimizer = net.optimizer_
+            optimizer.load_state_dict(
+                {"state": state, "param_groups": optimizer.state_dict()["param_groups"]}
+            )
+        scores = self.validation_scores_
+        first = max(0, self.n_iter_ - _LOADED_HISTORY)
+        net.history = History(
+            {"epoch": i + 1, "train_loss": self.loss_curve_[i]}
+            | ({} if scores is None else {"valid_loss": -scores[i]})
+            for i in range(first, self.n_iter_)
+        )
+        self.net_ = net
 
     # -- public API -----------------------------------------------------------
 
@@ -483,7 +577,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Reconstructions, in the float dtype of the codes.
         """
         check_is_fitted(self)
-        Z = check_array(X, dtype=[np.float64, np.float32])
+        # a linear autoencoder of no components has codes of width 0, as PCA
+        Z = check_array(X, dtype=[np.float64, np.float32], ensure_min_features=0)
         if Z.shape[1] != self.n_components_:
             raise ValueError(
                 f"X has {Z.shape[1]} features, but inverse_transform of "
@@ -495,20 +590,15 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def score_samples(self, X):
         """Score of each sample: higher is more typical.
 
-        For :class:`AutoencoderTransformer` and its outlier detector, the negative
-        reconstruction error: the squared error averaged over the features (with
-        ``loss="bce"``, the Bernoulli divergence, see ``loss``). For an aligned
-        :class:`LinearAETransformer`, the log-likelihood under the probabilistic
-        PCA model, as PCA's (with ``align=False``, the negative squared error).
-        For :class:`VAETransformer`, the evidence lower bound in nats; for
-        :class:`VAEOutlierDetector`, what its ``anomaly_score`` says. Computed
-        chunk by chunk, so memory beyond the output does not grow with
+        What the score measures is the estimator's own, as its class documentation
+        says (a negative reconstruction error, a log-likelihood or an ELBO).
+        Computed chunk by chunk, so memory beyond the output does not grow with
         ``n_samples``.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Samples to score (sparse for LinearAETransformer only).
+        X : array-like of shape (n_samples, n_features)
+            Samples to score.
 
         Returns
         -------
@@ -518,39 +608,14 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         check_is_fitted(self)
         return self._score_samples(self._validate(X, reset=False))
 
-    def _score_samples(self, X):
-        """``score_samples`` of validated ``X``."""
-        return -self._reconstruction_errors(X)
-
-    def _reconstruction_errors(self, X):
-        errors = np.empty(X.shape[0], dtype=X.dtype)
-        for rows in _chunks(X.shape[0]):
-            chunk = X[rows]
-            errors[rows] = self._chunk_errors(chunk.toarray() if sp.issparse(chunk) else chunk)
-        return errors
-
-    # whether the network's output is the logits of a Bernoulli model (scored by
-    # the Bernoulli divergence rather than the squared error)
-    _bernoulli_output = False
-
-    def _chunk_errors(self, X):
-        """Per-sample reconstruction error of a chunk of validated rows."""
-        if self._bernoulli_output:
-            return self._run_module(_bernoulli_divergence, X)
-        return ((X - self._decode(self._encode(X))) ** 2).mean(axis=1)
-
     def score(self, X, y=None):
         """Mean of ``score_samples``, so that a search can rank candidates.
 
-        For the nonlinear autoencoders that is the negative squared error (with
-        ``loss="bce"``, the negative Bernoulli divergence); for an aligned
-        LinearAETransformer, PCA's log-likelihood; for VAETransformer, the ELBO
-        in nats; for VAEOutlierDetector, the score its ``anomaly_score`` names.
-        Estimators' ``score`` thus measure different things, and a search over
-        several kinds of estimator (or over ``anomaly_score``) without
-        ``scoring=`` ranks them on different scales. Pass
-        ``scoring=skae.metrics.reconstruction_scorer`` to rank every transformer
-        with ``inverse_transform`` by the same squared reconstruction error.
+        Estimators' scores measure different things (see each class), so a search
+        over several kinds of estimator without ``scoring=`` ranks them on
+        different scales; ``scoring=skae.metrics.reconstruction_scorer`` ranks
+        every transformer with ``inverse_transform`` by the same squared
+        reconstruction error.
 
         Parameters
         ----------
@@ -566,18 +631,23 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         return float(self.score_samples(X).mean())
 
-    # every fitted attribute and what it must be: the allowed forms, or for an
-    # array the attributes that give its dimensions (floats; strings for feature
-    # names). skae.load checks the state it reads from a file against this table.
-    _fitted_state = {
-        "n_features_in_": [_Interval(numbers.Integral, 1, None)],
-        "n_components_": [_Interval(numbers.Integral, 1, None)],
-        "feature_names_in_": ("n_features_in_",),
-        "n_iter_": [_Interval(numbers.Integral, 1, None)],
-        "loss_curve_": [_ListOf(_Interval(numbers.Real, None, None))],
-        "validation_scores_": [_NONE, _ListOf(_Interval(numbers.Real, None, None))],
-        "best_validation_score_": [_NONE, _Interval(numbers.Real, None, None)],
-    }
+    def _score_samples(self, X):
+        """``score_samples`` of validated ``X``."""
+        return -self._reconstruction_errors(X)
+
+    def _reconstruction_errors(self, X):
+        """Per-sample reconstruction error of validated ``X``: the Bernoulli
+        divergence for a Bernoulli model, else the squared error, averaged over
+        the features."""
+        if self._bernoulli_setting is not None:
+            return self._run_module(
+                lambda module, x: _bernoulli_divergence(module.decode(module.encode(x)), x), X
+            )
+        errors = np.empty(X.shape[0], dtype=X.dtype)
+        for rows in _chunks(X.shape[0]):
+            chunk = _dense(X[rows])
+            errors[rows] = ((chunk - self._decode(self._encode(chunk))) ** 2).mean(axis=1)
+        return errors
 
     def __getstate__(self):
         # a pickle holds CPU tensors, so it loads on machines without a GPU;
@@ -610,7 +680,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     # -- inference ------------------------------------------------------------
 
     def _run_module(self, function, X):
-        """``function(module, x)`` over ``X`` chunk by chunk, without gradients."""
+        """``function(module, x)`` over the rows of ``X`` chunk by chunk, without
+        gradients, into one preallocated output: memory beyond the output is one
+        chunk's, also for a memmap larger than memory."""
         module = self.net_.module_
         dtype = _TORCH_DTYPES[X.dtype.type]
         if next(module.parameters()).dtype != dtype:
@@ -618,24 +690,36 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             # keeps full precision and makes results independent of the chunking
             module = copy.deepcopy(module).to(dtype)
         module.eval()
+        out = None
         with torch.no_grad():
-            parts = [
-                function(module, _as_tensor(X[rows]).to(device=self.net_.device, dtype=dtype))
-                for rows in _chunks(X.shape[0])
-            ]
-        return torch.cat(parts).cpu().numpy()
+            for rows in _chunks(X.shape[0]):
+                x = _as_tensor(_dense(X[rows])).to(device=self.net_.device, dtype=dtype)
+                part = function(module, x).cpu().numpy()
+                if out is None:
+                    out = np.empty((X.shape[0], *part.shape[1:]), dtype=part.dtype)
+                out[rows] = part
+        return out
 
     def _encode(self, X):
         return self._run_module(lambda module, x: module.encode(x), X)
 
     def _decode(self, Z):
+        if self._sigmoid_output:
+            return self._run_module(lambda module, z: torch.sigmoid(module.decode(z)), Z)
         return self._run_module(lambda module, z: module.decode(z), Z)
 
 
 class _OutlierThreshold(OutlierMixin):
-    """What makes an estimator's ``score_samples`` an outlier detector: ``offset_``
-    from ``contamination`` on the training scores, ``decision_function`` and
-    ``predict``, as :class:`~sklearn.ensemble.IsolationForest` has them."""
+    """What makes an estimator's ``score_samples`` an outlier detector: the
+    ``contamination`` parameter, ``offset_`` from it on the training scores,
+    ``decision_function`` and ``predict``, as
+    :class:`~sklearn.ensemble.IsolationForest` has them."""
+
+    _parameter_rules = {
+        "contamination": [_Options(("auto",)), _Interval(numbers.Real, 0, 0.5, closed="right")],
+    }
+
+    _fitted_state = {"offset_": _Fitted(_Interval(numbers.Real, None, None))}
 
     def _fit_validated(self, X, *, resume, incremental):
         super()._fit_validated(X, resume=resume, incremental=incremental)

@@ -5,6 +5,99 @@ A class docstring names a snippet as ``{snippet_name}`` on a line of its own;
 """
 
 _SNIPPETS = {
+    "autoencoder_parameters": """\
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Widths of the encoder's hidden layers, input side first; the decoder
+        mirrors them. ``()`` gives the single-layer autoencoder
+        ``n_features -> n_components -> n_features``.
+
+    activation : {{"identity", "logistic", "tanh", "relu"}}, default="relu"
+        Activation of the hidden layers, as in
+        :class:`~sklearn.neural_network.MLPRegressor`.
+
+    code_activation : {{"identity", "logistic", "tanh", "relu"}}, default="identity"
+        Activation of the code layer. A linear code keeps all code values usable
+        for downstream models; ``"relu"`` gives the classic nonnegative codes.
+
+    output_activation : {{"identity", "sigmoid"}}, default="identity"
+        Activation of the reconstruction. Use "sigmoid" for data in [0, 1].
+
+    loss : {{"mse", "bce"}}, default="mse"
+        Reconstruction loss: mean squared error, or binary cross-entropy (which
+        needs ``output_activation="sigmoid"`` and data in [0, 1]). With "bce" the
+        loss is computed from the decoder's logits, fused with the sigmoid, and
+        ``score_samples`` is minus the Bernoulli divergence averaged over the
+        features: the cross-entropy of the reconstruction minus the binary
+        entropy of the sample itself, so that a perfect reconstruction scores 0
+        however many grey values the sample has. A sample with a value outside
+        [0, 1] has no likelihood under that model and scores ``-inf``.
+
+    tied_weights : bool, default=False
+        If True, every decoder layer uses the transposed weights of its mirror
+        encoder layer, halving the number of weight parameters.
+
+    noise : float, default=0.0
+        Corruption of a denoising autoencoder, applied to the input of training
+        batches only (the target stays clean): the standard deviation of added
+        Gaussian noise, or the probability of zeroing each input value.
+
+    noise_type : {{"gaussian", "masking"}}, default="gaussian"
+        Kind of corruption that ``noise`` sets.
+
+    sparsity : float, default=0.0
+        Weight of a sparsity penalty on the codes, added to the loss: the mean
+        absolute code value (L1), or with ``sparsity_target`` the KL divergence.
+
+    sparsity_target : float or None, default=None
+        Target mean activation rho of each code unit; the penalty is then
+        ``sum_j KL(rho || mean activation of unit j)`` over each batch, which
+        needs codes in (0, 1): ``code_activation="logistic"``.
+
+    dropout : float, default=0.0
+        Dropout probability after every hidden layer (encoder and decoder) in
+        training.
+
+    module : torch.nn.Module subclass or None, default=None
+        A custom autoencoder to train instead of the built-in MLP, such as
+        :class:`~skae.ConvAutoencoder`. It must define ``encode(x)`` and
+        ``decode(z)`` (the raw output, before ``output_activation``) and is built
+        as ``module(n_features=..., n_components=..., **module_params)``;
+        ``hidden_layer_sizes``, ``activation``, ``code_activation``,
+        ``tied_weights`` and ``dropout`` are then unused (``output_activation``,
+        ``loss``, ``noise`` and ``sparsity`` still apply).
+
+    module_params : dict or None, default=None
+        Further keyword arguments of ``module``.""",
+    "vae_parameters": """\
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Widths of the encoder's hidden layers, input side first; the decoder
+        mirrors them.
+
+    activation : {{"identity", "logistic", "tanh", "relu"}}, default="relu"
+        Activation of the hidden layers.
+
+    likelihood : {{"gaussian", "bernoulli"}}, default="gaussian"
+        The decoder's model of the data. "gaussian": each feature is Gaussian
+        around the decoder's output with a fixed unit variance, which suits
+        standardized data. "bernoulli": each feature in [0, 1] (pixel
+        intensities) is a Bernoulli probability given by the decoder's logits;
+        the loss is computed from the logits.
+
+    beta : float, default=1.0
+        Weight of the KL term: 1 is the ELBO proper; larger values give the
+        beta-VAE's smoother, more disentangled codes at some cost in
+        reconstruction.""",
+    "contamination": """\
+    contamination : "auto" or float, default="auto"
+        Expected share of outliers in the training data. With a float in
+        (0, 0.5], ``offset_`` is that quantile of the training scores. With
+        "auto", it is Tukey's lower fence on them: the first quartile minus 1.5
+        times the interquartile range.""",
+    "offset": """\
+    offset_ : float
+        Threshold on ``score_samples``: ``decision_function = score_samples -
+        offset_``. ``fit`` sets it from the training data; ``partial_fit`` from the
+        latest chunk.""",
     "training_parameters": """\
     optimizer : {{"adam", "sgd"}} or torch.optim.Optimizer subclass, default="adam"
         Optimizer of the minibatch training, by name or as a class; it receives
@@ -93,6 +186,8 @@ def _fill_doc(**values):
 
     def decorate(cls):
         doc = cls.__doc__
+        if doc is None:  # python -OO strips docstrings
+            return cls
         for name, text in _SNIPPETS.items():
             marker = "    {" + name + "}"
             if marker in doc:

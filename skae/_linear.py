@@ -6,153 +6,24 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.special import gammaln
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _BaseAutoencoder, _chunks
+from ._base import _BaseAutoencoder
+from ._chunks import _chunks
 from ._docstrings import _fill_doc
+from ._losses import _ReconstructionLoss
 from ._modules import _LinearAutoencoder
-from ._net import _ReconstructionLoss
-from ._validation import _BOOLEAN, _NONE, _Interval, _Options
-
-
-def _scatter(X, mean):
-    """``(X - mean).T @ (X - mean)`` in float64, one chunk of rows at a time; for
-    sparse ``X`` without densifying it, as ``X.T @ X - n * outer(mean, mean)``."""
-    if sp.issparse(X):
-        return (X.T @ X).toarray() - X.shape[0] * np.outer(mean, mean)
-    scatter = np.zeros((X.shape[1], X.shape[1]))
-    for rows in _chunks(X.shape[0]):
-        Xc = X[rows] - mean
-        scatter += Xc.T @ Xc
-    return scatter
-
-
-def _square_root_factor(A):
-    """An upper-triangular ``R`` with ``R.T @ R = A + eps * I`` for a PSD ``A``.
-
-    A singular ``A`` (constant features) gets the smallest jitter ``eps`` that makes
-    Cholesky succeed. Adding ``eps * I`` shifts every eigenvalue by ``eps`` and
-    leaves the eigenvectors, so the principal subspace is unchanged.
-    """
-    d = A.shape[0]
-    scale = max(np.trace(A) / d, np.finfo(np.float64).tiny)
-    eps = 0.0
-    while True:
-        try:
-            return np.linalg.cholesky(A + eps * np.eye(d)).T
-        except np.linalg.LinAlgError:
-            eps = scale * 1e-12 if eps == 0.0 else eps * 100
-
-
-class _Moments:
-    """Count, mean and scatter of the rows seen.
-
-    The scatter is held as the ``n_features`` squared matrix, or, for a dense fit
-    on fewer rows than features, as the centered rows themselves, whose span holds
-    everything the fit needs (their Gram matrix is ``n_samples`` squared).
-    """
-
-    def __init__(self, n, mean, scatter=None, centered=None):
-        self.n, self.mean, self.scatter, self.centered = n, mean, scatter, centered
-
-    @classmethod
-    def of(cls, X, *, keep_scatter):
-        n, d = X.shape
-        if sp.issparse(X):
-            # scipy sums a float32 matrix in float32 even when asked for float64
-            X = X.astype(np.float64)
-        mean = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
-        if not keep_scatter and not sp.issparse(X) and n < d:
-            return cls(n, mean, centered=X.astype(np.float64) - mean)
-        return cls(n, mean, scatter=_scatter(X, mean))
-
-    def merged_after(self, seen):
-        """These rows' moments merged after those of ``seen`` (Chan et al.)."""
-        n = seen.n + self.n
-        delta = self.mean - seen.mean
-        mean = seen.mean + delta * (self.n / n)
-        scatter = seen.scatter + self.scatter + np.outer(delta, delta) * (seen.n * self.n / n)
-        return _Moments(n, mean, scatter=scatter)
-
-    def total(self):
-        """The trace of the scatter: the total squared deviation."""
-        if self.scatter is not None:
-            return float(np.trace(self.scatter))
-        return float(np.sum(self.centered**2))
-
-    def project(self, basis):
-        """``basis.T @ scatter @ basis`` for orthonormal columns ``basis``."""
-        if self.scatter is not None:
-            return basis.T @ self.scatter @ basis
-        projected = self.centered @ basis
-        return projected.T @ projected
-
-    def _eigen(self):
-        """Eigenvalues (largest first, clipped at 0) and orthonormal eigenvectors
-        of the scatter, computed once: ``n_features`` of them from the scatter
-        matrix, or ``n_samples`` from the rows' Gram matrix (the vectors mapped to
-        feature space, and completed with orthonormal directions of zero variance
-        by QR)."""
-        if not hasattr(self, "_eigenpairs"):
-            if self.scatter is not None:
-                values, vectors = np.linalg.eigh(self.scatter)
-                vectors = vectors[:, ::-1]
-            else:
-                values, rows = np.linalg.eigh(self.centered @ self.centered.T)
-                vectors = np.linalg.qr(self.centered.T @ rows[:, ::-1])[0]
-            self._eigenpairs = np.clip(values[::-1], 0, None), vectors
-        return self._eigenpairs
-
-    def eigenvalues(self):
-        """The scatter's eigenvalues, largest first."""
-        return self._eigen()[0]
-
-    def axes(self, k):
-        """Orthonormal columns spanning the scatter's top ``k`` eigenvectors."""
-        return self._eigen()[1][:, :k]
-
-    def factor(self):
-        """A matrix ``R`` with ``R.T @ R`` proportional to the scatter: the rows
-        L-BFGS trains on, scaled so that the loss of the zero map is 1 whatever the
-        data's scale (L-BFGS's fixed curvature threshold would stall on tiny data)."""
-        d = self.mean.shape[0]
-        scale = self.total() / self.n if self.total() > 0 else 1.0
-        if self.scatter is not None:
-            return _square_root_factor(self.scatter * (d / self.n / scale))
-        return self.centered * np.sqrt(d / self.n / scale)
-
-
-def _minka_log_evidence(variances, rank, n_samples):
-    """Minka's (2000) Laplace approximation of the log evidence of probabilistic
-    PCA with ``rank`` components, given the spectrum ``variances`` (descending)."""
-    d = len(variances)
-    if variances[rank - 1] < 1e-15:
-        return -np.inf
-    kept, rest = variances[:rank], variances[rank:]
-    noise = max(1e-15, rest.sum() / (d - rank))
-    i = np.arange(1, rank + 1)
-    log_prior = -rank * np.log(2) + np.sum(
-        gammaln((d - i + 1) / 2) - np.log(np.pi) * (d - i + 1) / 2
-    )
-    log_likelihood = -n_samples / 2 * (np.sum(np.log(kept)) + (d - rank) * np.log(noise))
-    m = d * rank - rank * (rank + 1) / 2
-    # the Hessian's determinant: one factor per pair (i, j), i < rank, j > i
-    filled = np.concatenate([kept, np.full(d - rank, noise)])
-    hessian = 0.0
-    for a in range(rank):
-        later = np.arange(a + 1, d)
-        hessian += np.sum(
-            np.log((variances[a] - variances[later]) * (1 / filled[later] - 1 / filled[a]))
-            + np.log(n_samples)
-        )
-    return (
-        log_prior
-        + log_likelihood
-        + np.log(2 * np.pi) * (m + rank) / 2
-        - hessian / 2
-        - rank * np.log(n_samples) / 2
-    )
+from ._pca import (
+    _covariance,
+    _log_likelihood,
+    _mle_width,
+    _Moments,
+    _pca_rotation,
+    _precision,
+    _spectrum,
+    _width_for_ratio,
+)
+from ._validation import _BOOLEAN, _NONE, _Array, _Fitted, _Interval, _Options
 
 
 @_fill_doc(
@@ -192,8 +63,10 @@ class LinearAETransformer(_BaseAutoencoder):
     ----------
     n_components : int, float, "mle" or None, default=None
         Width of the code, as PCA reads it: None keeps ``min(n_samples,
-        n_features)``; an int at most that many (with ``align=False`` more are
-        allowed, an over-complete network, with a warning); a float in (0, 1) the
+        n_features)``; an int at most that many (with ``align=False`` and a
+        trained solver more are allowed, an over-complete network, with a
+        warning), 0 included (no components: the isotropic Gaussian model of
+        ``score``); a float in (0, 1) the
         fewest components whose explained variance ratio exceeds it; "mle"
         Minka's maximum-likelihood choice (needs ``n_samples >= n_features``).
         The float and "mle" forms are resolved by the first fit; ``partial_fit``
@@ -261,6 +134,9 @@ class LinearAETransformer(_BaseAutoencoder):
     n_samples_seen_ : int
         Number of rows seen by ``fit`` or by all ``partial_fit`` calls.
 
+    n_samples_ : int
+        The same number, under PCA's name.
+
     scatter_ : ndarray of shape (n_features, n_features) or None
         Scatter matrix ``(X - mean_).T @ (X - mean_)`` of those rows, in float64:
         the running statistic that ``partial_fit`` updates. None after a ``fit``
@@ -307,10 +183,9 @@ class LinearAETransformer(_BaseAutoencoder):
     """
 
     _parameter_rules = {
-        **_BaseAutoencoder._parameter_rules,
         "n_components": [
             _NONE,
-            _Interval(numbers.Integral, 1, None),
+            _Interval(numbers.Integral, 0, None),
             _Interval(numbers.Real, 0, 1, closed="neither"),
             _Options(("mle",)),
         ],
@@ -320,19 +195,7 @@ class LinearAETransformer(_BaseAutoencoder):
         "tied_weights": [_BOOLEAN],
     }
 
-    _fitted_state = {
-        **_BaseAutoencoder._fitted_state,
-        "mean_": ("n_features_in_",),
-        "scatter_": ("n_features_in_", "n_features_in_"),
-        "n_samples_seen_": [_Interval(numbers.Integral, 2, None)],
-        "components_": ("n_components_", "n_features_in_"),
-        "explained_variance_": ("n_components_",),
-        "explained_variance_ratio_": ("n_components_",),
-        "singular_values_": ("n_components_",),
-        "noise_variance_": [_Interval(numbers.Real, None, None)],
-    }
-    # a fit on fewer rows than features keeps no scatter matrix
-    _fitted_none = ("scatter_",)
+    # the attributes of PCA's alignment, set only with align=True
     _aligned = (
         "components_",
         "explained_variance_",
@@ -341,8 +204,24 @@ class LinearAETransformer(_BaseAutoencoder):
         "noise_variance_",
     )
 
+    _fitted_state = {
+        "n_components_": _Fitted(_Interval(numbers.Integral, 0, None)),
+        "mean_": _Array("n_features_in_"),
+        # a fit on fewer rows than features keeps no scatter matrix
+        "scatter_": _Array("n_features_in_", "n_features_in_", none=True),
+        "n_samples_seen_": _Fitted(_Interval(numbers.Integral, 2, None)),
+        "components_": _Array("n_components_", "n_features_in_", optional=True),
+        "explained_variance_": _Array("n_components_", optional=True),
+        "explained_variance_ratio_": _Array("n_components_", optional=True),
+        "singular_values_": _Array("n_components_", optional=True),
+        "noise_variance_": _Fitted(_Interval(numbers.Real, 0, None), optional=True),
+    }
+
     # explained_variance_ uses ddof=1
     _min_samples = 2
+
+    # what loss_curve_ records, for a plot's axis
+    _loss_label = "mean squared error"
 
     def __init__(
         self,
@@ -387,6 +266,10 @@ class LinearAETransformer(_BaseAutoencoder):
         self.whiten = whiten
         self.tied_weights = tied_weights
 
+    @property
+    def n_samples_(self):
+        return self.n_samples_seen_
+
     def _net_params(self, n_features, n_components):
         params = super()._net_params(n_features, n_components) | {
             "module": _LinearAutoencoder,
@@ -399,10 +282,11 @@ class LinearAETransformer(_BaseAutoencoder):
             return params | {"module__dtype": torch.float32}
         # the closed form and L-BFGS work in float64 on the covariance
         params["module__dtype"] = torch.float64
-        if self.solver == "covariance":
-            return params
         for key in ("optimizer__fused", "optimizer__weight_decay", "optimizer__param_groups"):
             params.pop(key, None)
+        if self.solver == "covariance":
+            # the closed form never steps an optimizer
+            return params | {"optimizer": None}
         # full batch L-BFGS on the covariance factor; one epoch is up to 20 L-BFGS
         # iterations. Converged L-BFGS leaves the loss unchanged, which the
         # early-stopping callback sees as a stall. L-BFGS on a fixed matrix is
@@ -420,8 +304,7 @@ class LinearAETransformer(_BaseAutoencoder):
             callbacks__early_stopping__patience=2,
         )
 
-    def _check_combination(self, X):
-        """Raise ValueError for settings that contradict each other or ``X``."""
+    def _check_settings(self):
         if self.whiten and not self.align:
             raise ValueError("whiten=True needs align=True: whitening uses the aligned variances.")
         if self.solver != "minibatch" and (self.early_stopping or self.alpha > 0):
@@ -443,84 +326,46 @@ class LinearAETransformer(_BaseAutoencoder):
                     "n_components='mle' needs n_samples >= n_features; got "
                     f"n_samples={moments.n}, n_features={n_features}."
                 )
-            variances = moments.eigenvalues() / (moments.n - 1)
-            evidence = [_minka_log_evidence(variances, r, moments.n) for r in range(1, n_features)]
-            return int(np.argmax(evidence)) + 1 if evidence else 1
+            return _mle_width(moments)
         if isinstance(k, numbers.Integral):
-            if k > limit and (self.align or self.solver == "covariance"):
+            trained = self.solver != "covariance"
+            if k > limit and (self.align or not trained):
                 raise ValueError(
-                    f"n_components={k} must be between 1 and min(n_samples, n_features)="
+                    f"n_components={k} must be between 0 and min(n_samples, n_features)="
                     f"{limit}: PCA's alignment and the closed form have no more "
                     "components. Use fewer, or align=False with a trained solver ('lbfgs' "
                     "or 'minibatch') for an over-complete network."
                 )
-            if k >= n_features:
+            if k >= n_features and trained and not self.align:
                 warnings.warn(
                     f"n_components={k} >= n_features={n_features}: a complete or "
                     "over-complete linear autoencoder can learn the identity map, so its "
-                    "codes compress nothing.",
+                    "raw codes compress nothing.",
                     UserWarning,
                     stacklevel=5,
                 )
             return int(k)
-        # a float: the fewest components whose cumulative ratio exceeds it, as PCA
-        ratios = moments.eigenvalues()
-        ratios = np.cumsum(ratios / ratios.sum()) if ratios.sum() > 0 else np.ones(1)
-        return int(min(np.searchsorted(ratios, k, side="right") + 1, limit))
+        return _width_for_ratio(moments, k, limit)
 
     def _fit_validated(self, X, *, resume, incremental):
-        self._check_combination(X)
-        n_features = X.shape[1]
         moments = _Moments.of(X, keep_scatter=incremental or self.solver == "minibatch")
         if incremental and resume:
-            if self.scatter_ is None:
-                raise ValueError(
-                    "partial_fit cannot continue a fit on fewer rows than features, "
-                    "which keeps no scatter matrix; start with partial_fit instead."
-                )
-            # the running mean in float64: the network's buffer where it is float64
-            # (the closed form and L-BFGS), else mean_ (the input's dtype)
-            buffer = self.net_.module_.mean
-            precise = buffer.dtype == torch.float64
-            seen_mean = (buffer.detach().cpu().numpy() if precise else self.mean_).astype(
-                np.float64
-            )
-            seen = _Moments(self.n_samples_seen_, seen_mean, self.scatter_)
-            moments = moments.merged_after(seen)
+            moments = moments.merged_after(self._seen_moments())
         if incremental and resume and not isinstance(self.n_components, numbers.Integral):
             k = self.n_components_  # a partial_fit stream keeps the width its first chunk found
         else:
-            k = self._resolve_n_components(moments, n_features)
-        net = self._prepare_net(n_features, k, resume=resume)
-        module = net.module_
+            k = self._resolve_n_components(moments, X.shape[1])
+        net = self._prepare_net(X.shape[1], k, resume=resume)
+        solve = {
+            "covariance": self._fit_covariance,
+            "lbfgs": self._fit_lbfgs,
+            "minibatch": self._fit_minibatch,
+        }[self.solver]
+        solve(net, moments, k, X, incremental=incremental)
         with torch.no_grad():
-            if self.solver == "covariance":
-                # the network's global optimum, in closed form: the top-k
-                # eigenvectors of the scatter as its (tied or mirrored) weights
-                axes = torch.as_tensor(moments.axes(k).T.copy())
-                module.encoder.weight.copy_(axes)
-                if module.decoder is not None:
-                    module.decoder.weight.copy_(axes.T)
-            # L-BFGS trains on already centered factor rows, so with a zero mean
-            module.mean.copy_(torch.as_tensor(moments.mean if self.solver == "minibatch" else 0))
-        if self.solver == "covariance":
-            _record_epoch(net, moments, k)
-        elif self.solver == "lbfgs":
-            # a fresh L-BFGS (history and tolerance) for this matrix
-            # the factor is scaled so the loss starts at 1 (see _Moments.factor)
-            net.optimizer__tolerance_grad = self.tol / n_features
-            net.initialize_optimizer()
-            self._train_net(net, moments.factor(), epochs=self.max_iter, warn=True)
-            # the next solve starts afresh, so the L-BFGS history (most of the
-            # memory of a fitted estimator) is not kept
-            net.initialize_optimizer()
-        else:
-            epochs = 1 if incremental else self.max_iter
-            self._train_net(net, X, epochs=epochs, warn=not incremental)
-        with torch.no_grad():
-            module.mean.copy_(torch.as_tensor(moments.mean))
-        self._set_net(net)
-        self.n_components_ = k
+            net.module_.mean.copy_(torch.as_tensor(moments.mean))
+        self._set_net(net, resume=resume)
+        self.n_components_ = np.int64(k)
         self.n_samples_seen_ = moments.n
         self.mean_ = moments.mean.astype(X.dtype)
         self.scatter_ = moments.scatter
@@ -530,6 +375,51 @@ class LinearAETransformer(_BaseAutoencoder):
             for name in self._aligned:
                 self.__dict__.pop(name, None)
 
+    def _seen_moments(self):
+        """The moments of the rows seen so far, for ``partial_fit`` to merge into."""
+        if self.scatter_ is None:
+            raise ValueError(
+                "partial_fit cannot continue a fit on fewer rows than features, "
+                "which keeps no scatter matrix; start with partial_fit instead."
+            )
+        # the running mean in float64: the network's buffer where it is float64
+        # (the closed form and L-BFGS), else mean_ (the input's dtype)
+        buffer = self.net_.module_.mean
+        precise = buffer.dtype == torch.float64
+        mean = buffer.detach().cpu().numpy() if precise else self.mean_
+        return _Moments(self.n_samples_seen_, mean.astype(np.float64), self.scatter_)
+
+    def _fit_covariance(self, net, moments, k, X, *, incremental):
+        """The network's global optimum, in closed form: the top-k eigenvectors of
+        the scatter as its (tied or mirrored) weights, recorded as one epoch."""
+        module = net.module_
+        with torch.no_grad():
+            axes = torch.as_tensor(moments.axes(k).T.copy())
+            module.encoder.weight.copy_(axes)
+            if module.decoder is not None:
+                module.decoder.weight.copy_(axes.T)
+        _record_epoch(net, moments, k)
+
+    def _fit_lbfgs(self, net, moments, k, X, *, incremental):
+        """Full-batch L-BFGS on a square-root factor of the scatter (centered rows,
+        so with a zero mean in the network), scaled so the loss starts at 1."""
+        with torch.no_grad():
+            net.module_.mean.zero_()
+        # a fresh L-BFGS (history and tolerance) for this matrix
+        net.optimizer__tolerance_grad = self.tol / X.shape[1]
+        net.initialize_optimizer()
+        # every call solves its merged moments to the end, partial_fit's too
+        self._train_net(net, moments.factor(), incremental=False)
+        # the next solve starts afresh, so the L-BFGS history (most of the
+        # memory of a fitted estimator) is not kept
+        net.initialize_optimizer()
+
+    def _fit_minibatch(self, net, moments, k, X, *, incremental):
+        """Minibatches of the rows with ``optimizer``, around the running mean."""
+        with torch.no_grad():
+            net.module_.mean.copy_(torch.as_tensor(moments.mean))
+        self._train_net(net, X, incremental=incremental)
+
     def _weights(self):
         """(encoder weight, decoder weight) as arrays of shapes (k, d) and (d, k)."""
         module = self.net_.module_
@@ -538,41 +428,47 @@ class LinearAETransformer(_BaseAutoencoder):
         return encoder.detach().cpu().numpy(), decoder.detach().cpu().numpy()
 
     def _align(self, moments, dtype):
-        """Rotate the learned subspace to PCA's sorted, sign-fixed components.
-
-        ``moments`` describe all rows seen; the fitted arrays take ``dtype``, that
-        of the input.
-        """
-        n_samples, n_features = moments.n, moments.mean.shape[0]
+        """Rotate the learned subspace to PCA's sorted, sign-fixed components, set
+        PCA's attributes (in ``dtype``, that of the input) from ``moments`` (all
+        rows seen), and write the aligned weights back into the network, so that
+        warm starts continue from them."""
         basis, _ = np.linalg.qr(self._weights()[1].astype(np.float64))
-        eigenvalues, rotation = np.linalg.eigh(moments.project(basis))
-        order = np.argsort(eigenvalues)[::-1]
-        components = (basis @ rotation[:, order]).T
-        largest = np.argmax(np.abs(components), axis=1)
-        components *= np.sign(components[np.arange(len(components)), largest])[:, None]
-        eigenvalues = np.clip(eigenvalues[order], 0, None)
-
-        explained_variance = eigenvalues / (n_samples - 1)
-        total_variance = moments.total() / (n_samples - 1)
+        components, eigenvalues = _pca_rotation(basis, moments)
+        explained, ratio, singular, noise = _spectrum(moments, eigenvalues)
         self.components_ = components.astype(dtype)
-        self.explained_variance_ = explained_variance.astype(dtype)
-        ratio = (
-            explained_variance / total_variance if total_variance > 0 else explained_variance * 0
-        )
+        self.explained_variance_ = explained.astype(dtype)
         self.explained_variance_ratio_ = ratio.astype(dtype)
-        self.singular_values_ = np.sqrt(eigenvalues).astype(dtype)
-        # the mean variance of the discarded directions, from the spectrum (a
-        # difference of totals would cancel to noise where it is small)
-        n_kept = min(n_samples, n_features)
-        discarded = moments.eigenvalues()[self.n_components_ : n_kept]
-        self.noise_variance_ = float(discarded.mean() / (n_samples - 1)) if len(discarded) else 0.0
-        # the network keeps the aligned weights, so warm starts continue from them
+        self.singular_values_ = singular.astype(dtype)
+        self.noise_variance_ = noise
         module = self.net_.module_
         with torch.no_grad():
             weight = torch.as_tensor(components)
             module.encoder.weight.copy_(weight)
             if module.decoder is not None:
                 module.decoder.weight.copy_(weight.T)
+
+    def _check_consistency(self):
+        super()._check_consistency()
+        present = [hasattr(self, name) for name in self._aligned]
+        if any(present) != self.align or not (all(present) or not any(present)):
+            raise ValueError(
+                f"with align={self.align} the fitted attributes {', '.join(self._aligned)} "
+                f"must be {'all present' if self.align else 'absent'}."
+            )
+        if self.align and (self.explained_variance_ < 0).any():
+            raise ValueError("explained_variance_ holds negative variances.")
+        if self.align and not (self.explained_variance_ratio_ >= 0).all():
+            raise ValueError("explained_variance_ratio_ holds negative ratios.")
+        if self.scatter_ is not None:
+            scatter = self.scatter_
+            spread = max(float(np.abs(np.diag(scatter)).max()), np.finfo(float).tiny)
+            if not np.allclose(scatter, scatter.T, rtol=0, atol=1e-12 * spread) or (
+                np.linalg.eigvalsh(scatter).min() < -1e-8 * spread
+            ):
+                raise ValueError(
+                    "scatter_ is not a symmetric positive semi-definite matrix, as a "
+                    "scatter matrix of rows is."
+                )
 
     def _whitening_scale(self):
         # a component of zero variance keeps finite codes, as in PCA
@@ -582,21 +478,26 @@ class LinearAETransformer(_BaseAutoencoder):
     def _encode(self, X):
         encoder = self.components_ if self.align else self._weights()[0]
         encoder = encoder.astype(X.dtype, copy=False)
-        if sp.issparse(X):
-            # (X - mean) @ W.T without densifying X
-            Z = np.asarray(X @ encoder.T) - self.mean_.astype(X.dtype) @ encoder.T
-        else:
-            Z = (X - self.mean_) @ encoder.T
-        if self.whiten:
-            Z /= self._whitening_scale()
-        return Z.astype(X.dtype, copy=False)
+        sparse = sp.issparse(X)
+        # sparse rows are never centered (densified): the mean is projected instead
+        offset = self.mean_.astype(X.dtype) @ encoder.T if sparse else None
+        Z = np.empty((X.shape[0], encoder.shape[0]), dtype=X.dtype)
+        for rows in _chunks(X.shape[0]):
+            if sparse:
+                codes = np.asarray(X[rows] @ encoder.T) - offset
+            else:
+                codes = (X[rows] - self.mean_) @ encoder.T
+            Z[rows] = codes / self._whitening_scale() if self.whiten else codes
+        return Z
 
     def _decode(self, Z):
         decoder = self.components_.T if self.align else self._weights()[1]
-        if self.whiten:
-            Z = Z * self._whitening_scale()
-        X = Z @ decoder.T.astype(Z.dtype, copy=False) + self.mean_
-        return X.astype(Z.dtype, copy=False)
+        decoder = decoder.T.astype(Z.dtype, copy=False)
+        X = np.empty((Z.shape[0], decoder.shape[1]), dtype=Z.dtype)
+        for rows in _chunks(Z.shape[0]):
+            codes = Z[rows] * self._whitening_scale() if self.whiten else Z[rows]
+            X[rows] = codes @ decoder + self.mean_
+        return X
 
     # -- the probabilistic PCA model ------------------------------------------
 
@@ -613,13 +514,9 @@ class LinearAETransformer(_BaseAutoencoder):
             Estimated covariance of the data.
         """
         check_is_fitted(self, "components_")
-        components, variances = self.components_, self.explained_variance_
-        if self.whiten:
-            components = components * np.sqrt(variances)[:, None]
-        excess = np.where(variances > self.noise_variance_, variances - self.noise_variance_, 0.0)
-        covariance = (components.T * excess) @ components
-        covariance.flat[:: len(covariance) + 1] += self.noise_variance_
-        return covariance
+        return _covariance(
+            self.components_, self.explained_variance_, self.noise_variance_, self.whiten
+        )
 
     def get_precision(self):
         """Inverse of :meth:`get_covariance`, by the matrix inversion lemma.
@@ -630,36 +527,15 @@ class LinearAETransformer(_BaseAutoencoder):
             Estimated precision of the data.
         """
         check_is_fitted(self, "components_")
-        n_features = self.components_.shape[1]
-        if self.noise_variance_ == 0:
-            return np.linalg.inv(self.get_covariance())
-        if self.n_components_ == 0:
-            return np.eye(n_features) / self.noise_variance_
-        components, variances = self.components_, self.explained_variance_
-        if self.whiten:
-            components = components * np.sqrt(variances)[:, None]
-        excess = np.where(variances > self.noise_variance_, variances - self.noise_variance_, 0.0)
-        noise = self.noise_variance_
-        # (C.T D C + s I)^-1 = (I - C.T (s D^-1 + C C.T)^-1 C) / s
-        with np.errstate(divide="ignore"):
-            inner = components @ components.T + np.diag(noise / excess)
-        precision = -components.T @ np.linalg.inv(inner) @ components
-        precision.flat[:: n_features + 1] += 1.0
-        return precision / noise
+        return _precision(
+            self.components_, self.explained_variance_, self.noise_variance_, self.whiten
+        )
 
     def _score_samples(self, X):
-        # the probabilistic PCA log-likelihood (Tipping and Bishop, 1999), as PCA's
+        # the probabilistic PCA log-likelihood, as PCA's
         if not self.align:
             return super()._score_samples(X)
-        precision = self.get_precision()
-        _, log_det = np.linalg.slogdet(precision)
-        constant = 0.5 * (X.shape[1] * np.log(2 * np.pi) - log_det)
-        scores = np.empty(X.shape[0])
-        for rows in _chunks(X.shape[0]):
-            chunk = X[rows].toarray() if sp.issparse(X) else X[rows]
-            centered = chunk - self.mean_
-            scores[rows] = -0.5 * np.sum(centered * (centered @ precision), axis=1) - constant
-        return scores
+        return _log_likelihood(X, self.mean_, self.get_precision())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

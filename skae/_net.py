@@ -6,30 +6,26 @@ tensor instead of a ``DataLoader`` collating single rows, so the caller's array 
 never copied whole, with the corruption of a denoising autoencoder applied to the
 training inputs), the split, the loss, callbacks for divergence and progress, a
 leaner ``train_step``, and a ``partial_fit`` that lets ``KeyboardInterrupt`` through.
-``_make_net`` builds one, initialized from a seed.
+``_make_net`` builds one, initialized from a seed. Where a net runs (device
+placement, the training tensor on a GPU, fused optimizers) is decided here too.
 """
 
 import copy
+import inspect
 import math
 import sys
-import threading
 import time
+import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
-from torch.nn import functional as F
+from skorch.history import History
+from torch.overrides import TorchFunctionMode
 
 from ._modules import _Dropout, _VariationalMLP
-
-# Module constructors (torch's layers, and any custom module's) draw their initial
-# weights from torch's global generator, and nothing lets a caller hand them another.
-# skae builds every module inside fork_rng, seeded from the fit's own seed, which
-# restores the global state afterwards; this lock keeps two fits' save-and-restore
-# from interleaving. Everything random during training (shuffling, the validation
-# split, noise, dropout) draws from generators each fit owns.
-_GLOBAL_RNG_LOCK = threading.Lock()
 
 # a training loss that grows this many times over its first value has diverged
 _DIVERGENCE_GROWTH = 1e4
@@ -121,50 +117,6 @@ class _RandomSplit:
         return _Rows(dataset.X, order[n_valid:]), _Rows(dataset.X, order[:n_valid])
 
 
-class _ReconstructionLoss(torch.nn.Module):
-    """Mean reconstruction loss from the decoder's raw output, plus a sparsity penalty.
-
-    With ``loss="bce"`` and a sigmoid output, the raw output is the logit, and
-    ``binary_cross_entropy_with_logits`` computes the same value as a sigmoid
-    followed by ``BCELoss``, in one fused and numerically stable kernel.
-
-    ``y_pred`` is ``(raw, codes)`` as ``_AutoencoderNet.infer`` returns it. A
-    positive ``sparsity`` adds ``sparsity`` times the mean absolute code (L1) or,
-    with a ``sparsity_target`` rho, the summed KL divergence between rho and each
-    code unit's mean activation over the batch.
-    """
-
-    def __init__(
-        self, loss="mse", output_activation="identity", sparsity=0.0, sparsity_target=None
-    ):
-        super().__init__()
-        self.loss = loss
-        self.output_activation = output_activation
-        self.sparsity = sparsity
-        self.sparsity_target = sparsity_target
-
-    def forward(self, y_pred, target):
-        raw, codes = y_pred
-        target = target.to(raw.dtype)
-        if self.loss == "bce":
-            value = F.binary_cross_entropy_with_logits(raw, target)
-        elif self.output_activation == "sigmoid":
-            value = F.mse_loss(torch.sigmoid(raw), target)
-        else:
-            value = F.mse_loss(raw, target)
-        if self.sparsity > 0:
-            value = value + self.sparsity * self._sparsity_penalty(codes)
-        return value
-
-    def _sparsity_penalty(self, codes):
-        if self.sparsity_target is None:
-            return codes.abs().mean()
-        rho = self.sparsity_target
-        rho_hat = codes.mean(dim=0).clamp(1e-6, 1 - 1e-6)
-        kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
-        return kl.sum()
-
-
 def _diverged(message):
     return FloatingPointError(
         f"Training diverged: {message}. Lower learning_rate_init, scale the input (for "
@@ -228,6 +180,25 @@ class _EpochLog(Callback):
 class _AutoencoderNet(NeuralNet):
     """skorch net whose batches come from ``_Batches`` and whose target is the input."""
 
+    def initialize_optimizer(self, triggered_directly=None):
+        # optimizer=None: a net that never trains (a closed-form solve) has no
+        # optimizer, which spares the second of imports (torch._dynamo) that
+        # torch's first optimizer costs
+        if self.optimizer is None:
+            return self
+        return super().initialize_optimizer(triggered_directly)
+
+    def __getstate__(self):
+        # skorch pickles the module and optimizer apart, with the standard pickler,
+        # which stores a module class defined in __main__ (a notebook's, or one that
+        # cloudpickle sent to a joblib worker) by a reference that does not resolve
+        # elsewhere; the estimator moves the net to the CPU before it is pickled, so
+        # its state is pickled as it is, by whichever pickler pickles the estimator
+        return self.__dict__.copy()
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         # skorch's EarlyStopping ends training by raising KeyboardInterrupt, so
         # skorch's partial_fit catches every KeyboardInterrupt and returns as if
@@ -290,36 +261,6 @@ class _VAENet(_AutoencoderNet):
         return module.decode(z), mean, log_var
 
 
-def _negative_log_likelihood(raw, x, likelihood):
-    """Elementwise ``-log p(x | z)`` from the decoder's raw output: Bernoulli
-    logits, or the mean of a Gaussian of unit variance."""
-    if likelihood == "bernoulli":
-        return F.binary_cross_entropy_with_logits(raw, x, reduction="none")
-    return 0.5 * (x - raw) ** 2 + 0.5 * math.log(2 * math.pi)
-
-
-def _kl_to_standard_normal(mean, log_var):
-    """Per-row ``KL(N(mean, exp(log_var)) || N(0, I))``."""
-    return 0.5 * (torch.exp(log_var) + mean**2 - 1 - log_var).sum(dim=1)
-
-
-class _NegativeELBO(torch.nn.Module):
-    """Mean over the batch of the negative evidence lower bound, in nats per sample:
-    the reconstruction's negative log-likelihood plus ``beta`` times the KL
-    divergence of the posterior from the standard normal prior."""
-
-    def __init__(self, likelihood="gaussian", beta=1.0):
-        super().__init__()
-        self.likelihood = likelihood
-        self.beta = beta
-
-    def forward(self, y_pred, target):
-        raw, mean, log_var = y_pred
-        target = target.to(raw.dtype)
-        nll = _negative_log_likelihood(raw, target, self.likelihood).sum(dim=1)
-        return (nll + self.beta * _kl_to_standard_normal(mean, log_var)).mean()
-
-
 def _seed_net(net, seed):
     """Give ``net`` a fresh generator seeded by ``seed`` for its shuffling,
     validation split, noise and dropout."""
@@ -340,12 +281,15 @@ def _continue_from(net, previous):
     state (moments, step counts); ``net``'s own optimizer settings stay. Copies of
     tensors, not of the net object, which need not be picklable."""
     net.module_.load_state_dict(previous.module_.state_dict())
-    net.history = copy.deepcopy(previous.history)
+    # training appends new epochs and never changes recorded ones, so the records
+    # are shared: a call costs the same after ten chunks or ten thousand
+    net.history = History(previous.history)
+    optimizer, old = getattr(net, "optimizer_", None), getattr(previous, "optimizer_", None)
+    if optimizer is None or old is None:
+        return
     # load_state_dict may keep the very tensors it is given: copy them first
-    optimizer, state = net.optimizer_, copy.deepcopy(previous.optimizer_.state_dict())
-    if type(optimizer) is type(previous.optimizer_) and len(state["param_groups"]) == len(
-        optimizer.param_groups
-    ):
+    state = copy.deepcopy(old.state_dict())
+    if type(optimizer) is type(old) and len(state["param_groups"]) == len(optimizer.param_groups):
         settings = [
             {k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups
         ]
@@ -354,10 +298,73 @@ def _continue_from(net, previous):
             group.update(own)
 
 
+class _DrawFrom(TorchFunctionMode):
+    """Within the block, every torch random draw that is given no generator draws
+    from ``generator`` instead of torch's global one.
+
+    Module constructors (torch's layers, and any custom module's) draw their
+    initial weights from the global generator, and nothing lets a caller hand them
+    another; this mode hands them one. torch function modes are local to the
+    thread, so other threads' draws, skae's or the caller's, are not disturbed, and
+    there is no lock to hold across a ``fork``. A generator seeded like the global
+    one gives the same numbers, so the weights are those of
+    ``torch.manual_seed(seed)`` followed by construction.
+    """
+
+    def __init__(self, generator):
+        super().__init__()
+        self.generator = generator
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if func in _RANDOM_FUNCTIONS and kwargs.get("generator") is None:
+            kwargs["generator"] = self.generator
+        return func(*args, **kwargs)
+
+
+# torch's functions, tensor methods and initializers that draw random numbers and
+# take a generator. A mode sees the outermost call only (what a call does inside is
+# not intercepted again), so torch.nn.init's functions, which layers' constructors
+# call, are listed themselves.
+_RANDOM_FUNCTIONS = {
+    getattr(owner, name)
+    for owner, names in (
+        (
+            torch,
+            "rand randn randint randperm normal bernoulli multinomial poisson rand_like "
+            "randn_like randint_like",
+        ),
+        (
+            torch.Tensor,
+            "uniform_ normal_ bernoulli_ random_ exponential_ geometric_ log_normal_ "
+            "cauchy_ bernoulli multinomial",
+        ),
+        (
+            torch.nn.init,
+            "uniform_ normal_ trunc_normal_ kaiming_uniform_ kaiming_normal_ "
+            "xavier_uniform_ xavier_normal_ orthogonal_ sparse_",
+        ),
+    )
+    for name in names.split()
+    # (older torch's initializers take no generator)
+    if owner is not torch.nn.init
+    or "generator" in inspect.signature(getattr(owner, name)).parameters
+}
+
+
+@contextmanager
+def _empty_weights_allowed():
+    """Silence torch's warning about initializing empty weights: a linear
+    autoencoder of no components (as ``PCA(0)``) has them."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+        yield
+
+
 def _make_net(net_class, seed, **params):
     """An initialized ``net_class`` (an ``_AutoencoderNet``) with skorch arguments
     ``params``, its module's initial weights and its training randomness all drawn
-    from ``seed``."""
+    from ``seed``, without touching torch's global generator."""
     net = net_class(
         **{
             "iterator_train": _Batches,
@@ -367,8 +374,117 @@ def _make_net(net_class, seed, **params):
         }
         | params
     )
-    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with _DrawFrom(torch.Generator().manual_seed(seed)), _empty_weights_allowed():
         net.initialize()
     _seed_net(net, seed)
     return net
+
+
+def _fused_supported(device):
+    """Whether this torch has fused optimizer kernels for ``device``'s type."""
+    kind = torch.device(device).type
+    # fused CPU kernels arrived in torch 2.4
+    return kind == "cuda" or (kind == "cpu" and torch.__version__ >= "2.4")
+
+
+def _resolve_device(device):
+    """The torch device that the ``device`` parameter names, checked to exist here."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"device={device!r} is not a PyTorch device; use 'cpu', 'cuda', 'cuda:N' or 'auto'."
+        ) from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only {torch.cuda.device_count()} "
+                "CUDA device(s) are available."
+            )
+    if parsed.type not in ("cpu", "cuda"):
+        raise ValueError(
+            f"device={device!r} is not supported; use 'cpu', 'cuda', 'cuda:N' or 'auto'."
+        )
+    return device
+
+
+def _place_net(net, device):
+    """Move a trained skorch net (module and optimizer state) to ``device``."""
+    optimizer = getattr(net, "optimizer_", None)
+    optimizer_state = None if optimizer is None else optimizer.state_dict()
+    net.module_.to(device)
+    net.criterion_.to(device)
+    if optimizer is not None:
+        # loading the state back casts its tensors to the parameters' new device
+        optimizer.load_state_dict(optimizer_state)
+    net.device = device
+
+
+def _restore_device(net, device):
+    """Put a loaded net on ``device`` if it is usable here, else on the CPU with a warning
+    (``"auto"`` falls back silently)."""
+    try:
+        _place_net(net, _resolve_device(device))
+    except Exception as error:  # any device that cannot take it: the CPU can
+        warnings.warn(f"{error} The network stays on the CPU.", UserWarning, stacklevel=3)
+        _place_net(net, "cpu")
+
+
+def _training_tensor(X, device):
+    """The training rows as a tensor; on a GPU with room for them, moved there once,
+    so that batches are sliced on the device instead of copied over one by one."""
+    tensor = _as_tensor(X)
+    if torch.device(device).type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if tensor.nbytes < free // 2:
+            tensor = tensor.to(device)
+    return tensor
+
+
+def _as_tensor(X):
+    """A tensor sharing memory with the array ``X``, without copying it.
+
+    skae never writes to its input tensors, so a read-only array (a memmap opened
+    with mode "r") is safe, and torch's warning about writing to it does not apply.
+    Torch has no negative strides, so a reversed view (``X[::-1]``) is copied.
+    """
+    if any(stride < 0 for stride in X.strides):
+        # a copy, since ascontiguousarray keeps a negative stride of length one
+        X = X.copy()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(X)
+
+
+def _optimizer_state(net):
+    """The optimizer's per-parameter state as ``{"optimizer.state.<index>.<key>":
+    tensor}``; empty where there is no optimizer yet, or where it holds other values
+    (L-BFGS keeps lists and numbers), which a file does not store."""
+    optimizer = getattr(net, "optimizer_", None)
+    if optimizer is None:
+        return {}
+    entries = {
+        f"optimizer.state.{index}.{key}": value
+        for index, state in optimizer.state_dict()["state"].items()
+        for key, value in state.items()
+    }
+    return entries if all(isinstance(v, torch.Tensor) for v in entries.values()) else {}
+
+
+def _state_after_a_step(net):
+    """The state tensors that a step of ``net``'s optimizer creates, found by taking
+    one with zero gradients; the optimizer is then built afresh (the weights it
+    changed are about to be overwritten)."""
+    parameters = [p for group in net.optimizer_.param_groups for p in group["params"]]
+    for parameter in parameters:
+        parameter.grad = torch.zeros_like(parameter)
+    net.optimizer_.step(lambda: torch.zeros(()))
+    state = _optimizer_state(net)
+    for parameter in parameters:
+        parameter.grad = None
+    net.initialize_optimizer()
+    return state

@@ -20,38 +20,23 @@ import json
 import numbers
 import os
 import secrets
+import stat
 import struct
 from pathlib import Path
 
 import numpy as np
 import safetensors.numpy
 import torch
-from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
-from skorch.history import History
 
-from ._autoencoder import AutoencoderOutlierDetector, AutoencoderTransformer
-from ._base import _describe_changes, _restore_device
-from ._linear import LinearAETransformer
+from ._base import _ESTIMATORS
 from ._modules import ConvAutoencoder, MLPAutoencoder
-from ._net import _make_net
-from ._vae import VAEOutlierDetector, VAETransformer
-from ._validation import _validate_params
+from ._net import _restore_device
 from ._version import __version__
 
-# format "1" also stored skorch's history and optimizer settings, which load no
-# longer takes from a file
-_FORMAT = "2"
-_ESTIMATORS = {
-    cls.__name__: cls
-    for cls in (
-        AutoencoderTransformer,
-        AutoencoderOutlierDetector,
-        LinearAETransformer,
-        VAETransformer,
-        VAEOutlierDetector,
-    )
-}
+# format "1" also stored skorch's history and optimizer settings; format "2" kept
+# its three metadata entries in an order that changed from one save to the next
+_FORMAT = "3"
 _SECTIONS = {"class", "skae_version", "params", "attributes", "output"}
 _OUTPUTS = [{}, {"transform": "default"}, {"transform": "pandas"}, {"transform": "polars"}]
 
@@ -155,14 +140,12 @@ def _sha256(text, tensors):
 
 
 def _serialize(document, tensors):
-    """The bytes of a skae file holding ``document`` (JSON-ready) and ``tensors``."""
+    """The bytes of a skae file holding ``document`` (JSON-ready) and ``tensors``;
+    the same bytes for the same content."""
     text = json.dumps(document)
-    metadata = {
-        "skae.format": _FORMAT,
-        "skae.estimator": text,
-        "skae.sha256": _sha256(text, tensors),
-    }
-    return safetensors.numpy.save(tensors, metadata=metadata)
+    # one metadata entry, since safetensors writes several in no fixed order
+    header = {"format": _FORMAT, "estimator": text, "sha256": _sha256(text, tensors)}
+    return safetensors.numpy.save(tensors, metadata={"skae": json.dumps(header)})
 
 
 def _deserialize(data, source):
@@ -171,8 +154,13 @@ def _deserialize(data, source):
         tensors = safetensors.numpy.load(data)
         (header_length,) = struct.unpack("<Q", data[:8])
         metadata = json.loads(data[8 : 8 + header_length])["__metadata__"]
-        text, digest, version = (metadata[f"skae.{k}"] for k in ("estimator", "sha256", "format"))
-        document = json.loads(text)
+        if "skae" in metadata:
+            header = json.loads(metadata["skae"])
+            text, digest, version = (header[k] for k in ("estimator", "sha256", "format"))
+        else:
+            text, digest, version = None, None, metadata["skae.format"]
+        if version == _FORMAT:
+            document = json.loads(text)
     except Exception:  # whatever the bytes hold, the caller gets a ValueError
         raise ValueError(
             f"{source} is not a file written by skae.save, or it is damaged: safetensors "
@@ -191,28 +179,10 @@ def _deserialize(data, source):
     return document, tensors
 
 
-def _optimizer_state(optimizer):
-    """The optimizer's per-parameter state as ``{"optimizer.state.<index>.<key>":
-    tensor}``; empty where it holds other values (L-BFGS keeps lists and numbers),
-    which a file does not store."""
-    entries = {
-        f"optimizer.state.{index}.{key}": value
-        for index, state in optimizer.state_dict()["state"].items()
-        for key, value in state.items()
-    }
-    return entries if all(isinstance(v, torch.Tensor) for v in entries.values()) else {}
-
-
-def _on_cpu(estimator):
-    """An unfitted copy of ``estimator`` with ``device="cpu"``: its ``_net_params``
-    describe the same network, also where the estimator's device does not exist."""
-    return clone(estimator).set_params(device="cpu")
-
-
 def _to_bytes(estimator):
     """The bytes of a skae file for a fitted ``estimator``, and the classes it names."""
     encode = _Encoder()
-    attributes = {k: v for k, v in vars(estimator).items() if k in estimator._fitted_state}
+    attributes, tensors = estimator._saved_state()
     document = {
         "class": type(estimator).__name__,
         "skae_version": __version__,
@@ -220,9 +190,6 @@ def _to_bytes(estimator):
         "attributes": encode(attributes, "attributes"),
         "output": encode(getattr(estimator, "_sklearn_output_config", {}), "output"),
     }
-    net = estimator.net_
-    state = net.module_.state_dict(prefix="module.") | _optimizer_state(net.optimizer_)
-    tensors = {name: t.detach().cpu().contiguous().numpy() for name, t in state.items()}
     return _serialize(document, encode.tensors | tensors), encode.classes
 
 
@@ -238,11 +205,18 @@ def _from_bytes(data, source, trusted):
 
 def _write_atomically(path, data):
     """Write ``data`` to a new file in the folder of ``path``, then rename it to
-    ``path``: an existing file is replaced whole or, if anything fails, kept."""
+    ``path``: an existing file is replaced whole or, if anything fails, kept, and
+    the replaced file's permissions carry over."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    try:
         with open(temporary, "xb") as file:
+            if mode is not None:
+                os.fchmod(file.fileno(), mode)
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
@@ -309,27 +283,13 @@ def save(estimator, path):
             f"not {type(estimator).__name__}."
         )
     check_is_fitted(estimator)
-    name, net, cpu = type(estimator).__name__, estimator.net_, _on_cpu(estimator)
-    n_features = estimator.n_features_in_
-    # a width that fit found from the data (None, a variance ratio) is n_components_
-    n_components = estimator.n_components
-    if not isinstance(n_components, numbers.Integral):
-        n_components = estimator.n_components_
-    # load builds the network from the parameters alone, learning rate and batch
-    # size included, so all of them must still describe it
-    now = cpu._net_params(n_features, n_components)
-    changes = cpu._net_changes(net, n_features, n_components) | {
-        key: (getattr(net, key), now[key])
-        for key in ("lr", "batch_size")
-        if getattr(net, key) != now[key]
-    }
-    if changes:
-        raise ValueError(
-            f"Cannot save this {name}: its parameters no longer describe its fitted "
-            f"network, which was built with {_describe_changes(changes)}. Were they "
-            "changed after fit? "
-            "Refit, or set them back, before saving."
-        )
+    name = type(estimator).__name__
+    try:
+        # load builds the network from the parameters alone, learning rate and
+        # batch size included, so all of them must still describe it
+        estimator._check_net_matches_params()
+    except ValueError as error:
+        raise ValueError(f"Cannot save this {name}: {error}") from None
     data, classes = _to_bytes(estimator)
     try:
         _from_bytes(data, path, classes)
@@ -426,151 +386,25 @@ def _rebuild(document, tensors, classes):
     if not isinstance(params, dict) or set(params) != names:
         raise ValueError(f"its parameters must be exactly those of {name}: {sorted(names)}.")
     estimator = cls(**params)
-    _validate_params(estimator, estimator._parameter_rules)
+    estimator._check_params()
     attributes = _decode(document["attributes"], tensors, classes)
     if not isinstance(attributes, dict) or not attributes.keys() <= cls._fitted_state.keys():
         raise ValueError(
             f"its fitted attributes must be among those of {name}: {list(cls._fitted_state)}."
         )
     vars(estimator).update(attributes)
-    _check_fitted_state(estimator)
+    for attribute, entry in cls._fitted_state.items():
+        if attribute in attributes:
+            entry.check(attribute, attributes[attribute], estimator)
+        elif not entry.optional:
+            raise ValueError(f"the fitted attribute {attribute} is missing.")
+    estimator._check_consistency()
     output = _decode(document["output"], tensors, classes)
     if output not in _OUTPUTS:
         raise ValueError(f"its set_output setting {output!r} is none of {_OUTPUTS}.")
     if output:
         estimator.set_output(**output)
-    estimator.net_ = _restore_net(estimator, tensors)
+    estimator._restore_net(tensors)
     if tensors:
         raise ValueError(f"it holds tensors that {name} does not use: {sorted(tensors)}.")
     return estimator
-
-
-def _check_fitted_state(estimator):
-    """Raise ValueError where fitted attributes are missing, malformed, or
-    contradict each other or the parameters."""
-    optional = {"feature_names_in_"}
-    if not getattr(estimator, "align", True):
-        optional |= set(estimator._aligned)
-    for name, allowed in estimator._fitted_state.items():
-        if not hasattr(estimator, name):
-            if name in optional:
-                continue
-            raise ValueError(f"the fitted attribute {name} is missing.")
-        value = getattr(estimator, name)
-        if value is None and name in getattr(estimator, "_fitted_none", ()):
-            continue
-        if isinstance(allowed, tuple):
-            shape = tuple(getattr(estimator, d) for d in allowed)
-            strings = name == "feature_names_in_"
-            dtypes = (object,) if strings else (np.float32, np.float64)
-            if (
-                not isinstance(value, np.ndarray)
-                or value.dtype not in dtypes
-                or value.shape != shape
-                or (strings and not all(isinstance(v, str) for v in value))
-            ):
-                raise ValueError(
-                    f"{name} must be an array of {'str' if strings else 'float32 or float64'}"
-                    f" of shape {shape} ({', '.join(allowed)}); got {type(value).__name__} "
-                    f"of shape {np.shape(value)}, dtype {getattr(value, 'dtype', None)}."
-                )
-        elif not any(rule.accepts(value) for rule in allowed):
-            described = " or ".join(str(rule) for rule in allowed)
-            raise ValueError(f"{name}={value!r} must be {described}.")
-    n_components = estimator.n_components
-    if isinstance(n_components, numbers.Integral) and n_components != estimator.n_components_:
-        raise ValueError(
-            f"n_components={estimator.n_components!r} but "
-            f"n_components_={estimator.n_components_!r}."
-        )
-    # the network's history is rebuilt from these, so they must agree as fit leaves them
-    n_iter, scores = estimator.n_iter_, estimator.validation_scores_
-    best = estimator.best_validation_score_
-    if (
-        len(estimator.loss_curve_) != n_iter
-        or (scores is None) == estimator.early_stopping
-        or (scores is None and best is not None)
-        or (scores is not None and (len(scores) != n_iter or best != max(scores)))
-    ):
-        raise ValueError(
-            f"n_iter_={n_iter}, loss_curve_, validation_scores_ and best_validation_score_"
-            f" do not agree with each other or with early_stopping={estimator.early_stopping}"
-            ": fit records one loss and, with early stopping, one validation score per epoch."
-        )
-
-
-def _check_tensors(what, expected, found):
-    """Raise ValueError unless the tensors ``found`` have exactly the names, dtypes
-    and shapes of the tensors ``expected``."""
-
-    def described(name, tensors):
-        tensor = tensors.get(name)
-        return "nothing" if tensor is None else f"{tensor.dtype} of shape {tuple(tensor.shape)}"
-
-    names = expected.keys() | found.keys()
-    wrong = sorted(n for n in names if described(n, expected) != described(n, found))
-    if wrong:
-        raise ValueError(
-            f"its parameters do not fit its {what}: {wrong[0]} should hold "
-            f"{described(wrong[0], expected)}, the file holds {described(wrong[0], found)} "
-            f"({len(wrong)} of {len(names)} entries differ)."
-        )
-
-
-def _state_after_a_step(net):
-    """The state tensors that a step of ``net``'s optimizer creates, found by taking
-    one with zero gradients; the optimizer is then built afresh (the weights it
-    changed are about to be overwritten)."""
-    parameters = [p for group in net.optimizer_.param_groups for p in group["params"]]
-    for parameter in parameters:
-        parameter.grad = torch.zeros_like(parameter)
-    net.optimizer_.step(lambda: torch.zeros(()))
-    state = _optimizer_state(net.optimizer_)
-    for parameter in parameters:
-        parameter.grad = None
-    net.initialize_optimizer()
-    return state
-
-
-def _restore_net(estimator, tensors):
-    """Build the estimator's net on the CPU from its parameters, and load into it
-    the weights and optimizer state it takes out of ``tensors``, once checked."""
-    params = _on_cpu(estimator)._net_params(estimator.n_features_in_, estimator.n_components_)
-    module_params = {k[len("module__") :]: v for k, v in params.items() if k.startswith("module__")}
-    with torch.device("meta"):
-        expected = params["module"](**module_params).state_dict(prefix="module.")
-    weights = {
-        n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("module.")
-    }
-    _check_tensors("weights", expected, weights)
-    net = _make_net(estimator._net_class, 0, **params)
-    expected = _state_after_a_step(net)
-    stored = {
-        n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("optimizer.")
-    }
-    # a parameter that the optimizer never stepped has no state in the file
-    stepped = {name.rsplit(".", 1)[0] for name in stored}
-    expected = {n: t for n, t in expected.items() if n.rsplit(".", 1)[0] in stepped}
-    _check_tensors("optimizer state", expected, stored)
-    state = {}
-    for name, tensor in stored.items():
-        if name.endswith(".step") and (tensor < 0).any():
-            raise ValueError(f"{name} is negative.")
-        _, _, index, key = name.split(".")
-        state.setdefault(int(index), {})[key] = tensor
-    net.module_.load_state_dict(
-        {n.removeprefix("module."): w for n, w in weights.items()}, strict=True
-    )
-    optimizer = net.optimizer_
-    optimizer.load_state_dict(
-        {"state": state, "param_groups": optimizer.state_dict()["param_groups"]}
-    )
-    scores = estimator.validation_scores_
-    net.history = History(
-        [
-            {"epoch": i + 1, "train_loss": loss}
-            | ({} if scores is None else {"valid_loss": -scores[i]})
-            for i, loss in enumerate(estimator.loss_curve_)
-        ]
-    )
-    return net

@@ -5,17 +5,12 @@ import numbers
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import (
-    _TORCH_DTYPES,
-    _BaseAutoencoder,
-    _check_unit_interval,
-    _draw_seed,
-    _OutlierThreshold,
-)
+from ._base import _TORCH_DTYPES, _BaseAutoencoder, _draw_seed, _OutlierThreshold
 from ._docstrings import _fill_doc
+from ._losses import _kl_to_standard_normal, _negative_log_likelihood, _NegativeELBO
 from ._modules import _ACTIVATIONS, _VariationalMLP
-from ._net import _kl_to_standard_normal, _negative_log_likelihood, _NegativeELBO, _VAENet
-from ._validation import _Interval, _Options, _Sizes
+from ._net import _VAENet
+from ._validation import _Fitted, _Interval, _Options, _Sizes
 
 # Standard-normal draws that every score uses, in antithetic pairs: the same for
 # every sample, so a sample's score does not depend on the batch it comes in
@@ -64,24 +59,7 @@ class VAETransformer(_BaseAutoencoder):
     n_components : int, default=2
         Size of the latent code.
 
-    hidden_layer_sizes : tuple of int, default=(100,)
-        Widths of the encoder's hidden layers, input side first; the decoder
-        mirrors them.
-
-    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
-        Activation of the hidden layers.
-
-    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
-        The decoder's model of the data. "gaussian": each feature is Gaussian
-        around the decoder's output with a fixed unit variance, which suits
-        standardized data. "bernoulli": each feature in [0, 1] (pixel
-        intensities) is a Bernoulli probability given by the decoder's logits;
-        the loss is computed from the logits.
-
-    beta : float, default=1.0
-        Weight of the KL term: 1 is the ELBO proper; larger values give the
-        beta-VAE's smoother, more disentangled codes at some cost in
-        reconstruction.
+    {vae_parameters}
 
     {training_parameters}
 
@@ -122,7 +100,6 @@ class VAETransformer(_BaseAutoencoder):
     """
 
     _parameter_rules = {
-        **_BaseAutoencoder._parameter_rules,
         "n_components": [_Interval(numbers.Integral, 1, None)],
         "hidden_layer_sizes": [_Sizes()],
         "activation": [_Options(tuple(_ACTIVATIONS))],
@@ -187,23 +164,18 @@ class VAETransformer(_BaseAutoencoder):
             "criterion__beta": self.beta,
         }
 
-    def _fit_validated(self, X, *, resume, incremental):
-        if self.likelihood == "bernoulli":
-            _check_unit_interval(X, "likelihood='bernoulli'", "likelihood='gaussian'")
-        net = self._prepare_net(X.shape[1], self.n_components, resume=resume)
-        epochs = 1 if incremental else self.max_iter
-        self._train_net(net, X, epochs=epochs, warn=not incremental)
-        self._set_net(net)
-        self.n_components_ = self.n_components
-
     @property
-    def _bernoulli_output(self):
+    def _sigmoid_output(self):
         return self.likelihood == "bernoulli"
 
-    def _decode(self, Z):
+    @property
+    def _bernoulli_setting(self):
         if self.likelihood == "bernoulli":
-            return self._run_module(lambda module, z: torch.sigmoid(module.decode(z)), Z)
-        return super()._decode(Z)
+            return ("likelihood='bernoulli'", "likelihood='gaussian'")
+        return None
+
+    # what loss_curve_ records, for a plot's axis
+    _loss_label = "negative ELBO (nats per sample)"
 
     def _score_samples(self, X):
         # the ELBO with the KL term in closed form and the expected log-likelihood
@@ -251,6 +223,16 @@ class VAETransformer(_BaseAutoencoder):
         return self._decode(codes.numpy())
 
 
+@_fill_doc(
+    alpha="0.0",
+    max_iter=200,
+    max_iter_meaning="Maximum number of epochs (passes over the training data).",
+    tol="0.0001",
+    tol_meaning=(
+        "Smallest decrease of the monitored loss (the negative ELBO, in nats per\n"
+        "        sample) that counts as an improvement."
+    ),
+)
 class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
     """Outlier detection with a variational autoencoder.
 
@@ -267,11 +249,7 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
     n_components : int, default=2
         Size of the latent code.
 
-    contamination : "auto" or float, default="auto"
-        Expected share of outliers in the training data. With a float in
-        (0, 0.5], ``offset_`` is that quantile of the training scores. With
-        "auto", it is Tukey's lower fence on them: the first quartile minus 1.5
-        times the interquartile range.
+    {contamination}
 
     anomaly_score : {"reconstruction", "elbo"}, default="reconstruction"
         What ``score_samples`` returns. "reconstruction": minus the reconstruction
@@ -285,23 +263,22 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
         one-class MNIST the mean ROC AUC was 0.970 with "reconstruction" and
         0.919 with "elbo" (``benchmarks/bench_anomaly_mnist.py``).
 
-    **params
-        Every other parameter of :class:`VAETransformer`, with the same defaults.
+    {vae_parameters}
+
+    {training_parameters}
 
     Attributes
     ----------
-    offset_ : float
-        Threshold on ``score_samples``: ``decision_function = score_samples -
-        offset_``. ``fit`` sets it from the training data; ``partial_fit`` from the
-        latest chunk.
+    {offset}
 
     anomaly_score_ : str
         The ``anomaly_score`` of the last fit, which ``score_samples`` and
         ``offset_`` use: setting the parameter takes effect at the next fit.
 
-    n_components_, net_, n_iter_, loss_curve_, validation_scores_, \
-best_validation_score_, n_features_in_, feature_names_in_
-        As in :class:`VAETransformer`.
+    n_components_ : int
+        Size of the latent code.
+
+    {training_attributes}
 
     See Also
     --------
@@ -320,17 +297,9 @@ best_validation_score_, n_features_in_, feature_names_in_
     [-1, 1]
     """
 
-    _fitted_state = {
-        **VAETransformer._fitted_state,
-        "offset_": [_Interval(numbers.Real, None, None)],
-        "anomaly_score_": [_Options(("reconstruction", "elbo"))],
-    }
+    _fitted_state = {"anomaly_score_": _Fitted(_Options(("reconstruction", "elbo")))}
 
-    _parameter_rules = {
-        **VAETransformer._parameter_rules,
-        "contamination": [_Options(("auto",)), _Interval(numbers.Real, 0, 0.5, closed="right")],
-        "anomaly_score": [_Options(("reconstruction", "elbo"))],
-    }
+    _parameter_rules = {"anomaly_score": [_Options(("reconstruction", "elbo"))]}
 
     def __init__(
         self,
@@ -356,9 +325,26 @@ best_validation_score_, n_features_in_, feature_names_in_
         warm_start=False,
         device="cpu",
     ):
-        params = dict(locals())
-        del params["self"], params["__class__"], params["contamination"], params["anomaly_score"]
-        super().__init__(**params)
+        super().__init__(
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            likelihood=likelihood,
+            beta=beta,
+            optimizer=optimizer,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            device=device,
+        )
         self.contamination = contamination
         self.anomaly_score = anomaly_score
 

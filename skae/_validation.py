@@ -1,8 +1,11 @@
-"""Declarative checks of hyper-parameters, done in ``fit``.
+"""Declarative checks of hyper-parameters, done in ``fit``, and of fitted state,
+done by ``skae.load``.
 
 Each estimator keeps a class-level table ``_parameter_rules`` that maps a
 parameter name to a list of allowed forms; ``_validate_params`` checks every value
 against its list and names the parameter, the value given and what is allowed.
+Its table ``_fitted_state`` maps each fitted attribute to a ``_Fitted`` (allowed
+forms) or an ``_Array`` (dtype and shape), each saying whether it may be absent.
 scikit-learn keeps a similar machinery private, so we keep our own small one, under
 another name: scikit-learn's estimator checks read ``_parameter_constraints`` as its
 own private types.
@@ -138,3 +141,60 @@ def _validate_params(estimator, constraints):
                 f"The {name!r} parameter of {type(estimator).__name__} must be "
                 f"{described}. Got {value!r} instead."
             )
+
+
+class _Fitted:
+    """A fitted scalar or list attribute: one of ``rules``; ``optional`` if a fit
+    may leave it unset."""
+
+    def __init__(self, *rules, optional=False):
+        self.rules, self.optional = rules, optional
+
+    def check(self, name, value, estimator):
+        if not any(rule.accepts(value) for rule in self.rules):
+            described = " or ".join(str(rule) for rule in self.rules)
+            raise ValueError(f"{name}={value!r} must be {described}.")
+
+
+class _Array:
+    """A fitted array whose shape is given by other attributes (``dims``): float32
+    or float64, or with ``strings`` str objects; None too if ``none``; ``optional``
+    if a fit may leave it unset."""
+
+    def __init__(self, *dims, strings=False, none=False, optional=False):
+        self.dims, self.strings, self.none, self.optional = dims, strings, none, optional
+
+    def check(self, name, value, estimator):
+        if value is None and self.none:
+            return
+        shape = tuple(getattr(estimator, d) for d in self.dims)
+        dtypes = (object,) if self.strings else (np.float32, np.float64)
+        if (
+            not isinstance(value, np.ndarray)
+            or value.dtype not in dtypes
+            or value.shape != shape
+            or (self.strings and not all(isinstance(v, str) for v in value))
+        ):
+            raise ValueError(
+                f"{name} must be an array of {'str' if self.strings else 'float32 or float64'}"
+                f" of shape {shape} ({', '.join(self.dims)}); got {type(value).__name__} "
+                f"of shape {np.shape(value)}, dtype {getattr(value, 'dtype', None)}."
+            )
+
+
+def _check_same_tensors(what, expected, found):
+    """Raise ValueError unless the tensors ``found`` have exactly the names, dtypes
+    and shapes of the tensors ``expected``."""
+
+    def described(name, tensors):
+        tensor = tensors.get(name)
+        return "nothing" if tensor is None else f"{tensor.dtype} of shape {tuple(tensor.shape)}"
+
+    names = expected.keys() | found.keys()
+    wrong = sorted(n for n in names if described(n, expected) != described(n, found))
+    if wrong:
+        raise ValueError(
+            f"its parameters do not fit its {what}: {wrong[0]} should hold "
+            f"{described(wrong[0], expected)}, the file holds {described(wrong[0], found)} "
+            f"({len(wrong)} of {len(names)} entries differ)."
+        )

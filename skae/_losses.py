@@ -1,0 +1,97 @@
+"""The losses of skae's autoencoders, in torch only: what training minimizes and
+what the reconstruction scores measure.
+
+Every function works from the decoder's raw output (logits for a Bernoulli model),
+so a sigmoid and a cross-entropy are fused into one numerically stable kernel.
+"""
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+
+def _bernoulli_divergence(logits, x):
+    """Per-row mean of ``KL(Bernoulli(x) || Bernoulli(sigmoid(logits)))``: the
+    cross-entropy minus the entropy of ``x``, so that a perfect reconstruction
+    scores 0 however many grey values ``x`` has; ``inf`` for a row with a value
+    outside [0, 1], which has no likelihood under that model."""
+    cross_entropy = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    entropy = -(torch.xlogy(x, x) + torch.xlogy(1 - x, 1 - x))
+    divergence = (cross_entropy - entropy).clamp_min(0).mean(dim=1)
+    outside = ((x < 0) | (x > 1)).any(dim=1)
+    return divergence.masked_fill(outside, float("inf"))
+
+
+def _negative_log_likelihood(raw, x, likelihood):
+    """Elementwise ``-log p(x | z)`` from the decoder's raw output: Bernoulli
+    logits, or the mean of a Gaussian of unit variance."""
+    if likelihood == "bernoulli":
+        return F.binary_cross_entropy_with_logits(raw, x, reduction="none")
+    return 0.5 * (x - raw) ** 2 + 0.5 * math.log(2 * math.pi)
+
+
+def _kl_to_standard_normal(mean, log_var):
+    """Per-row ``KL(N(mean, exp(log_var)) || N(0, I))``."""
+    return 0.5 * (torch.exp(log_var) + mean**2 - 1 - log_var).sum(dim=1)
+
+
+class _ReconstructionLoss(torch.nn.Module):
+    """Mean reconstruction loss from the decoder's raw output, plus a sparsity penalty.
+
+    With ``loss="bce"`` and a sigmoid output, the raw output is the logit, and
+    ``binary_cross_entropy_with_logits`` computes the same value as a sigmoid
+    followed by ``BCELoss``, in one fused and numerically stable kernel.
+
+    ``y_pred`` is ``(raw, codes)`` as ``_AutoencoderNet.infer`` returns it. A
+    positive ``sparsity`` adds ``sparsity`` times the mean absolute code (L1) or,
+    with a ``sparsity_target`` rho, the summed KL divergence between rho and each
+    code unit's mean activation over the batch.
+    """
+
+    def __init__(
+        self, loss="mse", output_activation="identity", sparsity=0.0, sparsity_target=None
+    ):
+        super().__init__()
+        self.loss = loss
+        self.output_activation = output_activation
+        self.sparsity = sparsity
+        self.sparsity_target = sparsity_target
+
+    def forward(self, y_pred, target):
+        raw, codes = y_pred
+        target = target.to(raw.dtype)
+        if self.loss == "bce":
+            value = F.binary_cross_entropy_with_logits(raw, target)
+        elif self.output_activation == "sigmoid":
+            value = F.mse_loss(torch.sigmoid(raw), target)
+        else:
+            value = F.mse_loss(raw, target)
+        if self.sparsity > 0:
+            value = value + self.sparsity * self._sparsity_penalty(codes)
+        return value
+
+    def _sparsity_penalty(self, codes):
+        if self.sparsity_target is None:
+            return codes.abs().mean()
+        rho = self.sparsity_target
+        rho_hat = codes.mean(dim=0).clamp(1e-6, 1 - 1e-6)
+        kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+        return kl.sum()
+
+
+class _NegativeELBO(torch.nn.Module):
+    """Mean over the batch of the negative evidence lower bound, in nats per sample:
+    the reconstruction's negative log-likelihood plus ``beta`` times the KL
+    divergence of the posterior from the standard normal prior."""
+
+    def __init__(self, likelihood="gaussian", beta=1.0):
+        super().__init__()
+        self.likelihood = likelihood
+        self.beta = beta
+
+    def forward(self, y_pred, target):
+        raw, mean, log_var = y_pred
+        target = target.to(raw.dtype)
+        nll = _negative_log_likelihood(raw, target, self.likelihood).sum(dim=1)
+        return (nll + self.beta * _kl_to_standard_normal(mean, log_var)).mean()

@@ -1,0 +1,247 @@
+"""The mathematics of PCA in NumPy, apart from any network: running moments of the
+rows (count, mean, scatter), their spectrum, Minka's choice of the width, the
+rotation of a learned subspace to PCA's ordered components, and the probabilistic
+PCA model (covariance, precision, log-likelihood)."""
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import gammaln
+
+from ._chunks import _chunks, _dense
+
+
+def _scatter(X, mean):
+    """``(X - mean).T @ (X - mean)`` in float64, one chunk of rows at a time; for
+    sparse ``X`` without densifying it, as ``X.T @ X - n * outer(mean, mean)``."""
+    if sp.issparse(X):
+        return (X.T @ X).toarray() - X.shape[0] * np.outer(mean, mean)
+    scatter = np.zeros((X.shape[1], X.shape[1]))
+    for rows in _chunks(X.shape[0]):
+        Xc = X[rows] - mean
+        scatter += Xc.T @ Xc
+    return scatter
+
+
+def _square_root_factor(A):
+    """An upper-triangular ``R`` with ``R.T @ R = A + eps * I`` for a PSD ``A``.
+
+    A singular ``A`` (constant features) gets the smallest jitter ``eps`` that makes
+    Cholesky succeed. Adding ``eps * I`` shifts every eigenvalue by ``eps`` and
+    leaves the eigenvectors, so the principal subspace is unchanged.
+    """
+    d = A.shape[0]
+    scale = max(np.trace(A) / d, np.finfo(np.float64).tiny)
+    eps = 0.0
+    while True:
+        try:
+            return np.linalg.cholesky(A + eps * np.eye(d)).T
+        except np.linalg.LinAlgError:
+            eps = scale * 1e-12 if eps == 0.0 else eps * 100
+
+
+class _Moments:
+    """Count, mean and scatter of the rows seen.
+
+    The scatter is held as the ``n_features`` squared matrix, or, for a dense fit
+    on fewer rows than features, as the centered rows themselves, whose span holds
+    everything the fit needs (their Gram matrix is ``n_samples`` squared).
+    """
+
+    def __init__(self, n, mean, scatter=None, centered=None):
+        self.n, self.mean, self.scatter, self.centered = n, mean, scatter, centered
+
+    @classmethod
+    def of(cls, X, *, keep_scatter):
+        n, d = X.shape
+        if sp.issparse(X):
+            # scipy sums a float32 matrix in float32 even when asked for float64
+            X = X.astype(np.float64)
+        mean = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
+        if not keep_scatter and not sp.issparse(X) and n < d:
+            return cls(n, mean, centered=X.astype(np.float64) - mean)
+        return cls(n, mean, scatter=_scatter(X, mean))
+
+    def merged_after(self, seen):
+        """These rows' moments merged after those of ``seen`` (Chan et al.)."""
+        n = seen.n + self.n
+        delta = self.mean - seen.mean
+        mean = seen.mean + delta * (self.n / n)
+        scatter = seen.scatter + self.scatter + np.outer(delta, delta) * (seen.n * self.n / n)
+        return _Moments(n, mean, scatter=scatter)
+
+    def total(self):
+        """The trace of the scatter: the total squared deviation."""
+        if self.scatter is not None:
+            return float(np.trace(self.scatter))
+        return float(np.sum(self.centered**2))
+
+    def project(self, basis):
+        """``basis.T @ scatter @ basis`` for orthonormal columns ``basis``."""
+        if self.scatter is not None:
+            return basis.T @ self.scatter @ basis
+        projected = self.centered @ basis
+        return projected.T @ projected
+
+    def _eigen(self):
+        """Eigenvalues (largest first, clipped at 0) and orthonormal eigenvectors
+        of the scatter, computed once: ``n_features`` of them from the scatter
+        matrix, or ``n_samples`` from the rows' Gram matrix (the vectors mapped to
+        feature space, and completed with orthonormal directions of zero variance
+        by QR)."""
+        if not hasattr(self, "_eigenpairs"):
+            if self.scatter is not None:
+                values, vectors = np.linalg.eigh(self.scatter)
+                vectors = vectors[:, ::-1]
+            else:
+                values, rows = np.linalg.eigh(self.centered @ self.centered.T)
+                vectors = np.linalg.qr(self.centered.T @ rows[:, ::-1])[0]
+            self._eigenpairs = np.clip(values[::-1], 0, None), vectors
+        return self._eigenpairs
+
+    def eigenvalues(self):
+        """The scatter's eigenvalues, largest first."""
+        return self._eigen()[0]
+
+    def axes(self, k):
+        """Orthonormal columns spanning the scatter's top ``k`` eigenvectors."""
+        return self._eigen()[1][:, :k]
+
+    def factor(self):
+        """A matrix ``R`` with ``R.T @ R`` proportional to the scatter: the rows
+        L-BFGS trains on, scaled so that the loss of the zero map is 1 whatever the
+        data's scale (L-BFGS's fixed curvature threshold would stall on tiny data)."""
+        d = self.mean.shape[0]
+        scale = self.total() / self.n if self.total() > 0 else 1.0
+        if self.scatter is not None:
+            return _square_root_factor(self.scatter * (d / self.n / scale))
+        return self.centered * np.sqrt(d / self.n / scale)
+
+
+def _minka_log_evidence(variances, rank, n_samples):
+    """Minka's (2000) Laplace approximation of the log evidence of probabilistic
+    PCA with ``rank`` components, given the spectrum ``variances`` (descending)."""
+    d = len(variances)
+    if variances[rank - 1] < 1e-15:
+        return -np.inf
+    kept, rest = variances[:rank], variances[rank:]
+    noise = max(1e-15, rest.sum() / (d - rank))
+    i = np.arange(1, rank + 1)
+    log_prior = -rank * np.log(2) + np.sum(
+        gammaln((d - i + 1) / 2) - np.log(np.pi) * (d - i + 1) / 2
+    )
+    log_likelihood = -n_samples / 2 * (np.sum(np.log(kept)) + (d - rank) * np.log(noise))
+    m = d * rank - rank * (rank + 1) / 2
+    # the Hessian's determinant: one factor per pair (i, j), i < rank, j > i
+    filled = np.concatenate([kept, np.full(d - rank, noise)])
+    hessian = 0.0
+    for a in range(rank):
+        later = np.arange(a + 1, d)
+        hessian += np.sum(
+            np.log((variances[a] - variances[later]) * (1 / filled[later] - 1 / filled[a]))
+            + np.log(n_samples)
+        )
+    return (
+        log_prior
+        + log_likelihood
+        + np.log(2 * np.pi) * (m + rank) / 2
+        - hessian / 2
+        - rank * np.log(n_samples) / 2
+    )
+
+
+# cumulative ratios this close to n_components count as equal to it: PCA's SVD and
+# skae's eigendecomposition round differently, and a ratio read off either's
+# explained_variance_ratio_ must select the same width
+_RATIO_TIE = 1e-10
+
+
+def _width_for_ratio(moments, ratio, limit):
+    """The fewest components whose cumulative explained-variance ratio exceeds
+    ``ratio``, as PCA chooses them (``searchsorted(..., side="right") + 1``: a ratio
+    equal to a cumulative ratio takes one component more)."""
+    variances = moments.eigenvalues()[:limit] / (moments.n - 1)
+    total = moments.total() / (moments.n - 1)
+    if total <= 0:
+        return 1
+    cumulative = np.cumsum(variances / total) - _RATIO_TIE
+    return int(min(np.searchsorted(cumulative, ratio, side="right") + 1, limit))
+
+
+def _mle_width(moments):
+    """Minka's maximum-likelihood width for the rows summarized by ``moments``."""
+    n_features = moments.mean.shape[0]
+    variances = moments.eigenvalues() / (moments.n - 1)
+    evidence = [_minka_log_evidence(variances, r, moments.n) for r in range(1, n_features)]
+    return int(np.argmax(evidence)) + 1 if evidence else 1
+
+
+def _pca_rotation(basis, moments):
+    """PCA's components inside the span of the orthonormal columns ``basis``: the
+    rotation that diagonalizes the scatter there, sorted by decreasing variance,
+    each row with its largest-magnitude entry positive; and their eigenvalues."""
+    eigenvalues, rotation = np.linalg.eigh(moments.project(basis))
+    order = np.argsort(eigenvalues)[::-1]
+    components = (basis @ rotation[:, order]).T
+    largest = np.argmax(np.abs(components), axis=1)
+    components *= np.sign(components[np.arange(len(components)), largest])[:, None]
+    return components, np.clip(eigenvalues[order], 0, None)
+
+
+def _spectrum(moments, eigenvalues):
+    """``explained_variance_``, ``explained_variance_ratio_``, ``singular_values_``
+    and ``noise_variance_`` of components with scatter ``eigenvalues``, as PCA
+    defines them (ddof=1)."""
+    n_samples, n_features = moments.n, moments.mean.shape[0]
+    explained = eigenvalues / (n_samples - 1)
+    total = moments.total() / (n_samples - 1)
+    ratio = explained / total if total > 0 else explained * 0
+    # the mean variance of the discarded directions, from the spectrum (a
+    # difference of totals would cancel to noise where it is small)
+    discarded = moments.eigenvalues()[len(eigenvalues) : min(n_samples, n_features)]
+    noise = float(discarded.mean() / (n_samples - 1)) if len(discarded) else 0.0
+    return explained, ratio, np.sqrt(eigenvalues), noise
+
+
+def _scaled_components(components, variances, whiten):
+    """The components, scaled by the square roots of their variances if ``whiten``
+    (as PCA's covariance model is written)."""
+    return components * np.sqrt(variances)[:, None] if whiten else components
+
+
+def _covariance(components, variances, noise, whiten):
+    """The data covariance of the probabilistic PCA model:
+    ``C.T @ diag(max(variances - noise, 0)) @ C + noise * I``."""
+    components = _scaled_components(components, variances, whiten)
+    excess = np.where(variances > noise, variances - noise, 0.0)
+    covariance = (components.T * excess) @ components
+    covariance.flat[:: len(covariance) + 1] += noise
+    return covariance
+
+
+def _precision(components, variances, noise, whiten):
+    """The inverse of ``_covariance``, by the matrix inversion lemma."""
+    n_features = components.shape[1]
+    if noise == 0:
+        return np.linalg.inv(_covariance(components, variances, noise, whiten))
+    if len(components) == 0:
+        return np.eye(n_features) / noise
+    components = _scaled_components(components, variances, whiten)
+    excess = np.where(variances > noise, variances - noise, 0.0)
+    # (C.T D C + s I)^-1 = (I - C.T (s D^-1 + C C.T)^-1 C) / s
+    with np.errstate(divide="ignore"):
+        inner = components @ components.T + np.diag(noise / excess)
+    precision = -components.T @ np.linalg.inv(inner) @ components
+    precision.flat[:: n_features + 1] += 1.0
+    return precision / noise
+
+
+def _log_likelihood(X, mean, precision):
+    """Per-row Gaussian log-likelihood of ``X`` (dense or sparse, a chunk at a
+    time) under ``N(mean, inv(precision))`` (Tipping and Bishop, 1999)."""
+    _, log_det = np.linalg.slogdet(precision)
+    constant = 0.5 * (X.shape[1] * np.log(2 * np.pi) - log_det)
+    scores = np.empty(X.shape[0])
+    for rows in _chunks(X.shape[0]):
+        centered = _dense(X[rows]) - mean
+        scores[rows] = -0.5 * np.sum(centered * (centered @ precision), axis=1) - constant
+    return scores
