@@ -3,7 +3,12 @@ propagates, divergence is caught, fits are reproducible in threads, and the
 engine accepts any array layout and scores in bounded memory."""
 
 import math
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 import tracemalloc
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -57,7 +62,9 @@ def snapshot(est):
             state["net_.module_"] = {
                 k: v.detach().clone() for k, v in value.module_.state_dict().items()
             }
-            optimizer = value.optimizer_.state_dict()
+            # the closed form's net has no optimizer
+            optimizer = getattr(value, "optimizer_", None)
+            optimizer = {"state": {}} if optimizer is None else optimizer.state_dict()
             state["net_.optimizer_"] = {
                 (index, key): tensor.clone() if torch.is_tensor(tensor) else tensor
                 for index, entry in optimizer["state"].items()
@@ -586,3 +593,139 @@ def test_partial_fit_with_another_n_components_is_refused(digits, make):
     assert_same_state(state, snapshot(est))
     assert np.array_equal(est.transform(X), before)
     assert est.n_components_ == 2
+
+
+# -- the second round of edges -----------------------------------------------------
+
+
+class _RecordsTheGlobalGenerator(torch.nn.Module):
+    """A custom module that notes torch's global generator state while it is built,
+    which is what another thread drawing from it at that moment would see."""
+
+    seen = []
+
+    def __init__(self, n_features, n_components):
+        super().__init__()
+        _RecordsTheGlobalGenerator.seen.append(torch.random.get_rng_state())
+        self.encoder = torch.nn.Linear(n_features, n_components)
+        self.decoder = torch.nn.Linear(n_components, n_features)
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+
+def test_building_a_module_leaves_the_global_generator_to_other_threads(digits):
+    # a thread that seeded the global generator itself must see its own stream,
+    # also while a skae fit builds its module
+    torch.manual_seed(1234)
+    before = torch.random.get_rng_state()
+    _RecordsTheGlobalGenerator.seen.clear()
+    est = AutoencoderTransformer(3, module=_RecordsTheGlobalGenerator, max_iter=1)
+    est.set_params(random_state=0).fit(digits[:50])
+    assert _RecordsTheGlobalGenerator.seen
+    assert all(torch.equal(state, before) for state in _RecordsTheGlobalGenerator.seen)
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_weights_are_those_of_the_seed_through_torch_s_global_generator(digits):
+    # initialization draws the numbers torch.manual_seed(seed) would give, from a
+    # generator of the fit's own
+    est = AutoencoderTransformer(3, hidden_layer_sizes=(5,), max_iter=1, random_state=0)
+    net = est._prepare_net(64, 3, resume=False)
+    seed = skae._base._draw_seed(0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        reference = skae.MLPAutoencoder(64, 3, hidden_layer_sizes=(5,))
+    for mine, theirs in zip(net.module_.parameters(), reference.parameters(), strict=True):
+        assert torch.equal(mine, theirs)
+
+
+class _ForksWhileBuilt(_RecordsTheGlobalGenerator):
+    """Forks a child that fits another estimator while this module is built (the
+    moment an older skae held a lock that the child inherited, locked)."""
+
+    child = None
+
+    def __init__(self, n_features, n_components):
+        super().__init__(n_features, n_components)
+        pid = os.fork()
+        if pid == 0:  # the child
+            try:
+                X = np.random.default_rng(0).random((20, 3))
+                AutoencoderTransformer(1, hidden_layer_sizes=(2,), max_iter=1).fit(X)
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        _ForksWhileBuilt.child = pid
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_process_forked_while_a_module_is_built_can_fit(digits):
+    AutoencoderTransformer(3, module=_ForksWhileBuilt, max_iter=1).fit(digits[:50])
+    pid, deadline = _ForksWhileBuilt.child, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung")
+
+
+def test_partial_fit_shares_the_recorded_epochs_instead_of_copying_them(digits):
+    est = AutoencoderTransformer(2, hidden_layer_sizes=(4,), random_state=0)
+    for chunk in np.array_split(digits[:300], 5):
+        est.partial_fit(chunk)
+    history = est.net_.history
+    est.partial_fit(digits[:60])
+    # the records of earlier calls are the same objects: a call costs the same
+    # after ten chunks or ten thousand
+    assert all(a is b for a, b in zip(history, est.net_.history[:5], strict=True))
+    assert len(est.net_.history) == est.n_iter_ == 6 == len(est.loss_curve_)
+    assert est.loss_curve_[:5] == [float(e["train_loss"]) for e in history]
+
+
+def test_warm_start_reports_the_best_score_of_the_weights_it_keeps(digits):
+    est = AutoencoderTransformer(
+        2,
+        hidden_layer_sizes=(8,),
+        early_stopping=True,
+        warm_start=True,
+        max_iter=6,
+        n_iter_no_change=None,
+        random_state=0,
+    )
+    est.fit(digits[:300])
+    first = len(est.validation_scores_)
+    est.set_params(learning_rate_init=0.5)  # a second run worse than the first
+    est.fit(digits[:300])
+    second = est.validation_scores_[first:]
+    assert len(second) == 6
+    assert est.best_validation_score_ == max(second)
+    # the second run is worse throughout, so the first run's best is not the
+    # best of the weights kept
+    assert max(second) < max(est.validation_scores_[:first])
+
+
+@pytest.mark.parametrize("key", ["n_components", "n_features"])
+def test_module_params_may_not_set_what_the_estimator_sets(key, digits):
+    est = AutoencoderTransformer(2, module=skae.MLPAutoencoder, module_params={key: 5})
+    with pytest.raises(ValueError, match=f"module_params may not set {key}"):
+        est.fit(digits[:50])
+    assert not hasattr(est, "net_")
+
+
+def test_first_closed_form_fit_in_a_fresh_process_imports_no_optimizer_machinery():
+    script = (
+        "import sys; import skae; from sklearn.datasets import load_digits\n"
+        "skae.LinearAETransformer().fit(load_digits().data)\n"
+        "assert 'torch._dynamo' not in sys.modules, 'the fit imported torch._dynamo'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -152,7 +152,8 @@ def test_n_components_none_means_all_as_in_pca():
         warnings.simplefilter("error")  # the default warns about nothing
         lae = LinearAETransformer(random_state=0).fit(X)
     assert lae.n_components_ == 4
-    with pytest.warns(UserWarning, match="can learn the identity map"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PCA's alignment learns no identity: as silent as PCA
         LinearAETransformer(4, random_state=0).fit(X)
     np.testing.assert_allclose(lae.explained_variance_ratio_.sum(), 1.0, atol=1e-10)
     np.testing.assert_allclose(lae.inverse_transform(lae.transform(X)), X, atol=1e-8)
@@ -160,7 +161,7 @@ def test_n_components_none_means_all_as_in_pca():
 
 def test_over_complete_needs_align_false():
     X = standardized("iris")
-    with pytest.raises(ValueError, match=r"n_components=5 must be between 1 and min\(n_samples"):
+    with pytest.raises(ValueError, match=r"n_components=5 must be between 0 and min\(n_samples"):
         LinearAETransformer(5).fit(X)
     with pytest.raises(ValueError, match="the closed form have no more components"):
         LinearAETransformer(5, align=False).fit(X)
@@ -304,7 +305,7 @@ def test_mle_n_components_is_minkas_choice_as_in_pca():
 
 
 def test_too_many_components_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"n_components=7 must be between 1 and min\(n_samples"):
+    with pytest.raises(ValueError, match=r"n_components=7 must be between 0 and min\(n_samples"):
         LinearAETransformer(7).fit(np.random.default_rng(0).normal(size=(6, 20)))
 
 
@@ -420,3 +421,91 @@ def test_float32_stream_merges_its_mean_in_float64():
     for start in range(0, 3000, 100):
         stream.partial_fit(X[start : start + 100])
     np.testing.assert_allclose(stream.explained_variance_, whole.explained_variance_, rtol=1e-5)
+
+
+# -- scikit-learn's PCA tests and gallery, second round -------------------------------
+
+
+def test_n_samples_is_pca_s_fitted_attribute():
+    X = standardized("iris")
+    lae, pca = LinearAETransformer(2).fit(X), PCA(2).fit(X)
+    assert lae.n_samples_ == pca.n_samples_ == 150
+    stream = LinearAETransformer(2)
+    for chunk in np.array_split(X, 3):
+        stream.partial_fit(chunk)
+    assert stream.n_samples_ == stream.n_samples_seen_ == 150
+    assert not hasattr(LinearAETransformer(2), "n_samples_")
+
+
+def test_zero_components_is_pca_s_isotropic_gaussian():
+    X = standardized("wine")
+    lae, pca = LinearAETransformer(0).fit(X), PCA(0).fit(X)
+    assert lae.n_components_ == 0 and lae.transform(X).shape == (178, 0)
+    assert lae.components_.shape == (0, 13)
+    np.testing.assert_allclose(lae.noise_variance_, pca.noise_variance_, rtol=1e-10)
+    np.testing.assert_allclose(lae.score_samples(X), pca.score_samples(X), rtol=1e-10)
+    np.testing.assert_allclose(lae.get_precision(), pca.get_precision(), atol=1e-10)
+    assert np.isfinite(lae.score(X))
+    np.testing.assert_allclose(lae.inverse_transform(lae.transform(X)), X * 0 + X.mean(0))
+
+
+def test_zero_components_in_a_cross_validated_search():
+    # scikit-learn's plot_pca_vs_fa_model_selection cross-validates from 0 components
+    from sklearn.model_selection import cross_val_score
+
+    X = standardized("wine")
+    scores = [cross_val_score(LinearAETransformer(k), X).mean() for k in (0, 1, 2)]
+    expected = [cross_val_score(PCA(k), X).mean() for k in (0, 1, 2)]
+    np.testing.assert_allclose(scores, expected, rtol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["iris", "wine"])
+def test_a_ratio_equal_to_a_cumulative_ratio_selects_as_pca(name):
+    X = standardized(name)
+    # PCA takes the fewest components whose cumulative ratio exceeds n_components
+    # (searchsorted(..., side="right") + 1): a ratio equal to one takes one more.
+    # The two solvers round the ratios differently; either's value selects the same.
+    for fitted in (PCA(), LinearAETransformer()):
+        cumulative = np.cumsum(fitted.fit(X).explained_variance_ratio_)
+        for k, ratio in enumerate(cumulative[:-1], start=1):
+            assert LinearAETransformer(float(ratio)).fit(X).n_components_ == k + 1
+            if isinstance(fitted, PCA):
+                assert PCA(float(ratio)).fit(X).n_components_ == k + 1
+
+
+def test_n_components_after_mle_is_a_numpy_integer_as_pca_s():
+    X = standardized("wine")
+    lae, pca = LinearAETransformer("mle").fit(X), PCA("mle").fit(X)
+    assert type(lae.n_components_) is type(pca.n_components_)
+    # a script's %-formatting of the width
+    assert "%d" % lae.n_components_ == "%d" % pca.n_components_  # noqa: UP031
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"solver": "lbfgs"},
+        {"solver": "minibatch", "max_iter": 2, "n_iter_no_change": None},
+        {"align": False},
+    ],
+)
+def test_complete_aligned_or_closed_form_fits_are_silent_as_pca(params):
+    X = standardized("iris")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        LinearAETransformer(4, **params).fit(X)
+
+
+def test_transform_memory_is_one_chunk_beyond_the_codes():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60_000, 50))
+    lae = LinearAETransformer(5).fit(X)  # fitted on float64
+    for data in (X, X.astype(np.float32)):
+        tracemalloc.start()
+        lae.transform(data)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        codes = data.shape[0] * 5 * data.itemsize
+        # a chunk of 4096 centered float64 rows is 1.6 MB
+        assert peak < codes + 3e6, (data.dtype, peak / data.nbytes)

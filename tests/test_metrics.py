@@ -32,7 +32,7 @@ def test_errors_match_a_hand_computation_for_pca_and_a_pipeline(wine):
 
 
 def test_chunked_errors_equal_the_whole_computation(monkeypatch, wine):
-    monkeypatch.setattr("skae._base._CHUNK_ROWS", 7)
+    monkeypatch.setattr("skae._chunks._CHUNK_ROWS", 7)
     pca = PCA(2).fit(wine)
     np.testing.assert_allclose(reconstruction_error(pca, wine), by_hand(pca, wine), rtol=1e-12)
 

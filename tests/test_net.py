@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from skae._net import _Batches, _RandomSplit, _ReconstructionLoss, _Rows
+from skae._losses import _ReconstructionLoss
+from skae._net import _Batches, _RandomSplit, _Rows
 
 
 def test_batches_cover_every_row_once_and_reshuffle():

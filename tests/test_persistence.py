@@ -28,7 +28,9 @@ from skae import (
     LinearAETransformer,
     MLPAutoencoder,
 )
-from skae._persistence import _deserialize, _serialize
+from skae._persistence import _deserialize, _Encoder, _serialize
+
+from ._instances import instance, instance_ids, needs_four_features
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -146,9 +148,13 @@ def test_file_is_plain_safetensors(wine, tmp_path):
         metadata = f.metadata()
         np.testing.assert_array_equal(f.get_tensor("attributes.components_"), est.components_)
         assert "module.encoder.weight" in f.keys()
-    document = json.loads(metadata["skae.estimator"])
+    # one metadata entry (format 3), so that the bytes do not depend on its order
+    assert list(metadata) == ["skae"]
+    header = json.loads(metadata["skae"])
+    document = json.loads(header["estimator"])
+    assert header["format"] == "3"
     assert document["class"] == "LinearAETransformer"
-    assert len(metadata["skae.sha256"]) == 64
+    assert len(header["sha256"]) == 64
 
 
 # -- refusals -------------------------------------------------------------------
@@ -659,3 +665,157 @@ def test_linear_ae_pickles_and_files_hold_little_beyond_its_arrays(tmp_path):
     skae.save(est, tmp_path / "est.skae")
     assert len(pickle.dumps(est)) <= 1.1 * needed
     assert os.path.getsize(tmp_path / "est.skae") <= 1.1 * needed
+
+
+# -- every configuration of the instance generator -------------------------------
+
+
+def _fitted_instance(key, digits01):
+    """Configuration ``key`` fitted on data it takes: 200 digits in [0, 1] (their
+    first 4 pixels of the middle row for the 2 x 2 convolutional configuration)."""
+    X = digits01[:200, 26:30] if needs_four_features(key) else digits01[:200]
+    return instance(key, random_state=0).fit(X), X
+
+
+@pytest.mark.parametrize("key", instance_ids())
+def test_every_configuration_round_trips_through_files_pickles_and_clones(key, digits01, tmp_path):
+    est, X = _fitted_instance(key, digits01)
+    trusted = [est.module] if getattr(est, "module", None) is not None else []
+    for copy_ in (
+        _round_trip(est, tmp_path, trusted=trusted),
+        pickle.loads(pickle.dumps(est)),
+        copy.deepcopy(est),
+    ):
+        assert type(copy_) is type(est)
+        np.testing.assert_array_equal(copy_.transform(X), est.transform(X))
+        np.testing.assert_array_equal(copy_.score_samples(X), est.score_samples(X))
+    cloned = clone(est)
+    assert cloned.get_params() == est.get_params() and not hasattr(cloned, "net_")
+
+
+def test_save_gives_the_same_bytes_every_time(wine, tmp_path):
+    est = AutoencoderTransformer(3, hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(wine)
+    skae.save(est, tmp_path / "a.skae")
+    skae.save(est, tmp_path / "b.skae")
+    skae.save(skae.load(tmp_path / "a.skae"), tmp_path / "c.skae")
+    first = (tmp_path / "a.skae").read_bytes()
+    assert (tmp_path / "b.skae").read_bytes() == first
+    assert (tmp_path / "c.skae").read_bytes() == first
+
+
+def test_save_keeps_the_mode_of_the_file_it_replaces(wine, tmp_path):
+    est = LinearAETransformer(2).fit(wine)
+    path = tmp_path / "est.skae"
+    skae.save(est, path)
+    path.chmod(0o600)
+    skae.save(est, path)
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("device", ["cpu:0"])
+def test_every_accepted_cpu_spelling_saves_and_loads(device, wine, tmp_path):
+    est = AutoencoderTransformer(
+        2, hidden_layer_sizes=(4,), max_iter=2, device=device, random_state=0
+    ).fit(wine)
+    loaded = _round_trip(est, tmp_path)
+    assert loaded.device == device
+    np.testing.assert_array_equal(loaded.transform(wine), est.transform(wine))
+
+
+def _rewritten(path, change):
+    """The file at ``path`` with ``change(document, tensors)`` applied and a matching
+    digest: what a hostile writer who knows the format can produce."""
+    document, tensors = _deserialize(path.read_bytes(), path)
+    tensors = dict(tensors)
+    change(document, tensors)
+    path.write_bytes(_serialize(document, tensors))
+    return path
+
+
+def _set_attribute(name, value):
+    def change(document, tensors):
+        entries = document["attributes"]["dict"]
+        for entry in entries:
+            if entry[0] == name:
+                entry[1] = value
+                return
+        entries.append([name, value])
+
+    return change
+
+
+def test_a_loaded_history_is_bounded_whatever_the_file_declares(wine, tmp_path):
+    est = LinearAETransformer(2, solver="minibatch", max_iter=2, random_state=0).fit(wine)
+    path = tmp_path / "est.skae"
+    skae.save(est, path)
+    n = 300_000
+    _rewritten(path, _set_attribute("loss_curve_", [0] * n))
+    _rewritten(path, _set_attribute("n_iter_", n))
+    loaded = skae.load(path)
+    assert loaded.n_iter_ == n and len(loaded.loss_curve_) == n
+    assert len(loaded.net_.history) <= 10_000
+    assert loaded.net_.history[-1]["epoch"] == n
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("explained_variance_", "negate", "negative variances"),
+        ("noise_variance_", -1.0, "noise_variance_"),
+        ("scatter_", "not psd", "positive semi-definite"),
+        ("components_", None, "must be all present"),
+    ],
+)
+def test_crafted_spectra_are_refused(name, value, message, wine, tmp_path):
+    est = LinearAETransformer(2, whiten=True).fit(wine)
+    path = tmp_path / "est.skae"
+    skae.save(est, path)
+
+    def change(document, tensors):
+        key = f"attributes.{name}"
+        if value == "negate":
+            tensors[key] = -tensors[key]
+        elif value == "not psd":
+            tensors[key] = tensors[key] - 2 * np.trace(tensors[key]) * np.eye(len(tensors[key]))
+        elif value is None:
+            entries = document["attributes"]["dict"]
+            entries[:] = [e for e in entries if e[0] != name]
+            tensors.pop(key)
+        else:
+            _set_attribute(name, value)(document, tensors)
+
+    _rewritten(path, change)
+    with pytest.raises(ValueError, match=message):
+        skae.load(path)
+
+
+@pytest.mark.parametrize(
+    "key, params, message",
+    [
+        ("ae", {"loss": "bce"}, "needs output_activation='sigmoid'"),
+        ("ae", {"noise_type": "masking", "noise": 1.0}, "needs noise < 1"),
+        ("ae", {"sparsity_target": 0.1}, "code_activation='logistic'"),
+        ("ae", {"module_params": {"n_components": 5}}, "may not set n_components"),
+        ("linear", {"align": False}, "whiten=True needs align=True"),
+        ("linear", {"early_stopping": True}, "apply to solver='minibatch' only"),
+        ("linear", {"alpha": 0.1}, "apply to solver='minibatch' only"),
+    ],
+)
+def test_contradictory_parameters_in_a_file_are_refused(key, params, message, wine, tmp_path):
+    est = (
+        AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+        if key == "ae"
+        else LinearAETransformer(2, whiten=True)
+    ).fit(wine)
+    path = tmp_path / "est.skae"
+    skae.save(est, path)
+
+    def change(document, tensors):
+        encode = _Encoder()
+        for entry in document["params"]["dict"]:
+            if entry[0] in params:
+                entry[1] = encode(params[entry[0]], entry[0])
+
+    _rewritten(path, change)
+    with pytest.raises(ValueError, match=message):
+        skae.load(path)

@@ -1,0 +1,84 @@
+"""One instance generator for the tests, as scikit-learn's
+``utils/_test_common/instance_generator.py``: fast settings for every public skae
+estimator, and the configurations whose code paths differ (variants, solvers,
+scores). The common checks, persistence, pickling, property and export tests all
+draw their estimators from here; ``test_common`` fails if a public estimator has
+no entry.
+"""
+
+import inspect
+
+import torch
+from sklearn.base import BaseEstimator, clone
+
+import skae
+from skae import (
+    AutoencoderOutlierDetector,
+    AutoencoderTransformer,
+    ConvAutoencoder,
+    LinearAETransformer,
+    VAEOutlierDetector,
+    VAETransformer,
+)
+
+_SMALL = {"hidden_layer_sizes": (8,), "max_iter": 5}
+
+# id -> estimator with fast settings; the first entry of each class is its
+# plain configuration
+_INSTANCES = {
+    "ae": AutoencoderTransformer(**_SMALL),
+    "ae-variants": AutoencoderTransformer(
+        **_SMALL, noise=0.1, sparsity=0.01, dropout=0.1, tied_weights=True
+    ),
+    "ae-bce": AutoencoderTransformer(**_SMALL, output_activation="sigmoid", loss="bce"),
+    "ae-conv": AutoencoderTransformer(
+        max_iter=2, module=ConvAutoencoder, module_params={"image_shape": (2, 2)}
+    ),
+    "ae-lbfgs": AutoencoderTransformer(
+        **_SMALL, optimizer=torch.optim.LBFGS, alpha=0.0, batch_size=64
+    ),
+    "ae-detector": AutoencoderOutlierDetector(**_SMALL),
+    "linear": LinearAETransformer(max_iter=5),
+    "linear-whiten": LinearAETransformer(whiten=True, tied_weights=False, max_iter=5),
+    "linear-raw": LinearAETransformer(align=False, max_iter=5),
+    "linear-minibatch": LinearAETransformer(solver="minibatch", max_iter=5),
+    "linear-lbfgs": LinearAETransformer(solver="lbfgs", max_iter=5),
+    "vae": VAETransformer(**_SMALL),
+    "vae-bernoulli": VAETransformer(**_SMALL, likelihood="bernoulli"),
+    "vae-detector": VAEOutlierDetector(**_SMALL),
+    "vae-detector-elbo": VAEOutlierDetector(**_SMALL, anomaly_score="elbo"),
+}
+
+# configurations that need data of a particular form
+_NEEDS_UNIT_INTERVAL = {"ae-bce", "vae-bernoulli"}
+_NEEDS_FOUR_FEATURES = {"ae-conv"}
+
+
+def public_estimator_classes():
+    """Every estimator class that ``skae`` exports."""
+    return [
+        value
+        for value in (getattr(skae, name) for name in skae.__all__)
+        if inspect.isclass(value) and issubclass(value, BaseEstimator)
+    ]
+
+
+def instance_ids(*, data=None):
+    """Ids of the configurations; with ``data="any"`` only those that take any
+    real-valued data with any number of features."""
+    if data == "any":
+        return [k for k in _INSTANCES if k not in _NEEDS_UNIT_INTERVAL | _NEEDS_FOUR_FEATURES]
+    return list(_INSTANCES)
+
+
+def instance(key, **params):
+    """A fresh, unfitted copy of configuration ``key``, with ``params`` set."""
+    return clone(_INSTANCES[key]).set_params(**params)
+
+
+def needs_unit_interval(key):
+    return key in _NEEDS_UNIT_INTERVAL
+
+
+def needs_four_features(key):
+    return key in _NEEDS_FOUR_FEATURES
