@@ -1,7 +1,9 @@
 """Loaders for the data sets of the classic autoencoder workflows."""
 
 import gzip
+import math
 import re
+import struct
 from pathlib import Path
 from types import MappingProxyType
 
@@ -46,24 +48,70 @@ _MNIST_FILES = {
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+# The most bytes an IDX header may promise. MNIST's largest file holds 47 MB and
+# EMNIST's largest 550 MB; a header promising more is corrupt or not a digit set, and
+# is refused before anything is allocated.
+_MAX_IDX_BYTES = 2**30
+
+
+def _read_exactly(f, n, path, what):
+    """``n`` bytes from ``f``, or a ValueError saying ``path`` is truncated."""
+    data = f.read(n)
+    if len(data) != n:
+        raise ValueError(f"{path} is truncated: {len(data)} bytes of {what}, expected {n}.")
+    return data
+
+
+def _fill(f, buffer, chunk=1 << 20):
+    """Read from ``f`` into ``buffer`` until it is full or ``f`` ends; bytes read.
+
+    In chunks, because ``GzipFile.readinto`` reads into a temporary ``bytes`` of the
+    requested size first, which would double the memory of a whole-buffer read.
+    """
+    n_read = 0
+    while n_read < len(buffer):
+        n = f.readinto(buffer[n_read : n_read + chunk])
+        if not n:
+            break
+        n_read += n
+    return n_read
+
+
 def _read_idx(path):
-    """Read one IDX file (gzipped or not) into an array of its stored shape."""
+    """Read one IDX file (gzipped or not) into an array of its stored shape.
+
+    The header is read first, and then exactly the payload it promises plus one byte
+    to detect padding, so a gzip stream that inflates far past its header (a "gzip
+    bomb") costs no more memory than the header promises.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
-        data = f.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4]!r}).")
-    ndim = data[3]
-    shape = tuple(int(s) for s in np.frombuffer(data, ">u4", count=ndim, offset=4))
-    dtype = np.dtype(_IDX_DTYPES[data[2]])
-    offset = 4 + 4 * ndim
-    expected = offset + int(np.prod(shape)) * dtype.itemsize
-    if len(data) != expected:
+        magic = f.read(4)
+        if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
+            raise ValueError(f"{path} is not an IDX file (bad magic number {magic!r}).")
+        ndim = magic[3]
+        dims = _read_exactly(f, 4 * ndim, path, f"header for {ndim} dimensions")
+        shape = struct.unpack(f">{ndim}I", dims)
+        dtype = np.dtype(_IDX_DTYPES[magic[2]])
+        offset = 4 + 4 * ndim
+        # Python integers: a product of 32-bit dimensions cannot overflow here
+        n_bytes = math.prod(shape) * dtype.itemsize
+        if n_bytes > _MAX_IDX_BYTES:
+            raise ValueError(
+                f"{path} promises {n_bytes} bytes for shape {shape}, more than the "
+                f"{_MAX_IDX_BYTES} an IDX file may hold here (MNIST's largest holds 47 MB); "
+                "the file is corrupt or not MNIST."
+            )
+        array = np.empty(shape, dtype)
+        n_read = _fill(f, memoryview(array).cast("B")) if n_bytes else 0
+        padded = n_read == n_bytes and f.read(1)
+    if n_read != n_bytes or padded:
+        found = f"more than {offset + n_bytes}" if padded else f"{offset + n_read}"
         raise ValueError(
-            f"{path} is truncated or padded: {len(data)} bytes for shape {shape}, "
-            f"expected {expected}."
+            f"{path} is truncated or padded: {found} bytes for shape {shape}, "
+            f"expected {offset + n_bytes}."
         )
-    return np.frombuffer(data, dtype, offset=offset).reshape(shape).astype(dtype.newbyteorder("="))
+    return array.astype(dtype.newbyteorder("="), copy=False)
 
 
 def _find_idx(data_dir, stem):
@@ -135,6 +183,14 @@ def load_mnist(data_dir=None, *, as_uint8=False, flatten=True, data_home=None):
         Training labels, uint8 digits 0-9.
     y_test : ndarray of shape (10000,)
         Test labels.
+
+    Raises
+    ------
+    ValueError
+        If a file in ``data_dir`` is not an IDX file, holds more or fewer bytes than
+        its header promises, or its header promises more than 1 GiB (MNIST's largest
+        file holds 47 MB). Each file is read only as far as its header promises, plus
+        one byte, so a corrupt or malicious gzip stream cannot exhaust memory.
 
     Examples
     --------

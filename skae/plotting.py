@@ -27,13 +27,27 @@ def _grid_shape(n):
     return rows, n // rows
 
 
+def _to_numpy(data):
+    """``data`` as an ndarray: what ``set_output`` returns may be a DataFrame."""
+    # polars frames convert through to_numpy(); np.asarray covers pandas and arrays
+    to_numpy = getattr(data, "to_numpy", None)
+    return np.asarray(to_numpy() if callable(to_numpy) else data)
+
+
 def plot_loss_curve(estimator):
     """Training loss per epoch, and the validation loss when it was recorded.
 
+    The y axis is labelled with the loss the estimator minimized (``"binary
+    cross-entropy"``, ``"negative ELBO (nats per sample)"``, ...). Any other estimator
+    with a ``loss_curve_``, such as scikit-learn's ``MLPRegressor``, gets its training
+    curve under the label ``"training loss"``; its ``validation_scores_``, when it has
+    them, are scores of its own kind (R^2 for ``MLPRegressor``) and are not drawn.
+
     Parameters
     ----------
-    estimator : fitted skae estimator
-        Any estimator with ``loss_curve_`` and ``validation_scores_``.
+    estimator : fitted estimator
+        A skae estimator, whose ``validation_scores_`` (negated validation losses)
+        are drawn when it has them, or any estimator with ``loss_curve_``.
 
     Returns
     -------
@@ -53,28 +67,22 @@ def plot_loss_curve(estimator):
     """
     check_is_fitted(estimator)
     plt = _pyplot()
+    # skae estimators name their own loss; validation_scores_ are then negated losses
+    label = getattr(estimator, "_loss_label", None)
+    validation = getattr(estimator, "validation_scores_", None) if label else None
     fig, ax = plt.subplots(figsize=(6, 4))
     epochs = np.arange(1, len(estimator.loss_curve_) + 1)
     ax.plot(epochs, estimator.loss_curve_, marker=".", label="train")
-    if estimator.validation_scores_ is not None:
-        ax.plot(epochs, -np.asarray(estimator.validation_scores_), marker=".", label="validation")
+    if validation is not None:
+        ax.plot(epochs, -np.asarray(validation), marker=".", label="validation")
     ax.set_xlabel("epoch")
     # epochs are whole numbers
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_ylabel(_loss_name(estimator))
+    ax.set_ylabel(label or "training loss")
     ax.set_title(f"{type(estimator).__name__}: loss per epoch")
     ax.legend()
     fig.tight_layout()
     return fig
-
-
-def _loss_name(estimator):
-    """The training loss's name for an axis label."""
-    if getattr(estimator, "loss", "mse") == "bce":
-        return "binary cross-entropy"
-    if getattr(estimator, "output_activation", "identity") == "sigmoid":
-        return "mean squared error (sigmoid output)"
-    return "mean squared error"
 
 
 def plot_reconstructions(estimator, X, image_shape, n=10):
@@ -88,7 +96,7 @@ def plot_reconstructions(estimator, X, image_shape, n=10):
     estimator : fitted skae estimator
         Its ``transform`` gives the codes and ``inverse_transform`` the
         reconstructions.
-    X : array-like of shape (n_samples, n_features)
+    X : array-like or DataFrame of shape (n_samples, n_features)
         Images, flattened; the first ``n`` are shown.
     image_shape : tuple of int
         Shape of one image, e.g. ``(28, 28)``.
@@ -114,10 +122,12 @@ def plot_reconstructions(estimator, X, image_shape, n=10):
     """
     check_is_fitted(estimator)
     plt = _pyplot()
-    X = np.asarray(X)[:n]
+    # rows are sliced in X's own type, so a frame keeps the column names it was fit with
+    X = X.iloc[:n] if hasattr(X, "iloc") else X[:n]
+    Z = _to_numpy(estimator.transform(X))
+    X_rec = _to_numpy(estimator.inverse_transform(Z))
+    X = _to_numpy(X)
     n = len(X)
-    Z = estimator.transform(X)
-    X_rec = estimator.inverse_transform(Z)
     code_shape = _grid_shape(Z.shape[1])
     fig, axes = plt.subplots(3, n, figsize=(1.2 * n, 4), squeeze=False)
     # one gray scale per row kind, so brightness compares across images
@@ -145,7 +155,7 @@ def plot_embedding(estimator, X, y):
     ----------
     estimator : fitted skae estimator
         With ``n_components_ >= 2``.
-    X : array-like of shape (n_samples, n_features)
+    X : array-like or DataFrame of shape (n_samples, n_features)
         Samples to encode.
     y : array-like of shape (n_samples,)
         Labels that color the points.
@@ -172,7 +182,7 @@ def plot_embedding(estimator, X, y):
             f"n_components_={estimator.n_components_}."
         )
     plt = _pyplot()
-    Z = estimator.transform(X)
+    Z = _to_numpy(estimator.transform(X))
     names = estimator.get_feature_names_out()
     fig, ax = plt.subplots(figsize=(5, 4))
     points = ax.scatter(Z[:, 0], Z[:, 1], c=np.asarray(y), cmap="tab10", s=12)

@@ -1,5 +1,8 @@
 """load_mnist on small IDX files the tests write themselves."""
 
+import gzip
+import struct
+import tracemalloc
 import urllib.error
 
 import numpy as np
@@ -83,3 +86,58 @@ def test_openml_copy_is_split_60000_10000(monkeypatch):
     assert X_train.shape == (60000, 784) and X_test.shape == (10000, 784)
     assert X_train[:, 0].max() == 0 and X_test[:, 0].min() == 1
     assert y_train[:3].tolist() == [0, 1, 2]
+
+
+def _gzip_bomb(path, header, n_zero_bytes):
+    """Write ``header`` followed by ``n_zero_bytes`` zeros, gzipped in small chunks."""
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(header)
+        chunk = bytes(1 << 20)
+        for _ in range(n_zero_bytes // len(chunk)):
+            f.write(chunk)
+
+
+def test_gzip_bomb_is_refused_after_reading_what_the_header_promises(tiny_mnist):
+    folder, _ = tiny_mnist
+    path = folder / "train-images-idx3-ubyte.gz"
+    # the header promises 100 images of 10 x 10 (10 kB); the stream inflates to 32 MB
+    _gzip_bomb(path, struct.pack(">BBBB3I", 0, 0, 0x08, 3, 100, 10, 10), 32 << 20)
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz is truncated or padded"):
+            load_mnist(folder)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+@pytest.mark.parametrize(
+    "shape", [(2**32 - 1,) * 3, (60000, 28, 28, 28, 28)], ids=["overflow", "too-large"]
+)
+def test_header_promising_an_absurd_size_is_refused_before_reading(tiny_mnist, shape):
+    folder, _ = tiny_mnist
+    path = folder / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(f">BBBB{len(shape)}I", 0, 0, 0x08, len(shape), *shape))
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz promises .* bytes"):
+        load_mnist(folder)
+
+
+def test_truncated_header_is_reported_as_truncated(tiny_mnist):
+    folder, _ = tiny_mnist
+    path = folder / "train-labels-idx1-ubyte"
+    path.write_bytes(b"\x00\x00\x08\x03\x00\x00\x00\x06")
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte is truncated"):
+        load_mnist(folder)
+
+
+def test_padded_file_is_rejected(tiny_mnist, write_idx):
+    folder, arrays = tiny_mnist
+    path = folder / "train-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes() + b"\x00")
+    with pytest.raises(ValueError, match="truncated or padded"):
+        load_mnist(folder)
+    write_idx(path, arrays["train-labels"])
+    assert load_mnist(folder)[2].flags.writeable

@@ -5,8 +5,10 @@ import sys
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from sklearn.base import BaseEstimator
+from sklearn.neural_network import MLPRegressor
 
-from skae import AutoencoderTransformer, LinearAETransformer
+from skae import AutoencoderTransformer, LinearAETransformer, VAETransformer
 from skae.plotting import _grid_shape, plot_embedding, plot_loss_curve, plot_reconstructions
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -60,3 +62,98 @@ def test_missing_matplotlib_is_a_clear_error(digits, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"pip install 'skae\[plot\]'"):
         plot_loss_curve(lae)
+
+
+class _LossStub(BaseEstimator):
+    """Just what plot_loss_curve reads from a fitted skae estimator."""
+
+    _loss_label = "negative ELBO (nats per sample)"
+    loss_curve_ = [3.0, 2.0, 1.5]
+    validation_scores_ = [-3.5, -2.5, -2.0]
+
+    def fit(self, X, y=None):
+        return self
+
+    def __sklearn_is_fitted__(self):
+        return True
+
+
+def test_loss_curve_is_labelled_by_the_estimators_loss_label():
+    fig = plot_loss_curve(_LossStub())
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "negative ELBO (nats per sample)"
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), [3.5, 2.5, 2.0])
+
+
+@pytest.mark.parametrize(
+    "estimator, label",
+    [
+        (VAETransformer(2, max_iter=2, random_state=0), "negative ELBO (nats per sample)"),
+        (
+            AutoencoderTransformer(
+                2, loss="bce", output_activation="sigmoid", max_iter=2, random_state=0
+            ),
+            "binary cross-entropy",
+        ),
+        (AutoencoderTransformer(2, max_iter=2, random_state=0), "mean squared error"),
+    ],
+    ids=["vae", "bce", "default"],
+)
+def test_loss_curve_label_names_each_estimators_loss(digits, estimator, label):
+    fig = plot_loss_curve(estimator.fit(digits[0]))
+    assert fig.axes[0].get_ylabel() == label
+
+
+def test_loss_curve_of_a_foreign_estimator_is_the_training_loss(digits):
+    X, _ = digits
+    mlp = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, X[:, 0])
+    fig = plot_loss_curve(mlp)
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "training loss"
+    assert [line.get_label() for line in ax.get_lines()] == ["train"]
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), mlp.loss_curve_)
+    # MLP's validation_scores_ are R^2 scores, not losses: they are not drawn as one
+    mlp.set_params(early_stopping=True).fit(X, X[:, 0])
+    assert len(plot_loss_curve(mlp).axes[0].get_lines()) == 1
+
+
+_AE_AND_LINEAR = [
+    pytest.param(lambda: AutoencoderTransformer(6, max_iter=2, random_state=0), id="ae"),
+    pytest.param(lambda: LinearAETransformer(6, random_state=0), id="linear"),
+]
+
+
+@pytest.mark.parametrize("make", _AE_AND_LINEAR)
+@pytest.mark.parametrize("output", ["pandas", "polars"])
+def test_plots_accept_dataframe_output(digits, make, output):
+    X, y = digits
+    pytest.importorskip(output)
+    estimator = make().fit(X)
+    Z = estimator.transform(X)
+    estimator.set_output(transform=output)
+    fig = plot_reconstructions(estimator, X, (8, 8), n=4)
+    np.testing.assert_allclose(fig.axes[4].get_images()[0].get_array(), Z[0].reshape(2, 3))
+    np.testing.assert_allclose(
+        fig.axes[8].get_images()[0].get_array(),
+        estimator.inverse_transform(Z[:1]).reshape(8, 8),
+        rtol=1e-6,
+    )
+    offsets = plot_embedding(estimator, X, y).axes[0].collections[0].get_offsets()
+    np.testing.assert_allclose(offsets, Z[:, :2])
+
+
+@pytest.mark.parametrize("make", _AE_AND_LINEAR)
+@pytest.mark.parametrize("frame", ["pandas", "polars"])
+def test_plots_accept_a_dataframe_as_X(digits, make, frame):
+    X, y = digits
+    module = pytest.importorskip(frame)
+    columns = [f"pixel{i}" for i in range(X.shape[1])]
+    X_frame = module.DataFrame(dict(zip(columns, X.T, strict=True)))
+    estimator = make().fit(X_frame)
+    Z = estimator.transform(X_frame)
+    estimator.set_output(transform=frame)
+    fig = plot_reconstructions(estimator, X_frame, (8, 8), n=3)
+    np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), X[0].reshape(8, 8))
+    np.testing.assert_allclose(fig.axes[3].get_images()[0].get_array(), Z[0].reshape(2, 3))
+    offsets = plot_embedding(estimator, X_frame, y).axes[0].collections[0].get_offsets()
+    np.testing.assert_allclose(offsets, Z[:, :2])
