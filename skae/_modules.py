@@ -275,13 +275,14 @@ class ConvAutoencoder(nn.Module):
         )
 
     def encode(self, x):
-        h = x.reshape(len(x), 1, *self.image_shape)
+        # x.shape[0], not len(x): a trace (torch.onnx.export) keeps the batch size dynamic
+        h = x.reshape(x.shape[0], 1, *self.image_shape)
         for conv in self.encoder_convs:
             h = torch.relu(conv(h))
         return self.to_code(h.flatten(1))
 
     def decode(self, z):
-        h = torch.relu(self.from_code(z)).reshape(len(z), *self.code_shape)
+        h = torch.relu(self.from_code(z)).reshape(z.shape[0], *self.code_shape)
         *hidden, last = self.decoder_convs
         for conv in hidden:
             h = torch.relu(conv(h))

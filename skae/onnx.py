@@ -1,0 +1,790 @@
+"""Export fitted skae estimators to ONNX, for serving with onnxruntime.
+
+ONNX is the format scikit-learn's model-persistence guide recommends for serving: a
+graph of standard operators that onnxruntime runs without PyTorch, scikit-learn,
+skae or pickle.
+**Importing this module** registers a converter, a shape calculator and a parser for
+each skae estimator with skl2onnx (``update_registered_converter``); from then on
+``skl2onnx.to_onnx`` converts a fitted skae estimator alone or as a step of a
+``Pipeline`` or ``ColumnTransformer``, next to scikit-learn's own steps::
+
+    import skae.onnx  # noqa: F401  (registers the converters)
+    from skl2onnx import to_onnx
+
+    model = to_onnx(pipeline, X[:1].astype("float32"))
+
+It needs the optional packages onnx, onnxruntime and skl2onnx:
+``pip install 'skae[onnx]'``. ``import skae`` alone never imports them.
+
+**Outputs.** They are named as scikit-learn's converters name them. A transformer
+has one output, ``variable``: its ``transform``, the codes of shape
+``(n_samples, n_components_)`` (for the VAEs the posterior mean). An outlier
+detector has two, as IsolationForest's converter: ``label`` (``predict``: int64, -1
+or +1, shape ``(n_samples, 1)``) and ``scores`` (``decision_function``, that is
+``score_samples`` minus ``offset_``, shape ``(n_samples, 1)``). Two options
+(skl2onnx's ``options`` argument) add outputs:
+
+``score_samples=True``
+    an output ``score_samples`` of shape ``(n_samples, 1)``, the estimator's
+    ``score_samples``: the negative reconstruction error (with ``loss="bce"`` or a
+    Bernoulli VAE, minus the Bernoulli divergence, ``-inf`` for a row outside
+    [0, 1]), the probabilistic PCA log-likelihood of an aligned
+    LinearAETransformer, the ELBO of a VAETransformer (with the same fixed
+    posterior draws as skae's).
+``reconstruction=True``
+    an output ``reconstruction`` of shape ``(n_samples, n_features_in_)``:
+    ``inverse_transform(transform(X))``.
+
+Give them as ``options={"score_samples": True}`` for a lone estimator,
+``options={"ae__score_samples": True}`` for the step ``"ae"`` of a pipeline, or
+keyed by ``id(estimator)`` or by its class. With either option the estimator must be
+the last step of a pipeline, since its extra outputs would be inputs of the next
+step. :func:`~skae.onnx.inverse_transform_to_onnx` exports ``inverse_transform``
+alone: codes in, reconstructions out.
+
+**The graph.** It has the float type of its input: float32 for a float32 input
+(scikit-learn's ONNX convention: ``to_onnx(model, X[:1].astype("float32"))``),
+float64 for a float64 one, and a dynamic batch dimension. A LinearAETransformer
+becomes a few matrix operators with its fitted arrays as constants. The network of
+every other estimator (the MLP with or without tied weights, dropout, which is off
+at inference, ConvAutoencoder, the VAE's, a custom ``module``) is traced by
+``torch.onnx.export`` (its TorchScript exporter, which needs nothing beyond
+PyTorch): its ``encode``, its ``decode`` and, for the ELBO, its ``posterior``. Each
+traced graph is run once on a batch of another size and compared with PyTorch, so
+that a module that a trace cannot capture (NumPy inside, Python branches on tensor
+values, a batch size taken from ``len(x)``) fails at conversion with a
+``RuntimeError`` naming the module and the method, rather than serving wrong
+numbers.
+"""
+
+import copy
+import functools
+import inspect
+import io
+import math
+import re
+import warnings
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+try:
+    import onnx
+    import onnxruntime
+    from onnx import numpy_helper
+    from skl2onnx import convert_sklearn, update_registered_converter
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, Int64TensorType
+except ImportError as error:
+    raise ImportError(
+        f"skae.onnx needs onnx, onnxruntime and skl2onnx ({error}); install them with "
+        "pip install 'skae[onnx]'."
+    ) from error
+
+from ._base import _ESTIMATORS as _REGISTERED
+from ._base import _OutlierThreshold
+from ._linear import LinearAETransformer
+from ._vae import VAEOutlierDetector, VAETransformer, _score_noise
+
+__all__ = ["inverse_transform_to_onnx"]
+
+# torch.onnx.export traces at this opset (or the target's, if lower): every torch that
+# skae supports writes it, and the operators of an MLP or a CNN are the same in later
+# opsets
+_TORCH_OPSET = 17
+
+# the reduce operators take their axes as an input from opset 18 (ReduceSum from 13)
+_MIN_OPSET = 13
+
+# every public estimator, as it registered itself when defined (tests/test_onnx.py
+# converts every configuration of the test instance generator)
+_ESTIMATORS = tuple(_REGISTERED.values())
+
+_DETECTORS = tuple(cls for cls in _ESTIMATORS if issubclass(cls, _OutlierThreshold))
+
+_OPTIONS = {"score_samples": [False, True], "reconstruction": [False, True]}
+
+_TYPES = {
+    FloatTensorType: (np.float32, torch.float32),
+    DoubleTensorType: (np.float64, torch.float64),
+}
+
+
+def _tensor_types(variable, estimator):
+    """(NumPy dtype, torch dtype) of a float input; TypeError for any other."""
+    for tensor_type, types in _TYPES.items():
+        if isinstance(variable.type, tensor_type):
+            return types
+    raise TypeError(
+        f"{type(estimator).__name__} converts float inputs only, got "
+        f"{type(variable.type).__name__} for {variable.onnx_name!r}; convert with a "
+        "float32 sample (to_onnx(model, X[:1].astype('float32'))) or "
+        "initial_types=[('X', FloatTensorType([None, n_features]))]."
+    )
+
+
+def _clean(name):
+    """An ONNX name from torch's (``/encoder_layers.0/Gemm_output_0``) made readable."""
+    return re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_") or "value"
+
+
+class _Graph:
+    """Nodes added to skl2onnx's container under names unique in the whole model, in
+    the float type of the converted input."""
+
+    def __init__(self, scope, container, types, hint):
+        self.scope, self.container = scope, container
+        self.dtype, self.torch_dtype = types
+        self.hint = hint
+        self.opset = container.target_opset_any_domain("")
+        if self.opset < _MIN_OPSET:
+            raise ValueError(
+                f"skae's ONNX converters need target_opset >= {_MIN_OPSET}, got "
+                f"target_opset={self.opset}."
+            )
+
+    def name(self, seed):
+        return self.scope.get_unique_variable_name(f"{self.hint}_{seed}")
+
+    def constant(self, value, seed, dtype=None):
+        array = np.ascontiguousarray(value, dtype=dtype or self.dtype)
+        name = self.name(seed)
+        tensor = numpy_helper.from_array(array, name)
+        self.container.add_initializer(name, tensor.data_type, list(array.shape), tensor)
+        return name
+
+    def op(self, op_type, *inputs, output=None, **attributes):
+        """Add one node; returns the name of its (single) output."""
+        output = output or self.name(op_type)
+        self.container.add_node(
+            op_type,
+            list(inputs),
+            [output],
+            name=self.scope.get_unique_operator_name(f"{self.hint}_{op_type}"),
+            **attributes,
+        )
+        return output
+
+    def reduce(self, op_type, x, axis, keepdims=1):
+        if self.opset >= 18 or (op_type == "ReduceSum" and self.opset >= 13):
+            axes = self.constant([axis], "axes", np.int64)
+            return self.op(op_type, x, axes, keepdims=keepdims)
+        return self.op(op_type, x, axes=[axis], keepdims=keepdims)
+
+    def embed(self, model, inputs, outputs, opset):
+        """Merge the graph of the ONNX ``model`` into this one: its inputs read
+        ``inputs`` and its outputs write ``outputs``, every other name made unique."""
+        renamed = {"": ""}
+        renamed |= dict(zip((v.name for v in model.graph.input), inputs, strict=True))
+        renamed |= dict(zip((v.name for v in model.graph.output), outputs, strict=True))
+
+        def rename(name):
+            if name not in renamed:
+                renamed[name] = self.name(_clean(name))
+            return renamed[name]
+
+        for initializer in model.graph.initializer:
+            name = rename(initializer.name)
+            tensor = numpy_helper.from_array(numpy_helper.to_array(initializer), name)
+            self.container.add_initializer(name, tensor.data_type, list(tensor.dims), tensor)
+        for node in model.graph.node:
+            attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            self.container.add_node(
+                node.op_type,
+                [rename(name) for name in node.input],
+                [rename(name) for name in node.output],
+                op_domain=node.domain,
+                op_version=onnx.defs.get_schema(node.op_type, opset, node.domain).since_version,
+                name=self.scope.get_unique_operator_name(f"{self.hint}_{node.op_type}"),
+                **attributes,
+            )
+
+
+class _Method(torch.nn.Module):
+    """``module.<method>`` as the forward of a module, for ``torch.onnx.export``."""
+
+    def __init__(self, module, method):
+        super().__init__()
+        self.module = module
+        self.method = method
+
+    def forward(self, x):
+        return getattr(self.module, self.method)(x)
+
+
+def _cannot_export(estimator, module, method, what, caught):
+    """The error for a module whose ``method`` has no faithful ONNX graph."""
+    tracer = sorted(
+        {str(w.message) for w in caught if issubclass(w.category, torch.jit.TracerWarning)}
+    )
+    hints = "".join(f"\n  torch warned: {message}" for message in tracer)
+    return RuntimeError(
+        f"Cannot export {type(estimator).__name__}'s module {type(module).__name__} to "
+        f"ONNX: {type(module).__name__}.{method}(x) {what}. skae.onnx traces the module's "
+        "encode and decode (and posterior) with torch.onnx.export: write them with torch "
+        "operations only, with no NumPy, no Python branches on tensor values, and batch "
+        f"sizes from x.shape[0] rather than len(x).{hints}"
+    )
+
+
+def _export_method(estimator, method, width, torch_dtype, opset):
+    """The ONNX model of ``estimator.net_.module_.<method>`` on rows of ``width``
+    values, with a dynamic batch axis, checked against PyTorch on another batch size.
+
+    The module is copied to the CPU in ``torch_dtype`` (as skae evaluates a float32
+    network in float64 for float64 input) and traced in evaluation mode, so dropout
+    and other training-only behaviour are off.
+    """
+    module = copy.deepcopy(estimator.net_.module_).to(device="cpu", dtype=torch_dtype).eval()
+    wrapper = _Method(module, method).eval()
+    rng = np.random.default_rng(0)
+    example, probe = (torch.from_numpy(rng.random((n, width))).to(torch_dtype) for n in (2, 3))
+    with torch.no_grad():
+        expected = wrapper(probe)
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    names = [f"output{i}" for i in range(len(expected))]
+    kwargs = dict(
+        input_names=["x"],
+        output_names=names,
+        dynamic_axes={name: {0: "batch"} for name in ["x", *names]},
+        opset_version=opset,
+    )
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        # the TorchScript exporter: the newer one needs onnxscript, which skae does
+        # not require
+        kwargs["dynamo"] = False
+    buffer = io.BytesIO()
+    # every warning of the export is recorded, not shown: the deprecation notice of
+    # the TorchScript exporter is noise here, a tracer warning goes into the error
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with torch.no_grad():
+                torch.onnx.export(wrapper, (example,), buffer, **kwargs)
+        except Exception as error:
+            raise _cannot_export(
+                estimator,
+                module,
+                method,
+                f"failed to export ({type(error).__name__}: {str(error).splitlines()[0]})",
+                caught,
+            ) from error
+    model = onnx.load_from_string(buffer.getvalue())
+    controls = {n.op_type for n in model.graph.node if n.op_type in ("If", "Loop", "Scan")}
+    if controls:
+        raise _cannot_export(
+            estimator,
+            module,
+            method,
+            f"exports control flow ({', '.join(sorted(controls))})",
+            caught,
+        )
+    try:
+        session = onnxruntime.InferenceSession(
+            buffer.getvalue(), providers=["CPUExecutionProvider"]
+        )
+    except Exception as error:
+        raise RuntimeError(
+            f"onnxruntime cannot run the ONNX graph of {type(module).__name__}.{method}(x) "
+            f"in {torch_dtype} ({type(error).__name__}: {str(error).splitlines()[0]}); "
+            "convert with a float32 sample, to_onnx(model, X[:1].astype('float32'))."
+        ) from error
+    try:
+        got = session.run(None, {"x": probe.numpy()})
+    except Exception as error:
+        raise _cannot_export(
+            estimator,
+            module,
+            method,
+            "was traced on 2 rows, and its graph fails on 3 "
+            f"({type(error).__name__}: {str(error).splitlines()[0]})",
+            caught,
+        ) from error
+    for value, reference in zip(got, expected, strict=True):
+        reference = reference.numpy()
+        if value.shape != reference.shape or not np.allclose(
+            value, reference, rtol=1e-3, atol=1e-4
+        ):
+            raise _cannot_export(
+                estimator,
+                module,
+                method,
+                "was traced on 2 rows, and its graph computes other values than PyTorch on 3",
+                caught,
+            )
+    return model, len(names)
+
+
+def _bernoulli_cross_entropy(g, logits, x):
+    """Elementwise ``binary_cross_entropy_with_logits``:
+    ``max(l, 0) - l * x + log(1 + exp(-|l|))`` (not Softplus, which onnxruntime has
+    in float32 only)."""
+    exp = g.op("Exp", g.op("Neg", g.op("Abs", logits)))
+    softplus = g.op("Log", g.op("Add", g.constant(1.0, "one"), exp))
+    return g.op("Add", g.op("Sub", g.op("Relu", logits), g.op("Mul", logits, x)), softplus)
+
+
+def _x_log_x(g, x):
+    """``x * log(x)``, 0 at ``x = 0`` (torch's ``xlogy(x, x)``)."""
+    zero = g.constant(0.0, "zero")
+    product = g.op("Mul", x, g.op("Log", x))
+    return g.op("Where", g.op("Equal", x, zero), zero, product)
+
+
+def _outside_unit_interval(g, x):
+    """Per row (shape (n, 1)): whether a value lies outside [0, 1]."""
+    below = g.op("Less", g.reduce("ReduceMin", x, 1), g.constant(0.0, "zero"))
+    above = g.op("Greater", g.reduce("ReduceMax", x, 1), g.constant(1.0, "one"))
+    return g.op("Or", below, above)
+
+
+def _negative_mse(g, x, reconstruction):
+    error = g.op("Sub", x, reconstruction)
+    return g.op("Neg", g.reduce("ReduceMean", g.op("Mul", error, error), 1))
+
+
+def _negative_bernoulli_divergence(g, x, logits):
+    """Minus the per-row mean Bernoulli divergence of ``x`` from ``sigmoid(logits)``
+    (cross-entropy minus the entropy of ``x``, clamped at 0), ``-inf`` for a row
+    outside [0, 1]; shape (n, 1)."""
+    one = g.constant(1.0, "one")
+    entropy = g.op("Neg", g.op("Add", _x_log_x(g, x), _x_log_x(g, g.op("Sub", one, x))))
+    divergence = g.op("Sub", _bernoulli_cross_entropy(g, logits, x), entropy)
+    divergence = g.op("Max", divergence, g.constant(0.0, "zero"))
+    score = g.op("Neg", g.reduce("ReduceMean", divergence, 1))
+    return g.op("Where", _outside_unit_interval(g, x), g.constant(-np.inf, "minus_inf"), score)
+
+
+class _Computation:
+    """The ONNX nodes of one fitted estimator's methods on the graph's input ``X``,
+    each built once and shared by the outputs that need it. ``scored`` says whether
+    any output needs ``score_samples``."""
+
+    def __init__(self, graph, estimator, X, *, scored):
+        self.g, self.estimator, self.X, self.scored = graph, estimator, X, scored
+
+    def inverse(self, Z):
+        """``inverse_transform`` of the codes ``Z``."""
+        raise NotImplementedError
+
+    @functools.cached_property
+    def reconstruction(self):
+        return self.inverse(self.codes)
+
+    @functools.cached_property
+    def score_samples(self):
+        """The score of each row, shape (n, 1)."""
+        return _negative_mse(self.g, self.X, self.reconstruction)
+
+    @functools.cached_property
+    def decision(self):
+        offset = self.g.constant(self.estimator.offset_, "offset")
+        return self.g.op("Sub", self.score_samples, offset)
+
+    @functools.cached_property
+    def label(self):
+        g = self.g
+        negative = g.op("Less", self.decision, g.constant(0.0, "zero"))
+        return g.op(
+            "Where",
+            negative,
+            g.constant(-1, "outlier", np.int64),
+            g.constant(1, "inlier", np.int64),
+        )
+
+
+class _LinearComputation(_Computation):
+    """LinearAETransformer: ``(X - mean_) @ W.T``, whitened or not, from its arrays."""
+
+    def __init__(self, graph, estimator, X, *, scored):
+        super().__init__(graph, estimator, X, scored=scored)
+        if estimator.align:
+            self.encoder = self.decoder = estimator.components_
+        else:
+            module = estimator.net_.module_
+            weight = module.encoder.weight
+            decoder = weight if module.decoder is None else module.decoder.weight.T
+            self.encoder = weight.detach().cpu().numpy()
+            self.decoder = decoder.detach().cpu().numpy()
+        if estimator.whiten:
+            # as skae and PCA, a component of zero variance keeps finite codes
+            scale = np.sqrt(estimator.explained_variance_)
+            self.scale = np.maximum(scale, np.finfo(scale.dtype).eps)
+
+    @functools.cached_property
+    def centered(self):
+        return self.g.op("Sub", self.X, self.g.constant(self.estimator.mean_, "mean"))
+
+    @functools.cached_property
+    def codes(self):
+        g = self.g
+        codes = g.op("MatMul", self.centered, g.constant(self.encoder.T, "encoder"))
+        if self.estimator.whiten:
+            codes = g.op("Div", codes, g.constant(self.scale, "scale"))
+        return codes
+
+    def inverse(self, Z):
+        g = self.g
+        if self.estimator.whiten:
+            Z = g.op("Mul", Z, g.constant(self.scale, "scale"))
+        X = g.op("MatMul", Z, g.constant(self.decoder, "decoder"))
+        return g.op("Add", X, g.constant(self.estimator.mean_, "mean"))
+
+    @functools.cached_property
+    def score_samples(self):
+        if not self.estimator.align:
+            return super().score_samples
+        # the probabilistic PCA log-likelihood, with the model's precision matrix
+        g = self.g
+        precision = self.estimator.get_precision()
+        _, log_det = np.linalg.slogdet(precision)
+        constant = 0.5 * (precision.shape[0] * np.log(2 * np.pi) - log_det)
+        c = self.centered
+        quadratic = g.reduce(
+            "ReduceSum", g.op("Mul", c, g.op("MatMul", c, g.constant(precision, "precision"))), 1
+        )
+        return g.op(
+            "Sub",
+            g.op("Mul", g.constant(-0.5, "minus_half"), quadratic),
+            g.constant(constant, "log_normalizer"),
+        )
+
+
+class _NetworkComputation(_Computation):
+    """Estimators whose network goes into the graph as ``torch.onnx.export`` traces
+    its methods: AutoencoderTransformer and its outlier detector."""
+
+    def __init__(self, graph, estimator, X, *, scored):
+        super().__init__(graph, estimator, X, scored=scored)
+        self.opset = min(graph.opset, _TORCH_OPSET)
+
+    def run_module(self, method, x, width):
+        """Output names of ``net_.module_.<method>(x)``, rows ``x`` of ``width`` values."""
+        model, n_outputs = _export_method(
+            self.estimator, method, width, self.g.torch_dtype, self.opset
+        )
+        outputs = [self.g.name(f"{method}{i}") for i in range(n_outputs)]
+        self.g.embed(model, [x], outputs, self.opset)
+        return outputs[0] if n_outputs == 1 else outputs
+
+    @property
+    def bernoulli(self):
+        """Whether ``score_samples`` is the Bernoulli divergence from the logits."""
+        return self.estimator.loss == "bce"
+
+    @property
+    def sigmoid_output(self):
+        return self.estimator.output_activation == "sigmoid"
+
+    @functools.cached_property
+    def codes(self):
+        return self.run_module("encode", self.X, self.estimator.n_features_in_)
+
+    def raw(self, Z):
+        """The decoder's raw output (logits for a sigmoid output) for codes ``Z``."""
+        return self.run_module("decode", Z, self.estimator.n_components_)
+
+    @functools.cached_property
+    def raw_reconstruction(self):
+        return self.raw(self.codes)
+
+    def activate(self, raw):
+        """The output activation: what ``inverse_transform`` applies to ``decode``."""
+        return self.g.op("Sigmoid", raw) if self.sigmoid_output else raw
+
+    def inverse(self, Z):
+        return self.activate(self.raw(Z))
+
+    @functools.cached_property
+    def reconstruction(self):
+        return self.activate(self.raw_reconstruction)
+
+    @functools.cached_property
+    def score_samples(self):
+        if self.bernoulli:
+            return _negative_bernoulli_divergence(self.g, self.X, self.raw_reconstruction)
+        return super().score_samples
+
+
+class _VAEComputation(_NetworkComputation):
+    """VAETransformer and VAEOutlierDetector: codes are the posterior mean; the score
+    is the ELBO (or, for the detector, what its ``anomaly_score_`` says)."""
+
+    @property
+    def bernoulli(self):
+        return self.estimator.likelihood == "bernoulli"
+
+    @property
+    def sigmoid_output(self):
+        return self.bernoulli
+
+    @property
+    def elbo_scores(self):
+        if isinstance(self.estimator, VAEOutlierDetector):
+            return self.estimator.anomaly_score_ == "elbo"
+        return True
+
+    @functools.cached_property
+    def posterior(self):
+        return self.run_module("posterior", self.X, self.estimator.n_features_in_)
+
+    @functools.cached_property
+    def codes(self):
+        if self.scored and self.elbo_scores:
+            return self.posterior[0]  # encode is the posterior mean: one encoder in the graph
+        return super().codes
+
+    @functools.cached_property
+    def score_samples(self):
+        return self.elbo() if self.elbo_scores else super().score_samples
+
+    def elbo(self):
+        """The ELBO as VAETransformer estimates it: the KL term in closed form, the
+        expected log-likelihood averaged over the same fixed standard-normal draws."""
+        g, x = self.g, self.X
+        mean, log_var = self.posterior
+        # the very draws of VAETransformer.score_samples, so the graph's ELBO is skae's
+        noise = _score_noise(self.estimator.n_components_, torch.float64).numpy()
+        n_draws, k = noise.shape
+        half = g.constant(0.5, "half")
+        axis0, axis1 = g.constant([0], "axis", np.int64), g.constant([1], "axis", np.int64)
+        # codes of shape (draws, rows, k) decoded as one batch of draws x rows
+        std = g.op("Exp", g.op("Mul", half, log_var))
+        spread = g.op("Mul", g.op("Unsqueeze", std, axis0), g.constant(noise[:, None, :], "draws"))
+        z = g.op("Add", g.op("Unsqueeze", mean, axis0), spread)
+        rows = g.op("Slice", g.op("Shape", x), axis0, axis1)
+        n = g.constant([n_draws], "n_draws", np.int64)
+        flat = g.op("Concat", g.op("Mul", rows, n), g.constant([k], "k", np.int64), axis=0)
+        raw = self.raw(g.op("Reshape", z, flat))
+        unflat = g.op(
+            "Concat", n, rows, g.constant([self.estimator.n_features_in_], "d", np.int64), axis=0
+        )
+        raw = g.op("Reshape", raw, unflat)
+        x = g.op("Unsqueeze", x, axis0)
+        if self.bernoulli:
+            nll = _bernoulli_cross_entropy(g, raw, x)
+        else:
+            error = g.op("Sub", x, raw)
+            squared = g.op("Mul", half, g.op("Mul", error, error))
+            nll = g.op("Add", squared, g.constant(0.5 * math.log(2 * math.pi), "log_2pi"))
+        per_draw = g.reduce("ReduceSum", nll, 2, keepdims=0)  # (draws, rows)
+        log_likelihood = g.op("Neg", g.reduce("ReduceMean", per_draw, 0, keepdims=0))
+        one = g.constant(1.0, "one")
+        terms = g.op("Add", g.op("Exp", log_var), g.op("Mul", mean, mean))
+        terms = g.op("Sub", g.op("Sub", terms, one), log_var)
+        kl = g.op("Mul", half, g.reduce("ReduceSum", terms, 1, keepdims=0))
+        score = g.op("Unsqueeze", g.op("Sub", log_likelihood, kl), axis1)
+        if self.bernoulli:
+            outside = _outside_unit_interval(g, self.X)
+            score = g.op("Where", outside, g.constant(-np.inf, "minus_inf"), score)
+        return score
+
+
+def _computation(estimator):
+    if isinstance(estimator, LinearAETransformer):
+        return _LinearComputation
+    if isinstance(estimator, VAETransformer):
+        return _VAEComputation
+    return _NetworkComputation
+
+
+# -- skl2onnx's parser, shape calculator and converter ---------------------------
+
+# output name -> the attribute of _Computation that computes it
+_OUTPUTS = {
+    "variable": "codes",
+    "label": "label",
+    "scores": "decision",
+    "score_samples": "score_samples",
+    "reconstruction": "reconstruction",
+}
+
+
+def _output_names(estimator, options):
+    names = ["label", "scores"] if isinstance(estimator, _DETECTORS) else ["variable"]
+    return names + [name for name in ("score_samples", "reconstruction") if options[name]]
+
+
+def _width(estimator, name):
+    return {
+        "variable": estimator.n_components_,
+        "reconstruction": estimator.n_features_in_,
+    }.get(name, 1)
+
+
+def _parse(scope, model, inputs, custom_parsers=None):
+    check_is_fitted(model)
+    operator = scope.declare_local_operator(_ALIASES[type(model)], model)
+    operator.inputs = inputs
+    options = scope.get_options(model, dict.fromkeys(_OPTIONS, False))
+    float_type = type(inputs[0].type) if type(inputs[0].type) in _TYPES else FloatTensorType
+    for name in _output_names(model, options):
+        shape = [None, _width(model, name)]
+        tensor_type = Int64TensorType(shape) if name == "label" else float_type(shape)
+        operator.outputs.append(scope.declare_local_variable(name, tensor_type))
+    return operator.outputs
+
+
+def _check_input(operator, width, what):
+    estimator = operator.raw_operator
+    if len(operator.inputs) != 1:
+        raise RuntimeError(
+            f"{type(estimator).__name__} takes one float tensor of all its columns, got "
+            f"{len(operator.inputs)} inputs; a DataFrame sample gives one per column: "
+            "convert with an array, to_onnx(model, X[:1].to_numpy('float32'))."
+        )
+    variable = operator.inputs[0]
+    types = _tensor_types(variable, estimator)
+    columns = variable.get_second_dimension()
+    if isinstance(columns, int) and columns != width:
+        raise ValueError(
+            f"{type(estimator).__name__} expects {width} columns ({what}), but the "
+            f"input {variable.onnx_name!r} has {columns}."
+        )
+    return types
+
+
+def _calculate_shapes(operator):
+    _check_input(operator, operator.raw_operator.n_features_in_, "n_features_in_")
+    rows = operator.inputs[0].get_first_dimension()
+    for variable in operator.outputs:
+        variable.type.shape = [rows, variable.type.shape[1]]
+
+
+def _convert(scope, operator, container):
+    estimator = operator.raw_operator
+    types = _check_input(operator, estimator.n_features_in_, "n_features_in_")
+    graph = _Graph(scope, container, types, hint=_clean(type(estimator).__name__).lower())
+    names = [variable.raw_name for variable in operator.outputs]
+    scored = bool({"label", "scores", "score_samples"} & set(names))
+    computation = _computation(estimator)(
+        graph, estimator, operator.inputs[0].full_name, scored=scored
+    )
+    for variable in operator.outputs:
+        value = getattr(computation, _OUTPUTS[variable.raw_name])
+        graph.op("Identity", value, output=variable.full_name)
+
+
+class _InverseTransform:
+    """A fitted skae estimator's ``inverse_transform``, as a model of its own for
+    skl2onnx: codes in, reconstructions out."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+
+def _parse_inverse(scope, model, inputs, custom_parsers=None):
+    operator = scope.declare_local_operator(_ALIASES[_InverseTransform], model)
+    operator.inputs = inputs
+    shape = [None, model.estimator.n_features_in_]
+    operator.outputs.append(
+        scope.declare_local_variable("reconstruction", type(inputs[0].type)(shape))
+    )
+    return operator.outputs
+
+
+def _calculate_inverse_shapes(operator):
+    estimator = operator.raw_operator.estimator
+    _check_input(operator, estimator.n_components_, "codes of n_components_")
+    rows = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type.shape = [rows, estimator.n_features_in_]
+
+
+def _convert_inverse(scope, operator, container):
+    estimator = operator.raw_operator.estimator
+    types = _check_input(operator, estimator.n_components_, "codes of n_components_")
+    graph = _Graph(scope, container, types, hint=_clean(type(estimator).__name__).lower())
+    computation = _computation(estimator)(graph, estimator, None, scored=False)
+    value = computation.inverse(operator.inputs[0].full_name)
+    graph.op("Identity", value, output=operator.outputs[0].full_name)
+
+
+_ALIASES = {cls: f"Skae{cls.__name__}" for cls in _ESTIMATORS}
+_ALIASES[_InverseTransform] = "SkaeInverseTransform"
+
+
+def _register():
+    for cls in _ESTIMATORS:
+        update_registered_converter(
+            cls, _ALIASES[cls], _calculate_shapes, _convert, parser=_parse, options=_OPTIONS
+        )
+    update_registered_converter(
+        _InverseTransform,
+        _ALIASES[_InverseTransform],
+        _calculate_inverse_shapes,
+        _convert_inverse,
+        parser=_parse_inverse,
+    )
+
+
+_register()
+
+
+def inverse_transform_to_onnx(estimator, *, dtype=np.float32, target_opset=None):
+    """The ONNX model of a fitted skae estimator's ``inverse_transform``.
+
+    Codes in, reconstructions out: the model decodes codes that ``transform`` (or
+    its ONNX graph) produced and stored, as ``estimator.inverse_transform`` does, with
+    the output activation (the sigmoid of ``output_activation="sigmoid"`` or of a
+    Bernoulli VAE) and, for a whitened LinearAETransformer, the rescaling. To
+    reconstruct ``X`` itself in the same graph as its codes, convert the estimator
+    with the option ``reconstruction=True`` instead.
+
+    Parameters
+    ----------
+    estimator : fitted skae estimator
+        An AutoencoderTransformer, AutoencoderOutlierDetector, LinearAETransformer,
+        VAETransformer or VAEOutlierDetector.
+    dtype : {numpy.float32, numpy.float64}, default=numpy.float32
+        Float type of the graph, its input and its output.
+    target_opset : int or None, default=None
+        ONNX opset of the model (at least 13); None for the latest that skl2onnx
+        supports.
+
+    Returns
+    -------
+    model : onnx.ModelProto
+        One input ``codes`` of shape (n_samples, `n_components_`), one output
+        ``reconstruction`` of shape (n_samples, `n_features_in_`); ``n_samples`` is
+        dynamic.
+
+    See Also
+    --------
+    skae.AutoencoderTransformer.inverse_transform : What the model computes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import onnxruntime
+    >>> from sklearn.datasets import load_digits
+    >>> from skae import AutoencoderTransformer
+    >>> from skae.onnx import inverse_transform_to_onnx
+    >>> X = (load_digits().data / 16).astype(np.float32)
+    >>> ae = AutoencoderTransformer(4, output_activation="sigmoid", max_iter=2,
+    ...                             n_iter_no_change=None, random_state=0).fit(X)
+    >>> session = onnxruntime.InferenceSession(
+    ...     inverse_transform_to_onnx(ae).SerializeToString(),
+    ...     providers=["CPUExecutionProvider"])
+    >>> codes = ae.transform(X[:5])
+    >>> (reconstruction,) = session.run(None, {"codes": codes})
+    >>> reconstruction.shape
+    (5, 64)
+    >>> bool(np.allclose(reconstruction, ae.inverse_transform(codes), rtol=1e-5, atol=1e-6))
+    True
+    """
+    if not isinstance(estimator, _ESTIMATORS):
+        raise TypeError(
+            "inverse_transform_to_onnx takes a fitted skae estimator "
+            f"({', '.join(cls.__name__ for cls in _ESTIMATORS)}), got "
+            f"{type(estimator).__name__}."
+        )
+    check_is_fitted(estimator)
+    tensor_types = {np.dtype(np.float32): FloatTensorType, np.dtype(np.float64): DoubleTensorType}
+    if np.dtype(dtype) not in tensor_types:
+        raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got dtype={dtype!r}.")
+    tensor_type = tensor_types[np.dtype(dtype)]
+    return convert_sklearn(
+        _InverseTransform(estimator),
+        initial_types=[("codes", tensor_type([None, estimator.n_components_]))],
+        target_opset=target_opset,
+    )

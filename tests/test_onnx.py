@@ -1,0 +1,324 @@
+"""ONNX export (skae.onnx): every estimator and configuration of the instance
+generator converts with skl2onnx, alone, in a Pipeline and in a ColumnTransformer,
+and onnxruntime computes what skae computes, to rtol 1e-5 / atol 1e-6 in float32."""
+
+import ast
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import skae
+from skae import AutoencoderTransformer, LinearAETransformer, VAETransformer
+
+from ._instances import instance, instance_ids, needs_four_features, needs_unit_interval
+
+onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
+onnxruntime = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+skl2onnx = pytest.importorskip("skl2onnx", reason="the onnx extra is not installed")
+skae_onnx = pytest.importorskip("skae.onnx")
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+RTOL, ATOL = 1e-5, 1e-6
+DETECTORS = {"ae-detector", "vae-detector", "vae-detector-elbo"}
+FOUR_PIXELS = [20, 27, 36, 43]  # pixels of the digits that vary
+
+
+@pytest.fixture(scope="module")
+def data(digits01):
+    """(train, test) float32 digits; the test rows end with one outside [0, 1],
+    which a Bernoulli model scores -inf."""
+    X = digits01.astype(np.float32)
+    test = np.vstack([X[200:300], 2 * X[300:301]])
+    return X[:192], test
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    """``fitted(key)``: configuration ``key`` fitted on the training digits, once."""
+    cache = {}
+
+    def fit(key):
+        if key not in cache:
+            # an aligned LinearAETransformer keeps all 64 components by default, and
+            # on the digits' constant pixels PPCA's precision matrix is then singular
+            params = {"n_components": 8} if key.startswith("linear") else {}
+            X_train, _ = data
+            cache[key] = instance(key, random_state=0, **params).fit(columns(key, X_train))
+        return cache[key]
+
+    return fit
+
+
+def columns(key, X):
+    return X[:, FOUR_PIXELS] if needs_four_features(key) else X
+
+
+def runner(model):
+    """A function running ``model`` on an array, returning its outputs by name."""
+    onnx.checker.check_model(model, full_check=True)
+    session = onnxruntime.InferenceSession(
+        model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    names = [output.name for output in session.get_outputs()]
+    input_name = session.get_inputs()[0].name
+    return lambda X: dict(zip(names, session.run(None, {input_name: X}), strict=True))
+
+
+def run(model, X):
+    return runner(model)(X)
+
+
+def assert_close(actual, desired, scale=0.0):
+    """``|actual - desired| <= ATOL + RTOL * max(|desired|, scale)`` elementwise, the
+    infinite values equal. ``scale`` is the size of the terms of a difference
+    (``decision_function`` is ``score_samples - offset_``), whose float32 rounding
+    does not shrink with the difference."""
+    actual = np.asarray(actual).reshape(np.shape(desired))
+    finite = np.isfinite(desired)
+    assert np.array_equal(actual[~finite], desired[~finite])
+    tolerance = ATOL + RTOL * np.maximum(np.abs(desired), scale)
+    excess = np.abs(actual[finite] - desired[finite]) / tolerance[finite]
+    assert excess.max(initial=0) <= 1, f"off by {excess.max():.3g} times the tolerance"
+
+
+def score_scale(estimator, scores):
+    """The size of the terms of ``score_samples``: for an aligned LinearAETransformer,
+    the PPCA log-likelihood is a quadratic form minus a log normalizer, which nearly
+    cancel for typical rows."""
+    if isinstance(estimator, LinearAETransformer) and estimator.align:
+        _, log_det = np.linalg.slogdet(estimator.get_precision().astype(np.float64))
+        normalizer = 0.5 * abs(estimator.n_features_in_ * np.log(2 * np.pi) - log_det)
+        return np.abs(scores) + 2 * normalizer
+    return 0.0
+
+
+@pytest.mark.parametrize("key", instance_ids())
+def test_onnxruntime_computes_what_skae_computes(key, fitted, data):
+    estimator = fitted(key)
+    X = columns(key, data[1])
+    if not needs_unit_interval(key):
+        X = X[:-1]  # the row outside [0, 1] tests the Bernoulli models' -inf
+    model = skl2onnx.to_onnx(
+        estimator, X[:1], options={"score_samples": True, "reconstruction": True}
+    )
+    detector = key in DETECTORS
+    first = ["label", "scores"] if detector else ["variable"]
+    assert [o.name for o in model.graph.output] == [*first, "score_samples", "reconstruction"]
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    served = runner(model)
+    for x in (X[:1], X):  # a dynamic batch dimension: 1 row, then 100 (101)
+        out = served(x)
+        scores = estimator.score_samples(x)
+        scale = score_scale(estimator, scores)
+        assert out["score_samples"].shape == (len(x), 1)
+        assert_close(out["score_samples"], scores, scale)
+        assert_close(out["reconstruction"], estimator.inverse_transform(estimator.transform(x)))
+        if not detector:
+            assert out["variable"].dtype == np.float32
+            assert_close(out["variable"], estimator.transform(x))
+            continue
+        decision = estimator.decision_function(x)
+        assert_close(out["scores"], decision, np.maximum(np.abs(scores), scale))
+        # labels equal exactly away from the threshold
+        away = np.abs(decision) > ATOL + RTOL * np.abs(scores)
+        assert away.mean() > 0.9
+        assert out["label"].dtype == np.int64 and out["label"].shape == (len(x), 1)
+        assert np.array_equal(out["label"][away, 0], estimator.predict(x)[away])
+    if needs_unit_interval(key):
+        assert out["score_samples"][-1, 0] == -np.inf
+
+
+@pytest.mark.parametrize("key", ["ae", "linear", "vae-detector", "vae-detector-elbo"])
+def test_by_default_a_transformer_outputs_codes_and_a_detector_label_and_scores(key, fitted, data):
+    estimator = fitted(key)
+    X = columns(key, data[1][:-1])
+    out = run(skl2onnx.to_onnx(estimator, X[:1]), X)
+    if key in DETECTORS:
+        assert sorted(out) == ["label", "scores"]
+        assert_close(out["scores"], estimator.decision_function(X), estimator.offset_)
+    else:
+        assert list(out) == ["variable"]
+        assert_close(out["variable"], estimator.transform(X))
+
+
+@pytest.mark.parametrize("key", instance_ids())
+def test_inverse_transform_to_onnx_decodes_codes(key, fitted, data):
+    estimator = fitted(key)
+    codes = estimator.transform(columns(key, data[1][:-1]))
+    model = skae_onnx.inverse_transform_to_onnx(estimator)
+    assert [i.name for i in model.graph.input] == ["codes"]
+    out = run(model, codes)
+    assert_close(out["reconstruction"], estimator.inverse_transform(codes))
+
+
+@pytest.mark.parametrize("key", ["ae-variants", "vae-detector-elbo", "linear-whiten"])
+def test_float64_input_gives_a_float64_graph_with_skae_float64_results(key, fitted, data):
+    estimator = fitted(key)
+    X = columns(key, data[1][:-1]).astype(np.float64)
+    model = skl2onnx.to_onnx(estimator, X[:1], options={"score_samples": True})
+    out = run(model, X)
+    assert out["score_samples"].dtype == np.float64
+    np.testing.assert_allclose(out["score_samples"][:, 0], estimator.score_samples(X), rtol=1e-9)
+    decoder = skae_onnx.inverse_transform_to_onnx(estimator, dtype=np.float64)
+    codes = estimator.transform(X)
+    np.testing.assert_allclose(
+        run(decoder, codes)["reconstruction"], estimator.inverse_transform(codes), rtol=1e-9
+    )
+
+
+def test_a_pipeline_with_scikit_learn_steps_converts_and_matches(digits01, digits_labels):
+    X, y = digits01[:300].astype(np.float32), digits_labels[:300]
+    pipeline = make_pipeline(
+        StandardScaler(),
+        AutoencoderTransformer(8, hidden_layer_sizes=(16,), max_iter=3, random_state=0),
+        LogisticRegression(max_iter=300),
+    ).fit(X, y)
+    model = skl2onnx.to_onnx(pipeline, X[:1], options={LogisticRegression: {"zipmap": False}})
+    out = run(model, X)
+    assert np.array_equal(out["label"], pipeline.predict(X))
+    assert_close(out["probabilities"], pipeline.predict_proba(X))
+
+
+def test_a_column_transformer_with_a_skae_step_converts_and_matches(digits01):
+    X = digits01[:300].astype(np.float32)
+    transformer = ColumnTransformer(
+        [
+            (
+                "codes",
+                VAETransformer(3, hidden_layer_sizes=(8,), max_iter=3, random_state=0),
+                slice(0, 40),
+            ),
+            ("pca", LinearAETransformer(4), slice(40, 64)),
+        ]
+    ).fit(X)
+    out = run(skl2onnx.to_onnx(transformer, X[:1]), X)
+    (values,) = out.values()
+    assert values.shape == (300, 7)
+    assert_close(values, transformer.transform(X))
+
+
+def test_options_address_a_step_of_a_pipeline(digits01):
+    X = digits01[:200].astype(np.float32)
+    pipeline = make_pipeline(
+        StandardScaler(),
+        AutoencoderTransformer(4, hidden_layer_sizes=(), max_iter=3, random_state=0),
+    ).fit(X)
+    model = skl2onnx.to_onnx(
+        pipeline, X[:1], options={"autoencodertransformer__score_samples": True}
+    )
+    out = run(model, X)
+    assert list(out) == ["variable", "score_samples"]
+    assert_close(out["score_samples"], pipeline.score_samples(X))
+
+
+class _CumMaxAutoencoder(torch.nn.Module):
+    """An autoencoder whose encoder uses an operator that ONNX lacks."""
+
+    def __init__(self, n_features, n_components):
+        super().__init__()
+        self.encoder = torch.nn.Linear(n_features, n_components)
+        self.decoder = torch.nn.Linear(n_components, n_features)
+
+    def encode(self, x):
+        return self.encoder(torch.cummax(x, dim=1).values)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def forward(self, x):
+        return self.decode(self.encode(x))
+
+
+class _LenAutoencoder(_CumMaxAutoencoder):
+    """An autoencoder whose decoder takes the batch size from ``len(z)``, which a
+    trace freezes."""
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, z):
+        return self.decoder(z.reshape(len(z), -1))
+
+
+@pytest.mark.parametrize(
+    "module, message",
+    [
+        (_CumMaxAutoencoder, r"_CumMaxAutoencoder\.encode\(x\) failed to export .*aten::cummax"),
+        (_LenAutoencoder, r"_LenAutoencoder\.decode\(x\) was traced on 2 rows.*\n.*len to get"),
+    ],
+)
+def test_a_module_that_cannot_be_exported_is_named_in_the_error(module, message, digits01):
+    X = digits01[:100].astype(np.float32)
+    ae = AutoencoderTransformer(2, module=module, max_iter=1, random_state=0).fit(X)
+    with pytest.raises(RuntimeError, match=message):
+        skl2onnx.to_onnx(ae, X[:1], options={"reconstruction": True})
+    # the estimator is untouched
+    assert np.array_equal(ae.transform(X), ae.transform(X))
+
+
+def test_conversion_leaves_the_estimator_as_it_was(fitted, data):
+    estimator = fitted("ae-variants")  # dropout: a trace in training mode would differ
+    X = data[1][:-1]
+    before = estimator.transform(X)
+    training = [m.training for m in estimator.net_.module_.modules()]
+    skl2onnx.to_onnx(estimator, X[:1], options={"reconstruction": True})
+    assert [m.training for m in estimator.net_.module_.modules()] == training
+    assert np.array_equal(estimator.transform(X), before)
+
+
+def test_inputs_the_estimator_cannot_take_are_refused(fitted, data):
+    estimator = fitted("linear")
+    X = data[1][:1]
+    with pytest.raises(ValueError, match=r"expects 64 columns \(n_features_in_\).* has 10"):
+        skl2onnx.to_onnx(estimator, X[:, :10])
+    with pytest.raises(TypeError, match="float inputs only, got Int64TensorType"):
+        skl2onnx.to_onnx(estimator, X.astype(np.int64))
+    with pytest.raises(ValueError, match="target_opset >= 13, got target_opset=11"):
+        skl2onnx.to_onnx(estimator, X, target_opset=11)
+    with pytest.raises(TypeError, match="takes a fitted skae estimator"):
+        skae_onnx.inverse_transform_to_onnx(StandardScaler().fit(X))
+
+
+def test_without_the_extra_the_import_error_says_what_to_install(monkeypatch):
+    monkeypatch.delitem(sys.modules, "skae.onnx")
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'skae\[onnx\]'"):
+        import skae.onnx  # noqa: F401
+
+
+def imported_names(path):
+    """The dotted names that the module at ``path`` (in skae/) imports, anywhere in
+    it, made absolute: ``from .onnx import f`` gives skae.onnx and skae.onnx.f."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = ("skae." if node.level else "") + (node.module or "")
+            module = module.rstrip(".")
+            yield module
+            yield from (f"{module}.{alias.name}" for alias in node.names)
+
+
+def test_no_module_of_skae_but_skae_onnx_imports_the_onnx_packages():
+    # so that import skae works without the extra, and stays as fast
+    names = {
+        (path.name, name)
+        for path in Path(skae.__file__).parent.glob("*.py")
+        if path.name != "onnx.py"
+        for name in imported_names(path)
+    }
+    assert ("_vae.py", "skae._base._OutlierThreshold") in names  # the walk sees imports
+    onnx_packages = {"onnx", "onnxruntime", "skl2onnx"}
+    assert {
+        (file, name)
+        for file, name in names
+        if name.split(".")[0] in onnx_packages or (name + ".").startswith("skae.onnx.")
+    } == set()
