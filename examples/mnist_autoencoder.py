@@ -1,12 +1,13 @@
-"""The classic MNIST autoencoder: 784 -> 36 -> 784
+"""
+The classic MNIST autoencoder: 784 -> 36 -> 784
 ===============================================
 
-Reproduces the canonical workflow (flatten the 28x28 digits, train with Adam at
-batch 256 for 20 epochs, plot the train and validation loss, show test digits with
-their 36-d codes as 6x6 images and their reconstructions) and compares the test
-error with PCA at 36 components.
+The canonical autoencoder workflow on MNIST: flatten the 28x28 digits, train with Adam
+at batch 256 for 20 epochs, plot the training and validation loss, and show test digits
+with their 36-d codes (as 6x6 images) and their reconstructions. The test error is
+compared with PCA's at 36 components.
 
-Run it as a script::
+Run it as a script (``--help`` lists the options)::
 
     python examples/mnist_autoencoder.py --data-dir ../shared/data/mnist --out out/mnist
 
@@ -19,79 +20,129 @@ Without ``--data-dir``, MNIST comes from scikit-learn's OpenML cache (downloaded
    user guide (:doc:`/user_guide/transformers`).
 """
 
+# %%
+# Options
+# -------
+#
+# As a script, the example writes its two figures to the ``--out`` folder.
+# ``--n-train`` keeps only the first training images, for a quick run; the gallery and
+# the tests use it with a single epoch (``docs/_gallery_argv.py``).
 import argparse
-import time
 from pathlib import Path
 
-import numpy as np
+parser = argparse.ArgumentParser(
+    description="The classic MNIST autoencoder: 784 -> 36 -> 784",
+    formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+)
+parser.add_argument("--data-dir", type=Path, default=None, help="folder of the IDX files")
+parser.add_argument("--out", type=Path, default=Path("out/mnist"), help="figure folder")
+parser.add_argument("--epochs", type=int, default=20, help="training epochs")
+parser.add_argument("--n-train", type=int, default=None, help="train on the first N images")
+parser.add_argument("--seed", type=int, default=0, help="random_state of the fits")
+# known arguments only: a notebook's kernel adds arguments of its own
+args, _ = parser.parse_known_args()
+args.out.mkdir(parents=True, exist_ok=True)
+
+# %%
+# Load MNIST
+# ----------
+#
+# :func:`~skae.datasets.load_mnist` returns the 60,000 training and 10,000 test images
+# flattened to 784 pixels scaled to [0, 1], and their labels, which this example does not
+# need.
+from skae.datasets import load_mnist
+
+X_train, X_test, _, _ = load_mnist(args.data_dir)
+X_train = X_train[: args.n_train]
+
+# %%
+# The recipe
+# ----------
+#
+# :data:`~skae.datasets.MNIST_RECIPE` holds the settings of the classic model: no hidden
+# layer, a 36-d ReLU code, a sigmoid output with binary cross-entropy, Adam at batch 256.
+# On top of it, ``early_stopping=True`` holds out 10 % of the training images for a
+# validation curve; the recipe's ``n_iter_no_change=None`` trains all the epochs and
+# keeps the weights of the best one. ``verbose=1`` prints a line per epoch.
+from skae import AutoencoderTransformer
+from skae.datasets import MNIST_RECIPE
+
+ae = AutoencoderTransformer(
+    **MNIST_RECIPE
+    | {
+        "max_iter": args.epochs,
+        "early_stopping": True,
+        "verbose": 1,
+        "random_state": args.seed,
+    }
+)
+
+# %%
+# Fit the autoencoder and PCA
+# ---------------------------
+#
+# PCA at the same width is the baseline, with the randomized solver, which suits a few
+# components out of 784.
+import time
+
 from sklearn.decomposition import PCA
 
-from skae import AutoencoderTransformer
-from skae.datasets import MNIST_RECIPE, load_mnist
-from skae.plotting import plot_loss_curve, plot_reconstructions
+start = time.perf_counter()
+ae.fit(X_train)
+ae_seconds = time.perf_counter() - start
+start = time.perf_counter()
+pca = PCA(36, svd_solver="randomized", random_state=args.seed).fit(X_train)
+pca_seconds = time.perf_counter() - start
+
+# %%
+# Test error
+# ----------
+#
+# The mean squared error of the test reconstructions, and for the autoencoder the
+# per-pixel binary cross-entropy that the literature reports (PCA's reconstructions can
+# leave [0, 1], where it is not defined).
+import numpy as np
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description="The classic MNIST autoencoder: 784 -> 36 -> 784",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--data-dir", type=Path, default=None, help="folder of the IDX files")
-    parser.add_argument("--out", type=Path, default=Path("out/mnist"), help="figure folder")
-    parser.add_argument("--epochs", type=int, default=20, help="training epochs")
-    parser.add_argument("--n-train", type=int, default=None, help="use the first N training images")
-    parser.add_argument("--seed", type=int, default=0, help="random_state of the fits")
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-
-    X_train, X_test, _, _ = load_mnist(args.data_dir)
-    X_train = X_train[: args.n_train]
-
-    ae = AutoencoderTransformer(
-        **MNIST_RECIPE
-        | {
-            "max_iter": args.epochs,
-            # hold out 10 % of the training images for a validation curve; the
-            # recipe's n_iter_no_change=None trains all epochs, keeping the best
-            "early_stopping": True,
-            "verbose": 1,
-            "random_state": args.seed,
-        }
-    )
-    start = time.perf_counter()
-    ae.fit(X_train)
-    ae_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    pca = PCA(36, svd_solver="randomized", random_state=args.seed).fit(X_train)
-    pca_seconds = time.perf_counter() - start
-
-    def test_mse(model):
-        return float(np.mean((X_test - model.inverse_transform(model.transform(X_test))) ** 2))
-
-    def test_bce(model):
-        # the per-pixel binary cross-entropy the literature reports (the model's own
-        # score is the Bernoulli divergence: this minus the images' own entropy)
-        P = np.clip(model.inverse_transform(model.transform(X_test)), 1e-7, 1 - 1e-7)
-        return float(-np.mean(X_test * np.log(P) + (1 - X_test) * np.log(1 - P)))
-
-    n_valid = int(np.ceil(ae.validation_fraction * len(X_train)))
-    print(
-        f"MNIST: {len(X_train) - n_valid} train + {n_valid} validation / {len(X_test)} test "
-        "images, 784 -> 36"
-    )
-    print("| model | fit s | test MSE | test BCE |")
-    print("| --- | ---: | ---: | ---: |")
-    print(f"| autoencoder | {ae_seconds:.1f} | {test_mse(ae):.4f} | {test_bce(ae):.4f} |")
-    print(f"| PCA (36, randomized) | {pca_seconds:.1f} | {test_mse(pca):.4f} | - |")
-
-    figures = {
-        "loss_curve.png": plot_loss_curve(ae),
-        "reconstructions.png": plot_reconstructions(ae, X_test, (28, 28), n=10),
-    }
-    for name, fig in figures.items():
-        fig.savefig(args.out / name, dpi=80)
-        print(f"wrote {args.out / name}")
+def test_mse(model):
+    return ((X_test - model.inverse_transform(model.transform(X_test))) ** 2).mean()
 
 
-if __name__ == "__main__":
-    main()
+def test_bce(model):
+    # the model's own score is the Bernoulli divergence: this cross-entropy minus the
+    # images' own entropy, which is 0 for a perfect reconstruction
+    P = np.clip(model.inverse_transform(model.transform(X_test)), 1e-7, 1 - 1e-7)
+    return float(-np.mean(X_test * np.log(P) + (1 - X_test) * np.log(1 - P)))
+
+
+n_valid = int(np.ceil(ae.validation_fraction * len(X_train)))
+print(
+    f"MNIST: {len(X_train) - n_valid} train + {n_valid} validation / {len(X_test)} test "
+    "images, 784 -> 36"
+)
+print("| model | fit s | test MSE | test BCE |")
+print("| --- | ---: | ---: | ---: |")
+print(f"| autoencoder | {ae_seconds:.1f} | {test_mse(ae):.4f} | {test_bce(ae):.4f} |")
+print(f"| PCA (36, randomized) | {pca_seconds:.1f} | {test_mse(pca):.4f} | - |")
+
+# %%
+# The loss per epoch
+# ------------------
+#
+# The training loss and the loss of the held-out tenth, both binary cross-entropy.
+from skae.plotting import plot_loss_curve
+
+fig = plot_loss_curve(ae)
+fig.savefig(args.out / "loss_curve.png", dpi=80)
+
+# %%
+# Codes and reconstructions
+# -------------------------
+#
+# Ten test digits (top row), their 36-d codes as 6 x 6 images (middle row) and their
+# reconstructions (bottom row).
+from skae.plotting import plot_reconstructions
+
+fig = plot_reconstructions(ae, X_test, (28, 28), n=10)
+fig.savefig(args.out / "reconstructions.png", dpi=80)
+print("wrote loss_curve.png and reconstructions.png to the --out folder")

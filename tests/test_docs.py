@@ -84,6 +84,9 @@ PRINTED = {
     "grid_search": {"| LinearAETransformer |": 2, "best:": 2, "CV reconstruction MSE": 1},
     "anomaly_detection": {"| mean |": 1},
     "vae_digits": {"| VAETransformer |": 2},
+    # the four outputs of the served model, computed without torch, sklearn or skae,
+    # agree with skae's
+    "onnx_export": {"| True |": 4, "libraries imported: []": 1},
 }
 
 
@@ -93,6 +96,8 @@ def test_gallery_pages_show_what_their_example_printed_and_drew(site, example):
     output = "".join(re.findall(r'<div class="sphx-glr-script-out.*?</pre>', page, re.S))
     for text, count in PRINTED[example].items():
         assert output.count(text) == count, (example, text)
+    # the figures go to a temporary folder (--out), which the page does not show
+    assert str(site.parent) not in output, example
     figures = re.findall(rf'src="(\.\./_images/sphx_glr_{example}_\d+\.png)"', page)
     assert figures, f"{example}: no figure on its page"
     for figure in figures:

@@ -4,6 +4,7 @@ The other examples run in the suite's build of the documentation site, where the
 gallery executes them on tiny settings (tests/test_docs.py checks their output)."""
 
 import runpy
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,11 @@ import numpy as np
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def run_example(name, *argv):
-    main = runpy.run_path(str(EXAMPLES / f"{name}.py"))["main"]
-    main(list(argv))
+def run_example(monkeypatch, name, *argv):
+    """Run examples/NAME.py as ``python examples/NAME.py ARGV`` would."""
+    path = str(EXAMPLES / f"{name}.py")
+    monkeypatch.setattr(sys, "argv", [path, *argv])
+    runpy.run_path(path, run_name="__main__")
 
 
 def assert_figures(folder, names):
@@ -23,7 +26,7 @@ def assert_figures(folder, names):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_mnist_autoencoder_on_tiny_idx_files(tmp_path, capsys, write_idx):
+def test_mnist_autoencoder_on_tiny_idx_files(tmp_path, capsys, monkeypatch, write_idx):
     rng = np.random.default_rng(0)
     data = tmp_path / "mnist"
     data.mkdir()
@@ -36,7 +39,13 @@ def test_mnist_autoencoder_on_tiny_idx_files(tmp_path, capsys, write_idx):
         write_idx(data / name, rng.integers(0, 256, size=shape))
     out_dir = tmp_path / "out"
     run_example(
-        "mnist_autoencoder", "--data-dir", str(data), "--out", str(out_dir), "--epochs", "2"
+        monkeypatch,
+        "mnist_autoencoder",
+        *("--data-dir", str(data), "--out", str(out_dir), "--epochs", "2"),
     )
-    assert "MNIST: 108 train + 12 validation / 40 test" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "MNIST: 108 train + 12 validation / 40 test" in printed
+    # the figures are named, not their temporary folder
+    assert "wrote loss_curve.png and reconstructions.png" in printed
+    assert str(tmp_path) not in printed
     assert_figures(out_dir, ["loss_curve.png", "reconstructions.png"])
