@@ -23,6 +23,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_vae.py", "| skae VAETransformer |"),
         ("bench_anomaly_mnist.py", "| PCA(32) reconstruction error |"),
         ("bench_out_of_core.py", "| IncrementalPCA |"),
+        ("bench_edges.py", "| LinearAETransformer (fit float64) |"),
+        ("bench_onnx.py", "| AutoencoderTransformer (MNIST recipe) |"),
     ],
 )
 def test_quick_run_prints_and_writes_its_table(script, first_column, tmp_path):

@@ -729,3 +729,86 @@ def test_first_closed_form_fit_in_a_fresh_process_imports_no_optimizer_machinery
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+_NOTEBOOK = '''
+import numpy as np
+import torch
+from sklearn.model_selection import GridSearchCV, cross_validate
+
+import skae
+from skae.metrics import reconstruction_scorer
+
+
+class Tiny(torch.nn.Module):  # defined in __main__, as in a notebook
+    def __init__(self, n_features, n_components):
+        super().__init__()
+        self.e = torch.nn.Linear(n_features, n_components)
+        self.d = torch.nn.Linear(n_components, n_features)
+
+    def encode(self, x):
+        return self.e(x)
+
+    def decode(self, z):
+        return self.d(z)
+
+
+X = np.random.default_rng(0).random((60, 5))
+est = skae.AutoencoderTransformer(2, module=Tiny, max_iter=2, n_iter_no_change=None)
+est.fit(X)
+search = GridSearchCV(est, {"max_iter": [1, 2]}, cv=2, n_jobs=2, scoring=reconstruction_scorer)
+search.fit(X)
+result = cross_validate(est, X, cv=2, n_jobs=2, return_estimator=True)
+print(len(result["estimator"]), result["estimator"][0].transform(X[:3]).shape)
+'''
+
+
+def test_a_module_class_defined_in_main_works_with_process_parallel_searches(tmp_path):
+    script = tmp_path / "notebook.py"
+    script.write_text(_NOTEBOOK)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["2", "(3,", "2)"]
+
+
+_INFERENCE_MEMORY = '''
+import sys
+import numpy as np
+import skae
+
+def peak_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((1_000_000, 100), dtype=np.float32)
+est = {
+    "ae": skae.AutoencoderTransformer(10, hidden_layer_sizes=(16,)),
+    "vae": skae.VAETransformer(10, hidden_layer_sizes=(16,)),
+}[sys.argv[1]]
+est.set_params(max_iter=1, n_iter_no_change=None).fit(X[:500])
+Z = est.transform(X)
+est.inverse_transform(Z[:10])
+base = rss_mb()
+open("/proc/self/clear_refs", "w").write("5")
+est.inverse_transform(Z)
+print((peak_mb() - base) / (1_000_000 * 100 * 4 / 2**20))
+'''
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc")
+@pytest.mark.parametrize("kind", ["ae", "vae"])
+def test_inference_writes_into_one_output_without_keeping_every_chunk(kind):
+    result = subprocess.run(
+        [sys.executable, "-c", _INFERENCE_MEMORY, kind], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    # the 400 MB reconstruction and one chunk; keeping every chunk's output before
+    # concatenating them doubled it
+    assert float(result.stdout) < 1.4

@@ -819,3 +819,15 @@ def test_contradictory_parameters_in_a_file_are_refused(key, params, message, wi
     _rewritten(path, change)
     with pytest.raises(ValueError, match=message):
         skae.load(path)
+
+
+def test_a_file_of_the_previous_format_is_refused_by_name(wine, tmp_path):
+    # format 2 kept three metadata entries, skae.format among them
+    est = LinearAETransformer(2).fit(wine)
+    path = tmp_path / "est.skae"
+    skae.save(est, path)
+    document, tensors = _deserialize(path.read_bytes(), path)
+    old = {"skae.format": "2", "skae.estimator": json.dumps(document), "skae.sha256": "0" * 64}
+    path.write_bytes(safetensors.numpy.save(dict(tensors), metadata=old))
+    with pytest.raises(ValueError, match="has skae format '2'; this skae .* reads format '3'"):
+        skae.load(path)
