@@ -10,7 +10,7 @@ gives one scale: pass it as ``scoring=`` to any scikit-learn search or to
 import numpy as np
 import scipy.sparse as sp
 
-from ._base import _chunks
+from ._chunks import _chunks
 
 
 def reconstruction_error(estimator, X):

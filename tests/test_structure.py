@@ -1,0 +1,46 @@
+"""The package's layering: torch modules, losses and PCA maths, the engine, the
+base, the estimators, then persistence and export; no import runs back up."""
+
+import ast
+from pathlib import Path
+
+import skae
+
+PACKAGE = Path(skae.__file__).parent
+
+# each module may import only modules of earlier layers
+LAYERS = [
+    {"_version", "_validation", "_docstrings", "_chunks", "_modules", "_losses", "datasets"},
+    {"_pca", "_net", "metrics", "plotting"},
+    {"_base"},
+    {"_autoencoder", "_linear", "_vae"},
+    {"_persistence", "onnx"},
+    {"__init__"},
+]
+ESTIMATOR_MODULES = {"_autoencoder", "_linear", "_vae"}
+
+
+def _internal_imports(name):
+    tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_every_module_has_a_layer_and_imports_only_below_it():
+    modules = {path.stem for path in PACKAGE.glob("*.py")}
+    layer_of = {name: i for i, layer in enumerate(LAYERS) for name in layer}
+    assert modules == set(layer_of), "give a new module its layer here"
+    upward = {
+        (name, imported)
+        for name in modules
+        for imported in _internal_imports(name)
+        if layer_of[imported] >= layer_of[name]
+    }
+    assert upward == set()
+
+
+def test_persistence_knows_the_format_not_the_estimators():
+    assert not _internal_imports("_persistence") & ESTIMATOR_MODULES
