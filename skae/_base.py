@@ -146,7 +146,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "validation_fraction": [_Interval(numbers.Real, 0, 1, closed="neither")],
         "n_iter_no_change": [_NONE, _Interval(numbers.Integral, 1, None)],
         "tol": [_Interval(numbers.Real, 0, None)],
-        "random_state": [_RANDOM_STATE],
+        "random_state": _RANDOM_STATE,
         "verbose": [_BOOLEAN, _Interval(numbers.Integral, 0, None)],
         "warm_start": [_BOOLEAN],
         "device": [_Instance(str, name="a str such as 'cpu', 'cuda' or 'auto'")],
@@ -159,7 +159,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "n_components_": _Fitted(_Interval(numbers.Integral, 1, None)),
         "feature_names_in_": _Array("n_features_in_", strings=True, optional=True),
         "n_iter_": _Fitted(_Interval(numbers.Integral, 1, None)),
-        "loss_curve_": _Fitted(_ListOf(_Interval(numbers.Real, None, None))),
+        # every loss skae trains on (squared error, cross-entropy, negative ELBO) is >= 0
+        "loss_curve_": _Fitted(_ListOf(_Interval(numbers.Real, 0, None))),
         "validation_scores_": _Fitted(_NONE, _ListOf(_Interval(numbers.Real, None, None))),
         "best_validation_score_": _Fitted(_NONE, _Interval(numbers.Real, None, None)),
     }
@@ -419,10 +420,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _set_net(self, net, *, resume):
         """Make ``net`` the fitted network and record its training history: the
         epochs it ran after those of ``net_`` if ``resume``."""
-        seen = self.n_iter_ if resume else 0
-        new = net.history[seen:]
+        # the epochs after those copied from net_ (a loaded net_ holds only the last
+        # of its epochs, see _LOADED_HISTORY)
+        new = net.history[len(self.net_.history) if resume else 0 :]
+        self.n_iter_ = (self.n_iter_ if resume else 0) + len(new)
         self.net_ = net
-        self.n_iter_ = seen + len(new)
         self.loss_curve_ = (self.loss_curve_ if resume else []) + [
             float(epoch["train_loss"]) for epoch in new
         ]
@@ -516,6 +518,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         stored = {
             n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("optimizer.")
         }
+        if stored and net.optimizer is None:
+            raise ValueError(
+                f"it holds optimizer state ({sorted(stored)[0]}, ...), but these parameters "
+                "build a network without an optimizer."
+            )
         if stored:
             expected = _state_after_a_step(net)
             # a parameter that the optimizer never stepped has no state in the file
@@ -524,7 +531,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             _check_same_tensors("optimizer state", expected, stored)
         state = {}
         for name, tensor in stored.items():
-            if name.endswith(".step") and (tensor < 0).any():
+            # step counts and squared-gradient averages (Adam's) are never negative
+            if name.endswith((".step", "_sq")) and (tensor < 0).any():
                 raise ValueError(f"{name} is negative.")
             _, _, index, key = name.split(".")
             state.setdefault(int(index), {})[key] = tensor

@@ -403,6 +403,9 @@ class LinearAETransformer(_BaseAutoencoder):
     def _fit_lbfgs(self, net, moments, k, X, *, incremental):
         """Full-batch L-BFGS on a square-root factor of the scatter (centered rows,
         so with a zero mean in the network), scaled so the loss starts at 1."""
+        if k == 0:  # nothing to train: the closed form's single epoch
+            _record_epoch(net, moments, k)
+            return
         with torch.no_grad():
             net.module_.mean.zero_()
         # a fresh L-BFGS (history and tolerance) for this matrix
@@ -455,10 +458,15 @@ class LinearAETransformer(_BaseAutoencoder):
                 f"with align={self.align} the fitted attributes {', '.join(self._aligned)} "
                 f"must be {'all present' if self.align else 'absent'}."
             )
-        if self.align and (self.explained_variance_ < 0).any():
-            raise ValueError("explained_variance_ holds negative variances.")
-        if self.align and not (self.explained_variance_ratio_ >= 0).all():
-            raise ValueError("explained_variance_ratio_ holds negative ratios.")
+        if self.n_components_ > min(self.n_samples_seen_, self.n_features_in_) and (
+            self.align or self.solver == "covariance"
+        ):
+            raise ValueError(
+                f"n_components_={self.n_components_} exceeds min(n_samples_seen_, "
+                f"n_features_in_) = {min(self.n_samples_seen_, self.n_features_in_)}."
+            )
+        if self.align:
+            self._check_spectrum()
         if self.scatter_ is not None:
             scatter = self.scatter_
             spread = max(float(np.abs(np.diag(scatter)).max()), np.finfo(float).tiny)
@@ -469,6 +477,43 @@ class LinearAETransformer(_BaseAutoencoder):
                     "scatter_ is not a symmetric positive semi-definite matrix, as a "
                     "scatter matrix of rows is."
                 )
+
+    def _check_spectrum(self):
+        """Raise ValueError unless PCA's attributes are what an alignment leaves:
+        orthonormal components, variances sorted and not negative, ratios summing
+        to at most 1, singular values matching the variances."""
+        components, variances = self.components_, self.explained_variance_
+        tol = 1e-4 if components.dtype == np.float32 else 1e-10
+        if not np.allclose(components @ components.T, np.eye(len(components)), atol=tol):
+            raise ValueError("components_ are not orthonormal rows.")
+        if (variances < 0).any() or (
+            np.diff(variances) > tol * max(variances.max(initial=0), 1)
+        ).any():
+            raise ValueError(
+                "explained_variance_ holds negative variances or is not sorted in decreasing order."
+            )
+        ratios = self.explained_variance_ratio_
+        if (ratios < 0).any() or ratios.sum() > 1 + tol:
+            raise ValueError("explained_variance_ratio_ must be ratios summing to at most 1.")
+        expected = np.sqrt(variances.astype(np.float64) * (self.n_samples_seen_ - 1))
+        if not np.allclose(self.singular_values_, expected, rtol=tol * 10, atol=0):
+            raise ValueError(
+                "singular_values_ do not match explained_variance_ and n_samples_seen_."
+            )
+
+    def _restore_net(self, tensors):
+        super()._restore_net(tensors)
+        # transform uses the fitted arrays, partial_fit the network's own: they
+        # must be the same model
+        module = self.net_.module_
+        mean = module.mean.detach().numpy()
+        scale = max(float(np.abs(self.mean_).max(initial=0)), 1.0)
+        if not np.allclose(mean, self.mean_, rtol=1e-6, atol=1e-6 * scale):
+            raise ValueError("the network's mean buffer is not mean_.")
+        if self.align:
+            weight = module.encoder.weight.detach().numpy()
+            if not np.allclose(weight, self.components_, rtol=1e-5, atol=1e-6):
+                raise ValueError("the network's encoder weights are not components_.")
 
     def _whitening_scale(self):
         # a component of zero variance keeps finite codes, as in PCA

@@ -298,6 +298,12 @@ def _continue_from(net, previous):
             group.update(own)
 
 
+def _default_device():
+    # torch.get_default_device arrived in torch 2.3
+    get = getattr(torch, "get_default_device", None)
+    return "cpu" if get is None else get()
+
+
 class _DrawFrom(TorchFunctionMode):
     """Within the block, every torch random draw that is given no generator draws
     from ``generator`` instead of torch's global one.
@@ -308,7 +314,9 @@ class _DrawFrom(TorchFunctionMode):
     thread, so other threads' draws, skae's or the caller's, are not disturbed, and
     there is no lock to hold across a ``fork``. A generator seeded like the global
     one gives the same numbers, so the weights are those of
-    ``torch.manual_seed(seed)`` followed by construction.
+    ``torch.manual_seed(seed)`` followed by construction. Draws that take no
+    generator (dropout, or torch.distributions' Gamma family, called in a
+    constructor) and draws on a GPU still come from torch's global generators.
     """
 
     def __init__(self, generator):
@@ -318,7 +326,11 @@ class _DrawFrom(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = dict(kwargs or {})
         if func in _RANDOM_FUNCTIONS and kwargs.get("generator") is None:
-            kwargs["generator"] = self.generator
+            target = args[0] if args and isinstance(args[0], torch.Tensor) else None
+            device = target.device if target is not None else kwargs.get("device")
+            # the generator is a CPU one: draws on another device keep that device's
+            if torch.device(device or _default_device()).type == "cpu":
+                kwargs["generator"] = self.generator
         return func(*args, **kwargs)
 
 

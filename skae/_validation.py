@@ -116,9 +116,12 @@ class _ListOf:
 
 _BOOLEAN = _Instance(bool, np.bool_, name="a bool")
 _NONE = _Instance(type(None), name="None")
-_RANDOM_STATE = _Instance(
-    type(None), numbers.Integral, np.random.RandomState, name="None, an int or a RandomState"
-)
+# what numpy seeds from, as scikit-learn allows it
+_RANDOM_STATE = [
+    _NONE,
+    _Interval(numbers.Integral, 0, 2**32 - 1),
+    _Instance(np.random.RandomState, name="a RandomState"),
+]
 
 
 class _InvalidParameterError(ValueError, TypeError):

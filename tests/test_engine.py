@@ -731,7 +731,7 @@ def test_first_closed_form_fit_in_a_fresh_process_imports_no_optimizer_machinery
     assert result.returncode == 0, result.stderr
 
 
-_NOTEBOOK = '''
+_NOTEBOOK = """
 import numpy as np
 import torch
 from sklearn.model_selection import GridSearchCV, cross_validate
@@ -760,7 +760,7 @@ search = GridSearchCV(est, {"max_iter": [1, 2]}, cv=2, n_jobs=2, scoring=reconst
 search.fit(X)
 result = cross_validate(est, X, cv=2, n_jobs=2, return_estimator=True)
 print(len(result["estimator"]), result["estimator"][0].transform(X[:3]).shape)
-'''
+"""
 
 
 def test_a_module_class_defined_in_main_works_with_process_parallel_searches(tmp_path):
@@ -771,7 +771,7 @@ def test_a_module_class_defined_in_main_works_with_process_parallel_searches(tmp
     assert result.stdout.split() == ["2", "(3,", "2)"]
 
 
-_INFERENCE_MEMORY = '''
+_INFERENCE_MEMORY = """
 import sys
 import numpy as np
 import skae
@@ -799,7 +799,7 @@ base = rss_mb()
 open("/proc/self/clear_refs", "w").write("5")
 est.inverse_transform(Z)
 print((peak_mb() - base) / (1_000_000 * 100 * 4 / 2**20))
-'''
+"""
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc")
@@ -812,3 +812,8 @@ def test_inference_writes_into_one_output_without_keeping_every_chunk(kind):
     # the 400 MB reconstruction and one chunk; keeping every chunk's output before
     # concatenating them doubled it
     assert float(result.stdout) < 1.4
+
+
+def test_random_state_outside_numpy_s_seeds_is_refused_by_name(digits):
+    with pytest.raises(ValueError, match="'random_state' parameter"):
+        AutoencoderTransformer(random_state=2**70).fit(digits[:20])

@@ -509,3 +509,10 @@ def test_transform_memory_is_one_chunk_beyond_the_codes():
         codes = data.shape[0] * 5 * data.itemsize
         # a chunk of 4096 centered float64 rows is 1.6 MB
         assert peak < codes + 3e6, (data.dtype, peak / data.nbytes)
+
+
+@pytest.mark.parametrize("solver", ["covariance", "lbfgs", "minibatch"])
+def test_zero_components_with_every_solver(solver):
+    X = standardized("wine")
+    lae = LinearAETransformer(0, solver=solver, max_iter=2, n_iter_no_change=None).fit(X)
+    np.testing.assert_allclose(lae.score(X), PCA(0).fit(X).score(X), rtol=1e-6)

@@ -829,5 +829,76 @@ def test_a_file_of_the_previous_format_is_refused_by_name(wine, tmp_path):
     document, tensors = _deserialize(path.read_bytes(), path)
     old = {"skae.format": "2", "skae.estimator": json.dumps(document), "skae.sha256": "0" * 64}
     path.write_bytes(safetensors.numpy.save(dict(tensors), metadata=old))
-    with pytest.raises(ValueError, match="has skae format '2'; this skae .* reads format '3'"):
+    with pytest.raises(ValueError, match=r"has skae format '2'; this skae .* reads format '3'"):
         skae.load(path)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_a_loaded_long_history_goes_on_recording_epochs(early_stopping, wine, tmp_path):
+    est = AutoencoderTransformer(
+        2, hidden_layer_sizes=(4,), max_iter=2, early_stopping=early_stopping, random_state=0
+    ).fit(wine)
+    path = tmp_path / "est.skae"
+    skae.save(est, path)
+    n = 20_000
+    _rewritten(path, _set_attribute("loss_curve_", [0.5] * n))
+    _rewritten(path, _set_attribute("n_iter_", n))
+    if early_stopping:
+        _rewritten(path, _set_attribute("validation_scores_", [-0.5] * n))
+        _rewritten(path, _set_attribute("best_validation_score_", -0.5))
+    loaded = skae.load(path).partial_fit(wine)
+    assert loaded.n_iter_ == n + 1 == len(loaded.loss_curve_)
+    assert loaded.loss_curve_[-1] != 0.5
+    if early_stopping:
+        assert len(loaded.validation_scores_) == n + 1
+        assert loaded.best_validation_score_ == loaded.validation_scores_[-1]
+
+
+def _change_tensor(name, change):
+    def apply(document, tensors):
+        tensors[name] = change(tensors[name].copy())
+
+    return apply
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (_change_tensor("module.encoder.weight", lambda w: w[::-1].copy()), "not components_"),
+        (_change_tensor("module.mean", lambda m: m + 1), "mean buffer is not mean_"),
+        (_change_tensor("attributes.components_", lambda c: 2 * c), "orthonormal"),
+        (_change_tensor("attributes.explained_variance_", lambda v: v[::-1].copy()), "sorted"),
+        (_change_tensor("attributes.explained_variance_ratio_", lambda r: 10 * r), "summing"),
+        (_change_tensor("attributes.singular_values_", lambda s: -s), "singular_values_"),
+        (_set_attribute("n_samples_seen_", 2), "exceeds min"),
+        (_set_attribute("loss_curve_", [-1.0]), "loss_curve_"),
+    ],
+    ids=["weights", "mean", "orthonormal", "sorted", "ratios", "singular", "rows", "loss"],
+)
+def test_fitted_state_that_contradicts_the_network_or_pca_is_refused(
+    change, message, wine, tmp_path
+):
+    est = LinearAETransformer(3).fit(wine)
+    path = tmp_path / "est.skae"
+    skae.save(est, path)
+    _rewritten(path, change)
+    with pytest.raises(ValueError, match=message):
+        skae.load(path)
+
+
+def test_optimizer_state_is_refused_where_there_is_no_optimizer_or_it_is_negative(wine, tmp_path):
+    adam = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    skae.save(adam.fit(wine), tmp_path / "adam.skae")
+    _, adam_tensors = _deserialize((tmp_path / "adam.skae").read_bytes(), "adam")
+    squares = next(n for n in adam_tensors if n.endswith("exp_avg_sq"))
+    _rewritten(tmp_path / "adam.skae", _change_tensor(squares, lambda t: t - 1))
+    with pytest.raises(ValueError, match=f"{squares} is negative"):
+        skae.load(tmp_path / "adam.skae")
+    skae.save(LinearAETransformer(2).fit(wine), tmp_path / "closed.skae")
+
+    def add_state(document, tensors):
+        tensors["optimizer.state.0.step"] = np.ones(1, dtype=np.float32)
+
+    _rewritten(tmp_path / "closed.skae", add_state)
+    with pytest.raises(ValueError, match="without an optimizer"):
+        skae.load(tmp_path / "closed.skae")
