@@ -222,7 +222,16 @@ def _precision(components, variances, noise, whiten):
     """The inverse of ``_covariance``, by the matrix inversion lemma."""
     n_features = components.shape[1]
     if noise == 0:
-        return np.linalg.inv(_covariance(components, variances, noise, whiten))
+        covariance = _covariance(components, variances, noise, whiten)
+        try:
+            return np.linalg.inv(covariance)
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                "The probabilistic PCA model is degenerate: the training data has no "
+                "variance in some direction and none is left to the noise, so its "
+                "covariance has no inverse and its likelihood (score, score_samples, "
+                "get_precision) is undefined. PCA raises here too."
+            ) from None
     if len(components) == 0:
         return np.eye(n_features) / noise
     components = _scaled_components(components, variances, whiten)

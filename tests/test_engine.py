@@ -64,7 +64,9 @@ def snapshot(est):
             }
             # the closed form's net has no optimizer
             optimizer = getattr(value, "optimizer_", None)
-            optimizer = {"state": {}} if optimizer is None else optimizer.state_dict()
+            optimizer = (
+                {"state": {}, "param_groups": []} if optimizer is None else optimizer.state_dict()
+            )
             state["net_.optimizer_"] = {
                 (index, key): tensor.clone() if torch.is_tensor(tensor) else tensor
                 for index, entry in optimizer["state"].items()
