@@ -462,8 +462,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _check_net_matches_params(self):
         """Raise ValueError where the parameters no longer describe ``net_`` (set
         after fit), since a net rebuilt from them would differ."""
-        net, now = self.net_, self._cpu_net_params()
-        changes = self._on_cpu()._net_changes(net, self.n_features_in_, self.n_components_) | {
+        net, cpu = self.net_, self._on_cpu()
+        now = cpu._net_params(self.n_features_in_, self.n_components_)
+        changes = cpu._net_changes(net, self.n_features_in_, self.n_components_) | {
             key: (getattr(net, key), now[key])
             for key in ("lr", "batch_size")
             if getattr(net, key) != now[key]
