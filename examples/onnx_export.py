@@ -119,8 +119,9 @@ outputs = np.load(args.out / "served.npz")
 # Each output against the skae method it stands for, on all 1797 digits: the largest
 # absolute difference, and whether all agree to a relative 1e-5 (absolute 1e-6). The
 # decision is the score minus ``offset_``, so its rounding is that of the score. The
-# labels agree everywhere but, at most, for an image whose score lies within float32
-# rounding of the threshold.
+# labels are compared away from the threshold: an image whose score lies within
+# float32 rounding of ``offset_`` (a training image can sit exactly on it, since
+# ``offset_`` is a quantile of the training scores) may fall either side.
 expected = {
     "label": detector.predict(X),
     "scores": detector.decision_function(X),
@@ -130,10 +131,13 @@ expected = {
 scale = {"scores": np.abs(expected["score_samples"])}
 print("| output | shape | max abs difference | agrees |")
 print("| --- | --- | ---: | --- |")
+near_threshold = np.abs(expected["scores"]) <= 1e-6 + 1e-5 * scale["scores"]
 for name, want in expected.items():
     got = outputs[name].reshape(want.shape)
     difference = np.abs(got - want)
     tolerance = 1e-6 + 1e-5 * np.maximum(np.abs(want), scale.get(name, 0))
+    if name == "label":
+        tolerance = np.where(near_threshold, 2, 0)
     agrees = bool(np.all(difference <= tolerance))
     print(f"| {name} | {outputs[name].shape} | {difference.max():.2g} | {agrees} |")
 flagged = outputs["label"][:, 0] == -1

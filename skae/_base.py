@@ -10,6 +10,7 @@ from abc import ABC
 from contextlib import contextmanager
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import (
     BaseEstimator,
@@ -20,7 +21,12 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 from skorch.callbacks import EarlyStopping
 from skorch.history import History
 
@@ -85,6 +91,39 @@ def _check_unit_interval(X, setting, alternative):
             f"{setting} needs X in [0, 1]; got values in [{low:.4g}, {high:.4g}]. Scale X "
             f"(e.g. MinMaxScaler) or use {alternative}."
         )
+
+
+def _check_weights(sample_weight, X):
+    """``sample_weight`` as a float64 array of one finite, non-negative weight per
+    row of ``X``, not all zero; ValueError naming it otherwise."""
+    weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    if (weights < 0).any():
+        raise ValueError(
+            f"sample_weight must be non-negative; got {weights.min():.4g} "
+            f"(sample {int(np.argmin(weights))})."
+        )
+    if not weights.any():
+        raise ValueError("sample_weight is zero for every sample: at least one must weigh more.")
+    return weights
+
+
+def _quantile(values, q, weights=None):
+    """The ``q``-quantile of ``values`` under frequency ``weights`` (None: all 1):
+    the smallest value where their weighted empirical distribution reaches ``q``,
+    averaged with the next where it reaches ``q`` exactly (numpy's
+    "averaged_inverted_cdf", and scikit-learn's weighted percentile). It depends
+    on the distribution only, so integer weights act as repeated values, zero
+    weights as absent ones, and the weights' scale does not matter."""
+    order = np.argsort(values, kind="stable")
+    values = values[order]
+    weights = np.ones(len(values)) if weights is None else weights[order]
+    values, weights = values[weights > 0], weights[weights > 0]
+    cumulative = np.cumsum(weights)
+    target = q * cumulative[-1]
+    i = min(int(np.searchsorted(cumulative, target, side="left")), len(values) - 1)
+    if cumulative[i] == target and i + 1 < len(values):
+        return (values[i] + values[i + 1]) / 2
+    return values[i]
 
 
 def _describe_changes(changes):
@@ -221,7 +260,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     # -- fitting --------------------------------------------------------------
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the estimator to ``X``.
 
         The fit is all-or-nothing: if it raises (bad data, a diverging loss,
@@ -229,20 +268,29 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data, float32 or float64 (other numbers are converted to
-            float64). The array is never modified.
+            float64). A sparse matrix (CSR, or any format scipy converts to CSR)
+            is densified one minibatch or chunk at a time, never whole. The data
+            is never modified.
         y : None
             Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample (None: every sample weighs 1).
+            The training loss is the weighted mean of the samples' losses, with
+            the weights rescaled to average 1 over the rows of the call, so their
+            scale does not matter; what else they weigh, each class says. Passed
+            through a :class:`~sklearn.pipeline.Pipeline` or a search with
+            scikit-learn's metadata routing (``set_fit_request(sample_weight=True)``).
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, incremental=False)
+        return self._fit(X, sample_weight, incremental=False)
 
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None, sample_weight=None):
         """Update the estimator with ``X``, one chunk of the training data.
 
         The first call builds the network; each later call continues training
@@ -255,19 +303,21 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             A chunk of training data.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample of the chunk, as in ``fit``.
 
         Returns
         -------
         self : object
             The updated estimator.
         """
-        return self._fit(X, incremental=True)
+        return self._fit(X, sample_weight, incremental=True)
 
-    def _fit(self, X, *, incremental):
+    def _fit(self, X, sample_weight, *, incremental):
         with _all_or_nothing(self):
             self._check_params()
             resume = (incremental or self.warm_start) and hasattr(self, "net_")
@@ -278,7 +328,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 reset=not resume,
                 ensure_min_samples=1 if incremental and resume else self._min_samples,
             )
-            self._fit_validated(X, resume=resume, incremental=incremental)
+            if sample_weight is not None:
+                sample_weight = _check_weights(sample_weight, X)
+            self._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
         return self
 
     def _check_params(self):
@@ -292,20 +344,25 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """Raise ValueError for parameters that contradict each other."""
 
     def _validate(self, X, **kwargs):
-        """``X`` checked as ``validate_data`` does, as float32 or float64, sparse
-        (CSR or CSC) where the estimator's tags accept it."""
-        sparse = ["csr", "csc"] if self.__sklearn_tags__().input_tags.sparse else False
-        return validate_data(
-            self, X, dtype=[np.float64, np.float32], accept_sparse=sparse, **kwargs
-        )
+        """``X`` checked as ``validate_data`` does, as float32 or float64; sparse
+        input as a CSR matrix in canonical form (sorted indices, no duplicate
+        entries: a copy where the caller's is not)."""
+        X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse="csr", **kwargs)
+        if sp.issparse(X) and not X.has_canonical_format:
+            # scipy's own min, max and sums put the caller's matrix in canonical
+            # form in place; skae works on a copy instead
+            X = X.copy()
+            X.sum_duplicates()
+        return X
 
-    def _fit_validated(self, X, *, resume, incremental):
-        """Fit on validated ``X``, continuing ``net_`` if ``resume``; set the
-        fitted attributes. ``incremental`` is True for ``partial_fit``."""
+    def _fit_validated(self, X, sample_weight, *, resume, incremental):
+        """Fit on validated ``X`` (rows weighted by ``sample_weight``, or None),
+        continuing ``net_`` if ``resume``; set the fitted attributes.
+        ``incremental`` is True for ``partial_fit``."""
         if self._bernoulli_setting is not None:
             _check_unit_interval(X, *self._bernoulli_setting)
         net = self._prepare_net(X.shape[1], self.n_components, resume=resume)
-        self._train_net(net, X, incremental=incremental)
+        self._train_net(net, X, sample_weight, incremental=incremental)
         self._set_net(net, resume=resume)
         self.n_components_ = self.n_components
 
@@ -394,17 +451,23 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         _continue_from(net, self.net_)
         return net
 
-    def _train_net(self, net, data, *, incremental):
-        """Train ``net`` on the rows of ``data``: one epoch for ``partial_fit``, else
-        up to ``max_iter``, after which a ConvergenceWarning follows a run that used
-        them all while the loss was still improving (unless ``n_iter_no_change`` is
-        None: a fixed budget)."""
+    def _train_net(self, net, data, sample_weight, *, incremental):
+        """Train ``net`` on the rows of ``data`` (weighted by ``sample_weight``, or
+        None): one epoch for ``partial_fit``, else up to ``max_iter``, after which a
+        ConvergenceWarning follows a run that used them all while the loss was
+        still improving (unless ``n_iter_no_change`` is None: a fixed budget)."""
         epochs = 1 if incremental else self.max_iter
         n_before = len(net.history)
         callbacks = dict(net.callbacks_)
         if "progress" in callbacks:
             callbacks["progress"].epochs = epochs
-        net.partial_fit(_Rows(_training_tensor(data, net.device)), epochs=epochs)
+        rows = _training_tensor(data, net.device)
+        weights = None
+        if sample_weight is not None:
+            # averaging 1, so that the loss keeps its scale (and tol its meaning)
+            weights = torch.from_numpy(sample_weight / sample_weight.mean())
+            weights = weights.to(rows.device if isinstance(rows, torch.Tensor) else "cpu")
+        net.partial_fit(_Rows(rows, weights=weights), epochs=epochs)
         stopper = callbacks["early_stopping"]
         ran = len(net.history) - n_before
         if not incremental and self.n_iter_no_change is not None and ran == epochs:
@@ -617,7 +680,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         check_is_fitted(self)
         return self._score_samples(self._validate(X, reset=False))
 
-    def score(self, X, y=None):
+    def score(self, X, y=None, sample_weight=None):
         """Mean of ``score_samples``, so that a search can rank candidates.
 
         Estimators' scores measure different things (see each class), so a search
@@ -632,13 +695,19 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Samples to score.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the mean (a search routes the held-out
+            rows' weights here with ``set_score_request(sample_weight=True)``).
 
         Returns
         -------
         score : float
-            ``score_samples(X).mean()``.
+            ``score_samples(X).mean()``, weighted by ``sample_weight``.
         """
-        return float(self.score_samples(X).mean())
+        scores = self.score_samples(X)
+        if sample_weight is None:
+            return float(scores.mean())
+        return float(np.average(scores, weights=_check_weights(sample_weight, scores[:, None])))
 
     def _score_samples(self, X):
         """``score_samples`` of validated ``X``."""
@@ -653,9 +722,14 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 lambda module, x: _bernoulli_divergence(module.decode(module.encode(x)), x), X
             )
         errors = np.empty(X.shape[0], dtype=X.dtype)
-        for rows in _chunks(X.shape[0]):
+        for rows in _chunks(*X.shape):
             chunk = _dense(X[rows])
-            errors[rows] = ((chunk - self._decode(self._encode(chunk))) ** 2).mean(axis=1)
+            # in place: two chunks of memory, the rows and their reconstruction
+            residual = self._decode(self._encode(chunk))
+            residual -= chunk
+            residual **= 2
+            errors[rows] = residual.mean(axis=1)
+            del chunk, residual  # before the next chunk is allocated
         return errors
 
     def __getstate__(self):
@@ -684,6 +758,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True
         return tags
 
     # -- inference ------------------------------------------------------------
@@ -701,12 +776,13 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         module.eval()
         out = None
         with torch.no_grad():
-            for rows in _chunks(X.shape[0]):
+            for rows in _chunks(X.shape[0], max(X.shape[1], self.n_features_in_)):
                 x = _as_tensor(_dense(X[rows])).to(device=self.net_.device, dtype=dtype)
                 part = function(module, x).cpu().numpy()
                 if out is None:
                     out = np.empty((X.shape[0], *part.shape[1:]), dtype=part.dtype)
                 out[rows] = part
+                del x, part  # before the next chunk is allocated
         return out
 
     def _encode(self, X):
@@ -730,14 +806,14 @@ class _OutlierThreshold(OutlierMixin):
 
     _fitted_state = {"offset_": _Fitted(_Interval(numbers.Real, None, None))}
 
-    def _fit_validated(self, X, *, resume, incremental):
-        super()._fit_validated(X, resume=resume, incremental=incremental)
+    def _fit_validated(self, X, sample_weight, *, resume, incremental):
+        super()._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
         scores = self._score_samples(X)
         if self.contamination == "auto":
-            q1, q3 = np.percentile(scores, [25, 75])
+            q1, q3 = (_quantile(scores, q, sample_weight) for q in (0.25, 0.75))
             self.offset_ = float(q1 - 1.5 * (q3 - q1))
         else:
-            self.offset_ = float(np.percentile(scores, 100 * self.contamination))
+            self.offset_ = float(_quantile(scores, self.contamination, sample_weight))
 
     def decision_function(self, X):
         """Score minus ``offset_``: negative for outliers, positive for inliers.

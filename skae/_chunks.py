@@ -4,13 +4,18 @@ in pieces, so temporary memory is bounded independently of ``n_samples``."""
 import scipy.sparse as sp
 from sklearn.utils import gen_batches
 
-# rows per chunk
+# rows per chunk at most
 _CHUNK_ROWS = 4096
 
+# values per chunk at most (64 MiB of float64), so that a chunk of wide rows (a
+# sparse matrix of 50,000 columns, densified a chunk at a time) stays small
+_CHUNK_VALUES = 2**23
 
-def _chunks(n_rows):
-    """Slices covering ``range(n_rows)`` in pieces of ``_CHUNK_ROWS``."""
-    return gen_batches(n_rows, _CHUNK_ROWS)
+
+def _chunks(n_rows, width):
+    """Slices covering ``range(n_rows)`` in pieces of at most ``_CHUNK_ROWS`` rows
+    and ``_CHUNK_VALUES`` values of rows ``width`` wide."""
+    return gen_batches(n_rows, max(1, min(_CHUNK_ROWS, _CHUNK_VALUES // max(width, 1))))
 
 
 def _dense(chunk):

@@ -209,7 +209,8 @@ class LinearAETransformer(_BaseAutoencoder):
         "mean_": _Array("n_features_in_"),
         # a fit on fewer rows than features keeps no scatter matrix
         "scatter_": _Array("n_features_in_", "n_features_in_", none=True),
-        "n_samples_seen_": _Fitted(_Interval(numbers.Integral, 2, None)),
+        # the number of rows, or the total of their weights
+        "n_samples_seen_": _Fitted(_Interval(numbers.Real, 1, None, closed="neither")),
         "components_": _Array("n_components_", "n_features_in_", optional=True),
         "explained_variance_": _Array("n_components_", optional=True),
         "explained_variance_ratio_": _Array("n_components_", optional=True),
@@ -316,7 +317,7 @@ class LinearAETransformer(_BaseAutoencoder):
 
     def _resolve_n_components(self, moments, n_features):
         """The code width that ``n_components`` asks for, given the data."""
-        limit = min(moments.n, n_features)
+        limit = moments.max_components()
         k = self.n_components
         if k is None:
             return limit
@@ -347,10 +348,18 @@ class LinearAETransformer(_BaseAutoencoder):
             return int(k)
         return _width_for_ratio(moments, k, limit)
 
-    def _fit_validated(self, X, *, resume, incremental):
-        moments = _Moments.of(X, keep_scatter=incremental or self.solver == "minibatch")
+    def _fit_validated(self, X, sample_weight, *, resume, incremental):
+        moments = _Moments.of(
+            X, sample_weight, keep_scatter=incremental or self.solver == "minibatch"
+        )
         if incremental and resume:
             moments = moments.merged_after(self._seen_moments())
+        if moments.n <= 1:
+            raise ValueError(
+                f"sample_weight sums to {moments.n:.4g}, but the linear autoencoder's "
+                "weights count samples (as repeated rows), and its variances divide by "
+                "their total minus one: the weights must sum to more than 1."
+            )
         if incremental and resume and not isinstance(self.n_components, numbers.Integral):
             k = self.n_components_  # a partial_fit stream keeps the width its first chunk found
         else:
@@ -361,7 +370,7 @@ class LinearAETransformer(_BaseAutoencoder):
             "lbfgs": self._fit_lbfgs,
             "minibatch": self._fit_minibatch,
         }[self.solver]
-        solve(net, moments, k, X, incremental=incremental)
+        solve(net, moments, k, X, sample_weight, incremental=incremental)
         with torch.no_grad():
             net.module_.mean.copy_(torch.as_tensor(moments.mean))
         self._set_net(net, resume=resume)
@@ -389,7 +398,7 @@ class LinearAETransformer(_BaseAutoencoder):
         mean = buffer.detach().cpu().numpy() if precise else self.mean_
         return _Moments(self.n_samples_seen_, mean.astype(np.float64), self.scatter_)
 
-    def _fit_covariance(self, net, moments, k, X, *, incremental):
+    def _fit_covariance(self, net, moments, k, X, sample_weight, *, incremental):
         """The network's global optimum, in closed form: the top-k eigenvectors of
         the scatter as its (tied or mirrored) weights, recorded as one epoch."""
         module = net.module_
@@ -400,7 +409,7 @@ class LinearAETransformer(_BaseAutoencoder):
                 module.decoder.weight.copy_(axes.T)
         _record_epoch(net, moments, k)
 
-    def _fit_lbfgs(self, net, moments, k, X, *, incremental):
+    def _fit_lbfgs(self, net, moments, k, X, sample_weight, *, incremental):
         """Full-batch L-BFGS on a square-root factor of the scatter (centered rows,
         so with a zero mean in the network), scaled so the loss starts at 1."""
         if k == 0:  # nothing to train: the closed form's single epoch
@@ -412,16 +421,17 @@ class LinearAETransformer(_BaseAutoencoder):
         net.optimizer__tolerance_grad = self.tol / X.shape[1]
         net.initialize_optimizer()
         # every call solves its merged moments to the end, partial_fit's too
-        self._train_net(net, moments.factor(), incremental=False)
+        self._train_net(net, moments.factor(), None, incremental=False)
         # the next solve starts afresh, so the L-BFGS history (most of the
         # memory of a fitted estimator) is not kept
         net.initialize_optimizer()
 
-    def _fit_minibatch(self, net, moments, k, X, *, incremental):
-        """Minibatches of the rows with ``optimizer``, around the running mean."""
+    def _fit_minibatch(self, net, moments, k, X, sample_weight, *, incremental):
+        """Minibatches of the (weighted) rows with ``optimizer``, around the running
+        mean."""
         with torch.no_grad():
             net.module_.mean.copy_(torch.as_tensor(moments.mean))
-        self._train_net(net, X, incremental=incremental)
+        self._train_net(net, X, sample_weight, incremental=incremental)
 
     def _weights(self):
         """(encoder weight, decoder weight) as arrays of shapes (k, d) and (d, k)."""
@@ -527,7 +537,7 @@ class LinearAETransformer(_BaseAutoencoder):
         # sparse rows are never centered (densified): the mean is projected instead
         offset = self.mean_.astype(X.dtype) @ encoder.T if sparse else None
         Z = np.empty((X.shape[0], encoder.shape[0]), dtype=X.dtype)
-        for rows in _chunks(X.shape[0]):
+        for rows in _chunks(*X.shape):
             if sparse:
                 codes = np.asarray(X[rows] @ encoder.T) - offset
             else:
@@ -539,7 +549,7 @@ class LinearAETransformer(_BaseAutoencoder):
         decoder = self.components_.T if self.align else self._weights()[1]
         decoder = decoder.T.astype(Z.dtype, copy=False)
         X = np.empty((Z.shape[0], decoder.shape[1]), dtype=Z.dtype)
-        for rows in _chunks(Z.shape[0]):
+        for rows in _chunks(Z.shape[0], decoder.shape[1]):
             codes = Z[rows] * self._whitening_scale() if self.whiten else Z[rows]
             X[rows] = codes @ decoder + self.mean_
         return X
@@ -581,12 +591,6 @@ class LinearAETransformer(_BaseAutoencoder):
         if not self.align:
             return super()._score_samples(X)
         return _log_likelihood(X, self.mean_, self.get_precision())
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # the covariance and L-BFGS solvers work from the scatter matrix
-        tags.input_tags.sparse = self.solver != "minibatch"
-        return tags
 
 
 def _record_epoch(net, moments, k):

@@ -3,6 +3,11 @@ what the reconstruction scores measure.
 
 Every function works from the decoder's raw output (logits for a Bernoulli model),
 so a sigmoid and a cross-entropy are fused into one numerically stable kernel.
+
+Each loss takes the rows' weights of a weighted fit (normalized by the training
+call to average 1, so that a weighted loss is on the scale of an unweighted one and
+weights of ones change nothing, bit for bit): each row's terms are multiplied by
+its weight before the batch mean.
 """
 
 import math
@@ -21,6 +26,14 @@ def _bernoulli_divergence(logits, x):
     divergence = (cross_entropy - entropy).clamp_min(0).mean(dim=1)
     outside = ((x < 0) | (x > 1)).any(dim=1)
     return divergence.masked_fill(outside, float("inf"))
+
+
+def _weighted(values, weight):
+    """``values`` (one row per sample, first axis) with each row multiplied by its
+    ``weight``; ``values`` itself where there are no weights."""
+    if weight is None:
+        return values
+    return values * weight.to(values.dtype).view(-1, *(1,) * (values.dim() - 1))
 
 
 def _negative_log_likelihood(raw, x, likelihood):
@@ -46,7 +59,8 @@ class _ReconstructionLoss(torch.nn.Module):
     ``y_pred`` is ``(raw, codes)`` as ``_AutoencoderNet.infer`` returns it. A
     positive ``sparsity`` adds ``sparsity`` times the mean absolute code (L1) or,
     with a ``sparsity_target`` rho, the summed KL divergence between rho and each
-    code unit's mean activation over the batch.
+    code unit's mean activation over the batch. ``weight`` weighs the rows of the
+    batch in each of these means.
     """
 
     def __init__(
@@ -58,24 +72,25 @@ class _ReconstructionLoss(torch.nn.Module):
         self.sparsity = sparsity
         self.sparsity_target = sparsity_target
 
-    def forward(self, y_pred, target):
+    def forward(self, y_pred, target, weight=None):
         raw, codes = y_pred
         target = target.to(raw.dtype)
         if self.loss == "bce":
-            value = F.binary_cross_entropy_with_logits(raw, target)
+            errors = F.binary_cross_entropy_with_logits(raw, target, reduction="none")
         elif self.output_activation == "sigmoid":
-            value = F.mse_loss(torch.sigmoid(raw), target)
+            errors = F.mse_loss(torch.sigmoid(raw), target, reduction="none")
         else:
-            value = F.mse_loss(raw, target)
+            errors = F.mse_loss(raw, target, reduction="none")
+        value = _weighted(errors, weight).mean()
         if self.sparsity > 0:
-            value = value + self.sparsity * self._sparsity_penalty(codes)
+            value = value + self.sparsity * self._sparsity_penalty(codes, weight)
         return value
 
-    def _sparsity_penalty(self, codes):
+    def _sparsity_penalty(self, codes, weight):
         if self.sparsity_target is None:
-            return codes.abs().mean()
+            return _weighted(codes.abs(), weight).mean()
         rho = self.sparsity_target
-        rho_hat = codes.mean(dim=0).clamp(1e-6, 1 - 1e-6)
+        rho_hat = _weighted(codes, weight).mean(dim=0).clamp(1e-6, 1 - 1e-6)
         kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
         return kl.sum()
 
@@ -83,15 +98,16 @@ class _ReconstructionLoss(torch.nn.Module):
 class _NegativeELBO(torch.nn.Module):
     """Mean over the batch of the negative evidence lower bound, in nats per sample:
     the reconstruction's negative log-likelihood plus ``beta`` times the KL
-    divergence of the posterior from the standard normal prior."""
+    divergence of the posterior from the standard normal prior; a weighted mean
+    with the rows' ``weight``."""
 
     def __init__(self, likelihood="gaussian", beta=1.0):
         super().__init__()
         self.likelihood = likelihood
         self.beta = beta
 
-    def forward(self, y_pred, target):
+    def forward(self, y_pred, target, weight=None):
         raw, mean, log_var = y_pred
         target = target.to(raw.dtype)
         nll = _negative_log_likelihood(raw, target, self.likelihood).sum(dim=1)
-        return (nll + self.beta * _kl_to_standard_normal(mean, log_var)).mean()
+        return _weighted(nll + self.beta * _kl_to_standard_normal(mean, log_var), weight).mean()

@@ -19,10 +19,12 @@ import warnings
 from contextlib import contextmanager
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.history import History
+from skorch.utils import to_tensor
 from torch.overrides import TorchFunctionMode
 
 from ._modules import _Dropout, _VariationalMLP
@@ -32,27 +34,41 @@ _DIVERGENCE_GROWTH = 1e4
 
 
 class _Rows(torch.utils.data.Dataset):
-    """Rows ``indices`` of a 2-D tensor, without copying them."""
+    """Rows ``indices`` of a 2-D tensor or of a scipy CSR matrix, with each row's
+    ``weights`` (a 1-D tensor over all rows, or None), without copying them."""
 
-    def __init__(self, X, indices=None):
+    def __init__(self, X, indices=None, weights=None):
         self.X = X
         self.indices = indices
+        self.weights = weights
 
     def __len__(self):
-        return len(self.X) if self.indices is None else len(self.indices)
+        return self.X.shape[0] if self.indices is None else len(self.indices)
 
     def __getitem__(self, i):
-        row = self.X[i if self.indices is None else self.indices[i]]
+        index = i if self.indices is None else int(self.indices[i])
+        row = _gather(self.X, slice(index, index + 1))[0]
         return row, row
+
+
+def _gather(X, rows):
+    """Rows ``rows`` (a slice or a tensor of indices) of a tensor or CSR matrix, as
+    a dense tensor: a sparse matrix is densified one batch at a time."""
+    if sp.issparse(X):
+        return torch.from_numpy(X[rows if isinstance(rows, slice) else rows.numpy()].toarray())
+    # index_select gathers rows about 3x faster than X[indices]
+    return X[rows] if isinstance(rows, slice) else X.index_select(0, rows)
 
 
 class _Batches:
     """Iterable over minibatches of a ``_Rows`` (skorch's ``iterator_train`` and
     ``iterator_valid``), reshuffled by ``generator`` on every pass.
 
-    Each batch is ``(input, target)``: the target is the batch itself, the input
-    the batch corrupted by ``noise`` (Gaussian noise of that standard deviation,
-    or with ``noise_type="masking"`` each value zeroed with that probability).
+    Each batch is ``(input, target)``: the target is the batch itself, or
+    ``(batch, its rows' weights)`` for weighted rows; the input is the batch
+    corrupted by ``noise`` (Gaussian noise of that standard deviation, or with
+    ``noise_type="masking"`` each value zeroed with that probability). The batch
+    holds the same numbers whether the rows are a tensor or a sparse matrix.
     """
 
     def __init__(
@@ -69,21 +85,19 @@ class _Batches:
         return -(-len(self.rows) // self.batch_size)
 
     def __iter__(self):
-        X, indices = self.rows.X, self.rows.indices
+        X, indices, weights = self.rows.X, self.rows.indices, self.rows.weights
         n = len(self.rows)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else None
         if indices is not None:
             order = indices if order is None else indices[order]
-        if order is not None:
+        if order is not None and isinstance(X, torch.Tensor):
             order = order.to(X.device)
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
-            if order is None:
-                xb = X[start:stop]
-            else:
-                # index_select gathers rows about 3x faster than X[indices]
-                xb = X.index_select(0, order[start:stop])
-            yield self._corrupt(xb), xb
+            rows = slice(start, stop) if order is None else order[start:stop]
+            xb = _gather(X, rows)
+            target = xb if weights is None else (xb, _gather(weights, rows))
+            yield self._corrupt(xb), target
 
     def _corrupt(self, xb):
         if self.noise == 0:
@@ -114,7 +128,8 @@ class _RandomSplit:
                 "early_stopping=False."
             )
         order = torch.randperm(n, generator=self.generator)
-        return _Rows(dataset.X, order[n_valid:]), _Rows(dataset.X, order[:n_valid])
+        X, weights = dataset.X, dataset.weights
+        return _Rows(X, order[n_valid:], weights), _Rows(X, order[:n_valid], weights)
 
 
 def _diverged(message):
@@ -127,7 +142,8 @@ def _diverged(message):
 class _StopOnDivergence(Callback):
     """Raise ``FloatingPointError`` as soon as a training batch's loss is NaN or
     infinite, or has grown ``_DIVERGENCE_GROWTH`` times over the first batch's loss
-    of this call; and after training if any weight is not finite."""
+    of this call; and after training if any weight or optimizer statistic is not
+    finite."""
 
     def on_train_begin(self, net, **kwargs):
         self.first_loss_ = None
@@ -149,6 +165,11 @@ class _StopOnDivergence(Callback):
     def on_train_end(self, net, **kwargs):
         if not all(torch.isfinite(p).all() for p in net.module_.parameters()):
             raise _diverged("the weights are no longer finite")
+        # squared gradients can overflow (Adam's running averages) while the
+        # weights stay finite: the next steps would be meaningless
+        state = _optimizer_state(net).values()
+        if not all(torch.isfinite(t).all() for t in state if t.is_floating_point()):
+            raise _diverged("the optimizer's running statistics are no longer finite")
 
 
 class _EpochLog(Callback):
@@ -239,6 +260,11 @@ class _AutoencoderNet(NeuralNet):
         # that costs about 5 % of an MNIST epoch; only a change of mode needs it
         if self.module_.training != training or self.criterion_.training != training:
             super()._set_training(training)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        # the target is the batch, or (batch, its rows' weights): see _Batches
+        targets = to_tensor(y_true, device=self.device)
+        return self.criterion_(y_pred, *(targets if isinstance(y_true, tuple) else [targets]))
 
     def infer(self, x, **fit_params):
         """``(raw reconstruction, codes)`` of ``x``, in the module's dtype."""
@@ -448,7 +474,10 @@ def _restore_device(net, device):
 
 def _training_tensor(X, device):
     """The training rows as a tensor; on a GPU with room for them, moved there once,
-    so that batches are sliced on the device instead of copied over one by one."""
+    so that batches are sliced on the device instead of copied over one by one. A
+    sparse matrix stays as it is, on the CPU: ``_Batches`` densifies each batch."""
+    if sp.issparse(X):
+        return X
     tensor = _as_tensor(X)
     if torch.device(device).type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)

@@ -10,16 +10,31 @@ from scipy.special import gammaln
 from ._chunks import _chunks, _dense
 
 
-def _scatter(X, mean):
-    """``(X - mean).T @ (X - mean)`` in float64, one chunk of rows at a time; for
-    sparse ``X`` without densifying it, as ``X.T @ X - n * outer(mean, mean)``."""
+def _scatter(X, mean, n, weights):
+    """``(X - mean).T @ diag(weights) @ (X - mean)`` (no weights: all 1) in float64,
+    one chunk of rows at a time; for sparse ``X`` (float64) without densifying it,
+    as ``X.T @ diag(weights) @ X - n * outer(mean, mean)``, ``n`` the total weight."""
     if sp.issparse(X):
-        return (X.T @ X).toarray() - X.shape[0] * np.outer(mean, mean)
+        weighted = X if weights is None else X.multiply(weights[:, None]).tocsr()
+        return (X.T @ weighted).toarray() - n * np.outer(mean, mean)
     scatter = np.zeros((X.shape[1], X.shape[1]))
-    for rows in _chunks(X.shape[0]):
+    for rows in _chunks(*X.shape):
         Xc = X[rows] - mean
-        scatter += Xc.T @ Xc
+        scatter += (Xc if weights is None else Xc * weights[rows, None]).T @ Xc
+        del Xc  # before the next chunk is allocated
     return scatter
+
+
+def _weighted_mean(X, weights):
+    """The mean of the rows of ``X`` (dense or sparse) in float64, each weighted."""
+    if weights is None:
+        return np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
+    if sp.issparse(X):
+        return np.asarray(X.T @ weights).ravel() / weights.sum()
+    total = np.zeros(X.shape[1])
+    for rows in _chunks(*X.shape):
+        total += weights[rows] @ X[rows]
+    return total / weights.sum()
 
 
 def _square_root_factor(A):
@@ -42,24 +57,38 @@ def _square_root_factor(A):
 class _Moments:
     """Count, mean and scatter of the rows seen.
 
-    The scatter is held as the ``n_features`` squared matrix, or, for a dense fit
-    on fewer rows than features, as the centered rows themselves, whose span holds
-    everything the fit needs (their Gram matrix is ``n_samples`` squared).
+    Weighted rows count as their weight (frequency weights: a row of weight 2 is
+    the row twice), so the count ``n`` is then the weights' total, a float. The
+    scatter is held as the ``n_features`` squared matrix, or, for a fit on fewer
+    rows than features, as the centered rows themselves (each scaled by the square
+    root of its weight, and a sparse matrix densified, which is smaller than the
+    scatter), whose span holds everything the fit needs (their Gram matrix is
+    ``n_samples`` squared).
     """
 
     def __init__(self, n, mean, scatter=None, centered=None):
         self.n, self.mean, self.scatter, self.centered = n, mean, scatter, centered
 
     @classmethod
-    def of(cls, X, *, keep_scatter):
-        n, d = X.shape
+    def of(cls, X, weights=None, *, keep_scatter):
+        rows, d = X.shape
         if sp.issparse(X):
             # scipy sums a float32 matrix in float32 even when asked for float64
             X = X.astype(np.float64)
-        mean = np.asarray(X.mean(axis=0, dtype=np.float64)).ravel()
-        if not keep_scatter and not sp.issparse(X) and n < d:
-            return cls(n, mean, centered=X.astype(np.float64) - mean)
-        return cls(n, mean, scatter=_scatter(X, mean))
+        n = rows if weights is None else float(weights.sum())
+        mean = _weighted_mean(X, weights)
+        if not keep_scatter and rows < d:
+            centered = _dense(X).astype(np.float64) - mean
+            if weights is not None:
+                centered *= np.sqrt(weights)[:, None]
+            return cls(n, mean, centered=centered)
+        return cls(n, mean, scatter=_scatter(X, mean, n, weights))
+
+    def max_components(self):
+        """The most components the rows have: no more than there are samples (the
+        weights' total, rounded down), features, or rows kept."""
+        limit = min(int(self.n), self.mean.shape[0])
+        return limit if self.centered is None else min(limit, self.centered.shape[0])
 
     def merged_after(self, seen):
         """These rows' moments merged after those of ``seen`` (Chan et al.)."""
@@ -195,10 +224,13 @@ def _spectrum(moments, eigenvalues):
     explained = eigenvalues / (n_samples - 1)
     total = moments.total() / (n_samples - 1)
     ratio = explained / total if total > 0 else explained * 0
-    # the mean variance of the discarded directions, from the spectrum (a
-    # difference of totals would cancel to noise where it is small)
-    discarded = moments.eigenvalues()[len(eigenvalues) : min(n_samples, n_features)]
-    noise = float(discarded.mean() / (n_samples - 1)) if len(discarded) else 0.0
+    # the mean variance of the discarded directions up to min(n_samples,
+    # n_features) (samples counted by weight), from the spectrum: a difference of
+    # totals would cancel to noise where it is small. Eigenvalues past those of
+    # the rows kept (a fit on fewer rows than features) are zero.
+    discarded = min(int(n_samples), n_features) - len(eigenvalues)
+    rest = moments.eigenvalues()[len(eigenvalues) :][:discarded].sum()
+    noise = float(rest / discarded / (n_samples - 1)) if discarded > 0 else 0.0
     return explained, ratio, np.sqrt(eigenvalues), noise
 
 
@@ -250,7 +282,8 @@ def _log_likelihood(X, mean, precision):
     _, log_det = np.linalg.slogdet(precision)
     constant = 0.5 * (X.shape[1] * np.log(2 * np.pi) - log_det)
     scores = np.empty(X.shape[0])
-    for rows in _chunks(X.shape[0]):
+    for rows in _chunks(*X.shape):
         centered = _dense(X[rows]) - mean
         scores[rows] = -0.5 * np.sum(centered * (centered @ precision), axis=1) - constant
+        del centered  # before the next chunk is allocated
     return scores

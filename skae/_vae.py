@@ -348,11 +348,11 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
         self.contamination = contamination
         self.anomaly_score = anomaly_score
 
-    def _fit_validated(self, X, *, resume, incremental):
+    def _fit_validated(self, X, sample_weight, *, resume, incremental):
         # offset_ is on the scale of one score: the fit fixes which, as a fitted
         # PCA keeps its width when n_components is set afterwards
         self.anomaly_score_ = self.anomaly_score
-        super()._fit_validated(X, resume=resume, incremental=incremental)
+        super()._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
 
     def _score_samples(self, X):
         if self.anomaly_score_ == "elbo":

@@ -13,12 +13,14 @@ import scipy.sparse as sp
 from ._chunks import _chunks
 
 
-def reconstruction_error(estimator, X):
+def reconstruction_error(estimator, X, *, per_feature=False):
     """Mean squared reconstruction error of each sample, in the input space.
 
     Each sample goes through ``estimator.transform`` and back through
     ``estimator.inverse_transform``; its error is the squared difference with the
-    original, averaged over the features. Works for any fitted estimator or
+    original, averaged over the features. With ``per_feature=True`` the squared
+    differences themselves, feature by feature, so that one sees which features
+    make a sample's error (or a detector's anomaly score) large. Works for any fitted estimator or
     :class:`~sklearn.pipeline.Pipeline` with both methods (PCA, IncrementalPCA,
     KernelPCA with ``fit_inverse_transform=True``, TruncatedSVD, NMF, FastICA and
     every skae estimator). Computed chunk by chunk, so memory beyond the output
@@ -30,11 +32,17 @@ def reconstruction_error(estimator, X):
         Must have ``transform`` and ``inverse_transform``.
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
         Samples, as ``estimator.transform`` accepts them (a DataFrame too).
+    per_feature : bool, default=False
+        Whether to return each feature's squared error rather than their mean.
+        The result is then dense, ``n_features`` values per sample, also for
+        sparse ``X``.
 
     Returns
     -------
-    errors : ndarray of shape (n_samples,)
-        Squared reconstruction error of each sample, averaged over the features.
+    errors : ndarray of shape (n_samples,) or (n_samples, n_features)
+        Squared reconstruction error of each sample, averaged over the features;
+        with ``per_feature=True`` of each sample and feature, whose mean over the
+        features (``errors.mean(axis=1)``) is the per-sample error.
 
     Raises
     ------
@@ -47,12 +55,19 @@ def reconstruction_error(estimator, X):
 
     Examples
     --------
+    >>> import numpy as np
     >>> from sklearn.datasets import load_iris
     >>> from sklearn.decomposition import PCA
     >>> from skae.metrics import reconstruction_error
     >>> X = load_iris().data
-    >>> reconstruction_error(PCA(2).fit(X), X).shape
+    >>> pca = PCA(2).fit(X)
+    >>> reconstruction_error(pca, X).shape
     (150,)
+    >>> per_feature = reconstruction_error(pca, X, per_feature=True)
+    >>> per_feature.shape
+    (150, 4)
+    >>> bool(np.allclose(per_feature.mean(axis=1), reconstruction_error(pca, X)))
+    True
     """
     for method in ("transform", "inverse_transform"):
         if not hasattr(estimator, method):
@@ -65,13 +80,13 @@ def reconstruction_error(estimator, X):
         X = X.tocsr()  # COO and others cannot be sliced by rows
     elif not hasattr(X, "shape"):
         X = np.asarray(X)  # a list of rows, as scikit-learn's scorers accept
-    n_samples = X.shape[0]
-    errors = np.empty(n_samples)
-    for rows in _chunks(n_samples):
+    errors = np.empty(X.shape if per_feature else X.shape[0])
+    for rows in _chunks(*X.shape):
         chunk = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
-        reconstructed = np.asarray(estimator.inverse_transform(estimator.transform(chunk)))
-        original = chunk.toarray() if sp.issparse(chunk) else np.asarray(chunk)
-        errors[rows] = ((original - reconstructed) ** 2).mean(axis=1)
+        squared = np.asarray(estimator.inverse_transform(estimator.transform(chunk)))
+        squared = (squared - (chunk.toarray() if sp.issparse(chunk) else np.asarray(chunk))) ** 2
+        errors[rows] = squared if per_feature else squared.mean(axis=1)
+        del chunk, squared  # before the next chunk is allocated
     return errors
 
 

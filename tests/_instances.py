@@ -57,6 +57,40 @@ _NEEDS_FOUR_FEATURES = {"ae-conv"}
 _NEEDS_TAME_DATA = {"ae-lbfgs"}
 
 
+_STOCHASTIC = (
+    "trained by stochastic minibatches: a weight of 2 equals a repeated row in "
+    "expectation only, since repeating rows changes the batches, the shuffling and "
+    "the random draws (scikit-learn lists its SGD and MLP estimators the same way)"
+)
+
+
+def expected_failed_checks(estimator):
+    """scikit-learn checks that a configuration fails by design, with the reason,
+    as scikit-learn's ``_get_expected_failed_checks`` lists its own."""
+    if isinstance(estimator, LinearAETransformer) and estimator.solver == "covariance":
+        if estimator.n_components is not None:
+            return {}
+        reason = (
+            "n_components=None keeps min(n_samples, n_features) components: 15 for "
+            "the check's weighted rows, and as many as the weights' total when they "
+            "are repeated; past the data's rank they are arbitrary directions of "
+            "zero variance, as PCA's (with a fixed width the check passes, see "
+            "tests/test_weights.py)"
+        )
+    elif isinstance(estimator, LinearAETransformer) and estimator.solver == "lbfgs":
+        reason = (
+            "L-BFGS trains from random weights to a tolerance: the weighted and the "
+            "repeated fit agree to about 1e-8, the check asks 1e-7 relative of codes "
+            "near zero"
+        )
+    else:
+        reason = _STOCHASTIC
+    return {
+        "check_sample_weight_equivalence_on_dense_data": reason,
+        "check_sample_weight_equivalence_on_sparse_data": reason,
+    }
+
+
 def public_estimator_classes():
     """Every estimator class that ``skae`` exports."""
     return [

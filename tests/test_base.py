@@ -11,7 +11,6 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 import torch
 from sklearn.base import clone
 from sklearn.datasets import load_wine
@@ -81,14 +80,6 @@ def test_wrong_width_at_transform_and_inverse_transform(Estimator, wine):
         est.transform(wine[:, :12])
     with pytest.raises(ValueError, match="expects codes of width n_components_=2"):
         est.inverse_transform(np.zeros((4, 3)))
-
-
-@pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_sparse_input_is_a_clear_type_error(Estimator, wine):
-    # the linear autoencoder takes sparse input except with solver="minibatch"
-    params = {"solver": "minibatch"} if Estimator is LinearAETransformer else {}
-    with pytest.raises(TypeError, match="Sparse data was passed"):
-        fast(Estimator, **params).fit(sp.csr_matrix(wine))
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)

@@ -302,6 +302,16 @@ def test_exploding_finite_loss_is_reported_as_divergence(digits):
     assert not hasattr(ae, "net_")
 
 
+def test_overflowing_optimizer_statistics_are_divergence_too():
+    # one row of large values: Adam's running average of squared gradients
+    # overflows float32 while the weights stay finite (found by hypothesis)
+    X = np.array([[115.0, 115.0, -460.0, 115.0]])
+    vae = skae.VAETransformer(1, hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    with pytest.raises(FloatingPointError, match="optimizer's running statistics"):
+        vae.fit(X)
+    assert not hasattr(vae, "net_")
+
+
 # -- array layouts --------------------------------------------------------------
 
 

@@ -263,13 +263,6 @@ def test_sparse_input_is_never_densified_whole():
     assert peak < dense_bytes / 8
 
 
-def test_minibatch_solver_needs_dense_input():
-    X = sp.random(30, 5, density=0.5, format="csr", random_state=0)
-    # the minibatch solver's tags say it takes dense input, and validation says so
-    with pytest.raises(TypeError, match="Sparse data was passed"):
-        LinearAETransformer(2, solver="minibatch").fit(X)
-
-
 @pytest.mark.parametrize("shape", [(50, 8), (6, 20)])
 def test_default_keeps_min_n_samples_n_features_components(shape):
     X = np.random.default_rng(0).normal(size=shape)

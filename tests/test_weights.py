@@ -1,0 +1,321 @@
+"""Sample weights for every estimator: what they weigh, what they must not change,
+bad weights, and weights routed through pipelines and searches."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import sklearn
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import UnsetMetadataPassedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import (
+    check_sample_weight_equivalence_on_dense_data,
+    check_sample_weight_equivalence_on_sparse_data,
+)
+
+from skae import (
+    AutoencoderOutlierDetector,
+    AutoencoderTransformer,
+    LinearAETransformer,
+    VAEOutlierDetector,
+    VAETransformer,
+)
+from skae._base import _quantile
+from skae._losses import _NegativeELBO, _ReconstructionLoss
+from skae.metrics import reconstruction_error
+
+from ._instances import instance, instance_ids, needs_four_features
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def data(key, n_samples=80, seed=0):
+    """Values in [0, 1], which every configuration takes."""
+    rng = np.random.default_rng(seed)
+    return rng.random((n_samples, 4 if needs_four_features(key) else 10))
+
+
+def outputs(est, X):
+    """Everything a fitted estimator computes from ``X``."""
+    names = ["transform", "score_samples", "decision_function", "predict"]
+    results = {name: getattr(est, name)(X) for name in names if hasattr(est, name)}
+    return results | ({"offset_": est.offset_} if hasattr(est, "offset_") else {})
+
+
+def assert_same_outputs(a, b, key, rtol=0.0):
+    for name in a:
+        if rtol and name != "predict" and key.startswith("linear"):
+            np.testing.assert_allclose(a[name], b[name], rtol=rtol, atol=rtol, err_msg=name)
+        else:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+@pytest.mark.parametrize("key", instance_ids())
+def test_weights_of_one_are_no_weights(key):
+    X = data(key)
+    plain = instance(key, random_state=0).fit(X)
+    ones = instance(key, random_state=0).fit(X, sample_weight=np.ones(len(X)))
+    # bit for bit for the networks; the linear autoencoder's weighted mean is a
+    # dot product rather than numpy's pairwise sum
+    assert_same_outputs(outputs(plain, X), outputs(ones, X), key, rtol=1e-10)
+
+
+@pytest.mark.parametrize("key", instance_ids())
+def test_rows_of_zero_weight_have_no_influence(key):
+    # whatever the rows of weight zero hold, the fit is the same, bit for bit:
+    # every loss term, statistic and quantile multiplies them by zero or skips them
+    X = data(key)
+    weights = np.random.default_rng(1).integers(0, 3, size=len(X)).astype(float)
+    other = X.copy()
+    other[weights == 0] = data(key, seed=2)[weights == 0]
+    a = instance(key, random_state=0).fit(X, sample_weight=weights)
+    b = instance(key, random_state=0).fit(other, sample_weight=weights)
+    assert_same_outputs(outputs(a, X), outputs(b, X), key, rtol=1e-10)
+    # and the weights do change the model
+    plain = instance(key, random_state=0).fit(X)
+    assert not np.array_equal(a.transform(X), plain.transform(X))
+
+
+@pytest.mark.parametrize("key", [k for k in instance_ids() if not k.startswith("linear")])
+def test_the_scale_of_the_weights_does_not_matter_to_the_networks(key):
+    X = data(key)
+    weights = np.random.default_rng(1).random(len(X))
+    a = instance(key, random_state=0).fit(X, sample_weight=weights)
+    # a power of two rescales exactly, so the normalized weights are the same bits
+    b = instance(key, random_state=0).fit(X, sample_weight=weights * 1024)
+    assert_same_outputs(outputs(a, X), outputs(b, X), key)
+
+
+def test_the_losses_are_weighted_means_of_the_rows():
+    rng = np.random.default_rng(0)
+    raw, x = torch.tensor(rng.normal(size=(6, 3))), torch.tensor(rng.random((6, 3)))
+    codes = torch.tensor(rng.random((6, 2)))
+    weight = torch.tensor([0.0, 1.0, 2.0, 0.5, 1.5, 1.0])
+    per_row = ((raw - x) ** 2).mean(dim=1)
+    loss = _ReconstructionLoss()((raw, codes), x, weight)
+    torch.testing.assert_close(loss, (weight * per_row).mean())
+    sparse = _ReconstructionLoss(sparsity=0.1)((raw, codes), x, weight)
+    l1 = (weight[:, None] * codes.abs()).mean()
+    torch.testing.assert_close(sparse, (weight * per_row).mean() + 0.1 * l1)
+    mean, log_var = torch.tensor(rng.normal(size=(6, 2))), torch.tensor(rng.normal(size=(6, 2)))
+    elbo = _NegativeELBO(beta=0.5)
+    per_sample = torch.stack(
+        [
+            elbo((raw[i : i + 1], mean[i : i + 1], log_var[i : i + 1]), x[i : i + 1])
+            for i in range(6)
+        ]
+    )
+    torch.testing.assert_close(elbo((raw, mean, log_var), x, weight), (weight * per_sample).mean())
+
+
+@pytest.mark.parametrize(
+    "Estimator, worse",
+    [
+        (LinearAETransformer, lambda est, X: reconstruction_error(est, X).mean()),
+        (AutoencoderTransformer, lambda est, X: reconstruction_error(est, X).mean()),
+        (VAETransformer, lambda est, X: -est.score(X)),
+    ],
+)
+def test_a_heavily_weighted_group_is_modelled_better(Estimator, worse, digits01, digits_labels):
+    # zeros and ones of the digits, two components: weighting the zeros 20 times
+    # buys their reconstruction at the ones' expense
+    zeros, ones = digits01[digits_labels == 0], digits01[digits_labels == 1]
+    X = np.vstack([zeros, ones])
+    weights = np.r_[np.full(len(zeros), 20.0), np.ones(len(ones))]
+    params = {"n_components": 2, "random_state": 0}
+    if Estimator is not LinearAETransformer:
+        params |= {"hidden_layer_sizes": (32,), "max_iter": 30}
+    plain = Estimator(**params).fit(X)
+    weighted = Estimator(**params).fit(X, sample_weight=weights)
+    assert worse(weighted, zeros) < worse(plain, zeros)
+    assert worse(weighted, ones) > worse(plain, ones)
+
+
+# -- the linear autoencoder: weights count samples, exactly ---------------------
+
+
+def _repeated(X, weights):
+    return np.repeat(X, weights.astype(int), axis=0)
+
+
+def assert_same_pca(a, b, atol=1e-10):
+    for name in ("mean_", "components_", "explained_variance_", "singular_values_"):
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-10, atol=atol)
+    assert a.noise_variance_ == pytest.approx(b.noise_variance_, rel=1e-9, abs=1e-12)
+    assert a.n_samples_seen_ == b.n_samples_seen_
+
+
+@pytest.mark.parametrize("shape", [(60, 8), (9, 20)], ids=["scatter", "rows-span"])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+@pytest.mark.parametrize("whiten", [False, True])
+def test_integer_weights_are_repeated_rows_and_zero_weights_dropped_rows(shape, sparse, whiten):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=shape) * np.linspace(1, 3, shape[1])
+    weights = rng.integers(0, 4, size=shape[0]).astype(float)
+    weights[:2] = [0, 3]
+    wrap = sp.csr_matrix if sparse else np.asarray
+    params = {"n_components": 3, "whiten": whiten}
+    weighted = LinearAETransformer(**params).fit(wrap(X), sample_weight=weights)
+    repeated = LinearAETransformer(**params).fit(wrap(_repeated(X, weights)))
+    assert_same_pca(weighted, repeated)
+    np.testing.assert_allclose(weighted.transform(X), repeated.transform(X), atol=1e-10)
+    np.testing.assert_allclose(weighted.score_samples(X), repeated.score_samples(X), rtol=1e-10)
+    assert weighted.n_samples_seen_ == weights.sum()
+
+
+def test_weighted_chunks_stream_into_the_weighted_fit():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 6))
+    weights = rng.random(90) * 3
+    whole = LinearAETransformer(3).fit(X, sample_weight=weights)
+    streamed = LinearAETransformer(3)
+    for rows in (slice(0, 30), slice(30, 70), slice(70, 90)):
+        streamed.partial_fit(X[rows], sample_weight=weights[rows])
+    assert_same_pca(streamed, whole)
+    # "mle" and ratios count the weighted samples too
+    for k in ("mle", 0.8):
+        np.testing.assert_allclose(
+            LinearAETransformer(k).fit(X, sample_weight=np.full(90, 2.0)).explained_variance_,
+            LinearAETransformer(k).fit(np.repeat(X, 2, axis=0)).explained_variance_,
+            rtol=1e-10,
+        )
+
+
+@pytest.mark.parametrize(
+    "check",
+    [check_sample_weight_equivalence_on_dense_data, check_sample_weight_equivalence_on_sparse_data],
+)
+@pytest.mark.parametrize("params", [{}, {"whiten": True}, {"align": False}])
+def test_scikit_learns_weight_equivalence_check_passes_for_the_closed_form(check, params):
+    # with a fixed width: n_components=None keeps min(n_samples, n_features)
+    # components, counted on 15 rows here and on 30 when they are repeated
+    check("LinearAETransformer", LinearAETransformer(n_components=4, **params))
+
+
+def test_weights_that_sum_to_one_or_less_are_refused_by_the_linear_autoencoder():
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    with pytest.raises(ValueError, match=r"sample_weight sums to 1.*more than 1"):
+        LinearAETransformer(2).fit(X, sample_weight=np.full(10, 0.1))
+
+
+# -- the detectors' threshold is the weighted quantile --------------------------
+
+
+@pytest.mark.parametrize("q", [0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0])
+def test_the_quantile_is_numpys_averaged_inverted_cdf_with_weights_as_repeats(q):
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 40, 101):
+        values = rng.normal(size=n)
+        values[: n // 3] = values[-1]  # ties
+        assert _quantile(values, q) == np.quantile(values, q, method="averaged_inverted_cdf")
+        weights = rng.integers(0, 4, size=n).astype(float)
+        weights[0] = 1
+        expected = np.quantile(
+            np.repeat(values, weights.astype(int)), q, method="averaged_inverted_cdf"
+        )
+        assert _quantile(values, q, weights) == expected
+        assert _quantile(values, q, weights * 2.0**-7) == expected
+
+
+@pytest.mark.parametrize("Detector", [AutoencoderOutlierDetector, VAEOutlierDetector])
+@pytest.mark.parametrize("contamination", [0.1, "auto"])
+def test_the_offset_is_the_weighted_quantile_of_the_training_scores(Detector, contamination, wine):
+    weights = np.random.default_rng(0).integers(0, 4, size=len(wine)).astype(float)
+    detector = Detector(2, contamination=contamination, max_iter=5, random_state=0)
+    detector.fit(wine, sample_weight=weights)
+    scores = np.repeat(detector.score_samples(wine), weights.astype(int))
+    if contamination == "auto":
+        q1, q3 = np.quantile(scores, [0.25, 0.75], method="averaged_inverted_cdf")
+        assert detector.offset_ == pytest.approx(q1 - 1.5 * (q3 - q1), rel=1e-12)
+    else:
+        assert detector.offset_ == np.quantile(scores, 0.1, method="averaged_inverted_cdf")
+
+
+# -- bad weights ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        (lambda n: -np.ones(n), "sample_weight must be non-negative"),
+        (lambda n: np.r_[np.nan, np.ones(n - 1)], "sample_weight contains NaN"),
+        (lambda n: np.r_[np.inf, np.ones(n - 1)], "sample_weight contains infinity"),
+        (lambda n: np.ones(n + 1), r"sample_weight.shape == \(\d+,\), expected"),
+        (lambda n: np.ones((n, 2)), "Sample weights must be 1D"),
+        (lambda n: np.zeros(n), "(weight.*zero)|(zero.*weight)"),
+        (lambda n: np.array(["a"] * n), "could not convert string"),
+    ],
+    ids=["negative", "nan", "inf", "length", "2d", "zero", "strings"],
+)
+@pytest.mark.parametrize("key", ["ae", "vae-detector", "linear", "linear-minibatch"])
+def test_bad_weights_are_clear_errors_and_leave_everything_as_it_was(key, weights, message):
+    X = data(key)
+    est = instance(key, random_state=0).fit(X[:40])
+    before = est.transform(X)
+    w = weights(len(X))
+    copy = w.copy()
+    with pytest.raises(ValueError, match=message):
+        est.fit(X, sample_weight=w)
+    with pytest.raises(ValueError, match=message):
+        est.partial_fit(X, sample_weight=w)
+    np.testing.assert_array_equal(est.transform(X), before)
+    np.testing.assert_array_equal(w, copy)
+
+
+# -- weights through pipelines and searches -------------------------------------
+
+
+def test_weights_reach_the_estimator_through_pipeline_and_search_with_routing(wine):
+    weights = np.random.default_rng(0).random(len(wine))
+    direct = AutoencoderTransformer(2, max_iter=5, random_state=0).fit(
+        StandardScaler().fit_transform(wine), sample_weight=weights
+    )
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = Pipeline(
+            [
+                ("scale", StandardScaler().set_fit_request(sample_weight=False)),
+                (
+                    "reduce",
+                    AutoencoderTransformer(2, max_iter=5, random_state=0)
+                    .set_fit_request(sample_weight=True)
+                    .set_score_request(sample_weight=True),
+                ),
+            ]
+        )
+        routed = clone(pipe).fit(wine, sample_weight=weights)
+        np.testing.assert_array_equal(
+            routed.transform(wine), direct.transform(StandardScaler().fit_transform(wine))
+        )
+        search = GridSearchCV(pipe, {"reduce__n_components": [1, 2]}, cv=2).fit(
+            wine, sample_weight=weights
+        )
+        assert search.best_estimator_.named_steps["reduce"].n_components_ in (1, 2)
+        # the held-out folds are scored with their weights
+        fold = search.cv_results_["split0_test_score"]
+        assert np.isfinite(fold).all()
+        # the estimator's request is explicit: an unset request is an error
+        unset = Pipeline([("reduce", AutoencoderTransformer(2, max_iter=2))])
+        with pytest.raises(UnsetMetadataPassedError, match="sample_weight"):
+            unset.fit(wine, sample_weight=weights)
+
+
+def test_score_is_the_weighted_mean_of_the_sample_scores(wine):
+    est = VAETransformer(2, max_iter=3, random_state=0).fit(wine)
+    weights = np.random.default_rng(0).random(len(wine))
+    expected = np.average(est.score_samples(wine), weights=weights)
+    assert est.score(wine, sample_weight=weights) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="non-negative"):
+        est.score(wine, sample_weight=-weights)
+
+
+def test_without_routing_weights_go_by_step_name(wine):
+    weights = np.random.default_rng(0).random(len(wine))
+    pipe = Pipeline([("reduce", AutoencoderTransformer(2, max_iter=5, random_state=0))])
+    pipe.fit(wine, reduce__sample_weight=weights)
+    direct = AutoencoderTransformer(2, max_iter=5, random_state=0).fit(wine, sample_weight=weights)
+    np.testing.assert_array_equal(pipe.transform(wine), direct.transform(wine))
+    with pytest.raises(ValueError, match="sample_weight"):
+        pipe.fit(wine, sample_weight=weights)
