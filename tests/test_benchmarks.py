@@ -25,6 +25,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_out_of_core.py", "| IncrementalPCA |"),
         ("bench_edges.py", "| LinearAETransformer (fit float64) |"),
         ("bench_onnx.py", "| AutoencoderTransformer (MNIST recipe) |"),
+        ("bench_sparse.py", "| AutoencoderTransformer |"),
     ],
 )
 def test_quick_run_prints_and_writes_its_table(script, first_column, tmp_path):

@@ -87,6 +87,10 @@ PRINTED = {
     # the four outputs of the served model, computed without torch, sklearn or skae,
     # agree with skae's
     "onnx_export": {"| True |": 4, "libraries imported: []": 1},
+    # the sparse TF-IDF matrix reaches the autoencoder as it is
+    "text_autoencoder": {"sparse: True": 1, "| autoencoder |": 1, "| TruncatedSVD |": 1},
+    # pandas in, pandas codes out; the planted rows counted
+    "mixed_tabular": {"| 6 autoencoder codes |": 1, "DataFrame": 1, "of the 20 planted": 1},
 }
 
 
