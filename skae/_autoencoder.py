@@ -137,6 +137,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         verbose=0,
         warm_start=False,
         device="cpu",
+        precision="float32",
     ):
         super().__init__(
             n_components,
@@ -153,6 +154,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
             verbose=verbose,
             warm_start=warm_start,
             device=device,
+            precision=precision,
         )
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -325,6 +327,7 @@ class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
         verbose=0,
         warm_start=False,
         device="cpu",
+        precision="float32",
     ):
         super().__init__(
             n_components,
@@ -354,5 +357,6 @@ class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
             verbose=verbose,
             warm_start=warm_start,
             device=device,
+            precision=precision,
         )
         self.contamination = contamination

@@ -31,6 +31,15 @@ from skorch.callbacks import EarlyStopping
 from skorch.history import History
 
 from ._chunks import _chunks, _dense
+from ._distributed import (
+    _agree,
+    _AverageEpochLosses,
+    _broadcast_seed,
+    _gather,
+    _group_size,
+    _rank,
+    _sum,
+)
 from ._losses import _bernoulli_divergence
 from ._net import (
     _as_tensor,
@@ -46,6 +55,7 @@ from ._net import (
     _resolve_device,
     _restore_device,
     _Rows,
+    _seed_net,
     _state_after_a_step,
     _StopOnDivergence,
     _training_tensor,
@@ -71,8 +81,11 @@ _OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 _FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.SGD)
 
+# the precision parameter's values: the dtype autocast computes in (None: none)
+_PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
 # skorch arguments that do not change what a net computes or the state it trains
-_UNCOMPARED = {"device", "verbose", "max_epochs", "batch_size", "lr"}
+_UNCOMPARED = {"device", "verbose", "max_epochs", "batch_size", "lr", "precision"}
 
 # a loaded net's skorch history holds at most this many of the last epochs, so a
 # file cannot make loading build a large history from a short list of losses
@@ -118,10 +131,14 @@ def _quantile(values, q, weights=None):
     values = values[order]
     weights = np.ones(len(values)) if weights is None else weights[order]
     values, weights = values[weights > 0], weights[weights > 0]
-    cumulative = np.cumsum(weights)
+    # rescaled, so that no sum overflows or underflows
+    cumulative = np.cumsum(weights / weights.max())
     target = q * cumulative[-1]
-    i = min(int(np.searchsorted(cumulative, target, side="left")), len(values) - 1)
-    if cumulative[i] == target and i + 1 < len(values):
+    # a cumulative weight within rounding of the target reaches it exactly (weights
+    # of 0.1 add up to 0.30000000000000004)
+    tolerance = 16 * np.finfo(float).eps * cumulative[-1]
+    i = min(int(np.searchsorted(cumulative, target - tolerance)), len(values) - 1)
+    if abs(cumulative[i] - target) <= tolerance and i + 1 < len(values):
         return (values[i] + values[i + 1]) / 2
     return values[i]
 
@@ -189,6 +206,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "verbose": [_BOOLEAN, _Interval(numbers.Integral, 0, None)],
         "warm_start": [_BOOLEAN],
         "device": [_Instance(str, name="a str such as 'cpu', 'cuda' or 'auto'")],
+        "precision": [_Options(tuple(_PRECISIONS))],
     }
 
     # every fitted attribute and what it must be; skae.load checks the state it
@@ -242,6 +260,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         verbose,
         warm_start,
         device,
+        precision,
     ):
         self.n_components = n_components
         self.optimizer = optimizer
@@ -257,6 +276,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self.verbose = verbose
         self.warm_start = warm_start
         self.device = device
+        self.precision = precision
 
     # -- fitting --------------------------------------------------------------
 
@@ -271,8 +291,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data, float32 or float64 (other numbers are converted to
             float64). A sparse matrix (CSR, or any format scipy converts to CSR)
-            is densified one minibatch or chunk at a time, never whole. The data
-            is never modified.
+            is densified by the networks one minibatch or chunk at a time, never
+            whole (what the linear autoencoder keeps instead, its class says).
+            The data is never modified.
         y : None
             Ignored; present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -319,19 +340,42 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _fit(self, X, sample_weight, *, incremental):
         with _all_or_nothing(self):
-            self._check_params()
-            resume = (incremental or self.warm_start) and hasattr(self, "net_")
-            # a partial_fit chunk merges into what was seen; a fit (warm or not)
-            # stands on its own rows
-            X = self._validate(
-                X,
-                reset=not resume,
-                ensure_min_samples=1 if incremental and resume else self._min_samples,
-            )
-            if sample_weight is not None:
-                sample_weight = _check_weights(sample_weight, X)
+            distributed = _group_size() > 1
+            resume, error = None, None
+            try:
+                self._check_params()
+                resume = (incremental or self.warm_start) and hasattr(self, "net_")
+                # a partial_fit chunk merges into what was seen; a fit (warm or
+                # not) stands on its own rows
+                X = self._validate(
+                    X,
+                    reset=not resume,
+                    ensure_min_samples=1 if incremental and resume else self._min_samples,
+                )
+                if sample_weight is not None:
+                    sample_weight = _check_weights(sample_weight, X)
+                if distributed:
+                    self._check_distributed()
+            except Exception as exc:
+                if not distributed:
+                    raise
+                error = exc
+            if distributed:
+                # every rank raises if one cannot fit, rather than wait for it
+                facts = {"n_features": -1 if error else X.shape[1], "continuing": bool(resume)}
+                _agree(error, facts | {"weighted": sample_weight is not None})
             self._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
         return self
+
+    def _check_distributed(self):
+        """Raise ValueError where this estimator cannot train across the ranks of a
+        process group."""
+        if self._net_params(1, 1)["optimizer"] is torch.optim.LBFGS:
+            raise ValueError(
+                "L-BFGS's line search evaluates the loss several times a step, which "
+                "data-parallel training does not average; use optimizer='adam' or "
+                "'sgd' in a process group."
+            )
 
     def _check_params(self):
         """Raise for a parameter outside its allowed forms, or for settings that
@@ -383,6 +427,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             ),
             ("divergence", _StopOnDivergence()),
         ]
+        if _group_size() > 1:
+            # before early stopping reads the epoch's losses
+            callbacks.insert(0, ("distributed", _AverageEpochLosses()))
         if self.verbose:
             callbacks.append(("progress", _EpochLog(self.max_iter)))
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
@@ -395,12 +442,18 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             train_split=_RandomSplit(self.validation_fraction) if self.early_stopping else None,
             callbacks=callbacks,
             device=device,
+            precision=_PRECISIONS[self.precision],
             verbose=0,
         )
         if self.alpha > 0 and "weight_decay" not in inspect.signature(optimizer).parameters:
             raise ValueError(
                 f"alpha={self.alpha} is applied as the optimizer's weight_decay, which "
                 f"{optimizer.__name__} does not take; set alpha=0."
+            )
+        if self.precision == "float16" and optimizer is torch.optim.LBFGS:
+            raise ValueError(
+                "precision='float16' scales the loss step by step, which L-BFGS's "
+                "line search cannot take; use precision='bfloat16' or 'float32'."
             )
         if self.alpha > 0 or optimizer in _FUSED_OPTIMIZERS:
             params["optimizer__weight_decay"] = self.alpha
@@ -432,7 +485,14 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         continues from ``net_``'s weights, optimizer state and history, copied, so
         that ``net_`` itself is untouched until the fit succeeds."""
         seed = _draw_seed(self.random_state)
-        net = _make_net(self._net_class, seed, **self._net_params(n_features, n_components))
+        if _group_size() > 1:
+            # one model: the same initial weights on every rank, and a stream of
+            # its own for each rank's shuffling, noise and dropout
+            seed = _broadcast_seed(seed)
+            net = _make_net(self._net_class, seed, **self._net_params(n_features, n_components))
+            _seed_net(net, seed + _rank())
+        else:
+            net = _make_net(self._net_class, seed, **self._net_params(n_features, n_components))
         if not resume:
             return net
         changes = self._net_changes(self.net_, n_features, n_components)
@@ -464,8 +524,17 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         rows = _training_tensor(data, net.device)
         weights = None
         if sample_weight is not None:
-            # averaging 1, so that the loss keeps its scale (and tol its meaning)
-            weights = torch.from_numpy(sample_weight / sample_weight.mean())
+            # averaging 1 (over every rank's rows in a process group), so that the
+            # loss keeps its scale and tol its meaning
+            # rescaled by the largest first, so that no sum overflows or underflows
+            largest = sample_weight.max()
+            if _group_size() > 1:
+                largest = _gather([largest]).max()
+            scaled = sample_weight / largest
+            total, count = scaled.sum(), len(scaled)
+            if _group_size() > 1:
+                total, count = _sum([total, count])
+            weights = torch.from_numpy(scaled * (count / total))
             weights = weights.to(rows.device if isinstance(rows, torch.Tensor) else "cpu")
         net.partial_fit(_Rows(rows, weights=weights), epochs=epochs)
         stopper = callbacks["early_stopping"]
@@ -707,7 +776,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         scores = self.score_samples(X)
         if sample_weight is None:
             return float(scores.mean())
-        return float(np.average(scores, weights=_check_weights(sample_weight, scores[:, None])))
+        weights = _check_weights(sample_weight, scores[:, None])
+        # rows of zero weight do not count, whatever they score (-inf included)
+        kept = weights > 0
+        return float(np.average(scores[kept], weights=weights[kept] / weights.max()))
 
     def _score_samples(self, X):
         """``score_samples`` of validated ``X``."""
@@ -719,7 +791,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         the features."""
         if self._bernoulli_setting is not None:
             return self._run_module(
-                lambda module, x: _bernoulli_divergence(module.decode(module.encode(x)), x), X
+                lambda module, x: _bernoulli_divergence(
+                    module.decode(module.encode(x)).to(x.dtype), x
+                ),
+                X,
             )
         errors = np.empty(X.shape[0], dtype=X.dtype)
         for rows in _chunks(*X.shape):
@@ -775,10 +850,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             module = copy.deepcopy(module).to(dtype)
         module.eval()
         out = None
-        with torch.no_grad():
+        with torch.no_grad(), self.net_.autocast():
             for rows in _chunks(X.shape[0], max(X.shape[1], self.n_features_in_)):
                 x = _as_tensor(_dense(X[rows])).to(device=self.net_.device, dtype=dtype)
-                part = function(module, x).cpu().numpy()
+                part = function(module, x).to(dtype).cpu().numpy()
                 if out is None:
                     out = np.empty((X.shape[0], *part.shape[1:]), dtype=part.dtype)
                 out[rows] = part
@@ -809,6 +884,10 @@ class _OutlierThreshold(OutlierMixin):
     def _fit_validated(self, X, sample_weight, *, resume, incremental):
         super()._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
         scores = self._score_samples(X)
+        if _group_size() > 1:
+            # the threshold of every rank's training scores
+            weights = np.ones(len(scores)) if sample_weight is None else sample_weight
+            scores, sample_weight = _gather(scores), _gather(weights)
         if self.contamination == "auto":
             q1, q3 = (_quantile(scores, q, sample_weight) for q in (0.25, 0.75))
             self.offset_ = float(q1 - 1.5 * (q3 - q1))

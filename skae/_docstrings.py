@@ -154,7 +154,23 @@ _SNIPPETS = {
         for CUDA when available and the CPU otherwise. A fitted estimator pickles
         (and :func:`skae.save` stores) its network's tensors on the CPU; loading
         puts the network on ``device`` again where that device exists, and on the
-        CPU with a warning where it does not (``"auto"`` falls back silently).""",
+        CPU with a warning where it does not (``"auto"`` falls back silently).
+
+    precision : {{"float32", "bfloat16", "float16"}}, default="float32"
+        Arithmetic of the network's forward and backward passes, in training and
+        inference: "bfloat16" or "float16" run them under ``torch.autocast``
+        (mixed precision), while the weights, the optimizer's state and the
+        outputs stay float32 (float64 input is computed in float64 whatever this
+        says), so saved files do not change. "bfloat16" pays on CPUs with
+        AMX-BF16 or AVX512-BF16 (``torch.backends.mkldnn`` reports it) and on
+        recent GPUs; "float16" scales the loss (``torch.amp.GradScaler``) so that
+        small gradients do not vanish, and cannot be combined with L-BFGS.
+        (LinearAETransformer's closed-form and L-BFGS solvers work in float64,
+        and its aligned ``transform`` in NumPy: there it applies to
+        ``solver="minibatch"`` training only.)
+        The losses are summed in the weights' dtype. A network's codes computed in
+        bfloat16 agree with its float32 codes to about 1e-2 relative; a network
+        trained in it follows its own path to a model of about the same error.""",
     "training_attributes": """\
     net_ : skae's subclass of skorch.NeuralNet
         The trained network; ``net_.module_`` is the autoencoder module and

@@ -56,8 +56,10 @@ class LinearAETransformer(_BaseAutoencoder):
     inside that subspace and sorts by variance. The result has the attributes,
     order and sign convention of :class:`~sklearn.decomposition.PCA`, and
     ``transform``, ``score`` (the probabilistic PCA log-likelihood),
-    ``get_covariance`` and ``get_precision`` match PCA's. Sparse input (CSR, CSC)
-    is never densified whole.
+    ``get_covariance`` and ``get_precision`` match PCA's. Sparse input is
+    summarized by its ``n_features`` squared scatter matrix without densifying the
+    rows, except in a ``fit`` on fewer rows than features, which works on the rows
+    themselves (``n_samples x n_features`` values, the smaller).
 
     Parameters
     ----------
@@ -245,6 +247,7 @@ class LinearAETransformer(_BaseAutoencoder):
         verbose=0,
         warm_start=False,
         device="cpu",
+        precision="float32",
     ):
         super().__init__(
             n_components,
@@ -261,6 +264,7 @@ class LinearAETransformer(_BaseAutoencoder):
             verbose=verbose,
             warm_start=warm_start,
             device=device,
+            precision=precision,
         )
         self.solver = solver
         self.align = align
@@ -283,6 +287,7 @@ class LinearAETransformer(_BaseAutoencoder):
             return params | {"module__dtype": torch.float32}
         # the closed form and L-BFGS work in float64 on the covariance
         params["module__dtype"] = torch.float64
+        params["precision"] = None
         for key in ("optimizer__fused", "optimizer__weight_decay", "optimizer__param_groups"):
             params.pop(key, None)
         if self.solver == "covariance":
@@ -303,6 +308,13 @@ class LinearAETransformer(_BaseAutoencoder):
             callbacks__early_stopping__threshold=self.tol,
             callbacks__early_stopping__threshold_mode="rel",
             callbacks__early_stopping__patience=2,
+        )
+
+    def _check_distributed(self):
+        raise ValueError(
+            "LinearAETransformer does not train across the ranks of a process group "
+            "(each rank would solve its own shard); fit it in one process, or on a "
+            "Dask array."
         )
 
     def _check_settings(self):
@@ -354,6 +366,11 @@ class LinearAETransformer(_BaseAutoencoder):
         )
         if incremental and resume:
             moments = moments.merged_after(self._seen_moments())
+        if not np.isfinite(moments.n):
+            raise ValueError(
+                "sample_weight sums to infinity: the linear autoencoder counts its "
+                "weights as samples; rescale them."
+            )
         if moments.n <= 1:
             raise ValueError(
                 f"sample_weight sums to {moments.n:.4g}, but the linear autoencoder's "
@@ -590,7 +607,8 @@ class LinearAETransformer(_BaseAutoencoder):
         # the probabilistic PCA log-likelihood, as PCA's
         if not self.align:
             return super()._score_samples(X)
-        return _log_likelihood(X, self.mean_, self.get_precision())
+        # in the input's dtype, as PCA's
+        return _log_likelihood(X, self.mean_, self.get_precision()).astype(X.dtype, copy=False)
 
 
 def _record_epoch(net, moments, k):

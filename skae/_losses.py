@@ -30,10 +30,12 @@ def _bernoulli_divergence(logits, x):
 
 def _weighted(values, weight):
     """``values`` (one row per sample, first axis) with each row multiplied by its
-    ``weight``; ``values`` itself where there are no weights."""
+    ``weight``, and rows of weight zero zero whatever they hold (an overflowing
+    error included); ``values`` itself where there are no weights."""
     if weight is None:
         return values
-    return values * weight.to(values.dtype).view(-1, *(1,) * (values.dim() - 1))
+    weight = weight.to(values.dtype).view(-1, *(1,) * (values.dim() - 1))
+    return torch.where(weight > 0, values * weight, 0.0)
 
 
 def _negative_log_likelihood(raw, x, likelihood):
@@ -90,7 +92,12 @@ class _ReconstructionLoss(torch.nn.Module):
         if self.sparsity_target is None:
             return _weighted(codes.abs(), weight).mean()
         rho = self.sparsity_target
-        rho_hat = _weighted(codes, weight).mean(dim=0).clamp(1e-6, 1 - 1e-6)
+        # each code unit's mean activation over the batch: a weighted mean
+        rho_hat = codes.mean(dim=0)
+        if weight is not None:
+            total = weight.to(codes.dtype).sum().clamp_min(torch.finfo(codes.dtype).tiny)
+            rho_hat = _weighted(codes, weight).sum(dim=0) / total
+        rho_hat = rho_hat.clamp(1e-6, 1 - 1e-6)
         kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
         return kl.sum()
 

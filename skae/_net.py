@@ -17,16 +17,19 @@ import sys
 import time
 import warnings
 from contextlib import contextmanager
+from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
+from skorch.dataset import unpack_data
 from skorch.history import History
 from skorch.utils import to_tensor
 from torch.overrides import TorchFunctionMode
 
+from ._distributed import _average_gradients, _batch_bounds, _group_size
 from ._modules import _Dropout, _VariationalMLP
 
 # a training loss that grows this many times over its first value has diverged
@@ -92,8 +95,14 @@ class _Batches:
             order = indices if order is None else indices[order]
         if order is not None and isinstance(X, torch.Tensor):
             order = order.to(X.device)
-        for start in range(0, n, self.batch_size):
-            stop = min(start + self.batch_size, n)
+        bounds = range(0, n + self.batch_size, self.batch_size)
+        if self.shuffle and _group_size() > 1:
+            # training on several ranks: the same number of steps on each
+            bounds = _batch_bounds(n, self.batch_size)
+        for start, stop in pairwise(bounds):
+            stop = min(stop, n)
+            if start >= stop:
+                break
             rows = slice(start, stop) if order is None else order[start:stop]
             xb = _gather(X, rows)
             target = xb if weights is None else (xb, _gather(weights, rows))
@@ -129,6 +138,16 @@ class _RandomSplit:
             )
         order = torch.randperm(n, generator=self.generator)
         X, weights = dataset.X, dataset.weights
+        if weights is not None and not (
+            weights[order[n_valid:]].any() and weights[order[:n_valid]].any()
+        ):
+            raise ValueError(
+                "the validation split (validation_fraction="
+                f"{self.fraction}) left all the sample_weight on one side: every row "
+                "of the training or of the validation part weighs zero, so early "
+                "stopping would compare nothing. Use more rows of positive weight, "
+                "another random_state, or early_stopping=False."
+            )
         return _Rows(X, order[n_valid:], weights), _Rows(X, order[:n_valid], weights)
 
 
@@ -152,6 +171,14 @@ class _StopOnDivergence(Callback):
         if not training:
             return
         value = loss.item()
+        target = batch[1]
+        if isinstance(target, tuple):
+            # a weighted batch's loss grows with its weight: compare its weighted
+            # mean (a batch of no weight says nothing)
+            weight = float(target[1].mean())
+            if weight == 0:
+                return
+            value /= weight
         epoch = len(net.history)
         if not math.isfinite(value):
             raise _diverged(f"the loss became {value} in epoch {epoch}")
@@ -199,7 +226,28 @@ class _EpochLog(Callback):
 
 
 class _AutoencoderNet(NeuralNet):
-    """skorch net whose batches come from ``_Batches`` and whose target is the input."""
+    """skorch net whose batches come from ``_Batches`` and whose target is the input.
+
+    ``precision`` is the dtype that forward and backward passes compute in under
+    ``torch.autocast`` (None: the module's own); float16 scales the loss with a
+    ``torch.amp.GradScaler``. Parameters and optimizer state keep their dtype.
+    """
+
+    def __init__(self, *args, precision=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.precision = precision
+
+    def initialize(self):
+        super().initialize()
+        # float16's narrow range needs the loss scaled; bfloat16 has float32's
+        self.scaler_ = None
+        if self.precision == torch.float16:
+            self.scaler_ = torch.amp.GradScaler(torch.device(self.device).type)
+        return self
+
+    def autocast(self):
+        """The mixed-precision context of a forward pass (a no-op without one)."""
+        return _autocast(self.device, self.precision)
 
     def initialize_optimizer(self, triggered_directly=None):
         # optimizer=None: a net that never trains (a closed-form solve) has no
@@ -245,6 +293,20 @@ class _AutoencoderNet(NeuralNet):
         # skorch's train_step also builds a generator over every parameter on each
         # batch for on_grad_computed callbacks, which skae does not use; this is
         # its bookkeeping-free equivalent (the closure serves L-BFGS)
+        distributed = _group_size() > 1
+        if self.scaler_ is not None or distributed:
+            self.optimizer_.zero_grad()
+            step = self.train_step_single(batch, **fit_params)
+            if distributed:
+                # the gradient of the mean loss over every rank's batch
+                step["loss"] = _average_gradients(self.module_, step["loss"], len(batch[0]))
+            if self.scaler_ is None:
+                self.optimizer_.step()
+            else:
+                # a scaled step skips (and rescales) where the gradients overflowed
+                self.scaler_.step(self.optimizer_)
+                self.scaler_.update()
+            return step
         steps = []
 
         def closure():
@@ -255,6 +317,25 @@ class _AutoencoderNet(NeuralNet):
         self.optimizer_.step(closure)
         return steps[0]
 
+    def train_step_single(self, batch, **fit_params):
+        # skorch's, with the forward pass under autocast and a scaled backward
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        with self.autocast():
+            y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        (loss if self.scaler_ is None else self.scaler_.scale(loss)).backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        Xi, yi = unpack_data(batch)
+        with torch.no_grad():
+            with self.autocast():
+                y_pred = self.infer(Xi, **fit_params)
+            loss = self.get_loss(y_pred, yi, X=Xi, training=False)
+        return {"loss": loss, "y_pred": y_pred}
+
     def _set_training(self, training=True):
         # skorch sets the mode of every submodule on every batch, a recursive walk
         # that costs about 5 % of an MNIST epoch; only a change of mode needs it
@@ -264,7 +345,11 @@ class _AutoencoderNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         # the target is the batch, or (batch, its rows' weights): see _Batches
         targets = to_tensor(y_true, device=self.device)
-        return self.criterion_(y_pred, *(targets if isinstance(y_true, tuple) else [targets]))
+        targets = targets if isinstance(y_true, tuple) else [targets]
+        # a forward pass in mixed precision gives bfloat16 or float16 outputs; the
+        # loss sums hundreds of terms, so it is computed in the module's own dtype
+        y_pred = tuple(p.to(self.input_dtype_) for p in y_pred)
+        return self.criterion_(y_pred, *targets)
 
     def infer(self, x, **fit_params):
         """``(raw reconstruction, codes)`` of ``x``, in the module's dtype."""
@@ -322,6 +407,11 @@ def _continue_from(net, previous):
         optimizer.load_state_dict(state)
         for group, own in zip(optimizer.param_groups, settings, strict=True):
             group.update(own)
+
+
+def _autocast(device, precision):
+    """``torch.autocast`` to ``precision`` on ``device``'s type, or a no-op for None."""
+    return torch.autocast(torch.device(device).type, dtype=precision, enabled=precision is not None)
 
 
 def _default_device():

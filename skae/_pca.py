@@ -84,11 +84,26 @@ class _Moments:
             return cls(n, mean, centered=centered)
         return cls(n, mean, scatter=_scatter(X, mean, n, weights))
 
+    def count(self):
+        """The number of samples as a whole number: the weights' total rounded down,
+        or to the nearest integer where it is within rounding of one (fifty weights
+        of 0.1 add up to 4.999999999999999)."""
+        nearest = round(self.n)
+        return int(nearest if abs(self.n - nearest) <= 1e-9 * max(self.n, 1) else self.n)
+
     def max_components(self):
-        """The most components the rows have: no more than there are samples (the
-        weights' total, rounded down), features, or rows kept."""
-        limit = min(int(self.n), self.mean.shape[0])
+        """The most components the rows have: no more than there are samples,
+        features, or rows kept."""
+        limit = min(self.count(), self.mean.shape[0])
         return limit if self.centered is None else min(limit, self.centered.shape[0])
+
+    def spectrum(self):
+        """The scatter's eigenvalues, largest first, as many as ``min(count(),
+        n_features)``: those past the rows kept (a fit on fewer rows than features)
+        are zero."""
+        values = self.eigenvalues()
+        width = min(self.count(), self.mean.shape[0])
+        return np.pad(values[:width], (0, max(0, width - len(values))))
 
     def merged_after(self, seen):
         """These rows' moments merged after those of ``seen`` (Chan et al.)."""
@@ -199,7 +214,8 @@ def _width_for_ratio(moments, ratio, limit):
 def _mle_width(moments):
     """Minka's maximum-likelihood width for the rows summarized by ``moments``."""
     n_features = moments.mean.shape[0]
-    variances = moments.eigenvalues() / (moments.n - 1)
+    # the whole spectrum: a fit on fewer rows than features keeps only theirs
+    variances = np.pad(moments.eigenvalues(), (0, n_features))[:n_features] / (moments.n - 1)
     evidence = [_minka_log_evidence(variances, r, moments.n) for r in range(1, n_features)]
     return int(np.argmax(evidence)) + 1 if evidence else 1
 
@@ -228,8 +244,8 @@ def _spectrum(moments, eigenvalues):
     # n_features) (samples counted by weight), from the spectrum: a difference of
     # totals would cancel to noise where it is small. Eigenvalues past those of
     # the rows kept (a fit on fewer rows than features) are zero.
-    discarded = min(int(n_samples), n_features) - len(eigenvalues)
-    rest = moments.eigenvalues()[len(eigenvalues) :][:discarded].sum()
+    discarded = min(moments.count(), n_features) - len(eigenvalues)
+    rest = moments.spectrum()[len(eigenvalues) :].sum()
     noise = float(rest / discarded / (n_samples - 1)) if discarded > 0 else 0.0
     return explained, ratio, np.sqrt(eigenvalues), noise
 

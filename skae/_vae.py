@@ -130,6 +130,7 @@ class VAETransformer(_BaseAutoencoder):
         verbose=0,
         warm_start=False,
         device="cpu",
+        precision="float32",
     ):
         super().__init__(
             n_components,
@@ -146,6 +147,7 @@ class VAETransformer(_BaseAutoencoder):
             verbose=verbose,
             warm_start=warm_start,
             device=device,
+            precision=precision,
         )
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -184,11 +186,12 @@ class VAETransformer(_BaseAutoencoder):
         draws = _score_noise(self.n_components_, _TORCH_DTYPES[X.dtype.type])
 
         def elbo(module, x):
-            mean, log_var = module.posterior(x)
+            # the network may compute in mixed precision; the sums are in x's dtype
+            mean, log_var = (t.to(x.dtype) for t in module.posterior(x))
             std = torch.exp(0.5 * log_var)
             log_likelihood = torch.zeros(len(x), dtype=x.dtype, device=x.device)
             for noise in draws.to(x.device):
-                raw = module.decode(mean + std * noise)
+                raw = module.decode(mean + std * noise).to(x.dtype)
                 log_likelihood -= _negative_log_likelihood(raw, x, self.likelihood).sum(dim=1)
             score = log_likelihood / _SCORE_DRAWS - _kl_to_standard_normal(mean, log_var)
             if self.likelihood == "bernoulli":
@@ -324,6 +327,7 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
         verbose=0,
         warm_start=False,
         device="cpu",
+        precision="float32",
     ):
         super().__init__(
             n_components,
@@ -344,6 +348,7 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
             verbose=verbose,
             warm_start=warm_start,
             device=device,
+            precision=precision,
         )
         self.contamination = contamination
         self.anomaly_score = anomaly_score

@@ -80,6 +80,11 @@ def reconstruction_error(estimator, X, *, per_feature=False):
         X = X.tocsr()  # COO and others cannot be sliced by rows
     elif not hasattr(X, "shape"):
         X = np.asarray(X)  # a list of rows, as scikit-learn's scorers accept
+    if len(X.shape) != 2:
+        raise ValueError(
+            f"Expected a 2D array of shape (n_samples, n_features), got shape {X.shape}; "
+            "reshape a single sample with X.reshape(1, -1)."
+        )
     errors = np.empty(X.shape if per_feature else X.shape[0])
     for rows in _chunks(*X.shape):
         chunk = X.iloc[rows] if hasattr(X, "iloc") else X[rows]

@@ -67,21 +67,22 @@ _STOCHASTIC = (
 def expected_failed_checks(estimator):
     """scikit-learn checks that a configuration fails by design, with the reason,
     as scikit-learn's ``_get_expected_failed_checks`` lists its own."""
-    if isinstance(estimator, LinearAETransformer) and estimator.solver == "covariance":
-        if estimator.n_components is not None:
-            return {}
+    linear = isinstance(estimator, LinearAETransformer)
+    if linear and estimator.n_components is None:
         reason = (
             "n_components=None keeps min(n_samples, n_features) components: 15 for "
             "the check's weighted rows, and as many as the weights' total when they "
             "are repeated; past the data's rank they are arbitrary directions of "
-            "zero variance, as PCA's (with a fixed width the check passes, see "
-            "tests/test_weights.py)"
+            "zero variance, as PCA's (with a fixed width the closed form passes the "
+            "check, see tests/test_weights.py)"
         )
-    elif isinstance(estimator, LinearAETransformer) and estimator.solver == "lbfgs":
+    elif linear and estimator.solver == "covariance":
+        return {}
+    elif linear and estimator.solver == "lbfgs":
         reason = (
             "L-BFGS trains from random weights to a tolerance: the weighted and the "
-            "repeated fit agree to about 1e-8, the check asks 1e-7 relative of codes "
-            "near zero"
+            "repeated fit agree to about 1e-8, where the check asks 1e-7 relative, "
+            "also of codes near zero"
         )
     else:
         reason = _STOCHASTIC

@@ -509,3 +509,13 @@ def test_zero_components_with_every_solver(solver):
     X = standardized("wine")
     lae = LinearAETransformer(0, solver=solver, max_iter=2, n_iter_no_change=None).fit(X)
     np.testing.assert_allclose(lae.score(X), PCA(0).fit(X).score(X), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scores_come_in_the_input_dtype_as_pcas(dtype, wine):
+    X = wine.astype(dtype)
+    assert (
+        LinearAETransformer(3).fit(X).score_samples(X).dtype
+        == PCA(3).fit(X).score_samples(X).dtype
+        == dtype
+    )

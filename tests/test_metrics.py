@@ -110,3 +110,9 @@ def test_lists_and_coo_matrices_are_accepted_as_by_sklearn_scorers(wine):
     svd = TruncatedSVD(2, random_state=0).fit(np.abs(wine))
     coo = sp.coo_matrix(np.abs(wine))
     assert reconstruction_scorer(svd, coo) == pytest.approx(reconstruction_scorer(svd, coo.tocsr()))
+
+
+def test_a_single_row_must_be_reshaped(wine):
+    pca = PCA(2).fit(wine)
+    with pytest.raises(ValueError, match=r"Expected a 2D array.*reshape"):
+        reconstruction_error(pca, wine[0])

@@ -319,3 +319,96 @@ def test_without_routing_weights_go_by_step_name(wine):
     np.testing.assert_array_equal(pipe.transform(wine), direct.transform(wine))
     with pytest.raises(ValueError, match="sample_weight"):
         pipe.fit(wine, sample_weight=weights)
+
+
+# -- found by attacking the weights ---------------------------------------------
+
+
+def test_mle_counts_weighted_samples_also_on_fewer_rows_than_features():
+    X = np.random.default_rng(0).normal(size=(6, 10))
+    weighted = LinearAETransformer("mle").fit(X, sample_weight=np.full(6, 3.0))
+    repeated = LinearAETransformer("mle").fit(np.repeat(X, 3, axis=0))
+    assert weighted.n_components_ == repeated.n_components_
+    np.testing.assert_allclose(
+        weighted.explained_variance_, repeated.explained_variance_, rtol=1e-10
+    )
+
+
+def test_a_weight_total_within_rounding_of_an_integer_counts_as_it():
+    X = np.random.default_rng(0).normal(size=(50, 8))
+    # fifty weights of 0.1 add up to 4.999999999999999: five samples
+    lae = LinearAETransformer(5).fit(X, sample_weight=np.full(50, 0.1))
+    assert lae.n_components_ == 5
+    assert LinearAETransformer().fit(X, sample_weight=np.full(50, 0.1)).n_components_ == 5
+
+
+@pytest.mark.parametrize("Estimator", [AutoencoderTransformer, VAETransformer])
+def test_skewed_weights_are_not_mistaken_for_divergence(Estimator):
+    # one row weighs 100,000 times the others: the batch holding it has a loss
+    # that much larger, which is its weight, not a diverging network
+    X = np.random.default_rng(0).normal(size=(400, 5))
+    weights = np.ones(400)
+    weights[-1] = 1e5
+    est = Estimator(2, hidden_layer_sizes=(8,), batch_size=10, max_iter=2, random_state=0)
+    est.fit(X, sample_weight=weights)
+    assert np.isfinite(est.loss_curve_).all()
+
+
+@pytest.mark.parametrize("scale", [0.1, 1 / 3, 1e307, 5e-324])
+def test_any_scale_of_weights_gives_the_same_threshold_and_score(scale, wine):
+    detector = AutoencoderOutlierDetector(2, contamination=0.1, max_iter=3, random_state=0)
+    plain = clone(detector).fit(wine)
+    scaled = clone(detector).fit(wine, sample_weight=np.full(len(wine), scale))
+    assert scaled.offset_ == plain.offset_
+    np.testing.assert_array_equal(scaled.predict(wine), plain.predict(wine))
+    weighted = plain.score(wine, sample_weight=np.full(len(wine), scale))
+    assert weighted == pytest.approx(plain.score(wine), rel=1e-12)
+
+
+def test_linear_weights_that_sum_to_infinity_are_refused_by_name():
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    with pytest.raises(ValueError, match="sample_weight sums to infinity"):
+        LinearAETransformer(2).fit(X, sample_weight=np.full(10, 1e308))
+
+
+@pytest.mark.parametrize("key", ["ae", "ae-detector", "linear-minibatch"])
+def test_a_zero_weight_row_that_would_overflow_the_loss_has_no_influence(key):
+    X = data(key).astype(np.float32)
+    weights = np.ones(len(X))
+    weights[0] = 0.0
+    huge = X.copy()
+    huge[0] = 1e25  # its squared error is infinite in float32
+    a = instance(key, random_state=0).fit(X, sample_weight=weights)
+    b = instance(key, random_state=0).fit(huge, sample_weight=weights)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    # and a row of zero weight does not count in the weighted score either
+    scores = a.score_samples(X)
+    assert a.score(huge, sample_weight=weights) == pytest.approx(np.mean(scores[1:]), rel=1e-6)
+
+
+def test_a_validation_split_without_weight_is_an_error_not_an_early_stop():
+    X = np.random.default_rng(0).normal(size=(200, 6))
+    weights = np.zeros(200)
+    weights[:5] = 1
+    est = AutoencoderTransformer(2, early_stopping=True, validation_fraction=0.1, random_state=0)
+    with pytest.raises(ValueError, match=r"validation split.*sample_weight"):
+        est.fit(X, sample_weight=weights)
+
+
+def test_the_kl_sparsity_penalty_takes_weighted_means_of_the_codes():
+    # every code at the target: no penalty, however the rows are weighted
+    loss = _ReconstructionLoss(sparsity=1.0, sparsity_target=0.05)
+    codes = torch.full((4, 3), 0.05, dtype=torch.float64)
+    x = torch.zeros(4, 2, dtype=torch.float64)
+    for weight in ([1.0] * 4, [0.5] * 4, [0.0, 0.0, 0.0, 0.4]):
+        value = loss((x, codes), x, torch.tensor(weight, dtype=torch.float64))
+        assert float(value) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_refit_of_another_width_after_bad_weights_keeps_the_first_fit(wine):
+    est = AutoencoderTransformer(2, max_iter=3, random_state=0).fit(wine[:, :5])
+    before = est.transform(wine[:, :5])
+    with pytest.raises(ValueError, match="sample_weight"):
+        est.fit(wine, sample_weight=-np.ones(len(wine)))
+    assert est.n_features_in_ == 5
+    np.testing.assert_array_equal(est.transform(wine[:, :5]), before)

@@ -1,0 +1,137 @@
+"""One rank of the two-process data-parallel test (``tests/test_distributed.py``
+starts two of these, as ``torchrun --nproc_per_node=2`` would: RANK, WORLD_SIZE,
+MASTER_ADDR and MASTER_PORT in the environment).
+
+Each rank fits on its own half of the rows, then writes what it fitted to
+``OUT/rank<R>.npz`` and what each failure raised to ``OUT/rank<R>.json``.
+"""
+
+import json
+import os
+import sys
+import time
+import warnings
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from skae import AutoencoderOutlierDetector, AutoencoderTransformer, MLPAutoencoder, VAETransformer
+
+
+class Float64MLP(MLPAutoencoder):
+    """The MLP autoencoder in float64, for comparisons to rounding."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.double()
+
+
+class FailsOnRankOne(MLPAutoencoder):
+    """An autoencoder whose training forward pass raises KeyboardInterrupt (a
+    Ctrl-C) on rank 1 after 20 batches."""
+
+    batches = 0
+
+    def encode(self, x):
+        if self.training:
+            FailsOnRankOne.batches += 1
+            if os.environ["RANK"] == "1" and FailsOnRankOne.batches > 20:
+                raise KeyboardInterrupt
+        return super().encode(x)
+
+
+def data(n_samples=240, n_features=6, seed=0):
+    """The full data set that the ranks split between them."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n_samples, n_features)) @ rng.normal(size=(n_features, n_features))
+
+
+def sgd_params(n_rows):
+    return dict(
+        n_components=2,
+        hidden_layer_sizes=(5,),
+        module=Float64MLP,
+        optimizer="sgd",
+        learning_rate_init=0.05,
+        alpha=0.0,
+        batch_size=n_rows,
+        max_iter=5,
+        n_iter_no_change=None,
+        random_state=0,
+    )
+
+
+ADAM = dict(
+    n_components=2,
+    hidden_layer_sizes=(8,),
+    batch_size=16,
+    early_stopping=True,
+    learning_rate_init=1e-2,
+    n_iter_no_change=3,
+    tol=1e-3,
+    max_iter=100,
+    random_state=0,
+)
+
+
+def main(out):
+    dist.init_process_group("gloo", timeout=timedelta(seconds=10))
+    rank, size = dist.get_rank(), dist.get_world_size()
+    warnings.simplefilter("ignore")
+    X = data()
+    shard = X[rank::size]  # each rank reads only its rows
+    results, errors = {}, {}
+
+    sgd = AutoencoderTransformer(**sgd_params(len(shard))).fit(shard)
+    results["sgd_codes"] = sgd.transform(X)
+    results["sgd_loss"] = np.array(sgd.loss_curve_)
+    results["sgd_weights"] = torch.cat(
+        [p.detach().reshape(-1) for p in sgd.net_.module_.parameters()]
+    ).numpy()
+
+    adam = AutoencoderTransformer(**ADAM).fit(shard)
+    results["adam_codes"] = adam.transform(X)
+    results["adam_loss"] = np.array(adam.loss_curve_)
+    results["adam_validation"] = np.array(adam.validation_scores_)
+
+    vae = VAETransformer(2, hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    results["vae_codes"] = vae.fit(shard, sample_weight=np.arange(len(shard)) + 1.0).transform(X)
+
+    detector = AutoencoderOutlierDetector(2, contamination=0.1, max_iter=3, random_state=0)
+    detector.fit(shard)
+    results["detector_offset"] = np.array([detector.offset_])
+    results["detector_scores"] = detector.score_samples(X)
+
+    # bad data on one rank: every rank raises at once, and keeps its model
+    bad = shard.copy()
+    if rank == 1:
+        bad[0, 0] = np.nan
+    before = adam.transform(X)
+    start = time.perf_counter()
+    try:
+        adam.fit(bad)
+    except Exception as error:  # every rank must get here
+        errors["bad_data"] = [type(error).__name__, str(error), time.perf_counter() - start]
+    results["bad_data_unchanged"] = np.array([np.array_equal(adam.transform(X), before)])
+
+    # a Ctrl-C on rank 1 in the middle of training: rank 0 raises within the
+    # group's timeout; both keep their previous model
+    flaky = AutoencoderTransformer(2, module=FailsOnRankOne, max_iter=2, random_state=0)
+    flaky.set_params(batch_size=16).fit(shard[:16])
+    before = flaky.transform(X)
+    start = time.perf_counter()
+    try:
+        flaky.set_params(max_iter=50).fit(shard)
+    except BaseException as error:  # KeyboardInterrupt on rank 1
+        errors["interrupt"] = [type(error).__name__, str(error)[:200], time.perf_counter() - start]
+    results["interrupt_unchanged"] = np.array([np.array_equal(flaky.transform(X), before)])
+
+    np.savez(Path(out) / f"rank{rank}.npz", **results)
+    (Path(out) / f"rank{rank}.json").write_text(json.dumps(errors))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,117 @@
+"""Data-parallel training on two CPU processes (gloo), started as torchrun starts
+them: one model, the same on both ranks, equal to the one-process fit."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skae import AutoencoderTransformer
+from skae._base import _quantile
+
+from . import _ddp_worker as worker
+
+WORKER = Path(worker.__file__)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory):
+    """What each of the two ranks fitted and raised."""
+    out = tmp_path_factory.mktemp("ddp")
+    env = os.environ | {
+        "WORLD_SIZE": "2",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+        # one thread per rank: two ranks on two cores
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(WORKER.parents[1]),
+    }
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), str(out)],
+            env=env | {"RANK": str(rank), "LOCAL_RANK": str(rank)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in range(2)
+    ]
+    outputs = [p.communicate(timeout=240)[0] for p in processes]
+    for p, output in zip(processes, outputs, strict=True):
+        assert p.returncode == 0, output
+    return [
+        (dict(np.load(out / f"rank{r}.npz")), json.loads((out / f"rank{r}.json").read_text()))
+        for r in range(2)
+    ]
+
+
+def test_two_ranks_train_the_one_process_model(ranks):
+    # the same global batch (each rank's whole shard, so the order does not
+    # matter), float64, SGD: the weights of one process on all the rows
+    X = worker.data()
+    single = AutoencoderTransformer(**worker.sgd_params(len(X))).fit(X)
+    for result, _ in ranks:
+        np.testing.assert_allclose(result["sgd_codes"], single.transform(X), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(result["sgd_loss"], single.loss_curve_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["sgd_weights", "adam_codes", "vae_codes", "detector_scores"])
+def test_every_rank_holds_the_same_model(ranks, name):
+    (first, _), (second, _) = ranks
+    np.testing.assert_array_equal(first[name], second[name])
+
+
+def test_early_stopping_stops_every_rank_at_the_same_epoch_on_the_global_loss(ranks):
+    (first, _), (second, _) = ranks
+    np.testing.assert_array_equal(first["adam_loss"], second["adam_loss"])
+    np.testing.assert_array_equal(first["adam_validation"], second["adam_validation"])
+    assert len(first["adam_loss"]) < worker.ADAM["max_iter"]  # it did stop early
+    # Adam on minibatches: not the one-process path, but a model as good
+    X = worker.data()
+    single = AutoencoderTransformer(**worker.ADAM).fit(X)
+    assert first["adam_loss"][-1] == pytest.approx(single.loss_curve_[-1], rel=0.25)
+
+
+def test_the_detectors_threshold_is_the_quantile_of_every_ranks_scores(ranks):
+    # the two shards together are all the rows, which each rank scored
+    for result, _ in ranks:
+        expected = _quantile(result["detector_scores"], 0.1)
+        assert result["detector_offset"][0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_bad_data_on_one_rank_makes_every_rank_raise_at_once(ranks):
+    (first, first_errors), (second, second_errors) = ranks
+    assert first_errors["bad_data"][0] == "RuntimeError"
+    assert "rank(s) [1]" in first_errors["bad_data"][1]
+    assert second_errors["bad_data"][0] == "ValueError" and "NaN" in second_errors["bad_data"][1]
+    assert max(first_errors["bad_data"][2], second_errors["bad_data"][2]) < 5
+    assert first["bad_data_unchanged"][0] and second["bad_data_unchanged"][0]
+
+
+def test_an_interrupt_on_one_rank_makes_every_rank_raise_and_keep_its_model(ranks):
+    (first, first_errors), (second, second_errors) = ranks
+    assert second_errors["interrupt"][0] == "KeyboardInterrupt"
+    # rank 0 was waiting for rank 1's gradients: it raises within the group's
+    # timeout (10 s here) instead of hanging
+    assert "interrupt" in first_errors and first_errors["interrupt"][2] < 30
+    assert first["interrupt_unchanged"][0] and second["interrupt_unchanged"][0]
+
+
+def test_outside_a_process_group_nothing_changes(wine):
+    from skae._distributed import _group_size
+
+    assert _group_size() == 1
+    a = AutoencoderTransformer(2, max_iter=3, random_state=0).fit(wine)
+    b = AutoencoderTransformer(2, max_iter=3, random_state=0).fit(wine)
+    np.testing.assert_array_equal(a.transform(wine), b.transform(wine))
