@@ -45,6 +45,7 @@ from ._net import (
     _as_tensor,
     _AutoencoderNet,
     _continue_from,
+    _CosineSchedule,
     _empty_weights_allowed,
     _EpochLog,
     _fused_supported,
@@ -197,6 +198,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "alpha": [_Interval(numbers.Real, 0, None)],
         "batch_size": [_Options(("auto",)), _Interval(numbers.Integral, 1, None)],
         "learning_rate_init": [_Interval(numbers.Real, 0, None, closed="neither")],
+        "learning_rate": [_Options(("constant", "cosine"))],
         "max_iter": [_Interval(numbers.Integral, 1, None)],
         "early_stopping": [_BOOLEAN],
         "validation_fraction": [_Interval(numbers.Real, 0, 1, closed="neither")],
@@ -251,6 +253,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         alpha,
         batch_size,
         learning_rate_init,
+        learning_rate,
         max_iter,
         early_stopping,
         validation_fraction,
@@ -267,6 +270,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self.alpha = alpha
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
+        self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -430,6 +434,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if _group_size() > 1:
             # before early stopping reads the epoch's losses
             callbacks.insert(0, ("distributed", _AverageEpochLosses()))
+        if self.learning_rate == "cosine":
+            callbacks.append(("schedule", _CosineSchedule(self.max_iter)))
         if self.verbose:
             callbacks.append(("progress", _EpochLog(self.max_iter)))
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
@@ -521,6 +527,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         callbacks = dict(net.callbacks_)
         if "progress" in callbacks:
             callbacks["progress"].epochs = epochs
+        if "schedule" in callbacks:
+            # a partial_fit epoch has no horizon to anneal over
+            callbacks["schedule"].epochs = None if incremental else epochs
         rows = _training_tensor(data, net.device)
         weights = None
         if sample_weight is not None:

@@ -114,6 +114,14 @@ _SNIPPETS = {
     learning_rate_init : float, default=0.001
         Learning rate of the optimizer.
 
+    learning_rate : {{"constant", "cosine"}}, default="constant"
+        Schedule of the learning rate within a ``fit``: "constant" keeps
+        ``learning_rate_init``; "cosine" lowers it batch by batch from
+        ``learning_rate_init`` to 0 along a half cosine over ``max_iter`` epochs
+        (Loshchilov and Hutter's annealing, without restarts), so the last epochs
+        take small steps; early stopping may end it sooner. ``partial_fit``
+        calls, one epoch each, train at ``learning_rate_init``.
+
     max_iter : int, default={max_iter}
         {max_iter_meaning}
 

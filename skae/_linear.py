@@ -6,10 +6,11 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
-from ._base import _BaseAutoencoder
+from ._base import _all_or_nothing, _BaseAutoencoder
 from ._chunks import _chunks
+from ._dask import _check_dask_array, _dask_moments, _is_dask_array, _map_rows
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
 from ._modules import _LinearAutoencoder
@@ -238,6 +239,7 @@ class LinearAETransformer(_BaseAutoencoder):
         alpha=0.0,
         batch_size="auto",
         learning_rate_init=1e-3,
+        learning_rate="constant",
         max_iter=200,
         early_stopping=False,
         validation_fraction=0.1,
@@ -255,6 +257,7 @@ class LinearAETransformer(_BaseAutoencoder):
             alpha=alpha,
             batch_size=batch_size,
             learning_rate_init=learning_rate_init,
+            learning_rate=learning_rate,
             max_iter=max_iter,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
@@ -360,10 +363,44 @@ class LinearAETransformer(_BaseAutoencoder):
             return int(k)
         return _width_for_ratio(moments, k, limit)
 
+    def _fit(self, X, sample_weight, *, incremental):
+        if not _is_dask_array(X):
+            return super()._fit(X, sample_weight, incremental=incremental)
+        # a Dask array: its moments are computed where its blocks live
+        with _all_or_nothing(self):
+            self._check_params()
+            if self.solver == "minibatch" or sample_weight is not None:
+                raise ValueError(
+                    "A Dask array is fitted from its moments, by the covariance or "
+                    "L-BFGS solver and without sample_weight; for solver='minibatch', "
+                    "stream its blocks into partial_fit (dask_ml's Incremental)."
+                )
+            resume = (incremental or self.warm_start) and hasattr(self, "net_")
+            X = _check_dask_array(X)
+            _check_n_features(self, X, reset=not resume)
+            _check_feature_names(self, X, reset=not resume)
+            moments = _dask_moments(X)
+            if moments.n < (1 if incremental and resume else self._min_samples):
+                raise ValueError(
+                    f"Found array with {moments.n} sample(s) while a minimum of "
+                    f"{self._min_samples} is required by {type(self).__name__}."
+                )
+            self._fit_moments(moments, None, X.dtype, resume=resume, incremental=incremental)
+        return self
+
     def _fit_validated(self, X, sample_weight, *, resume, incremental):
         moments = _Moments.of(
             X, sample_weight, keep_scatter=incremental or self.solver == "minibatch"
         )
+        self._fit_moments(
+            moments, (X, sample_weight), X.dtype, resume=resume, incremental=incremental
+        )
+
+    def _fit_moments(self, moments, rows, dtype, *, resume, incremental):
+        """Fit on the ``moments`` of the rows (``(X, sample_weight)``, which only the
+        minibatch solver reads; None for a Dask array), merged after those seen
+        before for ``partial_fit``; set the fitted attributes in ``dtype``."""
+        n_features = moments.mean.shape[0]
         if incremental and resume:
             moments = moments.merged_after(self._seen_moments())
         if not np.isfinite(moments.n):
@@ -380,23 +417,23 @@ class LinearAETransformer(_BaseAutoencoder):
         if incremental and resume and not isinstance(self.n_components, numbers.Integral):
             k = self.n_components_  # a partial_fit stream keeps the width its first chunk found
         else:
-            k = self._resolve_n_components(moments, X.shape[1])
-        net = self._prepare_net(X.shape[1], k, resume=resume)
+            k = self._resolve_n_components(moments, n_features)
+        net = self._prepare_net(n_features, k, resume=resume)
         solve = {
             "covariance": self._fit_covariance,
             "lbfgs": self._fit_lbfgs,
             "minibatch": self._fit_minibatch,
         }[self.solver]
-        solve(net, moments, k, X, sample_weight, incremental=incremental)
+        solve(net, moments, k, rows, incremental=incremental)
         with torch.no_grad():
             net.module_.mean.copy_(torch.as_tensor(moments.mean))
         self._set_net(net, resume=resume)
         self.n_components_ = np.int64(k)
         self.n_samples_seen_ = moments.n
-        self.mean_ = moments.mean.astype(X.dtype)
+        self.mean_ = moments.mean.astype(dtype)
         self.scatter_ = moments.scatter
         if self.align:
-            self._align(moments, X.dtype)
+            self._align(moments, dtype)
         else:
             for name in self._aligned:
                 self.__dict__.pop(name, None)
@@ -415,7 +452,7 @@ class LinearAETransformer(_BaseAutoencoder):
         mean = buffer.detach().cpu().numpy() if precise else self.mean_
         return _Moments(self.n_samples_seen_, mean.astype(np.float64), self.scatter_)
 
-    def _fit_covariance(self, net, moments, k, X, sample_weight, *, incremental):
+    def _fit_covariance(self, net, moments, k, rows, *, incremental):
         """The network's global optimum, in closed form: the top-k eigenvectors of
         the scatter as its (tied or mirrored) weights, recorded as one epoch."""
         module = net.module_
@@ -426,7 +463,7 @@ class LinearAETransformer(_BaseAutoencoder):
                 module.decoder.weight.copy_(axes.T)
         _record_epoch(net, moments, k)
 
-    def _fit_lbfgs(self, net, moments, k, X, sample_weight, *, incremental):
+    def _fit_lbfgs(self, net, moments, k, rows, *, incremental):
         """Full-batch L-BFGS on a square-root factor of the scatter (centered rows,
         so with a zero mean in the network), scaled so the loss starts at 1."""
         if k == 0:  # nothing to train: the closed form's single epoch
@@ -435,7 +472,7 @@ class LinearAETransformer(_BaseAutoencoder):
         with torch.no_grad():
             net.module_.mean.zero_()
         # a fresh L-BFGS (history and tolerance) for this matrix
-        net.optimizer__tolerance_grad = self.tol / X.shape[1]
+        net.optimizer__tolerance_grad = self.tol / moments.mean.shape[0]
         net.initialize_optimizer()
         # every call solves its merged moments to the end, partial_fit's too
         self._train_net(net, moments.factor(), None, incremental=False)
@@ -443,12 +480,12 @@ class LinearAETransformer(_BaseAutoencoder):
         # memory of a fitted estimator) is not kept
         net.initialize_optimizer()
 
-    def _fit_minibatch(self, net, moments, k, X, sample_weight, *, incremental):
+    def _fit_minibatch(self, net, moments, k, rows, *, incremental):
         """Minibatches of the (weighted) rows with ``optimizer``, around the running
         mean."""
         with torch.no_grad():
             net.module_.mean.copy_(torch.as_tensor(moments.mean))
-        self._train_net(net, X, sample_weight, incremental=incremental)
+        self._train_net(net, *rows, incremental=incremental)
 
     def _weights(self):
         """(encoder weight, decoder weight) as arrays of shapes (k, d) and (d, k)."""
@@ -541,6 +578,30 @@ class LinearAETransformer(_BaseAutoencoder):
             weight = module.encoder.weight.detach().numpy()
             if not np.allclose(weight, self.components_, rtol=1e-5, atol=1e-6):
                 raise ValueError("the network's encoder weights are not components_.")
+
+    # -- Dask arrays in, Dask arrays out ----------------------------------------
+
+    def transform(self, X):
+        if _is_dask_array(X):
+            check_is_fitted(self)
+            return _map_rows(self.transform, X, self.n_components_)
+        return super().transform(X)
+
+    def inverse_transform(self, X):
+        if _is_dask_array(X):
+            check_is_fitted(self)
+            return _map_rows(self.inverse_transform, X, self.n_features_in_)
+        return super().inverse_transform(X)
+
+    def score_samples(self, X):
+        if _is_dask_array(X):
+            check_is_fitted(self)
+            return _map_rows(self.score_samples, X, None)
+        return super().score_samples(X)
+
+    transform.__doc__ = _BaseAutoencoder.transform.__doc__
+    inverse_transform.__doc__ = _BaseAutoencoder.inverse_transform.__doc__
+    score_samples.__doc__ = _BaseAutoencoder.score_samples.__doc__
 
     def _whitening_scale(self):
         # a component of zero variance keeps finite codes, as in PCA

@@ -199,6 +199,34 @@ class _StopOnDivergence(Callback):
             raise _diverged("the optimizer's running statistics are no longer finite")
 
 
+class _CosineSchedule(Callback):
+    """Anneal the optimizer's learning rates batch by batch from their values at
+    the start of training to 0 along a half cosine over ``epochs`` epochs (None:
+    leave them), and restore them when training ends."""
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def on_train_begin(self, net, **kwargs):
+        self.base_ = [group["lr"] for group in net.optimizer_.param_groups]
+        self.step_ = 0
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        self.steps_per_epoch_ = max(1, math.ceil(len(dataset_train) / net.batch_size))
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if not training or self.epochs is None:
+            return
+        progress = min(self.step_ / (self.epochs * self.steps_per_epoch_), 1.0)
+        for group, base in zip(net.optimizer_.param_groups, self.base_, strict=True):
+            group["lr"] = base * 0.5 * (1 + math.cos(math.pi * progress))
+        self.step_ += 1
+
+    def on_train_end(self, net, **kwargs):
+        for group, base in zip(net.optimizer_.param_groups, self.base_, strict=True):
+            group["lr"] = base
+
+
 class _EpochLog(Callback):
     """Print one plain line per epoch: its number out of ``epochs``, the losses and
     the time since training began (what ``verbose`` asks for)."""

@@ -26,6 +26,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_edges.py", "| LinearAETransformer (fit float64) |"),
         ("bench_onnx.py", "| AutoencoderTransformer (MNIST recipe) |"),
         ("bench_sparse.py", "| AutoencoderTransformer |"),
+        ("bench_dask_linear.py", "| Incremental(IncrementalPCA) |"),
     ],
 )
 def test_quick_run_prints_and_writes_its_table(script, first_column, tmp_path):

@@ -108,3 +108,86 @@ def test_parallel_post_fit_transforms_and_scores_block_by_block(client, wine):
     np.testing.assert_array_equal(codes.compute(), est.transform(wine))
     errors = X.map_blocks(lambda b: reconstruction_error(est, b), drop_axis=1, dtype=float)
     assert -float(errors.mean().compute()) == pytest.approx(reconstruction_scorer(est, wine))
+
+
+# -- the linear autoencoder on a Dask array ----------------------------------------
+
+da = pytest.importorskip("dask.array")
+
+
+def _local_and_dask(n_rows=3000, n_features=12, chunks=400, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_rows, n_features)) * np.linspace(1, 4, n_features) + 5
+    return X, da.from_array(X, chunks=(chunks, n_features))
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"whiten": True}, {"n_components": 0.9}, {"solver": "lbfgs"}]
+)
+def test_a_dask_array_fits_the_local_model(params):
+    X, D = _local_and_dask()
+    params = {"n_components": 4, "random_state": 0} | params
+    local = LinearAETransformer(**params).fit(X)
+    remote = LinearAETransformer(**params).fit(D)
+    tolerance = 1e-6 if params.get("solver") == "lbfgs" else 1e-10
+    assert remote.n_components_ == local.n_components_ and remote.n_samples_seen_ == 3000
+    for name in ("mean_", "components_", "explained_variance_", "singular_values_"):
+        np.testing.assert_allclose(getattr(remote, name), getattr(local, name), rtol=tolerance)
+    assert remote.noise_variance_ == pytest.approx(local.noise_variance_, rel=tolerance)
+
+
+def test_dask_in_dask_out_lazily_and_equal_to_the_local_results():
+    X, D = _local_and_dask()
+    lae = LinearAETransformer(4).fit(X)
+    Z = lae.transform(D)
+    assert isinstance(Z, da.Array) and Z.shape == (3000, 4)
+    np.testing.assert_allclose(Z.compute(), lae.transform(X), atol=1e-12)
+    back = lae.inverse_transform(Z)
+    assert isinstance(back, da.Array)
+    np.testing.assert_allclose(back.compute(), lae.inverse_transform(lae.transform(X)), atol=1e-12)
+    scores = lae.score_samples(D)
+    assert isinstance(scores, da.Array) and scores.shape == (3000,)
+    np.testing.assert_allclose(scores.compute(), lae.score_samples(X), rtol=1e-12)
+
+
+def test_partial_fit_merges_dask_blocks_into_the_running_moments():
+    X, D = _local_and_dask()
+    streamed = LinearAETransformer(4)
+    for start in range(0, 3000, 1000):
+        streamed.partial_fit(D[start : start + 1000])
+    local = LinearAETransformer(4).fit(X)
+    np.testing.assert_allclose(streamed.components_, local.components_, atol=1e-10)
+    assert streamed.n_samples_seen_ == 3000
+
+
+def test_the_client_never_holds_the_whole_array():
+    import tracemalloc
+
+    import dask
+
+    # 80 MB of rows generated block by block; the blocks' moments are 1 KB each
+    D = da.random.RandomState(0).normal(size=(200_000, 50), chunks=(10_000, 50))
+    with dask.config.set(scheduler="synchronous"):
+        tracemalloc.start()
+        lae = LinearAETransformer(5).fit(D)
+        scores = lae.score_samples(D).mean().compute()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert np.isfinite(scores) and lae.n_samples_seen_ == 200_000
+    assert peak < D.nbytes / 4  # a few blocks of 4 MB, never the 80 MB
+
+
+def test_bad_dask_input_is_a_clear_error():
+    X, D = _local_and_dask()
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        LinearAETransformer(2).fit(da.from_array(np.where(X > 8, np.nan, X), chunks=400))
+    with pytest.raises(ValueError, match="minibatch"):
+        LinearAETransformer(2, solver="minibatch").fit(D)
+    with pytest.raises(ValueError, match="sample_weight"):
+        LinearAETransformer(2).fit(D, sample_weight=np.ones(3000))
+    unknown = D[D[:, 0] > 5]
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        LinearAETransformer(2).fit(unknown)
+    lae = LinearAETransformer(2).fit(D)
+    with pytest.raises(ValueError, match="features"):
+        lae.partial_fit(D[:, :5])

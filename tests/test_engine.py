@@ -829,3 +829,49 @@ def test_inference_writes_into_one_output_without_keeping_every_chunk(kind):
 def test_random_state_outside_numpy_s_seeds_is_refused_by_name(digits):
     with pytest.raises(ValueError, match="'random_state' parameter"):
         AutoencoderTransformer(random_state=2**70).fit(digits[:20])
+
+
+# -- the learning-rate schedule --------------------------------------------------
+
+
+def _learning_rates(est, X, method="fit"):
+    """The learning rate of every training step of ``est.method(X)``."""
+    seen = []
+    original = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    torch.optim.Adam.step = step
+    try:
+        getattr(est, method)(X)
+    finally:
+        torch.optim.Adam.step = original
+    return np.array(seen)
+
+
+def test_the_cosine_schedule_anneals_each_step_to_zero_over_max_iter_epochs():
+    X = np.random.default_rng(0).random((400, 10))
+    est = AutoencoderTransformer(
+        3,
+        learning_rate="cosine",
+        learning_rate_init=0.01,
+        max_iter=4,
+        batch_size=100,
+        n_iter_no_change=None,
+        random_state=0,
+    )
+    rates = _learning_rates(est, X)
+    steps = np.arange(16)
+    np.testing.assert_allclose(rates, 0.005 * (1 + np.cos(np.pi * steps / 16)), rtol=1e-12)
+    # the optimizer keeps its base rate between fits, and partial_fit is constant
+    assert est.net_.optimizer_.param_groups[0]["lr"] == 0.01
+    np.testing.assert_array_equal(_learning_rates(est, X, "partial_fit"), np.full(4, 0.01))
+    constant = AutoencoderTransformer(3, max_iter=2, batch_size=100, n_iter_no_change=None)
+    np.testing.assert_array_equal(_learning_rates(constant, X), np.full(8, 0.001))
+
+
+def test_an_unknown_schedule_is_refused_by_name():
+    with pytest.raises(ValueError, match="'learning_rate' parameter"):
+        AutoencoderTransformer(2, learning_rate="adaptive").fit(np.eye(4))

@@ -13,6 +13,7 @@ LAYERS = [
     {"_version", "_validation", "_docstrings", "_chunks", "_modules", "_losses", "datasets"},
     {"_distributed"},
     {"_pca", "_net", "metrics", "plotting"},
+    {"_dask"},
     {"_base"},
     {"_autoencoder", "_linear", "_vae"},
     {"_persistence", "onnx"},
