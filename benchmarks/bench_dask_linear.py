@@ -34,6 +34,7 @@ def main(argv=None):
     parser.add_argument("--features", type=int, default=500, help="columns of the array")
     parser.add_argument("--chunk", type=int, default=25_000, help="rows per block")
     parser.add_argument("--components", type=int, default=10, help="components kept")
+    parser.add_argument("--skip", nargs="*", default=[], help="estimators (table names) not to run")
     parser.add_argument("--quick", action="store_true", help="40,000 x 50 in blocks of 5,000")
     parser.add_argument("--markdown", default=None, help="write the table to this file")
     args = parser.parse_args(argv)
@@ -76,6 +77,9 @@ def main(argv=None):
         }
         reference = None
         for name, make in estimators.items():
+            if name in args.skip:
+                rows.append([name, "not run", "", ""])
+                continue
             est = make()
             baseline = rss_mb()
             reset_peak_rss()

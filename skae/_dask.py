@@ -27,6 +27,19 @@ def _block_moments(block):
     return moments.n, moments.mean, moments.scatter
 
 
+def _packed_block_moments(block):
+    """``_block_moments`` of one block as one row ``[n, mean, scatter]``: a block
+    function, so that Dask fuses it with the tasks that make the block, and a
+    block is reduced where it is made instead of being held until a merge."""
+    n, mean, scatter = _block_moments(block)
+    return np.concatenate([[n], mean, scatter.ravel()])[None, :]
+
+
+def _unpacked(row, n_features):
+    row = np.asarray(row).ravel()
+    return int(row[0]), row[1 : 1 + n_features], row[1 + n_features :].reshape(n_features, -1)
+
+
 def _merge(first, second):
     """The moments of two sets of rows, merged."""
     merged = _Moments(second[0], second[1], scatter=second[2]).merged_after(
@@ -56,7 +69,14 @@ def _dask_moments(X):
     where it lives, merged in a binary tree; only the result reaches the client."""
     import dask
 
-    level = [dask.delayed(_block_moments)(block) for block in X.to_delayed().ravel()]
+    d = X.shape[1]
+    packed = X.map_blocks(
+        _packed_block_moments,
+        chunks=((1,) * X.numblocks[0], (1 + d + d * d,)),
+        dtype=np.float64,
+        meta=np.empty((0, 0)),
+    )
+    level = [dask.delayed(_unpacked)(row, d) for row in packed.to_delayed().ravel()]
     while len(level) > 1:
         pairs = [dask.delayed(_merge)(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
         level = pairs + level[len(level) - len(level) % 2 :]

@@ -307,7 +307,8 @@ class _AutoencoderNet(NeuralNet):
         self.input_dtype_ = next(self.module_.parameters()).dtype
         self.notify("on_train_begin", X=X, y=y)
         try:
-            self.fit_loop(X, y, **fit_params)
+            with _subnormals_flushed():
+                self.fit_loop(X, y, **fit_params)
         except KeyboardInterrupt:
             if not any(
                 isinstance(callback, EarlyStopping) and callback.misses_ == callback.patience
@@ -506,6 +507,27 @@ _RANDOM_FUNCTIONS = {
     if owner is not torch.nn.init
     or "generator" in inspect.signature(getattr(owner, name)).parameters
 }
+
+
+def _flushing_subnormals():
+    """Whether this thread's CPU arithmetic flushes subnormal floats to zero."""
+    return bool(torch.tensor([1e-39]) * 2 == 0)
+
+
+@contextmanager
+def _subnormals_flushed():
+    """Within the block, the CPU flushes subnormal floats to zero, then goes back to
+    what it did. Weights whose gradients stay zero (a dead ReLU unit's) have Adam
+    averages that decay into subnormals, on which a CPU computes some 30 times
+    slower: a long fit would slow down epoch after epoch. A value that small is
+    zero to any model. (torch.set_flush_denormal sets the calling thread's mode.)"""
+    before = _flushing_subnormals()
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if not before:
+            torch.set_flush_denormal(False)
 
 
 @contextmanager

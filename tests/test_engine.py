@@ -875,3 +875,29 @@ def test_the_cosine_schedule_anneals_each_step_to_zero_over_max_iter_epochs():
 def test_an_unknown_schedule_is_refused_by_name():
     with pytest.raises(ValueError, match="'learning_rate' parameter"):
         AutoencoderTransformer(2, learning_rate="adaptive").fit(np.eye(4))
+
+
+def test_training_flushes_subnormal_floats_and_restores_the_mode_after(digits):
+    # a dead unit's Adam averages decay into subnormals, which a CPU computes on
+    # some 30 times slower (RESULTS.md, table 16): training flushes them to zero
+    from skae._net import _flushing_subnormals
+
+    seen = []
+
+    class Probe(skae.MLPAutoencoder):
+        def encode(self, x):
+            if self.training:
+                seen.append(_flushing_subnormals())
+            return super().encode(x)
+
+    assert not _flushing_subnormals()
+    AutoencoderTransformer(2, module=Probe, max_iter=1, random_state=0).fit(digits[:64])
+    assert seen and all(seen)
+    assert not _flushing_subnormals()
+    # a mode the caller set is kept
+    torch.set_flush_denormal(True)
+    try:
+        AutoencoderTransformer(2, module=Probe, max_iter=1, random_state=0).fit(digits[:64])
+        assert _flushing_subnormals()
+    finally:
+        torch.set_flush_denormal(False)

@@ -1,0 +1,107 @@
+"""Mixed precision on the CPU: float32 against bfloat16, side by side in one run.
+
+The seed recipe (``MNIST_RECIPE``, 784-36-784) and the deep recipe
+(``DEEP_MNIST_RECIPE``, 784-1000-500-250-30 and back, at its batch of 128 and at
+512), each trained in float32 and with ``precision="bfloat16"`` for the same
+budget of epochs (the cosine schedule spans that budget): seconds per epoch, their
+ratio, and the squared error per test image. The machine line says whether the CPU
+has AMX-BF16 and whether oneDNN reports bfloat16 support.
+
+    python benchmarks/bench_precision.py --data-dir ../shared/data/mnist
+    python benchmarks/bench_precision.py --quick
+"""
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from _common import load_data, report
+
+
+def cpu_flags():
+    """Whether the CPU lists AMX-BF16 and AVX512-BF16, and what oneDNN reports."""
+    flags = set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    onednn = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return (
+        f"amx_bf16: {'amx_bf16' in flags}, avx512_bf16: {'avx512_bf16' in flags}, "
+        f"torch.backends.mkldnn available: {torch.backends.mkldnn.is_available()}, "
+        f"oneDNN bfloat16 supported: {onednn}"
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--data-dir", default=None, help="folder of the four MNIST IDX files")
+    parser.add_argument("--deep-epochs", type=int, default=10, help="epochs of the deep recipe")
+    parser.add_argument("--seed-epochs", type=int, default=20, help="epochs of the seed recipe")
+    parser.add_argument("--quick", action="store_true", help="the digits, one epoch each")
+    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    args = parser.parse_args(argv)
+    if not args.quick and args.data_dir is None:
+        parser.error("--data-dir is required without --quick")
+
+    from skae import AutoencoderTransformer
+    from skae.datasets import DEEP_MNIST_RECIPE, MNIST_RECIPE
+
+    warnings.simplefilter("ignore")
+    X_train, X_test = load_data(args.data_dir, args.quick)
+    deep, seed = args.deep_epochs, args.seed_epochs
+    if args.quick:
+        deep = seed = 1
+    configurations = [
+        ("seed recipe", dict(MNIST_RECIPE, max_iter=seed)),
+        ("deep recipe, batch 128", dict(DEEP_MNIST_RECIPE, max_iter=deep)),
+        ("deep recipe, batch 512", dict(DEEP_MNIST_RECIPE, max_iter=deep, batch_size=512)),
+    ]
+    rows = []
+    for name, params in configurations:
+        measured = {}
+        for precision in ("float32", "bfloat16"):
+            ae = AutoencoderTransformer(**params, precision=precision, random_state=0)
+            start = time.perf_counter()
+            ae.fit(X_train)
+            per_epoch = (time.perf_counter() - start) / params["max_iter"]
+            R = ae.inverse_transform(ae.transform(X_test))
+            measured[precision] = (per_epoch, float(((R - X_test) ** 2).sum(axis=1).mean()))
+        (t32, e32), (t16, e16) = measured["float32"], measured["bfloat16"]
+        rows.append(
+            [
+                f"{name}, {params['max_iter']} epoch{'s' * (params['max_iter'] != 1)}",
+                f"{t32:.2f}",
+                f"{t16:.2f}",
+                f"{t16 / t32:.2f}",
+                f"{e32:.3f}",
+                f"{e16:.3f}",
+                f"{100 * (e16 - e32) / e32:+.1f} %",
+            ]
+        )
+    report(
+        "float32 against bfloat16 (torch.autocast) on the CPU"
+        + (" (digits)" if args.quick else " (MNIST)"),
+        [
+            "recipe",
+            "float32 s / epoch",
+            "bfloat16 s / epoch",
+            "ratio",
+            "float32 test error",
+            "bfloat16 test error",
+            "difference",
+        ],
+        rows,
+        args.markdown,
+        notes=["", cpu_flags(), "Test error: squared error per test image, summed over pixels."],
+    )
+
+
+if __name__ == "__main__":
+    main()
