@@ -136,7 +136,7 @@ def main(argv=None):
     ae.fit(X_train)
     probe = dict(ae.net_.callbacks_)["probe"]
     ae_seconds = time.perf_counter() - start - probe.spent_
-    R_ae = _reconstruct(ae.net_, X_test)
+    R_ae = ae.inverse_transform(ae.transform(X_test))
 
     rows = [[name, "", f"{error:.2f}", ""] for name, error in PAPER]
     rows.append(

@@ -366,15 +366,19 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 error = exc
             if distributed:
                 # every rank raises if one cannot fit, rather than wait for it
-                facts = {"n_features": -1 if error else X.shape[1], "continuing": bool(resume)}
-                _agree(error, facts | {"weighted": sample_weight is not None})
+                facts = {
+                    "n_features": -1 if error else X.shape[1],
+                    "continuing": bool(resume),
+                    "weighted": sample_weight is not None,
+                }
+                _agree(error, facts)
             self._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
         return self
 
     def _check_distributed(self):
         """Raise ValueError where this estimator cannot train across the ranks of a
         process group."""
-        if self._net_params(1, 1)["optimizer"] is torch.optim.LBFGS:
+        if _OPTIMIZERS.get(self.optimizer, self.optimizer) is torch.optim.LBFGS:
             raise ValueError(
                 "L-BFGS's line search evaluates the loss several times a step, which "
                 "data-parallel training does not average; use optimizer='adam' or "
@@ -491,14 +495,14 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         continues from ``net_``'s weights, optimizer state and history, copied, so
         that ``net_`` itself is untouched until the fit succeeds."""
         seed = _draw_seed(self.random_state)
-        if _group_size() > 1:
-            # one model: the same initial weights on every rank, and a stream of
-            # its own for each rank's shuffling, noise and dropout
+        distributed = _group_size() > 1
+        if distributed:
+            # one model: the same initial weights on every rank
             seed = _broadcast_seed(seed)
-            net = _make_net(self._net_class, seed, **self._net_params(n_features, n_components))
+        net = _make_net(self._net_class, seed, **self._net_params(n_features, n_components))
+        if distributed:
+            # and a stream of its own for each rank's shuffling, noise and dropout
             _seed_net(net, seed + _rank())
-        else:
-            net = _make_net(self._net_class, seed, **self._net_params(n_features, n_components))
         if not resume:
             return net
         changes = self._net_changes(self.net_, n_features, n_components)

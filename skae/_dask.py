@@ -18,34 +18,28 @@ def _is_dask_array(X):
     return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "to_delayed")
 
 
-def _block_moments(block):
-    """``(n, mean, scatter)`` of one block of rows, checked to be finite."""
+def _packed_block_moments(block):
+    """The moments of one block of rows, checked to be finite, as one row ``[n,
+    mean, scatter]``: a block function, so that Dask fuses it with the tasks that
+    make the block, and a block is reduced where it is made instead of being held
+    until a merge."""
     block = np.asarray(block)
     if not np.isfinite(block).all():
         raise ValueError("Input X contains NaN or infinity (in a block of the Dask array).")
     moments = _Moments.of(block.astype(np.float64, copy=False), keep_scatter=True)
-    return moments.n, moments.mean, moments.scatter
-
-
-def _packed_block_moments(block):
-    """``_block_moments`` of one block as one row ``[n, mean, scatter]``: a block
-    function, so that Dask fuses it with the tasks that make the block, and a
-    block is reduced where it is made instead of being held until a merge."""
-    n, mean, scatter = _block_moments(block)
-    return np.concatenate([[n], mean, scatter.ravel()])[None, :]
+    return np.concatenate([[moments.n], moments.mean, moments.scatter.ravel()])[None, :]
 
 
 def _unpacked(row, n_features):
+    """The ``_Moments`` of a row of ``_packed_block_moments``."""
     row = np.asarray(row).ravel()
-    return int(row[0]), row[1 : 1 + n_features], row[1 + n_features :].reshape(n_features, -1)
+    scatter = row[1 + n_features :].reshape(n_features, -1)
+    return _Moments(int(row[0]), row[1 : 1 + n_features], scatter=scatter)
 
 
-def _merge(first, second):
+def _merged(first, second):
     """The moments of two sets of rows, merged."""
-    merged = _Moments(second[0], second[1], scatter=second[2]).merged_after(
-        _Moments(first[0], first[1], scatter=first[2])
-    )
-    return merged.n, merged.mean, merged.scatter
+    return second.merged_after(first)
 
 
 def _check_dask_array(X):
@@ -78,10 +72,9 @@ def _dask_moments(X):
     )
     level = [dask.delayed(_unpacked)(row, d) for row in packed.to_delayed().ravel()]
     while len(level) > 1:
-        pairs = [dask.delayed(_merge)(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        pairs = [dask.delayed(_merged)(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
         level = pairs + level[len(level) - len(level) % 2 :]
-    n, mean, scatter = dask.compute(level[0])[0]
-    return _Moments(n, mean, scatter=scatter)
+    return dask.compute(level[0])[0]
 
 
 def _map_rows(method, X, width):

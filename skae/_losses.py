@@ -93,8 +93,9 @@ class _ReconstructionLoss(torch.nn.Module):
             return _weighted(codes.abs(), weight).mean()
         rho = self.sparsity_target
         # each code unit's mean activation over the batch: a weighted mean
-        rho_hat = codes.mean(dim=0)
-        if weight is not None:
+        if weight is None:
+            rho_hat = codes.mean(dim=0)
+        else:
             total = weight.to(codes.dtype).sum().clamp_min(torch.finfo(codes.dtype).tiny)
             rho_hat = _weighted(codes, weight).sum(dim=0) / total
         rho_hat = rho_hat.clamp(1e-6, 1 - 1e-6)

@@ -214,8 +214,9 @@ def _width_for_ratio(moments, ratio, limit):
 def _mle_width(moments):
     """Minka's maximum-likelihood width for the rows summarized by ``moments``."""
     n_features = moments.mean.shape[0]
-    # the whole spectrum: a fit on fewer rows than features keeps only theirs
-    variances = np.pad(moments.eigenvalues(), (0, n_features))[:n_features] / (moments.n - 1)
+    # the whole spectrum (n_samples >= n_features): a fit on fewer rows than
+    # features keeps only theirs, and the rest are zero
+    variances = moments.spectrum() / (moments.n - 1)
     evidence = [_minka_log_evidence(variances, r, moments.n) for r in range(1, n_features)]
     return int(np.argmax(evidence)) + 1 if evidence else 1
 
