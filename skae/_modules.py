@@ -125,7 +125,12 @@ class MLPAutoencoder(nn.Module):
         """Map codes to raw reconstructions of shape (n, n_features)."""
         params = list(self._decoder_parameters())
         for i, (weight, bias) in enumerate(params):
-            z = F.linear(z, weight, bias)
+            if self.tied_weights:
+                # z @ W rather than linear(z, W.T): autocast casts a parameter to
+                # bfloat16 once per forward pass, but a view of it (W.T) on every use
+                z = z @ weight if bias is None else torch.addmm(bias, z, weight)
+            else:
+                z = F.linear(z, weight, bias)
             if i < len(params) - 1:
                 z = self.dropout(self.activation(z))
         return z
@@ -134,10 +139,11 @@ class MLPAutoencoder(nn.Module):
         return self.decode(self.encode(x))
 
     def _decoder_parameters(self):
-        """(weight, bias) of each decoder layer, code side first."""
+        """(weight, bias) of each decoder layer, code side first; tied weights are
+        the encoder's own, of shape (in, out) as seen from the decoder."""
         if not self.tied_weights:
             return ((layer.weight, layer.bias) for layer in self.decoder_layers)
-        weights = [layer.weight.T for layer in reversed(self.encoder_layers)]
+        weights = [layer.weight for layer in reversed(self.encoder_layers)]
         biases = self.decoder_biases if self.decoder_biases is not None else [None] * len(weights)
         return zip(weights, biases, strict=True)
 
