@@ -53,6 +53,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not args.quick and args.data_dir is None:
         parser.error("--data-dir is required without --quick")
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
 
     from skae import AutoencoderTransformer
     from skae.datasets import DEEP_MNIST_RECIPE, MNIST_RECIPE

@@ -147,3 +147,19 @@ def test_the_linear_closed_form_ignores_the_precision(wine):
     a = LinearAETransformer(3, precision="bfloat16").fit(wine)
     b = LinearAETransformer(3).fit(wine)
     np.testing.assert_array_equal(a.transform(wine), b.transform(wine))
+
+
+@pytest.mark.parametrize("tied_weights", [False, True])
+def test_autocast_casts_each_parameter_once_per_forward_pass(tied_weights):
+    # tied decoding used the encoder's weights through a view (W.T), which
+    # autocast casts again on every use instead of reusing the parameter's cast
+    from torch.profiler import profile
+
+    from skae._modules import MLPAutoencoder
+
+    module = MLPAutoencoder(20, 3, hidden_layer_sizes=(16, 8), tied_weights=tied_weights)
+    x = torch.randn(4, 20)
+    with profile() as trace, torch.autocast("cpu", dtype=torch.bfloat16):
+        module(x)
+    casts = sum(event.count for event in trace.key_averages() if event.key == "aten::_to_copy")
+    assert casts == len(list(module.parameters())) + 1  # and the input
