@@ -95,6 +95,12 @@ def in_fresh_process(fn, *args):
     return result
 
 
+def squared_error_per_image(R, X):
+    """Hinton and Salakhutdinov's metric: the squared error of each reconstruction
+    in ``R`` of ``X``, summed over the pixels, averaged over the images."""
+    return float(((R - X) ** 2).sum(axis=1).mean())
+
+
 def markdown_table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import load_data, report
+from _common import load_data, report, squared_error_per_image
 from skorch.callbacks import Callback
 
 # Fig. 2B of the paper: squared error per test image with a 30-d code
@@ -75,7 +75,7 @@ def _reconstruct(net, X, rows=4096):
 
 
 def _squared_error(net, X):
-    return float(((_reconstruct(net, X) - X) ** 2).sum(axis=1).mean())
+    return squared_error_per_image(_reconstruct(net, X), X)
 
 
 def _probed(every, X_test, X_train):
@@ -167,7 +167,7 @@ def main(argv=None):
         [
             f"PCA({k}) measured",
             f"{pca_seconds:.1f}",
-            f"{((R_pca - X_test) ** 2).sum(axis=1).mean():.2f}",
+            f"{squared_error_per_image(R_pca, X_test):.2f}",
             "",
         ]
     )
@@ -176,7 +176,7 @@ def main(argv=None):
             f"skae DEEP_MNIST_RECIPE ({recipe['max_iter']} epochs, {args.precision}"
             + (f", {changed})" if changed else ")"),
             f"{ae_seconds:.0f}",
-            f"{((R_ae - X_test) ** 2).sum(axis=1).mean():.2f}",
+            f"{squared_error_per_image(R_ae, X_test):.2f}",
             f"{_bce(R_ae, X_test):.4f}",
         ]
     )

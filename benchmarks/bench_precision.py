@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import load_data, report
+from _common import load_data, report, squared_error_per_image
 
 
 def cpu_flags():
@@ -80,8 +80,7 @@ def main(argv=None):
                 ae.fit(X_train)
                 per_epoch = (time.perf_counter() - start) / params["max_iter"]
                 R = ae.inverse_transform(ae.transform(X_test))
-                error = float(((R - X_test) ** 2).sum(axis=1).mean())
-                measured[precision].append((per_epoch, error))
+                measured[precision].append((per_epoch, squared_error_per_image(R, X_test)))
         (t32, e32), (t16, e16) = (np.mean(measured[p], axis=0) for p in measured)
         errors32 = [error for _, error in measured["float32"]]
         spread = (max(errors32) - min(errors32)) / e32
