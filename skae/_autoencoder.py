@@ -2,9 +2,10 @@
 
 import numbers
 
+import numpy as np
 import torch
 
-from ._base import _BaseAutoencoder, _OutlierThreshold
+from ._base import _BaseAutoencoder, _draw_seed, _OutlierThreshold
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
 from ._modules import _ACTIVATIONS, MLPAutoencoder
@@ -103,6 +104,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         "sparsity": [_Interval(numbers.Real, 0, None)],
         "sparsity_target": [_NONE, _Interval(numbers.Real, 0, 1, closed="neither")],
         "dropout": [_Interval(numbers.Real, 0, 1, closed="left")],
+        "pretrain_iter": [_Interval(numbers.Integral, 0, None)],
         "module": [_NONE, _SubclassOf(torch.nn.Module, "a torch.nn.Module subclass")],
         "module_params": [_NONE, _Instance(dict, name="a dict")],
     }
@@ -122,6 +124,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         sparsity=0.0,
         sparsity_target=None,
         dropout=0.0,
+        pretrain_iter=0,
         module=None,
         module_params=None,
         optimizer="adam",
@@ -169,6 +172,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self.sparsity = sparsity
         self.sparsity_target = sparsity_target
         self.dropout = dropout
+        self.pretrain_iter = pretrain_iter
         self.module = module
         self.module_params = module_params
 
@@ -214,12 +218,74 @@ class AutoencoderTransformer(_BaseAutoencoder):
                 "sparsity_target needs codes in (0, 1): set code_activation='logistic' "
                 f"(got code_activation={self.code_activation!r})."
             )
+        if self.pretrain_iter and self.module is not None:
+            raise ValueError(
+                "pretrain_iter pretrains the layers of the built-in MLP; a custom module "
+                f"({self.module.__name__}) has no layers it knows: set pretrain_iter=0."
+            )
         reserved = sorted(set(self.module_params or {}) & {"n_features", "n_components"})
         if reserved:
             raise ValueError(
                 f"module_params may not set {', '.join(reserved)}: the estimator passes "
                 "n_features from the data and n_components from its own parameter."
             )
+
+    def _train_net(self, net, data, sample_weight, *, incremental):
+        # a new network (not one that continues, nor a partial_fit chunk's)
+        if self.pretrain_iter and not incremental and not len(net.history):
+            self._pretrain(net.module_, data, sample_weight)
+        super()._train_net(net, data, sample_weight, incremental=incremental)
+
+    def _pretrain(self, module, X, sample_weight):
+        """Greedy layer-wise pretraining (Bengio et al., 2007): encoder layer ``i``
+        and its mirror decoder layer are trained as a single-layer autoencoder of
+        this estimator's settings on the codes of the layers before it (the first
+        on ``X`` with the estimator's output and loss, the rest on real-valued
+        codes with squared error), and their weights become ``module``'s."""
+        sizes = [*self.hidden_layer_sizes, self.n_components]
+        seeds = np.random.default_rng(_draw_seed(self.random_state)).integers(
+            np.iinfo(np.int32).max, size=len(sizes)
+        )
+        params = {
+            name: value
+            for name, value in self.get_params(deep=False).items()
+            if name in AutoencoderTransformer._get_param_names()
+        } | {
+            "hidden_layer_sizes": (),
+            "sparsity": 0.0,
+            "sparsity_target": None,
+            "pretrain_iter": 0,
+            "max_iter": self.pretrain_iter,
+            "early_stopping": False,
+            "n_iter_no_change": None,
+            "warm_start": False,
+        }
+        codes = X
+        for i, (width, seed) in enumerate(zip(sizes, seeds, strict=True)):
+            first, last = i == 0, i == len(sizes) - 1
+            layer = AutoencoderTransformer(
+                **params
+                | {
+                    "n_components": width,
+                    "code_activation": self.code_activation if last else self.activation,
+                    "output_activation": self.output_activation if first else "identity",
+                    "loss": self.loss if first else "mse",
+                    "noise": self.noise if first else 0.0,
+                    "random_state": int(seed),
+                }
+            )
+            layer.fit(codes, sample_weight=sample_weight)
+            if not last:
+                codes = layer.transform(codes)
+            trained, mirror = layer.net_.module_, len(sizes) - 1 - i
+            with torch.no_grad():
+                module.encoder_layers[i].load_state_dict(trained.encoder_layers[0].state_dict())
+                if self.tied_weights:
+                    module.decoder_biases[mirror].copy_(trained.decoder_biases[0])
+                else:
+                    module.decoder_layers[mirror].load_state_dict(
+                        trained.decoder_layers[0].state_dict()
+                    )
 
     @property
     def _sigmoid_output(self):
@@ -314,6 +380,7 @@ class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
         sparsity=0.0,
         sparsity_target=None,
         dropout=0.0,
+        pretrain_iter=0,
         module=None,
         module_params=None,
         optimizer="adam",
@@ -345,6 +412,7 @@ class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
             sparsity=sparsity,
             sparsity_target=sparsity_target,
             dropout=dropout,
+            pretrain_iter=pretrain_iter,
             module=module,
             module_params=module_params,
             optimizer=optimizer,

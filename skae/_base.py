@@ -78,9 +78,9 @@ from ._validation import (
 
 _TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
 
-_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
-_FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.SGD)
+_FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
 
 # the precision parameter's values: the dtype autocast computes in (None: none)
 _PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}

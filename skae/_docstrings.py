@@ -57,14 +57,26 @@ _SNIPPETS = {
         Dropout probability after every hidden layer (encoder and decoder) in
         training.
 
+    pretrain_iter : int, default=0
+        Epochs of greedy layer-wise pretraining of each layer before the network
+        trains as a whole (0: none). Each encoder layer and its mirror decoder
+        layer are first fitted as a single-layer autoencoder with this
+        estimator's settings on the codes of the layers before it: the first on
+        the data, with this ``output_activation``, ``loss`` and ``noise``; the
+        others on real-valued codes, with squared error; ``sparsity`` applies to
+        the whole network only. Their weights start the network. Only a fit that
+        builds a new network pretrains (not a ``warm_start`` fit that continues
+        one, nor ``partial_fit``).
+
     module : torch.nn.Module subclass or None, default=None
         A custom autoencoder to train instead of the built-in MLP, such as
         :class:`~skae.ConvAutoencoder`. It must define ``encode(x)`` and
         ``decode(z)`` (the raw output, before ``output_activation``) and is built
         as ``module(n_features=..., n_components=..., **module_params)``;
         ``hidden_layer_sizes``, ``activation``, ``code_activation``,
-        ``tied_weights`` and ``dropout`` are then unused (``output_activation``,
-        ``loss``, ``noise`` and ``sparsity`` still apply).
+        ``tied_weights`` and ``dropout`` are then unused and ``pretrain_iter``
+        must be 0 (``output_activation``, ``loss``, ``noise`` and ``sparsity``
+        still apply).
 
     module_params : dict or None, default=None
         Further keyword arguments of ``module``.""",
@@ -99,13 +111,18 @@ _SNIPPETS = {
         offset_``. ``fit`` sets it from the training data; ``partial_fit`` from the
         latest chunk.""",
     "training_parameters": """\
-    optimizer : {{"adam", "sgd"}} or torch.optim.Optimizer subclass, default="adam"
+    optimizer : {{"adam", "adamw", "sgd"}} or torch.optim.Optimizer subclass, default="adam"
         Optimizer of the minibatch training, by name or as a class; it receives
         ``lr=learning_rate_init`` and, when ``alpha > 0``, ``weight_decay=alpha``.
+        "adamw" is Adam with weight decay decoupled from the gradient's running
+        averages (Loshchilov & Hutter, 2019).
 
     alpha : float, default={alpha}
-        L2 penalty on the connection weights (not the biases), applied as the
-        optimizer's weight decay.
+        Weight decay of the connection weights (not the biases), applied as the
+        optimizer's ``weight_decay``: an L2 penalty added to the gradient for
+        "adam" and "sgd"; for "adamw" a shrinkage of each weight by
+        ``learning_rate_init * alpha`` (the current learning rate under a
+        schedule) at every step, so useful values are larger, around 1e-2 to 1e-1.
 
     batch_size : int or "auto", default="auto"
         Size of the minibatches; "auto" means ``min(200, n_samples)``, as in

@@ -1,5 +1,7 @@
 """AutoencoderTransformer: the nonlinear autoencoder and its recipes."""
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import torch
@@ -99,6 +101,22 @@ def test_custom_optimizer_class_is_used(digits_split):
     X_train, _ = digits_split
     ae = AutoencoderTransformer(optimizer=torch.optim.RMSprop, max_iter=2).fit(X_train)
     assert isinstance(ae.net_.optimizer_, torch.optim.RMSprop)
+
+
+def test_adamw_decays_the_weights_apart_from_the_gradient(digits_split):
+    X_train, _ = digits_split
+    common = dict(hidden_layer_sizes=(16,), alpha=0.1, max_iter=2, random_state=0)
+    ae = AutoencoderTransformer(optimizer="adamw", **common).fit(X_train)
+    optimizer = ae.net_.optimizer_
+    assert isinstance(optimizer, torch.optim.AdamW)
+    # the weights decay by alpha, the biases not at all
+    names = {id(p): n for n, p in ae.net_.module_.named_parameters()}
+    decay = {names[id(p)]: g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+    assert len(decay) == len(names) == 8
+    assert all(d == (0.1 if "weight" in n else 0.0) for n, d in decay.items())
+    # decoupled: not the weights of Adam's L2 penalty of the same strength
+    adam = AutoencoderTransformer(optimizer="adam", **common).fit(X_train)
+    assert not np.allclose(ae.transform(X_train), adam.transform(X_train), atol=1e-4)
 
 
 # -- the autoencoder family ----------------------------------------------------------
@@ -261,3 +279,104 @@ def test_outlier_detector_partial_fit_updates_offset(zeros_vs_rest):
     detector.partial_fit(X_train)
     scores = detector.score_samples(X_train)
     assert detector.offset_ == np.percentile(scores, 20, method="averaged_inverted_cdf")
+
+
+# -- layer-wise pretraining ----------------------------------------------------------
+
+
+@pytest.fixture
+def training_starts(monkeypatch):
+    """``(estimator, module state, data)`` at the start of each network's training."""
+    from skae._base import _BaseAutoencoder
+
+    starts, train = [], _BaseAutoencoder._train_net
+
+    def recorded(self, net, data, sample_weight, *, incremental):
+        state = {k: v.clone() for k, v in net.module_.state_dict().items()}
+        starts.append((self, state, data))
+        train(self, net, data, sample_weight, incremental=incremental)
+
+    monkeypatch.setattr(_BaseAutoencoder, "_train_net", recorded)
+    return starts
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_pretraining_starts_each_layer_from_a_single_layer_autoencoder(
+    digits_split, training_starts, tied
+):
+    X_train, _ = digits_split
+    ae = AutoencoderTransformer(
+        4,
+        hidden_layer_sizes=(16, 8),
+        activation="tanh",
+        output_activation="sigmoid",
+        loss="bce",
+        tied_weights=tied,
+        noise=0.1,
+        pretrain_iter=2,
+        max_iter=1,
+        random_state=0,
+    ).fit(X_train)
+    *layers, (deep, start, _) = training_starts
+    assert deep is ae and len(layers) == 3
+    shallow = [layer for layer, _, _ in layers]
+    assert [s.n_components for s in shallow] == [16, 8, 4]
+    assert all(s.hidden_layer_sizes == () and s.n_iter_ == 2 for s in shallow)
+    assert [s.code_activation for s in shallow] == ["tanh", "tanh", "identity"]
+    # the first reconstructs the data as the estimator does, the others codes
+    assert [(s.loss, s.output_activation, s.noise) for s in shallow] == [
+        ("bce", "sigmoid", 0.1),
+        ("mse", "identity", 0.0),
+        ("mse", "identity", 0.0),
+    ]
+    assert layers[0][2] is X_train
+    for (before, _, data), (_, _, codes) in pairwise(layers):
+        np.testing.assert_array_equal(codes, before.transform(data))
+    for i, s in enumerate(shallow):
+        trained, mirror = s.net_.module_, 2 - i
+        for name in ("weight", "bias"):
+            torch.testing.assert_close(
+                start[f"encoder_layers.{i}.{name}"],
+                getattr(trained.encoder_layers[0], name),
+                rtol=0,
+                atol=0,
+            )
+        if tied:
+            decoder = {f"decoder_biases.{mirror}": trained.decoder_biases[0]}
+        else:
+            decoder = {
+                f"decoder_layers.{mirror}.{name}": getattr(trained.decoder_layers[0], name)
+                for name in ("weight", "bias")
+            }
+        for key, value in decoder.items():
+            torch.testing.assert_close(start[key], value, rtol=0, atol=0)
+
+
+def test_only_a_new_network_is_pretrained(digits_split, training_starts):
+    X_train, _ = digits_split
+    common = dict(hidden_layer_sizes=(16,), pretrain_iter=1, max_iter=1, random_state=0)
+    ae = AutoencoderTransformer(4, **common).fit(X_train)
+    assert len(training_starts) == 3
+    ae.set_params(warm_start=True).fit(X_train)
+    ae.partial_fit(X_train)
+    assert len(training_starts) == 5 and all(e is ae for e, _, _ in training_starts[2:])
+    AutoencoderTransformer(4, **common).partial_fit(X_train)
+    assert len(training_starts) == 6
+
+
+def test_pretraining_takes_sparse_rows_and_their_weights(digits_split):
+    import scipy.sparse as sp
+
+    X_train, _ = digits_split
+    weights = np.random.default_rng(0).uniform(0, 2, len(X_train))
+    common = dict(hidden_layer_sizes=(16,), pretrain_iter=2, max_iter=1, random_state=0)
+    dense = AutoencoderTransformer(4, **common).fit(X_train, sample_weight=weights)
+    sparse = AutoencoderTransformer(4, **common).fit(sp.csr_matrix(X_train), sample_weight=weights)
+    np.testing.assert_allclose(sparse.transform(X_train), dense.transform(X_train), atol=1e-5)
+
+
+def test_pretraining_a_custom_module_is_refused(digits_split):
+    from skae import ConvAutoencoder
+
+    with pytest.raises(ValueError, match="pretrain_iter pretrains the layers"):
+        AutoencoderTransformer(module=ConvAutoencoder, pretrain_iter=1).fit(digits_split[0])
