@@ -233,7 +233,14 @@ class AutoencoderTransformer(_BaseAutoencoder):
     def _train_net(self, net, data, sample_weight, *, incremental):
         # a new network (not one that continues, nor a partial_fit chunk's)
         if self.pretrain_iter and not incremental and not len(net.history):
-            self._pretrain(net.module_, data, sample_weight)
+            rows, weights = data, sample_weight
+            if net.train_split is not None:
+                # the rows that early stopping's split keeps for training: the
+                # validation rows stay unseen
+                keep = net.train_split.training_rows(data.shape[0]).numpy()
+                rows = data[keep]
+                weights = None if sample_weight is None else sample_weight[keep]
+            self._pretrain(net.module_, rows, weights)
         super()._train_net(net, data, sample_weight, incremental=incremental)
 
     def _pretrain(self, module, X, sample_weight):
@@ -274,6 +281,11 @@ class AutoencoderTransformer(_BaseAutoencoder):
                     "random_state": int(seed),
                 }
             )
+            if self.verbose:
+                print(
+                    f"pretraining layer {i + 1}/{len(sizes)}: {codes.shape[1]} -> {width}",
+                    flush=True,
+                )
             layer.fit(codes, sample_weight=sample_weight)
             if not last:
                 codes = layer.transform(codes)

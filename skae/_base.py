@@ -5,6 +5,8 @@ estimator saves and how its net is rebuilt from that."""
 import copy
 import inspect
 import numbers
+import os
+import sys
 import warnings
 from abc import ABC
 from contextlib import contextmanager
@@ -161,6 +163,19 @@ def _all_or_nothing(estimator):
         vars(estimator).clear()
         vars(estimator).update(saved)
         raise
+
+
+def _caller_level():
+    """The ``stacklevel`` at which ``warnings.warn``, called in the function that
+    calls this, names the first caller outside skae: the line of the user's code,
+    however many of skae's own frames lie between."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def _draw_seed(random_state):
@@ -465,7 +480,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 "precision='float16' scales the loss step by step, which L-BFGS's "
                 "line search cannot take; use precision='bfloat16' or 'float32'."
             )
-        if self.alpha > 0 or optimizer in _FUSED_OPTIMIZERS:
+        if "weight_decay" in inspect.signature(optimizer).parameters:
+            # also alpha=0: some optimizers (AdamW) decay by default
             params["optimizer__weight_decay"] = self.alpha
         if self.alpha > 0:
             # a second parameter group costs a second optimizer kernel per step
@@ -559,7 +575,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     "optimization hasn't converged yet; raise max_iter or tol, or set "
                     "n_iter_no_change=None to train for exactly max_iter epochs.",
                     ConvergenceWarning,
-                    stacklevel=5,
+                    stacklevel=_caller_level(),
                 )
 
     def _set_net(self, net, *, resume):

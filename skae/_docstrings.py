@@ -59,14 +59,19 @@ _SNIPPETS = {
 
     pretrain_iter : int, default=0
         Epochs of greedy layer-wise pretraining of each layer before the network
-        trains as a whole (0: none). Each encoder layer and its mirror decoder
-        layer are first fitted as a single-layer autoencoder with this
-        estimator's settings on the codes of the layers before it: the first on
-        the data, with this ``output_activation``, ``loss`` and ``noise``; the
-        others on real-valued codes, with squared error; ``sparsity`` applies to
-        the whole network only. Their weights start the network. Only a fit that
-        builds a new network pretrains (not a ``warm_start`` fit that continues
-        one, nor ``partial_fit``).
+        trains as a whole (0: none; Bengio et al., 2007). Each encoder layer and
+        its mirror decoder layer are first fitted, for exactly this many epochs,
+        as a single-layer autoencoder with this estimator's optimizer, schedule,
+        batch size and precision, on the codes of the layers before it (hidden
+        layers' codes through ``activation``, the last through
+        ``code_activation``): the first on the data, with this
+        ``output_activation``, ``loss`` and ``noise``; the others on the codes,
+        with a linear output and squared error. ``sparsity``, ``dropout`` and early
+        stopping apply to the whole network only; with ``early_stopping=True``
+        pretraining sees only the rows kept for training. Their weights start the
+        network; ``n_iter_`` and ``loss_curve_`` count its own epochs. Only a fit
+        that builds a new network pretrains (not a ``warm_start`` fit that
+        continues one, nor ``partial_fit``).
 
     module : torch.nn.Module subclass or None, default=None
         A custom autoencoder to train instead of the built-in MLP, such as
@@ -113,7 +118,7 @@ _SNIPPETS = {
     "training_parameters": """\
     optimizer : {{"adam", "adamw", "sgd"}} or torch.optim.Optimizer subclass, default="adam"
         Optimizer of the minibatch training, by name or as a class; it receives
-        ``lr=learning_rate_init`` and, when ``alpha > 0``, ``weight_decay=alpha``.
+        ``lr=learning_rate_init`` and, if it takes one, ``weight_decay=alpha``.
         "adamw" is Adam with weight decay decoupled from the gradient's running
         averages (Loshchilov & Hutter, 2019).
 

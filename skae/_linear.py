@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
-from ._base import _all_or_nothing, _BaseAutoencoder
+from ._base import _all_or_nothing, _BaseAutoencoder, _caller_level
 from ._chunks import _chunks
 from ._dask import _check_dask_array, _dask_moments, _is_dask_array, _map_rows
 from ._docstrings import _fill_doc
@@ -358,7 +358,7 @@ class LinearAETransformer(_BaseAutoencoder):
                     "over-complete linear autoencoder can learn the identity map, so its "
                     "raw codes compress nothing.",
                     UserWarning,
-                    stacklevel=5,
+                    stacklevel=_caller_level(),
                 )
             return int(k)
         return _width_for_ratio(moments, k, limit)

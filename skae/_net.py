@@ -126,13 +126,7 @@ class _RandomSplit:
 
     def __call__(self, dataset, y=None, **fit_params):
         n = len(dataset)
-        n_valid = int(np.ceil(self.fraction * n))
-        if n_valid < 1 or n - n_valid < 1:
-            raise ValueError(
-                f"validation_fraction={self.fraction} leaves no training or no "
-                f"validation sample out of n_samples={n}; use more samples or "
-                "early_stopping=False."
-            )
+        n_valid = self._n_valid(n)
         order = torch.randperm(n, generator=self.generator)
         X, weights = dataset.X, dataset.weights
         if weights is not None and not (
@@ -146,6 +140,24 @@ class _RandomSplit:
                 "another random_state, or early_stopping=False."
             )
         return _Rows(X, order[n_valid:], weights), _Rows(X, order[:n_valid], weights)
+
+    def training_rows(self, n):
+        """The indices of the rows that the next call, on ``n`` rows, keeps for
+        training; drawn by a copy of the generator, which draws the same order."""
+        generator = torch.Generator().set_state(
+            (self.generator or torch.default_generator).get_state()
+        )
+        return torch.randperm(n, generator=generator)[self._n_valid(n) :]
+
+    def _n_valid(self, n):
+        n_valid = int(np.ceil(self.fraction * n))
+        if n_valid < 1 or n - n_valid < 1:
+            raise ValueError(
+                f"validation_fraction={self.fraction} leaves no training or no "
+                f"validation sample out of n_samples={n}; use more samples or "
+                "early_stopping=False."
+            )
+        return n_valid
 
 
 def _diverged(message):

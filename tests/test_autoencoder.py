@@ -375,6 +375,53 @@ def test_pretraining_takes_sparse_rows_and_their_weights(digits_split):
     np.testing.assert_allclose(sparse.transform(X_train), dense.transform(X_train), atol=1e-5)
 
 
+def test_pretraining_leaves_early_stopping_s_validation_rows_unseen(
+    digits_split, training_starts, monkeypatch
+):
+    from skae._net import _RandomSplit
+
+    X_train, _ = digits_split
+    kept, split = [], _RandomSplit.__call__
+
+    def recorded(self, dataset, y=None, **fit_params):
+        train, valid = split(self, dataset, y, **fit_params)
+        kept.append(train.indices.numpy())
+        return train, valid
+
+    monkeypatch.setattr(_RandomSplit, "__call__", recorded)
+    AutoencoderTransformer(
+        4,
+        hidden_layer_sizes=(16,),
+        early_stopping=True,
+        validation_fraction=0.2,
+        pretrain_iter=1,
+        max_iter=1,
+        random_state=0,
+    ).fit(X_train)
+    # the deep network's split is the only one (the layers do not stop early)
+    (rows,) = kept
+    assert len(rows) == 1120
+    np.testing.assert_array_equal(training_starts[0][2], X_train[rows])
+
+
+def test_verbose_pretraining_names_each_layer(digits_split, capsys):
+    AutoencoderTransformer(
+        4, hidden_layer_sizes=(16,), pretrain_iter=1, max_iter=1, verbose=1, random_state=0
+    ).fit(digits_split[0])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "pretraining layer 1/2: 64 -> 16"
+    assert "pretraining layer 2/2: 16 -> 4" in lines
+    assert lines[-1].startswith("epoch 1/1")
+
+
+def test_an_optimizer_with_its_own_default_decay_gets_alpha_zero(digits_split):
+    class Decaying(torch.optim.AdamW):  # torch's AdamW decays by 0.01 unless told
+        pass
+
+    ae = AutoencoderTransformer(optimizer=Decaying, alpha=0.0, max_iter=1).fit(digits_split[0])
+    assert [g["weight_decay"] for g in ae.net_.optimizer_.param_groups] == [0.0]
+
+
 def test_pretraining_a_custom_module_is_refused(digits_split):
     from skae import ConvAutoencoder
 

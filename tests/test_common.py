@@ -58,3 +58,13 @@ def test_fast_settings_really_warn_about_convergence():
     est = instance("ae", max_iter=2, random_state=0)
     with pytest.warns(ConvergenceWarning, match="maximum iterations"):
         est.fit([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
+
+
+@pytest.mark.parametrize("kind", ["ae", "ae-detector", "vae", "vae-detector"])
+def test_convergence_warning_names_the_caller_s_line(kind):
+    # not a line of skae's, however deep its calls (a line of skae's would also
+    # merge, under the default filter, the warnings of different user lines)
+    est = instance(kind, max_iter=1, n_iter_no_change=5, random_state=0)
+    with pytest.warns(ConvergenceWarning) as record:
+        est.fit([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
+    assert [w.filename for w in record] == [__file__]

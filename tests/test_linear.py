@@ -165,8 +165,9 @@ def test_over_complete_needs_align_false():
         LinearAETransformer(5).fit(X)
     with pytest.raises(ValueError, match="the closed form have no more components"):
         LinearAETransformer(5, align=False).fit(X)
-    with pytest.warns(UserWarning, match="over-complete"):
+    with pytest.warns(UserWarning, match="over-complete") as record:
         lae = LinearAETransformer(5, solver="lbfgs", align=False, random_state=0).fit(X)
+    assert {w.filename for w in record if "over-complete" in str(w.message)} == {__file__}
     assert lae.transform(X).shape == (150, 5)
 
 
