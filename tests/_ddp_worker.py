@@ -97,6 +97,11 @@ def main(out):
     results["adam_loss"] = np.array(adam.loss_curve_)
     results["adam_validation"] = np.array(adam.validation_scores_)
 
+    # pretraining fits single-layer estimators inside the group: one model too,
+    # even unseeded (each network's seed comes from rank 0)
+    pretrained = AutoencoderTransformer(2, hidden_layer_sizes=(4,), pretrain_iter=2, max_iter=2)
+    results["pretrained_codes"] = pretrained.fit(shard).transform(X)
+
     vae = VAETransformer(2, hidden_layer_sizes=(8,), max_iter=3, random_state=0)
     results["vae_codes"] = vae.fit(shard, sample_weight=np.arange(len(shard)) + 1.0).transform(X)
 

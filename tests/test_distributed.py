@@ -66,7 +66,9 @@ def test_two_ranks_train_the_one_process_model(ranks):
         np.testing.assert_allclose(result["sgd_loss"], single.loss_curve_, rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["sgd_weights", "adam_codes", "vae_codes", "detector_scores"])
+@pytest.mark.parametrize(
+    "name", ["sgd_weights", "adam_codes", "pretrained_codes", "vae_codes", "detector_scores"]
+)
 def test_every_rank_holds_the_same_model(ranks, name):
     (first, _), (second, _) = ranks
     np.testing.assert_array_equal(first[name], second[name])
