@@ -1,4 +1,4 @@
-"""Hinton and Salakhutdinov's deep autoencoder on MNIST, from random initialization.
+"""Hinton and Salakhutdinov's deep autoencoder on MNIST, pretrained with skae's own estimators.
 
 Hinton & Salakhutdinov, "Reducing the dimensionality of data with neural networks"
 (Science 313:504, 2006), Fig. 2B: average squared reconstruction error per test
@@ -153,6 +153,7 @@ def main(argv=None):
     changed = ", ".join(args.set)
     if args.quick:
         recipe |= {"n_components": 8, "hidden_layer_sizes": (32, 16), "max_iter": 4}
+        recipe["pretrain_iter"] = min(recipe["pretrain_iter"], 1)
         args.report_every = 2
     k = recipe["n_components"]
 

@@ -66,8 +66,12 @@ def main(argv=None):
         deep = seed = 1
     configurations = [
         ("seed recipe", dict(MNIST_RECIPE, max_iter=seed)),
-        ("deep recipe, batch 128", dict(DEEP_MNIST_RECIPE, max_iter=deep)),
-        ("deep recipe, batch 512", dict(DEEP_MNIST_RECIPE, max_iter=deep, batch_size=512)),
+        # the network's own epochs: no layer-wise pretraining before them
+        ("deep recipe, batch 128", dict(DEEP_MNIST_RECIPE, max_iter=deep, pretrain_iter=0)),
+        (
+            "deep recipe, batch 512",
+            dict(DEEP_MNIST_RECIPE, max_iter=deep, pretrain_iter=0, batch_size=512),
+        ),
     ]
     rows = []
     for name, params in configurations:
