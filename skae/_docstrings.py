@@ -58,20 +58,19 @@ _SNIPPETS = {
         training.
 
     pretrain_iter : int, default=0
-        Epochs of greedy layer-wise pretraining of each layer before the network
-        trains as a whole (0: none; Bengio et al., 2007). Each encoder layer and
-        its mirror decoder layer are first fitted, for exactly this many epochs,
-        as a single-layer autoencoder with this estimator's optimizer, schedule,
-        batch size and precision, on the codes of the layers before it (hidden
-        layers' codes through ``activation``, the last through
-        ``code_activation``): the first on the data, with this
-        ``output_activation``, ``loss`` and ``noise``; the others on the codes,
-        with a linear output and squared error. ``sparsity``, ``dropout`` and early
-        stopping apply to the whole network only; with ``early_stopping=True``
-        pretraining sees only the rows kept for training. Their weights start the
-        network; ``n_iter_`` and ``loss_curve_`` count its own epochs. Only a fit
-        that builds a new network pretrains (not a ``warm_start`` fit that
-        continues one, nor ``partial_fit``).
+        Epochs of greedy layer-wise pretraining of each layer before the network trains
+        as a whole (0: none; Bengio et al., NIPS 2006). Each encoder layer and its
+        mirror decoder layer are first fitted, for exactly this many epochs, as a
+        single-layer autoencoder with this estimator's optimizer, ``alpha``, learning
+        rate and schedule, batch size, ``tied_weights`` and precision, on the codes of
+        the layers before it (hidden layers' codes through ``activation``, the last
+        through ``code_activation``): the first on the data, with this
+        ``output_activation``, ``loss`` and ``noise``; the others on the codes, with a
+        linear output and squared error. ``sparsity``, ``dropout`` and early stopping
+        apply to the whole network only; with ``early_stopping=True`` pretraining sees
+        only the rows kept for training. Their weights start the network; ``n_iter_``
+        and ``loss_curve_`` count its own epochs. Only a fit that builds a new network
+        pretrains (not a ``warm_start`` fit that continues one, nor ``partial_fit``).
 
     module : torch.nn.Module subclass or None, default=None
         A custom autoencoder to train instead of the built-in MLP, such as
@@ -127,7 +126,7 @@ _SNIPPETS = {
         optimizer's ``weight_decay``: an L2 penalty added to the gradient for
         "adam" and "sgd"; for "adamw" a shrinkage of each weight by
         ``learning_rate_init * alpha`` (the current learning rate under a
-        schedule) at every step, so useful values are larger, around 1e-2 to 1e-1.
+        schedule) at every step, so useful values are larger, around 1e-2 to 2e-1.
 
     batch_size : int or "auto", default="auto"
         Size of the minibatches; "auto" means ``min(200, n_samples)``, as in

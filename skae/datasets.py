@@ -57,16 +57,16 @@ DEEP_MNIST_RECIPE = MappingProxyType(
     }
 )
 """The deep MNIST autoencoder of Hinton and Salakhutdinov (2006) as parameters of
-:class:`~skae.AutoencoderTransformer`: 784 -> 1000 -> 500 -> 250 -> 30 and back,
-tanh hidden units, a linear 30-d code, a sigmoid output and binary cross-entropy,
-the decoder's weights tied to the encoder's (as in the paper's unrolled RBMs).
-Each layer is first pretrained for 30 epochs as a single-layer autoencoder
-(``pretrain_iter``, where the paper used RBMs), then the network trains for 150
-epochs with AdamW (decoupled weight decay 0.15; learning rate 1e-3 annealed to 0
-along a cosine) on batches of 128. The paper's network (logistic units, RBM
-pretraining, then fine-tuning) reached a squared error of 3.00 per test image;
-:doc:`/performance` (table 16) gives what this recipe reaches, and after how
-long. ``precision="bfloat16"`` trains it faster on CPUs with AMX-BF16.
+:class:`~skae.AutoencoderTransformer`: 784 -> 1000 -> 500 -> 250 -> 30 and back, tanh
+hidden units, a linear 30-d code, a sigmoid output and binary cross-entropy, the
+decoder's weights tied to the encoder's (as in the paper's unrolled RBMs). Each layer is
+first pretrained for 30 epochs as a single-layer autoencoder (``pretrain_iter``, where
+the paper used RBMs), then the network trains for 150 epochs; both with AdamW (decoupled
+weight decay 0.15; learning rate 1e-3 annealed to 0 along a cosine over each fit's
+epochs) on batches of 128. The paper's network (logistic units, RBM pretraining, then
+fine-tuning) reached a squared error of 3.00 per test image; :doc:`/performance` (table
+16) gives what this recipe reaches, and after how long. ``precision="bfloat16"`` trains
+it faster on CPUs with AMX-BF16.
 
 Examples
 --------
