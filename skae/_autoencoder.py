@@ -253,10 +253,10 @@ class AutoencoderTransformer(_BaseAutoencoder):
         seeds = np.random.default_rng(_draw_seed(self.random_state)).integers(
             np.iinfo(np.int32).max, size=len(sizes)
         )
+        # a subclass's own parameters (the detector's contamination) are not a layer's
+        names = set(AutoencoderTransformer._get_param_names())
         params = {
-            name: value
-            for name, value in self.get_params(deep=False).items()
-            if name in AutoencoderTransformer._get_param_names()
+            name: value for name, value in self.get_params(deep=False).items() if name in names
         } | {
             "hidden_layer_sizes": (),
             "sparsity": 0.0,

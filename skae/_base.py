@@ -470,7 +470,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             precision=_PRECISIONS[self.precision],
             verbose=0,
         )
-        if self.alpha > 0 and "weight_decay" not in inspect.signature(optimizer).parameters:
+        takes_decay = "weight_decay" in inspect.signature(optimizer).parameters
+        if self.alpha > 0 and not takes_decay:
             raise ValueError(
                 f"alpha={self.alpha} is applied as the optimizer's weight_decay, which "
                 f"{optimizer.__name__} does not take; set alpha=0."
@@ -480,7 +481,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 "precision='float16' scales the loss step by step, which L-BFGS's "
                 "line search cannot take; use precision='bfloat16' or 'float32'."
             )
-        if "weight_decay" in inspect.signature(optimizer).parameters:
+        if takes_decay:
             # also alpha=0: some optimizers (AdamW) decay by default
             params["optimizer__weight_decay"] = self.alpha
         if self.alpha > 0:
