@@ -125,13 +125,9 @@ class _RandomSplit:
         self.generator = generator
 
     def __call__(self, dataset, y=None, **fit_params):
-        n = len(dataset)
-        n_valid = self._n_valid(n)
-        order = torch.randperm(n, generator=self.generator)
+        train, valid = self._split(len(dataset), self.generator)
         X, weights = dataset.X, dataset.weights
-        if weights is not None and not (
-            weights[order[n_valid:]].any() and weights[order[:n_valid]].any()
-        ):
+        if weights is not None and not (weights[train].any() and weights[valid].any()):
             raise ValueError(
                 "the validation split (validation_fraction="
                 f"{self.fraction}) left all the sample_weight on one side: every row "
@@ -139,7 +135,7 @@ class _RandomSplit:
                 "stopping would compare nothing. Use more rows of positive weight, "
                 "another random_state, or early_stopping=False."
             )
-        return _Rows(X, order[n_valid:], weights), _Rows(X, order[:n_valid], weights)
+        return _Rows(X, train, weights), _Rows(X, valid, weights)
 
     def training_rows(self, n):
         """The indices of the rows that the next call, on ``n`` rows, keeps for
@@ -147,9 +143,10 @@ class _RandomSplit:
         generator = torch.Generator().set_state(
             (self.generator or torch.default_generator).get_state()
         )
-        return torch.randperm(n, generator=generator)[self._n_valid(n) :]
+        return self._split(n, generator)[0]
 
-    def _n_valid(self, n):
+    def _split(self, n, generator):
+        """(training, validation) row indices of ``n`` rows, in ``generator``'s order."""
         n_valid = int(np.ceil(self.fraction * n))
         if n_valid < 1 or n - n_valid < 1:
             raise ValueError(
@@ -157,7 +154,8 @@ class _RandomSplit:
                 f"validation sample out of n_samples={n}; use more samples or "
                 "early_stopping=False."
             )
-        return n_valid
+        order = torch.randperm(n, generator=generator)
+        return order[n_valid:], order[:n_valid]
 
 
 def _diverged(message):
