@@ -5,10 +5,11 @@ import numbers
 import numpy as np
 import torch
 
-from ._base import _BaseAutoencoder, _draw_seed, _OutlierThreshold
+from ._base import _BaseAutoencoder, _draw_seed
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
 from ._modules import _ACTIVATIONS, MLPAutoencoder
+from ._outlier import _OutlierThreshold
 from ._validation import (
     _BOOLEAN,
     _NONE,
@@ -202,6 +203,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         }
 
     def _check_settings(self):
+        super()._check_settings()
         if self.loss == "bce" and self.output_activation != "sigmoid":
             raise ValueError(
                 "loss='bce' needs output_activation='sigmoid', got "

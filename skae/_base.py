@@ -1,6 +1,7 @@
-"""The base every skae estimator shares: validation, training the skorch net,
-``transform`` / ``inverse_transform`` / ``score_samples``, and what a fitted
-estimator saves and how its net is rebuilt from that."""
+"""The base every skae estimator shares, top to bottom: its parameters and their
+checks, building the skorch net, training it (all-or-nothing), what a fitted
+estimator saves and how its net is rebuilt, then inference (``transform``,
+``inverse_transform``, ``score_samples``) chunk by chunk."""
 
 import copy
 import inspect
@@ -14,53 +15,34 @@ from contextlib import contextmanager
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    OutlierMixin,
-    TransformerMixin,
-    clone,
-)
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_array,
-    check_is_fitted,
-    validate_data,
-)
-from skorch.callbacks import EarlyStopping
-from skorch.history import History
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._chunks import _chunks, _dense
 from ._distributed import (
-    _agree,
-    _AverageEpochLosses,
-    _broadcast_seed,
-    _gather,
-    _group_size,
-    _rank,
-    _sum,
+    _global_max,
+    _global_sums,
+    _OnEveryRank,
+    _refuse_in_group,
+    _shared_seeds,
 )
 from ._losses import _bernoulli_divergence
 from ._net import (
     _as_tensor,
     _AutoencoderNet,
     _continue_from,
-    _CosineSchedule,
-    _empty_weights_allowed,
-    _EpochLog,
     _fused_supported,
     _make_net,
-    _optimizer_state,
+    _net_tensors,
     _place_net,
     _RandomSplit,
     _resolve_device,
     _restore_device,
+    _restored_net,
     _Rows,
     _seed_net,
-    _state_after_a_step,
-    _StopOnDivergence,
     _training_tensor,
 )
 from ._validation import (
@@ -68,7 +50,8 @@ from ._validation import (
     _NONE,
     _RANDOM_STATE,
     _Array,
-    _check_same_tensors,
+    _check_unit_interval,
+    _check_weights,
     _Fitted,
     _Instance,
     _Interval,
@@ -77,6 +60,7 @@ from ._validation import (
     _SubclassOf,
     _validate_params,
 )
+from .metrics import _squared_errors
 
 _TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
 
@@ -88,62 +72,19 @@ _FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
 _PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 # skorch arguments that do not change what a net computes or the state it trains
+# (nor do the callbacks': stopping, schedule, progress)
 _UNCOMPARED = {"device", "verbose", "max_epochs", "batch_size", "lr", "precision"}
 
-# a loaded net's skorch history holds at most this many of the last epochs, so a
-# file cannot make loading build a large history from a short list of losses
-# (loss_curve_ and validation_scores_ keep every epoch)
-_LOADED_HISTORY = 10_000
+# parameters that may differ between the ranks of a process group: where each rank
+# runs, what it prints, and its seed (rank 0's seeds every rank)
+_RANK_OWN = {"device", "verbose", "random_state"}
 
 # every public estimator class, by name, registered as it is defined
 _ESTIMATORS = {}
 
 
-def _check_unit_interval(X, setting, alternative):
-    """Raise ValueError unless ``X`` lies in [0, 1], as ``setting`` needs."""
-    low, high = X.min(), X.max()
-    if low < 0 or high > 1:
-        raise ValueError(
-            f"{setting} needs X in [0, 1]; got values in [{low:.4g}, {high:.4g}]. Scale X "
-            f"(e.g. MinMaxScaler) or use {alternative}."
-        )
-
-
-def _check_weights(sample_weight, X):
-    """``sample_weight`` as a float64 array of one finite, non-negative weight per
-    row of ``X``, not all zero; ValueError naming it otherwise."""
-    weights = _check_sample_weight(sample_weight, X, dtype=np.float64)
-    if (weights < 0).any():
-        raise ValueError(
-            f"sample_weight must be non-negative; got {weights.min():.4g} "
-            f"(sample {int(np.argmin(weights))})."
-        )
-    if not weights.any():
-        raise ValueError("sample_weight is zero for every sample: at least one must weigh more.")
-    return weights
-
-
-def _quantile(values, q, weights=None):
-    """The ``q``-quantile of ``values`` under frequency ``weights`` (None: all 1):
-    the smallest value where their weighted empirical distribution reaches ``q``,
-    averaged with the next where it reaches ``q`` exactly (numpy's
-    "averaged_inverted_cdf", and scikit-learn's weighted percentile). It depends
-    on the distribution only, so integer weights act as repeated values, zero
-    weights as absent ones, and the weights' scale does not matter."""
-    order = np.argsort(values, kind="stable")
-    values = values[order]
-    weights = np.ones(len(values)) if weights is None else weights[order]
-    values, weights = values[weights > 0], weights[weights > 0]
-    # rescaled, so that no sum overflows or underflows
-    cumulative = np.cumsum(weights / weights.max())
-    target = q * cumulative[-1]
-    # a cumulative weight within rounding of the target reaches it exactly (weights
-    # of 0.1 add up to 0.30000000000000004)
-    tolerance = 16 * np.finfo(float).eps * cumulative[-1]
-    i = min(int(np.searchsorted(cumulative, target - tolerance)), len(values) - 1)
-    if abs(cumulative[i] - target) <= tolerance and i + 1 < len(values):
-        return (values[i] + values[i + 1]) / 2
-    return values[i]
+def _takes_weight_decay(optimizer):
+    return "weight_decay" in inspect.signature(optimizer).parameters
 
 
 def _describe_changes(changes):
@@ -185,7 +126,7 @@ def _draw_seed(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-def _merged(cls, table):
+def _merged_table(cls, table):
     """The class attribute ``table`` merged over ``cls``'s bases, base entries first."""
     merged = {}
     for klass in reversed(cls.__mro__):
@@ -255,8 +196,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls._parameter_rules = _merged(cls, "_parameter_rules")
-        cls._fitted_state = _merged(cls, "_fitted_state")
+        cls._parameter_rules = _merged_table(cls, "_parameter_rules")
+        cls._fitted_state = _merged_table(cls, "_fitted_state")
         if cls.__module__.startswith("skae.") and not cls.__name__.startswith("_"):
             _ESTIMATORS[cls.__name__] = cls
 
@@ -359,42 +300,40 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _fit(self, X, sample_weight, *, incremental):
         with _all_or_nothing(self):
-            distributed = _group_size() > 1
-            resume, error = None, None
-            try:
+            # in a process group, each rank's checks are every rank's concern
+            with _OnEveryRank() as ranks:
                 self._check_params()
                 resume = (incremental or self.warm_start) and hasattr(self, "net_")
-                # a partial_fit chunk merges into what was seen; a fit (warm or
-                # not) stands on its own rows
-                X = self._validate(
-                    X,
-                    reset=not resume,
-                    ensure_min_samples=1 if incremental and resume else self._min_samples,
-                )
+                minimum = self._min_rows(incremental=incremental, resume=resume)
+                X = self._validate(X, reset=not resume, ensure_min_samples=minimum)
                 if sample_weight is not None:
                     sample_weight = _check_weights(sample_weight, X)
-                if distributed:
-                    self._check_distributed()
-            except Exception as exc:
-                if not distributed:
-                    raise
-                error = exc
-            if distributed:
-                # every rank raises if one cannot fit, rather than wait for it
-                facts = {
-                    "n_features": -1 if error else X.shape[1],
+                self._check_distributed()
+            # before the first collective of training: no rank waits alone in one,
+            # and none trains on settings that the others do not share
+            ranks.agree(
+                lambda: {
+                    "n_features": X.shape[1],
                     "continuing": bool(resume),
                     "weighted": sample_weight is not None,
+                    "parameters": self._shared_parameters(),
+                    "feature_names_in_": list(getattr(self, "feature_names_in_", [])),
                 }
-                _agree(error, facts)
+            )
             self._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
         return self
 
+    def _shared_parameters(self):
+        """The parameters that every rank of a process group must share: all but
+        where the rank runs, what it prints, and the seed (rank 0's is used)."""
+        params = self.get_params(deep=False)
+        return sorted((k, v) for k, v in params.items() if k not in _RANK_OWN)
+
     def _check_distributed(self):
         """Raise ValueError where this estimator cannot train across the ranks of a
-        process group."""
+        process group (nothing to check outside one)."""
         if _OPTIMIZERS.get(self.optimizer, self.optimizer) is torch.optim.LBFGS:
-            raise ValueError(
+            _refuse_in_group(
                 "L-BFGS's line search evaluates the loss several times a step, which "
                 "data-parallel training does not average; use optimizer='adam' or "
                 "'sgd' in a process group."
@@ -408,7 +347,24 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self._check_settings()
 
     def _check_settings(self):
-        """Raise ValueError for parameters that contradict each other."""
+        """Raise ValueError for parameters that contradict each other (a subclass
+        adds its own after these)."""
+        optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
+        if self.alpha > 0 and not _takes_weight_decay(optimizer):
+            raise ValueError(
+                f"alpha={self.alpha} is applied as the optimizer's weight_decay, which "
+                f"{optimizer.__name__} does not take; set alpha=0."
+            )
+        if self.precision == "float16" and optimizer is torch.optim.LBFGS:
+            raise ValueError(
+                "precision='float16' scales the loss step by step, which L-BFGS's "
+                "line search cannot take; use precision='bfloat16' or 'float32'."
+            )
+
+    def _min_rows(self, *, incremental, resume):
+        """The rows a fit needs: a partial_fit chunk merges into what was seen; a
+        fit (warm or not) stands on its own rows."""
+        return 1 if incremental and resume else self._min_samples
 
     def _validate(self, X, **kwargs):
         """``X`` checked as ``validate_data`` does, as float32 or float64; sparse
@@ -435,28 +391,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _net_params(self, n_features, n_components):
         """skorch arguments of the net, derived from the estimator's parameters;
-        subclasses add their module (``module`` and ``module__*``) and criterion."""
-        patience = self.n_iter_no_change or float("inf")
-        callbacks = [
-            (
-                "early_stopping",
-                EarlyStopping(
-                    monitor="valid_loss" if self.early_stopping else "train_loss",
-                    patience=patience,
-                    threshold=self.tol,
-                    threshold_mode="abs",
-                    load_best=self.early_stopping,
-                ),
-            ),
-            ("divergence", _StopOnDivergence()),
-        ]
-        if _group_size() > 1:
-            # before early stopping reads the epoch's losses
-            callbacks.insert(0, ("distributed", _AverageEpochLosses()))
-        if self.learning_rate == "cosine":
-            callbacks.append(("schedule", _CosineSchedule(self.max_iter)))
-        if self.verbose:
-            callbacks.append(("progress", _EpochLog(self.max_iter)))
+        subclasses add their module (``module`` and ``module__*``) and criterion.
+        The callbacks are the net's own (``_AutoencoderNet._default_callbacks``),
+        configured here."""
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
         device = _resolve_device(self.device)
         params = dict(
@@ -465,23 +402,26 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             batch_size=200 if self.batch_size == "auto" else self.batch_size,
             max_epochs=self.max_iter,
             train_split=_RandomSplit(self.validation_fraction) if self.early_stopping else None,
-            callbacks=callbacks,
             device=device,
             precision=_PRECISIONS[self.precision],
             verbose=0,
+            callbacks__early_stopping__monitor=(
+                "valid_loss" if self.early_stopping else "train_loss"
+            ),
+            callbacks__early_stopping__patience=self.n_iter_no_change or float("inf"),
+            callbacks__early_stopping__threshold=self.tol,
+            callbacks__early_stopping__threshold_mode="abs",
+            callbacks__early_stopping__load_best=self.early_stopping,
         )
-        takes_decay = "weight_decay" in inspect.signature(optimizer).parameters
-        if self.alpha > 0 and not takes_decay:
-            raise ValueError(
-                f"alpha={self.alpha} is applied as the optimizer's weight_decay, which "
-                f"{optimizer.__name__} does not take; set alpha=0."
-            )
-        if self.precision == "float16" and optimizer is torch.optim.LBFGS:
-            raise ValueError(
-                "precision='float16' scales the loss step by step, which L-BFGS's "
-                "line search cannot take; use precision='bfloat16' or 'float32'."
-            )
-        if takes_decay:
+        if self.learning_rate == "cosine":
+            params["callbacks__schedule__epochs"] = self.max_iter
+        else:
+            params["callbacks__schedule"] = None
+        if self.verbose:
+            params["callbacks__progress__epochs"] = self.max_iter
+        else:
+            params["callbacks__progress"] = None
+        if _takes_weight_decay(optimizer):
             # also alpha=0: some optimizers (AdamW) decay by default
             params["optimizer__weight_decay"] = self.alpha
         if self.alpha > 0:
@@ -497,12 +437,13 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """``{name: (built, now)}`` for each plain skorch argument of ``net`` (its
         module's, criterion's, optimizer's, corruption's) that the estimator's
         parameters now set differently; learning rate, batch size, device and
-        logging are left out."""
+        logging, and the callbacks' settings are left out."""
         built = net.get_params()
         return {
             key: (built.get(key), value)
             for key, value in self._net_params(n_features, n_components).items()
             if key not in _UNCOMPARED
+            and not key.startswith("callbacks__")
             and isinstance(value, str | numbers.Number | tuple | type | torch.dtype | None)
             and built.get(key) != value
         }
@@ -511,15 +452,12 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """The net to train, built from the current parameters; if ``resume``, it
         continues from ``net_``'s weights, optimizer state and history, copied, so
         that ``net_`` itself is untouched until the fit succeeds."""
-        seed = _draw_seed(self.random_state)
-        distributed = _group_size() > 1
-        if distributed:
-            # one model: the same initial weights on every rank
-            seed = _broadcast_seed(seed)
+        # in a process group, one model: the same initial weights on every rank, and
+        # a stream of its own for each rank's shuffling, noise and dropout
+        seed, stream = _shared_seeds(_draw_seed(self.random_state))
         net = _make_net(self._net_class, seed, **self._net_params(n_features, n_components))
-        if distributed:
-            # and a stream of its own for each rank's shuffling, noise and dropout
-            _seed_net(net, seed + _rank())
+        if stream != seed:
+            _seed_net(net, stream)
         if not resume:
             return net
         changes = self._net_changes(self.net_, n_features, n_components)
@@ -557,13 +495,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             # averaging 1 (over every rank's rows in a process group), so that the
             # loss keeps its scale and tol its meaning
             # rescaled by the largest first, so that no sum overflows or underflows
-            largest = sample_weight.max()
-            if _group_size() > 1:
-                largest = _gather([largest]).max()
-            scaled = sample_weight / largest
-            total, count = scaled.sum(), len(scaled)
-            if _group_size() > 1:
-                total, count = _sum([total, count])
+            scaled = sample_weight / _global_max(sample_weight.max())
+            total, count = _global_sums([scaled.sum(), len(scaled)])
             weights = torch.from_numpy(scaled * (count / total))
             weights = weights.to(rows.device if isinstance(rows, torch.Tensor) else "cpu")
         net.partial_fit(_Rows(rows, weights=weights), epochs=epochs)
@@ -583,7 +516,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """Make ``net`` the fitted network and record its training history: the
         epochs it ran after those of ``net_`` if ``resume``."""
         # the epochs after those copied from net_ (a loaded net_ holds only the last
-        # of its epochs, see _LOADED_HISTORY)
+        # of its epochs, see _restored_net)
         new = net.history[len(self.net_.history) if resume else 0 :]
         self.n_iter_ = (self.n_iter_ if resume else 0) + len(new)
         self.net_ = net
@@ -608,10 +541,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         (``module.*``) and the optimizer's per-parameter state
         (``optimizer.state.<index>.<key>``) as NumPy arrays."""
         attributes = {k: v for k, v in vars(self).items() if k in self._fitted_state}
-        net = self.net_
-        state = net.module_.state_dict(prefix="module.") | _optimizer_state(net)
-        tensors = {name: t.detach().cpu().contiguous().numpy() for name, t in state.items()}
-        return attributes, tensors
+        return attributes, _net_tensors(self.net_)
 
     def _cpu_net_params(self):
         """The skorch arguments that describe the fitted net on the CPU, also where
@@ -665,56 +595,16 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _restore_net(self, tensors):
         """Set ``net_``, on the CPU, from the parameters and fitted attributes, with
-        the weights and optimizer state it takes out of ``tensors``, each checked
-        against what the parameters imply before anything is allocated for it."""
-        params = self._cpu_net_params()
-        module_params = {
-            k.removeprefix("module__"): v for k, v in params.items() if k.startswith("module__")
-        }
-        with torch.device("meta"), _empty_weights_allowed():
-            expected = params["module"](**module_params).state_dict(prefix="module.")
-        weights = {
-            n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("module.")
-        }
-        _check_same_tensors("weights", expected, weights)
-        net = _make_net(self._net_class, 0, **params)
-        stored = {
-            n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("optimizer.")
-        }
-        if stored and net.optimizer is None:
-            raise ValueError(
-                f"it holds optimizer state ({sorted(stored)[0]}, ...), but these parameters "
-                "build a network without an optimizer."
-            )
-        if stored:
-            expected = _state_after_a_step(net)
-            # a parameter that the optimizer never stepped has no state in the file
-            stepped = {name.rsplit(".", 1)[0] for name in stored}
-            expected = {n: t for n, t in expected.items() if n.rsplit(".", 1)[0] in stepped}
-            _check_same_tensors("optimizer state", expected, stored)
-        state = {}
-        for name, tensor in stored.items():
-            # step counts and squared-gradient averages (Adam's) are never negative
-            if name.endswith((".step", "_sq")) and (tensor < 0).any():
-                raise ValueError(f"{name} is negative.")
-            _, _, index, key = name.split(".")
-            state.setdefault(int(index), {})[key] = tensor
-        net.module_.load_state_dict(
-            {n.removeprefix("module."): w for n, w in weights.items()}, strict=True
-        )
-        if state:
-            optimizer = net.optimizer_
-            optimizer.load_state_dict(
-                {"state": state, "param_groups": optimizer.state_dict()["param_groups"]}
-            )
+        the weights and optimizer state it takes out of ``tensors`` (checked
+        against what the parameters imply)."""
         scores = self.validation_scores_
-        first = max(0, self.n_iter_ - _LOADED_HISTORY)
-        net.history = History(
-            {"epoch": i + 1, "train_loss": self.loss_curve_[i]}
-            | ({} if scores is None else {"valid_loss": -scores[i]})
-            for i in range(first, self.n_iter_)
+        self.net_ = _restored_net(
+            self._net_class,
+            self._cpu_net_params(),
+            tensors,
+            self.loss_curve_,
+            None if scores is None else [-score for score in scores],
         )
-        self.net_ = net
 
     # -- public API -----------------------------------------------------------
 
@@ -826,16 +716,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 ),
                 X,
             )
-        errors = np.empty(X.shape[0], dtype=X.dtype)
-        for rows in _chunks(*X.shape):
-            chunk = _dense(X[rows])
-            # in place: two chunks of memory, the rows and their reconstruction
-            residual = self._decode(self._encode(chunk))
-            residual -= chunk
-            residual **= 2
-            errors[rows] = residual.mean(axis=1)
-            del chunk, residual  # before the next chunk is allocated
-        return errors
+        return _squared_errors(X, lambda chunk: self._decode(self._encode(chunk)), dtype=X.dtype)
 
     def __getstate__(self):
         # a pickle holds CPU tensors, so it loads on machines without a GPU;
@@ -897,59 +778,3 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if self._sigmoid_output:
             return self._run_module(lambda module, z: torch.sigmoid(module.decode(z)), Z)
         return self._run_module(lambda module, z: module.decode(z), Z)
-
-
-class _OutlierThreshold(OutlierMixin):
-    """What makes an estimator's ``score_samples`` an outlier detector: the
-    ``contamination`` parameter, ``offset_`` from it on the training scores,
-    ``decision_function`` and ``predict``, as
-    :class:`~sklearn.ensemble.IsolationForest` has them."""
-
-    _parameter_rules = {
-        "contamination": [_Options(("auto",)), _Interval(numbers.Real, 0, 0.5, closed="right")],
-    }
-
-    _fitted_state = {"offset_": _Fitted(_Interval(numbers.Real, None, None))}
-
-    def _fit_validated(self, X, sample_weight, *, resume, incremental):
-        super()._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
-        scores = self._score_samples(X)
-        if _group_size() > 1:
-            # the threshold of every rank's training scores
-            weights = np.ones(len(scores)) if sample_weight is None else sample_weight
-            scores, sample_weight = _gather(scores), _gather(weights)
-        if self.contamination == "auto":
-            q1, q3 = (_quantile(scores, q, sample_weight) for q in (0.25, 0.75))
-            self.offset_ = float(q1 - 1.5 * (q3 - q1))
-        else:
-            self.offset_ = float(_quantile(scores, self.contamination, sample_weight))
-
-    def decision_function(self, X):
-        """Score minus ``offset_``: negative for outliers, positive for inliers.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples to judge.
-
-        Returns
-        -------
-        decision : ndarray of shape (n_samples,)
-            ``score_samples(X) - offset_``.
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """-1 for outliers, +1 for inliers.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples to judge.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            -1 where ``decision_function(X) < 0``, else +1.
-        """
-        return np.where(self.decision_function(X) < 0, -1, 1)

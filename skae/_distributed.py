@@ -7,8 +7,13 @@ everywhere, so the same initial weights; every step's gradients (and loss) avera
 over the rows of all ranks' batches with one all-reduce, as DDP does; the same
 number of steps per epoch on every rank; each epoch's losses averaged over all
 ranks, so that early stopping decides the same on every rank. Outside a group, or
-in a group of one, none of this runs.
+in a group of one, none of this runs: each helper the estimators call returns its
+input unchanged there, so their code reads the same with or without a group.
 """
+
+import hashlib
+import os
+import warnings
 
 import numpy as np
 import torch
@@ -22,6 +27,22 @@ def _group_size():
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size()
     return 1
+
+
+def _check_launched_alone():
+    """Warn where a launcher (torchrun, ``accelerate launch``) started several
+    processes but no process group joins them: each process would silently train
+    a model of its own on its own rows."""
+    if _group_size() == 1 and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        warnings.warn(
+            f"WORLD_SIZE={os.environ['WORLD_SIZE']} says this process is one of several "
+            "that a launcher started, but no torch.distributed process group is "
+            "initialized, so each process trains a model of its own on its own rows. "
+            "Call torch.distributed.init_process_group() before fitting to train one "
+            "model across the processes.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _tensor(values):
@@ -38,33 +59,119 @@ def _sum(values):
     return tensor.cpu().tolist()
 
 
-def _agree(error, facts):
-    """Make every rank raise if any rank's ``error`` (an exception, or None) is set
-    (the failing rank its own, the others a RuntimeError naming it), or if the
-    ``facts`` (a dict of numbers that must agree, such as ``n_features``) differ
-    between the ranks (a ValueError on every rank)."""
-    names = sorted(facts)
-    row = [float(error is not None)] + [float(facts[name]) for name in names]
-    table = _gather(row).reshape(dist.get_world_size(), len(row))
+def _digest(value):
+    """A number that stands for ``repr(value)``, exact in a float64 (52 bits of its
+    SHA-256), so that ranks can compare values of any size in one gather."""
+    return float(int(hashlib.sha256(repr(value).encode()).hexdigest()[:13], 16))
+
+
+class _OnEveryRank:
+    """Make a fit's checks every rank's concern: used as ``with ranks:`` around
+    them, then ``ranks.agree(facts)`` before the first collective of training.
+
+    Outside a group, the block's exception propagates and ``agree`` does nothing.
+    In a group, the block's exception is held until ``agree``, where every rank
+    raises if one failed (the failing rank its own, the others a RuntimeError
+    naming it) or if the facts that ``facts()`` returns (a dict of values that must
+    agree: numbers, or any value with a stable ``repr``, compared by digest)
+    differ between the ranks (a ValueError on every rank). So no rank waits alone
+    in a collective that the others never reach, and no rank trains on settings
+    that the others do not share.
+    """
+
+    def __enter__(self):
+        _check_launched_alone()
+        self.error = None
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if _group_size() > 1 and isinstance(error, Exception):
+            self.error = error
+            return True
+        return False
+
+    def agree(self, facts):
+        if _group_size() == 1:
+            return
+        _raise_where_any_failed(self.error)
+        facts = facts()
+        digested = {name for name, value in facts.items() if not isinstance(value, int | float)}
+        _agree(
+            {name: _digest(v) if name in digested else float(v) for name, v in facts.items()},
+            digested,
+        )
+
+
+def _refuse_in_group(message):
+    """Raise ValueError(``message``) in a process group of several ranks."""
+    if _group_size() > 1:
+        raise ValueError(message)
+
+
+def _raise_where_any_failed(error):
+    """Make every rank raise if any rank's ``error`` (an exception, or None) is set:
+    the failing rank its own, the others a RuntimeError naming it."""
+    failed = np.flatnonzero(_all_gather_rows([float(error is not None)])).tolist()
     if error is not None:
         raise error
-    failed = np.flatnonzero(table[:, 0]).tolist()
     if failed:
         raise RuntimeError(
             f"the fit failed on rank(s) {failed} of the process group (see their "
             "error); every rank leaves its estimator as it was."
         )
-    for i, name in enumerate(names, start=1):
+
+
+def _agree(facts, digested=()):
+    """Make every rank raise a ValueError if the ``facts`` (a dict of numbers that
+    must agree, such as ``n_features``; the same names on every rank) differ
+    between the ranks; those named in ``digested`` are digests, not shown."""
+    names = sorted(facts)
+    row = [facts[name] for name in names]
+    table = _all_gather_rows(row).reshape(dist.get_world_size(), len(row))
+    for i, name in enumerate(names):
         if len(set(table[:, i])) > 1:
-            values = [v.item() for v in table[:, i]]
+            values = "" if name in digested else f": {[v.item() for v in table[:, i]]}"
             raise ValueError(
-                f"{name} differs between the ranks of the process group: {values}. "
-                "Every rank must fit the same estimator on rows of the same features."
+                f"{name} differs between the ranks of the process group{values}. "
+                "Every rank must fit the same estimator, with the same parameters, on "
+                "rows of the same features."
             )
 
 
-def _rank():
-    return dist.get_rank()
+def _shared_seeds(seed):
+    """``(initial, stream)``: the seed of the initial weights, the same on every
+    rank (rank 0's ``seed``), and the seed of the rank's own stream of shuffling,
+    noise and dropout (``initial + rank``); ``(seed, seed)`` outside a group."""
+    if _group_size() == 1:
+        return seed, seed
+    tensor = _tensor([float(seed)])
+    dist.broadcast(tensor, src=0)
+    seed = int(tensor.item())
+    return seed, seed + dist.get_rank()
+
+
+def _global_max(value):
+    """The largest of every rank's ``value``."""
+    return value if _group_size() == 1 else float(_all_gather_rows([value]).max())
+
+
+def _global_sums(values):
+    """Elementwise sums of ``values`` (numbers) over every rank."""
+    return list(values) if _group_size() == 1 else _sum(values)
+
+
+def _all_rows(values):
+    """Every rank's 1-D array ``values``, concatenated in rank order (``values``
+    itself outside a group)."""
+    return values if _group_size() == 1 else _all_gather_rows(values)
+
+
+def _steps_per_epoch(n_rows, batch_size):
+    """The training steps of an epoch over ``n_rows`` rows in batches of
+    ``batch_size``: in a group, those of the largest shard, which every rank takes."""
+    if _group_size() == 1:
+        return -(-n_rows // batch_size)
+    return len(_batch_bounds(n_rows, batch_size)) - 1
 
 
 def _batch_bounds(n_rows, batch_size):
@@ -83,14 +190,7 @@ def _batch_bounds(n_rows, batch_size):
     return [n_rows * i // steps for i in range(steps + 1)]
 
 
-def _broadcast_seed(seed):
-    """Rank 0's ``seed`` on every rank."""
-    tensor = _tensor([float(seed)])
-    dist.broadcast(tensor, src=0)
-    return int(tensor.item())
-
-
-def _gather(values):
+def _all_gather_rows(values):
     """The 1-D arrays ``values`` of every rank, concatenated in rank order."""
     values = np.asarray(values, dtype=np.float64)
     sizes = [int(n) for n in _gather_sizes(len(values))]
@@ -133,9 +233,11 @@ def _average_gradients(module, loss, n_rows):
 class _AverageEpochLosses(Callback):
     """At the end of each epoch, replace the rank's recorded train and validation
     losses by their averages over all ranks' rows, before early stopping reads
-    them."""
+    them (outside a group, they are every row's already)."""
 
     def on_epoch_end(self, net, **kwargs):
+        if _group_size() == 1:
+            return
         record = net.history[-1]
         # every rank records the same splits: a validation split on one means one on all
         prefixes = [p for p in ("train", "valid") if f"{p}_loss" in record]

@@ -6,11 +6,12 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import _all_or_nothing, _BaseAutoencoder, _caller_level
+from ._base import _BaseAutoencoder, _caller_level
 from ._chunks import _chunks
 from ._dask import _check_dask_array, _dask_moments, _is_dask_array, _map_rows
+from ._distributed import _refuse_in_group
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
 from ._modules import _LinearAutoencoder
@@ -24,7 +25,7 @@ from ._pca import (
     _spectrum,
     _width_for_ratio,
 )
-from ._validation import _BOOLEAN, _NONE, _Array, _Fitted, _Interval, _Options
+from ._validation import _BOOLEAN, _NONE, _Array, _check_min_rows, _Fitted, _Interval, _Options
 
 
 @_fill_doc(
@@ -314,13 +315,14 @@ class LinearAETransformer(_BaseAutoencoder):
         )
 
     def _check_distributed(self):
-        raise ValueError(
+        _refuse_in_group(
             "LinearAETransformer does not train across the ranks of a process group "
             "(each rank would solve its own shard); fit it in one process, or on a "
             "Dask array."
         )
 
     def _check_settings(self):
+        super()._check_settings()
         if self.whiten and not self.align:
             raise ValueError("whiten=True needs align=True: whitening uses the aligned variances.")
         if self.solver != "minibatch" and (self.early_stopping or self.alpha > 0):
@@ -363,38 +365,33 @@ class LinearAETransformer(_BaseAutoencoder):
             return int(k)
         return _width_for_ratio(moments, k, limit)
 
-    def _fit(self, X, sample_weight, *, incremental):
+    def _validate(self, X, **kwargs):
         if not _is_dask_array(X):
-            return super()._fit(X, sample_weight, incremental=incremental)
-        # a Dask array: its moments are computed where its blocks live
-        with _all_or_nothing(self):
-            self._check_params()
-            if self.solver == "minibatch" or sample_weight is not None:
-                raise ValueError(
-                    "A Dask array is fitted from its moments, by the covariance or "
-                    "L-BFGS solver and without sample_weight; for solver='minibatch', "
-                    "stream its blocks into partial_fit (dask_ml's Incremental)."
-                )
-            resume = (incremental or self.warm_start) and hasattr(self, "net_")
-            X = _check_dask_array(X)
-            _check_n_features(self, X, reset=not resume)
-            _check_feature_names(self, X, reset=not resume)
-            moments = _dask_moments(X)
-            if moments.n < (1 if incremental and resume else self._min_samples):
-                raise ValueError(
-                    f"Found array with {moments.n} sample(s) while a minimum of "
-                    f"{self._min_samples} is required by {type(self).__name__}."
-                )
-            self._fit_moments(moments, None, X.dtype, resume=resume, incremental=incremental)
-        return self
+            return super()._validate(X, **kwargs)
+        # a Dask array stays where its blocks live: its rows are counted (and the
+        # minimum checked) by _fit_validated, from its moments
+        validate_data(self, X, reset=kwargs["reset"], skip_check_array=True)
+        return _check_dask_array(X)
 
     def _fit_validated(self, X, sample_weight, *, resume, incremental):
-        moments = _Moments.of(
-            X, sample_weight, keep_scatter=incremental or self.solver == "minibatch"
-        )
-        self._fit_moments(
-            moments, (X, sample_weight), X.dtype, resume=resume, incremental=incremental
-        )
+        if not _is_dask_array(X):
+            moments = _Moments.of(
+                X, sample_weight, keep_scatter=incremental or self.solver == "minibatch"
+            )
+            self._fit_moments(
+                moments, (X, sample_weight), X.dtype, resume=resume, incremental=incremental
+            )
+            return
+        if self.solver == "minibatch" or sample_weight is not None:
+            raise ValueError(
+                "A Dask array is fitted from its moments, by the covariance or "
+                "L-BFGS solver and without sample_weight; for solver='minibatch', "
+                "stream its blocks into partial_fit (dask_ml's Incremental)."
+            )
+        # its moments are computed where its blocks live
+        moments = _dask_moments(X)
+        _check_min_rows(moments.n, self._min_rows(incremental=incremental, resume=resume), self)
+        self._fit_moments(moments, None, X.dtype, resume=resume, incremental=incremental)
 
     def _fit_moments(self, moments, rows, dtype, *, resume, incremental):
         """Fit on the ``moments`` of the rows (``(X, sample_weight)``, which only the

@@ -29,11 +29,23 @@ from skorch.history import History
 from skorch.utils import to_tensor
 from torch.overrides import TorchFunctionMode
 
-from ._distributed import _average_gradients, _batch_bounds, _group_size
+from ._distributed import (
+    _average_gradients,
+    _AverageEpochLosses,
+    _batch_bounds,
+    _group_size,
+    _steps_per_epoch,
+)
 from ._modules import _Dropout, _VariationalMLP
+from ._validation import _check_same_tensors
 
 # a training loss that grows this many times over its first value has diverged
 _DIVERGENCE_GROWTH = 1e4
+
+# a restored net's skorch history holds at most this many of the last epochs, so a
+# file cannot make loading build a large history from a short list of losses (the
+# estimator's loss_curve_ and validation_scores_ keep every epoch)
+_LOADED_HISTORY = 10_000
 
 
 class _Rows(torch.utils.data.Dataset):
@@ -50,11 +62,11 @@ class _Rows(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         index = i if self.indices is None else int(self.indices[i])
-        row = _gather(self.X, slice(index, index + 1))[0]
+        row = _take_rows(self.X, slice(index, index + 1))[0]
         return row, row
 
 
-def _gather(X, rows):
+def _take_rows(X, rows):
     """Rows ``rows`` (a slice or a tensor of indices) of a tensor or CSR matrix, as
     a dense tensor: a sparse matrix is densified one batch at a time."""
     if sp.issparse(X):
@@ -101,8 +113,8 @@ class _Batches:
             bounds = _batch_bounds(n, self.batch_size)
         for start, stop in pairwise(bounds):
             rows = slice(start, stop) if order is None else order[start:stop]
-            xb = _gather(X, rows)
-            target = xb if weights is None else (xb, _gather(weights, rows))
+            xb = _take_rows(X, rows)
+            target = xb if weights is None else (xb, _take_rows(weights, rows))
             yield self._corrupt(xb), target
 
     def _corrupt(self, xb):
@@ -219,7 +231,8 @@ class _CosineSchedule(Callback):
         self.step_ = 0
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
-        self.steps_per_epoch_ = max(1, math.ceil(len(dataset_train) / net.batch_size))
+        # the steps every rank takes in a process group, whatever its shard's size
+        self.steps_per_epoch_ = max(1, _steps_per_epoch(len(dataset_train), net.batch_size))
 
     def on_batch_begin(self, net, training=False, **kwargs):
         if not training or self.epochs is None:
@@ -303,27 +316,45 @@ class _AutoencoderNet(NeuralNet):
     def __setstate__(self, state):
         self.__dict__.update(state)
 
+    @property
+    def _default_callbacks(self):
+        # skorch's, then every callback a skae fit configures through its
+        # callbacks__<name>__* arguments (None switches one off): losses averaged
+        # over the ranks before early stopping reads them, divergence checked at
+        # every batch, then the schedule and the progress lines
+        return [
+            *super()._default_callbacks,
+            ("distributed", _AverageEpochLosses()),
+            ("early_stopping", EarlyStopping()),
+            ("divergence", _StopOnDivergence()),
+            ("schedule", _CosineSchedule(None)),
+            ("progress", _EpochLog(None)),
+        ]
+
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         # skorch's EarlyStopping ends training by raising KeyboardInterrupt, so
-        # skorch's partial_fit catches every KeyboardInterrupt and returns as if
-        # training had finished. Here only early stopping's own does; a real
-        # Ctrl-C propagates, and the estimator keeps its previous state.
-        if not self.initialized_:
-            self.initialize()
+        # skorch's partial_fit takes every KeyboardInterrupt for the end of training
+        # and returns. fit_loop carries a real Ctrl-C past it as an _Interrupted,
+        # turned back into the KeyboardInterrupt here: the estimator keeps its
+        # previous state.
+        try:
+            return super().partial_fit(X, y, classes, **fit_params)
+        except _Interrupted as interrupted:
+            raise interrupted.__cause__ from None
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
         # looked up once here rather than on every batch
         self.input_dtype_ = next(self.module_.parameters()).dtype
-        self.notify("on_train_begin", X=X, y=y)
         try:
             with _subnormals_flushed():
-                self.fit_loop(X, y, **fit_params)
-        except KeyboardInterrupt:
-            if not any(
+                return super().fit_loop(X, y, epochs, **fit_params)
+        except KeyboardInterrupt as interrupt:
+            if any(
                 isinstance(callback, EarlyStopping) and callback.misses_ == callback.patience
                 for _, callback in self.callbacks_
             ):
                 raise
-        self.notify("on_train_end", X=X, y=y)
-        return self
+            raise _Interrupted from interrupt
 
     def train_step(self, batch, **fit_params):
         # skorch's train_step also builds a generator over every parameter on each
@@ -392,6 +423,11 @@ class _AutoencoderNet(NeuralNet):
         x = x.to(device=self.device, dtype=self.input_dtype_)
         codes = self.module_.encode(x)
         return self.module_.decode(codes), codes
+
+
+class _Interrupted(BaseException):
+    """A real ``KeyboardInterrupt``, as its cause, on its way out of skorch's
+    ``partial_fit``."""
 
 
 class _VAENet(_AutoencoderNet):
@@ -677,3 +713,65 @@ def _state_after_a_step(net):
         parameter.grad = None
     net.initialize_optimizer()
     return state
+
+
+def _net_tensors(net):
+    """What a file stores of a trained ``net``, as NumPy arrays: the module's
+    weights and buffers (``module.*``) and the optimizer's per-parameter state
+    (``optimizer.state.<index>.<key>``)."""
+    state = net.module_.state_dict(prefix="module.") | _optimizer_state(net)
+    return {name: t.detach().cpu().contiguous().numpy() for name, t in state.items()}
+
+
+def _restored_net(net_class, params, tensors, losses, valid_losses):
+    """The ``net_class`` net of skorch arguments ``params``, on the CPU, with the
+    weights and optimizer state that ``_net_tensors`` stored, each taken out of
+    ``tensors`` and checked against what ``params`` imply before anything is
+    allocated for it, and a history of the epochs' training ``losses`` and
+    ``valid_losses`` (None without a validation split), the last
+    ``_LOADED_HISTORY`` of them."""
+    module_params = {
+        k.removeprefix("module__"): v for k, v in params.items() if k.startswith("module__")
+    }
+    with torch.device("meta"), _empty_weights_allowed():
+        expected = params["module"](**module_params).state_dict(prefix="module.")
+    weights = {
+        n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("module.")
+    }
+    _check_same_tensors("weights", expected, weights)
+    net = _make_net(net_class, 0, **params)
+    stored = {
+        n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("optimizer.")
+    }
+    if stored and net.optimizer is None:
+        raise ValueError(
+            f"it holds optimizer state ({sorted(stored)[0]}, ...), but these parameters "
+            "build a network without an optimizer."
+        )
+    if stored:
+        expected = _state_after_a_step(net)
+        # a parameter that the optimizer never stepped has no state in the file
+        stepped = {name.rsplit(".", 1)[0] for name in stored}
+        expected = {n: t for n, t in expected.items() if n.rsplit(".", 1)[0] in stepped}
+        _check_same_tensors("optimizer state", expected, stored)
+    state = {}
+    for name, tensor in stored.items():
+        # step counts and squared-gradient averages (Adam's) are never negative
+        if name.endswith((".step", "_sq")) and (tensor < 0).any():
+            raise ValueError(f"{name} is negative.")
+        _, _, index, key = name.split(".")
+        state.setdefault(int(index), {})[key] = tensor
+    net.module_.load_state_dict(
+        {n.removeprefix("module."): w for n, w in weights.items()}, strict=True
+    )
+    if state:
+        optimizer = net.optimizer_
+        optimizer.load_state_dict(
+            {"state": state, "param_groups": optimizer.state_dict()["param_groups"]}
+        )
+    net.history = History(
+        {"epoch": i + 1, "train_loss": losses[i]}
+        | ({} if valid_losses is None else {"valid_loss": valid_losses[i]})
+        for i in range(max(0, len(losses) - _LOADED_HISTORY), len(losses))
+    )
+    return net

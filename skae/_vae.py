@@ -5,11 +5,12 @@ import numbers
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _TORCH_DTYPES, _BaseAutoencoder, _draw_seed, _OutlierThreshold
+from ._base import _TORCH_DTYPES, _BaseAutoencoder, _draw_seed
 from ._docstrings import _fill_doc
 from ._losses import _kl_to_standard_normal, _negative_log_likelihood, _NegativeELBO
 from ._modules import _ACTIVATIONS, _VariationalMLP
 from ._net import _VAENet
+from ._outlier import _OutlierThreshold
 from ._validation import _Fitted, _Interval, _Options, _Sizes
 
 # Standard-normal draws that every score uses, in antithetic pairs: the same for
@@ -180,6 +181,9 @@ class VAETransformer(_BaseAutoencoder):
 
     # what loss_curve_ records, for a plot's axis
     _loss_label = "negative ELBO (nats per sample)"
+
+    # whether score_samples is the ELBO (skae.onnx asks too)
+    _scores_elbo = True
 
     def _score_samples(self, X):
         # the ELBO with the KL term in closed form and the expected log-likelihood
@@ -363,7 +367,11 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
         self.anomaly_score_ = self.anomaly_score
         super()._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
 
+    @property
+    def _scores_elbo(self):
+        return self.anomaly_score_ == "elbo"
+
     def _score_samples(self, X):
-        if self.anomaly_score_ == "elbo":
+        if self._scores_elbo:
             return super()._score_samples(X)
         return -self._reconstruction_errors(X)

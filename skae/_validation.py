@@ -16,6 +16,7 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.utils import check_array
 
 
 @dataclass(frozen=True)
@@ -200,4 +201,52 @@ def _check_same_tensors(what, expected, found):
             f"its parameters do not fit its {what}: {wrong[0]} should hold "
             f"{described(wrong[0], expected)}, the file holds {described(wrong[0], found)} "
             f"({len(wrong)} of {len(names)} entries differ)."
+        )
+
+
+def _check_weights(sample_weight, X):
+    """``sample_weight`` as a float64 array of one finite, non-negative weight per
+    row of ``X`` (a number: that weight for every row), not all zero; ValueError
+    naming it otherwise. The caller's array is never written to."""
+    n_rows = X.shape[0]
+    if isinstance(sample_weight, numbers.Number):
+        weights = np.full(n_rows, sample_weight, dtype=np.float64)
+    else:
+        weights = check_array(
+            sample_weight, ensure_2d=False, dtype=np.float64, input_name="sample_weight"
+        )
+        # scikit-learn's wording
+        if weights.ndim != 1:
+            raise ValueError("Sample weights must be 1D array or scalar")
+        if weights.shape != (n_rows,):
+            raise ValueError(f"sample_weight.shape == {weights.shape}, expected {(n_rows,)}!")
+    if not np.isfinite(weights).all():
+        raise ValueError("sample_weight holds NaN or infinite values.")
+    if (weights < 0).any():
+        raise ValueError(
+            f"sample_weight must be non-negative; got {weights.min():.4g} "
+            f"(sample {int(np.argmin(weights))})."
+        )
+    if not weights.any():
+        raise ValueError("sample_weight is zero for every sample: at least one must weigh more.")
+    return weights
+
+
+def _check_unit_interval(X, setting, alternative):
+    """Raise ValueError unless ``X`` lies in [0, 1], as ``setting`` needs."""
+    low, high = X.min(), X.max()
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"{setting} needs X in [0, 1]; got values in [{low:.4g}, {high:.4g}]. Scale X "
+            f"(e.g. MinMaxScaler) or use {alternative}."
+        )
+
+
+def _check_min_rows(n_rows, minimum, estimator):
+    """Raise ValueError where ``n_rows`` is fewer than the ``minimum`` that a fit of
+    ``estimator`` needs (scikit-learn's wording)."""
+    if n_rows < minimum:
+        raise ValueError(
+            f"Found array with {n_rows} sample(s) while a minimum of {minimum} is "
+            f"required by {type(estimator).__name__}."
         )

@@ -10,7 +10,7 @@ gives one scale: pass it as ``scoring=`` to any scikit-learn search or to
 import numpy as np
 import scipy.sparse as sp
 
-from ._chunks import _chunks
+from ._chunks import _chunks, _dense
 
 
 def reconstruction_error(estimator, X, *, per_feature=False):
@@ -85,13 +85,25 @@ def reconstruction_error(estimator, X, *, per_feature=False):
             f"Expected a 2D array of shape (n_samples, n_features), got shape {X.shape}; "
             "reshape a single sample with X.reshape(1, -1)."
         )
-    errors = np.empty(X.shape if per_feature else X.shape[0])
+    return _squared_errors(
+        X,
+        lambda chunk: np.asarray(estimator.inverse_transform(estimator.transform(chunk))),
+        per_feature=per_feature,
+    )
+
+
+def _squared_errors(X, reconstruct, *, per_feature=False, dtype=np.float64):
+    """Squared differences between the rows of ``X`` and ``reconstruct(rows)``, one
+    chunk of rows at a time, averaged over the features unless ``per_feature``;
+    memory beyond the output is a chunk's rows and their reconstruction."""
+    errors = np.empty(X.shape if per_feature else X.shape[0], dtype=dtype)
     for rows in _chunks(*X.shape):
         chunk = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
-        squared = np.asarray(estimator.inverse_transform(estimator.transform(chunk)))
-        squared = (squared - (chunk.toarray() if sp.issparse(chunk) else np.asarray(chunk))) ** 2
-        errors[rows] = squared if per_feature else squared.mean(axis=1)
-        del chunk, squared  # before the next chunk is allocated
+        # a new array (a reconstruction may be the caller's own rows), squared in place
+        residual = reconstruct(chunk) - (_dense(chunk) if sp.issparse(chunk) else np.asarray(chunk))
+        residual **= 2
+        errors[rows] = residual if per_feature else residual.mean(axis=1)
+        del chunk, residual  # before the next chunk is allocated
     return errors
 
 

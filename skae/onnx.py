@@ -81,10 +81,10 @@ except ImportError as error:
         "pip install 'skae[onnx]'."
     ) from error
 
-from ._base import _ESTIMATORS as _REGISTERED
-from ._base import _OutlierThreshold
+from ._base import _ESTIMATORS
 from ._linear import LinearAETransformer
-from ._vae import VAEOutlierDetector, VAETransformer, _score_noise
+from ._outlier import _OutlierThreshold
+from ._vae import VAETransformer, _score_noise
 
 __all__ = ["inverse_transform_to_onnx"]
 
@@ -96,14 +96,10 @@ _TORCH_OPSET = 17
 # the reduce operators take their axes as an input from opset 18 (ReduceSum from 13)
 _MIN_OPSET = 13
 
-# every public estimator, as it registered itself when defined (tests/test_onnx.py
-# converts every configuration of the test instance generator)
-_ESTIMATORS = tuple(_REGISTERED.values())
-
-_DETECTORS = tuple(cls for cls in _ESTIMATORS if issubclass(cls, _OutlierThreshold))
 
 _OPTIONS = {"score_samples": [False, True], "reconstruction": [False, True]}
 
+# skl2onnx's tensor type -> (NumPy dtype, torch dtype) of a graph's floats
 _TYPES = {
     FloatTensorType: (np.float32, torch.float32),
     DoubleTensorType: (np.float64, torch.float64),
@@ -401,15 +397,10 @@ class _LinearComputation(_Computation):
         if estimator.align:
             self.encoder = self.decoder = estimator.components_
         else:
-            module = estimator.net_.module_
-            weight = module.encoder.weight
-            decoder = weight if module.decoder is None else module.decoder.weight.T
-            self.encoder = weight.detach().cpu().numpy()
-            self.decoder = decoder.detach().cpu().numpy()
+            self.encoder, decoder = estimator._weights()
+            self.decoder = decoder.T
         if estimator.whiten:
-            # as skae and PCA, a component of zero variance keeps finite codes
-            scale = np.sqrt(estimator.explained_variance_)
-            self.scale = np.maximum(scale, np.finfo(scale.dtype).eps)
+            self.scale = estimator._whitening_scale()
 
     @functools.cached_property
     def centered(self):
@@ -469,12 +460,8 @@ class _NetworkComputation(_Computation):
 
     @property
     def bernoulli(self):
-        """Whether ``score_samples`` is the Bernoulli divergence from the logits."""
-        return self.estimator.loss == "bce"
-
-    @property
-    def sigmoid_output(self):
-        return self.estimator.output_activation == "sigmoid"
+        """Whether the decoder's output is the logits of a Bernoulli model."""
+        return self.estimator._bernoulli_setting is not None
 
     @functools.cached_property
     def codes(self):
@@ -490,7 +477,7 @@ class _NetworkComputation(_Computation):
 
     def activate(self, raw):
         """The output activation: what ``inverse_transform`` applies to ``decode``."""
-        return self.g.op("Sigmoid", raw) if self.sigmoid_output else raw
+        return self.g.op("Sigmoid", raw) if self.estimator._sigmoid_output else raw
 
     def inverse(self, Z):
         return self.activate(self.raw(Z))
@@ -510,33 +497,19 @@ class _VAEComputation(_NetworkComputation):
     """VAETransformer and VAEOutlierDetector: codes are the posterior mean; the score
     is the ELBO (or, for the detector, what its ``anomaly_score_`` says)."""
 
-    @property
-    def bernoulli(self):
-        return self.estimator.likelihood == "bernoulli"
-
-    @property
-    def sigmoid_output(self):
-        return self.bernoulli
-
-    @property
-    def elbo_scores(self):
-        if isinstance(self.estimator, VAEOutlierDetector):
-            return self.estimator.anomaly_score_ == "elbo"
-        return True
-
     @functools.cached_property
     def posterior(self):
         return self.run_module("posterior", self.X, self.estimator.n_features_in_)
 
     @functools.cached_property
     def codes(self):
-        if self.scored and self.elbo_scores:
+        if self.scored and self.estimator._scores_elbo:
             return self.posterior[0]  # encode is the posterior mean: one encoder in the graph
         return super().codes
 
     @functools.cached_property
     def score_samples(self):
-        return self.elbo() if self.elbo_scores else super().score_samples
+        return self.elbo() if self.estimator._scores_elbo else super().score_samples
 
     def elbo(self):
         """The ELBO as VAETransformer estimates it: the KL term in closed form, the
@@ -600,8 +573,26 @@ _OUTPUTS = {
 }
 
 
-def _output_names(estimator, options):
-    names = ["label", "scores"] if isinstance(estimator, _DETECTORS) else ["variable"]
+class _InverseTransform:
+    """A fitted skae estimator's ``inverse_transform``, as a model of its own for
+    skl2onnx: codes in, reconstructions out."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+
+def _unwrap(model):
+    """``(the skae estimator, whether the model is its inverse_transform)``."""
+    if isinstance(model, _InverseTransform):
+        return model.estimator, True
+    return model, False
+
+
+def _output_names(model, options):
+    estimator, inverse = _unwrap(model)
+    if inverse:
+        return ["reconstruction"]
+    names = ["label", "scores"] if isinstance(estimator, _OutlierThreshold) else ["variable"]
     return names + [name for name in ("score_samples", "reconstruction") if options[name]]
 
 
@@ -613,20 +604,27 @@ def _width(estimator, name):
 
 
 def _parse(scope, model, inputs, custom_parsers=None):
-    check_is_fitted(model)
+    estimator, inverse = _unwrap(model)
+    check_is_fitted(estimator)
     operator = scope.declare_local_operator(_ALIASES[type(model)], model)
     operator.inputs = inputs
-    options = scope.get_options(model, dict.fromkeys(_OPTIONS, False))
+    options = {} if inverse else scope.get_options(model, dict.fromkeys(_OPTIONS, False))
     float_type = type(inputs[0].type) if type(inputs[0].type) in _TYPES else FloatTensorType
     for name in _output_names(model, options):
-        shape = [None, _width(model, name)]
+        shape = [None, _width(estimator, name)]
         tensor_type = Int64TensorType(shape) if name == "label" else float_type(shape)
         operator.outputs.append(scope.declare_local_variable(name, tensor_type))
     return operator.outputs
 
 
-def _check_input(operator, width, what):
-    estimator = operator.raw_operator
+def _check_input(operator):
+    """The (NumPy, torch) dtypes of the operator's one float input, checked to have
+    the columns that the estimator (or its inverse_transform) takes."""
+    estimator, inverse = _unwrap(operator.raw_operator)
+    if inverse:
+        width, what = estimator.n_components_, "codes of n_components_"
+    else:
+        width, what = estimator.n_features_in_, "n_features_in_"
     if len(operator.inputs) != 1:
         raise RuntimeError(
             f"{type(estimator).__name__} takes one float tensor of all its columns, got "
@@ -645,76 +643,38 @@ def _check_input(operator, width, what):
 
 
 def _calculate_shapes(operator):
-    _check_input(operator, operator.raw_operator.n_features_in_, "n_features_in_")
+    _check_input(operator)
     rows = operator.inputs[0].get_first_dimension()
     for variable in operator.outputs:
         variable.type.shape = [rows, variable.type.shape[1]]
 
 
 def _convert(scope, operator, container):
-    estimator = operator.raw_operator
-    types = _check_input(operator, estimator.n_features_in_, "n_features_in_")
+    estimator, inverse = _unwrap(operator.raw_operator)
+    types = _check_input(operator)
     graph = _Graph(scope, container, types, hint=_clean(type(estimator).__name__).lower())
     names = [variable.raw_name for variable in operator.outputs]
     scored = bool({"label", "scores", "score_samples"} & set(names))
-    computation = _computation(estimator)(
-        graph, estimator, operator.inputs[0].full_name, scored=scored
-    )
+    X = operator.inputs[0].full_name
+    computation = _computation(estimator)(graph, estimator, None if inverse else X, scored=scored)
+    if inverse:
+        # the input is codes: its reconstruction is inverse_transform's
+        computation.codes = X
     for variable in operator.outputs:
         value = getattr(computation, _OUTPUTS[variable.raw_name])
         graph.op("Identity", value, output=variable.full_name)
 
 
-class _InverseTransform:
-    """A fitted skae estimator's ``inverse_transform``, as a model of its own for
-    skl2onnx: codes in, reconstructions out."""
-
-    def __init__(self, estimator):
-        self.estimator = estimator
-
-
-def _parse_inverse(scope, model, inputs, custom_parsers=None):
-    operator = scope.declare_local_operator(_ALIASES[_InverseTransform], model)
-    operator.inputs = inputs
-    shape = [None, model.estimator.n_features_in_]
-    operator.outputs.append(
-        scope.declare_local_variable("reconstruction", type(inputs[0].type)(shape))
-    )
-    return operator.outputs
-
-
-def _calculate_inverse_shapes(operator):
-    estimator = operator.raw_operator.estimator
-    _check_input(operator, estimator.n_components_, "codes of n_components_")
-    rows = operator.inputs[0].get_first_dimension()
-    operator.outputs[0].type.shape = [rows, estimator.n_features_in_]
-
-
-def _convert_inverse(scope, operator, container):
-    estimator = operator.raw_operator.estimator
-    types = _check_input(operator, estimator.n_components_, "codes of n_components_")
-    graph = _Graph(scope, container, types, hint=_clean(type(estimator).__name__).lower())
-    computation = _computation(estimator)(graph, estimator, None, scored=False)
-    value = computation.inverse(operator.inputs[0].full_name)
-    graph.op("Identity", value, output=operator.outputs[0].full_name)
-
-
-_ALIASES = {cls: f"Skae{cls.__name__}" for cls in _ESTIMATORS}
+_ALIASES = {cls: f"Skae{cls.__name__}" for cls in _ESTIMATORS.values()}
 _ALIASES[_InverseTransform] = "SkaeInverseTransform"
 
 
 def _register():
-    for cls in _ESTIMATORS:
+    for cls, alias in _ALIASES.items():
+        options = None if cls is _InverseTransform else _OPTIONS
         update_registered_converter(
-            cls, _ALIASES[cls], _calculate_shapes, _convert, parser=_parse, options=_OPTIONS
+            cls, alias, _calculate_shapes, _convert, parser=_parse, options=options
         )
-    update_registered_converter(
-        _InverseTransform,
-        _ALIASES[_InverseTransform],
-        _calculate_inverse_shapes,
-        _convert_inverse,
-        parser=_parse_inverse,
-    )
 
 
 _register()
@@ -772,14 +732,13 @@ def inverse_transform_to_onnx(estimator, *, dtype=np.float32, target_opset=None)
     >>> bool(np.allclose(reconstruction, ae.inverse_transform(codes), rtol=1e-5, atol=1e-6))
     True
     """
-    if not isinstance(estimator, _ESTIMATORS):
+    if not isinstance(estimator, tuple(_ESTIMATORS.values())):
         raise TypeError(
             "inverse_transform_to_onnx takes a fitted skae estimator "
-            f"({', '.join(cls.__name__ for cls in _ESTIMATORS)}), got "
-            f"{type(estimator).__name__}."
+            f"({', '.join(_ESTIMATORS)}), got {type(estimator).__name__}."
         )
     check_is_fitted(estimator)
-    tensor_types = {np.dtype(np.float32): FloatTensorType, np.dtype(np.float64): DoubleTensorType}
+    tensor_types = {np.dtype(types[0]): tensor_type for tensor_type, types in _TYPES.items()}
     if np.dtype(dtype) not in tensor_types:
         raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got dtype={dtype!r}.")
     tensor_type = tensor_types[np.dtype(dtype)]

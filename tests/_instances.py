@@ -64,9 +64,34 @@ _STOCHASTIC = (
 )
 
 
+# the check's 15 rows (and their repeats, at most 60) in one batch: weights are
+# repeats up to the float32 rounding of the batch's sums
+_ONE_BATCH = (
+    "trained on one batch of all the check's rows and nothing random, so a weight of 2 "
+    "equals a repeated row up to the float32 rounding of the loss's sums: whether the "
+    "check's rtol=1e-7 holds depends on the CPU's summation order (it passes on an AMD "
+    "EPYC, fails on an Intel Xeon)"
+)
+
+# reasons under which a check may pass or fail, by platform
+LENIENT = {_ONE_BATCH}
+
+
+def _trains_on_one_batch(estimator):
+    params = estimator.get_params()
+    return (
+        isinstance(estimator, AutoencoderTransformer)
+        and params["batch_size"] in ("auto", *range(60, 201))
+        and params["noise"] == 0
+        and params["dropout"] == 0
+        and params["optimizer"] in ("adam", "adamw", "sgd")
+    )
+
+
 def expected_failed_checks(estimator):
     """scikit-learn checks that a configuration fails by design, with the reason,
-    as scikit-learn's ``_get_expected_failed_checks`` lists its own."""
+    as scikit-learn's ``_get_expected_failed_checks`` lists its own; a reason in
+    ``LENIENT`` says that the check may also pass."""
     linear = isinstance(estimator, LinearAETransformer)
     if linear and estimator.n_components is None:
         reason = (
@@ -84,6 +109,8 @@ def expected_failed_checks(estimator):
             "repeated fit agree to about 1e-8, where the check asks 1e-7 relative, "
             "also of codes near zero"
         )
+    elif _trains_on_one_batch(estimator):
+        reason = _ONE_BATCH
     else:
         reason = _STOCHASTIC
     return {

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from skae import AutoencoderTransformer
-from skae._base import _quantile
+from skae._outlier import _quantile
 
 from . import _ddp_worker as worker
 

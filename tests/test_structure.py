@@ -14,7 +14,7 @@ LAYERS = [
     {"_distributed"},
     {"_pca", "_net", "metrics", "plotting"},
     {"_dask"},
-    {"_base"},
+    {"_base", "_outlier"},
     {"_autoencoder", "_linear", "_vae"},
     {"_persistence", "onnx"},
     {"__init__"},

@@ -23,7 +23,7 @@ from skae import (
     VAEOutlierDetector,
     VAETransformer,
 )
-from skae._base import _quantile
+from skae._outlier import _quantile
 from skae._losses import _NegativeELBO, _ReconstructionLoss
 from skae.metrics import reconstruction_error
 
