@@ -23,8 +23,8 @@ from skae import (
     VAEOutlierDetector,
     VAETransformer,
 )
-from skae._outlier import _quantile
 from skae._losses import _NegativeELBO, _ReconstructionLoss
+from skae._outlier import _quantile
 from skae.metrics import reconstruction_error
 
 from ._instances import instance, instance_ids, needs_four_features
