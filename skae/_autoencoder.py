@@ -5,10 +5,11 @@ import numbers
 import numpy as np
 import torch
 
-from ._base import _BaseAutoencoder, _draw_seed
+from ._base import _BaseAutoencoder
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
 from ._modules import _ACTIVATIONS, MLPAutoencoder
+from ._net import _draw_seed
 from ._outlier import _OutlierThreshold
 from ._validation import (
     _BOOLEAN,

@@ -3,11 +3,7 @@ checks, building the skorch net, training it (all-or-nothing), what a fitted
 estimator saves and how its net is rebuilt, then inference (``transform``,
 ``inverse_transform``, ``score_samples``) chunk by chunk."""
 
-import copy
-import inspect
 import numbers
-import os
-import sys
 import warnings
 from abc import ABC
 from contextlib import contextmanager
@@ -17,63 +13,56 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._chunks import _chunks, _dense
 from ._distributed import (
-    _global_max,
-    _global_sums,
     _OnEveryRank,
     _refuse_in_group,
     _shared_seeds,
 )
 from ._losses import _bernoulli_divergence
 from ._net import (
-    _as_tensor,
     _AutoencoderNet,
+    _changed_args,
     _continue_from,
+    _describe_changes,
+    _draw_seed,
     _fused_supported,
     _make_net,
     _net_tensors,
-    _place_net,
+    _on_cpu,
     _RandomSplit,
     _resolve_device,
     _restore_device,
     _restored_net,
-    _Rows,
-    _seed_net,
-    _training_tensor,
+    _run_chunks,
+    _takes_weight_decay,
+    _training_rows,
 )
 from ._validation import (
     _BOOLEAN,
     _NONE,
     _RANDOM_STATE,
     _Array,
+    _caller_level,
+    _check_training_record,
     _check_unit_interval,
     _check_weights,
     _Fitted,
     _Instance,
     _Interval,
     _ListOf,
+    _merged_table,
     _Options,
     _SubclassOf,
     _validate_params,
 )
 from .metrics import _squared_errors
 
-_TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
-
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-
-_FUSED_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
 
 # the precision parameter's values: the dtype autocast computes in (None: none)
 _PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-# skorch arguments that do not change what a net computes or the state it trains
-# (nor do the callbacks': stopping, schedule, progress)
-_UNCOMPARED = {"device", "verbose", "max_epochs", "batch_size", "lr", "precision"}
 
 # parameters that may differ between the ranks of a process group: where each rank
 # runs, what it prints, and its seed (rank 0's seeds every rank)
@@ -81,15 +70,6 @@ _RANK_OWN = {"device", "verbose", "random_state"}
 
 # every public estimator class, by name, registered as it is defined
 _ESTIMATORS = {}
-
-
-def _takes_weight_decay(optimizer):
-    return "weight_decay" in inspect.signature(optimizer).parameters
-
-
-def _describe_changes(changes):
-    """``name=built (now value)`` for each entry of ``_net_changes``."""
-    return ", ".join(f"{k}={old!r} (now {new!r})" for k, (old, new) in changes.items())
 
 
 @contextmanager
@@ -106,44 +86,15 @@ def _all_or_nothing(estimator):
         raise
 
 
-def _caller_level():
-    """The ``stacklevel`` at which ``warnings.warn``, called in the function that
-    calls this, names the first caller outside skae: the line of the user's code,
-    however many of skae's own frames lie between."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-
-def _draw_seed(random_state):
-    """An int seed from ``random_state``, never drawing from a global generator."""
-    if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-def _merged_table(cls, table):
-    """The class attribute ``table`` merged over ``cls``'s bases, base entries first."""
-    merged = {}
-    for klass in reversed(cls.__mro__):
-        merged.update(vars(klass).get(table, {}))
-    return merged
-
-
 class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, ABC):
     """Shared fit / partial_fit / transform / inverse_transform / score_samples.
 
-    A subclass supplies ``_net_params`` (extending the skorch arguments here with
-    its module and criterion) and declares its own entries of ``_parameter_rules``
-    and ``_fitted_state``, which are merged with its bases' when the class is
-    defined. ``fit`` and ``partial_fit`` both go through ``_fit``, which makes every
-    call all-or-nothing; ``_fit_validated`` here trains the network, and the linear
-    autoencoder replaces it with its solvers. Defining a public subclass registers
-    it with :func:`skae.save` and :func:`skae.load`.
+    A subclass supplies ``_net_params`` (its module and criterion added to the
+    skorch arguments here) and its own entries of ``_parameter_rules`` and
+    ``_fitted_state``, merged with its bases' when the class is defined, which also
+    registers a public subclass with :func:`skae.save` and :func:`skae.load`. Both
+    ``fit`` and ``partial_fit`` go through ``_fit`` (all-or-nothing) to
+    ``_fit_validated``, which the linear autoencoder replaces with its solvers.
     """
 
     _parameter_rules = {
@@ -300,7 +251,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _fit(self, X, sample_weight, *, incremental):
         with _all_or_nothing(self):
-            # in a process group, each rank's checks are every rank's concern
             with _OnEveryRank() as ranks:
                 self._check_params()
                 resume = (incremental or self.warm_start) and hasattr(self, "net_")
@@ -316,22 +266,17 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     "n_features": X.shape[1],
                     "continuing": bool(resume),
                     "weighted": sample_weight is not None,
-                    "parameters": self._shared_parameters(),
+                    "parameters": sorted(
+                        (k, v) for k, v in self.get_params(deep=False).items() if k not in _RANK_OWN
+                    ),
                     "feature_names_in_": list(getattr(self, "feature_names_in_", [])),
                 }
             )
             self._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
         return self
 
-    def _shared_parameters(self):
-        """The parameters that every rank of a process group must share: all but
-        where the rank runs, what it prints, and the seed (rank 0's is used)."""
-        params = self.get_params(deep=False)
-        return sorted((k, v) for k, v in params.items() if k not in _RANK_OWN)
-
     def _check_distributed(self):
-        """Raise ValueError where this estimator cannot train across the ranks of a
-        process group (nothing to check outside one)."""
+        """Raise ValueError where this estimator cannot train in a process group."""
         if _OPTIMIZERS.get(self.optimizer, self.optimizer) is torch.optim.LBFGS:
             _refuse_in_group(
                 "L-BFGS's line search evaluates the loss several times a step, which "
@@ -362,8 +307,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
 
     def _min_rows(self, *, incremental, resume):
-        """The rows a fit needs: a partial_fit chunk merges into what was seen; a
-        fit (warm or not) stands on its own rows."""
+        # a partial_fit chunk merges into what was seen; a fit stands on its own rows
         return 1 if incremental and resume else self._min_samples
 
     def _validate(self, X, **kwargs):
@@ -413,40 +357,24 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             callbacks__early_stopping__threshold_mode="abs",
             callbacks__early_stopping__load_best=self.early_stopping,
         )
-        if self.learning_rate == "cosine":
-            params["callbacks__schedule__epochs"] = self.max_iter
-        else:
-            params["callbacks__schedule"] = None
-        if self.verbose:
-            params["callbacks__progress__epochs"] = self.max_iter
-        else:
-            params["callbacks__progress"] = None
+        # a callback set to None is off
+        for name, on in (("schedule", self.learning_rate == "cosine"), ("progress", self.verbose)):
+            params.update(
+                {f"callbacks__{name}__epochs": self.max_iter}
+                if on
+                else {f"callbacks__{name}": None}
+            )
         if _takes_weight_decay(optimizer):
             # also alpha=0: some optimizers (AdamW) decay by default
             params["optimizer__weight_decay"] = self.alpha
         if self.alpha > 0:
             # a second parameter group costs a second optimizer kernel per step
             params["optimizer__param_groups"] = [("*bias*", {"weight_decay": 0.0})]
-        if optimizer in _FUSED_OPTIMIZERS and _fused_supported(device):
+        if _fused_supported(optimizer, device):
             # one fused kernel per step instead of a loop of small ones: about 15 %
             # off an MNIST epoch on 2 CPU cores
             params["optimizer__fused"] = True
         return params
-
-    def _net_changes(self, net, n_features, n_components):
-        """``{name: (built, now)}`` for each plain skorch argument of ``net`` (its
-        module's, criterion's, optimizer's, corruption's) that the estimator's
-        parameters now set differently; learning rate, batch size, device and
-        logging, and the callbacks' settings are left out."""
-        built = net.get_params()
-        return {
-            key: (built.get(key), value)
-            for key, value in self._net_params(n_features, n_components).items()
-            if key not in _UNCOMPARED
-            and not key.startswith("callbacks__")
-            and isinstance(value, str | numbers.Number | tuple | type | torch.dtype | None)
-            and built.get(key) != value
-        }
 
     def _prepare_net(self, n_features, n_components, *, resume):
         """The net to train, built from the current parameters; if ``resume``, it
@@ -455,23 +383,20 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         # in a process group, one model: the same initial weights on every rank, and
         # a stream of its own for each rank's shuffling, noise and dropout
         seed, stream = _shared_seeds(_draw_seed(self.random_state))
-        net = _make_net(self._net_class, seed, **self._net_params(n_features, n_components))
-        if stream != seed:
-            _seed_net(net, stream)
+        params = self._net_params(n_features, n_components)
+        net = _make_net(self._net_class, seed, stream=stream, **params)
         if not resume:
             return net
-        changes = self._net_changes(self.net_, n_features, n_components)
         architecture = {
             key.removeprefix("module__"): change
-            for key, change in changes.items()
+            for key, change in _changed_args(self.net_, params).items()
             if key == "module" or key.startswith("module__")
         }
         if architecture:
             raise ValueError(
                 "Cannot continue training: the network was built with "
-                f"{_describe_changes(architecture)}. Set "
-                "the parameters back, or call fit with warm_start=False to build a new "
-                "network."
+                f"{_describe_changes(architecture)}. Set the parameters back, or call fit "
+                "with warm_start=False to build a new network."
             )
         _continue_from(net, self.net_)
         return net
@@ -489,17 +414,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if "schedule" in callbacks:
             # a partial_fit epoch has no horizon to anneal over
             callbacks["schedule"].epochs = None if incremental else epochs
-        rows = _training_tensor(data, net.device)
-        weights = None
-        if sample_weight is not None:
-            # averaging 1 (over every rank's rows in a process group), so that the
-            # loss keeps its scale and tol its meaning
-            # rescaled by the largest first, so that no sum overflows or underflows
-            scaled = sample_weight / _global_max(sample_weight.max())
-            total, count = _global_sums([scaled.sum(), len(scaled)])
-            weights = torch.from_numpy(scaled * (count / total))
-            weights = weights.to(rows.device if isinstance(rows, torch.Tensor) else "cpu")
-        net.partial_fit(_Rows(rows, weights=weights), epochs=epochs)
+        net.partial_fit(_training_rows(data, sample_weight, net.device), epochs=epochs)
         stopper = callbacks["early_stopping"]
         ran = len(net.history) - n_before
         if not incremental and self.n_iter_no_change is not None and ran == epochs:
@@ -546,21 +461,13 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _cpu_net_params(self):
         """The skorch arguments that describe the fitted net on the CPU, also where
         the estimator's device does not exist here."""
-        return self._on_cpu()._net_params(self.n_features_in_, self.n_components_)
-
-    def _on_cpu(self):
-        return clone(self).set_params(device="cpu")
+        cpu = clone(self).set_params(device="cpu")
+        return cpu._net_params(self.n_features_in_, self.n_components_)
 
     def _check_net_matches_params(self):
         """Raise ValueError where the parameters no longer describe ``net_`` (set
         after fit), since a net rebuilt from them would differ."""
-        net, cpu = self.net_, self._on_cpu()
-        now = cpu._net_params(self.n_features_in_, self.n_components_)
-        changes = cpu._net_changes(net, self.n_features_in_, self.n_components_) | {
-            key: (getattr(net, key), now[key])
-            for key in ("lr", "batch_size")
-            if getattr(net, key) != now[key]
-        }
+        changes = _changed_args(self.net_, self._cpu_net_params(), training=True)
         if changes:
             raise ValueError(
                 f"its parameters no longer describe its fitted network, which was "
@@ -577,21 +484,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             raise ValueError(
                 f"n_components={self.n_components!r} but n_components_={self.n_components_!r}."
             )
-        # the network's history is rebuilt from these, so they must agree as fit leaves them
-        n_iter, scores = self.n_iter_, self.validation_scores_
-        best = self.best_validation_score_
-        if (
-            len(self.loss_curve_) != n_iter
-            or (scores is None) == self.early_stopping
-            or (scores is None and best is not None)
-            or (scores is not None and (len(scores) != n_iter or best not in scores))
-        ):
-            raise ValueError(
-                f"n_iter_={n_iter}, loss_curve_, validation_scores_ and best_validation_score_"
-                f" do not agree with each other or with early_stopping={self.early_stopping}"
-                ": fit records one loss and, with early stopping, one validation score per "
-                "epoch, the best of its last run among them."
-            )
+        # the network's history is rebuilt from these
+        _check_training_record(self)
 
     def _restore_net(self, tensors):
         """Set ``net_``, on the CPU, from the parameters and fitted attributes, with
@@ -710,7 +604,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         divergence for a Bernoulli model, else the squared error, averaged over
         the features."""
         if self._bernoulli_setting is not None:
-            return self._run_module(
+            return _run_chunks(
+                self,
                 lambda module, x: _bernoulli_divergence(
                     module.decode(module.encode(x)).to(x.dtype), x
                 ),
@@ -722,11 +617,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         # a pickle holds CPU tensors, so it loads on machines without a GPU;
         # the live estimator keeps its network where it is
         state = dict(super().__getstate__())
-        net = state.get("net_")
-        if net is not None and torch.device(net.device).type != "cpu":
-            net = copy.deepcopy(net)
-            _place_net(net, "cpu")
-            state["net_"] = net
+        if "net_" in state:
+            state["net_"] = _on_cpu(state["net_"])
         return state
 
     def __setstate__(self, state):
@@ -749,32 +641,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     # -- inference ------------------------------------------------------------
 
-    def _run_module(self, function, X):
-        """``function(module, x)`` over the rows of ``X`` chunk by chunk, without
-        gradients, into one preallocated output: memory beyond the output is one
-        chunk's, also for a memmap larger than memory."""
-        module = self.net_.module_
-        dtype = _TORCH_DTYPES[X.dtype.type]
-        if next(module.parameters()).dtype != dtype:
-            # evaluating the float32-trained network in float64 for float64 input
-            # keeps full precision and makes results independent of the chunking
-            module = copy.deepcopy(module).to(dtype)
-        module.eval()
-        out = None
-        with torch.no_grad(), self.net_.autocast():
-            for rows in _chunks(X.shape[0], max(X.shape[1], self.n_features_in_)):
-                x = _as_tensor(_dense(X[rows])).to(device=self.net_.device, dtype=dtype)
-                part = function(module, x).to(dtype).cpu().numpy()
-                if out is None:
-                    out = np.empty((X.shape[0], *part.shape[1:]), dtype=part.dtype)
-                out[rows] = part
-                del x, part  # before the next chunk is allocated
-        return out
-
     def _encode(self, X):
-        return self._run_module(lambda module, x: module.encode(x), X)
+        return _run_chunks(self, lambda module, x: module.encode(x), X)
 
     def _decode(self, Z):
         if self._sigmoid_output:
-            return self._run_module(lambda module, z: torch.sigmoid(module.decode(z)), Z)
-        return self._run_module(lambda module, z: module.decode(z), Z)
+            return _run_chunks(self, lambda module, z: torch.sigmoid(module.decode(z)), Z)
+        return _run_chunks(self, lambda module, z: module.decode(z), Z)

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import _BaseAutoencoder, _caller_level
+from ._base import _BaseAutoencoder
 from ._chunks import _chunks
 from ._dask import _check_dask_array, _dask_moments, _is_dask_array, _map_rows
 from ._distributed import _refuse_in_group
@@ -25,7 +25,16 @@ from ._pca import (
     _spectrum,
     _width_for_ratio,
 )
-from ._validation import _BOOLEAN, _NONE, _Array, _check_min_rows, _Fitted, _Interval, _Options
+from ._validation import (
+    _BOOLEAN,
+    _NONE,
+    _Array,
+    _caller_level,
+    _check_min_rows,
+    _Fitted,
+    _Interval,
+    _Options,
+)
 
 
 @_fill_doc(

@@ -13,6 +13,7 @@ placement, the training tensor on a GPU, fused optimizers) is decided here too.
 import copy
 import inspect
 import math
+import numbers
 import sys
 import time
 import warnings
@@ -22,6 +23,7 @@ from itertools import pairwise
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.utils import check_random_state
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import unpack_data
@@ -29,18 +31,28 @@ from skorch.history import History
 from skorch.utils import to_tensor
 from torch.overrides import TorchFunctionMode
 
+from ._chunks import _chunks, _dense
 from ._distributed import (
     _average_gradients,
     _AverageEpochLosses,
     _batch_bounds,
+    _global_max,
+    _global_sums,
     _group_size,
     _steps_per_epoch,
 )
 from ._modules import _Dropout, _VariationalMLP
 from ._validation import _check_same_tensors
 
+# the torch dtype that computes on a NumPy float dtype
+_TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
+
 # a training loss that grows this many times over its first value has diverged
 _DIVERGENCE_GROWTH = 1e4
+
+# skorch arguments that do not change what a net computes or the state it trains
+# (nor do the callbacks': stopping, schedule, progress)
+_UNCOMPARED = {"device", "verbose", "max_epochs", "batch_size", "lr", "precision"}
 
 # a restored net's skorch history holds at most this many of the last epochs, so a
 # file cannot make loading build a large history from a short list of losses (the
@@ -583,10 +595,11 @@ def _empty_weights_allowed():
         yield
 
 
-def _make_net(net_class, seed, **params):
+def _make_net(net_class, seed, stream=None, **params):
     """An initialized ``net_class`` (an ``_AutoencoderNet``) with skorch arguments
-    ``params``, its module's initial weights and its training randomness all drawn
-    from ``seed``, without touching torch's global generator."""
+    ``params``, its module's initial weights drawn from ``seed`` and its training
+    randomness from ``stream`` (None: ``seed`` too), without touching torch's
+    global generator."""
     net = net_class(
         **{
             "iterator_train": _Batches,
@@ -598,12 +611,19 @@ def _make_net(net_class, seed, **params):
     )
     with _DrawFrom(torch.Generator().manual_seed(seed)), _empty_weights_allowed():
         net.initialize()
-    _seed_net(net, seed)
+    _seed_net(net, seed if stream is None else stream)
     return net
 
 
-def _fused_supported(device):
-    """Whether this torch has fused optimizer kernels for ``device``'s type."""
+def _takes_weight_decay(optimizer):
+    return "weight_decay" in inspect.signature(optimizer).parameters
+
+
+def _fused_supported(optimizer, device):
+    """Whether this torch has a fused kernel of ``optimizer`` (a class) for
+    ``device``'s type."""
+    if optimizer not in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD):
+        return False
     kind = torch.device(device).type
     # fused CPU kernels arrived in torch 2.4
     return kind == "cuda" or (kind == "cpu" and torch.__version__ >= "2.4")
@@ -646,6 +666,15 @@ def _place_net(net, device):
     net.device = device
 
 
+def _on_cpu(net):
+    """``net``, or a copy of it on the CPU where it is elsewhere."""
+    if torch.device(net.device).type == "cpu":
+        return net
+    net = copy.deepcopy(net)
+    _place_net(net, "cpu")
+    return net
+
+
 def _restore_device(net, device):
     """Put a loaded net on ``device`` if it is usable here, else on the CPU with a warning
     (``"auto"`` falls back silently)."""
@@ -668,6 +697,45 @@ def _training_tensor(X, device):
         if tensor.nbytes < free // 2:
             tensor = tensor.to(device)
     return tensor
+
+
+def _training_rows(X, sample_weight, device):
+    """The ``_Rows`` a fit trains on: ``X`` as a tensor (see ``_training_tensor``),
+    and ``sample_weight`` (or None) rescaled to average 1 over every rank's rows,
+    so that the loss keeps its scale and ``tol`` its meaning."""
+    rows = _training_tensor(X, device)
+    if sample_weight is None:
+        return _Rows(rows)
+    # rescaled by the largest first, so that no sum overflows or underflows
+    scaled = sample_weight / _global_max(sample_weight.max())
+    total, count = _global_sums([scaled.sum(), len(scaled)])
+    weights = torch.from_numpy(scaled * (count / total))
+    return _Rows(rows, weights=weights.to(rows.device if isinstance(rows, torch.Tensor) else "cpu"))
+
+
+def _run_chunks(estimator, function, X):
+    """``function(module, x)`` of a fitted estimator's module over the rows of
+    ``X``, chunk by chunk (a chunk's outputs may be ``n_features_in_`` wide),
+    without gradients, into one preallocated output: memory beyond the output is
+    one chunk's, also for a memmap larger than memory."""
+    net = estimator.net_
+    module = net.module_
+    dtype = _TORCH_DTYPES[X.dtype.type]
+    if next(module.parameters()).dtype != dtype:
+        # evaluating the float32-trained network in float64 for float64 input
+        # keeps full precision and makes results independent of the chunking
+        module = copy.deepcopy(module).to(dtype)
+    module.eval()
+    out = None
+    with torch.no_grad(), net.autocast():
+        for rows in _chunks(X.shape[0], max(X.shape[1], estimator.n_features_in_)):
+            x = _as_tensor(_dense(X[rows])).to(device=net.device, dtype=dtype)
+            part = function(module, x).to(dtype).cpu().numpy()
+            if out is None:
+                out = np.empty((X.shape[0], *part.shape[1:]), dtype=part.dtype)
+            out[rows] = part
+            del x, part  # before the next chunk is allocated
+    return out
 
 
 def _as_tensor(X):
@@ -775,3 +843,32 @@ def _restored_net(net_class, params, tensors, losses, valid_losses):
         for i in range(max(0, len(losses) - _LOADED_HISTORY), len(losses))
     )
     return net
+
+
+def _draw_seed(random_state):
+    """An int seed from ``random_state``, never drawing from a global generator."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _changed_args(net, params, *, training=False):
+    """``{name: (built, now)}`` for each plain skorch argument of ``params`` (its
+    module's, criterion's, optimizer's, corruption's) with which ``net`` was built
+    differently; learning rate and batch size only with ``training``; device,
+    logging and the callbacks' settings never."""
+    built = net.get_params()
+    compared = {"lr", "batch_size"} if training else set()
+    return {
+        key: (built.get(key), value)
+        for key, value in params.items()
+        if (key not in _UNCOMPARED or key in compared)
+        and not key.startswith("callbacks__")
+        and isinstance(value, str | numbers.Number | tuple | type | torch.dtype | None)
+        and built.get(key) != value
+    }
+
+
+def _describe_changes(changes):
+    """``name=built (now value)`` for each entry of ``_net_changes``."""
+    return ", ".join(f"{k}={old!r} (now {new!r})" for k, (old, new) in changes.items())

@@ -5,11 +5,11 @@ import numbers
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _TORCH_DTYPES, _BaseAutoencoder, _draw_seed
+from ._base import _BaseAutoencoder
 from ._docstrings import _fill_doc
 from ._losses import _kl_to_standard_normal, _negative_log_likelihood, _NegativeELBO
 from ._modules import _ACTIVATIONS, _VariationalMLP
-from ._net import _VAENet
+from ._net import _TORCH_DTYPES, _draw_seed, _run_chunks, _VAENet
 from ._outlier import _OutlierThreshold
 from ._validation import _Fitted, _Interval, _Options, _Sizes
 
@@ -204,7 +204,7 @@ class VAETransformer(_BaseAutoencoder):
                 score = score.masked_fill(((x < 0) | (x > 1)).any(dim=1), -float("inf"))
             return score
 
-        return self._run_module(elbo, X)
+        return _run_chunks(self, elbo, X)
 
     def sample(self, n_samples=1, random_state=None):
         """Draw new data: codes from the standard normal prior, through the decoder.

@@ -13,6 +13,8 @@ own private types.
 
 import math
 import numbers
+import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -250,3 +252,44 @@ def _check_min_rows(n_rows, minimum, estimator):
             f"Found array with {n_rows} sample(s) while a minimum of {minimum} is "
             f"required by {type(estimator).__name__}."
         )
+
+
+def _caller_level():
+    """The ``stacklevel`` at which ``warnings.warn``, called in the function that
+    calls this, names the first caller outside skae: the line of the user's code,
+    however many of skae's own frames lie between."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _check_training_record(estimator):
+    """Raise ValueError where a fitted estimator's ``n_iter_``, ``loss_curve_``,
+    ``validation_scores_`` and ``best_validation_score_`` disagree with each other
+    or with its ``early_stopping``, as no fit leaves them."""
+    n_iter, scores = estimator.n_iter_, estimator.validation_scores_
+    best, early_stopping = estimator.best_validation_score_, estimator.early_stopping
+    if (
+        len(estimator.loss_curve_) != n_iter
+        or (scores is None) == early_stopping
+        or (scores is None and best is not None)
+        or (scores is not None and (len(scores) != n_iter or best not in scores))
+    ):
+        raise ValueError(
+            f"n_iter_={n_iter}, loss_curve_, validation_scores_ and best_validation_score_"
+            f" do not agree with each other or with early_stopping={early_stopping}"
+            ": fit records one loss and, with early stopping, one validation score per "
+            "epoch, the best of its last run among them."
+        )
+
+
+def _merged_table(cls, table):
+    """The class attribute ``table`` merged over ``cls``'s bases, base entries first."""
+    merged = {}
+    for klass in reversed(cls.__mro__):
+        merged.update(vars(klass).get(table, {}))
+    return merged

@@ -46,3 +46,23 @@ def test_every_module_has_a_layer_and_imports_only_below_it():
 
 def test_persistence_knows_the_format_not_the_estimators():
     assert not _internal_imports("_persistence") & ESTIMATOR_MODULES
+
+
+def test_the_base_reads_as_build_train_infer_in_one_screenful_of_jobs():
+    source = (PACKAGE / "_base.py").read_text()
+    # one job: what a process group changes lives in _distributed's helpers
+    assert "_group_size" not in source
+    assert len(source.splitlines()) <= 650
+
+
+def test_no_module_imports_scikit_learn_s_private_names():
+    private = set()
+    for path in PACKAGE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sklearn"):
+                private |= {
+                    (path.name, node.module, alias.name)
+                    for alias in node.names
+                    if alias.name.startswith("_") or "._" in node.module
+                }
+    assert private == set()
