@@ -4,6 +4,7 @@ import importlib.util
 import os
 
 import pytest
+import torch
 
 # skae.onnx needs the optional onnx extra: without it, its doctests are not collected
 # (tests/test_onnx.py skips itself)
@@ -12,6 +13,13 @@ if not all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime", "s
 
 # a non-interactive backend before anything imports pyplot
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# the suite's networks are tiny: one intra-op thread trains them as fast as two on
+# a quiet machine, and torch's OpenMP threads spin at every barrier while another
+# process holds a core (the suite took 7x its time on a busy machine). Processes
+# that the tests start (examples, benchmarks, torchrun workers) inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(autouse=True)

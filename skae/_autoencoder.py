@@ -84,8 +84,8 @@ class AutoencoderTransformer(_BaseAutoencoder):
     >>> ae.get_feature_names_out()[:2]
     array(['autoencodertransformer0', 'autoencodertransformer1'], dtype=object)
 
-    The classic MNIST recipe (784-36-784, ReLU code, sigmoid output, BCE, Adam,
-    batch 256, a fixed budget of 20 epochs) is :data:`skae.datasets.MNIST_RECIPE`:
+    The classic MNIST recipe, whose settings :data:`skae.datasets.MNIST_RECIPE`
+    holds and documents:
 
     >>> from skae.datasets import MNIST_RECIPE
     >>> mnist_ae = AutoencoderTransformer(**MNIST_RECIPE)
@@ -247,7 +247,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         super()._train_net(net, data, sample_weight, incremental=incremental)
 
     def _pretrain(self, module, X, sample_weight):
-        """Greedy layer-wise pretraining (Bengio et al., 2007): encoder layer ``i``
+        """Greedy layer-wise pretraining (Bengio et al., NIPS 2006): encoder layer ``i``
         and its mirror decoder layer are trained as a single-layer autoencoder of
         this estimator's settings on the codes of the layers before it (the first
         on ``X`` with the estimator's output and loss, the rest on real-valued

@@ -165,9 +165,9 @@ _SNIPPETS = {
         Seeds the weight initialization, the shuffling, the validation split and
         any training noise. An int makes fits repeatable bit for bit on the same
         machine and device, also when several threads fit at once. The fit draws
-        from generators of its own; only the module's construction seeds torch's
-        global generator, inside ``torch.random.fork_rng`` and a lock shared by
-        skae's fits, so the global state is as it was afterwards.
+        from generators of its own, the module's initial weights included (torch's
+        initializers are handed the fit's generator, in this thread only), so
+        torch's and NumPy's global generators are neither drawn from nor reseeded.
 
     verbose : int, default=0
         If positive, print one plain line per epoch: the epoch out of the

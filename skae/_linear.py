@@ -22,7 +22,7 @@ from ._pca import (
     _Moments,
     _pca_rotation,
     _precision,
-    _spectrum,
+    _variance_attributes,
     _width_for_ratio,
 )
 from ._validation import (
@@ -507,7 +507,7 @@ class LinearAETransformer(_BaseAutoencoder):
         warm starts continue from them."""
         basis, _ = np.linalg.qr(self._weights()[1].astype(np.float64))
         components, eigenvalues = _pca_rotation(basis, moments)
-        explained, ratio, singular, noise = _spectrum(moments, eigenvalues)
+        explained, ratio, singular, noise = _variance_attributes(moments, eigenvalues)
         self.components_ = components.astype(dtype)
         self.explained_variance_ = explained.astype(dtype)
         self.explained_variance_ratio_ = ratio.astype(dtype)

@@ -233,7 +233,7 @@ def _pca_rotation(basis, moments):
     return components, np.clip(eigenvalues[order], 0, None)
 
 
-def _spectrum(moments, eigenvalues):
+def _variance_attributes(moments, eigenvalues):
     """``explained_variance_``, ``explained_variance_ratio_``, ``singular_values_``
     and ``noise_variance_`` of components with scatter ``eigenvalues``, as PCA
     defines them (ddof=1)."""

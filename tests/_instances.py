@@ -142,6 +142,13 @@ def instance(key, **params):
     return clone(_INSTANCES[key]).set_params(**params)
 
 
+def plain(cls, **params):
+    """A fresh copy of ``cls``'s plain configuration (its first entry), with
+    ``params`` set."""
+    key = next(key for key, estimator in _INSTANCES.items() if type(estimator) is cls)
+    return instance(key, **params)
+
+
 def needs_unit_interval(key):
     return key in _NEEDS_UNIT_INTERVAL
 

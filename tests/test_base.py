@@ -23,14 +23,14 @@ from sklearn.preprocessing import StandardScaler
 
 from skae import AutoencoderTransformer, LinearAETransformer
 
+from ._instances import plain
+
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 def fast(Estimator, **params):
-    defaults = {"n_components": 2, "max_iter": 10, "random_state": 0}
-    if Estimator is AutoencoderTransformer:
-        defaults["hidden_layer_sizes"] = (16,)
-    return Estimator(**(defaults | params))
+    """The instance generator's plain ``Estimator``, two components, seeded."""
+    return plain(Estimator, **{"n_components": 2, "max_iter": 10, "random_state": 0} | params)
 
 
 ESTIMATORS = [AutoencoderTransformer, LinearAETransformer]

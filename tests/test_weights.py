@@ -23,8 +23,7 @@ from skae import (
     VAEOutlierDetector,
     VAETransformer,
 )
-from skae._losses import _NegativeELBO, _ReconstructionLoss
-from skae._outlier import _quantile
+from skae._losses import _ReconstructionLoss
 from skae.metrics import reconstruction_error
 
 from ._instances import instance, instance_ids, needs_four_features
@@ -87,28 +86,6 @@ def test_the_scale_of_the_weights_does_not_matter_to_the_networks(key):
     # a power of two rescales exactly, so the normalized weights are the same bits
     b = instance(key, random_state=0).fit(X, sample_weight=weights * 1024)
     assert_same_outputs(outputs(a, X), outputs(b, X), key)
-
-
-def test_the_losses_are_weighted_means_of_the_rows():
-    rng = np.random.default_rng(0)
-    raw, x = torch.tensor(rng.normal(size=(6, 3))), torch.tensor(rng.random((6, 3)))
-    codes = torch.tensor(rng.random((6, 2)))
-    weight = torch.tensor([0.0, 1.0, 2.0, 0.5, 1.5, 1.0])
-    per_row = ((raw - x) ** 2).mean(dim=1)
-    loss = _ReconstructionLoss()((raw, codes), x, weight)
-    torch.testing.assert_close(loss, (weight * per_row).mean())
-    sparse = _ReconstructionLoss(sparsity=0.1)((raw, codes), x, weight)
-    l1 = (weight[:, None] * codes.abs()).mean()
-    torch.testing.assert_close(sparse, (weight * per_row).mean() + 0.1 * l1)
-    mean, log_var = torch.tensor(rng.normal(size=(6, 2))), torch.tensor(rng.normal(size=(6, 2)))
-    elbo = _NegativeELBO(beta=0.5)
-    per_sample = torch.stack(
-        [
-            elbo((raw[i : i + 1], mean[i : i + 1], log_var[i : i + 1]), x[i : i + 1])
-            for i in range(6)
-        ]
-    )
-    torch.testing.assert_close(elbo((raw, mean, log_var), x, weight), (weight * per_sample).mean())
 
 
 @pytest.mark.parametrize(
@@ -202,22 +179,6 @@ def test_weights_that_sum_to_one_or_less_are_refused_by_the_linear_autoencoder()
 
 
 # -- the detectors' threshold is the weighted quantile --------------------------
-
-
-@pytest.mark.parametrize("q", [0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0])
-def test_the_quantile_is_numpys_averaged_inverted_cdf_with_weights_as_repeats(q):
-    rng = np.random.default_rng(0)
-    for n in (1, 2, 7, 40, 101):
-        values = rng.normal(size=n)
-        values[: n // 3] = values[-1]  # ties
-        assert _quantile(values, q) == np.quantile(values, q, method="averaged_inverted_cdf")
-        weights = rng.integers(0, 4, size=n).astype(float)
-        weights[0] = 1
-        expected = np.quantile(
-            np.repeat(values, weights.astype(int)), q, method="averaged_inverted_cdf"
-        )
-        assert _quantile(values, q, weights) == expected
-        assert _quantile(values, q, weights * 2.0**-7) == expected
 
 
 @pytest.mark.parametrize("Detector", [AutoencoderOutlierDetector, VAEOutlierDetector])

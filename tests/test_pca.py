@@ -1,0 +1,44 @@
+"""The PCA mathematics of the linear autoencoder, in NumPy alone (skae/_pca.py):
+moments of (weighted) rows, merged chunk by chunk, and PCA's attributes from them."""
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+
+from skae._pca import _Moments, _variance_attributes
+
+
+@pytest.fixture
+def rows():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(60, 5)) @ rng.normal(size=(5, 5)) + 3.0
+
+
+def test_moments_merged_chunk_by_chunk_are_those_of_all_rows(rows):
+    whole = _Moments.of(rows, keep_scatter=True)
+    merged = _Moments.of(rows[:17], keep_scatter=True)
+    for start, stop in ((17, 18), (18, 45), (45, 60)):
+        merged = _Moments.of(rows[start:stop], keep_scatter=True).merged_after(merged)
+    assert merged.n == whole.n == 60
+    np.testing.assert_allclose(merged.mean, whole.mean, rtol=1e-13)
+    np.testing.assert_allclose(merged.scatter, whole.scatter, rtol=1e-12)
+
+
+def test_integer_weights_are_repeated_rows(rows):
+    weights = np.random.default_rng(1).integers(0, 4, size=len(rows))
+    weighted = _Moments.of(rows, weights.astype(float), keep_scatter=True)
+    repeated = _Moments.of(np.repeat(rows, weights, axis=0), keep_scatter=True)
+    assert weighted.n == repeated.n
+    np.testing.assert_allclose(weighted.mean, repeated.mean, rtol=1e-13)
+    np.testing.assert_allclose(weighted.scatter, repeated.scatter, rtol=1e-12)
+
+
+@pytest.mark.parametrize("keep_scatter", [True, False])
+def test_variance_attributes_are_pcas(rows, keep_scatter):
+    moments = _Moments.of(rows, keep_scatter=keep_scatter)
+    pca = PCA(3).fit(rows)
+    explained, ratio, singular, noise = _variance_attributes(moments, moments.eigenvalues()[:3])
+    np.testing.assert_allclose(explained, pca.explained_variance_, rtol=1e-10)
+    np.testing.assert_allclose(ratio, pca.explained_variance_ratio_, rtol=1e-10)
+    np.testing.assert_allclose(singular, pca.singular_values_, rtol=1e-10)
+    np.testing.assert_allclose(noise, pca.noise_variance_, rtol=1e-10)
