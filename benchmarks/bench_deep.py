@@ -92,10 +92,8 @@ def _probed(every, X_test, X_train):
     class Probed(AutoencoderTransformer):
         def _net_params(self, n_features, n_components):
             params = super()._net_params(n_features, n_components)
-            params["callbacks"] = [
-                *params["callbacks"],
-                ("probe", _TestError(X_test, X_train, every)),
-            ]
+            # after the net's own callbacks (skorch runs the defaults first)
+            params["callbacks"] = [("probe", _TestError(X_test, X_train, every))]
             return params
 
     return Probed

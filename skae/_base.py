@@ -259,8 +259,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 if sample_weight is not None:
                     sample_weight = _check_weights(sample_weight, X)
                 self._check_distributed()
-            # before the first collective of training: no rank waits alone in one,
-            # and none trains on settings that the others do not share
             ranks.agree(
                 lambda: {
                     "n_features": X.shape[1],
@@ -546,9 +544,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """Score of each sample: higher is more typical.
 
         What the score measures is the estimator's own, as its class documentation
-        says (a negative reconstruction error, a log-likelihood or an ELBO).
-        Computed chunk by chunk, so memory beyond the output does not grow with
-        ``n_samples``.
+        says (a negative reconstruction error, a log-likelihood or an ELBO); a
+        row whose score overflows scores ``-inf``, the most anomalous. Computed
+        chunk by chunk, so memory beyond the output does not grow with ``n_samples``.
 
         Parameters
         ----------
@@ -561,7 +559,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Score of each sample.
         """
         check_is_fitted(self)
-        return self._score_samples(self._validate(X, reset=False))
+        scores = self._score_samples(self._validate(X, reset=False))
+        return np.where(np.isnan(scores), -np.inf, scores)  # overflowed: the most anomalous
 
     def score(self, X, y=None, sample_weight=None):
         """Mean of ``score_samples``, so that a search can rank candidates.

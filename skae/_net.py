@@ -727,10 +727,16 @@ def _run_chunks(estimator, function, X):
         module = copy.deepcopy(module).to(dtype)
     module.eval()
     out = None
-    with torch.no_grad(), net.autocast():
+    with torch.no_grad():
         for rows in _chunks(X.shape[0], max(X.shape[1], estimator.n_features_in_)):
             x = _as_tensor(_dense(X[rows])).to(device=net.device, dtype=dtype)
-            part = function(module, x).to(dtype).cpu().numpy()
+            with net.autocast():
+                part = function(module, x)
+            if net.precision is not None and not torch.isfinite(part).all():
+                # past the reduced precision's range (float16's ends at 65504): the
+                # chunk again in the network's own precision
+                part = function(module, x)
+            part = part.to(dtype).cpu().numpy()
             if out is None:
                 out = np.empty((X.shape[0], *part.shape[1:]), dtype=part.dtype)
             out[rows] = part

@@ -50,10 +50,11 @@ every other estimator (the MLP with or without tied weights, dropout, which is o
 at inference, ConvAutoencoder, the VAE's, a custom ``module``) is traced by
 ``torch.onnx.export`` (its TorchScript exporter, which needs nothing beyond
 PyTorch): its ``encode``, its ``decode`` and, for the ELBO, its ``posterior``. Each
-traced graph is run once on a batch of another size and compared with PyTorch, so
-that a module that a trace cannot capture (NumPy inside, Python branches on tensor
-values, a batch size taken from ``len(x)``) fails at conversion with a
-``RuntimeError`` naming the module and the method, rather than serving wrong
+traced graph is run on a batch of another size, at the unit scale and a hundred
+times it, and compared with PyTorch, and a trace that torch's tracer warns about
+is refused, so that a module that a trace cannot capture (NumPy inside, Python
+branches on tensor values, a batch size taken from ``len(x)``) fails at conversion
+with a ``RuntimeError`` naming the module and the method, rather than serving wrong
 numbers.
 """
 
@@ -234,7 +235,12 @@ def _export_method(estimator, method, width, torch_dtype, opset):
     module = copy.deepcopy(estimator.net_.module_).to(device="cpu", dtype=torch_dtype).eval()
     wrapper = _Method(module, method).eval()
     rng = np.random.default_rng(0)
-    example, probe = (torch.from_numpy(rng.random((n, width))).to(torch_dtype) for n in (2, 3))
+    example = torch.from_numpy(rng.random((2, width))).to(torch_dtype)
+    # rows of another batch size, at the unit scale and far from it, so that a
+    # branch a trace froze is more likely to be reached
+    probe = torch.from_numpy(
+        np.vstack([rng.random((3, width)), 100 * rng.normal(size=(3, width))])
+    ).to(torch_dtype)
     with torch.no_grad():
         expected = wrapper(probe)
     expected = expected if isinstance(expected, tuple) else (expected,)
@@ -292,22 +298,28 @@ def _export_method(estimator, method, width, torch_dtype, opset):
             estimator,
             module,
             method,
-            "was traced on 2 rows, and its graph fails on 3 "
+            "was traced on 2 rows, and its graph fails on 6 "
             f"({type(error).__name__}: {str(error).splitlines()[0]})",
             caught,
         ) from error
     for value, reference in zip(got, expected, strict=True):
         reference = reference.numpy()
         if value.shape != reference.shape or not np.allclose(
-            value, reference, rtol=1e-3, atol=1e-4
+            value, reference, rtol=1e-3, atol=1e-4, equal_nan=True
         ):
             raise _cannot_export(
                 estimator,
                 module,
                 method,
-                "was traced on 2 rows, and its graph computes other values than PyTorch on 3",
+                "was traced on 2 rows, and its graph computes other values than PyTorch on 6",
                 caught,
             )
+    if any(issubclass(w.category, torch.jit.TracerWarning) for w in caught):
+        # what the trace froze (a branch on tensor values) may be reached by rows
+        # that no probe can foresee
+        raise _cannot_export(
+            estimator, module, method, "made torch's tracer warn that its graph may differ", caught
+        )
     return model, len(names)
 
 
@@ -373,9 +385,15 @@ class _Computation:
         return _negative_mse(self.g, self.X, self.reconstruction)
 
     @functools.cached_property
+    def checked_scores(self):
+        """``score_samples`` with NaN (a score that overflowed) as -inf, as skae's."""
+        g, scores = self.g, self.score_samples
+        return g.op("Where", g.op("IsNaN", scores), g.constant(-np.inf, "minus_inf"), scores)
+
+    @functools.cached_property
     def decision(self):
         offset = self.g.constant(self.estimator.offset_, "offset")
-        return self.g.op("Sub", self.score_samples, offset)
+        return self.g.op("Sub", self.checked_scores, offset)
 
     @functools.cached_property
     def label(self):
@@ -568,7 +586,7 @@ _OUTPUTS = {
     "variable": "codes",
     "label": "label",
     "scores": "decision",
-    "score_samples": "score_samples",
+    "score_samples": "checked_scores",
     "reconstruction": "reconstruction",
 }
 

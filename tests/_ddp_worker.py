@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.distributed as dist
 
@@ -109,6 +110,40 @@ def main(out):
     detector.fit(shard)
     results["detector_offset"] = np.array([detector.offset_])
     results["detector_scores"] = detector.score_samples(X)
+
+    # a cosine schedule over shards of 60 and 35 rows: the steps every rank takes
+    unequal = X[:60] if rank == 0 else X[60:95]
+    cosine = AutoencoderTransformer(
+        2,
+        hidden_layer_sizes=(4,),
+        learning_rate="cosine",
+        batch_size=16,
+        max_iter=3,
+        n_iter_no_change=None,
+        random_state=0,
+    ).fit(unequal)
+    results["cosine_weights"] = torch.cat(
+        [p.detach().reshape(-1) for p in cosine.net_.module_.parameters()]
+    ).numpy()
+
+    # ranks that disagree on a parameter or on the columns' order: every rank
+    # raises before training, naming what differs
+    small = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    for name, params in {
+        "n_components": dict(n_components=2 + rank),
+        "max_iter": dict(max_iter=2 + rank),
+        "precision": dict(precision=("float32", "bfloat16")[rank]),
+    }.items():
+        try:
+            AutoencoderTransformer(**small | params).fit(shard)
+        except Exception as error:
+            errors[f"disagree_{name}"] = [type(error).__name__, str(error)]
+    columns = [f"x{i}" for i in range(X.shape[1])]
+    frame = pd.DataFrame(shard, columns=columns)
+    try:
+        AutoencoderTransformer(**small).fit(frame[columns[::-1]] if rank else frame)
+    except Exception as error:
+        errors["disagree_columns"] = [type(error).__name__, str(error)]
 
     # bad data on one rank: every rank raises at once, and keeps its model
     bad = shard.copy()

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,15 @@ def test_two_ranks_train_the_one_process_model(ranks):
 
 
 @pytest.mark.parametrize(
-    "name", ["sgd_weights", "adam_codes", "pretrained_codes", "vae_codes", "detector_scores"]
+    "name",
+    [
+        "sgd_weights",
+        "adam_codes",
+        "pretrained_codes",
+        "vae_codes",
+        "detector_scores",
+        "cosine_weights",
+    ],
 )
 def test_every_rank_holds_the_same_model(ranks, name):
     (first, _), (second, _) = ranks
@@ -108,6 +117,27 @@ def test_an_interrupt_on_one_rank_makes_every_rank_raise_and_keep_its_model(rank
     # timeout (10 s here) instead of hanging
     assert "interrupt" in first_errors and first_errors["interrupt"][2] < 30
     assert first["interrupt_unchanged"][0] and second["interrupt_unchanged"][0]
+
+
+@pytest.mark.parametrize("name", ["n_components", "max_iter", "precision", "columns"])
+def test_ranks_that_disagree_all_raise_before_training_naming_what_differs(ranks, name):
+    for _, errors in ranks:
+        kind, message = errors[f"disagree_{name}"]
+        assert kind == "ValueError"
+        what = "feature_names_in_" if name == "columns" else "parameters"
+        assert f"{what} differs between the ranks" in message
+
+
+def test_several_launched_processes_without_a_process_group_warn(wine, monkeypatch):
+    # torchrun's environment, but no init_process_group: each process would train
+    # a model of its own
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.warns(RuntimeWarning, match="init_process_group"):
+        AutoencoderTransformer(2, max_iter=1, random_state=0).fit(wine)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        AutoencoderTransformer(2, max_iter=1, random_state=0).fit(wine)
 
 
 def test_outside_a_process_group_nothing_changes(wine):

@@ -248,10 +248,22 @@ class _LenAutoencoder(_CumMaxAutoencoder):
         return self.decoder(z.reshape(len(z), -1))
 
 
+class _BranchAutoencoder(_CumMaxAutoencoder):
+    """An autoencoder whose encoder branches in Python on its codes' values: a trace
+    keeps the branch the example took."""
+
+    def encode(self, x):
+        z = self.encoder(x)
+        if z.abs().max() > 1e3:
+            z = z / 1e3
+        return z
+
+
 @pytest.mark.parametrize(
     "module, message",
     [
         (_CumMaxAutoencoder, r"_CumMaxAutoencoder\.encode\(x\) failed to export .*aten::cummax"),
+        (_BranchAutoencoder, r"_BranchAutoencoder\.encode\(x\) made torch's tracer warn"),
         (_LenAutoencoder, r"_LenAutoencoder\.decode\(x\) was traced on 2 rows.*\n.*len to get"),
     ],
 )
@@ -322,3 +334,16 @@ def test_no_module_of_skae_but_skae_onnx_imports_the_onnx_packages():
         for file, name in names
         if name.split(".")[0] in onnx_packages or (name + ".").startswith("skae.onnx.")
     } == set()
+
+
+@pytest.mark.parametrize("key", sorted(DETECTORS))
+def test_a_score_that_overflows_is_the_most_anomalous_in_the_graph_too(key, fitted, data):
+    estimator = fitted(key)
+    _, test = data
+    probe = np.vstack([test[:3], np.full((1, test.shape[1]), 3e38, dtype=np.float32)])
+    model = skl2onnx.to_onnx(estimator, probe[:1], options={"score_samples": True})
+    outputs = run(model, probe)
+    skae_scores = estimator.score_samples(probe)
+    assert skae_scores[-1] == -np.inf
+    assert outputs["score_samples"].ravel()[-1] == -np.inf
+    assert outputs["label"].ravel()[-1] == -1

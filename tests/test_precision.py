@@ -163,3 +163,29 @@ def test_autocast_casts_each_parameter_once_per_forward_pass(tied_weights):
         module(x)
     casts = sum(event.count for event in trace.key_averages() if event.key == "aten::_to_copy")
     assert casts == len(list(module.parameters())) + 1  # and the input
+
+
+@pytest.mark.parametrize("key", ["ae-detector", "vae-detector", "vae-detector-elbo"])
+def test_float16_detectors_flag_rows_past_float16s_range(key):
+    # 7e4 and 1e5 overflow float16 (its largest value is 65504): the chunk is
+    # computed again in float32, and no score that overflowed makes a row normal
+    X = data(key)
+    detector = instance(key, precision="float16", random_state=0).fit(X)
+    loud = np.vstack([np.full((1, X.shape[1]), 7e4), np.full((1, X.shape[1]), 1e5)])
+    probe = np.vstack([X[:5], loud]).astype(np.float32)
+    scores = detector.score_samples(probe)
+    assert not np.isnan(scores).any()
+    assert (scores[5:] < scores[:5].min()).all()
+    assert detector.predict(probe)[5:].tolist() == [-1, -1]
+
+
+@pytest.mark.parametrize("key", ["ae-detector", "vae-detector", "linear"])
+def test_a_score_that_overflows_is_the_most_anomalous(key):
+    # values near float32's limit overflow the float32 network: the score is -inf
+    X = data(key)
+    est = instance(key, random_state=0).fit(X)
+    probe = np.vstack([X[:3], np.full((1, X.shape[1]), 3e38)]).astype(np.float32)
+    scores = est.score_samples(probe)
+    assert scores[-1] == -np.inf and np.isfinite(scores[:3]).all()
+    if hasattr(est, "predict"):
+        assert est.predict(probe)[-1] == -1
