@@ -144,6 +144,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         warm_start=False,
         device="cpu",
         precision="float32",
+        n_jobs=None,
     ):
         super().__init__(
             n_components,
@@ -162,6 +163,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
             warm_start=warm_start,
             device=device,
             precision=precision,
+            n_jobs=n_jobs,
         )
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -413,6 +415,7 @@ class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
         warm_start=False,
         device="cpu",
         precision="float32",
+        n_jobs=None,
     ):
         super().__init__(
             n_components,
@@ -445,5 +448,6 @@ class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
             warm_start=warm_start,
             device=device,
             precision=precision,
+            n_jobs=n_jobs,
         )
         self.contamination = contamination

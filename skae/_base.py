@@ -17,7 +17,6 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._distributed import (
     _OnEveryRank,
-    _refuse_in_group,
     _shared_seeds,
 )
 from ._losses import _bernoulli_divergence
@@ -41,6 +40,7 @@ from ._net import (
 )
 from ._validation import (
     _BOOLEAN,
+    _N_JOBS,
     _NONE,
     _RANDOM_STATE,
     _Array,
@@ -66,7 +66,7 @@ _PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.flo
 
 # parameters that may differ between the ranks of a process group: where each rank
 # runs, what it prints, and its seed (rank 0's seeds every rank)
-_RANK_OWN = {"device", "verbose", "random_state"}
+_RANK_OWN = {"device", "verbose", "random_state", "n_jobs"}
 
 # every public estimator class, by name, registered as it is defined
 _ESTIMATORS = {}
@@ -116,6 +116,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "warm_start": [_BOOLEAN],
         "device": [_Instance(str, name="a str such as 'cpu', 'cuda' or 'auto'")],
         "precision": [_Options(tuple(_PRECISIONS))],
+        "n_jobs": _N_JOBS,
     }
 
     # every fitted attribute and what it must be; skae.load checks the state it
@@ -171,6 +172,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         warm_start,
         device,
         precision,
+        n_jobs,
     ):
         self.n_components = n_components
         self.optimizer = optimizer
@@ -188,6 +190,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         self.warm_start = warm_start
         self.device = device
         self.precision = precision
+        self.n_jobs = n_jobs
 
     # -- fitting --------------------------------------------------------------
 
@@ -258,7 +261,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 X = self._validate(X, reset=not resume, ensure_min_samples=minimum)
                 if sample_weight is not None:
                     sample_weight = _check_weights(sample_weight, X)
-                self._check_distributed()
             ranks.agree(
                 lambda: {
                     "n_features": X.shape[1],
@@ -272,15 +274,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
             self._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
         return self
-
-    def _check_distributed(self):
-        """Raise ValueError where this estimator cannot train in a process group."""
-        if _OPTIMIZERS.get(self.optimizer, self.optimizer) is torch.optim.LBFGS:
-            _refuse_in_group(
-                "L-BFGS's line search evaluates the loss several times a step, which "
-                "data-parallel training does not average; use optimizer='adam' or "
-                "'sgd' in a process group."
-            )
 
     def _check_params(self):
         """Raise for a parameter outside its allowed forms, or for settings that
@@ -346,6 +339,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             train_split=_RandomSplit(self.validation_fraction) if self.early_stopping else None,
             device=device,
             precision=_PRECISIONS[self.precision],
+            n_jobs=self.n_jobs,
             verbose=0,
             callbacks__early_stopping__monitor=(
                 "valid_loss" if self.early_stopping else "train_loss"

@@ -199,7 +199,23 @@ _SNIPPETS = {
         ``solver="minibatch"`` training only.)
         The losses are summed in the weights' dtype. A network's codes computed in
         bfloat16 agree with its float32 codes to about 1e-2 relative; a network
-        trained in it follows its own path to a model of about the same error.""",
+        trained in it follows its own path to a model of about the same error.
+
+    n_jobs : int or None, default=None
+        PyTorch intra-op threads of each training step and inference chunk, set
+        for the duration of the call in the calling thread only (torch's own
+        setting is as it was when the call returns, and fits in other threads are
+        not affected). None chooses from the work of a step: one thread for a
+        network whose step multiplies fewer than about 4 million numbers (its
+        weights times the rows of a batch or chunk), where a second thread saves
+        less than its synchronization costs and, while another process keeps a
+        core busy, costs several times the step (torch's OpenMP threads spin
+        while they wait); above that, torch's current setting
+        (``torch.get_num_threads()``). A positive int sets the count; -1 means
+        every core (``os.cpu_count()``), -2 all but one, and so on. The choice
+        depends on the estimator and the data's width only, so it never makes a
+        seeded fit differ from run to run; different counts may change the last
+        bits of a large network's results.""",
     "training_attributes": """\
     net_ : skae's subclass of skorch.NeuralNet
         The trained network; ``net_.module_`` is the autoencoder module and

@@ -260,6 +260,7 @@ class LinearAETransformer(_BaseAutoencoder):
         warm_start=False,
         device="cpu",
         precision="float32",
+        n_jobs=None,
     ):
         super().__init__(
             n_components,
@@ -278,6 +279,7 @@ class LinearAETransformer(_BaseAutoencoder):
             warm_start=warm_start,
             device=device,
             precision=precision,
+            n_jobs=n_jobs,
         )
         self.solver = solver
         self.align = align
@@ -321,13 +323,6 @@ class LinearAETransformer(_BaseAutoencoder):
             callbacks__early_stopping__threshold=self.tol,
             callbacks__early_stopping__threshold_mode="rel",
             callbacks__early_stopping__patience=2,
-        )
-
-    def _check_distributed(self):
-        _refuse_in_group(
-            "LinearAETransformer does not train across the ranks of a process group "
-            "(each rank would solve its own shard); fit it in one process, or on a "
-            "Dask array."
         )
 
     def _check_settings(self):
@@ -383,6 +378,12 @@ class LinearAETransformer(_BaseAutoencoder):
         return _check_dask_array(X)
 
     def _fit_validated(self, X, sample_weight, *, resume, incremental):
+        # every rank gets here with the same (agreed) parameters
+        _refuse_in_group(
+            "LinearAETransformer does not train across the ranks of a process group "
+            "(each rank would solve its own shard); fit it in one process, or on a "
+            "Dask array."
+        )
         if not _is_dask_array(X):
             moments = _Moments.of(
                 X, sample_weight, keep_scatter=incremental or self.solver == "minibatch"

@@ -14,6 +14,7 @@ import copy
 import inspect
 import math
 import numbers
+import os
 import sys
 import time
 import warnings
@@ -52,7 +53,16 @@ _DIVERGENCE_GROWTH = 1e4
 
 # skorch arguments that do not change what a net computes or the state it trains
 # (nor do the callbacks': stopping, schedule, progress)
-_UNCOMPARED = {"device", "verbose", "max_epochs", "batch_size", "lr", "precision"}
+_UNCOMPARED = {"device", "verbose", "max_epochs", "batch_size", "lr", "precision", "n_jobs"}
+
+# a step (or an inference chunk) that multiplies fewer numbers than this (the
+# module's weights times the rows) runs on one intra-op thread: a second thread
+# saves less than its synchronization costs (a 784-36-784 network on batches of
+# 256, 14 million, is 15 % faster on two cores; the quickstart's 64-16-64 on
+# batches of 200, 0.4 million, is not), and while another process keeps a core
+# busy, torch's OpenMP threads spin at every barrier: the quickstart's fit took
+# 5x its time on two threads, and the same time on one
+_ONE_THREAD_WORK = 4_000_000
 
 # a restored net's skorch history holds at most this many of the last epochs, so a
 # file cannot make loading build a large history from a short list of losses (the
@@ -291,11 +301,18 @@ class _AutoencoderNet(NeuralNet):
     ``precision`` is the dtype that forward and backward passes compute in under
     ``torch.autocast`` (None: the module's own); float16 scales the loss with a
     ``torch.amp.GradScaler``. Parameters and optimizer state keep their dtype.
+    ``n_jobs`` is the estimator's parameter: the intra-op threads of training and
+    inference (see ``_thread_count``).
     """
 
-    def __init__(self, *args, precision=None, **kwargs):
+    def __init__(self, *args, precision=None, n_jobs=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.precision = precision
+        self.n_jobs = n_jobs
+
+    def threads(self, rows):
+        """The intra-op threads, in this thread, of steps on ``rows`` rows."""
+        return _intra_op_threads(_thread_count(self.n_jobs, rows, self.module_))
 
     def initialize(self):
         super().initialize()
@@ -357,8 +374,9 @@ class _AutoencoderNet(NeuralNet):
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         # looked up once here rather than on every batch
         self.input_dtype_ = next(self.module_.parameters()).dtype
+        rows = len(X) if self.batch_size == -1 else min(self.batch_size, len(X))
         try:
-            with _subnormals_flushed():
+            with _subnormals_flushed(), self.threads(rows):
                 return super().fit_loop(X, y, epochs, **fit_params)
         except KeyboardInterrupt as interrupt:
             if any(
@@ -373,6 +391,13 @@ class _AutoencoderNet(NeuralNet):
         # batch for on_grad_computed callbacks, which skae does not use; this is
         # its bookkeeping-free equivalent (the closure serves L-BFGS)
         distributed = _group_size() > 1
+        if distributed and isinstance(self.optimizer_, torch.optim.LBFGS):
+            # every rank reaches this step with the same (agreed) parameters
+            raise ValueError(
+                "L-BFGS's line search evaluates the loss several times a step, which "
+                "data-parallel training does not average; use optimizer='adam' or "
+                "'sgd' in a process group."
+            )
         if self.scaler_ is not None or distributed:
             self.optimizer_.zero_grad()
             step = self.train_step_single(batch, **fit_params)
@@ -564,6 +589,31 @@ _RANDOM_FUNCTIONS = {
 }
 
 
+def _thread_count(n_jobs, rows, module):
+    """The intra-op threads for steps of ``module`` on ``rows`` rows that the
+    ``n_jobs`` parameter asks for (None: chosen from the work, capped by torch's
+    current setting)."""
+    if n_jobs is None:
+        work = rows * sum(p.numel() for p in module.parameters())
+        return 1 if work < _ONE_THREAD_WORK else torch.get_num_threads()
+    return n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+
+
+@contextmanager
+def _intra_op_threads(count):
+    """Within the block, torch's intra-op parallelism in this thread uses ``count``
+    threads, then what it used before (the setting is the calling thread's own:
+    fits in other threads are not affected)."""
+    before = torch.get_num_threads()
+    if count != before:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
 def _flushing_subnormals():
     """Whether this thread's CPU arithmetic flushes subnormal floats to zero."""
     return bool(torch.tensor([1e-39]) * 2 == 0)
@@ -727,8 +777,9 @@ def _run_chunks(estimator, function, X):
         module = copy.deepcopy(module).to(dtype)
     module.eval()
     out = None
-    with torch.no_grad():
-        for rows in _chunks(X.shape[0], max(X.shape[1], estimator.n_features_in_)):
+    chunks = list(_chunks(X.shape[0], max(X.shape[1], estimator.n_features_in_)))
+    with torch.no_grad(), net.threads(chunks[0].stop - chunks[0].start if chunks else 0):
+        for rows in chunks:
             x = _as_tensor(_dense(X[rows])).to(device=net.device, dtype=dtype)
             with net.autocast():
                 part = function(module, x)

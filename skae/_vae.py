@@ -133,6 +133,7 @@ class VAETransformer(_BaseAutoencoder):
         warm_start=False,
         device="cpu",
         precision="float32",
+        n_jobs=None,
     ):
         super().__init__(
             n_components,
@@ -151,6 +152,7 @@ class VAETransformer(_BaseAutoencoder):
             warm_start=warm_start,
             device=device,
             precision=precision,
+            n_jobs=n_jobs,
         )
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -335,6 +337,7 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
         warm_start=False,
         device="cpu",
         precision="float32",
+        n_jobs=None,
     ):
         super().__init__(
             n_components,
@@ -357,6 +360,7 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
             warm_start=warm_start,
             device=device,
             precision=precision,
+            n_jobs=n_jobs,
         )
         self.contamination = contamination
         self.anomaly_score = anomaly_score

@@ -135,6 +135,10 @@ class _InvalidParameterError(ValueError, TypeError):
     """
 
 
+# n_jobs: None, a positive count, or -1, -2, ... (every core, all but one, ...)
+_N_JOBS = [_NONE, _Interval(numbers.Integral, None, -1), _Interval(numbers.Integral, 1, None)]
+
+
 def _validate_params(estimator, constraints):
     """Raise ``_InvalidParameterError`` for the first parameter that breaks
     ``constraints``."""

@@ -1,11 +1,14 @@
 """The skorch engine: batches, split, loss and divergence check."""
 
 import math
+import threading
 
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
 
+from skae import AutoencoderTransformer, MLPAutoencoder
 from skae._losses import _ReconstructionLoss
 from skae._net import _Batches, _RandomSplit, _Rows
 
@@ -71,3 +74,69 @@ def test_sparsity_penalties():
     # unit 0 sits at its target (KL 0); unit 1 has mean 0.4
     expected = 0.1 * math.log(0.1 / 0.4) + 0.9 * math.log(0.9 / 0.6)
     assert float(kl) == pytest.approx(2.0 * expected, rel=1e-5)
+
+
+class _CountsThreads(MLPAutoencoder):
+    """The MLP autoencoder, recording torch's intra-op threads at each encode."""
+
+    seen = []
+
+    def encode(self, x):
+        _CountsThreads.seen.append(torch.get_num_threads())
+        return super().encode(x)
+
+
+@pytest.mark.parametrize(
+    "n_jobs, hidden, expected",
+    [
+        (None, (8,), 1),  # a small step: one thread
+        (None, (2000,), 2),  # a large one: torch's setting, 2 below
+        (2, (8,), 2),
+        (1, (2000,), 1),
+    ],
+)
+def test_threads_are_chosen_per_call_and_the_callers_setting_is_restored(n_jobs, hidden, expected):
+    X = np.random.default_rng(0).random((300, 64))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        est = AutoencoderTransformer(
+            2,
+            module=_CountsThreads,
+            module_params={"hidden_layer_sizes": hidden},
+            max_iter=1,
+            n_iter_no_change=None,
+            n_jobs=n_jobs,
+            random_state=0,
+        )
+        _CountsThreads.seen = []
+        est.fit(X)
+        assert set(_CountsThreads.seen) == {expected}
+        assert torch.get_num_threads() == 2
+        _CountsThreads.seen = []
+        est.transform(X)
+        assert set(_CountsThreads.seen) == {expected}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_thread_count_in_one_thread_leaves_other_threads_alone():
+    X = np.random.default_rng(0).random((200, 16))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+
+    def fit():
+        AutoencoderTransformer(2, max_iter=1, n_iter_no_change=None, n_jobs=2).fit(X)
+
+    worker = threading.Thread(target=fit)
+    worker.start()
+    worker.join()
+    assert torch.get_num_threads() == 1
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("n_jobs", [0, 1.5, "2"])
+def test_n_jobs_must_be_a_nonzero_int_or_none(n_jobs):
+    with pytest.raises(ValueError, match="n_jobs"):
+        AutoencoderTransformer(n_jobs=n_jobs).fit(np.ones((4, 3)))
