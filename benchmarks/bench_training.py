@@ -24,7 +24,7 @@ from _common import load_data, report, seed_recipe, timed
 from torch import nn
 from torch.nn import functional as F
 
-from skae._base import _draw_seed
+from skae._net import _draw_seed
 
 
 def plain_loop(X_train, epochs, seed, device, batch_size=256):

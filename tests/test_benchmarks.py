@@ -29,6 +29,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_dask_linear.py", "| Incremental(IncrementalPCA) |"),
         ("bench_deep.py", "| paper: PCA (30) |"),
         ("bench_precision.py", "| deep recipe, batch 512, 1 epoch |"),
+        ("bench_threads.py", "| deep recipe (1 epoch) |"),
     ],
 )
 def test_quick_run_prints_and_writes_its_table(script, first_column, tmp_path):
