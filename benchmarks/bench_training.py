@@ -17,6 +17,8 @@ one-time imports inside its timing.
 """
 
 import argparse
+import cProfile
+import pstats
 
 import numpy as np
 import torch
@@ -103,6 +105,48 @@ def test_errors(reconstruct, X_test):
     return bce, np.mean((X_test - P) ** 2)
 
 
+def profile_rows(X_train, epochs, device, top=10):
+    """Where the time of one skae fit goes (cProfile, self time): totals by whose
+    code runs (torch's kernels and C functions, skorch, skae, the rest of Python),
+    then the ``top`` functions."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    skae_fit(X_train, epochs, 0, device)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats
+    total = sum(row[2] for row in stats.values())
+
+    def owner(key):
+        filename, _, name = key
+        if "/skorch/" in filename:
+            return "skorch (Python)"
+        if "/skae/" in filename:
+            return "skae (Python)"
+        if filename == "~" and ("torch" in name or "Tensor" in name):
+            return "torch kernels and C calls"
+        if "/torch/" in filename:
+            return "torch (Python)"
+        return "other Python"
+
+    groups = {}
+    for key, row in stats.items():
+        groups[owner(key)] = groups.get(owner(key), 0.0) + row[2]
+    rows = [
+        [group, f"{t:.3f}", f"{100 * t / total:.1f} %"]
+        for group, t in sorted(groups.items(), key=lambda item: -item[1])
+    ]
+    ranked = sorted(stats.items(), key=lambda item: -item[1][2])[:top]
+    rows += [
+        [
+            f"`{name}` ({filename.rsplit('/', 2)[-1] if filename != '~' else 'C'})",
+            f"{row[2]:.3f}",
+            f"{100 * row[2] / total:.1f} %",
+        ]
+        for (filename, _, name), row in ranked
+    ]
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -114,6 +158,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None, help="paired repeats (default 5)")
     parser.add_argument("--device", default="cpu", help="PyTorch device, e.g. cuda")
     parser.add_argument("--markdown", default=None, help="write the table to this file")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile one skae fit: where its time goes"
+    )
     args = parser.parse_args(argv)
     epochs = args.epochs or (2 if args.quick else 20)
     repeats = args.repeats or (1 if args.quick else 5)
@@ -156,6 +203,13 @@ def main(argv=None):
             ),
         ],
     )
+    if args.profile:
+        report(
+            f"Where one skae fit's time goes ({epochs} epochs, cProfile self time)",
+            ["code", "s", "share"],
+            profile_rows(X_train, epochs, args.device),
+            None,
+        )
 
 
 if __name__ == "__main__":
