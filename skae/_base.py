@@ -262,15 +262,15 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 if sample_weight is not None:
                     sample_weight = _check_weights(sample_weight, X)
             ranks.agree(
-                lambda: {
-                    "n_features": X.shape[1],
-                    "continuing": bool(resume),
-                    "weighted": sample_weight is not None,
-                    "parameters": sorted(
-                        (k, v) for k, v in self.get_params(deep=False).items() if k not in _RANK_OWN
-                    ),
-                    "feature_names_in_": list(getattr(self, "feature_names_in_", [])),
-                }
+                lambda: (
+                    {
+                        "n_features": X.shape[1],
+                        "continuing": bool(resume),
+                        "weighted": sample_weight is not None,
+                        "feature_names_in_": list(getattr(self, "feature_names_in_", [])),
+                    }
+                    | {k: v for k, v in self.get_params(deep=False).items() if k not in _RANK_OWN}
+                )
             )
             self._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
         return self

@@ -20,6 +20,8 @@ import torch
 import torch.distributed as dist
 from skorch.callbacks import Callback
 
+from ._validation import _caller_level
+
 
 def _group_size():
     """The number of processes training together: the world size of an
@@ -33,7 +35,11 @@ def _check_launched_alone():
     """Warn where a launcher (torchrun, ``accelerate launch``) started several
     processes but no process group joins them: each process would silently train
     a model of its own on its own rows."""
-    if _group_size() == 1 and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+    try:
+        launched = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:  # not a launcher's: nothing to say
+        launched = 1
+    if _group_size() == 1 and launched > 1:
         warnings.warn(
             f"WORLD_SIZE={os.environ['WORLD_SIZE']} says this process is one of several "
             "that a launcher started, but no torch.distributed process group is "
@@ -41,7 +47,7 @@ def _check_launched_alone():
             "Call torch.distributed.init_process_group() before fitting to train one "
             "model across the processes.",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=_caller_level(),
         )
 
 
@@ -60,9 +66,23 @@ def _sum(values):
 
 
 def _digest(value):
-    """A number that stands for ``repr(value)``, exact in a float64 (52 bits of its
-    SHA-256), so that ranks can compare values of any size in one gather."""
-    return float(int(hashlib.sha256(repr(value).encode()).hexdigest()[:13], 16))
+    """A number that stands for ``value``, exact in a float64 (52 bits of a SHA-256),
+    the same in every process for equal values: dicts whatever their order,
+    classes and functions by their qualified names (not their addresses)."""
+    return float(int(hashlib.sha256(repr(_canonical(value)).encode()).hexdigest()[:13], 16))
+
+
+def _canonical(value):
+    """``value`` in a form whose ``repr`` is the same in every process."""
+    if isinstance(value, dict):
+        return sorted((repr(_canonical(k)), _canonical(v)) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return [type(value).__name__, *(_canonical(v) for v in value)]
+    if isinstance(value, np.ndarray):
+        return ["array", value.dtype.str, value.shape, hashlib.sha256(value.tobytes()).hexdigest()]
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
+    return value
 
 
 class _OnEveryRank:

@@ -211,8 +211,10 @@ _SNIPPETS = {
         less than its synchronization costs and, while another process keeps a
         core busy, costs several times the step (torch's OpenMP threads spin
         while they wait); above that, torch's current setting
-        (``torch.get_num_threads()``). A positive int sets the count; -1 means
-        every core (``os.cpu_count()``), -2 all but one, and so on. The choice
+        (``torch.get_num_threads()``). A positive int (at most 32768) sets the
+        count; -1 means every core this process may use (``joblib.cpu_count()``,
+        which counts CPU affinity and container quotas), -2 all but one, and so
+        on. The choice
         depends on the estimator and the data's width only, so it never makes a
         seeded fit differ from run to run; different counts may change the last
         bits of a large network's results.""",

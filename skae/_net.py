@@ -14,13 +14,13 @@ import copy
 import inspect
 import math
 import numbers
-import os
 import sys
 import time
 import warnings
 from contextlib import contextmanager
 from itertools import pairwise
 
+import joblib
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -596,7 +596,8 @@ def _thread_count(n_jobs, rows, module):
     if n_jobs is None:
         work = rows * sum(p.numel() for p in module.parameters())
         return 1 if work < _ONE_THREAD_WORK else torch.get_num_threads()
-    return n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+    # the cores this process may use (its affinity and cgroup quota), as joblib counts
+    return n_jobs if n_jobs > 0 else max(1, joblib.cpu_count() + 1 + n_jobs)
 
 
 @contextmanager
@@ -782,12 +783,14 @@ def _run_chunks(estimator, function, X):
         for rows in chunks:
             x = _as_tensor(_dense(X[rows])).to(device=net.device, dtype=dtype)
             with net.autocast():
-                part = function(module, x)
-            if net.precision is not None and not torch.isfinite(part).all():
-                # past the reduced precision's range (float16's ends at 65504): the
-                # chunk again in the network's own precision
-                part = function(module, x)
-            part = part.to(dtype).cpu().numpy()
+                part = function(module, x).to(dtype)
+            if net.precision is not None:
+                # rows past the reduced precision's range (float16's ends at 65504),
+                # again in the network's own precision; the other rows keep theirs
+                again = ~torch.isfinite(part.reshape(len(part), -1)).all(dim=1)
+                if again.any():
+                    part[again] = function(module, x[again]).to(dtype)
+            part = part.cpu().numpy()
             if out is None:
                 out = np.empty((X.shape[0], *part.shape[1:]), dtype=part.dtype)
             out[rows] = part

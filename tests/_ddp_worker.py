@@ -44,6 +44,17 @@ class FailsOnRankOne(MLPAutoencoder):
         return super().encode(x)
 
 
+class WithInit(MLPAutoencoder):
+    """The MLP autoencoder, taking a function among its parameters."""
+
+    def __init__(self, *args, init=None, **kwargs):
+        super().__init__(*args, **kwargs)
+
+
+def identity(x):
+    return x
+
+
 def data(n_samples=240, n_features=6, seed=0):
     """The full data set that the ranks split between them."""
     rng = np.random.default_rng(seed)
@@ -138,6 +149,13 @@ def main(out):
             AutoencoderTransformer(**small | params).fit(shard)
         except Exception as error:
             errors[f"disagree_{name}"] = [type(error).__name__, str(error)]
+    # the same parameters, however each process holds them: a function (at another
+    # address in each process) and a dict in another key order
+    params = {"hidden_layer_sizes": (4,), "init": identity, "activation": "tanh"}
+    if rank:
+        params = dict(reversed(params.items()))
+    same = AutoencoderTransformer(2, module=WithInit, module_params=params, max_iter=2)
+    results["same_parameters_codes"] = same.fit(shard).transform(X)
     columns = [f"x{i}" for i in range(X.shape[1])]
     frame = pd.DataFrame(shard, columns=columns)
     try:

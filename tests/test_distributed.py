@@ -76,6 +76,7 @@ def test_two_ranks_train_the_one_process_model(ranks):
         "vae_codes",
         "detector_scores",
         "cosine_weights",
+        "same_parameters_codes",
     ],
 )
 def test_every_rank_holds_the_same_model(ranks, name):
@@ -124,7 +125,7 @@ def test_ranks_that_disagree_all_raise_before_training_naming_what_differs(ranks
     for _, errors in ranks:
         kind, message = errors[f"disagree_{name}"]
         assert kind == "ValueError"
-        what = "feature_names_in_" if name == "columns" else "parameters"
+        what = "feature_names_in_" if name == "columns" else name
         assert f"{what} differs between the ranks" in message
 
 
@@ -132,12 +133,15 @@ def test_several_launched_processes_without_a_process_group_warn(wine, monkeypat
     # torchrun's environment, but no init_process_group: each process would train
     # a model of its own
     monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.warns(RuntimeWarning, match="init_process_group"):
+    with pytest.warns(RuntimeWarning, match="init_process_group") as record:
         AutoencoderTransformer(2, max_iter=1, random_state=0).fit(wine)
-    monkeypatch.setenv("WORLD_SIZE", "1")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        AutoencoderTransformer(2, max_iter=1, random_state=0).fit(wine)
+    assert [w.filename for w in record if w.category is RuntimeWarning] == [__file__]
+    # a WORLD_SIZE that no launcher set is not a reason to fail or warn
+    for value in ("1", "abc", ""):
+        monkeypatch.setenv("WORLD_SIZE", value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            AutoencoderTransformer(2, max_iter=1, random_state=0).fit(wine)
 
 
 def test_outside_a_process_group_nothing_changes(wine):

@@ -3,6 +3,7 @@
 import math
 import threading
 
+import joblib
 import numpy as np
 import pytest
 import torch
@@ -140,3 +141,14 @@ def test_a_thread_count_in_one_thread_leaves_other_threads_alone():
 def test_n_jobs_must_be_a_nonzero_int_or_none(n_jobs):
     with pytest.raises(ValueError, match="n_jobs"):
         AutoencoderTransformer(n_jobs=n_jobs).fit(np.ones((4, 3)))
+
+
+def test_n_jobs_minus_one_counts_the_cores_this_process_may_use(monkeypatch):
+    # as joblib counts them: CPU affinity and container quotas included
+    monkeypatch.setattr(joblib, "cpu_count", lambda: 1)
+    _CountsThreads.seen = []
+    X = np.random.default_rng(0).random((50, 8))
+    AutoencoderTransformer(
+        2, module=_CountsThreads, max_iter=1, n_iter_no_change=None, n_jobs=-1
+    ).fit(X)
+    assert set(_CountsThreads.seen) == {1}

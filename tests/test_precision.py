@@ -189,3 +189,12 @@ def test_a_score_that_overflows_is_the_most_anomalous(key):
     assert scores[-1] == -np.inf and np.isfinite(scores[:3]).all()
     if hasattr(est, "predict"):
         assert est.predict(probe)[-1] == -1
+
+
+def test_rows_recomputed_past_float16s_range_leave_the_other_rows_as_they_were():
+    X = data("ae-detector")
+    detector = instance("ae-detector", precision="float16", random_state=0).fit(X)
+    loud = np.vstack([X[:50], np.full((1, X.shape[1]), 7e4)]).astype(np.float32)
+    quiet = detector.score_samples(X[:50].astype(np.float32))
+    np.testing.assert_array_equal(detector.score_samples(loud)[:50], quiet)
+    np.testing.assert_array_equal(detector.transform(loud)[:50], detector.transform(X[:50]))
