@@ -6,11 +6,11 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import _all_or_nothing, _BaseAutoencoder, _caller_level
 from ._chunks import _chunks
-from ._dask import _check_dask_array, _dask_moments, _is_dask_array, _map_rows
+from ._dask import _dask_moments, _is_dask_array, _map_rows, _validate_dask
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
 from ._modules import _LinearAutoencoder
@@ -376,9 +376,7 @@ class LinearAETransformer(_BaseAutoencoder):
                     "stream its blocks into partial_fit (dask_ml's Incremental)."
                 )
             resume = (incremental or self.warm_start) and hasattr(self, "net_")
-            X = _check_dask_array(X)
-            _check_n_features(self, X, reset=not resume)
-            _check_feature_names(self, X, reset=not resume)
+            X = _validate_dask(self, X, reset=not resume)
             moments = _dask_moments(X)
             if moments.n < (1 if incremental and resume else self._min_samples):
                 raise ValueError(
@@ -590,7 +588,7 @@ class LinearAETransformer(_BaseAutoencoder):
     def inverse_transform(self, X):
         if _is_dask_array(X):
             check_is_fitted(self)
-            return _map_rows(self.inverse_transform, X, self.n_features_in_)
+            return _map_rows(self.inverse_transform, X, self.n_features_in_, samples=False)
         return super().inverse_transform(X)
 
     def score_samples(self, X):
