@@ -1,6 +1,8 @@
 """Sample weights for every estimator: what they weigh, what they must not change,
 bad weights, and weights routed through pipelines and searches."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -494,7 +496,7 @@ def test_a_zero_weight_row_reaches_neither_the_loss_nor_its_gradient(dtype):
         loss = _NegativeELBO()(tuple(leaves), target, weight)
         loss.backward()
         assert torch.isfinite(loss)
-        gradients.append((float(loss), [leaf.grad for leaf in leaves]))
+        gradients.append((loss.item(), [leaf.grad for leaf in leaves]))
     (quiet, quiet_grads), (loud, loud_grads) = gradients
     assert loud == quiet
     for a, b in zip(quiet_grads, loud_grads, strict=True):
@@ -509,3 +511,16 @@ def test_a_zero_weight_row_reaches_neither_the_loss_nor_its_gradient(dtype):
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(raw.grad).all()
     assert not raw.grad[1:3].any() and not codes.grad[1:3].any()
+
+
+def test_weights_summing_to_infinity_are_refused_before_any_statistic_overflows():
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    huge = np.full(10, 1e308)
+    streamed = LinearAETransformer(2).partial_fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="sample_weight sums to infinity"):
+            LinearAETransformer(2).fit(X, sample_weight=huge)
+        with pytest.raises(ValueError, match="sample_weight sums to infinity"):
+            streamed.partial_fit(X, sample_weight=huge)
+    assert streamed.n_samples_seen_ == 10
