@@ -39,6 +39,9 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
+# pages of execution times that an earlier build left in the source folder (see
+# write_computation_times below)
+exclude_patterns += ["sg_execution_times.rst", "auto_examples/sg_execution_times.rst"]
 templates_path = ["_templates"]
 html_theme = "pydata_sphinx_theme"
 html_title = f"skae {release}"
@@ -88,6 +91,10 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "doc_module": ("skae",),
     "backreferences_dir": "generated/backreferences",
+    # sphinx-gallery's pages of execution times load jQuery, DataTables and
+    # Bootstrap from CDNs, and the site must work offline; each example's page
+    # still shows its own running time
+    "write_computation_times": False,
 }
 
 

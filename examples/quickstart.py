@@ -151,4 +151,4 @@ from skae.plotting import plot_reconstructions
 
 fig = plot_reconstructions(ae, X_test, (8, 8), n=10)
 fig.savefig(args.out / "reconstructions.png", dpi=80)
-print("wrote loss_curve.png and reconstructions.png to the --out folder")
+print(f"wrote {args.out / 'loss_curve.png'} and {args.out / 'reconstructions.png'}")

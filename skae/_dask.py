@@ -5,10 +5,15 @@ of rows yields its own where it lives (on a worker), and the blocks' moments are
 merged pairwise in a tree (Chan et al.'s update, the one ``partial_fit`` uses), as
 ``dask_ml.decomposition.PCA`` reduces its blocks: the client receives one
 ``n_features`` squared matrix. Inference maps the fitted estimator over the blocks
-and returns Dask arrays, lazily. Dask is imported only when a Dask array is given.
+and returns Dask arrays, lazily. A Dask DataFrame is taken as the Dask array of its
+values, its column names as a pandas DataFrame's. A block may hold no rows (as
+masking a Dask array leaves them). Dask is imported only when a Dask array is given.
 """
 
+from functools import partial
+
 import numpy as np
+from sklearn.utils.validation import validate_data
 
 from ._pca import _Moments
 
@@ -24,6 +29,9 @@ def _packed_block_moments(block):
     make the block, and a block is reduced where it is made instead of being held
     until a merge."""
     block = np.asarray(block)
+    d = block.shape[1]
+    if block.shape[0] == 0:  # no rows: no count, and no mean to compute
+        return np.zeros((1, 1 + d + d * d))
     if not np.isfinite(block).all():
         raise ValueError("Input X contains NaN or infinity (in a block of the Dask array).")
     moments = _Moments.of(block.astype(np.float64, copy=False), keep_scatter=True)
@@ -38,8 +46,36 @@ def _unpacked(row, n_features):
 
 
 def _merged(first, second):
-    """The moments of two sets of rows, merged."""
+    """The moments of two sets of rows, merged; a set of no rows (an empty block)
+    adds nothing, and two of them would divide 0 by 0."""
+    if first.n == 0:
+        return second
+    if second.n == 0:
+        return first
     return second.merged_after(first)
+
+
+def _validate_dask(estimator, X, *, reset):
+    """``X``, a Dask array or DataFrame, as ``_check_dask_array`` returns it, with
+    its number of columns and column names set on ``estimator`` (``reset``) or
+    checked against those it was fitted with, as ``validate_data`` does.
+
+    A Dask DataFrame becomes the Dask array of its values, with its partitions'
+    lengths computed (one pass over it); its column names are given to
+    scikit-learn's check as an empty pandas DataFrame's, so that they become
+    ``feature_names_in_`` as a pandas DataFrame's columns do (scikit-learn itself
+    reads no names from a Dask DataFrame).
+    """
+    names = X
+    if hasattr(X, "to_dask_array"):  # a Dask DataFrame or Series
+        if hasattr(X, "columns"):
+            import pandas as pd
+
+            names = pd.DataFrame(columns=X.columns)
+        X = X.to_dask_array(lengths=True)
+    X = _check_dask_array(X)
+    validate_data(estimator, X if names is X else names, reset=reset, skip_check_array=True)
+    return X
 
 
 def _check_dask_array(X):
@@ -77,14 +113,37 @@ def _dask_moments(X):
     return dask.compute(level[0])[0]
 
 
-def _map_rows(method, X, width):
+def _on_block(block, method, width, names):
+    """``method`` on one block of rows, as a pandas DataFrame with the fitted
+    ``names`` where there are some (they were checked once, on the client, and a
+    bare array would warn again in every block); an empty result for a block of
+    no rows, which scikit-learn's validation refuses."""
+    if block.shape[0] == 0:
+        return np.empty((0,) if width is None else (0, width), dtype=block.dtype)
+    if names is not None:
+        import pandas as pd
+
+        block = pd.DataFrame(block, columns=names, copy=False)
+    return method(block)
+
+
+def _map_rows(method, X, width, *, samples=True):
     """``method`` (a fitted estimator's ``transform``, ``inverse_transform`` or
-    ``score_samples``) over the blocks of rows of the Dask array ``X``, lazily: a
-    Dask array of ``width`` columns (None: one value per row)."""
-    X = _check_dask_array(X)
+    ``score_samples``) over the blocks of rows of the Dask array or DataFrame
+    ``X``, lazily: a Dask array of ``width`` columns (None: one value per row).
+    ``X`` holds samples (``samples=True``), checked against the estimator's
+    ``n_features_in_`` and ``feature_names_in_`` at once, or codes."""
+    estimator = method.__self__
+    if samples:
+        X = _validate_dask(estimator, X, reset=False)
+        names = getattr(estimator, "feature_names_in_", None)
+    else:
+        X = _check_dask_array(X.to_dask_array(lengths=True) if hasattr(X, "to_dask_array") else X)
+        names = None
+    function = partial(_on_block, method=method, width=width, names=names)
     dtype = X.dtype
     if width is None:
-        return X.map_blocks(method, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype))
+        return X.map_blocks(function, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype))
     return X.map_blocks(
-        method, chunks=(X.chunks[0], (width,)), dtype=dtype, meta=np.empty((0, width), dtype)
+        function, chunks=(X.chunks[0], (width,)), dtype=dtype, meta=np.empty((0, width), dtype)
     )

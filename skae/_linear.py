@@ -6,11 +6,11 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseAutoencoder
 from ._chunks import _chunks
-from ._dask import _check_dask_array, _dask_moments, _is_dask_array, _map_rows
+from ._dask import _dask_moments, _is_dask_array, _map_rows, _validate_dask
 from ._distributed import _refuse_in_group
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
@@ -372,10 +372,9 @@ class LinearAETransformer(_BaseAutoencoder):
     def _validate(self, X, **kwargs):
         if not _is_dask_array(X):
             return super()._validate(X, **kwargs)
-        # a Dask array stays where its blocks live: its rows are counted (and the
-        # minimum checked) by _fit_validated, from its moments
-        validate_data(self, X, reset=kwargs["reset"], skip_check_array=True)
-        return _check_dask_array(X)
+        # a Dask array (or DataFrame) stays where its blocks live: its rows are
+        # counted (and the minimum checked) by _fit_validated, from its moments
+        return _validate_dask(self, X, reset=kwargs["reset"])
 
     def _fit_validated(self, X, sample_weight, *, resume, incremental):
         # every rank gets here with the same (agreed) parameters
@@ -597,7 +596,7 @@ class LinearAETransformer(_BaseAutoencoder):
     def inverse_transform(self, X):
         if _is_dask_array(X):
             check_is_fitted(self)
-            return _map_rows(self.inverse_transform, X, self.n_features_in_)
+            return _map_rows(self.inverse_transform, X, self.n_features_in_, samples=False)
         return super().inverse_transform(X)
 
     def score_samples(self, X):

@@ -7,7 +7,9 @@ so a sigmoid and a cross-entropy are fused into one numerically stable kernel.
 Each loss takes the rows' weights of a weighted fit (normalized by the training
 call to average 1, so that a weighted loss is on the scale of an unweighted one and
 weights of ones change nothing, bit for bit): each row's terms are multiplied by
-its weight before the batch mean.
+its weight before the batch mean, and the rows of weight zero are replaced by
+zeros before any term is computed, so that neither the loss nor its gradient
+depends on what they hold.
 """
 
 import math
@@ -28,14 +30,38 @@ def _bernoulli_divergence(logits, x):
     return divergence.masked_fill(outside, float("inf"))
 
 
+def _without_unweighted_rows(weight, *tensors):
+    """The ``tensors`` (one row per sample, first axis) with the rows of weight
+    zero replaced by zeros, before any term of the loss is computed from them.
+
+    Multiplying a row's terms by its zero weight is not enough: a row that makes a
+    term infinite (the exponential of a huge log-variance, the square of a huge
+    error) gives ``0 x inf = NaN`` in the loss, and in its gradient even where the
+    value is masked, since the derivative of ``exp`` is multiplied by the zero that
+    flows back. ``torch.where`` passes an exact zero gradient to the rows it does
+    not select, and the terms of the zeros it selects instead are finite.
+    """
+    if weight is None:
+        return tensors
+    keep = weight > 0
+    return tuple(torch.where(keep.view(-1, *(1,) * (t.dim() - 1)), t, 0) for t in tensors)
+
+
+def _in_dtype(weight, dtype):
+    """``weight`` in the loss's ``dtype`` (None stays None), before any row is
+    tested for a zero weight: a weight too small for a float32 loss is zero there,
+    and must be cleared as one."""
+    return None if weight is None else weight.to(dtype)
+
+
 def _weighted(values, weight):
     """``values`` (one row per sample, first axis) with each row multiplied by its
-    ``weight``, and rows of weight zero zero whatever they hold (an overflowing
-    error included); ``values`` itself where there are no weights."""
+    ``weight`` (in their dtype: ``_in_dtype``); ``values`` itself where there are
+    no weights. The rows of weight zero must have been cleared first
+    (``_without_unweighted_rows``)."""
     if weight is None:
         return values
-    weight = weight.to(values.dtype).view(-1, *(1,) * (values.dim() - 1))
-    return torch.where(weight > 0, values * weight, 0.0)
+    return values * weight.view(-1, *(1,) * (values.dim() - 1))
 
 
 def _negative_log_likelihood(raw, x, likelihood):
@@ -76,7 +102,8 @@ class _ReconstructionLoss(torch.nn.Module):
 
     def forward(self, y_pred, target, weight=None):
         raw, codes = y_pred
-        target = target.to(raw.dtype)
+        weight = _in_dtype(weight, raw.dtype)
+        raw, codes, target = _without_unweighted_rows(weight, raw, codes, target.to(raw.dtype))
         if self.loss == "bce":
             errors = F.binary_cross_entropy_with_logits(raw, target, reduction="none")
         elif self.output_activation == "sigmoid":
@@ -96,7 +123,7 @@ class _ReconstructionLoss(torch.nn.Module):
         if weight is None:
             rho_hat = codes.mean(dim=0)
         else:
-            total = weight.to(codes.dtype).sum().clamp_min(torch.finfo(codes.dtype).tiny)
+            total = weight.sum().clamp_min(torch.finfo(codes.dtype).tiny)
             rho_hat = _weighted(codes, weight).sum(dim=0) / total
         rho_hat = rho_hat.clamp(1e-6, 1 - 1e-6)
         kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
@@ -115,7 +142,8 @@ class _NegativeELBO(torch.nn.Module):
         self.beta = beta
 
     def forward(self, y_pred, target, weight=None):
-        raw, mean, log_var = y_pred
-        target = target.to(raw.dtype)
+        weight = _in_dtype(weight, y_pred[0].dtype)
+        raw, mean, log_var = _without_unweighted_rows(weight, *y_pred)
+        target = _without_unweighted_rows(weight, target.to(raw.dtype))[0]
         nll = _negative_log_likelihood(raw, target, self.likelihood).sum(dim=1)
         return _weighted(nll + self.beta * _kl_to_standard_normal(mean, log_var), weight).mean()

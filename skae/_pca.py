@@ -75,7 +75,16 @@ class _Moments:
         if sp.issparse(X):
             # scipy sums a float32 matrix in float32 even when asked for float64
             X = X.astype(np.float64)
-        n = rows if weights is None else float(weights.sum())
+        if weights is None:
+            n = rows
+        else:
+            # a total past float64's range is inf, which the linear autoencoder
+            # refuses by name; its mean and scatter would overflow too, so they
+            # are not computed (NaN, which arithmetic passes on silently)
+            with np.errstate(over="ignore"):
+                n = float(weights.sum())
+            if not np.isfinite(n):
+                return cls(n, np.full(d, np.nan), scatter=np.full((d, d), np.nan))
         mean = _weighted_mean(X, weights)
         if not keep_scatter and rows < d:
             centered = _dense(X).astype(np.float64) - mean
@@ -295,12 +304,27 @@ def _precision(components, variances, noise, whiten):
 
 def _log_likelihood(X, mean, precision):
     """Per-row Gaussian log-likelihood of ``X`` (dense or sparse, a chunk at a
-    time) under ``N(mean, inv(precision))`` (Tipping and Bishop, 1999)."""
+    time) under ``N(mean, inv(precision))`` (Tipping and Bishop, 1999), in
+    ``X``'s dtype: ``-inf`` for a row too far from the mean for that dtype.
+
+    The distances are computed in float64 whatever ``X``'s dtype: a float32 row
+    some 1e19 from the mean has a squared distance past float32's range, which
+    overflowed (and turned into NaN where terms of both signs did) in the middle
+    of the sum, though the sum itself is the only value that may not fit.
+    """
     _, log_det = np.linalg.slogdet(precision)
     constant = 0.5 * (X.shape[1] * np.log(2 * np.pi) - log_det)
     scores = np.empty(X.shape[0])
     for rows in _chunks(*X.shape):
-        centered = _dense(X[rows]) - mean
-        scores[rows] = -0.5 * np.sum(centered * (centered @ precision), axis=1) - constant
+        centered = np.subtract(_dense(X[rows]), mean, dtype=np.float64)
+        # a float64 row past about 1e154 still overflows here, possibly as inf -
+        # inf; the precision is positive definite and the rows are finite, so
+        # such a distance is infinite, not undefined
+        with np.errstate(over="ignore", invalid="ignore"):
+            distances = np.sum(centered * (centered @ precision), axis=1)
+        distances[np.isnan(distances)] = np.inf
+        scores[rows] = -0.5 * distances - constant
         del centered  # before the next chunk is allocated
-    return scores
+    # a log-likelihood below the dtype's range is -inf in it, which is not an error
+    with np.errstate(over="ignore"):
+        return scores.astype(X.dtype, copy=False)

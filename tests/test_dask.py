@@ -191,3 +191,55 @@ def test_bad_dask_input_is_a_clear_error():
     lae = LinearAETransformer(2).fit(D)
     with pytest.raises(ValueError, match="features"):
         lae.partial_fit(D[:, :5])
+
+
+def test_blocks_of_no_rows_fit_and_map_as_the_rows_the_others_hold():
+    # masking leaves a block of no rows (dask-ml's PCA fits such an array)
+    X, D = _local_and_dask(n_rows=120, n_features=5, chunks=40)
+    drop = np.zeros(len(X), dtype=bool)
+    drop[40:80] = True
+    masked = D[da.from_array(~drop, chunks=40)]
+    masked.compute_chunk_sizes()
+    assert 0 in masked.chunks[0]
+    local = LinearAETransformer(2).fit(X[~drop])
+    remote = LinearAETransformer(2).fit(masked)
+    assert remote.n_samples_seen_ == 80
+    np.testing.assert_allclose(remote.components_, local.components_, rtol=1e-10)
+    np.testing.assert_allclose(remote.mean_, local.mean_, rtol=1e-12)
+    codes = local.transform(masked)
+    np.testing.assert_array_equal(codes.compute(), local.transform(X[~drop]))
+    back = local.inverse_transform(codes).compute()
+    np.testing.assert_array_equal(back, local.inverse_transform(local.transform(X[~drop])))
+    scores = local.score_samples(masked).compute()
+    np.testing.assert_array_equal(scores, local.score_samples(X[~drop]))
+    with pytest.raises(ValueError, match="0 sample"):
+        LinearAETransformer(2).fit(masked[:0])
+
+
+def test_a_dask_dataframe_is_its_array_with_its_column_names():
+    import warnings
+
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, _ = _local_and_dask(n_rows=120, n_features=4)
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    D = dd.from_pandas(frame, npartitions=3)
+    local = LinearAETransformer(2).fit(frame)
+    remote = LinearAETransformer(2).fit(D)
+    np.testing.assert_array_equal(remote.feature_names_in_, local.feature_names_in_)
+    np.testing.assert_allclose(remote.components_, local.components_, rtol=1e-10)
+    codes = local.transform(D)
+    assert isinstance(codes, da.Array)
+    np.testing.assert_array_equal(codes.compute(), local.transform(frame))
+    np.testing.assert_array_equal(local.score_samples(D).compute(), local.score_samples(frame))
+    # names checked once, on the client: a bare array warns once, not per block
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        local.transform(da.from_array(X, chunks=40)).compute()
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and "does not have valid feature names" in messages[0]
+    with pytest.raises(ValueError, match="feature names should match"):
+        local.transform(D.rename(columns={"a": "z"}))
+    # a frame without string names has none, as in pandas
+    unnamed = LinearAETransformer(2).fit(dd.from_pandas(pd.DataFrame(X), npartitions=2))
+    assert not hasattr(unnamed, "feature_names_in_")

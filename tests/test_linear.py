@@ -520,3 +520,23 @@ def test_scores_come_in_the_input_dtype_as_pcas(dtype, wine):
         == PCA(3).fit(X).score_samples(X).dtype
         == dtype
     )
+
+
+@pytest.mark.parametrize(
+    "dtype, finite", [(np.float32, [True, False, False]), (np.float64, [True, True, False])]
+)
+def test_a_row_far_from_the_data_scores_minus_infinity_without_overflowing(dtype, finite):
+    X = load_wine().data.astype(dtype)
+    lae = LinearAETransformer(3).fit(X)
+    far = X[:3].copy()
+    # 1e10 squared fits float32 (its score is exact there);
+    # 1e25 squared fits float64 only; 1e200 squared fits neither
+    far[:, 0] = [1e10, 1e25, 1e200 if dtype == np.float64 else 1e30]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        scores = lae.score_samples(far)
+    assert scores.dtype == dtype
+    np.testing.assert_array_equal(np.isfinite(scores), finite)
+    assert (scores[~np.array(finite)] == -np.inf).all()
+    exact = lae.score_samples(far[:1].astype(np.float64))
+    assert scores[0] == pytest.approx(exact[0], rel=1e-6)

@@ -1,6 +1,8 @@
 """Sample weights for every estimator: what they weigh, what they must not change,
 bad weights, and weights routed through pipelines and searches."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -23,10 +25,10 @@ from skae import (
     VAEOutlierDetector,
     VAETransformer,
 )
-from skae._losses import _ReconstructionLoss
+from skae._losses import _NegativeELBO, _ReconstructionLoss
 from skae.metrics import reconstruction_error
 
-from ._instances import instance, instance_ids, needs_four_features
+from ._instances import instance, instance_ids, needs_four_features, needs_unit_interval
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -373,3 +375,113 @@ def test_a_refit_of_another_width_after_bad_weights_keeps_the_first_fit(wine):
         est.fit(wine, sample_weight=-np.ones(len(wine)))
     assert est.n_features_in_ == 5
     np.testing.assert_array_equal(est.transform(wine[:, :5]), before)
+
+
+_HUGE_ZERO_WEIGHT_CASES = [
+    pytest.param(
+        key,
+        hold,
+        marks=pytest.mark.xfail(
+            strict=True,
+            raises=FloatingPointError,
+            reason=(
+                "the network's own forward pass overflows on such a row (the "
+                "reparameterized sample's exp(log_var / 2) is inf, and the decoder's "
+                "weight gradient multiplies it by the row's zero gradient): the engine "
+                "must clear the input rows of weight zero before the forward pass"
+            ),
+        )
+        if key.startswith("vae") and hold == 1e30
+        else (),
+        id=f"{key}-{hold:g}",
+    )
+    # the input checks still refuse values outside [0, 1] for a Bernoulli model,
+    # in every row
+    for key in instance_ids()
+    if not needs_unit_interval(key)
+    for hold in (1e3, 1e30)
+]
+
+
+@pytest.mark.parametrize("key, hold", _HUGE_ZERO_WEIGHT_CASES)
+def test_zero_weight_rows_holding_huge_values_change_nothing(key, hold):
+    # rows of weight zero holding `hold` against the same rows holding zeros: the
+    # same batches and draws, so the same model, bit for bit; multiplying a row's
+    # terms by its zero weight would give 0 x inf = NaN where they overflow (the
+    # VAE's KL term at a log-variance near 111, and the gradient of its exp)
+    X = data(key).astype(np.float32)
+    weights = np.ones(len(X))
+    weights[::7] = 0.0
+    zeros, huge = X.copy(), X.copy()
+    zeros[weights == 0], huge[weights == 0] = 0.0, hold
+    a = instance(key, random_state=0).fit(zeros, sample_weight=weights)
+    b = instance(key, random_state=0).fit(huge, sample_weight=weights)
+    assert_same_outputs(outputs(a, X), outputs(b, X), key, rtol=1e-6)
+    assert np.array_equal(a.loss_curve_, b.loss_curve_)
+    assert a.score(huge, sample_weight=weights) == b.score(zeros, sample_weight=weights)
+
+
+@pytest.mark.parametrize("sparsity_target", [None, 0.05])
+def test_the_sparsity_penalty_ignores_zero_weight_rows_holding_huge_values(sparsity_target):
+    X = data("ae").astype(np.float32)
+    weights = np.ones(len(X))
+    weights[::7] = 0.0
+    zeros, huge = X.copy(), X.copy()
+    zeros[weights == 0], huge[weights == 0] = 0.0, 1e30
+    params = {"sparsity": 0.1, "sparsity_target": sparsity_target, "random_state": 0}
+    if sparsity_target is not None:
+        params["code_activation"] = "logistic"
+    a = instance("ae", **params).fit(zeros, sample_weight=weights)
+    b = instance("ae", **params).fit(huge, sample_weight=weights)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_zero_weight_row_reaches_neither_the_loss_nor_its_gradient(dtype):
+    # exp(1000) overflows in both dtypes: the row's KL term and its derivative are
+    # inf, which a zero weight multiplied into NaN
+    rng = np.random.default_rng(0)
+    raw, x = (torch.tensor(rng.normal(size=(4, 3)), dtype=dtype) for _ in range(2))
+    mean, log_var = (torch.tensor(rng.normal(size=(4, 2)), dtype=dtype) for _ in range(2))
+    # a weight that is zero only once it is in a float32 loss counts as zero there
+    tiny = 1e-300 if dtype == torch.float32 else 0.0
+    weight = torch.tensor([1.0, tiny, 0.0, 2.0], dtype=torch.float64)
+    gradients = []
+    for hold in (0.0, 1000.0):
+        leaves = [t.clone().requires_grad_() for t in (raw, mean, log_var)]
+        with torch.no_grad():
+            for leaf in leaves:
+                leaf[1:3] = hold
+        target = x.clone()
+        target[1:3] = hold
+        loss = _NegativeELBO()(tuple(leaves), target, weight)
+        loss.backward()
+        assert torch.isfinite(loss)
+        gradients.append((loss.item(), [leaf.grad for leaf in leaves]))
+    (quiet, quiet_grads), (loud, loud_grads) = gradients
+    assert loud == quiet
+    for a, b in zip(quiet_grads, loud_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        assert not b[1:3].any()
+    errors = _ReconstructionLoss(sparsity=0.1)
+    raw = raw.clone().requires_grad_()
+    codes = torch.full((4, 2), 1e30, dtype=dtype, requires_grad=True)
+    big = x.clone()
+    big[1:3] = 1e30 if dtype == torch.float32 else 1e300  # its square overflows
+    loss = errors((raw, codes), big, weight)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(raw.grad).all()
+    assert not raw.grad[1:3].any() and not codes.grad[1:3].any()
+
+
+def test_weights_summing_to_infinity_are_refused_before_any_statistic_overflows():
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    huge = np.full(10, 1e308)
+    streamed = LinearAETransformer(2).partial_fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="sample_weight sums to infinity"):
+            LinearAETransformer(2).fit(X, sample_weight=huge)
+        with pytest.raises(ValueError, match="sample_weight sums to infinity"):
+            streamed.partial_fit(X, sample_weight=huge)
+    assert streamed.n_samples_seen_ == 10
