@@ -102,7 +102,8 @@ class _Batches:
     ``iterator_valid``), reshuffled by ``generator`` on every pass.
 
     Each batch is ``(input, target)``: the target is the batch itself, or
-    ``(batch, its rows' weights)`` for weighted rows; the input is the batch
+    ``(batch, its rows' weights)`` for weighted rows (rows of weight zero as
+    zeros, so that what they hold reaches nothing); the input is the batch
     corrupted by ``noise`` (Gaussian noise of that standard deviation, or with
     ``noise_type="masking"`` each value zeroed with that probability). The batch
     holds the same numbers whether the rows are a tensor or a sparse matrix.
@@ -136,8 +137,16 @@ class _Batches:
         for start, stop in pairwise(bounds):
             rows = slice(start, stop) if order is None else order[start:stop]
             xb = _take_rows(X, rows)
-            target = xb if weights is None else (xb, _take_rows(weights, rows))
-            yield self._corrupt(xb), target
+            if weights is None:
+                yield self._corrupt(xb), xb
+                continue
+            wb = _take_rows(weights, rows)
+            absent = wb == 0
+            if absent.any():
+                # a row of weight zero reaches nothing, the network's forward pass
+                # included: it enters as zeros, whatever it holds
+                xb = xb.masked_fill(absent[:, None], 0)
+            yield self._corrupt(xb), (xb, wb)
 
     def _corrupt(self, xb):
         if self.noise == 0:
