@@ -893,9 +893,12 @@ def _restored_net(net_class, params, tensors, losses, valid_losses):
         _check_same_tensors("optimizer state", expected, stored)
     state = {}
     for name, tensor in stored.items():
-        # step counts and squared-gradient averages (Adam's) are never negative
+        # step counts and squared-gradient averages (Adam's) are never negative,
+        # and a step count is a whole number
         if name.endswith((".step", "_sq")) and (tensor < 0).any():
             raise ValueError(f"{name} is negative.")
+        if name.endswith(".step") and not torch.equal(tensor, tensor.round()):
+            raise ValueError(f"{name} is not a whole number of steps.")
         _, _, index, key = name.split(".")
         state.setdefault(int(index), {})[key] = tensor
     net.module_.load_state_dict(

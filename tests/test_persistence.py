@@ -428,6 +428,10 @@ TENSOR_CHANGES = {
         _set_tensor("optimizer.state.0.step", lambda t: np.array(-t)),
         r"optimizer\.state\.0\.step is negative",
     ),
+    "fractional step": (
+        _set_tensor("optimizer.state.0.step", lambda t: np.array(t + 0.5)),
+        r"optimizer\.state\.0\.step is not a whole number of steps",
+    ),
     "NaN exp_avg": (
         _set_tensor("optimizer.state.3.exp_avg", lambda t: t * np.nan),
         r"optimizer\.state\.3\.exp_avg holds NaN or infinite values",
