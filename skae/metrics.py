@@ -101,7 +101,9 @@ def _squared_errors(X, reconstruct, *, per_feature=False, dtype=np.float64):
         chunk = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
         # a new array (a reconstruction may be the caller's own rows), squared in place
         residual = reconstruct(chunk) - (_dense(chunk) if sp.issparse(chunk) else np.asarray(chunk))
-        residual **= 2
+        # a residual past the dtype's range is an infinite error, as it should be
+        with np.errstate(over="ignore"):
+            residual **= 2
         errors[rows] = residual if per_feature else residual.mean(axis=1)
         del chunk, residual  # before the next chunk is allocated
     return errors

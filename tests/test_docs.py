@@ -162,3 +162,17 @@ def test_every_python_block_runs_as_written(where, code, tmp_path, monkeypatch):
     # each block runs alone, as a script would: its own imports, its own data
     monkeypatch.chdir(tmp_path)
     exec(compile(code, where, "exec"), {"__name__": "__main__"})
+
+
+def test_no_page_loads_a_script_or_stylesheet_from_elsewhere(site):
+    # the site works offline, as the README says (sphinx-gallery's execution-times
+    # pages loaded jQuery and DataTables from CDNs)
+    remote = {
+        (page.relative_to(site).as_posix(), url)
+        for page in site.rglob("*.html")
+        for url in re.findall(
+            r'<(?:script|link)[^>]*(?:src|href)="((?:https?:)?//[^"]*)"', page.read_text(), re.I
+        )
+        if not url.startswith(("https://github.com",)) and re.search(r"\.(js|css)(\?|$)", url)
+    }
+    assert remote == set()

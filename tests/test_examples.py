@@ -49,3 +49,12 @@ def test_mnist_autoencoder_on_tiny_idx_files(tmp_path, capsys, monkeypatch, writ
     assert "wrote loss_curve.png and reconstructions.png" in printed
     assert str(tmp_path) not in printed
     assert_figures(out_dir, ["loss_curve.png", "reconstructions.png"])
+
+
+def test_the_quickstart_prints_where_its_figures_went(tmp_path, capsys, monkeypatch):
+    # the README promises it prints where the figures went
+    out = tmp_path / "figures"
+    run_example(monkeypatch, "quickstart", "--out", str(out), "--epochs", "2")
+    printed = capsys.readouterr().out
+    assert f"wrote {out / 'loss_curve.png'} and {out / 'reconstructions.png'}" in printed
+    assert_figures(out, ["loss_curve.png", "reconstructions.png"])
