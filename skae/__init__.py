@@ -3,7 +3,7 @@
 from ._autoencoder import AutoencoderOutlierDetector, AutoencoderTransformer
 from ._linear import LinearAETransformer
 from ._modules import ConvAutoencoder, MLPAutoencoder
-from ._persistence import load, save
+from ._persistence import InconsistentVersionWarning, load, save
 from ._vae import VAEOutlierDetector, VAETransformer
 from ._version import __version__ as __version__
 
@@ -11,6 +11,7 @@ __all__ = [
     "AutoencoderOutlierDetector",
     "AutoencoderTransformer",
     "ConvAutoencoder",
+    "InconsistentVersionWarning",
     "LinearAETransformer",
     "MLPAutoencoder",
     "VAEOutlierDetector",
