@@ -4,6 +4,7 @@ from ._autoencoder import AutoencoderOutlierDetector, AutoencoderTransformer
 from ._linear import LinearAETransformer
 from ._modules import ConvAutoencoder, MLPAutoencoder
 from ._persistence import InconsistentVersionWarning, load, save
+from ._show_versions import show_versions
 from ._vae import VAEOutlierDetector, VAETransformer
 from ._version import __version__ as __version__
 
@@ -18,4 +19,5 @@ __all__ = [
     "VAETransformer",
     "load",
     "save",
+    "show_versions",
 ]
