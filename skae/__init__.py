@@ -3,7 +3,8 @@
 from ._autoencoder import AutoencoderOutlierDetector, AutoencoderTransformer
 from ._linear import LinearAETransformer
 from ._modules import ConvAutoencoder, MLPAutoencoder
-from ._persistence import load, save
+from ._persistence import InconsistentVersionWarning, load, save
+from ._show_versions import show_versions
 from ._vae import VAEOutlierDetector, VAETransformer
 from ._version import __version__ as __version__
 
@@ -11,10 +12,12 @@ __all__ = [
     "AutoencoderOutlierDetector",
     "AutoencoderTransformer",
     "ConvAutoencoder",
+    "InconsistentVersionWarning",
     "LinearAETransformer",
     "MLPAutoencoder",
     "VAEOutlierDetector",
     "VAETransformer",
     "load",
     "save",
+    "show_versions",
 ]

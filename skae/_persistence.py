@@ -5,31 +5,40 @@ is unsafe to open. :func:`save` writes one `safetensors <https://huggingface.co/
 safetensors>`_ file instead, which any safetensors reader can open. Its tensors are
 the module's weights and buffers (``module.*``), the optimizer's per-parameter state
 (``optimizer.state.<index>.<key>``) and the fitted arrays (``attributes.*``); its
-metadata holds a JSON document (``skae.estimator``: class name, parameters, other
-fitted attributes, ``set_output`` setting) and ``skae.sha256``, a digest of the
-document and of every tensor's name, dtype, shape and bytes. The network, its
-optimizer settings and its training history are not stored: they are rebuilt from
-the parameters and fitted attributes.
+metadata holds a JSON document (``skae.estimator``: class name, the skae release
+that wrote it and the versions of its dependencies, parameters, other fitted
+attributes, ``set_output`` setting) and ``skae.sha256``, a digest of the document
+and of every tensor's name, dtype, shape and bytes. The network, its optimizer
+settings and its training history are not stored: they are rebuilt from the
+parameters and fitted attributes.
 
 :func:`load` checks everything in one pass (``_rebuild``, top to bottom) before
-anything uses it; its docstring lists the checks.
+anything uses it; its docstring lists the checks. It reads the files of every
+release since 0.2.0, whose format is this one: a parameter that a file's release
+did not have yet takes its default, which reproduces what that release did, unless
+the estimator class lists it in ``_incompatible_defaults`` (then the file is
+refused, naming the parameter and the release that added it).
 """
 
 import hashlib
 import json
 import numbers
 import os
+import re
 import secrets
 import stat
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
 import safetensors.numpy
+import sklearn
+import skorch
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _ESTIMATORS
+from ._base import _ESTIMATORS, _merged
 from ._modules import ConvAutoencoder, MLPAutoencoder
 from ._net import _restore_device
 from ._version import __version__
@@ -38,7 +47,129 @@ from ._version import __version__
 # its three metadata entries in an order that changed from one save to the next
 _FORMAT = "3"
 _SECTIONS = {"class", "skae_version", "params", "attributes", "output"}
+# sections that skae 0.2.0's files lack: optional, so that those files keep loading
+_OPTIONAL_SECTIONS = {"dependencies"}
 _OUTPUTS = [{}, {"transform": "default"}, {"transform": "pandas"}, {"transform": "polars"}]
+
+
+class InconsistentVersionWarning(UserWarning):
+    """Warning of :func:`skae.load` for a file written by another release of skae,
+    or with other releases of the packages that compute its results.
+
+    The model loads as it was saved; what may differ is how the code of this
+    release computes with it. skae warns for a file of any other skae release,
+    and for a file whose PyTorch, NumPy, scikit-learn or skorch differ from the
+    ones installed here in their major or minor version (``2.12`` against
+    ``2.13``; ``2.13.0`` against ``2.13.1+cpu`` does not warn). Outputs may then
+    differ in their last bits and continued training may take other steps. Files
+    of skae 0.2.0 did not record their dependencies, so only their skae release
+    is compared. Saving the loaded estimator again records this environment.
+    Like scikit-learn's :class:`~sklearn.exceptions.InconsistentVersionWarning`,
+    for scikit-learn's pickles.
+
+    Parameters
+    ----------
+    message : str
+        What differs, and what to do about it.
+    written : dict of str to str
+        The release of each package that differs, as the file records it.
+    current : dict of str to str
+        The release of each of those packages installed here.
+
+    Attributes
+    ----------
+    written : dict of str to str
+        The ``written`` argument.
+    current : dict of str to str
+        The ``current`` argument.
+
+    See Also
+    --------
+    load : Warns with it.
+    sklearn.exceptions.InconsistentVersionWarning : scikit-learn's counterpart.
+
+    Examples
+    --------
+    Turn the warning into an error where a model must come from this very
+    environment (a file written here loads without it):
+
+    >>> import tempfile, pathlib, warnings
+    >>> from sklearn.datasets import load_iris
+    >>> import skae
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "lae.skae"
+    >>> skae.save(skae.LinearAETransformer(2).fit(load_iris().data), path)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", skae.InconsistentVersionWarning)
+    ...     loaded = skae.load(path)
+    >>> issubclass(skae.InconsistentVersionWarning, UserWarning)
+    True
+    """
+
+    def __init__(self, message, written, current):
+        super().__init__(message)
+        self.written = written
+        self.current = current
+
+
+def _dependencies():
+    """The installed release of each package whose code computes a loaded model's
+    outputs or continues its training."""
+    return {
+        "torch": str(torch.__version__),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "skorch": skorch.__version__,
+    }
+
+
+def _release(version, what):
+    """``version`` ("0.3.0") as integers, to compare releases by number ("0.10.0"
+    comes after "0.9.0"); ValueError naming ``what`` if it is not such a number."""
+    match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", version) if isinstance(version, str) else None
+    if match is None:
+        raise ValueError(f"its {what} {version!r} is not a release number such as '0.3.0'.")
+    return tuple(int(part) for part in match.groups())
+
+
+def _major_minor(version):
+    """The first two numbers of a package's ``version`` ("2.13.0+cpu": (2, 13))."""
+    return tuple(int(part) for part in re.match(r"(\d+)\.(\d+)", version).groups())
+
+
+def _version_drift(document):
+    """``(written, current)``: the releases of skae and of its dependencies that
+    differ between the file's ``document`` and this environment in a way that may
+    change results (any other skae; another major or minor dependency release)."""
+    written = {"skae": document["skae_version"]}
+    # skae 0.2.0 recorded no dependencies: only its own release can be compared
+    written |= document.get("dependencies", {})
+    current = {"skae": __version__} | _dependencies()
+    differ = [
+        package
+        for package in written
+        if written[package] != current[package]
+        and (package == "skae" or _major_minor(written[package]) != _major_minor(current[package]))
+    ]
+    return {p: written[p] for p in differ}, {p: current[p] for p in differ}
+
+
+def _warn_of_version_drift(document, source):
+    written, current = _version_drift(document)
+    if not written:
+        return
+    recorded = ", ".join(f"{package} {version}" for package, version in written.items())
+    if "dependencies" not in document:
+        recorded += ", which did not record its dependencies"
+    here = ", ".join(f"{package} {version}" for package, version in current.items())
+    if "dependencies" not in document:
+        here += " with " + ", ".join(f"{p} {v}" for p, v in _dependencies().items())
+    message = (
+        f"{source} was written with {recorded}; this is {here}. It loads as saved, but "
+        "its outputs may differ in their last bits and further training may take other "
+        "steps. Save it again to record this environment, or refit it."
+    )
+    # the caller's line, through load
+    warnings.warn(InconsistentVersionWarning(message, written, current), stacklevel=3)
 
 
 def _class_name(cls):
@@ -186,6 +317,7 @@ def _to_bytes(estimator):
     document = {
         "class": type(estimator).__name__,
         "skae_version": __version__,
+        "dependencies": _dependencies(),
         "params": encode(estimator.get_params(deep=False), "params"),
         "attributes": encode(attributes, "attributes"),
         "output": encode(getattr(estimator, "_sklearn_output_config", {}), "output"),
@@ -194,10 +326,11 @@ def _to_bytes(estimator):
 
 
 def _from_bytes(data, source, trusted):
-    """The fitted estimator in skae file bytes, its network on the CPU."""
+    """The fitted estimator in skae file bytes, its network on the CPU, and the
+    file's document."""
     document, tensors = _deserialize(data, source)
     try:
-        return _rebuild(document, tensors, _known_classes(trusted))
+        return _rebuild(document, tensors, _known_classes(trusted)), document
     except Exception as error:  # whatever the file holds, the caller gets a ValueError
         reason = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
         raise ValueError(f"Cannot load {source}: {reason}") from None
@@ -232,7 +365,8 @@ def save(estimator, path):
     The file is a safetensors file: weights, the optimizer's per-parameter state
     (Adam's moments, SGD's momentum; not L-BFGS's history, which restarts) and
     fitted arrays as tensors; parameters and other fitted attributes as JSON in its
-    metadata; and a SHA-256 of both, which :func:`load` verifies. The bytes are
+    metadata, with the releases of skae, PyTorch, NumPy, scikit-learn and skorch
+    that wrote it; and a SHA-256 of both, which :func:`load` verifies. The bytes are
     loaded back in memory before they are written, so a file that ``save`` writes
     loads. They go to a temporary file in the same folder, renamed to ``path`` once
     complete: an existing file at ``path`` is replaced whole, or kept if writing
@@ -317,6 +451,12 @@ def load(path, *, trusted=()):
     ``device`` if that exists here, else on the CPU (with a warning unless
     ``device="auto"``).
 
+    Files of every skae release since 0.2.0 load in every later one. A parameter
+    added since the file's release takes its default, which does what that
+    release did; where a new default would not, the estimator lists the parameter
+    and the file is refused with a message naming it and the release that added
+    it. A file of a newer skae than this one is refused.
+
     Parameters
     ----------
     path : str or path-like
@@ -336,13 +476,22 @@ def load(path, *, trusted=()):
     Raises
     ------
     ValueError
-        If the file is not a skae file or is damaged, if it names a class that is
-        neither skae's nor trusted, or if any entry breaks the rules or does not
-        fit the others; the message names the entry.
+        If the file is not a skae file or is damaged, if it was written by a newer
+        skae, if it names a class that is neither skae's nor trusted, or if any
+        entry breaks the rules or does not fit the others; the message names the
+        entry.
+
+    Warns
+    -----
+    InconsistentVersionWarning
+        If the file was written by another skae release, or with another major or
+        minor release of PyTorch, NumPy, scikit-learn or skorch than those
+        installed here.
 
     See Also
     --------
     save : Write such a file.
+    show_versions : The releases installed here.
 
     Examples
     --------
@@ -361,15 +510,62 @@ def load(path, *, trusted=()):
     >>> loaded.partial_fit(X).n_iter_
     4
     """
-    estimator = _from_bytes(Path(path).read_bytes(), path, trusted)
+    estimator, document = _from_bytes(Path(path).read_bytes(), path, trusted)
+    _warn_of_version_drift(document, path)
     _restore_device(estimator.net_, estimator.device)
     return estimator
 
 
+def _check_missing_parameters(cls, missing, version, written):
+    """Refuse a file without the parameters ``missing`` of ``cls``, unless its
+    release (``version``, ``written`` as numbers) came before them and their
+    defaults do what it did."""
+    if not missing:
+        return
+    if written >= _release(__version__, "version"):
+        raise ValueError(
+            f"it lacks the parameters {sorted(missing)}, which the files of skae {version} hold."
+        )
+    # {parameter: release that added it} where the default changed what skae does
+    incompatible = _merged(cls, "_incompatible_defaults")
+    refused = sorted(missing & incompatible.keys())
+    if refused:
+        parameter = refused[0]
+        raise ValueError(
+            f"it lacks the parameter {parameter}, which skae {incompatible[parameter]} added, "
+            f"and whose default does not do what skae {version} (which wrote the file) did. "
+            f"Refit it with this skae, or keep using skae {version} for it."
+        )
+
+
 def _rebuild(document, tensors, classes):
     """The fitted estimator that ``document`` and ``tensors`` describe, its net on the CPU."""
-    if not isinstance(document, dict) or set(document) != _SECTIONS:
-        raise ValueError(f"its document must have exactly the entries {sorted(_SECTIONS)}.")
+    if not isinstance(document, dict) or not _SECTIONS <= set(document) <= _SECTIONS | (
+        _OPTIONAL_SECTIONS
+    ):
+        raise ValueError(
+            f"its document must have the entries {sorted(_SECTIONS)}, and may have "
+            f"{sorted(_OPTIONAL_SECTIONS)}."
+        )
+    # first, since a newer release's file may hold anything
+    written = _release(document["skae_version"], "skae_version")
+    if written > _release(__version__, "version"):
+        raise ValueError(
+            f"it was written by skae {document['skae_version']}, which is newer than this "
+            f"skae ({__version__}). Upgrade skae to load it."
+        )
+    # every release since 0.3.0 records these packages (a release that records more
+    # must accept files without them)
+    dependencies = document.get("dependencies", _dependencies())
+    if not (
+        isinstance(dependencies, dict)
+        and dependencies.keys() == _dependencies().keys()
+        and all(isinstance(v, str) and re.match(r"\d+\.\d+", v) for v in dependencies.values())
+    ):
+        raise ValueError(
+            f"its dependencies {dependencies!r} must name a release of each of "
+            f"{sorted(_dependencies())}."
+        )
     name = document["class"]
     if not isinstance(name, str) or name not in _ESTIMATORS:
         raise ValueError(
@@ -383,9 +579,10 @@ def _rebuild(document, tensors, classes):
     tensors = dict(tensors)  # each array is taken out as it is used
     params = _decode(document["params"], tensors, classes)
     names = set(cls().get_params(deep=False))
-    if not isinstance(params, dict) or set(params) != names:
-        raise ValueError(f"its parameters must be exactly those of {name}: {sorted(names)}.")
-    estimator = cls(**params)
+    if not isinstance(params, dict) or not params.keys() <= names:
+        raise ValueError(f"its parameters must be among those of {name}: {sorted(names)}.")
+    _check_missing_parameters(cls, names - params.keys(), document["skae_version"], written)
+    estimator = cls(**params)  # a parameter the file's release lacked takes its default
     estimator._check_params()
     attributes = _decode(document["attributes"], tensors, classes)
     if not isinstance(attributes, dict) or not attributes.keys() <= cls._fitted_state.keys():

@@ -29,6 +29,7 @@ def site(tmp_path_factory):
     shutil.copytree(ROOT / "examples", tree / "examples")
     (tree / "benchmarks").mkdir()
     shutil.copy(ROOT / "benchmarks" / "RESULTS.md", tree / "benchmarks")
+    shutil.copy(ROOT / "CHANGELOG.md", tree)  # docs/changelog.md includes it
     html = tree / "html"
     env = {key: value for key, value in os.environ.items() if key != "SKAE_MNIST_DIR"}
     command = [sys.executable, "-m", "sphinx", "-W", "-n", "-q", "-b", "html"]
