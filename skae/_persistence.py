@@ -38,9 +38,10 @@ import skorch
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _ESTIMATORS, _merged
+from ._base import _ESTIMATORS
 from ._modules import ConvAutoencoder, MLPAutoencoder
 from ._net import _restore_device
+from ._validation import _merged_table
 from ._version import __version__
 
 # format "1" also stored skorch's history and optimizer settings; format "2" kept
@@ -527,7 +528,7 @@ def _check_missing_parameters(cls, missing, version, written):
             f"it lacks the parameters {sorted(missing)}, which the files of skae {version} hold."
         )
     # {parameter: release that added it} where the default changed what skae does
-    incompatible = _merged(cls, "_incompatible_defaults")
+    incompatible = _merged_table(cls, "_incompatible_defaults")
     refused = sorted(missing & incompatible.keys())
     if refused:
         parameter = refused[0]
