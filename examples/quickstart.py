@@ -21,6 +21,7 @@ Run it as a script (``--help`` lists the options)::
 # the tests run it with a few epochs only (``docs/_gallery_argv.py``), so the numbers
 # and curves on this page can be rougher than the README's.
 import argparse
+import os
 from pathlib import Path
 
 parser = argparse.ArgumentParser(
@@ -151,4 +152,7 @@ from skae.plotting import plot_reconstructions
 
 fig = plot_reconstructions(ae, X_test, (8, 8), n=10)
 fig.savefig(args.out / "reconstructions.png", dpi=80)
-print(f"wrote {args.out / 'loss_curve.png'} and {args.out / 'reconstructions.png'}")
+# where they went, from the folder the script runs in
+where = os.path.relpath(args.out)
+figures = [os.path.join(where, name) for name in ("loss_curve.png", "reconstructions.png")]
+print(f"wrote {figures[0]} and {figures[1]}")
