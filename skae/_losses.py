@@ -18,6 +18,12 @@ import torch
 from torch.nn import functional as F
 
 
+def _outside_unit_interval(x):
+    """Per row: whether a value lies outside [0, 1], where a Bernoulli model gives
+    no likelihood."""
+    return ((x < 0) | (x > 1)).any(dim=1)
+
+
 def _bernoulli_divergence(logits, x):
     """Per-row mean of ``KL(Bernoulli(x) || Bernoulli(sigmoid(logits)))``: the
     cross-entropy minus the entropy of ``x``, so that a perfect reconstruction
@@ -26,7 +32,7 @@ def _bernoulli_divergence(logits, x):
     cross_entropy = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
     entropy = -(torch.xlogy(x, x) + torch.xlogy(1 - x, 1 - x))
     divergence = (cross_entropy - entropy).clamp_min(0).mean(dim=1)
-    outside = ((x < 0) | (x > 1)).any(dim=1)
+    outside = _outside_unit_interval(x)
     return divergence.masked_fill(outside, float("inf"))
 
 

@@ -7,7 +7,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseAutoencoder
 from ._docstrings import _fill_doc
-from ._losses import _kl_to_standard_normal, _negative_log_likelihood, _NegativeELBO
+from ._losses import (
+    _kl_to_standard_normal,
+    _negative_log_likelihood,
+    _NegativeELBO,
+    _outside_unit_interval,
+)
 from ._modules import _ACTIVATIONS, _VariationalMLP
 from ._net import _TORCH_DTYPES, _draw_seed, _run_chunks, _VAENet
 from ._outlier import _OutlierThreshold
@@ -203,7 +208,7 @@ class VAETransformer(_BaseAutoencoder):
                 log_likelihood -= _negative_log_likelihood(raw, x, self.likelihood).sum(dim=1)
             score = log_likelihood / _SCORE_DRAWS - _kl_to_standard_normal(mean, log_var)
             if self.likelihood == "bernoulli":
-                score = score.masked_fill(((x < 0) | (x > 1)).any(dim=1), -float("inf"))
+                score = score.masked_fill(_outside_unit_interval(x), -float("inf"))
             return score
 
         return _run_chunks(self, elbo, X)
