@@ -41,7 +41,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import _ESTIMATORS
 from ._modules import ConvAutoencoder, MLPAutoencoder
 from ._net import _restore_device
-from ._validation import _merged_table
+from ._validation import _caller_level, _merged_table
 from ._version import __version__
 
 # format "1" also stored skorch's history and optimizer settings; format "2" kept
@@ -159,18 +159,16 @@ def _warn_of_version_drift(document, source):
     if not written:
         return
     recorded = ", ".join(f"{package} {version}" for package, version in written.items())
-    if "dependencies" not in document:
-        recorded += ", which did not record its dependencies"
     here = ", ".join(f"{package} {version}" for package, version in current.items())
     if "dependencies" not in document:
+        recorded += ", which did not record its dependencies"
         here += " with " + ", ".join(f"{p} {v}" for p, v in _dependencies().items())
     message = (
         f"{source} was written with {recorded}; this is {here}. It loads as saved, but "
         "its outputs may differ in their last bits and further training may take other "
         "steps. Save it again to record this environment, or refit it."
     )
-    # the caller's line, through load
-    warnings.warn(InconsistentVersionWarning(message, written, current), stacklevel=3)
+    warnings.warn(InconsistentVersionWarning(message, written, current), stacklevel=_caller_level())
 
 
 def _class_name(cls):
