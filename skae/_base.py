@@ -305,7 +305,14 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """``X`` checked as ``validate_data`` does, as float32 or float64; sparse
         input as a CSR matrix in canonical form (sorted indices, no duplicate
         entries: a copy where the caller's is not)."""
-        X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse="csr", **kwargs)
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            accept_sparse="csr",
+            ensure_all_finite="allow-nan",
+            **kwargs,
+        )
         if sp.issparse(X) and not X.has_canonical_format:
             # scipy's own min, max and sums put the caller's matrix in canonical
             # form in place; skae works on a copy instead
@@ -630,6 +637,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = True
         return tags
 
     # -- inference ------------------------------------------------------------
