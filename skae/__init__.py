@@ -1,6 +1,7 @@
 """skae: autoencoders that are real scikit-learn estimators."""
 
 from ._autoencoder import AutoencoderOutlierDetector, AutoencoderTransformer
+from ._impute import AutoencoderImputer
 from ._linear import LinearAETransformer
 from ._modules import ConvAutoencoder, MLPAutoencoder
 from ._persistence import InconsistentVersionWarning, load, save
@@ -9,6 +10,7 @@ from ._vae import VAEOutlierDetector, VAETransformer
 from ._version import __version__ as __version__
 
 __all__ = [
+    "AutoencoderImputer",
     "AutoencoderOutlierDetector",
     "AutoencoderTransformer",
     "ConvAutoencoder",

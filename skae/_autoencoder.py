@@ -57,6 +57,8 @@ class AutoencoderTransformer(_BaseAutoencoder):
 
     {training_attributes}
 
+    {missing_attributes}
+
     See Also
     --------
     LinearAETransformer : Linear autoencoder aligned to PCA's components.
@@ -102,7 +104,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         "loss": [_Options(("mse", "bce"))],
         "tied_weights": [_BOOLEAN],
         "noise": [_Interval(numbers.Real, 0, None)],
-        "noise_type": [_Options(("gaussian", "masking"))],
+        "noise_type": [_Options(("gaussian", "masking", "missing"))],
         "sparsity": [_Interval(numbers.Real, 0, None)],
         "sparsity_target": [_NONE, _Interval(numbers.Real, 0, 1, closed="neither")],
         "dropout": [_Interval(numbers.Real, 0, 1, closed="left")],
@@ -212,8 +214,10 @@ class AutoencoderTransformer(_BaseAutoencoder):
                 "loss='bce' needs output_activation='sigmoid', got "
                 f"output_activation={self.output_activation!r}."
             )
-        if self.noise_type == "masking" and self.noise >= 1:
-            raise ValueError(f"noise_type='masking' needs noise < 1, got noise={self.noise}.")
+        if self.noise_type in ("masking", "missing") and self.noise >= 1:
+            raise ValueError(
+                f"noise_type={self.noise_type!r} needs noise < 1, got noise={self.noise}."
+            )
         if (
             self.sparsity_target is not None
             and self.module is None
@@ -361,6 +365,8 @@ class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
         Width of the code.
 
     {training_attributes}
+
+    {missing_attributes}
 
     See Also
     --------

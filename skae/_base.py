@@ -20,6 +20,7 @@ from ._distributed import (
     _shared_seeds,
 )
 from ._losses import _bernoulli_divergence
+from ._missing import _check_rows_observed, _filled, _merged_means, _observed_sums
 from ._net import (
     _AutoencoderNet,
     _changed_args,
@@ -29,6 +30,7 @@ from ._net import (
     _fused_supported,
     _make_net,
     _net_tensors,
+    _normalized_weights,
     _on_cpu,
     _RandomSplit,
     _resolve_device,
@@ -130,6 +132,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "loss_curve_": _Fitted(_ListOf(_Interval(numbers.Real, 0, None))),
         "validation_scores_": _Fitted(_NONE, _ListOf(_Interval(numbers.Real, None, None))),
         "best_validation_score_": _Fitted(_NONE, _Interval(numbers.Real, None, None)),
+        # what a missing entry is given to the encoder as (skae.load checks
+        # them in _check_consistency; files of skae 0.2 have neither)
+        "fill_values_": _Array("n_features_in_", optional=True),
+        "n_observed_": _Array("n_features_in_", optional=True),
     }
 
     # rows the first fit needs at least
@@ -324,12 +330,29 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """Fit on validated ``X`` (rows weighted by ``sample_weight``, or None),
         continuing ``net_`` if ``resume``; set the fitted attributes.
         ``incremental`` is True for ``partial_fit``."""
+        _check_rows_observed(X, "learn from")
         if self._bernoulli_setting is not None:
             _check_unit_interval(X, *self._bernoulli_setting)
+        self._fit_fill_values(X, sample_weight, merge=incremental and resume)
         net = self._prepare_net(X.shape[1], self.n_components, resume=resume)
+        # a missing entry enters the network as its feature's fill value
+        net.iterator_train__fill = net.iterator_valid__fill = torch.from_numpy(self.fill_values_)
         self._train_net(net, X, sample_weight, incremental=incremental)
         self._set_net(net, resume=resume)
         self.n_components_ = self.n_components
+
+    def _fit_fill_values(self, X, sample_weight, *, merge):
+        """Set ``fill_values_``, each feature's mean over its observed values in
+        ``X`` (weighted), and ``n_observed_``, the weight behind each mean; with
+        ``merge`` (a ``partial_fit`` that continues), running means over every
+        chunk seen."""
+        sums, totals = _observed_sums(X, _normalized_weights(sample_weight))
+        if merge and hasattr(self, "fill_values_"):
+            self.fill_values_, self.n_observed_ = _merged_means(
+                self.fill_values_, self.n_observed_, sums, totals
+            )
+        else:
+            self.fill_values_, self.n_observed_ = _merged_means(0.0, 0.0, sums, totals)
 
     def _net_params(self, n_features, n_components):
         """skorch arguments of the net, derived from the estimator's parameters;
@@ -485,6 +508,13 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
         # the network's history is rebuilt from these
         _check_training_record(self)
+        fill, counts = getattr(self, "fill_values_", None), getattr(self, "n_observed_", None)
+        if (fill is None) != (counts is None):
+            raise ValueError("fill_values_ and n_observed_ go together: one is missing.")
+        if fill is not None and not (
+            np.isfinite(fill).all() and np.isfinite(counts).all() and (counts >= 0).all()
+        ):
+            raise ValueError("fill_values_ must be finite and n_observed_ finite and not negative.")
 
     def _restore_net(self, tensors):
         """Set ``net_``, on the CPU, from the parameters and fitted attributes, with
@@ -560,7 +590,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Score of each sample.
         """
         check_is_fitted(self)
-        scores = self._score_samples(self._validate(X, reset=False))
+        X = self._validate(X, reset=False)
+        _check_rows_observed(X, "score")
+        scores = self._score_samples(X)
         return np.where(np.isnan(scores), -np.inf, scores)  # overflowed: the most anomalous
 
     def score(self, X, y=None, sample_weight=None):
@@ -604,10 +636,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         divergence for a Bernoulli model, else the squared error, averaged over
         the features."""
         if self._bernoulli_setting is not None:
+            fill = self._fill()
             return _run_chunks(
                 self,
                 lambda module, x: _bernoulli_divergence(
-                    module.decode(module.encode(x)).to(x.dtype), x
+                    module.decode(module.encode(_filled(x, fill))).to(x.dtype), x
                 ),
                 X,
             )
@@ -642,8 +675,14 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     # -- inference ------------------------------------------------------------
 
+    def _fill(self):
+        """``fill_values_`` as a tensor, or None (a file of skae 0.2 has none)."""
+        fill = getattr(self, "fill_values_", None)
+        return None if fill is None else torch.from_numpy(fill)
+
     def _encode(self, X):
-        return _run_chunks(self, lambda module, x: module.encode(x), X)
+        fill = self._fill()
+        return _run_chunks(self, lambda module, x: module.encode(_filled(x, fill)), X)
 
     def _decode(self, Z):
         if self._sigmoid_output:

@@ -39,10 +39,16 @@ _SNIPPETS = {
     noise : float, default=0.0
         Corruption of a denoising autoencoder, applied to the input of training
         batches only (the target stays clean): the standard deviation of added
-        Gaussian noise, or the probability of zeroing each input value.
+        Gaussian noise, or the probability of zeroing each input value, or of
+        hiding it as if it were missing.
 
-    noise_type : {{"gaussian", "masking"}}, default="gaussian"
-        Kind of corruption that ``noise`` sets.
+    noise_type : {{"gaussian", "masking", "missing"}}, default="gaussian"
+        Kind of corruption that ``noise`` sets. ``"missing"`` hides values as
+        missing entries are hidden (the encoder sees their feature's fill value,
+        see ``fill_values_``) while the loss still counts them, so that the
+        network learns to predict an entry from the others: what an imputer
+        needs (MIDAS, Lall and Robinson 2022), and what :class:`~skae.AutoencoderImputer`
+        trains with.
 
     sparsity : float, default=0.0
         Weight of a sparsity penalty on the codes, added to the loss: the mean
@@ -241,6 +247,17 @@ _SNIPPETS = {
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``, when ``X`` has string column names.""",
+    "missing_attributes": """    fill_values_ : ndarray of shape (`n_features_in_`,)
+        What the encoder is given for a missing entry (NaN) of each feature: the
+        mean of its observed training values, weighted by ``sample_weight``
+        (running means over ``partial_fit``'s chunks; 0 for a feature never
+        observed). Training and scores count the observed entries only; see the
+        user guide's "Missing values".
+
+    n_observed_ : ndarray of shape (`n_features_in_`,)
+        Number of observed training values behind each of ``fill_values_``
+        (with ``sample_weight``, their total weight, each call's weights
+        rescaled to average 1).""",
 }
 
 

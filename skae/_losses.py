@@ -17,6 +17,8 @@ import math
 import torch
 from torch.nn import functional as F
 
+from ._missing import _observed_entries, _observed_mean, _observed_total
+
 
 def _outside_unit_interval(x):
     """Per row: whether a value lies outside [0, 1], where a Bernoulli model gives
@@ -25,14 +27,16 @@ def _outside_unit_interval(x):
 
 
 def _bernoulli_divergence(logits, x):
-    """Per-row mean of ``KL(Bernoulli(x) || Bernoulli(sigmoid(logits)))``: the
-    cross-entropy minus the entropy of ``x``, so that a perfect reconstruction
-    scores 0 however many grey values ``x`` has; ``inf`` for a row with a value
-    outside [0, 1], which has no likelihood under that model."""
+    """Per-row mean of ``KL(Bernoulli(x) || Bernoulli(sigmoid(logits)))`` over the
+    observed entries of ``x`` (NaN: missing): the cross-entropy minus the entropy
+    of ``x``, so that a perfect reconstruction scores 0 however many grey values
+    ``x`` has; ``inf`` for a row with a value outside [0, 1], which has no
+    likelihood under that model."""
+    outside = _outside_unit_interval(x)
+    x, observed = _observed_entries(x)
     cross_entropy = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
     entropy = -(torch.xlogy(x, x) + torch.xlogy(1 - x, 1 - x))
-    divergence = (cross_entropy - entropy).clamp_min(0).mean(dim=1)
-    outside = _outside_unit_interval(x)
+    divergence = _observed_mean((cross_entropy - entropy).clamp_min(0), observed)
     return divergence.masked_fill(outside, float("inf"))
 
 
@@ -109,13 +113,18 @@ class _ReconstructionLoss(torch.nn.Module):
     def forward(self, y_pred, target, weight=None):
         raw, codes = y_pred
         weight = _in_dtype(weight, raw.dtype)
-        raw, codes, target = _without_unweighted_rows(weight, raw, codes, target.to(raw.dtype))
+        target, observed = _observed_entries(target.to(raw.dtype))
+        raw, codes, target = _without_unweighted_rows(weight, raw, codes, target)
         if self.loss == "bce":
             errors = F.binary_cross_entropy_with_logits(raw, target, reduction="none")
         elif self.output_activation == "sigmoid":
             errors = F.mse_loss(torch.sigmoid(raw), target, reduction="none")
         else:
             errors = F.mse_loss(raw, target, reduction="none")
+        if observed is not None:
+            # each row's mean over its observed entries: a row with holes weighs
+            # as much as a complete one
+            errors = _observed_mean(errors, observed)
         value = _weighted(errors, weight).mean()
         if self.sparsity > 0:
             value = value + self.sparsity * self._sparsity_penalty(codes, weight)
@@ -150,6 +159,7 @@ class _NegativeELBO(torch.nn.Module):
     def forward(self, y_pred, target, weight=None):
         weight = _in_dtype(weight, y_pred[0].dtype)
         raw, mean, log_var = _without_unweighted_rows(weight, *y_pred)
-        target = _without_unweighted_rows(weight, target.to(raw.dtype))[0]
-        nll = _negative_log_likelihood(raw, target, self.likelihood).sum(dim=1)
+        target, observed = _observed_entries(target.to(raw.dtype))
+        target = _without_unweighted_rows(weight, target)[0]
+        nll = _observed_total(_negative_log_likelihood(raw, target, self.likelihood), observed)
         return _weighted(nll + self.beta * _kl_to_standard_normal(mean, log_var), weight).mean()

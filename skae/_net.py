@@ -42,6 +42,7 @@ from ._distributed import (
     _group_size,
     _steps_per_epoch,
 )
+from ._missing import _filled
 from ._modules import _Dropout, _VariationalMLP
 from ._validation import _check_same_tensors
 
@@ -101,16 +102,26 @@ class _Batches:
     """Iterable over minibatches of a ``_Rows`` (skorch's ``iterator_train`` and
     ``iterator_valid``), reshuffled by ``generator`` on every pass.
 
-    Each batch is ``(input, target)``: the target is the batch itself, or
-    ``(batch, its rows' weights)`` for weighted rows (rows of weight zero as
-    zeros, so that what they hold reaches nothing); the input is the batch
-    corrupted by ``noise`` (Gaussian noise of that standard deviation, or with
-    ``noise_type="masking"`` each value zeroed with that probability). The batch
-    holds the same numbers whether the rows are a tensor or a sparse matrix.
+    Each batch is ``(input, target)``: the target is the batch itself, missing
+    entries (NaN) included, or ``(batch, its rows' weights)`` for weighted rows
+    (rows of weight zero as zeros, so that what they hold reaches nothing); the
+    input is the batch with each missing entry replaced by its column's ``fill``
+    value, corrupted by ``noise``: Gaussian noise of that standard deviation, or
+    with ``noise_type="masking"`` each value zeroed with that probability, or with
+    ``noise_type="missing"`` each value hidden as if it were missing (given its
+    fill value) with that probability. The batch holds the same numbers whether
+    the rows are a tensor or a sparse matrix.
     """
 
     def __init__(
-        self, rows, batch_size, shuffle=False, generator=None, noise=0.0, noise_type="gaussian"
+        self,
+        rows,
+        batch_size,
+        shuffle=False,
+        generator=None,
+        noise=0.0,
+        noise_type="gaussian",
+        fill=None,
     ):
         self.rows = rows
         self.batch_size = batch_size
@@ -118,6 +129,7 @@ class _Batches:
         self.generator = generator
         self.noise = noise
         self.noise_type = noise_type
+        self.fill = fill
 
     def __len__(self):
         return -(-len(self.rows) // self.batch_size)
@@ -138,7 +150,7 @@ class _Batches:
             rows = slice(start, stop) if order is None else order[start:stop]
             xb = _take_rows(X, rows)
             if weights is None:
-                yield self._corrupt(xb), xb
+                yield self._input(xb), xb
                 continue
             wb = _take_rows(weights, rows)
             absent = wb == 0
@@ -146,11 +158,18 @@ class _Batches:
                 # a row of weight zero reaches nothing, the network's forward pass
                 # included: it enters as zeros, whatever it holds
                 xb = xb.masked_fill(absent[:, None], 0)
-            yield self._corrupt(xb), (xb, wb)
+            yield self._input(xb), (xb, wb)
 
-    def _corrupt(self, xb):
+    def _input(self, xb):
+        """What the network is given of the batch ``xb``."""
         if self.noise == 0:
-            return xb
+            return _filled(xb, self.fill)
+        if self.noise_type == "missing":
+            hide = torch.empty(xb.shape, dtype=xb.dtype).bernoulli_(
+                self.noise, generator=self.generator
+            )
+            return _filled(xb.masked_fill(hide.to(xb.device, torch.bool), torch.nan), self.fill)
+        xb = _filled(xb, self.fill)
         if self.noise_type == "masking":
             keep = torch.empty(xb.shape, dtype=xb.dtype).bernoulli_(
                 1 - self.noise, generator=self.generator
@@ -766,11 +785,19 @@ def _training_rows(X, sample_weight, device):
     rows = _training_tensor(X, device)
     if sample_weight is None:
         return _Rows(rows)
+    weights = torch.from_numpy(_normalized_weights(sample_weight))
+    return _Rows(rows, weights=weights.to(rows.device if isinstance(rows, torch.Tensor) else "cpu"))
+
+
+def _normalized_weights(sample_weight):
+    """``sample_weight`` (None stays None) rescaled to average 1 over every rank's
+    rows: the weights a fit counts its rows with."""
+    if sample_weight is None:
+        return None
     # rescaled by the largest first, so that no sum overflows or underflows
     scaled = sample_weight / _global_max(sample_weight.max())
     total, count = _global_sums([scaled.sum(), len(scaled)])
-    weights = torch.from_numpy(scaled * (count / total))
-    return _Rows(rows, weights=weights.to(rows.device if isinstance(rows, torch.Tensor) else "cpu"))
+    return scaled * (count / total)
 
 
 def _run_chunks(estimator, function, X):

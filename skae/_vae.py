@@ -13,6 +13,7 @@ from ._losses import (
     _NegativeELBO,
     _outside_unit_interval,
 )
+from ._missing import _filled, _observed_entries, _observed_total
 from ._modules import _ACTIVATIONS, _VariationalMLP
 from ._net import _TORCH_DTYPES, _draw_seed, _run_chunks, _VAENet
 from ._outlier import _OutlierThreshold
@@ -75,6 +76,8 @@ class VAETransformer(_BaseAutoencoder):
         Size of the latent code.
 
     {training_attributes}
+
+    {missing_attributes}
 
     See Also
     --------
@@ -197,18 +200,24 @@ class VAETransformer(_BaseAutoencoder):
         # averaged over _SCORE_DRAWS fixed standard-normal draws; a Bernoulli
         # model gives a value outside [0, 1] no likelihood (-inf)
         draws = _score_noise(self.n_components_, _TORCH_DTYPES[X.dtype.type])
+        fill = self._fill()
 
         def elbo(module, x):
             # the network may compute in mixed precision; the sums are in x's dtype
-            mean, log_var = (t.to(x.dtype) for t in module.posterior(x))
+            mean, log_var = (t.to(x.dtype) for t in module.posterior(_filled(x, fill)))
             std = torch.exp(0.5 * log_var)
+            outside = _outside_unit_interval(x)
+            # a row's log-likelihood over its observed entries, rescaled to all
+            # of its features: comparable with a complete row's
+            x, observed = _observed_entries(x)
             log_likelihood = torch.zeros(len(x), dtype=x.dtype, device=x.device)
             for noise in draws.to(x.device):
                 raw = module.decode(mean + std * noise).to(x.dtype)
-                log_likelihood -= _negative_log_likelihood(raw, x, self.likelihood).sum(dim=1)
+                terms = _negative_log_likelihood(raw, x, self.likelihood)
+                log_likelihood -= _observed_total(terms, observed)
             score = log_likelihood / _SCORE_DRAWS - _kl_to_standard_normal(mean, log_var)
             if self.likelihood == "bernoulli":
-                score = score.masked_fill(_outside_unit_interval(x), -float("inf"))
+                score = score.masked_fill(outside, -float("inf"))
             return score
 
         return _run_chunks(self, elbo, X)
@@ -295,6 +304,8 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
         Size of the latent code.
 
     {training_attributes}
+
+    {missing_attributes}
 
     See Also
     --------

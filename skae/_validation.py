@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils import check_array
 
 
@@ -141,9 +142,12 @@ _N_JOBS = [_NONE, _Interval(numbers.Integral, -(2**15), -1), _Interval(numbers.I
 
 def _validate_params(estimator, constraints):
     """Raise ``_InvalidParameterError`` for the first parameter that breaks
-    ``constraints``."""
+    ``constraints`` (a rule of a base class's parameter that a subclass fixes
+    instead, as the imputer fixes its autoencoder's loss, does not apply)."""
     params = estimator.get_params(deep=False)
     for name, allowed in constraints.items():
+        if name not in params:
+            continue
         value = params[name]
         if not any(c.accepts(value) for c in allowed):
             described = " or ".join(str(c) for c in allowed)
@@ -239,8 +243,12 @@ def _check_weights(sample_weight, X):
 
 
 def _check_unit_interval(X, setting, alternative):
-    """Raise ValueError unless ``X`` lies in [0, 1], as ``setting`` needs."""
-    low, high = X.min(), X.max()
+    """Raise ValueError unless the observed values of ``X`` (NaN: missing) lie in
+    [0, 1], as ``setting`` needs."""
+    values = X.data if sp.issparse(X) else X
+    # fmin and fmax skip NaN; a sparse matrix's implicit zeros lie in [0, 1]
+    low = np.fmin.reduce(values, axis=None, initial=np.inf)
+    high = np.fmax.reduce(values, axis=None, initial=-np.inf)
     if low < 0 or high > 1:
         raise ValueError(
             f"{setting} needs X in [0, 1]; got values in [{low:.4g}, {high:.4g}]. Scale X "

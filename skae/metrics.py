@@ -104,9 +104,25 @@ def _squared_errors(X, reconstruct, *, per_feature=False, dtype=np.float64):
         # a residual past the dtype's range is an infinite error, as it should be
         with np.errstate(over="ignore"):
             residual **= 2
-        errors[rows] = residual if per_feature else residual.mean(axis=1)
+        errors[rows] = residual if per_feature else _observed_mean(residual, rows.start)
         del chunk, residual  # before the next chunk is allocated
     return errors
+
+
+def _observed_mean(squares, first_row):
+    """Per row, the mean of ``squares`` over its observed entries (a missing entry
+    of the input leaves a NaN); ValueError for a row with none, numbered from
+    ``first_row``."""
+    missing = np.isnan(squares)
+    if not missing.any():
+        return squares.mean(axis=1)
+    counts = (~missing).sum(axis=1)
+    if not counts.all():
+        raise ValueError(
+            f"row {first_row + int(np.argmin(counts))} of X has no observed value (every "
+            "entry is NaN): it has no reconstruction error."
+        )
+    return np.where(missing, 0, squares).sum(axis=1) / counts
 
 
 def reconstruction_scorer(estimator, X, y=None):

@@ -1,0 +1,126 @@
+"""What skae's networks do with a missing entry (NaN): the value the encoder is
+given in its place, and the observed-entries-only normalization of the losses and
+scores.
+
+A missing entry enters the encoder as its feature's *fill value*: the weighted
+mean of the feature's observed training values (0 for a feature never observed).
+The mean is what a network trained on complete rows expects least surprise from
+(it is where the feature's values balance, the value that contributes least
+information of its own), it is known before training starts, and it needs no
+extra input width, so a network trained on complete data takes rows with holes
+unchanged. The loss and the scores count the observed entries only: a row's term
+is the mean (or, for a likelihood summed over features, the sum rescaled to all
+``n_features``) of its observed entries' terms, so that a row does not score
+better, nor weigh less in training, because it has holes.
+
+With ``noise_type="missing"`` (the corruption of an imputer, as MIDAS trains),
+observed entries are hidden at random as if they were missing, so that the
+network learns to predict an entry from the others: an autoencoder trained on
+its observed entries alone never has to.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ._chunks import _chunks, _dense
+from ._distributed import _global_sums
+
+
+def _observed_sums(X, weights):
+    """``(sums, totals)``, each of shape (n_features,), over every rank's rows:
+    the weighted sum of each feature's observed values and the total weight of its
+    observed entries (``weights`` None: every row weighs 1). Chunk by chunk, so a
+    memmap or a sparse matrix is never densified whole."""
+    n_features = X.shape[1]
+    sums = np.zeros(n_features)
+    totals = np.zeros(n_features)
+    for rows in _chunks(*X.shape):
+        chunk = np.asarray(_dense(X[rows]), dtype=np.float64)
+        observed = ~np.isnan(chunk)
+        w = np.ones(len(chunk)) if weights is None else np.asarray(weights[rows], np.float64)
+        sums += w @ np.where(observed, chunk, 0.0)
+        totals += w @ observed
+    merged = _global_sums([*sums, *totals])
+    return np.asarray(merged[:n_features]), np.asarray(merged[n_features:])
+
+
+def _merged_means(means, totals, sums, new_totals):
+    """The running means ``means`` of ``totals`` weight, merged with new observed
+    ``sums`` of ``new_totals`` weight: ``(means, totals)`` of everything seen
+    (0 where nothing was ever observed)."""
+    totals = totals + new_totals
+    merged = np.divide(
+        means * (totals - new_totals) + sums,
+        totals,
+        out=np.zeros_like(totals),
+        where=totals > 0,
+    )
+    return merged, totals
+
+
+def _has_missing(X):
+    """Whether ``X`` (an array or a sparse matrix, validated) holds a NaN."""
+    values = X.data if sp.issparse(X) else X
+    for rows in _chunks(values.shape[0], values.shape[1] if values.ndim == 2 else 1):
+        if np.isnan(values[rows]).any():
+            return True
+    return False
+
+
+def _check_rows_observed(X, what):
+    """Raise ValueError naming the first row of ``X`` in which nothing is observed:
+    such a row has nothing to ``what``."""
+    if not _has_missing(X):
+        return
+    for rows in _chunks(*X.shape):
+        empty = np.flatnonzero(np.isnan(_dense(X[rows])).all(axis=1))
+        if len(empty):
+            raise ValueError(
+                f"row {rows.start + int(empty[0])} of X has no observed value (every "
+                f"entry is NaN): there is nothing to {what}. Drop such rows, or fill "
+                "them first (for example with skae.AutoencoderImputer, which fills them)."
+            )
+
+
+def _filled(x, fill):
+    """The tensor ``x`` with each NaN replaced by its column's ``fill`` value (a
+    tensor of shape (n_features,), or None where no fill is known)."""
+    missing = torch.isnan(x)
+    if not missing.any():
+        return x
+    if fill is None:
+        raise ValueError(
+            "X has missing values (NaN), but this estimator was fitted by a skae "
+            "version that did not record the values they are filled with; refit it."
+        )
+    return torch.where(missing, fill.to(device=x.device, dtype=x.dtype), x)
+
+
+def _observed_mean(terms, observed):
+    """Per row, the mean of ``terms`` over the entries that ``observed`` (a boolean
+    tensor of the same shape, or None: all) marks; 0 for a row with none."""
+    if observed is None:
+        return terms.mean(dim=1)
+    count = observed.sum(dim=1)
+    total = torch.where(observed, terms, 0).sum(dim=1)
+    return total / count.clamp_min(1).to(total.dtype)
+
+
+def _observed_total(terms, observed):
+    """Per row, the sum of ``terms`` over all ``n_features`` entries, from the
+    observed ones (``observed`` None: all): their mean times ``n_features``, the
+    total the row would have if its missing entries were like its observed ones."""
+    if observed is None:
+        return terms.sum(dim=1)
+    return _observed_mean(terms, observed) * terms.shape[1]
+
+
+def _observed_entries(target):
+    """``(target with its NaN as zeros, observed mask)``; the mask is None where
+    every entry is observed, so that a complete batch's loss is computed exactly as
+    before any entry could be missing."""
+    missing = torch.isnan(target)
+    if not missing.any():
+        return target, None
+    return target.masked_fill(missing, 0), ~missing
