@@ -104,7 +104,10 @@ def _observed_mean(terms, observed):
         return terms.mean(dim=1)
     count = observed.sum(dim=1)
     total = torch.where(observed, terms, 0).sum(dim=1)
-    return total / count.clamp_min(1).to(total.dtype)
+    # a complete row's mean is computed as in a batch without holes, to the bit
+    return torch.where(
+        count == terms.shape[1], terms.mean(dim=1), total / count.clamp_min(1).to(total.dtype)
+    )
 
 
 def _observed_total(terms, observed):
@@ -113,7 +116,11 @@ def _observed_total(terms, observed):
     total the row would have if its missing entries were like its observed ones."""
     if observed is None:
         return terms.sum(dim=1)
-    return _observed_mean(terms, observed) * terms.shape[1]
+    count = observed.sum(dim=1)
+    total = torch.where(observed, terms, 0).sum(dim=1)
+    # a complete row's total is computed as in a batch without holes, to the bit
+    rescaled = total * (terms.shape[1] / count.clamp_min(1).to(total.dtype))
+    return torch.where(count == terms.shape[1], terms.sum(dim=1), rescaled)
 
 
 def _observed_entries(target):

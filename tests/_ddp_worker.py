@@ -61,6 +61,11 @@ def data(n_samples=240, n_features=6, seed=0):
     return rng.normal(size=(n_samples, n_features)) @ rng.normal(size=(n_features, n_features))
 
 
+def with_holes(X, seed=1):
+    """``X`` with a fifth of its entries missing (NaN), the same on every rank."""
+    return np.where(np.random.default_rng(seed).random(X.shape) < 0.2, np.nan, X)
+
+
 def sgd_params(n_rows):
     return dict(
         n_components=2,
@@ -98,6 +103,12 @@ def main(out):
     results, errors = {}, {}
 
     sgd = AutoencoderTransformer(**sgd_params(len(shard))).fit(shard)
+
+    # missing values: fill values from every rank's observed entries, one model
+    holes = with_holes(X)
+    holey = AutoencoderTransformer(**sgd_params(len(shard))).fit(holes[rank::size])
+    results["holes_fill"] = holey.fill_values_
+    results["holes_codes"] = holey.transform(holes)
     results["sgd_codes"] = sgd.transform(X)
     results["sgd_loss"] = np.array(sgd.loss_curve_)
     results["sgd_weights"] = torch.cat(
@@ -166,7 +177,7 @@ def main(out):
     # bad data on one rank: every rank raises at once, and keeps its model
     bad = shard.copy()
     if rank == 1:
-        bad[0, 0] = np.nan
+        bad[0, 0] = np.inf
     before = adam.transform(X)
     start = time.perf_counter()
     try:

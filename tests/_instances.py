@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator, clone
 
 import skae
 from skae import (
+    AutoencoderImputer,
     AutoencoderOutlierDetector,
     AutoencoderTransformer,
     ConvAutoencoder,
@@ -47,6 +48,20 @@ _INSTANCES = {
     "vae-bernoulli": VAETransformer(**_SMALL, likelihood="bernoulli"),
     "vae-detector": VAEOutlierDetector(**_SMALL),
     "vae-detector-elbo": VAEOutlierDetector(**_SMALL, anomaly_score="elbo"),
+}
+
+# the imputer's configurations: a transformer whose output is the filled table
+# (not codes), so it joins the checks and the registry, not the tests of codes
+_IMPUTERS = {
+    "imputer": AutoencoderImputer(hidden_layer_sizes=(8,), n_components=4, max_iter=5),
+    "imputer-posterior": AutoencoderImputer(
+        hidden_layer_sizes=(8,),
+        n_components=4,
+        max_iter=5,
+        sample_posterior=True,
+        add_indicator=True,
+        keep_empty_features=True,
+    ),
 }
 
 # configurations that need data of a particular form
@@ -92,6 +107,10 @@ def expected_failed_checks(estimator):
     """scikit-learn checks that a configuration fails by design, with the reason,
     as scikit-learn's ``_get_expected_failed_checks`` lists its own; a reason in
     ``LENIENT`` says that the check may also pass."""
+    if isinstance(estimator, AutoencoderImputer):
+        # the checks' data has no hole, so the filled table is the data itself,
+        # whatever the network learned from the weights
+        return {}
     linear = isinstance(estimator, LinearAETransformer)
     if linear and estimator.n_components is None:
         reason = (
@@ -129,23 +148,30 @@ def public_estimator_classes():
 
 
 def instance_ids(*, data=None):
-    """Ids of the configurations; with ``data="any"`` only those that take any
-    real-valued data with any number of features."""
+    """Ids of the configurations whose ``transform`` gives codes; with
+    ``data="any"`` only those that take any real-valued data with any number of
+    features."""
     if data == "any":
         special = _NEEDS_UNIT_INTERVAL | _NEEDS_FOUR_FEATURES | _NEEDS_TAME_DATA
         return [k for k in _INSTANCES if k not in special]
     return list(_INSTANCES)
 
 
+def imputer_ids():
+    """Ids of the imputer's configurations (they take any real-valued data)."""
+    return list(_IMPUTERS)
+
+
 def instance(key, **params):
     """A fresh, unfitted copy of configuration ``key``, with ``params`` set."""
-    return clone(_INSTANCES[key]).set_params(**params)
+    return clone((_INSTANCES | _IMPUTERS)[key]).set_params(**params)
 
 
 def plain(cls, **params):
     """A fresh copy of ``cls``'s plain configuration (its first entry), with
     ``params`` set."""
-    key = next(key for key, estimator in _INSTANCES.items() if type(estimator) is cls)
+    configurations = _INSTANCES | _IMPUTERS
+    key = next(key for key, estimator in configurations.items() if type(estimator) is cls)
     return instance(key, **params)
 
 

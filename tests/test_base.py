@@ -40,26 +40,21 @@ ESTIMATORS = [AutoencoderTransformer, LinearAETransformer]
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-@pytest.mark.parametrize(
-    "bad, message",
-    [
-        (np.nan, "Input X contains NaN"),
-        (np.inf, "Input X contains infinity"),
-    ],
-)
-def test_fit_rejects_non_finite_values(Estimator, wine, bad, message):
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_fit_rejects_infinite_values(Estimator, wine, bad):
+    # NaN is a missing value (tests/test_missing.py); infinity is an error
     X = wine.copy()
     X[3, 2] = bad
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match="Input X contains infinity"):
         fast(Estimator).fit(X)
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_transform_rejects_nan(Estimator, wine):
+def test_transform_rejects_infinity(Estimator, wine):
     est = fast(Estimator).fit(wine)
     X = wine[:5].copy()
-    X[0, 0] = np.nan
-    with pytest.raises(ValueError, match="Input X contains NaN"):
+    X[0, 0] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
         est.transform(X)
 
 

@@ -67,9 +67,22 @@ def test_two_ranks_train_the_one_process_model(ranks):
         np.testing.assert_allclose(result["sgd_loss"], single.loss_curve_, rtol=1e-6)
 
 
+def test_rows_with_holes_train_the_one_process_model(ranks):
+    # fill values from both ranks' observed entries, and the masked loss's
+    # gradients averaged as the one process computes them
+    holes = worker.with_holes(worker.data())
+    single = AutoencoderTransformer(**worker.sgd_params(len(holes))).fit(holes)
+    for result, _ in ranks:
+        np.testing.assert_allclose(result["holes_fill"], np.nanmean(holes, axis=0), rtol=1e-12)
+        np.testing.assert_allclose(
+            result["holes_codes"], single.transform(holes), rtol=1e-6, atol=1e-9
+        )
+
+
 @pytest.mark.parametrize(
     "name",
     [
+        "holes_codes",
         "sgd_weights",
         "adam_codes",
         "pretrained_codes",
@@ -106,7 +119,7 @@ def test_bad_data_on_one_rank_makes_every_rank_raise_at_once(ranks):
     (first, first_errors), (second, second_errors) = ranks
     assert first_errors["bad_data"][0] == "RuntimeError"
     assert "rank(s) [1]" in first_errors["bad_data"][1]
-    assert second_errors["bad_data"][0] == "ValueError" and "NaN" in second_errors["bad_data"][1]
+    assert second_errors["bad_data"][0] == "ValueError" and "infinity" in second_errors["bad_data"][1]
     assert max(first_errors["bad_data"][2], second_errors["bad_data"][2]) < 5
     assert first["bad_data_unchanged"][0] and second["bad_data_unchanged"][0]
 

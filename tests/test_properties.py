@@ -58,7 +58,8 @@ def datasets(draw, bad_values=True):
     X = draw(arrays(dtype, (n_samples, n_features), elements=elements))
     bad = None
     if bad_values and dtype is not np.int64:
-        bad = draw(st.sampled_from([None, np.nan, np.inf, -np.inf]))
+        # NaN is a missing value, not bad (tests/test_missing.py)
+        bad = draw(st.sampled_from([None, np.inf, -np.inf]))
     if bad is not None:
         mask = draw(arrays(np.bool_, X.shape))
         if not mask.any():
@@ -71,7 +72,7 @@ def _expected_error(kind, X, has_bad_values, n_components):
     """The documented ValueError message this input must raise, or None."""
     n_samples, n_features = X.shape
     if has_bad_values:
-        return "Input X contains (NaN|infinity)"
+        return "Input X contains infinity"
     est = _estimator(kind, n_components)
     if not isinstance(est, LinearAETransformer):
         return None
@@ -131,7 +132,7 @@ def test_fit_transform_any_input(data, kind, n_components, as_frame):
 @SETTINGS
 @given(
     data=datasets(bad_values=False),
-    bad=st.sampled_from([np.nan, np.inf]),
+    bad=st.sampled_from([np.inf, -np.inf]),
     method=st.sampled_from(["transform", "inverse_transform", "score_samples"]),
 )
 def test_bad_values_at_inference_are_refused_without_mutation(data, bad, method):
@@ -142,7 +143,7 @@ def test_bad_values_at_inference_are_refused_without_mutation(data, bad, method)
     Y = est.transform(X) if method == "inverse_transform" else X.copy()
     Y[0, -1] = bad
     original = Y.copy()
-    with pytest.raises(ValueError, match=r"Input (X )?contains (NaN|infinity)"):
+    with pytest.raises(ValueError, match=r"Input (X )?contains infinity"):
         getattr(est, method)(Y)
     np.testing.assert_array_equal(Y, original)
 

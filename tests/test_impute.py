@@ -1,0 +1,146 @@
+"""AutoencoderImputer: scikit-learn's imputer conventions, observed entries kept
+bit for bit, draws for multiple imputation, and a place in pipelines and
+searches beside scikit-learn's imputers."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+from sklearn.impute import IterativeImputer, KNNImputer, MissingIndicator, SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+import skae
+from skae import AutoencoderImputer
+
+FAST = dict(hidden_layer_sizes=(16,), n_components=8, max_iter=10, random_state=0)
+
+
+def _holes(X, rate=0.2, seed=0):
+    return np.where(np.random.default_rng(seed).random(X.shape) < rate, np.nan, X)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:400], y[:400]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_observed_entries_come_back_bit_for_bit_and_holes_are_filled(digits, dtype):
+    X = _holes(digits[0]).astype(dtype)
+    before = X.copy()
+    filled = AutoencoderImputer(**FAST).fit_transform(X)
+    assert filled.dtype == dtype and filled.shape == X.shape
+    observed = ~np.isnan(X)
+    assert np.array_equal(filled[observed], X[observed])  # bit for bit
+    assert np.isfinite(filled).all()
+    np.testing.assert_array_equal(X, before)  # the caller's array is untouched
+
+
+def test_fills_better_than_the_column_means(digits):
+    X = digits[0] / 16
+    holes = _holes(X, 0.3)
+    missing = np.isnan(holes)
+    filled = AutoencoderImputer(**FAST | {"max_iter": 40, "batch_size": 32}).fit_transform(holes)
+    means = SimpleImputer().fit_transform(holes)
+    error = np.sqrt(((filled - X)[missing] ** 2).mean())
+    assert error < 0.85 * np.sqrt(((means - X)[missing] ** 2).mean())
+
+
+def test_a_placeholder_other_than_nan(digits):
+    X = digits[0].copy()
+    holes = _holes(X)
+    placeholder = np.where(np.isnan(holes), -1.0, holes)
+    a = AutoencoderImputer(**FAST, missing_values=-1).fit_transform(placeholder)
+    b = AutoencoderImputer(**FAST).fit_transform(holes)
+    np.testing.assert_allclose(a, b, rtol=1e-12)
+    # with another placeholder, NaN is an error, as in SimpleImputer
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        AutoencoderImputer(**FAST, missing_values=-1).fit(holes)
+
+
+def test_sample_posterior_draws_vary_with_random_state(digits):
+    holes = _holes(digits[0])
+    missing = np.isnan(holes)
+    imputer = AutoencoderImputer(**FAST, sample_posterior=True).fit(holes)
+    a, again = imputer.transform(holes), imputer.transform(holes)
+    other = imputer.set_params(random_state=1).transform(holes)
+    np.testing.assert_array_equal(a, again)  # the same random_state draws the same
+    assert not np.allclose(a[missing], other[missing])
+    np.testing.assert_array_equal(a[~missing], other[~missing])
+    best = imputer.set_params(sample_posterior=False).transform(holes)
+    assert not np.allclose(a[missing], best[missing])
+    with pytest.raises(ValueError, match="sample_posterior=True .* set noise > 0"):
+        AutoencoderImputer(**FAST, sample_posterior=True, noise=0.0).fit(holes)
+
+
+def test_indicator_and_empty_features_as_scikit_learns_imputers(digits):
+    pd = pytest.importorskip("pandas")
+    X = _holes(digits[0][:, :6].copy())
+    X[:, 2] = np.nan  # a feature never observed
+    X[:, 4] = digits[0][:, 4]  # a feature never missing
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    imputer = AutoencoderImputer(**FAST, add_indicator=True).set_output(transform="pandas")
+    out = imputer.fit_transform(frame)
+    reference = SimpleImputer(add_indicator=True).set_output(transform="pandas").fit(frame)
+    assert list(out.columns) == list(reference.get_feature_names_out())
+    indicator = MissingIndicator().fit(X).transform(X)
+    np.testing.assert_array_equal(out.iloc[:, 5:].to_numpy(), indicator)
+    kept = AutoencoderImputer(**FAST, keep_empty_features=True).fit(X)
+    filled = kept.transform(X)
+    assert filled.shape == X.shape and (filled[:, 2] == 0).all()
+    assert list(kept.get_feature_names_out()) == [f"x{i}" for i in range(6)]
+
+
+def test_rows_with_nothing_observed(digits):
+    X = _holes(digits[0])
+    X[[3, 9]] = np.nan
+    imputer = AutoencoderImputer(**FAST).fit(X)  # such rows teach nothing
+    filled = imputer.transform(X)
+    np.testing.assert_array_equal(filled[3], filled[9])  # filled from the means alone
+    assert np.isfinite(filled).all()
+    with pytest.raises(ValueError, match="every entry is missing"):
+        AutoencoderImputer(**FAST).fit(np.full((5, 3), np.nan))
+
+
+def test_in_a_pipeline_and_a_search_beside_scikit_learns_imputers(digits):
+    X, y = digits
+    holes = _holes(X / 16)
+    pipeline = make_pipeline(AutoencoderImputer(**FAST), LogisticRegression(max_iter=200))
+    search = GridSearchCV(
+        pipeline,
+        {
+            "autoencoderimputer": [
+                AutoencoderImputer(**FAST),
+                KNNImputer(),
+                IterativeImputer(max_iter=2),
+            ]
+        },
+        cv=2,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search.fit(holes, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.score(holes, y) > 0.5
+
+
+def test_saved_and_loaded_and_pandas_nullable_input(digits, tmp_path):
+    pd = pytest.importorskip("pandas")
+    X = _holes(digits[0][:, :10])
+    imputer = AutoencoderImputer(**FAST, add_indicator=True).fit(X)
+    skae.save(imputer, tmp_path / "imputer.skae")
+    loaded = skae.load(tmp_path / "imputer.skae")
+    np.testing.assert_array_equal(loaded.transform(X), imputer.transform(X))
+    frame = pd.DataFrame(X).astype("Float64")  # pd.NA in nullable columns
+    np.testing.assert_allclose(imputer.transform(frame), imputer.transform(X), rtol=1e-12)
+
+
+def test_an_imputer_has_no_codes_to_invert_or_score(digits):
+    imputer = AutoencoderImputer(**FAST).fit(_holes(digits[0]))
+    for method in ("inverse_transform", "score_samples", "score"):
+        assert not hasattr(imputer, method)
