@@ -55,7 +55,7 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-_IMPUTER_DEFAULT_CHECKS = ("fit2d_1", "dtypes", "pickle")
+_IMPUTER_DEFAULT_CHECKS = ("fit2d_1sample", "pickle")
 
 
 @pytest.mark.parametrize("Estimator", public_estimator_classes(), ids=lambda c: c.__name__)
@@ -67,8 +67,8 @@ def test_check_estimator_passes_with_default_parameters(Estimator):
     # the same defaults, and the fast instances run all of them)
     # The imputer's network is an AutoencoderTransformer's, trained alike; at its
     # own defaults (a wider network, 200 epochs exactly) it runs the checks that
-    # reach its own code with data of every shape and dtype (the pickle check
-    # gives its data holes), at a cost that fits the suite.
+    # reach its own code: a single row, and data with holes (the pickle checks),
+    # at a cost that fits the suite; its fast instances run every check.
     estimator = Estimator()
     detector = isinstance(estimator, OutlierMixin)
     imputer = isinstance(estimator, AutoencoderImputer)
@@ -94,7 +94,7 @@ def test_check_estimator_passes_with_default_parameters(Estimator):
             stale.append(name)
     assert failed == []
     assert stale == []
-    assert passed > (3 if detector else 3 if imputer else 40)
+    assert passed > (3 if detector else 2 if imputer else 40)
 
 
 def test_fast_settings_really_warn_about_convergence():
