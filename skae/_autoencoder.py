@@ -8,6 +8,7 @@ import torch
 from ._base import _BaseAutoencoder
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
+from ._missing import _FILL_STATE
 from ._modules import _ACTIVATIONS, MLPAutoencoder
 from ._net import _draw_seed
 from ._outlier import _OutlierThreshold
@@ -94,6 +95,8 @@ class AutoencoderTransformer(_BaseAutoencoder):
     >>> mnist_ae.loss, mnist_ae.batch_size, mnist_ae.max_iter
     ('bce', 256, 20)
     """
+
+    _fitted_state = _FILL_STATE
 
     _parameter_rules = {
         "n_components": [_Interval(numbers.Integral, 1, None)],

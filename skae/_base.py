@@ -15,22 +15,19 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._distributed import (
-    _OnEveryRank,
-    _shared_seeds,
-)
+from ._distributed import _OnEveryRank, _shared_seeds
 from ._losses import _bernoulli_divergence
-from ._missing import _check_rows_observed, _filled, _merged_means, _observed_sums
+from ._missing import _as_fill, _check_fill_state, _check_rows_observed, _filled
 from ._net import (
     _AutoencoderNet,
     _changed_args,
     _continue_from,
     _describe_changes,
     _draw_seed,
+    _fill_values,
     _fused_supported,
     _make_net,
     _net_tensors,
-    _normalized_weights,
     _on_cpu,
     _RandomSplit,
     _resolve_device,
@@ -47,6 +44,7 @@ from ._validation import (
     _RANDOM_STATE,
     _Array,
     _caller_level,
+    _check_optimizer_settings,
     _check_training_record,
     _check_unit_interval,
     _check_weights,
@@ -69,6 +67,9 @@ _PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.flo
 # parameters that may differ between the ranks of a process group: where each rank
 # runs, what it prints, and its seed (rank 0's seeds every rank)
 _RANK_OWN = {"device", "verbose", "random_state", "n_jobs"}
+
+# what X may be: floats (others converted to float64), sparse rows, NaN (missing)
+_INPUT = dict(dtype=[np.float64, np.float32], accept_sparse="csr", ensure_all_finite="allow-nan")
 
 # every public estimator class, by name, registered as it is defined
 _ESTIMATORS = {}
@@ -132,10 +133,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "loss_curve_": _Fitted(_ListOf(_Interval(numbers.Real, 0, None))),
         "validation_scores_": _Fitted(_NONE, _ListOf(_Interval(numbers.Real, None, None))),
         "best_validation_score_": _Fitted(_NONE, _Interval(numbers.Real, None, None)),
-        # what a missing entry is given to the encoder as (skae.load checks
-        # them in _check_consistency; files of skae 0.2 have neither)
-        "fill_values_": _Array("n_features_in_", optional=True),
-        "n_observed_": _Array("n_features_in_", optional=True),
     }
 
     # rows the first fit needs at least
@@ -292,16 +289,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """Raise ValueError for parameters that contradict each other (a subclass
         adds its own after these)."""
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
-        if self.alpha > 0 and not _takes_weight_decay(optimizer):
-            raise ValueError(
-                f"alpha={self.alpha} is applied as the optimizer's weight_decay, which "
-                f"{optimizer.__name__} does not take; set alpha=0."
-            )
-        if self.precision == "float16" and optimizer is torch.optim.LBFGS:
-            raise ValueError(
-                "precision='float16' scales the loss step by step, which L-BFGS's "
-                "line search cannot take; use precision='bfloat16' or 'float32'."
-            )
+        _check_optimizer_settings(optimizer, self.alpha, self.precision)
 
     def _min_rows(self, *, incremental, resume):
         # a partial_fit chunk merges into what was seen; a fit stands on its own rows
@@ -311,14 +299,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """``X`` checked as ``validate_data`` does, as float32 or float64; sparse
         input as a CSR matrix in canonical form (sorted indices, no duplicate
         entries: a copy where the caller's is not)."""
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            accept_sparse="csr",
-            ensure_all_finite="allow-nan",
-            **kwargs,
-        )
+        X = validate_data(self, X, **_INPUT, **kwargs)
         if sp.issparse(X) and not X.has_canonical_format:
             # scipy's own min, max and sums put the caller's matrix in canonical
             # form in place; skae works on a copy instead
@@ -333,26 +314,16 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         _check_rows_observed(X, "learn from")
         if self._bernoulli_setting is not None:
             _check_unit_interval(X, *self._bernoulli_setting)
-        self._fit_fill_values(X, sample_weight, merge=incremental and resume)
+        merge = incremental and resume and hasattr(self, "fill_values_")
+        self.fill_values_, self.n_observed_ = _fill_values(
+            X, sample_weight, (self.fill_values_, self.n_observed_) if merge else None
+        )
         net = self._prepare_net(X.shape[1], self.n_components, resume=resume)
         # a missing entry enters the network as its feature's fill value
         net.iterator_train__fill = net.iterator_valid__fill = torch.from_numpy(self.fill_values_)
         self._train_net(net, X, sample_weight, incremental=incremental)
         self._set_net(net, resume=resume)
         self.n_components_ = self.n_components
-
-    def _fit_fill_values(self, X, sample_weight, *, merge):
-        """Set ``fill_values_``, each feature's mean over its observed values in
-        ``X`` (weighted), and ``n_observed_``, the weight behind each mean; with
-        ``merge`` (a ``partial_fit`` that continues), running means over every
-        chunk seen."""
-        sums, totals = _observed_sums(X, _normalized_weights(sample_weight))
-        if merge and hasattr(self, "fill_values_"):
-            self.fill_values_, self.n_observed_ = _merged_means(
-                self.fill_values_, self.n_observed_, sums, totals
-            )
-        else:
-            self.fill_values_, self.n_observed_ = _merged_means(0.0, 0.0, sums, totals)
 
     def _net_params(self, n_features, n_components):
         """skorch arguments of the net, derived from the estimator's parameters;
@@ -508,13 +479,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             )
         # the network's history is rebuilt from these
         _check_training_record(self)
-        fill, counts = getattr(self, "fill_values_", None), getattr(self, "n_observed_", None)
-        if (fill is None) != (counts is None):
-            raise ValueError("fill_values_ and n_observed_ go together: one is missing.")
-        if fill is not None and not (
-            np.isfinite(fill).all() and np.isfinite(counts).all() and (counts >= 0).all()
-        ):
-            raise ValueError("fill_values_ must be finite and n_observed_ finite and not negative.")
+        _check_fill_state(self)
 
     def _restore_net(self, tensors):
         """Set ``net_``, on the CPU, from the parameters and fitted attributes, with
@@ -636,7 +601,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         divergence for a Bernoulli model, else the squared error, averaged over
         the features."""
         if self._bernoulli_setting is not None:
-            fill = self._fill()
+            fill = _as_fill(self)
             return _run_chunks(
                 self,
                 lambda module, x: _bernoulli_divergence(
@@ -675,13 +640,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     # -- inference ------------------------------------------------------------
 
-    def _fill(self):
-        """``fill_values_`` as a tensor, or None (a file of skae 0.2 has none)."""
-        fill = getattr(self, "fill_values_", None)
-        return None if fill is None else torch.from_numpy(fill)
-
     def _encode(self, X):
-        fill = self._fill()
+        fill = _as_fill(self)
         return _run_chunks(self, lambda module, x: module.encode(_filled(x, fill)), X)
 
     def _decode(self, Z):

@@ -161,8 +161,9 @@ _SNIPPETS = {
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping.
 
-    n_iter_no_change : int, default=10
-        Number of epochs without improvement before training stops.
+    n_iter_no_change : int or None, default={n_iter_no_change}
+        Number of epochs without improvement before training stops; None
+        trains for exactly ``max_iter`` epochs.
 
     tol : float, default={tol}
         {tol_meaning}
@@ -263,6 +264,8 @@ _SNIPPETS = {
 
 def _fill_doc(**values):
     """Class decorator: put the shared snippets, formatted with ``values``, in place."""
+
+    values = {"n_iter_no_change": "10"} | values
 
     def decorate(cls):
         doc = cls.__doc__

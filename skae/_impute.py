@@ -17,7 +17,22 @@ def _never(estimator):
     return False
 
 
-@_fill_doc()
+@_fill_doc(
+    alpha="0.0001",
+    max_iter=200,
+    max_iter_meaning=(
+        "Number of epochs (passes over the training data): exactly these with the\n"
+        "        default n_iter_no_change=None, since the loss of randomly hidden entries\n"
+        "        is too noisy from epoch to epoch for early stopping on the training loss\n"
+        "        to judge (it stopped a fit on the digits at 76 epochs, with an RMSE of\n"
+        "        0.170 where 200 epochs reach 0.137); ``early_stopping=True`` judges on\n"
+        "        held-out rows instead. ``random_state`` also seeds the draws of\n"
+        "        ``sample_posterior=True``."
+    ),
+    tol="0.0001",
+    tol_meaning="Smallest decrease of the monitored loss that counts as an improvement.",
+    n_iter_no_change="None",
+)
 class AutoencoderImputer(AutoencoderTransformer):
     """Fill missing values with a denoising autoencoder trained on the observed ones.
 
@@ -80,16 +95,7 @@ class AutoencoderImputer(AutoencoderTransformer):
         If True, a feature with no observed value in ``fit`` is kept in the
         output, its missing entries filled with 0; if False it is dropped.
 
-    optimizer, alpha, batch_size, learning_rate_init, learning_rate, max_iter, \
-early_stopping, validation_fraction, n_iter_no_change, tol, random_state, \
-verbose, warm_start, device, precision, n_jobs
-        The training parameters of :class:`AutoencoderTransformer`, with its
-        defaults except ``n_iter_no_change=None``: 200 epochs exactly, since the
-        loss of randomly hidden entries is too noisy from epoch to epoch for
-        early stopping on the training loss to judge (it stopped the digits'
-        fit at 76 epochs, with an RMSE of 0.170 where 200 epochs reach 0.137);
-        ``early_stopping=True`` judges on held-out rows instead.
-        ``random_state`` also seeds the draws of ``sample_posterior=True``.
+    {training_parameters}
 
     Attributes
     ----------
@@ -319,17 +325,42 @@ verbose, warm_start, device, precision, n_jobs
             return imputed
         return np.hstack([imputed, missing[:, self.indicator_features_].astype(X.dtype)])
 
+    # an imputer's output is the filled table, not codes: nothing to invert, and
+    # no score of its own (a search scores the pipeline it sits in)
+
     @available_if(_never)
     def inverse_transform(self, X):
-        """An imputer has none: its output is the filled table, not codes."""
+        """Not available: an imputer's output is the filled table, not codes.
+
+        Parameters
+        ----------
+        X : array-like
+            Unused.
+        """
 
     @available_if(_never)
     def score_samples(self, X):
-        """An imputer has none."""
+        """Not available: an imputer has no score of its own.
+
+        Parameters
+        ----------
+        X : array-like
+            Unused.
+        """
 
     @available_if(_never)
     def score(self, X, y=None, sample_weight=None):
-        """An imputer has none."""
+        """Not available: an imputer has no score of its own.
+
+        Parameters
+        ----------
+        X : array-like
+            Unused.
+        y : None
+            Unused.
+        sample_weight : None
+            Unused.
+        """
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features.

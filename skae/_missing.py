@@ -24,25 +24,7 @@ import scipy.sparse as sp
 import torch
 
 from ._chunks import _chunks, _dense
-from ._distributed import _global_sums
-
-
-def _observed_sums(X, weights):
-    """``(sums, totals)``, each of shape (n_features,), over every rank's rows:
-    the weighted sum of each feature's observed values and the total weight of its
-    observed entries (``weights`` None: every row weighs 1). Chunk by chunk, so a
-    memmap or a sparse matrix is never densified whole."""
-    n_features = X.shape[1]
-    sums = np.zeros(n_features)
-    totals = np.zeros(n_features)
-    for rows in _chunks(*X.shape):
-        chunk = np.asarray(_dense(X[rows]), dtype=np.float64)
-        observed = ~np.isnan(chunk)
-        w = np.ones(len(chunk)) if weights is None else np.asarray(weights[rows], np.float64)
-        sums += w @ np.where(observed, chunk, 0.0)
-        totals += w @ observed
-    merged = _global_sums([*sums, *totals])
-    return np.asarray(merged[:n_features]), np.asarray(merged[n_features:])
+from ._validation import _Array
 
 
 def _merged_means(means, totals, sums, new_totals):
@@ -57,6 +39,35 @@ def _merged_means(means, totals, sums, new_totals):
         where=totals > 0,
     )
     return merged, totals
+
+
+# what a missing entry is given to the encoder as, in the fitted state of the
+# estimators that train on fill values (files of skae 0.2 hold neither entry)
+_FILL_STATE = {
+    "fill_values_": _Array("n_features_in_", optional=True),
+    "n_observed_": _Array("n_features_in_", optional=True),
+}
+
+
+def _check_fill_state(estimator):
+    """Raise ValueError unless the estimator's ``fill_values_`` and ``n_observed_``
+    (each absent, or an array of the right shape) are both absent or both present,
+    finite, and the counts not negative: what ``skae.load`` checks of them."""
+    fill = getattr(estimator, "fill_values_", None)
+    counts = getattr(estimator, "n_observed_", None)
+    if (fill is None) != (counts is None):
+        raise ValueError("fill_values_ and n_observed_ go together: one is missing.")
+    if fill is not None and not (
+        np.isfinite(fill).all() and np.isfinite(counts).all() and (counts >= 0).all()
+    ):
+        raise ValueError("fill_values_ must be finite and n_observed_ finite and not negative.")
+
+
+def _as_fill(estimator):
+    """The estimator's ``fill_values_`` as a tensor (None: a file of skae 0.2 has
+    none)."""
+    fill = getattr(estimator, "fill_values_", None)
+    return None if fill is None else torch.from_numpy(fill)
 
 
 def _has_missing(X):

@@ -42,7 +42,7 @@ from ._distributed import (
     _group_size,
     _steps_per_epoch,
 )
-from ._missing import _filled
+from ._missing import _filled, _merged_means
 from ._modules import _Dropout, _VariationalMLP
 from ._validation import _check_same_tensors
 
@@ -787,6 +787,33 @@ def _training_rows(X, sample_weight, device):
         return _Rows(rows)
     weights = torch.from_numpy(_normalized_weights(sample_weight))
     return _Rows(rows, weights=weights.to(rows.device if isinstance(rows, torch.Tensor) else "cpu"))
+
+
+def _observed_sums(X, weights):
+    """``(sums, totals)``, each of shape (n_features,), over every rank's rows:
+    the weighted sum of each feature's observed values and the total weight of its
+    observed entries (``weights`` None: every row weighs 1). Chunk by chunk, so a
+    memmap or a sparse matrix is never densified whole."""
+    n_features = X.shape[1]
+    sums = np.zeros(n_features)
+    totals = np.zeros(n_features)
+    for rows in _chunks(*X.shape):
+        chunk = np.asarray(_dense(X[rows]), dtype=np.float64)
+        observed = ~np.isnan(chunk)
+        w = np.ones(len(chunk)) if weights is None else np.asarray(weights[rows], np.float64)
+        sums += w @ np.where(observed, chunk, 0.0)
+        totals += w @ observed
+    merged = _global_sums([*sums, *totals])
+    return np.asarray(merged[:n_features]), np.asarray(merged[n_features:])
+
+
+def _fill_values(X, sample_weight, previous=None):
+    """``(fill_values_, n_observed_)`` of a fit on ``X``: each feature's mean over
+    its observed values, weighted as the fit counts its rows, and the weight
+    behind it; merged after ``previous`` (the same pair, of the chunks before)."""
+    sums, totals = _observed_sums(X, _normalized_weights(sample_weight))
+    means, seen = (0.0, 0.0) if previous is None else previous
+    return _merged_means(means, seen, sums, totals)
 
 
 def _normalized_weights(sample_weight):

@@ -13,7 +13,7 @@ from ._losses import (
     _NegativeELBO,
     _outside_unit_interval,
 )
-from ._missing import _filled, _observed_entries, _observed_total
+from ._missing import _FILL_STATE, _as_fill, _filled, _observed_entries, _observed_total
 from ._modules import _ACTIVATIONS, _VariationalMLP
 from ._net import _TORCH_DTYPES, _draw_seed, _run_chunks, _VAENet
 from ._outlier import _OutlierThreshold
@@ -116,6 +116,8 @@ class VAETransformer(_BaseAutoencoder):
         "beta": [_Interval(numbers.Real, 0, None)],
     }
 
+    _fitted_state = _FILL_STATE
+
     _net_class = _VAENet
 
     def __init__(
@@ -200,7 +202,7 @@ class VAETransformer(_BaseAutoencoder):
         # averaged over _SCORE_DRAWS fixed standard-normal draws; a Bernoulli
         # model gives a value outside [0, 1] no likelihood (-inf)
         draws = _score_noise(self.n_components_, _TORCH_DTYPES[X.dtype.type])
-        fill = self._fill()
+        fill = _as_fill(self)
 
         def elbo(module, x):
             # the network may compute in mixed precision; the sums are in x's dtype

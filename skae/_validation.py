@@ -11,6 +11,7 @@ another name: scikit-learn's estimator checks read ``_parameter_constraints`` as
 own private types.
 """
 
+import inspect
 import math
 import numbers
 import os
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from sklearn.utils import check_array
 
 
@@ -305,3 +307,18 @@ def _merged_table(cls, table):
     for klass in reversed(cls.__mro__):
         merged.update(vars(klass).get(table, {}))
     return merged
+
+
+def _check_optimizer_settings(optimizer, alpha, precision):
+    """Raise ValueError where ``alpha`` or ``precision`` asks of ``optimizer`` (a
+    class) what it cannot do."""
+    if alpha > 0 and "weight_decay" not in inspect.signature(optimizer).parameters:
+        raise ValueError(
+            f"alpha={alpha} is applied as the optimizer's weight_decay, which "
+            f"{optimizer.__name__} does not take; set alpha=0."
+        )
+    if precision == "float16" and optimizer is torch.optim.LBFGS:
+        raise ValueError(
+            "precision='float16' scales the loss step by step, which L-BFGS's "
+            "line search cannot take; use precision='bfloat16' or 'float32'."
+        )

@@ -119,7 +119,9 @@ def test_bad_data_on_one_rank_makes_every_rank_raise_at_once(ranks):
     (first, first_errors), (second, second_errors) = ranks
     assert first_errors["bad_data"][0] == "RuntimeError"
     assert "rank(s) [1]" in first_errors["bad_data"][1]
-    assert second_errors["bad_data"][0] == "ValueError" and "infinity" in second_errors["bad_data"][1]
+    assert (
+        second_errors["bad_data"][0] == "ValueError" and "infinity" in second_errors["bad_data"][1]
+    )
     assert max(first_errors["bad_data"][2], second_errors["bad_data"][2]) < 5
     assert first["bad_data_unchanged"][0] and second["bad_data_unchanged"][0]
 

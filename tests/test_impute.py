@@ -74,7 +74,7 @@ def test_sample_posterior_draws_vary_with_random_state(digits):
     np.testing.assert_array_equal(a[~missing], other[~missing])
     best = imputer.set_params(sample_posterior=False).transform(holes)
     assert not np.allclose(a[missing], best[missing])
-    with pytest.raises(ValueError, match="sample_posterior=True .* set noise > 0"):
+    with pytest.raises(ValueError, match=r"sample_posterior=True .* set noise > 0"):
         AutoencoderImputer(**FAST, sample_posterior=True, noise=0.0).fit(holes)
 
 

@@ -10,16 +10,16 @@ PACKAGE = Path(skae.__file__).parent
 
 # each module may import only modules of earlier layers
 LAYERS = [
-    {"_version", "_validation", "_docstrings", "_chunks", "_modules", "_losses", "datasets"},
-    {"_distributed", "_show_versions"},
-    {"_pca", "_net", "metrics", "plotting"},
+    {"_version", "_validation", "_docstrings", "_chunks", "_modules", "datasets"},
+    {"_distributed", "_show_versions", "_missing"},
+    {"_losses", "_pca", "_net", "metrics", "plotting"},
     {"_dask"},
     {"_base", "_outlier"},
     {"_autoencoder", "_linear", "_vae"},
-    {"_persistence", "onnx"},
+    {"_impute", "_persistence", "onnx"},
     {"__init__"},
 ]
-ESTIMATOR_MODULES = {"_autoencoder", "_linear", "_vae"}
+ESTIMATOR_MODULES = {"_autoencoder", "_linear", "_vae", "_impute"}
 
 
 def _internal_imports(name):
