@@ -217,11 +217,15 @@ class LinearAETransformer(_BaseAutoencoder):
     them than components, and unstable near that. With ``align=False`` (no PCA
     model) a row's holes are filled by the decoder's least-squares fit to its
     observed entries. ``inverse_transform`` returns complete rows.
-    ``score_samples`` of a row with holes is the log-likelihood of its observed
-    entries under the model's marginal, times ``n_features / n_observed`` so
-    that it stays on the scale of complete rows (minus the mean squared error of
-    its observed entries with ``align=False``); a row with nothing observed
-    cannot be scored (ValueError).
+    ``score_samples`` of a row with holes is its expected log-likelihood given
+    its observed entries: their marginal log-likelihood plus the expected
+    conditional log-likelihood of the missing ones. Its expectation is that of a
+    complete row's score, so a typical row keeps a typical score as entries go
+    missing (the marginal alone would rise with each entry lost, and rescaling
+    it by ``n_features / n_observed`` would still fall short, by the
+    correlations the missing entries had with the observed). With
+    ``align=False`` it is minus the mean squared error of the observed entries.
+    A row with nothing observed cannot be scored (ValueError).
 
     References
     ----------
@@ -890,49 +894,59 @@ class LinearAETransformer(_BaseAutoencoder):
             holes = _rows_with_missing(X[rows])
             if holes.any():
                 chunk = _dense(X[rows][holes]).astype(np.float64)
-                scores[np.arange(rows.start, rows.stop)[holes]] = self._score_holes(chunk)
+                index = np.arange(rows.start, rows.stop)[holes]
+                scores[index] = self._score_holes(chunk, index)
         return scores
 
-    def _score_holes(self, rows):
+    def _score_holes(self, rows, index):
         """Scores of dense ``rows`` with missing values, on the scale of complete
-        rows: with ``align=True``, the log-likelihood of the observed entries under
-        the marginal of ``get_covariance()``, times ``n_features / n_observed``;
-        with ``align=False``, minus the mean squared reconstruction error of the
-        observed entries."""
+        rows: with ``align=True``, the expected log-likelihood of the completed row
+        given its observed entries under ``N(mean_, get_covariance())``, the
+        observed entries' marginal log-likelihood plus the expected conditional
+        log-likelihood of the missing ones, ``-(n_missing * (log(2 pi) + 1) +
+        log det C_m|o) / 2``; with ``align=False``, minus the mean squared
+        reconstruction error of the observed entries. ``index``: the rows' indices
+        in X, for a message."""
         observed = ~np.isnan(rows)
         n_observed = observed.sum(axis=1)
         if (n_observed == 0).any():
             raise ValueError(
-                f"Row(s) {np.flatnonzero(n_observed == 0)[:10].tolist()} of X have no "
+                f"Row(s) {index[n_observed == 0][:10].tolist()} of X have no "
                 "observed value (all NaN): there is nothing to score."
             )
         if not self.align:
             residual = np.where(observed, self._decode(self._encode(rows)) - rows, 0.0)
             with np.errstate(over="ignore"):
                 return -np.sum(residual**2, axis=1) / n_observed
-        d = rows.shape[1]
+        n_missing = rows.shape[1] - n_observed
         if self.noise_variance_ > 0:
             model = self._model(whitened=True)
             observed, centered, _, cholesky, projected, latent = model.posterior(rows)
             values = model.log_likelihood(observed, centered, cholesky, projected, latent)
+            # det C = det C_oo det C_m|o (the Schur complement)
+            everything = np.ones((1, rows.shape[1]), dtype=bool)
+            full = model.posterior(np.zeros((1, rows.shape[1])))[3]
+            conditional = model.log_det(everything, full) - model.log_det(observed, cholesky)
         else:
             # no noise: the latent form needs some; the observed block's own
             # covariance instead, one row at a time (PCA would refuse a singular one)
             covariance = self.get_covariance().astype(np.float64)
-            values = np.empty(len(rows))
+            sign, total = np.linalg.slogdet(covariance)
+            values, conditional = np.empty(len(rows)), np.empty(len(rows))
             for i, (row, seen) in enumerate(zip(rows, observed, strict=True)):
                 block = covariance[np.ix_(seen, seen)]
-                sign, log_det = np.linalg.slogdet(block)
-                if sign <= 0:
+                block_sign, log_det = np.linalg.slogdet(block)
+                if min(sign, block_sign) <= 0:
                     raise ValueError(
-                        "The probabilistic PCA model has no noise, and the covariance "
-                        f"of the observed entries of row {i} is singular: its "
+                        "The probabilistic PCA model has no noise and a singular "
+                        f"covariance (of the observed entries of row {i}): the "
                         "likelihood is undefined."
                     )
                 centered = row[seen] - self.mean_[seen]
                 distance = centered @ np.linalg.solve(block, centered)
                 values[i] = -0.5 * (seen.sum() * np.log(2 * np.pi) + log_det + distance)
-        return values * d / n_observed
+                conditional[i] = total - log_det
+        return values - 0.5 * (n_missing * (np.log(2 * np.pi) + 1) + conditional)
 
 
 def _record_epoch(net, moments, k):

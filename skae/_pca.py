@@ -410,13 +410,19 @@ class _Model:
         """Per row, the log-likelihood of its observed entries, ``log N(x_o;
         mean_o, F_o F_o.T + noise I)``, from ``posterior``'s values: by the
         matrix determinant lemma and Woodbury's identity, with the latent solve."""
-        k = self.factor.shape[1]
         n_observed = observed.sum(axis=1)
-        log_det = (n_observed - k) * np.log(self.noise)
-        if k:
-            log_det += 2 * np.log(np.diagonal(cholesky, axis1=1, axis2=2)).sum(axis=1)
+        log_det = self.log_det(observed, cholesky)
         residual = np.sum(centered**2, axis=1) - np.sum(projected * latent, axis=1)
         return -0.5 * (n_observed * np.log(2 * np.pi) + log_det + residual / self.noise)
+
+    def log_det(self, observed, cholesky):
+        """Per row, the log-determinant of its observed entries' covariance
+        ``F_o F_o.T + noise I``, as ``(n_observed - k) log(noise) + log det M``."""
+        k = self.factor.shape[1]
+        log_det = (observed.sum(axis=1) - k) * np.log(self.noise)
+        if k:
+            log_det += 2 * np.log(np.diagonal(cholesky, axis1=1, axis2=2)).sum(axis=1)
+        return log_det
 
     def completed(self, rows):
         """``rows`` with each missing entry replaced by its conditional mean given
