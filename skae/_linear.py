@@ -203,7 +203,8 @@ class LinearAETransformer(_BaseAutoencoder):
     scatter. ``sample_weight`` weighs each row's terms. Each iteration is a pass
     over the rows (a chunk at a time; on a Dask array, one computation of it).
     Every feature needs one observed value. ``solver='minibatch'`` trains on the
-    rows themselves and refuses missing values.
+    rows themselves and refuses missing values, in ``transform`` and
+    ``score_samples`` too (its tags say ``allow_nan=False``).
 
     ``partial_fit`` runs the EM on its chunk with the moments of the chunks
     before it held fixed (their completion is not revisited: the earlier rows
@@ -463,7 +464,7 @@ class LinearAETransformer(_BaseAutoencoder):
                         total = float(np.sum(sample_weight))
                     if not (incremental and resume) or not np.isfinite(total):
                         self._check_total(total)
-                width = X.shape[1] * (max(self._em_width(), 0) + 1)
+                width = X.shape[1] * (self._em_width(X.shape[1]) + 1)
                 reduce = partial(_reduce_rows, X, sample_weight, width=width)
                 moments, k = self._completed_moments(reduce, X.shape[1], resume, incremental)
                 if sample_weight is None:
@@ -496,21 +497,28 @@ class LinearAETransformer(_BaseAutoencoder):
         self._fit_moments(moments, None, X.dtype, resume=resume, incremental=incremental, k=k)
 
     def _refuse_missing_with_minibatch(self):
+        # its tags say allow_nan=False: scikit-learn's contract is then that fit,
+        # transform and score refuse NaN alike
         if self.solver == "minibatch":
             raise ValueError(
-                "Input X contains NaN (missing values), which solver='minibatch' cannot "
-                "train on: it reconstructs the rows themselves. Use solver='covariance' "
+                "Input X contains NaN (missing values), which solver='minibatch' does "
+                "not take: it trains on the rows themselves. Use solver='covariance' "
                 "(or 'lbfgs'), which fits probabilistic PCA to the observed entries by "
                 "EM, or impute the missing values first."
             )
 
-    def _em_width(self):
-        """The EM's width where ``n_components`` fixes it (else -1, resolved from
-        the data), for the size of its chunks."""
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.solver != "minibatch"
+        return tags
+
+    def _em_width(self, n_features):
+        """The EM's width where ``n_components`` or a stream fixes it, else its
+        bound ``n_features``: what the size of its chunks allows for."""
         k = self.n_components
         if isinstance(k, numbers.Integral):
-            return int(k)
-        return int(getattr(self, "n_components_", -1))
+            return min(int(k), n_features)
+        return int(getattr(self, "n_components_", n_features))
 
     def _completed_moments(self, reduce, n_features, resume, incremental):
         """The expected moments of the rows with missing values at the fixed point
@@ -801,6 +809,7 @@ class LinearAETransformer(_BaseAutoencoder):
                 codes = (chunk - self.mean_) @ encoder.T
             holes = _rows_with_missing(chunk)
             if holes.any():
+                self._refuse_missing_with_minibatch()
                 # the rows with missing values, completed first (see _completed)
                 completed = self._completed(_dense(chunk[holes])).astype(X.dtype)
                 codes[holes] = (completed - self.mean_) @ encoder.T
@@ -893,6 +902,7 @@ class LinearAETransformer(_BaseAutoencoder):
         for rows in _chunks(*X.shape):
             holes = _rows_with_missing(X[rows])
             if holes.any():
+                self._refuse_missing_with_minibatch()
                 chunk = _dense(X[rows][holes]).astype(np.float64)
                 index = np.arange(rows.start, rows.stop)[holes]
                 scores[index] = self._score_holes(chunk, index)

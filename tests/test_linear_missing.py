@@ -97,11 +97,18 @@ def test_complete_data_takes_its_exact_path_and_weights_compose():
 
 
 def test_minibatch_refuses_missing_values_naming_the_solvers_that_take_them():
-    _, holes = low_rank()
+    X, holes = low_rank()
     for method in ("fit", "partial_fit"):
         est = LinearAETransformer(2, solver="minibatch")
         with pytest.raises(ValueError, match="solver='covariance' \\(or 'lbfgs'\\)"):
             getattr(est, method)(holes)
+    # its tags say so, and its inference refuses them alike, as scikit-learn expects
+    est = LinearAETransformer(2, solver="minibatch", max_iter=1, n_iter_no_change=None).fit(X)
+    assert not est.__sklearn_tags__().input_tags.allow_nan
+    assert LinearAETransformer(2).__sklearn_tags__().input_tags.allow_nan
+    for method in (est.transform, est.score_samples):
+        with pytest.raises(ValueError, match="solver='minibatch' does not take"):
+            method(holes)
 
 
 def test_a_feature_never_observed_is_a_clear_error():
