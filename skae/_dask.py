@@ -1,6 +1,8 @@
 """The linear autoencoder on a Dask array, without bringing the array to the client.
 
-A fit needs the rows only through their count, mean and scatter matrix. Each block
+A fit needs the rows only through their count, mean and scatter matrix (with
+missing values, through those of the rows completed under a model, one pass per
+EM iteration: see ``_pca._em_moments``). Each block
 of rows yields its own where it lives (on a worker), and the blocks' moments are
 merged pairwise in a tree (Chan et al.'s update, the one ``partial_fit`` uses), as
 ``dask_ml.decomposition.PCA`` reduces its blocks: the client receives one
@@ -32,8 +34,12 @@ def _packed_block_moments(block):
     d = block.shape[1]
     if block.shape[0] == 0:  # no rows: no count, and no mean to compute
         return np.zeros((1, 1 + d + d * d))
-    if not np.isfinite(block).all():
-        raise ValueError("Input X contains NaN or infinity (in a block of the Dask array).")
+    if np.isinf(block).any():
+        raise ValueError("Input X contains infinity (in a block of the Dask array).")
+    if np.isnan(block).any():
+        # missing values: the count alone, and a NaN mean that the merges carry
+        # to the client, which then fits by EM (_fit_validated)
+        return np.concatenate([[block.shape[0]], np.full(d + d * d, np.nan)])[None, :]
     moments = _Moments.of(block.astype(np.float64, copy=False), keep_scatter=True)
     return np.concatenate([[moments.n], moments.mean, moments.scatter.ravel()])[None, :]
 
@@ -53,6 +59,30 @@ def _merged(first, second):
     if second.n == 0:
         return first
     return second.merged_after(first)
+
+
+def _reduce_blocks(X, function, merge):
+    """``function`` (a block function of ``_em_moments``, which returns one row)
+    on every block of rows of the Dask array ``X`` where it lives, the rows
+    merged by ``merge`` in a binary tree, as ``_dask_moments`` merges moments:
+    the ``reduce`` of ``_em_moments`` for a Dask array, one pass over it."""
+    import dask
+
+    d = X.shape[1]
+    width = function(np.empty((0, d))).shape[1]  # a block of no rows has its shape
+    rows = X.map_blocks(
+        function,
+        chunks=((1,) * X.numblocks[0], (width,)),
+        dtype=np.float64,
+        meta=np.empty((0, 0)),
+    )
+    level = list(rows.to_delayed().ravel())
+    while len(level) > 1:
+        pairs = [
+            dask.delayed(merge)(level[i], level[i + 1], d) for i in range(0, len(level) - 1, 2)
+        ]
+        level = pairs + level[len(level) - len(level) % 2 :]
+    return np.asarray(dask.compute(level[0])[0])
 
 
 def _validate_dask(estimator, X, *, reset):

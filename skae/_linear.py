@@ -2,26 +2,39 @@
 
 import numbers
 import warnings
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseAutoencoder
-from ._chunks import _chunks
-from ._dask import _dask_moments, _is_dask_array, _map_rows, _validate_dask
+from ._chunks import _chunks, _dense
+from ._dask import _dask_moments, _is_dask_array, _map_rows, _reduce_blocks, _validate_dask
 from ._distributed import _refuse_in_group
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
 from ._modules import _LinearAutoencoder
 from ._pca import (
     _covariance,
+    _em_moments,
+    _expected_summary,
+    _has_missing,
     _log_likelihood,
+    _merge_observed,
+    _merge_packed,
     _mle_width,
+    _Model,
     _Moments,
+    _observed_summary,
     _pca_rotation,
     _precision,
+    _reduce_rows,
+    _rows_with_missing,
+    _scaled_components,
+    _unpack,
     _variance_attributes,
     _width_for_ratio,
 )
@@ -43,7 +56,9 @@ from ._validation import (
     max_iter_meaning=(
         "Maximum number of epochs of the trained solvers; with ``solver='lbfgs'``\n"
         "        an epoch is up to 20 L-BFGS iterations on the covariance factor.\n"
-        "        Unused by ``solver='covariance'``, which solves in closed form."
+        "        ``solver='covariance'`` solves in closed form, except on data with\n"
+        "        missing values, where it and ``'lbfgs'`` first run up to ``max_iter``\n"
+        "        EM iterations (see Notes)."
     ),
     tol="1e-12",
     tol_meaning=(
@@ -52,7 +67,9 @@ from ._validation import (
         "        entry exceeds ``tol`` times the mean feature variance (L-BFGS is\n"
         "        deterministic, so ``n_iter_no_change`` does not apply). For\n"
         "        ``solver='minibatch'``, the smallest decrease of the monitored loss\n"
-        "        that counts as an improvement. Unused by ``solver='covariance'``."
+        "        that counts as an improvement. With missing values, the EM of the\n"
+        "        'covariance' and 'lbfgs' solvers stops once the log-likelihood per\n"
+        "        observed entry rises by no more than ``tol`` in an iteration."
     ),
 )
 class LinearAETransformer(_BaseAutoencoder):
@@ -164,10 +181,64 @@ class LinearAETransformer(_BaseAutoencoder):
     sklearn.decomposition.IncrementalPCA : PCA in chunks of rows.
     AutoencoderTransformer : Nonlinear autoencoder.
 
+    Notes
+    -----
+    **Missing values.** NaN marks a missing entry: in a dense array, stored in a
+    sparse matrix (an entry a sparse matrix does not store is a zero), as
+    ``pd.NA`` in a pandas nullable column, or in a Dask array. Complete data
+    takes exactly the path it takes without this support. With holes, solvers
+    "covariance" and "lbfgs" fit probabilistic PCA (Tipping and Bishop, 1999) to
+    the observed entries by maximum likelihood, with the EM that treats the
+    missing entries as latent (Ilin and Raiko, 2010): each iteration completes
+    the rows with the missing entries' conditional means and covariances given
+    the observed ones (the E-step), then solves the closed form on the completed
+    rows' expected count, mean and scatter (the M-step). It starts from the
+    isotropic Gaussian of each feature's observed mean (mean imputation), whose
+    moments also resolve a float or "mle" ``n_components``; it stops as ``tol``
+    and ``max_iter`` say, with a ``ConvergenceWarning`` at ``max_iter``. The fit
+    is then the closed form (or L-BFGS) on the last E-step's moments, which at
+    the EM's fixed point return that fixed point: ``components_`` span its
+    subspace, ``mean_`` is its mean, ``noise_variance_`` its noise (times
+    ``n / (n - 1)``, as PCA's variances are), and ``scatter_`` is the expected
+    scatter. ``sample_weight`` weighs each row's terms. Each iteration is a pass
+    over the rows (a chunk at a time; on a Dask array, one computation of it).
+    Every feature needs one observed value. ``solver='minibatch'`` trains on the
+    rows themselves and refuses missing values, in ``transform`` and
+    ``score_samples`` too (its tags say ``allow_nan=False``).
+
+    ``partial_fit`` runs the EM on its chunk with the moments of the chunks
+    before it held fixed (their completion is not revisited: the earlier rows
+    are not kept), starting from the model of the rows seen; a stream of one
+    chunk is the ``fit``, and complete chunks merge exactly as without holes.
+    ``transform`` codes a row with holes as the conditional expectation of its
+    PCA score given its observed entries under the fitted model (the missing
+    entries filled with their conditional means, then projected): a complete row
+    keeps its PCA score, a row with nothing observed gets the mean's code, 0.
+    Least squares on the observed entries alone would be undefined with fewer of
+    them than components, and unstable near that. With ``align=False`` (no PCA
+    model) a row's holes are filled by the decoder's least-squares fit to its
+    observed entries. ``inverse_transform`` returns complete rows.
+    ``score_samples`` of a row with holes is its expected log-likelihood given
+    its observed entries: their marginal log-likelihood plus the expected
+    conditional log-likelihood of the missing ones. Its expectation is that of a
+    complete row's score, so a typical row keeps a typical score as entries go
+    missing (the marginal alone would rise with each entry lost, and rescaling
+    it by ``n_features / n_observed`` would still fall short, by the
+    correlations the missing entries had with the observed). With
+    ``align=False`` it is minus the mean squared error of the observed entries.
+    A row with nothing observed cannot be scored (ValueError).
+
     References
     ----------
     P. Baldi and K. Hornik, "Neural networks and principal component analysis:
     learning from examples without local minima", Neural Networks 2 (1), 1989.
+
+    M. E. Tipping and C. M. Bishop, "Probabilistic principal component
+    analysis", Journal of the Royal Statistical Society B 61 (3), 1999.
+
+    A. Ilin and T. Raiko, "Practical approaches to principal component analysis
+    in the presence of missing values", Journal of Machine Learning Research 11,
+    2010.
 
     Examples
     --------
@@ -384,6 +455,24 @@ class LinearAETransformer(_BaseAutoencoder):
             "Dask array."
         )
         if not _is_dask_array(X):
+            if _has_missing(X):
+                self._refuse_missing_with_minibatch()
+                if sample_weight is not None:
+                    # refused before the EM runs on them (a chunk after others may
+                    # weigh 1 or less: what counts is the merged total)
+                    with np.errstate(over="ignore"):
+                        total = float(np.sum(sample_weight))
+                    if not (incremental and resume) or not np.isfinite(total):
+                        self._check_total(total)
+                width = X.shape[1] * (self._em_width(X.shape[1]) + 1)
+                reduce = partial(_reduce_rows, X, sample_weight, width=width)
+                moments, k = self._completed_moments(reduce, X.shape[1], resume, incremental)
+                if sample_weight is None:
+                    moments.n = round(moments.n)  # a count of rows, as without NaN
+                self._fit_moments(
+                    moments, None, X.dtype, resume=resume, incremental=incremental, k=k
+                )
+                return
             moments = _Moments.of(
                 X, sample_weight, keep_scatter=incremental or self.solver == "minibatch"
             )
@@ -400,29 +489,120 @@ class LinearAETransformer(_BaseAutoencoder):
         # its moments are computed where its blocks live
         moments = _dask_moments(X)
         _check_min_rows(moments.n, self._min_rows(incremental=incremental, resume=resume), self)
-        self._fit_moments(moments, None, X.dtype, resume=resume, incremental=incremental)
+        k = None
+        if np.isnan(moments.mean).any():  # missing values: EM, a pass over X per step
+            reduce = partial(_reduce_blocks, X)
+            moments, k = self._completed_moments(reduce, X.shape[1], resume, incremental)
+            moments.n = round(moments.n)
+        self._fit_moments(moments, None, X.dtype, resume=resume, incremental=incremental, k=k)
 
-    def _fit_moments(self, moments, rows, dtype, *, resume, incremental):
-        """Fit on the ``moments`` of the rows (``(X, sample_weight)``, which only the
-        minibatch solver reads; None for a Dask array), merged after those seen
-        before for ``partial_fit``; set the fitted attributes in ``dtype``."""
-        n_features = moments.mean.shape[0]
-        if incremental and resume:
-            moments = moments.merged_after(self._seen_moments())
-        if not np.isfinite(moments.n):
+    def _refuse_missing_with_minibatch(self):
+        # its tags say allow_nan=False: scikit-learn's contract is then that fit,
+        # transform and score refuse NaN alike
+        if self.solver == "minibatch":
+            raise ValueError(
+                "Input X contains NaN (missing values), which solver='minibatch' does "
+                "not take: it trains on the rows themselves. Use solver='covariance' "
+                "(or 'lbfgs'), which fits probabilistic PCA to the observed entries by "
+                "EM, or impute the missing values first."
+            )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.solver != "minibatch"
+        return tags
+
+    def _em_width(self, n_features):
+        """The EM's width where ``n_components`` or a stream fixes it, else its
+        bound ``n_features``: what the size of its chunks allows for."""
+        k = self.n_components
+        if isinstance(k, numbers.Integral):
+            return min(int(k), n_features)
+        return int(getattr(self, "n_components_", n_features))
+
+    def _completed_moments(self, reduce, n_features, resume, incremental):
+        """The expected moments of the rows with missing values at the fixed point
+        of the EM for probabilistic PCA (``_pca._em_moments``), and its width.
+
+        ``reduce`` passes a block function over the rows (``_reduce_rows`` or,
+        for a Dask array, ``_reduce_blocks``). A first fit starts from the
+        isotropic Gaussian of the observed entries (each feature's observed mean,
+        their mean squared deviation): its E-step fills the holes with the means,
+        and the width that ``n_components`` asks for (a float or "mle") is
+        resolved from those mean-imputed moments. A ``partial_fit`` chunk after
+        others starts from the model of the rows seen, whose moments stay as they
+        are (see the class's notes on missing values).
+        """
+        d = n_features
+        seen = self._seen_moments() if incremental and resume else None
+        if seen is None:
+            summary = reduce(_observed_summary, _merge_observed)
+            counts, mean, deviations = np.split(summary.ravel(), 3)
+            empty = np.flatnonzero(counts <= 0)
+            if len(empty):
+                raise ValueError(
+                    f"Feature(s) {empty[:10].tolist()} have no observed value (all NaN, "
+                    "or observed only in rows of zero weight): PCA with missing values "
+                    "needs at least one observation of each feature."
+                )
+            start = _Model(mean, np.zeros((d, 0)), float(deviations.sum() / counts.sum()))
+        else:
+            start = _Model.of(seen, int(self.n_components_))
+        first, _ = _unpack(reduce(partial(_expected_summary, model=start), _merge_packed), d)
+        merged = first if seen is None else first.merged_after(seen)
+        self._check_total(merged.n)
+        if incremental and resume and not isinstance(self.n_components, numbers.Integral):
+            k = int(self.n_components_)
+        else:
+            k = self._resolve_n_components(merged, d)
+        moments, _, converged = _em_moments(
+            reduce,
+            d,
+            k,
+            start=_Model.of(merged, k),
+            seen=seen,
+            max_iter=self.max_iter,
+            tol=self.tol,
+        )
+        if not converged:
+            warnings.warn(
+                f"{type(self).__name__}: the EM for the missing values reached "
+                f"max_iter={self.max_iter} iterations while the log-likelihood per "
+                f"observed entry still rose by more than tol={self.tol}; raise max_iter "
+                "or tol.",
+                ConvergenceWarning,
+                stacklevel=_caller_level(),
+            )
+        return moments, k
+
+    def _check_total(self, n):
+        """Raise ValueError unless ``n``, the rows' count or total weight, is finite
+        and more than 1."""
+        if not np.isfinite(n):
             raise ValueError(
                 "sample_weight sums to infinity: the linear autoencoder counts its "
                 "weights as samples; rescale them."
             )
-        if moments.n <= 1:
+        if n <= 1:
             raise ValueError(
-                f"sample_weight sums to {moments.n:.4g}, but the linear autoencoder's "
+                f"sample_weight sums to {n:.4g}, but the linear autoencoder's "
                 "weights count samples (as repeated rows), and its variances divide by "
                 "their total minus one: the weights must sum to more than 1."
             )
-        if incremental and resume and not isinstance(self.n_components, numbers.Integral):
-            k = self.n_components_  # a partial_fit stream keeps the width its first chunk found
-        else:
+
+    def _fit_moments(self, moments, rows, dtype, *, resume, incremental, k=None):
+        """Fit on the ``moments`` of the rows (``(X, sample_weight)``, which only the
+        minibatch solver reads; None for a Dask array or rows with missing values),
+        merged after those seen before for ``partial_fit``; set the fitted
+        attributes in ``dtype``. ``k``, if given, is the width (the EM's)."""
+        n_features = moments.mean.shape[0]
+        if incremental and resume:
+            moments = moments.merged_after(self._seen_moments())
+        self._check_total(moments.n)
+        if k is None and incremental and resume:
+            if not isinstance(self.n_components, numbers.Integral):
+                k = self.n_components_  # a partial_fit stream keeps its first chunk's width
+        if k is None:
             k = self._resolve_n_components(moments, n_features)
         net = self._prepare_net(n_features, k, resume=resume)
         solve = {
@@ -622,12 +802,53 @@ class LinearAETransformer(_BaseAutoencoder):
         offset = self.mean_.astype(X.dtype) @ encoder.T if sparse else None
         Z = np.empty((X.shape[0], encoder.shape[0]), dtype=X.dtype)
         for rows in _chunks(*X.shape):
+            chunk = X[rows]
             if sparse:
-                codes = np.asarray(X[rows] @ encoder.T) - offset
+                codes = np.asarray(chunk @ encoder.T) - offset
             else:
-                codes = (X[rows] - self.mean_) @ encoder.T
+                codes = (chunk - self.mean_) @ encoder.T
+            holes = _rows_with_missing(chunk)
+            if holes.any():
+                self._refuse_missing_with_minibatch()
+                # the rows with missing values, completed first (see _completed)
+                completed = self._completed(_dense(chunk[holes])).astype(X.dtype)
+                codes[holes] = (completed - self.mean_) @ encoder.T
             Z[rows] = codes / self._whitening_scale() if self.whiten else codes
         return Z
+
+    def _completed(self, rows):
+        """Dense ``rows`` (NaN where missing) completed, in float64.
+
+        With ``align=True``, each missing entry becomes its conditional mean given
+        the row's observed entries under the fitted probabilistic PCA model (the
+        E-step of the fit), so a row's code is the expectation of its PCA score
+        given what is observed. With ``align=False`` there is no such model (the
+        raw weights of a trained solver need not be PCA's), so the code is the
+        decoder's least-squares fit to the observed entries (the smallest, where
+        several fit equally), and the holes are filled with its reconstruction.
+        Either way a row with nothing observed becomes the mean.
+        """
+        mean = self.mean_.astype(np.float64)
+        if self.align:
+            return self._model(whitened=False).completed(rows)
+        decoder = self._weights()[1].astype(np.float64)
+        observed = ~np.isnan(rows)
+        centered = np.where(observed, rows - mean, 0.0)
+        seen = observed[:, :, None] * decoder
+        codes = (np.linalg.pinv(seen) @ centered[:, :, None])[:, :, 0]
+        return np.where(observed, rows, mean + codes @ decoder.T)
+
+    def _model(self, *, whitened):
+        """The fitted probabilistic PCA model as a ``_pca._Model``, in float64:
+        that of ``get_covariance`` if ``whitened`` (which scales the components
+        with ``whiten=True``, as PCA's does), else the one the fit estimated."""
+        variances = self.explained_variance_.astype(np.float64)
+        noise = float(self.noise_variance_)
+        components = self.components_.astype(np.float64)
+        if whitened:
+            components = _scaled_components(components, variances, self.whiten)
+        factor = components.T * np.sqrt(np.clip(variances - noise, 0, None))
+        return _Model(self.mean_.astype(np.float64), factor, noise)
 
     def _decode(self, Z):
         decoder = self.components_.T if self.align else self._weights()[1]
@@ -673,9 +894,69 @@ class LinearAETransformer(_BaseAutoencoder):
     def _score_samples(self, X):
         # the probabilistic PCA log-likelihood, as PCA's
         if not self.align:
-            return super()._score_samples(X)
-        # in the input's dtype, as PCA's
-        return _log_likelihood(X, self.mean_, self.get_precision()).astype(X.dtype, copy=False)
+            scores = super()._score_samples(X)
+        else:
+            # in the input's dtype, as PCA's
+            scores = _log_likelihood(X, self.mean_, self.get_precision())
+            scores = scores.astype(X.dtype, copy=False)
+        for rows in _chunks(*X.shape):
+            holes = _rows_with_missing(X[rows])
+            if holes.any():
+                self._refuse_missing_with_minibatch()
+                chunk = _dense(X[rows][holes]).astype(np.float64)
+                index = np.arange(rows.start, rows.stop)[holes]
+                scores[index] = self._score_holes(chunk, index)
+        return scores
+
+    def _score_holes(self, rows, index):
+        """Scores of dense ``rows`` with missing values, on the scale of complete
+        rows: with ``align=True``, the expected log-likelihood of the completed row
+        given its observed entries under ``N(mean_, get_covariance())``, the
+        observed entries' marginal log-likelihood plus the expected conditional
+        log-likelihood of the missing ones, ``-(n_missing * (log(2 pi) + 1) +
+        log det C_m|o) / 2``; with ``align=False``, minus the mean squared
+        reconstruction error of the observed entries. ``index``: the rows' indices
+        in X, for a message."""
+        observed = ~np.isnan(rows)
+        n_observed = observed.sum(axis=1)
+        if (n_observed == 0).any():
+            raise ValueError(
+                f"Row(s) {index[n_observed == 0][:10].tolist()} of X have no "
+                "observed value (all NaN): there is nothing to score."
+            )
+        if not self.align:
+            residual = np.where(observed, self._decode(self._encode(rows)) - rows, 0.0)
+            with np.errstate(over="ignore"):
+                return -np.sum(residual**2, axis=1) / n_observed
+        n_missing = rows.shape[1] - n_observed
+        if self.noise_variance_ > 0:
+            model = self._model(whitened=True)
+            observed, centered, _, cholesky, projected, latent = model.posterior(rows)
+            values = model.log_likelihood(observed, centered, cholesky, projected, latent)
+            # det C = det C_oo det C_m|o (the Schur complement)
+            everything = np.ones((1, rows.shape[1]), dtype=bool)
+            full = model.posterior(np.zeros((1, rows.shape[1])))[3]
+            conditional = model.log_det(everything, full) - model.log_det(observed, cholesky)
+        else:
+            # no noise: the latent form needs some; the observed block's own
+            # covariance instead, one row at a time (PCA would refuse a singular one)
+            covariance = self.get_covariance().astype(np.float64)
+            sign, total = np.linalg.slogdet(covariance)
+            values, conditional = np.empty(len(rows)), np.empty(len(rows))
+            for i, (row, seen) in enumerate(zip(rows, observed, strict=True)):
+                block = covariance[np.ix_(seen, seen)]
+                block_sign, log_det = np.linalg.slogdet(block)
+                if min(sign, block_sign) <= 0:
+                    raise ValueError(
+                        "The probabilistic PCA model has no noise and a singular "
+                        f"covariance (of the observed entries of row {i}): the "
+                        "likelihood is undefined."
+                    )
+                centered = row[seen] - self.mean_[seen]
+                distance = centered @ np.linalg.solve(block, centered)
+                values[i] = -0.5 * (seen.sum() * np.log(2 * np.pi) + log_det + distance)
+                conditional[i] = total - log_det
+        return values - 0.5 * (n_missing * (np.log(2 * np.pi) + 1) + conditional)
 
 
 def _record_epoch(net, moments, k):

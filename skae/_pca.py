@@ -3,6 +3,8 @@ rows (count, mean, scatter), their spectrum, Minka's choice of the width, the
 rotation of a learned subspace to PCA's ordered components, and the probabilistic
 PCA model (covariance, precision, log-likelihood)."""
 
+from functools import partial
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import gammaln
@@ -328,3 +330,246 @@ def _log_likelihood(X, mean, precision):
     # a log-likelihood below the dtype's range is -inf in it, which is not an error
     with np.errstate(over="ignore"):
         return scores.astype(X.dtype, copy=False)
+
+
+# -- PCA with missing values: probabilistic PCA fitted by EM ---------------------
+#
+# The EM treats the missing entries as the latent variables (Little and Rubin's
+# EM for a Gaussian, with probabilistic PCA's closed-form M-step; Tipping and
+# Bishop, 1999, section 4; Ilin and Raiko, 2010, section 3). The E-step completes
+# each row: the missing entries' conditional mean and covariance given the
+# observed ones under the current model, which give the expected count, mean and
+# scatter of the completed rows (their "expected moments"). The M-step is the
+# closed form on those moments: the top eigenvectors of the expected scatter. At
+# the EM's fixed point, the closed form on the expected moments returns the model
+# they were computed under, so the estimator's own closed form (``_fit_moments``)
+# on the last E-step's moments is the EM solution, and every PCA attribute follows
+# from the same code as for complete data. Both E-step quantities are written in
+# the latent form of the model, ``x = mean + factor @ z + noise``, so that each
+# row costs a k-by-k solve, not a solve in its observed entries.
+
+
+def _has_missing(X):
+    """Whether ``X`` (dense or sparse) holds a NaN: a stored NaN of a sparse matrix
+    is missing, an entry it does not store is a zero."""
+    if sp.issparse(X):
+        return bool(np.isnan(X.data).any())
+    return any(np.isnan(X[rows]).any() for rows in _chunks(*X.shape))
+
+
+def _rows_with_missing(chunk):
+    """Mask of the rows of ``chunk`` (dense or sparse) that hold a NaN."""
+    if not sp.issparse(chunk):
+        return np.isnan(chunk).any(axis=1)
+    rows = np.repeat(np.arange(chunk.shape[0]), np.diff(chunk.indptr))
+    return np.bincount(rows[np.isnan(chunk.data)], minlength=chunk.shape[0]) > 0
+
+
+class _Model:
+    """Probabilistic PCA ``N(mean, factor @ factor.T + noise * I)``, with ``factor``
+    of shape (n_features, k). ``noise`` is floored at a tiny share of the mean
+    variance, so that the latent solves stay defined where the model has no noise
+    (as many components as features): the missing entries are then predicted as
+    the limit of vanishing noise, by least squares."""
+
+    def __init__(self, mean, factor, noise):
+        floor = 1e-12 * (np.sum(factor**2) + noise * len(mean)) / len(mean)
+        self.mean, self.factor = mean, factor
+        self.noise = max(noise, floor, np.finfo(np.float64).tiny)
+
+    @classmethod
+    def of(cls, moments, k):
+        """The maximum-likelihood model of ``moments`` with ``k`` components (the
+        spectrum divided by the count, not by the count minus one): the M-step. Its
+        noise averages the discarded eigenvalues up to ``min(n_samples,
+        n_features)``, as ``noise_variance_`` does."""
+        n = moments.n
+        values = moments.eigenvalues() / n
+        limit = min(moments.count(), len(moments.mean))
+        noise = float(values[k:limit].sum() / (limit - k)) if limit > k else 0.0
+        scale = np.sqrt(np.clip(values[:k] - noise, 0, None))
+        return cls(moments.mean, moments.axes(k) * scale, noise)
+
+    def posterior(self, rows):
+        """For dense ``rows`` with NaN where missing: the observed mask, the
+        centered rows (0 where missing), the Cholesky factors ``L`` of the latent
+        precisions ``M = factor_o.T @ factor_o + noise * I`` (one per row, its
+        observed entries'), and the latent posterior means ``M^-1 factor_o.T x_o``
+        (the posterior covariances are ``noise * M^-1``)."""
+        observed = ~np.isnan(rows)
+        centered = np.where(observed, rows - self.mean, 0.0)
+        k = self.factor.shape[1]
+        seen = observed[:, :, None] * self.factor  # the factor's observed rows
+        precision = np.swapaxes(seen, 1, 2) @ seen + self.noise * np.eye(k)
+        cholesky = np.linalg.cholesky(precision) if k else precision
+        projected = centered @ self.factor
+        latent = np.linalg.solve(precision, projected[:, :, None])[:, :, 0] if k else projected
+        return observed, centered, seen, cholesky, projected, latent
+
+    def log_likelihood(self, observed, centered, cholesky, projected, latent):
+        """Per row, the log-likelihood of its observed entries, ``log N(x_o;
+        mean_o, F_o F_o.T + noise I)``, from ``posterior``'s values: by the
+        matrix determinant lemma and Woodbury's identity, with the latent solve."""
+        n_observed = observed.sum(axis=1)
+        log_det = self.log_det(observed, cholesky)
+        residual = np.sum(centered**2, axis=1) - np.sum(projected * latent, axis=1)
+        return -0.5 * (n_observed * np.log(2 * np.pi) + log_det + residual / self.noise)
+
+    def log_det(self, observed, cholesky):
+        """Per row, the log-determinant of its observed entries' covariance
+        ``F_o F_o.T + noise I``, as ``(n_observed - k) log(noise) + log det M``."""
+        k = self.factor.shape[1]
+        log_det = (observed.sum(axis=1) - k) * np.log(self.noise)
+        if k:
+            log_det += 2 * np.log(np.diagonal(cholesky, axis1=1, axis2=2)).sum(axis=1)
+        return log_det
+
+    def completed(self, rows):
+        """``rows`` with each missing entry replaced by its conditional mean given
+        the row's observed entries."""
+        observed, _, _, _, _, latent = self.posterior(rows)
+        return np.where(observed, rows, self.mean + latent @ self.factor.T)
+
+
+def _pack(moments, *extra):
+    """``moments`` and scalars as one row ``[n, mean, scatter, *extra]`` (a block's
+    summary that Dask can move and merge)."""
+    return np.concatenate([[moments.n], moments.mean, moments.scatter.ravel(), extra])[None, :]
+
+
+def _unpack(row, n_features):
+    """``(moments, extra)`` of a row of ``_pack``."""
+    row = np.asarray(row).ravel()
+    end = 1 + n_features + n_features**2
+    scatter = row[1 + n_features : end].reshape(n_features, n_features)
+    return _Moments(row[0], row[1 : 1 + n_features], scatter=scatter), row[end:]
+
+
+def _merge_packed(first, second, n_features):
+    """Two rows of ``_pack`` merged: the moments by Chan et al.'s update, the
+    scalars summed; a summary of no rows (or of zero weight) adds nothing."""
+    (a, a_extra), (b, b_extra) = _unpack(first, n_features), _unpack(second, n_features)
+    if a.n == 0:
+        return second
+    if b.n == 0:
+        return first
+    return _pack(b.merged_after(a), *(a_extra + b_extra))
+
+
+def _observed_summary(block, weights=None):
+    """Per-feature summary of the observed entries of ``block`` (dense or sparse,
+    NaN where missing), as one row: their total weight, their weighted mean and
+    their weighted squared deviations from it, n_features values each."""
+    rows = _dense(block).astype(np.float64, copy=False)
+    observed = ~np.isnan(rows)
+    w = np.ones(len(rows)) if weights is None else weights
+    counts = w @ observed
+    values = np.where(observed, rows, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counts > 0, (w @ values) / counts, 0.0)
+    deviations = w @ np.where(observed, (values - mean) ** 2, 0.0)
+    # each feature's summary merges on its own: count, mean, squared deviations
+    return np.concatenate([counts, mean, deviations])[None, :]
+
+
+def _merge_observed(first, second, n_features=None):
+    """Two rows of ``_observed_summary`` merged, feature by feature (Chan et al.)."""
+    (n1, m1, s1), (n2, m2, s2) = (
+        np.split(np.asarray(first).ravel(), 3),
+        np.split(np.asarray(second).ravel(), 3),
+    )
+    n = n1 + n2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(n > 0, n2 / n, 0.0)
+    delta = m2 - m1
+    return np.concatenate([n, m1 + delta * share, s1 + s2 + delta**2 * n1 * share])[None, :]
+
+
+def _expected_summary(block, weights=None, *, model):
+    """The E-step on one block of rows (dense or sparse, NaN where missing): the
+    expected moments of its rows completed under ``model`` (count, mean, and the
+    scatter of the conditional means plus the missing entries' conditional
+    covariances), packed by ``_pack`` with the log-likelihood of the observed
+    entries and their number (each weighted by its row's weight)."""
+    rows = _dense(block).astype(np.float64, copy=False)
+    n_rows, d = rows.shape
+    w = np.ones(n_rows) if weights is None else weights
+    n = n_rows if weights is None else float(w.sum())
+    if n == 0:
+        return np.zeros((1, 3 + d + d * d))
+    observed, centered, seen, cholesky, projected, latent = model.posterior(rows)
+    factor, noise, k = model.factor, model.noise, model.factor.shape[1]
+    completed = np.where(observed, rows, model.mean + latent @ factor.T)
+    mean = (w @ completed) / n
+    scatter = _scatter(completed, mean, n, None if weights is None else w)
+    # the missing block's conditional covariance, noise * (F_m M^-1 F_m.T + I_m):
+    # with M = L L.T, F_m M^-1 F_m.T = G G.T for G = F_m L^-T
+    missing = ~observed
+    scatter[np.diag_indices(d)] += noise * (w @ missing)
+    if k:
+        inverse = np.linalg.solve(cholesky, np.broadcast_to(np.eye(k), cholesky.shape))
+        spread = (factor - seen) @ np.swapaxes(inverse, 1, 2)
+        spread *= np.sqrt(noise * w)[:, None, None]
+        flat = np.swapaxes(spread, 0, 1).reshape(d, -1)
+        scatter += flat @ flat.T
+    log_likelihood = model.log_likelihood(observed, centered, cholesky, projected, latent)
+    moments = _Moments(n, mean, scatter=scatter)
+    return _pack(moments, float(w @ log_likelihood), float(w @ observed.sum(axis=1)))
+
+
+def _gaussian_log_likelihood(moments, model):
+    """Log-likelihood of the rows summarized by ``moments`` (complete, or completed
+    before) under ``model``: the part of the EM objective that a ``partial_fit``
+    stream's earlier chunks contribute."""
+    d = len(model.mean)
+    covariance = model.factor @ model.factor.T + model.noise * np.eye(d)
+    cholesky = np.linalg.cholesky(covariance)
+    offset = moments.mean - model.mean
+    spread = moments.scatter + moments.n * np.outer(offset, offset)
+    inverse = np.linalg.inv(cholesky)
+    trace = np.sum((inverse @ spread) * inverse)
+    log_det = 2 * np.log(np.diag(cholesky)).sum()
+    return -0.5 * (moments.n * (d * np.log(2 * np.pi) + log_det) + trace)
+
+
+def _em_moments(reduce, n_features, k, *, start, seen=None, max_iter, tol):
+    """EM for probabilistic PCA with ``k`` components on rows with missing entries.
+
+    ``reduce(function, merge)`` applies a block function (block, weights) -> row
+    to every block of the rows and merges the rows with ``merge(first, second,
+    n_features)`` (here ``_expected_summary`` and ``_merge_packed``);
+    ``start`` is the first model; ``seen``, if given, are the moments of earlier
+    rows, completed before and kept as they are (a ``partial_fit`` stream), merged
+    before each M-step. Iterates until the log-likelihood per observed entry
+    (with the earlier rows' complete-data log-likelihood) rises by no more than
+    ``tol``, or ``max_iter`` E-steps. Returns the expected moments of the rows
+    under the last model, the number of E-steps, and whether it converged.
+    """
+    model, previous = start, -np.inf
+    for iteration in range(1, max_iter + 1):
+        moments, (log_likelihood, n_observed) = _unpack(
+            reduce(partial(_expected_summary, model=model), _merge_packed), n_features
+        )
+        merged = moments if seen is None else moments.merged_after(seen)
+        if seen is not None:
+            log_likelihood += _gaussian_log_likelihood(seen, model)
+            n_observed += seen.n * n_features
+        objective = log_likelihood / n_observed
+        if objective - previous <= tol:
+            return moments, iteration, True
+        previous = objective
+        model = _Model.of(merged, k)
+    return moments, max_iter, False
+
+
+def _reduce_rows(X, weights, function, merge, *, width):
+    """``function`` (a block function of ``_em_moments``) on the rows of the
+    in-memory ``X`` (dense or sparse), in chunks of rows ``width`` values wide,
+    the chunks' results merged by ``merge``: the ``reduce`` of ``_em_moments``
+    for arrays in memory."""
+    d = X.shape[1]
+    total = None
+    for rows in _chunks(X.shape[0], width):
+        row = function(X[rows], None if weights is None else weights[rows])
+        total = row if total is None else merge(total, row, d)
+    return total
