@@ -18,7 +18,8 @@ It needs the optional packages onnx, onnxruntime and skl2onnx:
 
 **Outputs.** They are named as scikit-learn's converters name them. A transformer
 has one output, ``variable``: its ``transform``, the codes of shape
-``(n_samples, n_components_)`` (for the VAEs the posterior mean). An outlier
+``(n_samples, n_components_)`` (for the VAEs the posterior mean), or for an
+:class:`~skae.AutoencoderImputer` the filled table. An outlier
 detector has two, as IsolationForest's converter: ``label`` (``predict``: int64, -1
 or +1, shape ``(n_samples, 1)``) and ``scores`` (``decision_function``, that is
 ``score_samples`` minus ``offset_``, shape ``(n_samples, 1)``). Two options
@@ -41,6 +42,30 @@ keyed by ``id(estimator)`` or by its class. With either option the estimator mus
 the last step of a pipeline, since its extra outputs would be inputs of the next
 step. :func:`~skae.onnx.inverse_transform_to_onnx` exports ``inverse_transform``
 alone: codes in, reconstructions out.
+
+**Missing values.** The graph of a network estimator takes NaN as skae does: a
+missing entry enters the encoder as its feature's ``fill_values_``, and the scores
+count the observed entries only (the mean squared error or Bernoulli divergence over
+them; the ELBO's log-likelihood of the observed entries rescaled to all features).
+A row with nothing observed, which skae refuses to score (ValueError), scores NaN
+in ``score_samples`` and ``scores`` and is labelled -1: a graph cannot raise, and
+NaN tells it apart from an overflow (``-inf``); its codes and reconstruction are
+those of the fill values, as skae's ``transform``. A model loaded from a skae 0.2
+file has no ``fill_values_``: skae refuses its NaN, and its graph passes NaN on to
+the codes and scores of such a row. ``inverse_transform`` takes codes, which have no
+holes, and is unchanged.
+
+**The imputer.** The graph of an :class:`~skae.AutoencoderImputer` computes its
+``transform``: it standardizes by ``mean_`` and ``scale_`` (in float64, as skae),
+encodes with the holes as ``fill_values_``, decodes, unstandardizes and puts the
+result at the missing entries only, so the observed entries come out bit for bit;
+the features empty in ``fit`` are dropped (or kept and filled with 0 with
+``keep_empty_features``) and the indicator columns of ``add_indicator`` follow. A
+``missing_values`` other than NaN is matched by equality; an input NaN is then
+not a hole (skae refuses it) and the row's fills become NaN. An imputer with
+``sample_posterior=True`` is refused (its fills are random draws): convert it after
+``set_params(sample_posterior=False)``. It has neither option's output nor an
+``inverse_transform``.
 
 **The graph.** It has the float type of its input: float32 for a float32 input
 (scikit-learn's ONNX convention: ``to_onnx(model, X[:1].astype("float32"))``),
@@ -83,6 +108,7 @@ except ImportError as error:
     ) from error
 
 from ._base import _ESTIMATORS
+from ._impute import AutoencoderImputer
 from ._linear import LinearAETransformer
 from ._outlier import _OutlierThreshold
 from ._vae import VAETransformer, _score_noise
@@ -133,6 +159,9 @@ class _Graph:
         self.scope, self.container = scope, container
         self.dtype, self.torch_dtype = types
         self.hint = hint
+        self.onnx_type = {np.float32: onnx.TensorProto.FLOAT, np.float64: onnx.TensorProto.DOUBLE}[
+            self.dtype
+        ]
         self.opset = container.target_opset_any_domain("")
         if self.opset < _MIN_OPSET:
             raise ValueError(
@@ -346,20 +375,54 @@ def _outside_unit_interval(g, x):
     return g.op("Or", below, above)
 
 
-def _negative_mse(g, x, reconstruction):
-    error = g.op("Sub", x, reconstruction)
-    return g.op("Neg", g.reduce("ReduceMean", g.op("Mul", error, error), 1))
+class _Holes:
+    """The missing entries (NaN) of the graph's input ``x``: ``observed``, a boolean
+    tensor of its shape, ``zeroed``, ``x`` with 0 at its holes (what skae's losses
+    compute their terms on), and ``count``, each row's number of observed entries
+    (float, shape (n, 1))."""
+
+    def __init__(self, g, x):
+        self.g = g
+        self.observed = g.op("Not", g.op("IsNaN", x))
+        self.zeroed = g.op("Where", self.observed, x, g.constant(0.0, "zero"))
+        self.count = g.reduce("ReduceSum", g.op("Cast", self.observed, to=g.onnx_type), -1)
+
+    def sum(self, terms):
+        """Per row (last axis kept): the sum of ``terms`` over the observed entries."""
+        g = self.g
+        return g.reduce(
+            "ReduceSum", g.op("Where", self.observed, terms, g.constant(0.0, "zero")), -1
+        )
+
+    def mean(self, terms):
+        """Per row (shape (n, 1)): the mean of ``terms`` (last axis) over the
+        observed entries; NaN for a row with none."""
+        return self.g.op("Div", self.sum(terms), self.count)
+
+    def total(self, terms, width):
+        """Per row: the sum of ``terms`` (last axis, ``width`` entries) over the
+        observed entries, rescaled to all ``width`` (times ``width / count``, which
+        is 1 for a complete row, as skae's)."""
+        g = self.g
+        rescale = g.op("Div", g.constant(float(width), "width"), self.count)
+        return g.op("Mul", self.sum(terms), rescale)
 
 
-def _negative_bernoulli_divergence(g, x, logits):
-    """Minus the per-row mean Bernoulli divergence of ``x`` from ``sigmoid(logits)``
-    (cross-entropy minus the entropy of ``x``, clamped at 0), ``-inf`` for a row
-    outside [0, 1]; shape (n, 1)."""
+def _negative_mse(g, holes, reconstruction):
+    error = g.op("Sub", holes.zeroed, reconstruction)
+    return g.op("Neg", holes.mean(g.op("Mul", error, error)))
+
+
+def _negative_bernoulli_divergence(g, holes, logits):
+    """Minus the per-row mean Bernoulli divergence of the observed entries of ``x``
+    from ``sigmoid(logits)`` (cross-entropy minus the entropy of ``x``, clamped at 0),
+    ``-inf`` for a row with an observed value outside [0, 1]; shape (n, 1)."""
     one = g.constant(1.0, "one")
+    x = holes.zeroed
     entropy = g.op("Neg", g.op("Add", _x_log_x(g, x), _x_log_x(g, g.op("Sub", one, x))))
     divergence = g.op("Sub", _bernoulli_cross_entropy(g, logits, x), entropy)
     divergence = g.op("Max", divergence, g.constant(0.0, "zero"))
-    score = g.op("Neg", g.reduce("ReduceMean", divergence, 1))
+    score = g.op("Neg", holes.mean(divergence))
     return g.op("Where", _outside_unit_interval(g, x), g.constant(-np.inf, "minus_inf"), score)
 
 
@@ -379,10 +442,20 @@ class _Computation:
     def reconstruction(self):
         return self.inverse(self.codes)
 
+    @property
+    def transformed(self):
+        """``transform``: the codes (the imputer's filled table)."""
+        return self.codes
+
+    @functools.cached_property
+    def holes(self):
+        """The missing entries (NaN) of ``X``."""
+        return _Holes(self.g, self.X)
+
     @functools.cached_property
     def score_samples(self):
         """The score of each row, shape (n, 1)."""
-        return _negative_mse(self.g, self.X, self.reconstruction)
+        return _negative_mse(self.g, self.holes, self.reconstruction)
 
     @functools.cached_property
     def checked_scores(self):
@@ -399,6 +472,8 @@ class _Computation:
     def label(self):
         g = self.g
         negative = g.op("Less", self.decision, g.constant(0.0, "zero"))
+        # a row with no score (NaN: nothing observed) is flagged, not passed
+        negative = g.op("Or", negative, g.op("IsNaN", self.decision))
         return g.op(
             "Where",
             negative,
@@ -467,6 +542,25 @@ class _NetworkComputation(_Computation):
         super().__init__(graph, estimator, X, scored=scored)
         self.opset = min(graph.opset, _TORCH_OPSET)
 
+    @functools.cached_property
+    def filled(self):
+        """``X`` as the network takes it: each missing entry (NaN) replaced by its
+        feature's ``fill_values_``. A model fitted before skae recorded them (a file
+        of skae 0.2) has none: its graph passes NaN on, as skae refuses it."""
+        fill = getattr(self.estimator, "fill_values_", None)
+        if fill is None:
+            return self.X
+        g = self.g
+        return g.op("Where", g.op("IsNaN", self.X), g.constant(fill, "fill_values"), self.X)
+
+    @functools.cached_property
+    def checked_scores(self):
+        """The scores, -inf where one overflowed, NaN for a row with nothing observed
+        (which skae refuses to score)."""
+        g, scores = self.g, super().checked_scores
+        empty = g.op("Equal", self.holes.count, g.constant(0.0, "zero"))
+        return g.op("Where", empty, g.constant(np.nan, "nan"), scores)
+
     def run_module(self, method, x, width):
         """Output names of ``net_.module_.<method>(x)``, rows ``x`` of ``width`` values."""
         model, n_outputs = _export_method(
@@ -483,7 +577,7 @@ class _NetworkComputation(_Computation):
 
     @functools.cached_property
     def codes(self):
-        return self.run_module("encode", self.X, self.estimator.n_features_in_)
+        return self.run_module("encode", self.filled, self.estimator.n_features_in_)
 
     def raw(self, Z):
         """The decoder's raw output (logits for a sigmoid output) for codes ``Z``."""
@@ -507,7 +601,7 @@ class _NetworkComputation(_Computation):
     @functools.cached_property
     def score_samples(self):
         if self.bernoulli:
-            return _negative_bernoulli_divergence(self.g, self.X, self.raw_reconstruction)
+            return _negative_bernoulli_divergence(self.g, self.holes, self.raw_reconstruction)
         return super().score_samples
 
 
@@ -517,7 +611,7 @@ class _VAEComputation(_NetworkComputation):
 
     @functools.cached_property
     def posterior(self):
-        return self.run_module("posterior", self.X, self.estimator.n_features_in_)
+        return self.run_module("posterior", self.filled, self.estimator.n_features_in_)
 
     @functools.cached_property
     def codes(self):
@@ -531,8 +625,10 @@ class _VAEComputation(_NetworkComputation):
 
     def elbo(self):
         """The ELBO as VAETransformer estimates it: the KL term in closed form, the
-        expected log-likelihood averaged over the same fixed standard-normal draws."""
-        g, x = self.g, self.X
+        expected log-likelihood averaged over the same fixed standard-normal draws; a
+        row's log-likelihood is that of its observed entries, rescaled to all of its
+        features."""
+        g, x, d = self.g, self.holes.zeroed, self.estimator.n_features_in_
         mean, log_var = self.posterior
         # the very draws of VAETransformer.score_samples, so the graph's ELBO is skae's
         noise = _score_noise(self.estimator.n_components_, torch.float64).numpy()
@@ -547,9 +643,7 @@ class _VAEComputation(_NetworkComputation):
         n = g.constant([n_draws], "n_draws", np.int64)
         flat = g.op("Concat", g.op("Mul", rows, n), g.constant([k], "k", np.int64), axis=0)
         raw = self.raw(g.op("Reshape", z, flat))
-        unflat = g.op(
-            "Concat", n, rows, g.constant([self.estimator.n_features_in_], "d", np.int64), axis=0
-        )
+        unflat = g.op("Concat", n, rows, g.constant([d], "d", np.int64), axis=0)
         raw = g.op("Reshape", raw, unflat)
         x = g.op("Unsqueeze", x, axis0)
         if self.bernoulli:
@@ -558,20 +652,82 @@ class _VAEComputation(_NetworkComputation):
             error = g.op("Sub", x, raw)
             squared = g.op("Mul", half, g.op("Mul", error, error))
             nll = g.op("Add", squared, g.constant(0.5 * math.log(2 * math.pi), "log_2pi"))
-        per_draw = g.reduce("ReduceSum", nll, 2, keepdims=0)  # (draws, rows)
+        per_draw = self.holes.total(nll, d)  # (draws, rows, 1)
         log_likelihood = g.op("Neg", g.reduce("ReduceMean", per_draw, 0, keepdims=0))
         one = g.constant(1.0, "one")
         terms = g.op("Add", g.op("Exp", log_var), g.op("Mul", mean, mean))
         terms = g.op("Sub", g.op("Sub", terms, one), log_var)
-        kl = g.op("Mul", half, g.reduce("ReduceSum", terms, 1, keepdims=0))
-        score = g.op("Unsqueeze", g.op("Sub", log_likelihood, kl), axis1)
+        kl = g.op("Mul", half, g.reduce("ReduceSum", terms, 1))
+        score = g.op("Sub", log_likelihood, kl)
         if self.bernoulli:
-            outside = _outside_unit_interval(g, self.X)
+            outside = _outside_unit_interval(g, self.holes.zeroed)
             score = g.op("Where", outside, g.constant(-np.inf, "minus_inf"), score)
         return score
 
 
+class _ImputerComputation(_NetworkComputation):
+    """AutoencoderImputer: ``X`` standardized, its holes filled by the network's
+    reconstruction, unstandardized, where they are; the observed entries pass
+    through untouched. The standardization and its inverse are computed in
+    float64, as skae computes them, and rounded to the graph's type."""
+
+    @functools.cached_property
+    def missing(self):
+        g, value = self.g, self.estimator.missing_values
+        if self.estimator._nan_holes():
+            return g.op("IsNaN", self.X)
+        return g.op("Equal", self.X, g.constant(value, "missing_values"))
+
+    def _in_float64(self, x):
+        return x if self.g.dtype == np.float64 else self.g.op("Cast", x, to=onnx.TensorProto.DOUBLE)
+
+    def _in_graph_type(self, x):
+        return x if self.g.dtype == np.float64 else self.g.op("Cast", x, to=self.g.onnx_type)
+
+    @functools.cached_property
+    def filled(self):
+        g, estimator = self.g, self.estimator
+        centered = g.op(
+            "Sub", self._in_float64(self.X), g.constant(estimator.mean_, "mean", np.float64)
+        )
+        standardized = g.op("Div", centered, g.constant(estimator.scale_, "scale", np.float64))
+        standardized = self._in_graph_type(standardized)
+        return g.op(
+            "Where", self.missing, g.constant(estimator.fill_values_, "fill_values"), standardized
+        )
+
+    @functools.cached_property
+    def transformed(self):
+        g, estimator = self.g, self.estimator
+        guess = g.op(
+            "Mul",
+            self._in_float64(self.reconstruction),
+            g.constant(estimator.scale_, "scale", np.float64),
+        )
+        guess = g.op("Add", guess, g.constant(estimator.mean_, "mean", np.float64))
+        empty = estimator.n_observed_ == 0
+        if empty.any():  # a feature empty in fit is filled with 0
+            guess = g.op(
+                "Where",
+                g.constant(empty, "empty", bool),
+                g.constant(0.0, "zero", np.float64),
+                guess,
+            )
+        imputed = g.op("Where", self.missing, self._in_graph_type(guess), self.X)
+        if empty.any() and not estimator.keep_empty_features:
+            kept = g.constant(np.flatnonzero(~empty), "kept", np.int64)
+            imputed = g.op("Gather", imputed, kept, axis=1)
+        if not estimator.indicator_features_:
+            return imputed
+        features = g.constant(estimator.indicator_features_, "indicator_features", np.int64)
+        indicator = g.op("Gather", self.missing, features, axis=1)
+        indicator = g.op("Cast", indicator, to=g.onnx_type)
+        return g.op("Concat", imputed, indicator, axis=1)
+
+
 def _computation(estimator):
+    if isinstance(estimator, AutoencoderImputer):
+        return _ImputerComputation
     if isinstance(estimator, LinearAETransformer):
         return _LinearComputation
     if isinstance(estimator, VAETransformer):
@@ -583,7 +739,7 @@ def _computation(estimator):
 
 # output name -> the attribute of _Computation that computes it
 _OUTPUTS = {
-    "variable": "codes",
+    "variable": "transformed",
     "label": "label",
     "scores": "decision",
     "score_samples": "checked_scores",
@@ -614,7 +770,34 @@ def _output_names(model, options):
     return names + [name for name in ("score_samples", "reconstruction") if options[name]]
 
 
+def _imputed_width(imputer):
+    """The number of columns of an AutoencoderImputer's ``transform``."""
+    kept = (
+        imputer.n_features_in_ if imputer.keep_empty_features else (imputer.n_observed_ > 0).sum()
+    )
+    return int(kept) + len(imputer.indicator_features_ or ())
+
+
+def _check_imputer(imputer, options):
+    """Refuse what an AutoencoderImputer's graph cannot serve."""
+    if imputer.sample_posterior:
+        raise ValueError(
+            "AutoencoderImputer(sample_posterior=True) fills each hole with a random "
+            "draw, which an ONNX graph cannot reproduce; convert it with "
+            "sample_posterior=False (set_params(sample_posterior=False) on the fitted "
+            "imputer), whose fills are the network's best guess."
+        )
+    asked = [name for name in ("score_samples", "reconstruction") if options[name]]
+    if asked:
+        raise ValueError(
+            f"AutoencoderImputer has no {' nor '.join(asked)} output: its only output "
+            "is transform's filled table."
+        )
+
+
 def _width(estimator, name):
+    if name == "variable" and isinstance(estimator, AutoencoderImputer):
+        return _imputed_width(estimator)
     return {
         "variable": estimator.n_components_,
         "reconstruction": estimator.n_features_in_,
@@ -627,6 +810,8 @@ def _parse(scope, model, inputs, custom_parsers=None):
     operator = scope.declare_local_operator(_ALIASES[type(model)], model)
     operator.inputs = inputs
     options = {} if inverse else scope.get_options(model, dict.fromkeys(_OPTIONS, False))
+    if isinstance(estimator, AutoencoderImputer) and not inverse:
+        _check_imputer(estimator, options)
     float_type = type(inputs[0].type) if type(inputs[0].type) in _TYPES else FloatTensorType
     for name in _output_names(model, options):
         shape = [None, _width(estimator, name)]
@@ -754,6 +939,11 @@ def inverse_transform_to_onnx(estimator, *, dtype=np.float32, target_opset=None)
         raise TypeError(
             "inverse_transform_to_onnx takes a fitted skae estimator "
             f"({', '.join(_ESTIMATORS)}), got {type(estimator).__name__}."
+        )
+    if isinstance(estimator, AutoencoderImputer):
+        raise TypeError(
+            "AutoencoderImputer has no inverse_transform: its transform is the filled "
+            "table, not codes."
         )
     check_is_fitted(estimator)
     tensor_types = {np.dtype(types[0]): tensor_type for tensor_type, types in _TYPES.items()}
