@@ -29,6 +29,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_deep.py", "| paper: PCA (30) |"),
         ("bench_precision.py", "| deep recipe, batch 512, 1 epoch |"),
         ("bench_threads.py", "| deep recipe (1 epoch) |"),
+        ("bench_impute.py", "| digits |"),
     ],
 )
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
