@@ -87,8 +87,11 @@ def main(argv=None):
         args.rows, args.cols, args.density = 5_000, 2_000, 0.01
 
     rows = []
+    # the smoke run stays in this process (as bench_linear's): its memory figures mean
+    # nothing anyway, and each fresh process costs seconds of imports
+    launch = (lambda fn, *a: fn(*a)) if args.quick else in_fresh_process
     for name in ("TruncatedSVD", "AutoencoderTransformer"):
-        nnz, nbytes, fit_s, fit_mb, transform_s, transform_mb = in_fresh_process(
+        nnz, nbytes, fit_s, fit_mb, transform_s, transform_mb = launch(
             measure,
             name,
             args.rows,

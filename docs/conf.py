@@ -10,6 +10,7 @@ docs command). Two environment variables change what the gallery does:
     it their pages show the code and say that their output needs the data.
 """
 
+import gc
 import os
 import re
 import sys
@@ -108,6 +109,10 @@ def _unlink_scikit_learn_labels(app, what, name, obj, options, lines):
 
 
 def setup(app):
+    # sphinx-gallery collects garbage before every example, a quarter of a second
+    # each over the objects of torch, scikit-learn and Sphinx: frozen now, once they
+    # are loaded, they are left out of those collections (what the examples create is not)
+    gc.freeze()
     # the files the examples write (--out) go beside the doctrees, out of the site
     os.environ["SKAE_DOCS_FIGURES"] = os.path.join(app.doctreedir, "example_figures")
     app.connect("autodoc-process-docstring", _unlink_scikit_learn_labels)

@@ -279,19 +279,31 @@ def test_warm_start_moves_the_network_to_the_current_device(wine):
     assert est.net_.device == "cpu"
 
 
-@pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_loaded_in_a_fresh_process_transforms_identically(Estimator, wine, tmp_path):
-    X = wine
-    est = fast(Estimator).fit(X)
-    joblib.dump(est, tmp_path / "est.joblib")
-    np.save(tmp_path / "X.npy", X)
+@pytest.fixture(scope="module")
+def transformed_in_a_fresh_process(wine, tmp_path_factory):
+    """Each of ESTIMATORS fitted here and its codes of wine computed by a fresh
+    process that loaded it (one process for all: its start is most of the time)."""
+    folder = tmp_path_factory.mktemp("fresh")
+    fitted = {Estimator.__name__: fast(Estimator).fit(wine) for Estimator in ESTIMATORS}
+    for name, est in fitted.items():
+        joblib.dump(est, folder / f"{name}.joblib")
+    np.save(folder / "X.npy", wine)
     code = (
-        "import joblib, numpy as np, sys; d = sys.argv[1]; "
-        "est = joblib.load(d + '/est.joblib'); "
-        "np.save(d + '/Z.npy', est.transform(np.load(d + '/X.npy')))"
+        "import joblib, numpy as np, sys; d, names = sys.argv[1], sys.argv[2:]\n"
+        "for name in names:\n"
+        "    est = joblib.load(f'{d}/{name}.joblib')\n"
+        "    np.save(f'{d}/{name}.npy', est.transform(np.load(d + '/X.npy')))\n"
     )
-    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
-    np.testing.assert_array_equal(np.load(tmp_path / "Z.npy"), est.transform(X))
+    subprocess.run([sys.executable, "-c", code, str(folder), *fitted], check=True)
+    return {name: (est, np.load(folder / f"{name}.npy")) for name, est in fitted.items()}
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_loaded_in_a_fresh_process_transforms_identically(
+    Estimator, wine, transformed_in_a_fresh_process
+):
+    est, Z = transformed_in_a_fresh_process[Estimator.__name__]
+    np.testing.assert_array_equal(Z, est.transform(wine))
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)

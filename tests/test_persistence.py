@@ -480,9 +480,7 @@ except ValueError as error:
 """
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/status")
-def test_declared_sizes_are_checked_against_the_tensors_before_building(wine, tmp_path):
-    path = tmp_path / "est.skae"
+def _file_declaring_a_huge_network(wine, path):
     est = AutoencoderTransformer(3, hidden_layer_sizes=(8,), max_iter=2, random_state=0)
     skae.save(est.fit(wine), path)
 
@@ -491,15 +489,15 @@ def test_declared_sizes_are_checked_against_the_tensors_before_building(wine, tm
         _set(document, "attributes", "n_features_in_", 10**6)
 
     _resave(path, declare_a_huge_network)
+    return path
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/status")
+def test_declared_sizes_are_checked_against_the_tensors_before_building(limited_children):
+    path, result = limited_children["little memory"]
     assert path.stat().st_size < 12_000
     # in a child process, whose address space is limited so that a loader that
     # believes the file fails fast instead of taking the memory
-    result = subprocess.run(
-        [sys.executable, "-c", _LOAD_WITH_LITTLE_MEMORY, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
     assert result.stdout, f"the file loaded, or the loader crashed: {result.stderr}"
     seconds, grown_kib, message = result.stdout.split(" ", 2)
     assert "do not fit its weights" in message and "of shape (500" in message, message
@@ -623,15 +621,64 @@ print(np.array_equal(skae.load(path).transform(X), old.transform(X)))
 """
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_FSIZE")
-def test_failed_save_leaves_the_old_file_intact(tmp_path):
-    # in a child process, so that the file size limit does not reach pytest
-    result = subprocess.run(
-        [sys.executable, "-c", _SAVE_OVER_AN_OLD_FILE_WHILE_WRITES_FAIL, str(tmp_path / "m.skae")],
+# Runs scripts, each in a child forked from one interpreter that has imported skae:
+# every child's limits (file size, address space) and memory marks are its own, and
+# the interpreter's start and imports, most of each test's time, are paid once.
+_FORKED_CHILDREN = """
+import json, os, sys, traceback
+import numpy as np, sklearn.datasets, skae
+
+codes = []
+for script, args, out in json.loads(sys.argv[1]):
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(os.open(out, os.O_WRONLY | os.O_CREAT), 1)
+        os.dup2(os.open(out + ".err", os.O_WRONLY | os.O_CREAT), 2)
+        sys.argv = ["-c", *args]
+        try:
+            exec(compile(script, "<script>", "exec"), {"__name__": "__main__"})
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush(), sys.stderr.flush()
+        os._exit(code)
+    codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+print(json.dumps(codes))
+"""
+
+
+@pytest.fixture(scope="module")
+def limited_children(wine, tmp_path_factory):
+    """Name -> (its file, its finished script) of the scripts that run under limits."""
+    folder = tmp_path_factory.mktemp("limited")
+    (folder / "save").mkdir()
+    runs = {
+        "little memory": (
+            _LOAD_WITH_LITTLE_MEMORY,
+            _file_declaring_a_huge_network(wine, folder / "est.skae"),
+        ),
+        "failing writes": (_SAVE_OVER_AN_OLD_FILE_WHILE_WRITES_FAIL, folder / "save" / "m.skae"),
+    }
+    jobs = [[script, [str(path)], str(folder / name)] for name, (script, path) in runs.items()]
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKED_CHILDREN, json.dumps(jobs)],
         capture_output=True,
         text=True,
         timeout=300,
     )
+    assert done.returncode == 0, done.stderr
+    results = {}
+    for (name, (_, path)), code in zip(runs.items(), json.loads(done.stdout), strict=True):
+        stdout, stderr = ((folder / f"{name}{end}").read_text() for end in ("", ".err"))
+        results[name] = path, subprocess.CompletedProcess(name, code, stdout, stderr)
+    return results
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_FSIZE")
+def test_failed_save_leaves_the_old_file_intact(limited_children):
+    # in a child process, so that the file size limit does not reach pytest
+    _, result = limited_children["failing writes"]
     assert result.returncode == 0, result.stderr
     failed, files, same = result.stdout.splitlines()
     assert failed.startswith("save failed:") and "File too large" in failed
