@@ -71,9 +71,7 @@ from skae import AutoencoderImputer
 imputers = {
     "AutoencoderImputer": AutoencoderImputer(max_iter=args.epochs, random_state=args.seed),
     "KNNImputer": KNNImputer(),
-    "IterativeImputer": IterativeImputer(
-        max_iter=args.iterative_rounds, random_state=args.seed
-    ),
+    "IterativeImputer": IterativeImputer(max_iter=args.iterative_rounds, random_state=args.seed),
 }
 filled, seconds = {}, {}
 for name, imputer in imputers.items():
@@ -115,4 +113,4 @@ for r, (title, images) in enumerate(rows.items()):
             ax.set_ylabel(title, rotation=0, ha="right", va="center", fontsize=8)
 fig.tight_layout()
 fig.savefig(args.out / "fills.png", dpi=100)
-print(f"wrote {args.out / 'fills.png'}")
+print("wrote fills.png to the --out folder")

@@ -795,14 +795,23 @@ def _observed_sums(X, weights):
     observed entries (``weights`` None: every row weighs 1). Chunk by chunk, so a
     memmap or a sparse matrix is never densified whole."""
     n_features = X.shape[1]
-    sums = np.zeros(n_features)
-    totals = np.zeros(n_features)
-    for rows in _chunks(*X.shape):
-        chunk = np.asarray(_dense(X[rows]), dtype=np.float64)
-        observed = ~np.isnan(chunk)
-        w = np.ones(len(chunk)) if weights is None else np.asarray(weights[rows], np.float64)
-        sums += w @ np.where(observed, chunk, 0.0)
-        totals += w @ observed
+    w = np.ones(X.shape[0]) if weights is None else np.asarray(weights, np.float64)
+    if sp.issparse(X):
+        # a hole is a stored NaN; every entry not stored is an observed zero
+        holes = np.isnan(X.data)
+        values, missing = X.copy(), X.copy()
+        values.data = np.where(holes, 0.0, X.data.astype(np.float64))
+        missing.data = holes.astype(np.float64)
+        sums = np.asarray(values.T @ w).ravel()
+        totals = w.sum() - np.asarray(missing.T @ w).ravel()
+    else:
+        sums = np.zeros(n_features)
+        totals = np.zeros(n_features)
+        for rows in _chunks(*X.shape):
+            chunk = np.asarray(X[rows], dtype=np.float64)
+            observed = ~np.isnan(chunk)
+            sums += w[rows] @ np.where(observed, chunk, 0.0)
+            totals += w[rows] @ observed
     merged = _global_sums([*sums, *totals])
     return np.asarray(merged[:n_features]), np.asarray(merged[n_features:])
 

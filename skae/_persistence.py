@@ -252,6 +252,8 @@ def _decode(value, tensors, classes):
         random_state.set_state(tuple(content))
         return random_state
     if kind == "array":
+        if content not in tensors:
+            raise ValueError(f"the file refers to an array {content!r} that it does not hold.")
         return tensors.pop(content)
     if kind == "strings":
         return np.array(content, dtype=object)

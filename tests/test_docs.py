@@ -92,6 +92,8 @@ PRINTED = {
     "text_autoencoder": {"sparse: True": 1, "| autoencoder |": 1, "| TruncatedSVD |": 1},
     # pandas in, pandas codes out; the planted rows counted
     "mixed_tabular": {"| 6 autoencoder codes |": 1, "DataFrame": 1, "of the 20 planted": 1},
+    # the three imputers, each with its error on the removed pixels
+    "missing_values": {"| AutoencoderImputer |": 1, "| KNNImputer |": 1, "| IterativeImputer |": 1},
 }
 
 

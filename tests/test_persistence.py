@@ -487,6 +487,13 @@ def _file_declaring_a_huge_network(wine, path):
     def declare_a_huge_network(document, tensors):
         _set(document, "params", "hidden_layer_sizes", {"tuple": [500]})
         _set(document, "attributes", "n_features_in_", 10**6)
+        # as a file from before missing values had fill values: the weights are
+        # the only arrays left to betray the declared sizes
+        for name in ("fill_values_", "n_observed_"):
+            del tensors[f"attributes.{name}"]
+            document["attributes"]["dict"] = [
+                entry for entry in document["attributes"]["dict"] if entry[0] != name
+            ]
 
     _resave(path, declare_a_huge_network)
     return path
@@ -562,6 +569,14 @@ def test_training_state_is_checked_by_the_rules_fit_uses(
 
     _resave(path, edit)
     with pytest.raises(ValueError, match=message):
+        skae.load(path)
+
+
+def test_a_reference_to_an_array_the_file_lacks_is_named(wine, tmp_path):
+    path = tmp_path / "est.skae"
+    skae.save(clone(ESTIMATORS["ae"]).fit(wine), path)
+    _resave(path, lambda document, tensors: tensors.pop("attributes.fill_values_"))
+    with pytest.raises(ValueError, match=r"refers to an array 'attributes\.fill_values_' that"):
         skae.load(path)
 
 

@@ -16,7 +16,8 @@ LAYERS = [
     {"_dask"},
     {"_base", "_outlier"},
     {"_autoencoder", "_linear", "_vae"},
-    {"_impute", "_persistence", "onnx"},
+    {"_impute"},  # an AutoencoderTransformer with its own state
+    {"_persistence", "onnx"},
     {"__init__"},
 ]
 ESTIMATOR_MODULES = {"_autoencoder", "_linear", "_vae", "_impute"}
