@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ._base import _BaseAutoencoder
+from ._categorical import _CATEGORICAL_STATE, _Categorical
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
 from ._missing import _FILL_STATE
@@ -30,7 +31,7 @@ from ._validation import (
     tol="0.0001",
     tol_meaning="Smallest decrease of the monitored loss that counts as an improvement.",
 )
-class AutoencoderTransformer(_BaseAutoencoder):
+class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
     """Multilayer-perceptron autoencoder used as a scikit-learn transformer.
 
     The encoder maps each sample through ``hidden_layer_sizes`` to an
@@ -96,7 +97,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
     ('bce', 256, 20)
     """
 
-    _fitted_state = _FILL_STATE
+    _fitted_state = _FILL_STATE | _CATEGORICAL_STATE
 
     _parameter_rules = {
         "n_components": [_Interval(numbers.Integral, 1, None)],
@@ -134,6 +135,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         pretrain_iter=0,
         module=None,
         module_params=None,
+        categorical_features=None,
         optimizer="adam",
         alpha=1e-4,
         batch_size="auto",
@@ -184,6 +186,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self.pretrain_iter = pretrain_iter
         self.module = module
         self.module_params = module_params
+        self.categorical_features = categorical_features
 
     def _net_params(self, n_features, n_components):
         if self.module is None:
@@ -274,6 +277,8 @@ class AutoencoderTransformer(_BaseAutoencoder):
             "sparsity": 0.0,
             "sparsity_target": None,
             "pretrain_iter": 0,
+            # the layers train on the network's input, categories already encoded
+            "categorical_features": None,
             "max_iter": self.pretrain_iter,
             "early_stopping": False,
             "n_iter_no_change": None,
@@ -409,6 +414,7 @@ class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
         pretrain_iter=0,
         module=None,
         module_params=None,
+        categorical_features=None,
         optimizer="adam",
         alpha=1e-4,
         batch_size="auto",
@@ -442,6 +448,7 @@ class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
             pretrain_iter=pretrain_iter,
             module=module,
             module_params=module_params,
+            categorical_features=categorical_features,
             optimizer=optimizer,
             alpha=alpha,
             batch_size=batch_size,

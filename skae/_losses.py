@@ -82,6 +82,28 @@ def _negative_log_likelihood(raw, x, likelihood):
     return 0.5 * (x - raw) ** 2 + 0.5 * math.log(2 * math.pi)
 
 
+def _by_column(terms, raw, target, observed, categories):
+    """``(terms, observed)`` per original column: the elementwise ``terms`` (and
+    ``observed`` mask, or None) of the numeric columns, which come first, followed
+    by one column per categorical block of the widths ``categories``, whose term is
+    the cross-entropy of the block's one-hot ``target`` (NaN already zeroed) under
+    the softmax of its logits in ``raw``. Without ``categories``, ``terms`` and
+    ``observed`` themselves, so that a purely numeric loss is computed as before."""
+    if not categories:
+        return terms, observed
+    n_numeric = raw.shape[1] - sum(categories)
+    columns, seen, start = [terms[:, :n_numeric]], [], n_numeric
+    for width in categories:
+        logits, onehot = raw[:, start : start + width], target[:, start : start + width]
+        columns.append((torch.logsumexp(logits, dim=1) - (logits * onehot).sum(dim=1))[:, None])
+        if observed is not None:
+            seen.append(observed[:, start : start + 1])
+        start += width
+    if observed is not None:
+        observed = torch.cat([observed[:, :n_numeric], *seen], dim=1)
+    return torch.cat(columns, dim=1), observed
+
+
 def _kl_to_standard_normal(mean, log_var):
     """Per-row ``KL(N(mean, exp(log_var)) || N(0, I))``."""
     return 0.5 * (torch.exp(log_var) + mean**2 - 1 - log_var).sum(dim=1)
@@ -94,6 +116,11 @@ class _ReconstructionLoss(torch.nn.Module):
     ``binary_cross_entropy_with_logits`` computes the same value as a sigmoid
     followed by ``BCELoss``, in one fused and numerically stable kernel.
 
+    With ``categories`` (the widths of the categorical columns' one-hot blocks,
+    after the numeric columns), each block is a softmax head trained with its
+    cross-entropy, and a row's loss is the mean over its original columns: a
+    categorical column counts once, as a numeric one does (see skae._categorical).
+
     ``y_pred`` is ``(raw, codes)`` as ``_AutoencoderNet.infer`` returns it. A
     positive ``sparsity`` adds ``sparsity`` times the mean absolute code (L1) or,
     with a ``sparsity_target`` rho, the summed KL divergence between rho and each
@@ -102,9 +129,15 @@ class _ReconstructionLoss(torch.nn.Module):
     """
 
     def __init__(
-        self, loss="mse", output_activation="identity", sparsity=0.0, sparsity_target=None
+        self,
+        loss="mse",
+        output_activation="identity",
+        sparsity=0.0,
+        sparsity_target=None,
+        categories=(),
     ):
         super().__init__()
+        self.categories = categories
         self.loss = loss
         self.output_activation = output_activation
         self.sparsity = sparsity
@@ -121,6 +154,7 @@ class _ReconstructionLoss(torch.nn.Module):
             errors = F.mse_loss(torch.sigmoid(raw), target, reduction="none")
         else:
             errors = F.mse_loss(raw, target, reduction="none")
+        errors, observed = _by_column(errors, raw, target, observed, self.categories)
         if observed is not None:
             # each row's mean over its observed entries: a row with holes weighs
             # as much as a complete one
@@ -149,10 +183,13 @@ class _NegativeELBO(torch.nn.Module):
     """Mean over the batch of the negative evidence lower bound, in nats per sample:
     the reconstruction's negative log-likelihood plus ``beta`` times the KL
     divergence of the posterior from the standard normal prior; a weighted mean
-    with the rows' ``weight``."""
+    with the rows' ``weight``. The columns of ``categories`` (one-hot blocks after
+    the numeric columns) have a categorical likelihood, the softmax of their
+    logits."""
 
-    def __init__(self, likelihood="gaussian", beta=1.0):
+    def __init__(self, likelihood="gaussian", beta=1.0, categories=()):
         super().__init__()
+        self.categories = categories
         self.likelihood = likelihood
         self.beta = beta
 
@@ -161,5 +198,6 @@ class _NegativeELBO(torch.nn.Module):
         raw, mean, log_var = _without_unweighted_rows(weight, *y_pred)
         target, observed = _observed_entries(target.to(raw.dtype))
         target = _without_unweighted_rows(weight, target)[0]
-        nll = _observed_total(_negative_log_likelihood(raw, target, self.likelihood), observed)
+        terms = _negative_log_likelihood(raw, target, self.likelihood)
+        nll = _observed_total(*_by_column(terms, raw, target, observed, self.categories))
         return _weighted(nll + self.beta * _kl_to_standard_normal(mean, log_var), weight).mean()

@@ -6,8 +6,10 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseAutoencoder
+from ._categorical import _CATEGORICAL_STATE, _Categorical
 from ._docstrings import _fill_doc
 from ._losses import (
+    _by_column,
     _kl_to_standard_normal,
     _negative_log_likelihood,
     _NegativeELBO,
@@ -46,7 +48,7 @@ def _score_noise(n_components, dtype):
         "        sample) that counts as an improvement."
     ),
 )
-class VAETransformer(_BaseAutoencoder):
+class VAETransformer(_Categorical, _BaseAutoencoder):
     """Variational autoencoder used as a scikit-learn transformer and generator.
 
     The encoder maps each sample through ``hidden_layer_sizes`` to a Gaussian
@@ -116,7 +118,7 @@ class VAETransformer(_BaseAutoencoder):
         "beta": [_Interval(numbers.Real, 0, None)],
     }
 
-    _fitted_state = _FILL_STATE
+    _fitted_state = _FILL_STATE | _CATEGORICAL_STATE
 
     _net_class = _VAENet
 
@@ -128,6 +130,7 @@ class VAETransformer(_BaseAutoencoder):
         activation="relu",
         likelihood="gaussian",
         beta=1.0,
+        categorical_features=None,
         optimizer="adam",
         alpha=0.0,
         batch_size="auto",
@@ -168,6 +171,7 @@ class VAETransformer(_BaseAutoencoder):
         self.activation = activation
         self.likelihood = likelihood
         self.beta = beta
+        self.categorical_features = categorical_features
 
     def _net_params(self, n_features, n_components):
         return super()._net_params(n_features, n_components) | {
@@ -202,7 +206,7 @@ class VAETransformer(_BaseAutoencoder):
         # averaged over _SCORE_DRAWS fixed standard-normal draws; a Bernoulli
         # model gives a value outside [0, 1] no likelihood (-inf)
         draws = _score_noise(self.n_components_, _TORCH_DTYPES[X.dtype.type])
-        fill = _as_fill(self)
+        fill, widths = _as_fill(self), self._widths()
 
         def elbo(module, x):
             # the network may compute in mixed precision; the sums are in x's dtype
@@ -216,7 +220,7 @@ class VAETransformer(_BaseAutoencoder):
             for noise in draws.to(x.device):
                 raw = module.decode(mean + std * noise).to(x.dtype)
                 terms = _negative_log_likelihood(raw, x, self.likelihood)
-                log_likelihood -= _observed_total(terms, observed)
+                log_likelihood -= _observed_total(*_by_column(terms, raw, x, observed, widths))
             score = log_likelihood / _SCORE_DRAWS - _kl_to_standard_normal(mean, log_var)
             if self.likelihood == "bernoulli":
                 score = score.masked_fill(outside, -float("inf"))
@@ -247,7 +251,7 @@ class VAETransformer(_BaseAutoencoder):
         generator = torch.Generator().manual_seed(_draw_seed(random_state))
         dtype = next(self.net_.module_.parameters()).dtype
         codes = torch.randn(int(n_samples), self.n_components_, generator=generator, dtype=dtype)
-        return self._decode(codes.numpy())
+        return self._as_table(self._decode(codes.numpy()))
 
 
 @_fill_doc(
@@ -340,6 +344,7 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
         activation="relu",
         likelihood="gaussian",
         beta=1.0,
+        categorical_features=None,
         optimizer="adam",
         alpha=0.0,
         batch_size="auto",
@@ -363,6 +368,7 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
             activation=activation,
             likelihood=likelihood,
             beta=beta,
+            categorical_features=categorical_features,
             optimizer=optimizer,
             alpha=alpha,
             batch_size=batch_size,

@@ -42,7 +42,10 @@ def reconstruction_error(estimator, X, *, per_feature=False):
     errors : ndarray of shape (n_samples,) or (n_samples, n_features)
         Squared reconstruction error of each sample, averaged over the features;
         with ``per_feature=True`` of each sample and feature, whose mean over the
-        features (``errors.mean(axis=1)``) is the per-sample error.
+        features (``errors.mean(axis=1)``) is the per-sample error. For a skae
+        estimator with ``categorical_features``, one value per original column:
+        a categorical column's error is its cross-entropy in nats (NaN for a
+        missing entry; the per-sample error is the mean over observed columns).
 
     Raises
     ------
@@ -76,6 +79,11 @@ def reconstruction_error(estimator, X, *, per_feature=False):
                 "reconstruction error; use an estimator (or a Pipeline of steps) that "
                 "has both transform and inverse_transform."
             )
+    if getattr(estimator, "categories_", None) is not None:
+        # a skae estimator with categorical columns: a categorical column's error
+        # is its cross-entropy, which the estimator computes from its logits
+        errors = estimator._column_errors(X)
+        return errors if per_feature else _observed_mean(errors, 0)
     if sp.issparse(X):
         X = X.tocsr()  # COO and others cannot be sliced by rows
     elif not hasattr(X, "shape"):

@@ -824,6 +824,13 @@ def _check_input(operator):
     """The (NumPy, torch) dtypes of the operator's one float input, checked to have
     the columns that the estimator (or its inverse_transform) takes."""
     estimator, inverse = _unwrap(operator.raw_operator)
+    if getattr(estimator, "categories_", None) is not None:
+        raise NotImplementedError(
+            f"{type(estimator).__name__} has categorical columns (categorical_features="
+            f"{estimator.categorical_features!r}); skae.onnx has no graph yet for their "
+            "one-hot encoding and softmax heads. Export an estimator fitted with "
+            "categorical_features=None on columns you encode yourself (OneHotEncoder)."
+        )
     if inverse:
         width, what = estimator.n_components_, "codes of n_components_"
     else:

@@ -14,7 +14,7 @@ LAYERS = [
     {"_distributed", "_show_versions", "_missing"},
     {"_losses", "_pca", "_net", "metrics", "plotting"},
     {"_dask"},
-    {"_base", "_outlier"},
+    {"_base", "_outlier", "_categorical"},  # _categorical: a mixin of the base
     {"_autoencoder", "_linear", "_vae"},
     {"_impute"},  # an AutoencoderTransformer with its own state
     {"_persistence", "onnx"},

@@ -1,0 +1,425 @@
+"""Categorical columns as categories: the ``categorical_features`` parameter of the
+nonlinear autoencoders, spelled as
+:class:`~sklearn.ensemble.HistGradientBoostingClassifier` spells it.
+
+The estimator encodes each categorical column itself. The network's input and
+output hold the numeric columns first, in their order, then one block per
+categorical column of one entry per category seen in the first fit
+(``categories_``, sorted): a one-hot block in the input, and the logits of a
+softmax head in the output, trained with its cross-entropy. A missing entry
+(NaN, None, ``pd.NA``) is a missing value: its whole block is missing, enters the
+encoder as the fill values (the categories' training frequencies) and is left out
+of the loss, as the missing-values feature does for a numeric entry. A category
+unseen in the first fit is treated as missing when transforming or scoring, as
+:class:`~sklearn.preprocessing.OneHotEncoder` with ``handle_unknown="ignore"``
+does; in a later ``partial_fit`` or warm-started ``fit`` it is an error naming
+the column, since the network's heads are sized by the first fit's categories.
+
+Weighting: a row's loss and its reconstruction error are the mean over its
+observed original columns, each column counting once: a numeric column by the
+estimator's loss (squared error on standardized data is about 1 for a guess of
+the mean), a categorical column by its cross-entropy in nats (``log(k)`` for a
+uniform guess over ``k`` categories, 0 for a certain right one). One-hot encoding
+the columns by hand instead would count a column of ``k`` categories ``k`` times.
+The variational autoencoder's likelihood is a product over the columns: a
+Gaussian (or Bernoulli) for each numeric one, a categorical for each categorical
+one.
+"""
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.utils.validation import validate_data
+
+from ._losses import _bernoulli_divergence, _by_column
+from ._missing import _as_fill, _filled, _observed_entries
+from ._net import _run_chunks
+from ._validation import _Array
+
+# the dtype names of table columns that "from_dtype" takes as categorical
+_CATEGORICAL_DTYPES = {
+    "category",
+    "object",
+    "string",
+    "str",
+    "String",
+    "Utf8",
+    "Categorical",
+    "Enum",
+}
+
+
+class _CategoricalSpec:
+    """The forms of ``categorical_features`` (the details are checked in fit)."""
+
+    def accepts(self, value):
+        if value is None or (isinstance(value, str) and value == "from_dtype"):
+            return True
+        return isinstance(value, list | tuple | np.ndarray)
+
+    def __str__(self):
+        return "None, 'from_dtype', or an array-like of bool, int or str"
+
+
+class _CategoryState:
+    """``is_categorical_`` (a boolean array of ``n_features_in_`` entries, or None)
+    and ``categories_`` (one sorted array of distinct categories per categorical
+    column, or None), checked together: what ``skae.load`` checks of them."""
+
+    optional = True
+
+    def check(self, name, value, estimator):
+        mask = getattr(estimator, "is_categorical_", None)
+        categories = getattr(estimator, "categories_", None)
+        if mask is None and categories is None:
+            return
+        if not (
+            isinstance(mask, np.ndarray)
+            and mask.dtype == bool
+            and mask.shape == (estimator.n_features_in_,)
+            and mask.any()
+            and isinstance(categories, list)
+            and len(categories) == int(mask.sum())
+        ):
+            raise ValueError(
+                "is_categorical_ must be a boolean array of n_features_in_ entries and "
+                "categories_ a list of one array per categorical column (or both None)."
+            )
+        for i, values in enumerate(categories):
+            if not (
+                isinstance(values, np.ndarray)
+                and values.ndim == 1
+                and len(values) > 0
+                and (values.dtype.kind in "iuf" or values.dtype == object)
+                and len(np.unique(values)) == len(values)
+            ):
+                raise ValueError(
+                    f"categories_[{i}] must be a non-empty 1-D array of distinct categories."
+                )
+
+
+# fitted state of an estimator with categorical_features: the fill values and
+# counts are those of the network's inputs, one per one-hot entry
+_CATEGORICAL_STATE = {
+    "is_categorical_": _CategoryState(),
+    "categories_": _CategoryState(),
+    "fill_values_": _Array("_n_inputs", optional=True),
+    "n_observed_": _Array("_n_inputs", optional=True),
+}
+
+
+def _is_missing(values):
+    """Per entry of a 1-D array: NaN, None or pandas' NA."""
+    if values.dtype != object:
+        return np.isnan(values) if values.dtype.kind == "f" else np.zeros(len(values), bool)
+    return np.array(
+        [
+            v is None or type(v).__name__ == "NAType" or (isinstance(v, numbers.Real) and v != v)
+            for v in values
+        ],
+        dtype=bool,
+    )
+
+
+def _dtype_mask(X, n_features):
+    """The columns of table ``X`` whose dtype is categorical (category, string,
+    object); none for an array, which has no column dtypes."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(X, "columns"):
+        return np.zeros(n_features, dtype=bool)
+    return np.array([str(d).split("(")[0].split("[")[0] in _CATEGORICAL_DTYPES for d in dtypes])
+
+
+def _categorical_mask(spec, X, n_features, names):
+    """The boolean mask of the categorical columns that ``spec`` (the parameter)
+    names, ValueError naming what is wrong with it."""
+    if isinstance(spec, str):
+        return _dtype_mask(X, n_features)
+    spec = np.asarray(spec)
+    if spec.dtype == bool:
+        if spec.shape != (n_features,):
+            raise ValueError(
+                f"categorical_features as a boolean mask must have one entry per "
+                f"feature ({n_features}), got shape {spec.shape}."
+            )
+        return spec.copy()
+    mask = np.zeros(n_features, dtype=bool)
+    if spec.size == 0:
+        return mask
+    if spec.dtype.kind in "iu":
+        if spec.ndim != 1 or spec.min() < 0 or spec.max() >= n_features:
+            raise ValueError(
+                f"categorical_features as indices must lie in [0, {n_features - 1}], "
+                f"got {spec.tolist()}."
+            )
+        mask[spec] = True
+        return mask
+    if spec.dtype.kind in "UO":
+        if names is None:
+            raise ValueError(
+                "categorical_features names columns, but X has no column names "
+                "(fit with a DataFrame, or give indices or a boolean mask)."
+            )
+        position = {name: i for i, name in enumerate(names)}
+        unknown = [str(s) for s in spec if s not in position]
+        if unknown:
+            raise ValueError(
+                f"categorical_features names {unknown}, which are not columns of X ({list(names)})."
+            )
+        mask[[position[s] for s in spec]] = True
+        return mask
+    raise ValueError(
+        "categorical_features must be None, 'from_dtype', a boolean mask, integer "
+        f"indices or column names; got an array of dtype {spec.dtype}."
+    )
+
+
+def _categories_of(values, column):
+    """The sorted distinct observed values of a categorical column."""
+    observed = values[~_is_missing(values)]
+    if observed.dtype == object and all(isinstance(v, numbers.Real) for v in observed):
+        observed = observed.astype(np.float64)
+    try:
+        categories = np.unique(observed)
+    except TypeError as error:
+        raise ValueError(
+            f"categorical column {column} mixes values that cannot be ordered "
+            f"(strings and numbers?): {error}"
+        ) from None
+    if categories.dtype.kind == "f" and not np.isfinite(categories).all():
+        raise ValueError(f"categorical column {column} holds infinity.")
+    if categories.dtype.kind == "U":
+        categories = categories.astype(object)
+    return categories
+
+
+def _codes(values, categories):
+    """Each value's index in ``categories``; -1 where missing or unknown."""
+    codes = np.full(len(values), -1)
+    present = ~_is_missing(values)
+    if not present.any() or not len(categories):
+        return codes
+    kept = values[present]
+    if categories.dtype.kind == "f":
+        try:
+            kept = kept.astype(np.float64)
+        except (TypeError, ValueError):
+            return codes  # no number is one of these categories
+    elif kept.dtype != object:
+        kept = kept.astype(object)
+    try:
+        index = np.clip(np.searchsorted(categories, kept), 0, len(categories) - 1)
+    except TypeError:
+        # values of another type than the categories: compared one by one
+        lookup = {c: i for i, c in enumerate(categories.tolist())}
+        codes[present] = [lookup.get(v, -1) for v in kept.tolist()]
+        return codes
+    codes[present] = np.where(categories[index] == kept, index, -1)
+    return codes
+
+
+class _Categorical:
+    """``categorical_features`` for an estimator of the base: its validation into the
+    network's encoding, the net's widths and heads, and the table that
+    ``inverse_transform`` gives back. Mixed in before the base."""
+
+    _parameter_rules = {"categorical_features": [_CategoricalSpec()]}
+
+    _fitted_state = _CATEGORICAL_STATE
+
+    @property
+    def _n_inputs(self):
+        """The network's input width: one per numeric column and one per category."""
+        categories = getattr(self, "categories_", None)
+        if categories is None:
+            return self.n_features_in_
+        return int((~self.is_categorical_).sum()) + sum(len(c) for c in categories)
+
+    def _widths(self):
+        categories = getattr(self, "categories_", None)
+        return () if categories is None else tuple(len(c) for c in categories)
+
+    def _validate(self, X, **kwargs):
+        reset = kwargs.get("reset", True)
+        if reset and self.categorical_features is None:
+            self.is_categorical_ = self.categories_ = None
+        if (reset and self.categorical_features is None) or (
+            not reset and getattr(self, "categories_", None) is None
+        ):
+            return super()._validate(X, **kwargs)
+        if sp.issparse(X):
+            raise TypeError(
+                "categorical_features needs dense input: a sparse matrix cannot hold "
+                "categories (encode them yourself and set categorical_features=None)."
+            )
+        table = X
+        X = validate_data(self, X, dtype=None, ensure_all_finite=False, **kwargs)
+        if reset:
+            mask = _categorical_mask(
+                self.categorical_features,
+                table,
+                X.shape[1],
+                getattr(self, "feature_names_in_", None),
+            )
+            if not mask.any():
+                # no categorical column: the data is numeric, validated as such
+                self.is_categorical_ = self.categories_ = None
+                return super()._validate(table, **kwargs)
+            self.categories_ = [_categories_of(X[:, j], j) for j in np.flatnonzero(mask)]
+            self.is_categorical_ = mask
+        # a fit that continues (partial_fit, warm_start) validates with
+        # ensure_min_samples, which transform and the scores do not
+        return self._encoded(X, training="ensure_min_samples" in kwargs and not reset)
+
+    def _encoded(self, X, *, training):
+        """The network's input for the validated table ``X``: its numeric columns
+        as floats, then each categorical column one-hot (NaN where missing or,
+        unless ``training``, unknown)."""
+        mask = self.is_categorical_
+        numeric = X[:, ~mask]
+        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+        if numeric.dtype == object:
+            numeric = np.where(_is_missing(numeric.ravel()).reshape(numeric.shape), np.nan, numeric)
+        try:
+            numeric = numeric.astype(dtype)
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"X has a non-numeric value in a column not in categorical_features "
+                f"({error}); list that column in categorical_features."
+            ) from None
+        if np.isinf(numeric).any():
+            raise ValueError("Input X contains infinity or a value too large for dtype.")
+        blocks = [numeric]
+        for j, categories in zip(np.flatnonzero(mask), self.categories_, strict=True):
+            values = X[:, j]
+            codes = _codes(values, categories)
+            if training and ((codes < 0) & ~_is_missing(values)).any():
+                new = values[(codes < 0) & ~_is_missing(values)][0]
+                raise ValueError(
+                    f"categorical column {j} has the category {new!r}, which the first fit "
+                    "did not see: the network's heads are sized by the first fit's "
+                    "categories_. Refit with fit (warm_start=False) on data with every category."
+                )
+            block = np.zeros((len(X), len(categories)), dtype=dtype)
+            block[np.flatnonzero(codes >= 0), codes[codes >= 0]] = 1
+            block[codes < 0] = np.nan
+            blocks.append(block)
+        return np.hstack(blocks)
+
+    def _net_params(self, n_features, n_components):
+        params = super()._net_params(n_features, n_components)
+        widths = self._widths()
+        return params | {"criterion__categories": widths} if widths else params
+
+    def _cpu_net_params(self):
+        if getattr(self, "categories_", None) is None:
+            return super()._cpu_net_params()
+        cpu = clone(self).set_params(device="cpu")
+        cpu.is_categorical_, cpu.categories_ = self.is_categorical_, self.categories_
+        return cpu._net_params(self._n_inputs, self.n_components_)
+
+    def _check_consistency(self):
+        super()._check_consistency()
+        if self.categorical_features is None and getattr(self, "categories_", None) is not None:
+            raise ValueError("categories_ is set, but categorical_features is None.")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self.categorical_features is not None:
+            tags.input_tags.sparse = False
+            tags.input_tags.categorical = True
+            tags.input_tags.string = True
+        return tags
+
+    # -- inference ------------------------------------------------------------
+
+    def inverse_transform(self, X):
+        """Decode codes back to the input space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, `n_components_`)
+            Codes, as returned by ``transform``.
+
+        Returns
+        -------
+        X_original : ndarray or DataFrame of shape (n_samples, `n_features_in_`)
+            Reconstructions, in the float dtype of the codes. With categorical
+            columns, the table: each categorical column's most probable category,
+            as a pandas DataFrame (categorical columns of dtype ``category``)
+            where the estimator was fitted on a table with column names, else an
+            object array.
+        """
+        return self._as_table(super().inverse_transform(X))
+
+    def _as_table(self, decoded):
+        """The decoder's output as the table of the original columns."""
+        if getattr(self, "categories_", None) is None:
+            return decoded
+        mask = self.is_categorical_
+        n_numeric = int((~mask).sum())
+        columns = {}
+        for k, j in enumerate(np.flatnonzero(~mask)):
+            columns[j] = decoded[:, k]
+        start = n_numeric
+        for j, categories in zip(np.flatnonzero(mask), self.categories_, strict=True):
+            best = decoded[:, start : start + len(categories)].argmax(axis=1)
+            columns[j] = categories[best]
+            start += len(categories)
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            table = np.empty((len(decoded), len(mask)), dtype=object)
+            for j, values in columns.items():
+                table[:, j] = values
+            return table
+        import pandas as pd
+
+        categorical = dict(zip(np.flatnonzero(mask), self.categories_, strict=True))
+        return pd.DataFrame(
+            {
+                names[j]: (
+                    pd.Categorical(columns[j], categories=categorical[j])
+                    if j in categorical
+                    else columns[j]
+                )
+                for j in range(len(mask))
+            }
+        )
+
+    def _column_errors(self, X, *, validated=False):
+        """Per sample and original column, the reconstruction error (NaN where
+        missing): a numeric column's squared error (Bernoulli divergence with a
+        Bernoulli model), a categorical column's cross-entropy."""
+        if not validated:
+            X = self._validate(X, reset=False)
+        numeric_order = np.flatnonzero(~self.is_categorical_)
+        order = np.argsort(np.concatenate([numeric_order, np.flatnonzero(self.is_categorical_)]))
+        fill, bernoulli = _as_fill(self), self._bernoulli_setting is not None
+        sigmoid, widths = self._sigmoid_output, self._widths()
+
+        def errors(module, x):
+            raw = module.decode(module.encode(_filled(x, fill))).to(x.dtype)
+            target, observed = _observed_entries(x)
+            if bernoulli:
+                n = raw.shape[1]
+                terms = torch.stack(
+                    [_bernoulli_divergence(raw[:, i : i + 1], x[:, i : i + 1]) for i in range(n)],
+                    dim=1,
+                )
+            else:
+                terms = ((torch.sigmoid(raw) if sigmoid else raw) - target) ** 2
+            terms, observed = _by_column(terms, raw, target, observed, widths)
+            if observed is not None:
+                terms = terms.masked_fill(~observed, float("nan"))
+            return terms[:, torch.from_numpy(order).to(terms.device)]
+
+        return _run_chunks(self, errors, X)
+
+    def _reconstruction_errors(self, X):
+        if getattr(self, "categories_", None) is None:
+            return super()._reconstruction_errors(X)
+        errors = self._column_errors(X, validated=True)
+        return np.nanmean(errors, axis=1)
