@@ -64,6 +64,15 @@ _IMPUTERS = {
     ),
 }
 
+# configurations with categorical columns (column 0 of scikit-learn's check data,
+# each of its values a category): they take dense data only, and have no ONNX
+# graph, so they join the checks and tests/test_categorical.py, not the tests that
+# every configuration of codes runs
+_CATEGORICAL = {
+    "ae-categorical": AutoencoderTransformer(**_SMALL, categorical_features=[0]),
+    "vae-categorical": VAETransformer(**_SMALL, categorical_features=[0]),
+}
+
 # configurations that need data of a particular form
 _NEEDS_UNIT_INTERVAL = {"ae-bce", "vae-bernoulli"}
 _NEEDS_FOUR_FEATURES = {"ae-conv"}
@@ -162,9 +171,14 @@ def imputer_ids():
     return list(_IMPUTERS)
 
 
+def categorical_ids():
+    """Ids of the configurations with categorical columns."""
+    return list(_CATEGORICAL)
+
+
 def instance(key, **params):
     """A fresh, unfitted copy of configuration ``key``, with ``params`` set."""
-    return clone((_INSTANCES | _IMPUTERS)[key]).set_params(**params)
+    return clone((_INSTANCES | _IMPUTERS | _CATEGORICAL)[key]).set_params(**params)
 
 
 def plain(cls, **params):

@@ -14,6 +14,7 @@ from skae._base import _ESTIMATORS
 
 from ._instances import (
     LENIENT,
+    categorical_ids,
     expected_failed_checks,
     imputer_ids,
     instance,
@@ -25,7 +26,7 @@ from ._instances import (
 def _checks():
     """scikit-learn's checks of every configuration that takes any data, each
     expected failure marked with its reason (strict unless it may pass by platform)."""
-    for key in instance_ids(data="any") + imputer_ids():
+    for key in instance_ids(data="any") + imputer_ids() + categorical_ids():
         failing = expected_failed_checks(instance(key))
         for estimator, check in estimator_checks_generator(instance(key), mark=None):
             name = check.func.__name__
