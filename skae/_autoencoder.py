@@ -50,6 +50,8 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
 
     {autoencoder_parameters}
 
+    {categorical_features}
+
     {training_parameters}
 
     Attributes
@@ -60,6 +62,8 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
     {training_attributes}
 
     {missing_attributes}
+
+    {categorical_attributes}
 
     See Also
     --------
@@ -363,6 +367,8 @@ class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
 
     {autoencoder_parameters}
 
+    {categorical_features}
+
     {training_parameters}
 
     Attributes
@@ -375,6 +381,8 @@ class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
     {training_attributes}
 
     {missing_attributes}
+
+    {categorical_attributes}
 
     See Also
     --------

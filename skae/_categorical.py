@@ -88,6 +88,14 @@ class _CategoryState:
                 "is_categorical_ must be a boolean array of n_features_in_ entries and "
                 "categories_ a list of one array per categorical column (or both None)."
             )
+        fill = getattr(estimator, "fill_values_", None)
+        widths = int((~mask).sum()) + sum(np.size(c) for c in categories)
+        if fill is not None and np.shape(fill) != (widths,):
+            raise ValueError(
+                f"categories_ hold {widths - int((~mask).sum())} categories, which with "
+                f"{int((~mask).sum())} numeric columns make {widths} network inputs and "
+                f"head outputs, but the network has {np.size(fill)}."
+            )
         for i, values in enumerate(categories):
             if not (
                 isinstance(values, np.ndarray)

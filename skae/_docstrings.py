@@ -109,6 +109,32 @@ _SNIPPETS = {
         Weight of the KL term: 1 is the ELBO proper; larger values give the
         beta-VAE's smoother, more disentangled codes at some cost in
         reconstruction.""",
+    "categorical_features": """\
+    categorical_features : {{"from_dtype"}}, array-like of bool, int or str, \
+default=None
+        The categorical columns, spelled as in
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`: None (none),
+        "from_dtype" (the columns of a pandas DataFrame of dtype ``category``,
+        string or object, or of a polars one of dtype Categorical or String; an
+        array has no column dtypes, so none), a boolean mask over the columns,
+        their integer indices, or their names (which need a table with column
+        names). The estimator encodes them itself: each category seen in the
+        first fit (``categories_``) is an input of the network and an output of
+        a softmax head trained with cross-entropy; a missing entry (NaN, None,
+        ``pd.NA``) is a missing value, and a category unseen in the first fit is
+        treated as one when transforming or scoring (an error in a continuing
+        ``partial_fit`` or ``warm_start`` fit). Each original column counts once
+        in the loss and in ``score_samples``: a categorical column by its
+        cross-entropy in nats. ``inverse_transform`` gives back the table. Dense
+        input only, and no ONNX export; see the user guide's "Categorical
+        columns".""",
+    "categorical_attributes": """\
+    is_categorical_ : ndarray of shape (`n_features_in_`,) of bool or None
+        Which columns are categorical; None where none is.
+
+    categories_ : list of ndarray or None
+        The categories of each categorical column, in column order, as seen in
+        the first fit (sorted); None where no column is categorical.""",
     "contamination": """\
     contamination : "auto" or float, default="auto"
         Expected share of outliers in the training data. With a float in
@@ -248,14 +274,16 @@ _SNIPPETS = {
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``, when ``X`` has string column names.""",
-    "missing_attributes": """    fill_values_ : ndarray of shape (`n_features_in_`,)
-        What the encoder is given for a missing entry (NaN) of each feature: the
+    "missing_attributes": """    fill_values_ : ndarray of shape (n_inputs,)
+        What the encoder is given for a missing entry (NaN) of each of its
+        ``n_inputs`` inputs (``n_features_in_``, or with categorical columns one
+        per numeric column and one per category, their frequency): the
         mean of its observed training values, weighted by ``sample_weight``
         (running means over ``partial_fit``'s chunks; 0 for a feature never
         observed). Training and scores count the observed entries only; see the
         user guide's "Missing values".
 
-    n_observed_ : ndarray of shape (`n_features_in_`,)
+    n_observed_ : ndarray of shape (n_inputs,)
         Number of observed training values behind each of ``fill_values_``
         (with ``sample_weight``, their total weight, each call's weights
         rescaled to average 1).""",

@@ -118,6 +118,8 @@ class AutoencoderImputer(AutoencoderTransformer):
 
     {missing_attributes}
 
+    {categorical_attributes}
+
     Notes
     -----
     The imputer is the autoencoder: its network, training history and the

@@ -70,6 +70,8 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
 
     {vae_parameters}
 
+    {categorical_features}
+
     {training_parameters}
 
     Attributes
@@ -80,6 +82,8 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
     {training_attributes}
 
     {missing_attributes}
+
+    {categorical_attributes}
 
     See Also
     --------
@@ -296,6 +300,8 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
 
     {vae_parameters}
 
+    {categorical_features}
+
     {training_parameters}
 
     Attributes
@@ -312,6 +318,8 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
     {training_attributes}
 
     {missing_attributes}
+
+    {categorical_attributes}
 
     See Also
     --------

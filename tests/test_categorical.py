@@ -1,0 +1,259 @@
+"""Categorical columns as categories: ``categorical_features``."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+
+import skae
+from skae import (
+    AutoencoderOutlierDetector,
+    AutoencoderTransformer,
+    VAEOutlierDetector,
+    VAETransformer,
+)
+from skae._losses import _NegativeELBO, _ReconstructionLoss
+from skae._persistence import _deserialize, _serialize
+from skae.metrics import reconstruction_error
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+_FAST = dict(n_components=2, hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+ESTIMATORS = [
+    AutoencoderTransformer,
+    VAETransformer,
+    AutoencoderOutlierDetector,
+    VAEOutlierDetector,
+]
+
+
+def _table(n=30, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "colour": pd.Categorical(rng.choice(["red", "green", "blue"], n)),
+            "b": rng.normal(size=n),
+            "size": rng.choice(["S", "L"], n).astype(object),
+        }
+    )
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_from_dtype_encodes_the_category_and_object_columns(cls):
+    est = cls(**_FAST, categorical_features="from_dtype").fit(_table())
+    assert est.is_categorical_.tolist() == [False, True, False, True]
+    assert [c.tolist() for c in est.categories_] == [["blue", "green", "red"], ["L", "S"]]
+    # two numeric inputs, then one per category: the network is 7 wide
+    assert est.net_.get_params()["module__n_features"] == 7
+    assert est.fill_values_.shape == (7,)
+    assert est.transform(_table()).shape == (30, 2)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_inverse_transform_gives_a_table_with_categories(cls):
+    X = _table()
+    est = cls(**_FAST, categorical_features="from_dtype").fit(X)
+    out = est.inverse_transform(est.transform(X))
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(X.columns)
+    assert out["colour"].dtype == pd.CategoricalDtype(["blue", "green", "red"])
+    assert out["size"].dtype == pd.CategoricalDtype(["L", "S"])
+    assert out["a"].dtype == np.float64
+    assert set(out["colour"]) <= {"red", "green", "blue"}
+
+
+def test_inverse_transform_of_an_array_is_an_object_array():
+    X = _table().to_numpy()
+    est = AutoencoderTransformer(**_FAST, categorical_features=[1, 3]).fit(X)
+    out = est.inverse_transform(est.transform(X))
+    assert out.dtype == object and out.shape == (30, 4)
+    assert set(out[:, 1]) <= {"red", "green", "blue"}
+    assert isinstance(out[0, 0], float)
+
+
+def test_a_network_learns_the_categories_back():
+    # a column that the code can hold: reconstructed exactly after training
+    X = _table(n=60)[["a", "colour"]]
+    est = AutoencoderTransformer(
+        n_components=3, hidden_layer_sizes=(16,), max_iter=300, random_state=0,
+        n_iter_no_change=None, learning_rate_init=0.01, categorical_features=["colour"],
+    ).fit(X)  # fmt: skip
+    out = est.inverse_transform(est.transform(X))
+    assert (out["colour"] == X["colour"]).mean() == 1.0
+
+
+@pytest.mark.parametrize(
+    "spec", [[False, True, False, True], [1, 3], ["colour", "size"], np.array([1, 3])]
+)
+def test_mask_indices_and_names_are_the_same_columns(spec):
+    est = AutoencoderTransformer(**_FAST, categorical_features=spec).fit(_table())
+    assert est.is_categorical_.tolist() == [False, True, False, True]
+
+
+def test_none_is_today_s_behaviour_bit_for_bit():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    old = AutoencoderTransformer(**_FAST).fit(X)
+    new = AutoencoderTransformer(**_FAST, categorical_features=None).fit(X)
+    assert old.is_categorical_ is None and old.categories_ is None
+    np.testing.assert_array_equal(old.transform(X), new.transform(X))
+    # and a mask of no column is the same as None
+    empty = AutoencoderTransformer(**_FAST, categorical_features=[]).fit(X)
+    np.testing.assert_array_equal(old.transform(X), empty.transform(X))
+    assert empty.categories_ is None
+
+
+def test_from_dtype_on_an_array_finds_no_categorical_column():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    assert est.categories_ is None
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ([True, False], "one entry per feature"),
+        ([5], r"lie in \[0, 3\]"),
+        ([-1], r"lie in \[0, 3\]"),
+        (["nope"], "not columns of X"),
+        ([0.5], "dtype float64"),
+        ("auto", "categorical_features"),
+    ],
+)
+def test_bad_categorical_features_name_the_problem(spec, message):
+    with pytest.raises(ValueError, match=message):
+        AutoencoderTransformer(**_FAST, categorical_features=spec).fit(_table())
+
+
+def test_names_without_column_names_are_an_error():
+    with pytest.raises(ValueError, match="no column names"):
+        AutoencoderTransformer(**_FAST, categorical_features=["colour"]).fit(_table().to_numpy())
+
+
+def test_a_string_column_not_listed_is_an_error_naming_the_fix():
+    with pytest.raises(ValueError, match="list that column in categorical_features"):
+        AutoencoderTransformer(**_FAST, categorical_features=[1]).fit(_table().to_numpy())
+
+
+def test_sparse_input_is_refused_with_categories_and_kept_without():
+    X = sp.random(20, 4, density=0.5, format="csr", random_state=0)
+    with pytest.raises(TypeError, match="dense input"):
+        AutoencoderTransformer(**_FAST, categorical_features=[0]).fit(X)
+    # a user's own one-hot columns, sparse, work as before
+    assert AutoencoderTransformer(**_FAST).fit(X).transform(X).shape == (20, 2)
+
+
+def test_unknown_categories_at_transform_are_missing():
+    X = _table()
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    unknown, missing = X.iloc[:3].copy(), X.iloc[:3].copy()
+    unknown["size"] = ["XL", "XL", "XL"]
+    missing["size"] = [np.nan, None, pd.NA]
+    np.testing.assert_array_equal(est.transform(unknown), est.transform(missing))
+    # and missing entries leave the scores finite
+    assert np.isfinite(est.score_samples(missing)).all()
+
+
+def test_a_new_category_in_partial_fit_is_an_error_naming_the_column():
+    X = _table()
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    new = X.iloc[:5].copy()
+    new["size"] = ["S", "L", "XL", "S", "S"]
+    before = est.net_
+    with pytest.raises(ValueError, match="column 3 has the category 'XL'"):
+        est.partial_fit(new)
+    assert est.net_ is before  # all or nothing
+    est.partial_fit(X.iloc[:5])  # known categories continue
+    assert est.n_iter_ == 4
+
+
+def test_missing_categories_are_masked_out_of_the_loss():
+    # the loss of a row with a missing category counts its observed columns only
+    raw = torch.tensor([[0.5, 2.0, -1.0, 0.0]])
+    target = torch.tensor([[1.0, np.nan, np.nan, np.nan]])
+    loss = _ReconstructionLoss(categories=(3,))((raw, raw), target)
+    assert loss.item() == pytest.approx(0.25)
+
+
+def test_each_column_counts_once_a_categorical_one_by_its_cross_entropy():
+    raw = torch.tensor([[0.5, 2.0, -1.0, 0.0]])
+    target = torch.tensor([[1.0, 0.0, 1.0, 0.0]])
+    cross_entropy = torch.logsumexp(raw[0, 1:], 0) - raw[0, 2]
+    loss = _ReconstructionLoss(categories=(3,))((raw, raw), target)
+    assert loss.item() == pytest.approx((0.25 + cross_entropy.item()) / 2)
+    # the VAE's negative log-likelihood sums the columns: Gaussian + categorical
+    elbo = _NegativeELBO(beta=0.0, categories=(3,))((raw, raw[:, :1], raw[:, :1]), target)
+    gaussian = 0.5 * 0.25 + 0.5 * np.log(2 * np.pi)
+    assert elbo.item() == pytest.approx(gaussian + cross_entropy.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("cls", [AutoencoderTransformer, AutoencoderOutlierDetector])
+def test_per_feature_errors_are_one_per_original_column(cls):
+    X = _table()
+    X.loc[0, "colour"] = np.nan
+    est = cls(**_FAST, categorical_features="from_dtype").fit(X)
+    errors = reconstruction_error(est, X, per_feature=True)
+    assert errors.shape == (30, 4)
+    assert np.isnan(errors[0, 1]) and not np.isnan(errors[1:]).any()
+    # the score is minus the mean over observed columns
+    np.testing.assert_allclose(-est.score_samples(X), np.nanmean(errors, axis=1), rtol=1e-6)
+    np.testing.assert_allclose(reconstruction_error(est, X), np.nanmean(errors, axis=1))
+    # a categorical column's error is its cross-entropy: positive, in nats
+    assert (errors[1:, 1] > 0).all()
+
+
+def test_save_and_load_keep_the_categories(tmp_path):
+    X = _table()
+    est = VAETransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    skae.save(est, tmp_path / "vae.skae")
+    loaded = skae.load(tmp_path / "vae.skae")
+    assert [c.tolist() for c in loaded.categories_] == [c.tolist() for c in est.categories_]
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+    assert (loaded.inverse_transform(loaded.transform(X)) == est.inverse_transform(
+        est.transform(X))).all().all()  # fmt: skip
+
+
+def test_a_file_whose_categories_do_not_fit_the_heads_is_refused(tmp_path):
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(_table())
+    path = tmp_path / "est.skae"
+    skae.save(est, path)
+
+    def one_more_category(document, tensors):
+        # a crafted file: a category more than the network's head has outputs
+        entries = dict(document["attributes"]["dict"])
+        entries["categories_"][0]["strings"].append("zzz")
+        document["attributes"]["dict"] = list(entries.items())
+
+    document, tensors = _deserialize(path.read_bytes(), path)
+    one_more_category(document, tensors)
+    path.write_bytes(_serialize(document, tensors))
+    with pytest.raises(ValueError, match=r"categories_ hold 6 categories.*the network has 7"):
+        skae.load(path)
+
+
+def test_onnx_export_refuses_categorical_columns_by_name():
+    pytest.importorskip("skl2onnx")
+    from skl2onnx import to_onnx
+
+    import skae.onnx  # noqa: F401  (registers the converters)
+
+    X = _table()
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    with pytest.raises(NotImplementedError, match="categorical_features"):
+        to_onnx(est, np.zeros((1, 4), dtype=np.float32))
+
+
+def test_vae_samples_are_tables():
+    est = VAETransformer(**_FAST, categorical_features="from_dtype").fit(_table())
+    drawn = est.sample(5, random_state=0)
+    assert list(drawn.columns) == ["a", "colour", "b", "size"]
+    assert set(drawn["size"]) <= {"S", "L"}
+
+
+def test_the_caller_s_table_is_not_modified():
+    X = _table()
+    X.loc[2, "size"] = None
+    copy = X.copy()
+    AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    pd.testing.assert_frame_equal(X, copy)
