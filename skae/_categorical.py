@@ -197,6 +197,11 @@ def _categories_of(values, column):
             f"categorical column {column} mixes values that cannot be ordered "
             f"(strings and numbers?): {error}"
         ) from None
+    if not len(categories):
+        raise ValueError(
+            f"categorical column {column} has no observed value: it has no category "
+            "to learn. Drop it, or leave it out of categorical_features."
+        )
     if categories.dtype.kind == "f" and not np.isfinite(categories).all():
         raise ValueError(f"categorical column {column} holds infinity.")
     if categories.dtype.kind == "U":
@@ -245,6 +250,18 @@ class _Categorical:
         if categories is None:
             return self.n_features_in_
         return int((~self.is_categorical_).sum()) + sum(len(c) for c in categories)
+
+    def _input_columns(self):
+        """The original column of each of the network's inputs."""
+        categories = getattr(self, "categories_", None)
+        if categories is None:
+            return np.arange(self.n_features_in_)
+        numeric = np.flatnonzero(~self.is_categorical_)
+        blocks = [
+            np.full(len(c), j)
+            for j, c in zip(np.flatnonzero(self.is_categorical_), categories, strict=True)
+        ]
+        return np.concatenate([numeric, *blocks])
 
     def _widths(self):
         categories = getattr(self, "categories_", None)

@@ -95,6 +95,18 @@ class AutoencoderImputer(AutoencoderTransformer):
         If True, a feature with no observed value in ``fit`` is kept in the
         output, its missing entries filled with 0; if False it is dropped.
 
+    categorical_features : {"from_dtype"}, array-like of bool, int or str, \
+default=None
+        The categorical columns, as in :class:`AutoencoderTransformer` (None,
+        "from_dtype", a boolean mask, indices or names): each is given to the
+        network one-hot and reconstructed by a softmax head, and a missing
+        entry (NaN, None or ``pd.NA``; needs ``missing_values=np.nan``) is
+        filled with its most probable category. ``transform`` then returns the
+        table: a pandas DataFrame (categorical columns of dtype ``category``)
+        for a table with column names, else an object array. A category unseen
+        in ``fit`` is treated as missing, and filled. A categorical column with
+        no observed value in ``fit`` is an error.
+
     {training_parameters}
 
     Attributes
@@ -175,7 +187,6 @@ class AutoencoderImputer(AutoencoderTransformer):
     pretrain_iter = 0
     module = None
     module_params = None
-    categorical_features = None
 
     _parameter_rules = {
         "missing_values": [_Instance(numbers.Real, name="a number or np.nan")],
@@ -186,8 +197,8 @@ class AutoencoderImputer(AutoencoderTransformer):
     }
 
     _fitted_state = {
-        "mean_": _Array("n_features_in_"),
-        "scale_": _Array("n_features_in_"),
+        "mean_": _Array("_n_inputs"),
+        "scale_": _Array("_n_inputs"),
         "indicator_features_": _Fitted(_NONE, _ListOf(_Interval(numbers.Integral, 0, None))),
     }
 
@@ -203,6 +214,7 @@ class AutoencoderImputer(AutoencoderTransformer):
         sample_posterior=False,
         add_indicator=False,
         keep_empty_features=False,
+        categorical_features=None,
         optimizer="adam",
         alpha=1e-4,
         batch_size="auto",
@@ -230,6 +242,7 @@ class AutoencoderImputer(AutoencoderTransformer):
         self.sample_posterior = sample_posterior
         self.add_indicator = add_indicator
         self.keep_empty_features = keep_empty_features
+        self.categorical_features = categorical_features
         self.optimizer = optimizer
         self.alpha = alpha
         self.batch_size = batch_size
@@ -261,7 +274,18 @@ class AutoencoderImputer(AutoencoderTransformer):
 
     def _validate(self, X, **kwargs):
         """``X`` as a float array with NaN at its missing entries (a new array
-        where ``missing_values`` is another placeholder)."""
+        where ``missing_values`` is another placeholder); with categorical
+        columns, the network's input (one-hot blocks, NaN where missing)."""
+        reset = kwargs.get("reset", True)
+        if (self.categorical_features if reset else getattr(self, "categories_", None)) is not None:
+            if not self._nan_holes():
+                raise ValueError(
+                    "categorical_features takes missing values as NaN, None or pd.NA: "
+                    f"set missing_values=np.nan (got {self.missing_values!r})."
+                )
+            return super()._validate(X, **kwargs)
+        if reset:
+            self.is_categorical_ = self.categories_ = None
         X = validate_data(
             self,
             X,
@@ -276,6 +300,9 @@ class AutoencoderImputer(AutoencoderTransformer):
     def _fit_validated(self, X, sample_weight, *, resume, incremental):
         if not (incremental and resume):
             self.mean_, self.scale_ = _observed_moments(X, sample_weight)
+            # one-hot inputs stay as they are: their outputs are a softmax's logits
+            one_hot = np.arange(X.shape[1]) >= self.n_features_in_ - len(self._widths())
+            self.mean_[one_hot], self.scale_[one_hot] = 0.0, 1.0
         # a row of nothing observed has nothing to teach
         rows = ~np.isnan(X).all(axis=1)
         if not rows.any():
@@ -287,7 +314,8 @@ class AutoencoderImputer(AutoencoderTransformer):
         super()._fit_validated(
             self._standardized(X), sample_weight, resume=resume, incremental=incremental
         )
-        self.indicator_features_ = np.flatnonzero(missing).tolist() if self.add_indicator else None
+        features = np.unique(self._input_columns()[missing])
+        self.indicator_features_ = features.tolist() if self.add_indicator else None
 
     def _standardized(self, X):
         """``X`` standardized by ``mean_`` and ``scale_``, in its dtype."""
@@ -304,9 +332,10 @@ class AutoencoderImputer(AutoencoderTransformer):
 
         Returns
         -------
-        X_imputed : ndarray of shape (n_samples, n_features_out)
+        X_imputed : ndarray or DataFrame of shape (n_samples, n_features_out)
             ``X`` with its missing entries filled (observed entries unchanged, in
-            the float dtype of ``X``), without the features that were empty in
+            the float dtype of ``X``; with categorical columns, the table of
+            ``categorical_features``), without the features that were empty in
             ``fit`` unless ``keep_empty_features``, followed by the indicator
             columns (1.0 where missing) with ``add_indicator``.
         """
@@ -322,11 +351,21 @@ class AutoencoderImputer(AutoencoderTransformer):
         guess[:, empty] = 0
         imputed = X.copy()
         imputed[missing] = guess[missing]
+        # each original column's first input: missing where the column is
+        columns = self._input_columns()
+        first = np.unique(columns, return_index=True)[1]
+        missing, kept = missing[:, first], ~np.isin(np.arange(len(first)), columns[empty])
+        # a categorical column's category is its block's most probable one
+        imputed = self._as_table(imputed)
         if not self.keep_empty_features:
-            imputed = imputed[:, ~empty]
+            imputed = imputed.loc[:, kept] if hasattr(imputed, "loc") else imputed[:, kept]
         if self.indicator_features_ is None:
             return imputed
-        return np.hstack([imputed, missing[:, self.indicator_features_].astype(X.dtype)])
+        indicators = missing[:, self.indicator_features_].astype(X.dtype)
+        if hasattr(imputed, "loc"):
+            names = self.get_feature_names_out()[imputed.shape[1] :]
+            return imputed.assign(**dict(zip(names, indicators.T, strict=True)))
+        return np.hstack([imputed, indicators])
 
     # an imputer's output is the filled table, not codes: nothing to invert, and
     # no score of its own (a search scores the pipeline it sits in)
@@ -395,7 +434,10 @@ class AutoencoderImputer(AutoencoderTransformer):
         if names is None:
             names = np.array([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
         names = np.asarray(names, dtype=object)
-        kept = names if self.keep_empty_features else names[self.n_observed_ > 0]
+        empty = np.isin(
+            np.arange(self.n_features_in_), self._input_columns()[self.n_observed_ == 0]
+        )
+        kept = names if self.keep_empty_features else names[~empty]
         if self.indicator_features_ is None:
             return kept
         indicators = [f"missingindicator_{names[i]}" for i in self.indicator_features_]

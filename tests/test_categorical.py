@@ -8,6 +8,7 @@ import torch
 
 import skae
 from skae import (
+    AutoencoderImputer,
     AutoencoderOutlierDetector,
     AutoencoderTransformer,
     VAEOutlierDetector,
@@ -257,3 +258,50 @@ def test_the_caller_s_table_is_not_modified():
     copy = X.copy()
     AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
     pd.testing.assert_frame_equal(X, copy)
+
+
+def test_the_imputer_fills_a_missing_category_with_the_most_probable_one():
+    # the category is a function of the sign of "a": the imputer learns it back
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=80)
+    X = pd.DataFrame({"a": a, "b": a + rng.normal(scale=0.1, size=80)})
+    X["sign"] = pd.Categorical(np.where(a > 0, "pos", "neg"))
+    holes = X.copy()
+    hidden = np.arange(0, 80, 4)
+    holes.loc[hidden, "sign"] = np.nan
+    holes.loc[1, "a"] = np.nan
+    imputer = AutoencoderImputer(
+        n_components=4, hidden_layer_sizes=(16,), max_iter=100, learning_rate_init=0.01,
+        categorical_features=["sign"], add_indicator=True, random_state=0,
+    )  # fmt: skip
+    filled = imputer.fit_transform(holes)
+    assert list(filled.columns) == ["a", "b", "sign", "missingindicator_a", "missingindicator_sign"]
+    assert list(imputer.get_feature_names_out()) == list(filled.columns)
+    assert filled["sign"].dtype == pd.CategoricalDtype(["neg", "pos"])
+    assert not filled["sign"].isna().any() and not np.isnan(filled["a"]).any()
+    assert (filled["sign"][hidden] == X["sign"][hidden]).mean() >= 0.9
+    # observed entries come back untouched, categories included
+    observed = holes["sign"].notna()
+    assert (filled["sign"][observed] == holes["sign"][observed]).all()
+    np.testing.assert_array_equal(filled["b"], holes["b"])
+    assert filled["missingindicator_sign"].sum() == len(hidden)
+    # the one-hot inputs are not standardized
+    assert imputer.mean_[2:].tolist() == [0, 0] and imputer.scale_[2:].tolist() == [1, 1]
+
+
+def test_the_imputer_on_an_array_gives_an_object_array():
+    X = _table().to_numpy()
+    X[0, 1] = None
+    filled = AutoencoderImputer(
+        n_components=2, hidden_layer_sizes=(8,), max_iter=2, categorical_features=[1, 3]
+    ).fit_transform(X)
+    assert filled.dtype == object and filled[0, 1] in {"red", "green", "blue"}
+
+
+def test_the_imputer_s_categories_need_nan_holes_and_an_observed_value():
+    with pytest.raises(ValueError, match=r"set missing_values=np\.nan"):
+        AutoencoderImputer(missing_values=-1, categorical_features=[1]).fit(_table())
+    X = _table()
+    X["size"] = None
+    with pytest.raises(ValueError, match="column 3 has no observed value"):
+        AutoencoderImputer(max_iter=1, categorical_features=[3]).fit(X)
