@@ -34,6 +34,7 @@ import torch
 from sklearn.base import clone
 from sklearn.utils.validation import validate_data
 
+from ._distributed import _refuse_in_group
 from ._losses import _bernoulli_divergence, _by_column
 from ._missing import _as_fill, _filled, _observed_entries
 from ._net import _run_chunks
@@ -293,6 +294,12 @@ class _Categorical:
                 # no categorical column: the data is numeric, validated as such
                 self.is_categorical_ = self.categories_ = None
                 return super()._validate(table, **kwargs)
+            _refuse_in_group(
+                "categorical_features is not supported in a process group yet: each rank "
+                "would record the categories of its own rows. Encode the categories "
+                "beforehand (OneHotEncoder with categories given) and set "
+                "categorical_features=None."
+            )
             self.categories_ = [_categories_of(X[:, j], j) for j in np.flatnonzero(mask)]
             self.is_categorical_ = mask
         # a fit that continues (partial_fit, warm_start) validates with

@@ -247,7 +247,9 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
         -------
         X_new : ndarray of shape (n_samples, `n_features_in_`)
             The decoder's mean for each drawn code (Bernoulli probabilities for
-            ``likelihood="bernoulli"``), in the network's dtype.
+            ``likelihood="bernoulli"``), in the network's dtype; with categorical
+            columns, the table that ``inverse_transform`` gives, each categorical
+            column's most probable category.
         """
         check_is_fitted(self)
         if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
