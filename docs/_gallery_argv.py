@@ -8,7 +8,7 @@ _QUICK = {
     "grid_search.py": ["--epochs", "2", "--components", "2", "--n-jobs", "1"],
     "iris_linear_vs_pca.py": [],
     "missing_values.py": ["--epochs", "2", "--iterative-rounds", "1"],
-    "mixed_tabular.py": ["--epochs", "3", "--rows", "600"],
+    "mixed_tabular.py": ["--epochs", "3"],
     "mnist_autoencoder.py": ["--epochs", "1", "--n-train", "2000"],
     "onnx_export.py": ["--epochs", "3"],
     "quickstart.py": ["--epochs", "3"],

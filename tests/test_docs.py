@@ -90,8 +90,14 @@ PRINTED = {
     "onnx_export": {"| True |": 4, "libraries imported: []": 1},
     # the sparse TF-IDF matrix reaches the autoencoder as it is
     "text_autoencoder": {"sparse: True": 1, "| autoencoder |": 1, "| TruncatedSVD |": 1},
-    # pandas in, pandas codes out; the planted rows counted
-    "mixed_tabular": {"| 6 autoencoder codes |": 1, "DataFrame": 1, "of the 20 planted": 1},
+    # categories in, a table of categories out, each column's share; the planted rows
+    # counted
+    "mixed_tabular": {
+        "| species |": 1,
+        "DataFrame": 1,
+        "| species filled": 1,
+        "of the 10 planted": 1,
+    },
     # the three imputers, each with its error on the removed pixels
     "missing_values": {"| AutoencoderImputer |": 1, "| KNNImputer |": 1, "| IterativeImputer |": 1},
 }
