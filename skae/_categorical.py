@@ -353,6 +353,11 @@ class _Categorical:
         cpu.is_categorical_, cpu.categories_ = self.is_categorical_, self.categories_
         return cpu._net_params(self._n_inputs, self.n_components_)
 
+    def _train_net(self, net, data, sample_weight, *, incremental):
+        if getattr(self, "categories_", None) is not None:
+            net.iterator_train__columns = torch.from_numpy(self._input_columns())
+        super()._train_net(net, data, sample_weight, incremental=incremental)
+
     def _check_consistency(self):
         super()._check_consistency()
         if self.categorical_features is None and getattr(self, "categories_", None) is not None:

@@ -345,7 +345,12 @@ default=None
         standardized = self._standardized(X)
         if self.sample_posterior:
             rng = np.random.default_rng(_draw_seed(self.random_state))
-            standardized[rng.random(X.shape) < self.noise] = np.nan
+            if getattr(self, "categories_", None) is None:
+                standardized[rng.random(X.shape) < self.noise] = np.nan
+            else:
+                # a categorical column's one-hot block is hidden whole
+                hide = rng.random((len(X), self.n_features_in_)) < self.noise
+                standardized[hide[:, self._input_columns()]] = np.nan
         guess = self._decode(self._encode(standardized)) * self.scale_ + self.mean_
         empty = self.n_observed_ == 0
         guess[:, empty] = 0

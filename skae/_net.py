@@ -109,8 +109,10 @@ class _Batches:
     value, corrupted by ``noise``: Gaussian noise of that standard deviation, or
     with ``noise_type="masking"`` each value zeroed with that probability, or with
     ``noise_type="missing"`` each value hidden as if it were missing (given its
-    fill value) with that probability. The batch holds the same numbers whether
-    the rows are a tensor or a sparse matrix.
+    fill value) with that probability: with ``columns`` (the original column of
+    each input, where categorical columns are one-hot blocks), each column hidden
+    whole. The batch holds the same numbers whether the rows are a tensor or a
+    sparse matrix.
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class _Batches:
         noise=0.0,
         noise_type="gaussian",
         fill=None,
+        columns=None,
     ):
         self.rows = rows
         self.batch_size = batch_size
@@ -130,6 +133,7 @@ class _Batches:
         self.noise = noise
         self.noise_type = noise_type
         self.fill = fill
+        self.columns = columns
 
     def __len__(self):
         return -(-len(self.rows) // self.batch_size)
@@ -165,9 +169,15 @@ class _Batches:
         if self.noise == 0:
             return _filled(xb, self.fill)
         if self.noise_type == "missing":
-            hide = torch.empty(xb.shape, dtype=xb.dtype).bernoulli_(
+            columns = self.columns
+            shape = xb.shape if columns is None else (len(xb), int(columns.max()) + 1)
+            hide = torch.empty(shape, dtype=xb.dtype).bernoulli_(
                 self.noise, generator=self.generator
             )
+            if columns is not None:
+                # a categorical column's one-hot block is hidden whole, as a
+                # missing category is
+                hide = hide[:, columns]
             return _filled(xb.masked_fill(hide.to(xb.device, torch.bool), torch.nan), self.fill)
         xb = _filled(xb, self.fill)
         if self.noise_type == "masking":

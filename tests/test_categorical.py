@@ -305,3 +305,30 @@ def test_the_imputer_s_categories_need_nan_holes_and_an_observed_value():
     X["size"] = None
     with pytest.raises(ValueError, match="column 3 has no observed value"):
         AutoencoderImputer(max_iter=1, categorical_features=[3]).fit(X)
+
+
+def test_missing_noise_hides_a_categorical_column_whole():
+    from skae._net import _Batches, _Rows
+
+    X = torch.tensor([[0.5, 1.0, 0.0, 0.0, 0.0, 1.0]] * 200)
+    columns = torch.tensor([0, 1, 1, 1, 2, 2])
+    batches = _Batches(
+        _Rows(X), 200, generator=torch.Generator().manual_seed(0), noise=0.5,
+        noise_type="missing", fill=torch.full((6,), -1.0), columns=columns,
+    )  # fmt: skip
+    given, _ = next(iter(batches))
+    hidden = given == -1
+    for block in ([1, 2, 3], [4, 5]):
+        assert (hidden[:, block].all(dim=1) | ~hidden[:, block].any(dim=1)).all()
+    assert 0.3 < hidden[:, 1].float().mean() < 0.7
+
+
+def test_the_imputer_trains_and_draws_by_hiding_whole_categorical_columns():
+    X = _table()
+    imputer = AutoencoderImputer(
+        n_components=2, hidden_layer_sizes=(8,), max_iter=2, categorical_features=[1, 3],
+        sample_posterior=True, random_state=0,
+    ).fit(X)  # fmt: skip
+    assert imputer.net_.iterator_train__columns.tolist() == [0, 2, 1, 1, 1, 3, 3]
+    X.loc[:4, "colour"] = np.nan
+    assert set(imputer.transform(X)["colour"]) <= {"red", "green", "blue"}
