@@ -300,11 +300,18 @@ class _Categorical:
                 "beforehand (OneHotEncoder with categories given) and set "
                 "categorical_features=None."
             )
-            self.categories_ = [_categories_of(X[:, j], j) for j in np.flatnonzero(mask)]
+            self.categories_ = [
+                _categories_of(X[:, j], self._column_name(j)) for j in np.flatnonzero(mask)
+            ]
             self.is_categorical_ = mask
         # a fit that continues (partial_fit, warm_start) validates with
         # ensure_min_samples, which transform and the scores do not
         return self._encoded(X, training="ensure_min_samples" in kwargs and not reset)
+
+    def _column_name(self, j):
+        """Column ``j`` as an error message names it: its name, or its index."""
+        names = getattr(self, "feature_names_in_", None)
+        return j if names is None else repr(names[j])
 
     def _encoded(self, X, *, training):
         """The network's input for the validated table ``X``: its numeric columns
@@ -331,9 +338,10 @@ class _Categorical:
             if training and ((codes < 0) & ~_is_missing(values)).any():
                 new = values[(codes < 0) & ~_is_missing(values)][0]
                 raise ValueError(
-                    f"categorical column {j} has the category {new!r}, which the first fit "
-                    "did not see: the network's heads are sized by the first fit's "
-                    "categories_. Refit with fit (warm_start=False) on data with every category."
+                    f"categorical column {self._column_name(j)} has the category {new!r}, "
+                    "which the first fit did not see: the network's heads are sized by the "
+                    "first fit's categories_. Refit with fit (warm_start=False) on data "
+                    "with every category."
                 )
             block = np.zeros((len(X), len(categories)), dtype=dtype)
             block[np.flatnonzero(codes >= 0), codes[codes >= 0]] = 1

@@ -162,7 +162,7 @@ def test_a_new_category_in_partial_fit_is_an_error_naming_the_column():
     new = X.iloc[:5].copy()
     new["size"] = ["S", "L", "XL", "S", "S"]
     before = est.net_
-    with pytest.raises(ValueError, match="column 3 has the category 'XL'"):
+    with pytest.raises(ValueError, match="column 'size' has the category 'XL'"):
         est.partial_fit(new)
     assert est.net_ is before  # all or nothing
     est.partial_fit(X.iloc[:5])  # known categories continue
@@ -303,7 +303,7 @@ def test_the_imputer_s_categories_need_nan_holes_and_an_observed_value():
         AutoencoderImputer(missing_values=-1, categorical_features=[1]).fit(_table())
     X = _table()
     X["size"] = None
-    with pytest.raises(ValueError, match="column 3 has no observed value"):
+    with pytest.raises(ValueError, match="column 'size' has no observed value"):
         AutoencoderImputer(max_iter=1, categorical_features=[3]).fit(X)
 
 
