@@ -332,3 +332,19 @@ def test_the_imputer_trains_and_draws_by_hiding_whole_categorical_columns():
     assert imputer.net_.iterator_train__columns.tolist() == [0, 2, 1, 1, 1, 3, 3]
     X.loc[:4, "colour"] = np.nan
     assert set(imputer.transform(X)["colour"]) <= {"red", "green", "blue"}
+
+
+def test_from_dtype_takes_polars_categorical_and_string_columns():
+    pl = pytest.importorskip("polars")
+    X = pl.DataFrame(
+        {
+            "a": np.linspace(0, 1, 20),
+            "c": pl.Series(["x", "y"] * 10).cast(pl.Categorical),
+            "s": ["u", None, "v", "u"] * 5,
+        }
+    )
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    assert est.is_categorical_.tolist() == [False, True, True]
+    assert [c.tolist() for c in est.categories_] == [["x", "y"], ["u", "v"]]
+    out = est.inverse_transform(est.transform(X))
+    assert out["s"].dtype == pd.CategoricalDtype(["u", "v"])
