@@ -642,7 +642,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _encode(self, X):
         fill = _as_fill(self)
-        return _run_chunks(self, lambda module, x: module.encode(_filled(x, fill)), X)
+        return _run_chunks(self, lambda module, x: module.encode(_filled(x, fill)), X, sparse=True)
 
     def _decode(self, Z):
         if self._sigmoid_output:
