@@ -917,7 +917,12 @@ def _run_chunks(estimator, function, X, sparse=False):
     module.eval()
     out = None
     sparse = sparse and sp.issparse(X) and getattr(module, "takes_sparse_rows", False)
-    width = 1 if sparse else max(X.shape[1], estimator.n_features_in_)
+    width = max(X.shape[1], estimator.n_features_in_)
+    if sparse:
+        # the first layer gathers a weight column of each stored entry: a row's
+        # share is its most entries times at most the parameters per feature
+        per_feature = -(-sum(p.numel() for p in module.parameters()) // X.shape[1])
+        width = int(np.diff(X.indptr).max(initial=1)) * per_feature
     chunks = list(_chunks(X.shape[0], width))
     with torch.no_grad(), net.threads(chunks[0].stop - chunks[0].start if chunks else 0):
         for rows in chunks:
