@@ -119,6 +119,7 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
         "pretrain_iter": [_Interval(numbers.Integral, 0, None)],
         "module": [_NONE, _SubclassOf(torch.nn.Module, "a torch.nn.Module subclass")],
         "module_params": [_NONE, _Instance(dict, name="a dict")],
+        "reconstruction_sampling": [_NONE, _Interval(numbers.Real, 0, 1, closed="right")],
     }
 
     def __init__(
@@ -139,6 +140,7 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
         pretrain_iter=0,
         module=None,
         module_params=None,
+        reconstruction_sampling=None,
         categorical_features=None,
         optimizer="adam",
         alpha=1e-4,
@@ -190,6 +192,7 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
         self.pretrain_iter = pretrain_iter
         self.module = module
         self.module_params = module_params
+        self.reconstruction_sampling = reconstruction_sampling
         self.categorical_features = categorical_features
 
     def _net_params(self, n_features, n_components):
@@ -215,6 +218,7 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
             "criterion__sparsity_target": self.sparsity_target,
             "iterator_train__noise": self.noise,
             "iterator_train__noise_type": self.noise_type,
+            "iterator_train__sampling": self.reconstruction_sampling,
         }
 
     def _check_settings(self):
@@ -236,6 +240,12 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
             raise ValueError(
                 "sparsity_target needs codes in (0, 1): set code_activation='logistic' "
                 f"(got code_activation={self.code_activation!r})."
+            )
+        if self.reconstruction_sampling is not None and self.module is not None:
+            raise ValueError(
+                "reconstruction_sampling needs the built-in MLP, whose decoder computes "
+                f"chosen entries; a custom module ({self.module.__name__}) computes "
+                "every one: set reconstruction_sampling=None."
             )
         if self.pretrain_iter and self.module is not None:
             raise ValueError(
@@ -422,6 +432,7 @@ class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
         pretrain_iter=0,
         module=None,
         module_params=None,
+        reconstruction_sampling=None,
         categorical_features=None,
         optimizer="adam",
         alpha=1e-4,
@@ -456,6 +467,7 @@ class AutoencoderOutlierDetector(_OutlierThreshold, AutoencoderTransformer):
             pretrain_iter=pretrain_iter,
             module=module,
             module_params=module_params,
+            reconstruction_sampling=reconstruction_sampling,
             categorical_features=categorical_features,
             optimizer=optimizer,
             alpha=alpha,

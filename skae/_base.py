@@ -208,9 +208,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data, float32 or float64 (other numbers are converted to
             float64). A sparse matrix (CSR, or any format scipy converts to CSR)
-            is densified by the networks one minibatch or chunk at a time, never
-            whole (what the linear autoencoder keeps instead, its class says).
-            The data is never modified.
+            is never densified whole: a network's dense work (a custom module's
+            input, a full reconstruction) takes a minibatch at a time (what the
+            linear autoencoder keeps instead, its class says). Never modified.
         y : None
             Ignored; present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -642,7 +642,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _encode(self, X):
         fill = _as_fill(self)
-        return _run_chunks(self, lambda module, x: module.encode(_filled(x, fill)), X)
+        return _run_chunks(self, lambda module, x: module.encode(_filled(x, fill)), X, sparse=True)
 
     def _decode(self, Z):
         if self._sigmoid_output:

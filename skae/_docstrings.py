@@ -89,7 +89,20 @@ _SNIPPETS = {
         still apply).
 
     module_params : dict or None, default=None
-        Further keyword arguments of ``module``.""",
+        Further keyword arguments of ``module``.
+
+    reconstruction_sampling : float in (0, 1] or None, default=None
+        For sparse ``X`` (a CSR matrix, say of word counts or one-hot columns):
+        each training row's loss is computed from its stored entries and, for its
+        zeros, from ``ceil(reconstruction_sampling * n_features)`` columns drawn
+        at random, weighted by the inverse of their probability, so that its
+        expected value is the full loss (reconstruction sampling; Dauphin, Glorot
+        and Bengio, ICML 2011). The decoder then computes only those entries of
+        its output, which is where a wide sparse matrix's time goes; the
+        validation loss of early stopping stays the full one. None: every entry.
+        The draws come from ``random_state``'s stream. Dense input trains on
+        every entry whatever this is (it has no zeros to skip); a custom
+        ``module`` cannot take it.""",
     "vae_parameters": """\
     hidden_layer_sizes : tuple of int, default=(100,)
         Widths of the encoder's hidden layers, input side first; the decoder
@@ -108,7 +121,19 @@ _SNIPPETS = {
     beta : float, default=1.0
         Weight of the KL term: 1 is the ELBO proper; larger values give the
         beta-VAE's smoother, more disentangled codes at some cost in
-        reconstruction.""",
+        reconstruction.
+
+    reconstruction_sampling : float in (0, 1] or None, default=None
+        For sparse ``X`` (a CSR matrix, say of word counts or one-hot columns):
+        each training row's loss is computed from its stored entries and, for its
+        zeros, from ``ceil(reconstruction_sampling * n_features)`` columns drawn
+        at random, weighted by the inverse of their probability, so that its
+        expected value is the full loss (reconstruction sampling; Dauphin, Glorot
+        and Bengio, ICML 2011). The decoder then computes only those entries of
+        its output, which is where a wide sparse matrix's time goes; the
+        validation loss of early stopping stays the full one. None: every entry.
+        The draws come from ``random_state``'s stream. Dense input trains on
+        every entry whatever this is (it has no zeros to skip).""",
     "categorical_features": """\
     categorical_features : {{"from_dtype"}}, array-like of bool, int or str, \
 default=None

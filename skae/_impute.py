@@ -187,6 +187,7 @@ default=None
     pretrain_iter = 0
     module = None
     module_params = None
+    reconstruction_sampling = None
 
     _parameter_rules = {
         "missing_values": [_Instance(numbers.Real, name="a number or np.nan")],

@@ -10,6 +10,10 @@ weights of ones change nothing, bit for bit): each row's terms are multiplied by
 its weight before the batch mean, and the rows of weight zero are replaced by
 zeros before any term is computed, so that neither the loss nor its gradient
 depends on what they hold.
+
+A target may also be a ``_Sample`` (reconstruction sampling of sparse rows): the
+raw output is then its entries only, and each row's mean (or total) over its
+features is estimated, without bias, from them.
 """
 
 import math
@@ -18,6 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from ._missing import _observed_entries, _observed_mean, _observed_total
+from ._sampling import _Sample
 
 
 def _outside_unit_interval(x):
@@ -146,19 +151,31 @@ class _ReconstructionLoss(torch.nn.Module):
     def forward(self, y_pred, target, weight=None):
         raw, codes = y_pred
         weight = _in_dtype(weight, raw.dtype)
+        if isinstance(target, _Sample):
+            # the batch's rows of weight zero were cleared (their entries zeros)
+            (codes,) = _without_unweighted_rows(weight, codes)
+            errors = target.row_means(self._errors(raw, target.values.to(raw.dtype)))
+            return self._total(errors, codes, weight)
         target, observed = _observed_entries(target.to(raw.dtype))
         raw, codes, target = _without_unweighted_rows(weight, raw, codes, target)
-        if self.loss == "bce":
-            errors = F.binary_cross_entropy_with_logits(raw, target, reduction="none")
-        elif self.output_activation == "sigmoid":
-            errors = F.mse_loss(torch.sigmoid(raw), target, reduction="none")
-        else:
-            errors = F.mse_loss(raw, target, reduction="none")
+        errors = self._errors(raw, target)
         errors, observed = _by_column(errors, raw, target, observed, self.categories)
         if observed is not None:
             # each row's mean over its observed entries: a row with holes weighs
             # as much as a complete one
             errors = _observed_mean(errors, observed)
+        return self._total(errors, codes, weight)
+
+    def _errors(self, raw, target):
+        """The elementwise loss of the raw output against the target."""
+        if self.loss == "bce":
+            return F.binary_cross_entropy_with_logits(raw, target, reduction="none")
+        if self.output_activation == "sigmoid":
+            return F.mse_loss(torch.sigmoid(raw), target, reduction="none")
+        return F.mse_loss(raw, target, reduction="none")
+
+    def _total(self, errors, codes, weight):
+        """The loss of the batch from each row's mean error ``errors``."""
         value = _weighted(errors, weight).mean()
         if self.sparsity > 0:
             value = value + self.sparsity * self._sparsity_penalty(codes, weight)
@@ -195,9 +212,15 @@ class _NegativeELBO(torch.nn.Module):
 
     def forward(self, y_pred, target, weight=None):
         weight = _in_dtype(weight, y_pred[0].dtype)
-        raw, mean, log_var = _without_unweighted_rows(weight, *y_pred)
-        target, observed = _observed_entries(target.to(raw.dtype))
-        target = _without_unweighted_rows(weight, target)[0]
-        terms = _negative_log_likelihood(raw, target, self.likelihood)
-        nll = _observed_total(*_by_column(terms, raw, target, observed, self.categories))
+        if isinstance(target, _Sample):
+            raw = y_pred[0]
+            mean, log_var = _without_unweighted_rows(weight, *y_pred[1:])
+            terms = _negative_log_likelihood(raw, target.values.to(raw.dtype), self.likelihood)
+            nll = target.row_means(terms) * target.n_features
+        else:
+            raw, mean, log_var = _without_unweighted_rows(weight, *y_pred)
+            target, observed = _observed_entries(target.to(raw.dtype))
+            target = _without_unweighted_rows(weight, target)[0]
+            terms = _negative_log_likelihood(raw, target, self.likelihood)
+            nll = _observed_total(*_by_column(terms, raw, target, observed, self.categories))
         return _weighted(nll + self.beta * _kl_to_standard_normal(mean, log_var), weight).mean()

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import torch
 
 from ._chunks import _chunks, _dense
+from ._modules import _SparseRows
 from ._validation import _Array
 
 
@@ -95,8 +96,16 @@ def _check_rows_observed(X, what):
 
 
 def _filled(x, fill):
-    """The tensor ``x`` with each NaN replaced by its column's ``fill`` value (a
-    tensor of shape (n_features,), or None where no fill is known)."""
+    """The tensor ``x`` (or ``_SparseRows``) with each NaN replaced by its column's
+    ``fill`` value (a tensor of shape (n_features,), or None where no fill is
+    known)."""
+    if isinstance(x, _SparseRows):
+        # a missing entry is a stored NaN: the fill values of the stored columns
+        if not torch.isnan(x.values).any():
+            return x
+        columns = None if fill is None else fill.to(x.values.device)[x.columns]
+        values = _filled(x.values[:, None], None if columns is None else columns[:, None])
+        return _SparseRows(x.rows, x.columns, values[:, 0], x.shape)
     missing = torch.isnan(x)
     if not missing.any():
         return x

@@ -6,6 +6,11 @@ output, before any output activation), and ``forward(x) = decode(encode(x))``. T
 output activation (sigmoid for data in [0, 1]) is applied by the estimator, so a
 binary cross-entropy loss can work on the raw output (logits), which is faster and
 numerically safer than a sigmoid followed by ``BCELoss``.
+
+The built-in MLPs (``takes_sparse_rows = True``) also take a batch of sparse rows
+(``_SparseRows``), whose first layer multiplies only the stored entries, and
+``decode(z, at=(rows, columns))`` computes only those entries of the output: what
+training on a large sparse matrix costs in proportion to its non-zeros.
 """
 
 from itertools import pairwise
@@ -20,6 +25,51 @@ _ACTIVATIONS = {
     "tanh": nn.Tanh,
     "relu": nn.ReLU,
 }
+
+
+class _SparseRows:
+    """A batch of ``shape[0]`` sparse rows of ``shape[1]`` features as torch tensors:
+    the ``rows``, ``columns`` and ``values`` of its stored entries (int64, int64,
+    floats), what a CSR matrix holds, without densifying it."""
+
+    def __init__(self, rows, columns, values, shape):
+        self.rows = rows
+        self.columns = columns
+        self.values = values
+        self.shape = tuple(shape)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def to(self, device=None, dtype=None):
+        """The same rows on ``device`` with values of ``dtype`` (None: as they are)."""
+        return _SparseRows(
+            self.rows.to(device),
+            self.columns.to(device),
+            self.values.to(device=device, dtype=dtype),
+            self.shape,
+        )
+
+
+def _first_layer(layer, x):
+    """``layer(x)`` of an ``nn.Linear``; for ``_SparseRows``, from the weight columns
+    of the stored entries only (a gather and an index-add: on the CPU several times
+    faster than torch's sparse matrix products, forward and backward)."""
+    if not isinstance(x, _SparseRows):
+        return layer(x)
+    weight = layer.weight
+    columns = weight.index_select(1, x.columns).T * x.values.to(weight.dtype)[:, None]
+    out = weight.new_zeros(x.shape[0], weight.shape[0]).index_add_(0, x.rows, columns)
+    return out if layer.bias is None else out + layer.bias
+
+
+def _output_entries(z, weight, bias, at):
+    """The entries ``at = (rows, columns)`` of ``F.linear(z, weight, bias)``, each a
+    dot product of a row of ``z`` with a row of ``weight``: the cost of the
+    entries, not of the whole output."""
+    rows, columns = at
+    out = (z.index_select(0, rows) * weight.index_select(0, columns).to(z.dtype)).sum(dim=1)
+    return out if bias is None else out + bias.index_select(0, columns).to(out.dtype)
 
 
 class _Dropout(nn.Module):
@@ -84,6 +134,8 @@ class MLPAutoencoder(nn.Module):
     torch.Size([5, 784])
     """
 
+    takes_sparse_rows = True
+
     def __init__(
         self,
         n_features,
@@ -115,16 +167,21 @@ class MLPAutoencoder(nn.Module):
         self.dropout = _Dropout(dropout)
 
     def encode(self, x):
-        """Map inputs of shape (n, n_features) to codes of shape (n, n_components)."""
-        *hidden, last = self.encoder_layers
-        for layer in hidden:
-            x = self.dropout(self.activation(layer(x)))
-        return self.code_activation(last(x))
+        """Map inputs of shape (n, n_features), a tensor or ``_SparseRows``, to codes
+        of shape (n, n_components)."""
+        for i, layer in enumerate(self.encoder_layers):
+            x = _first_layer(layer, x) if i == 0 else layer(x)
+            if i < len(self.encoder_layers) - 1:
+                x = self.dropout(self.activation(x))
+        return self.code_activation(x)
 
-    def decode(self, z):
-        """Map codes to raw reconstructions of shape (n, n_features)."""
+    def decode(self, z, at=None):
+        """Map codes to raw reconstructions of shape (n, n_features); with ``at =
+        (rows, columns)``, only those entries, of shape (len(rows),)."""
         params = list(self._decoder_parameters())
         for i, (weight, bias) in enumerate(params):
+            if at is not None and i == len(params) - 1:
+                return _output_entries(z, weight.T if self.tied_weights else weight, bias, at)
             if self.tied_weights:
                 # z @ W rather than linear(z, W.T): autocast casts a parameter to
                 # bfloat16 once per forward pass, but a view of it (W.T) on every use
@@ -184,6 +241,8 @@ class _VariationalMLP(nn.Module):
     reparameterization noise.
     """
 
+    takes_sparse_rows = True
+
     def __init__(self, n_features, n_components, hidden_layer_sizes=(100,), activation="relu"):
         super().__init__()
         sizes = [n_features, *hidden_layer_sizes]
@@ -197,17 +256,17 @@ class _VariationalMLP(nn.Module):
 
     def posterior(self, x):
         for layer in self.encoder_layers:
-            x = self.activation(layer(x))
-        return self.to_mean(x), self.to_log_var(x)
+            x = self.activation(_first_layer(layer, x))
+        return _first_layer(self.to_mean, x), _first_layer(self.to_log_var, x)
 
     def encode(self, x):
         return self.posterior(x)[0]
 
-    def decode(self, z):
+    def decode(self, z, at=None):
         *hidden, last = self.decoder_layers
         for layer in hidden:
             z = self.activation(layer(z))
-        return last(z)
+        return last(z) if at is None else _output_entries(z, last.weight, last.bias, at)
 
     def forward(self, x):
         return self.decode(self.encode(x))

@@ -43,7 +43,8 @@ from ._distributed import (
     _steps_per_epoch,
 )
 from ._missing import _filled, _merged_means
-from ._modules import _Dropout, _VariationalMLP
+from ._modules import _Dropout, _SparseRows, _VariationalMLP
+from ._sampling import _Sample, _sample_entries
 from ._validation import _check_same_tensors
 
 # the torch dtype that computes on a NumPy float dtype
@@ -113,6 +114,11 @@ class _Batches:
     each input, where categorical columns are one-hot blocks), each column hidden
     whole. The batch holds the same numbers whether the rows are a tensor or a
     sparse matrix.
+
+    Rows of a sparse matrix enter a module that ``takes_sparse_rows`` as
+    ``_SparseRows`` (without noise: noise densifies them), never densified; with a
+    ``sampling`` rate their target is a ``_Sample`` of their entries (see
+    ``skae._sampling``), so that the decoder computes those entries only.
     """
 
     def __init__(
@@ -125,6 +131,8 @@ class _Batches:
         noise_type="gaussian",
         fill=None,
         columns=None,
+        sampling=None,
+        sparse_rows=False,
     ):
         self.rows = rows
         self.batch_size = batch_size
@@ -134,6 +142,8 @@ class _Batches:
         self.noise_type = noise_type
         self.fill = fill
         self.columns = columns
+        self.sampling = sampling
+        self.sparse_rows = sparse_rows
 
     def __len__(self):
         return -(-len(self.rows) // self.batch_size)
@@ -152,6 +162,9 @@ class _Batches:
             bounds = _batch_bounds(n, self.batch_size)
         for start, stop in pairwise(bounds):
             rows = slice(start, stop) if order is None else order[start:stop]
+            if sp.issparse(X) and (self.sparse_rows or self.sampling is not None):
+                yield self._sparse_batch(X, rows, weights)
+                continue
             xb = _take_rows(X, rows)
             if weights is None:
                 yield self._input(xb), xb
@@ -163,6 +176,26 @@ class _Batches:
                 # included: it enters as zeros, whatever it holds
                 xb = xb.masked_fill(absent[:, None], 0)
             yield self._input(xb), (xb, wb)
+
+    def _sparse_batch(self, X, rows, weights):
+        """``(input, target)`` of rows ``rows`` of the CSR matrix ``X``."""
+        chunk = X[rows if isinstance(rows, slice) else rows.numpy()]
+        chunk.sort_indices()
+        wb = None if weights is None else _take_rows(weights, rows)
+        if wb is not None and (wb == 0).any():
+            # a row of weight zero enters as zeros, whatever it holds (as above)
+            absent = np.repeat((wb == 0).cpu().numpy(), np.diff(chunk.indptr))
+            chunk = chunk.copy()
+            chunk.data[absent] = 0
+        if self.sparse_rows and self.noise == 0:
+            xb = _filled(_sparse_rows(chunk), self.fill)
+        else:
+            xb = self._input(torch.from_numpy(chunk.toarray()))
+        if self.sampling is None:
+            target = torch.from_numpy(chunk.toarray())
+        else:
+            target = _sample_entries(chunk, self.sampling, self.generator)
+        return xb, (target if wb is None else (target, wb))
 
     def _input(self, xb):
         """What the network is given of the batch ``xb``."""
@@ -464,7 +497,7 @@ class _AutoencoderNet(NeuralNet):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         with self.autocast():
-            y_pred = self.infer(Xi, **fit_params)
+            y_pred = self.infer(Xi, sample=_sample_of(yi), **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         (loss if self.scaler_ is None else self.scaler_.scale(loss)).backward()
         return {"loss": loss, "y_pred": y_pred}
@@ -474,7 +507,7 @@ class _AutoencoderNet(NeuralNet):
         Xi, yi = unpack_data(batch)
         with torch.no_grad():
             with self.autocast():
-                y_pred = self.infer(Xi, **fit_params)
+                y_pred = self.infer(Xi, sample=_sample_of(yi), **fit_params)
             loss = self.get_loss(y_pred, yi, X=Xi, training=False)
         return {"loss": loss, "y_pred": y_pred}
 
@@ -485,19 +518,24 @@ class _AutoencoderNet(NeuralNet):
             super()._set_training(training)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        # the target is the batch, or (batch, its rows' weights): see _Batches
-        targets = to_tensor(y_true, device=self.device)
-        targets = targets if isinstance(y_true, tuple) else [targets]
+        # the target is the batch (or its _Sample), or (that, its rows' weights):
+        # see _Batches
+        targets = y_true if isinstance(y_true, tuple) else [y_true]
+        targets = [
+            t.to(self.device) if isinstance(t, _Sample) else to_tensor(t, device=self.device)
+            for t in targets
+        ]
         # a forward pass in mixed precision gives bfloat16 or float16 outputs; the
         # loss sums hundreds of terms, so it is computed in the module's own dtype
         y_pred = tuple(p.to(self.input_dtype_) for p in y_pred)
         return self.criterion_(y_pred, *targets)
 
-    def infer(self, x, **fit_params):
-        """``(raw reconstruction, codes)`` of ``x``, in the module's dtype."""
+    def infer(self, x, sample=None, **fit_params):
+        """``(raw reconstruction, codes)`` of ``x``, in the module's dtype; with a
+        ``_Sample``, the reconstruction of its entries only."""
         x = x.to(device=self.device, dtype=self.input_dtype_)
         codes = self.module_.encode(x)
-        return self.module_.decode(codes), codes
+        return _decoded(self.module_, codes, sample), codes
 
 
 class _Interrupted(BaseException):
@@ -509,14 +547,35 @@ class _VAENet(_AutoencoderNet):
     """The net of a variational autoencoder: the decoder sees a reparameterized
     sample of the posterior, its noise drawn from the fit's generator."""
 
-    def infer(self, x, **fit_params):
+    def infer(self, x, sample=None, **fit_params):
         """``(raw reconstruction, posterior mean, posterior log-variance)``."""
         x = x.to(device=self.device, dtype=self.input_dtype_)
         module = self.module_
         mean, log_var = module.posterior(x)
         noise = torch.randn(mean.shape, dtype=mean.dtype, generator=module.generator)
         z = mean + torch.exp(0.5 * log_var) * noise.to(mean.device)
-        return module.decode(z), mean, log_var
+        return _decoded(module, z, sample), mean, log_var
+
+
+def _sample_of(target):
+    """The ``_Sample`` of a batch's target (see ``_Batches``), or None."""
+    target = target[0] if isinstance(target, tuple) else target
+    return target if isinstance(target, _Sample) else None
+
+
+def _decoded(module, codes, sample):
+    """``module.decode(codes)``, or its entries of ``sample`` only."""
+    if sample is None:
+        return module.decode(codes)
+    sample = sample.to(codes.device)
+    return module.decode(codes, at=(sample.rows, sample.columns))
+
+
+def _sparse_rows(chunk):
+    """A CSR matrix's rows as ``_SparseRows``, sharing its arrays where it can."""
+    rows = np.repeat(np.arange(chunk.shape[0]), np.diff(chunk.indptr))
+    columns = torch.from_numpy(chunk.indices.astype(np.int64))
+    return _SparseRows(torch.from_numpy(rows), columns, torch.from_numpy(chunk.data), chunk.shape)
 
 
 def _seed_net(net, seed):
@@ -700,6 +759,10 @@ def _make_net(net_class, seed, stream=None, **params):
     )
     with _DrawFrom(torch.Generator().manual_seed(seed)), _empty_weights_allowed():
         net.initialize()
+    # sparse rows reach a module that takes them as they are (a plain attribute:
+    # set_params would re-initialize the network)
+    takes = bool(getattr(net.module_, "takes_sparse_rows", False))
+    net.iterator_train__sparse_rows = net.iterator_valid__sparse_rows = takes
     _seed_net(net, seed if stream is None else stream)
     return net
 
@@ -777,7 +840,8 @@ def _restore_device(net, device):
 def _training_tensor(X, device):
     """The training rows as a tensor; on a GPU with room for them, moved there once,
     so that batches are sliced on the device instead of copied over one by one. A
-    sparse matrix stays as it is, on the CPU: ``_Batches`` densifies each batch."""
+    sparse matrix stays as it is, on the CPU: ``_Batches`` takes each batch's rows
+    from it."""
     if sp.issparse(X):
         return X
     tensor = _as_tensor(X)
@@ -846,11 +910,13 @@ def _normalized_weights(sample_weight):
     return scaled * (count / total)
 
 
-def _run_chunks(estimator, function, X):
+def _run_chunks(estimator, function, X, sparse=False):
     """``function(module, x)`` of a fitted estimator's module over the rows of
     ``X``, chunk by chunk (a chunk's outputs may be ``n_features_in_`` wide),
     without gradients, into one preallocated output: memory beyond the output is
-    one chunk's, also for a memmap larger than memory."""
+    one chunk's, also for a memmap larger than memory. With ``sparse`` (a
+    function whose output is narrow), the chunks of a sparse ``X`` reach a module
+    that ``takes_sparse_rows`` as ``_SparseRows``: a cost of its non-zeros."""
     net = estimator.net_
     module = net.module_
     dtype = _TORCH_DTYPES[X.dtype.type]
@@ -860,10 +926,18 @@ def _run_chunks(estimator, function, X):
         module = copy.deepcopy(module).to(dtype)
     module.eval()
     out = None
-    chunks = list(_chunks(X.shape[0], max(X.shape[1], estimator.n_features_in_)))
+    sparse = sparse and sp.issparse(X) and getattr(module, "takes_sparse_rows", False)
+    width = max(X.shape[1], estimator.n_features_in_)
+    if sparse:
+        # the first layer gathers a weight column of each stored entry: a row's
+        # share is its most entries times at most the parameters per feature
+        per_feature = -(-sum(p.numel() for p in module.parameters()) // X.shape[1])
+        width = int(np.diff(X.indptr).max(initial=1)) * per_feature
+    chunks = list(_chunks(X.shape[0], width))
     with torch.no_grad(), net.threads(chunks[0].stop - chunks[0].start if chunks else 0):
         for rows in chunks:
-            x = _as_tensor(_dense(X[rows])).to(device=net.device, dtype=dtype)
+            x = _sparse_rows(X[rows]) if sparse else _as_tensor(_dense(X[rows]))
+            x = x.to(device=net.device, dtype=dtype)
             with net.autocast():
                 part = function(module, x).to(dtype)
             if net.precision is not None:
@@ -871,7 +945,9 @@ def _run_chunks(estimator, function, X):
                 # again in the network's own precision; the other rows keep theirs
                 again = ~torch.isfinite(part.reshape(len(part), -1)).all(dim=1)
                 if again.any():
-                    part[again] = function(module, x[again]).to(dtype)
+                    # sparse rows are rerun as a chunk: they have no row indexing
+                    rerun = function(module, x if sparse else x[again]).to(dtype)
+                    part[again] = rerun[again] if sparse else rerun
             part = part.cpu().numpy()
             if out is None:
                 out = np.empty((X.shape[0], *part.shape[1:]), dtype=part.dtype)

@@ -19,7 +19,7 @@ from ._missing import _FILL_STATE, _as_fill, _filled, _observed_entries, _observ
 from ._modules import _ACTIVATIONS, _VariationalMLP
 from ._net import _TORCH_DTYPES, _draw_seed, _run_chunks, _VAENet
 from ._outlier import _OutlierThreshold
-from ._validation import _Fitted, _Interval, _Options, _Sizes
+from ._validation import _NONE, _Fitted, _Interval, _Options, _Sizes
 
 # Standard-normal draws that every score uses, in antithetic pairs: the same for
 # every sample, so a sample's score does not depend on the batch it comes in
@@ -120,6 +120,7 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
         "activation": [_Options(tuple(_ACTIVATIONS))],
         "likelihood": [_Options(("gaussian", "bernoulli"))],
         "beta": [_Interval(numbers.Real, 0, None)],
+        "reconstruction_sampling": [_NONE, _Interval(numbers.Real, 0, 1, closed="right")],
     }
 
     _fitted_state = _FILL_STATE | _CATEGORICAL_STATE
@@ -134,6 +135,7 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
         activation="relu",
         likelihood="gaussian",
         beta=1.0,
+        reconstruction_sampling=None,
         categorical_features=None,
         optimizer="adam",
         alpha=0.0,
@@ -175,6 +177,7 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
         self.activation = activation
         self.likelihood = likelihood
         self.beta = beta
+        self.reconstruction_sampling = reconstruction_sampling
         self.categorical_features = categorical_features
 
     def _net_params(self, n_features, n_components):
@@ -187,6 +190,7 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
             "criterion": _NegativeELBO,
             "criterion__likelihood": self.likelihood,
             "criterion__beta": self.beta,
+            "iterator_train__sampling": self.reconstruction_sampling,
         }
 
     @property
@@ -354,6 +358,7 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
         activation="relu",
         likelihood="gaussian",
         beta=1.0,
+        reconstruction_sampling=None,
         categorical_features=None,
         optimizer="adam",
         alpha=0.0,
@@ -378,6 +383,7 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
             activation=activation,
             likelihood=likelihood,
             beta=beta,
+            reconstruction_sampling=reconstruction_sampling,
             categorical_features=categorical_features,
             optimizer=optimizer,
             alpha=alpha,

@@ -24,7 +24,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_out_of_core.py", "| IncrementalPCA |"),
         ("bench_edges.py", "| LinearAETransformer (fit float64) |"),
         ("bench_onnx.py", "| AutoencoderTransformer (MNIST recipe) |"),
-        ("bench_sparse.py", "| AutoencoderTransformer |"),
+        ("bench_sparse.py", "| AutoencoderTransformer, reconstruction_sampling=0.01 |"),
         ("bench_dask_linear.py", "| Incremental(IncrementalPCA) |"),
         ("bench_deep.py", "| paper: PCA (30) |"),
         ("bench_precision.py", "| deep recipe, batch 512, 1 epoch |"),

@@ -21,8 +21,11 @@ from ._instances import instance, instance_ids, needs_four_features
 # the linear autoencoder's sparse arithmetic differs from its dense arithmetic
 # (X.T @ X against a sum of centered chunks; the mean projected rather than
 # subtracted), so its results agree to rounding rather than bit for bit; L-BFGS
-# then stops on a tolerance. The networks see the very same dense batches.
+# then stops on a tolerance. The networks that take sparse rows multiply their
+# stored entries alone (training without noise, and encoding): the same model to
+# float32 rounding; the others see the very same dense batches.
 _TOLERANCE = {"linear-lbfgs": 1e-5}
+_SPARSE_ROWS = {key for key in instance_ids() if key.startswith(("ae", "vae"))} - {"ae-conv"}
 
 
 def sparse_data(key, n_samples=120, seed=0):
@@ -41,6 +44,9 @@ def with_randomness(key):
         est.set_params(early_stopping=True, validation_fraction=0.2)
     if key == "linear-minibatch":
         est.set_params(early_stopping=True, validation_fraction=0.2)
+    if key == "ae-lbfgs":
+        # its line search turns float32 rounding into other steps within epochs
+        est.set_params(max_iter=1)
     return est
 
 
@@ -48,6 +54,10 @@ def assert_same(key, sparse_result, dense_result):
     if key.startswith("linear"):
         atol = _TOLERANCE.get(key, 1e-10)
         np.testing.assert_allclose(sparse_result, dense_result, rtol=1e-10, atol=atol)
+    elif key in _SPARSE_ROWS:
+        # L-BFGS's line search amplifies rounding from step to step
+        rtol, atol = (1e-3, 1e-3) if key == "ae-lbfgs" else (1e-4, 1e-6)
+        np.testing.assert_allclose(sparse_result, dense_result, rtol=rtol, atol=atol)
     else:
         np.testing.assert_array_equal(sparse_result, dense_result)
 
@@ -159,9 +169,11 @@ def test_one_hot_and_text_pipelines_reach_the_autoencoder_sparse():
     features = columns.fit_transform(table)
     assert sp.issparse(features)
     pipe = make_pipeline(columns, AutoencoderTransformer(3, max_iter=3, random_state=0))
-    np.testing.assert_array_equal(
+    np.testing.assert_allclose(
         pipe.fit_transform(table),
         AutoencoderTransformer(3, max_iter=3, random_state=0).fit_transform(features.toarray()),
+        rtol=1e-4,
+        atol=1e-6,
     )
     words = [" ".join(rng.choice(["ant", "bee", "cat", "dog", "eel"], size=6)) for _ in range(80)]
     text = make_pipeline(TfidfVectorizer(), LinearAETransformer(2))

@@ -1,0 +1,184 @@
+"""Sparse rows at the cost of their non-zeros: the networks' first layer multiplies
+the stored entries alone, and reconstruction sampling (Dauphin, Glorot and Bengio,
+2011) estimates the loss over every entry, without bias, from the stored entries
+and a weighted sample of the zeros."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+import skae
+from skae import AutoencoderTransformer, ConvAutoencoder, MLPAutoencoder, VAETransformer
+from skae._losses import _NegativeELBO, _ReconstructionLoss
+from skae._modules import _VariationalMLP
+from skae._net import _sparse_rows
+from skae._sampling import _sample_entries
+
+
+def sparse_matrix(n_rows=40, n_cols=30, density=0.2, seed=0, missing=0):
+    """CSR float64 in (0, 1], ``missing`` of its stored entries NaN."""
+    rng = np.random.default_rng(seed)
+    X = sp.random(n_rows, n_cols, density=density, format="csr", random_state=rng)
+    X.data = 0.01 + 0.99 * X.data
+    X.data[rng.choice(X.nnz, size=missing, replace=False)] = np.nan
+    return X
+
+
+@pytest.mark.parametrize("tied_weights", [False, True])
+def test_the_first_layer_of_sparse_rows_is_the_dense_product_forward_and_backward(tied_weights):
+    X = sparse_matrix()
+    dense = torch.from_numpy(X.toarray()).float()
+    torch.manual_seed(0)
+    module = MLPAutoencoder(30, 3, hidden_layer_sizes=(5,), tied_weights=tied_weights)
+    rows = _sparse_rows(X).to(dtype=torch.float32)
+    results = []
+    for x in (dense, rows):
+        module.zero_grad()
+        codes = module.encode(x)
+        codes.square().sum().backward()
+        results.append((codes.detach(), module.encoder_layers[0].weight.grad.clone()))
+    for got, expected in zip(results[1], results[0], strict=True):
+        torch.testing.assert_close(got, expected)
+    vae = _VariationalMLP(30, 2, hidden_layer_sizes=())
+    torch.testing.assert_close(vae.posterior(rows), vae.posterior(dense))
+
+
+def test_decoding_chosen_entries_gives_those_of_the_whole_output():
+    torch.manual_seed(0)
+    z = torch.randn(6, 3)
+    rows, columns = torch.tensor([0, 5, 2, 2]), torch.tensor([29, 0, 7, 8])
+    for module in (
+        MLPAutoencoder(30, 3, hidden_layer_sizes=(5,)),
+        MLPAutoencoder(30, 3, hidden_layer_sizes=(5,), tied_weights=True),
+        _VariationalMLP(30, 3, hidden_layer_sizes=(5,)),
+    ):
+        torch.testing.assert_close(
+            module.decode(z, at=(rows, columns)), module.decode(z)[rows, columns]
+        )
+
+
+def _losses(criterion, module, X, weight, draws, rate=0.1, importance=True):
+    """(the full loss of the batch ``X``, the sampled loss of each of ``draws``
+    samples at ``rate``), the network's outputs held fixed; without
+    ``importance`` weights, each drawn zero counts once (a biased estimate)."""
+    dense = torch.from_numpy(X.toarray())
+    fill = torch.full((X.shape[1],), 0.5, dtype=torch.float64)
+    with torch.no_grad():
+        x = torch.where(torch.isnan(dense), fill, dense)
+        if isinstance(module, _VariationalMLP):
+            z, log_var = module.posterior(x)
+            rest = (z, log_var)
+        else:
+            z = module.encode(x)
+            rest = (z,)
+        full = criterion((module.decode(z), *rest), dense, weight)
+        generator = torch.Generator().manual_seed(0)
+        sampled = []
+        for _ in range(draws):
+            sample = _sample_entries(X, rate, generator)
+            if not importance:
+                sample.weights = sample.weights.clamp_max(1)
+            raw = module.decode(z, at=(sample.rows, sample.columns))
+            sampled.append(float(criterion((raw, *rest), sample, weight)))
+    return float(full), np.array(sampled)
+
+
+def _close(full, sampled):
+    """Whether the mean of the ``sampled`` losses is within four of its standard
+    errors of the ``full`` loss."""
+    return abs(sampled.mean() - full) < 4 * sampled.std() / np.sqrt(len(sampled))
+
+
+@pytest.mark.parametrize(
+    "criterion",
+    [
+        _ReconstructionLoss(),
+        _ReconstructionLoss("bce", "sigmoid"),
+        _ReconstructionLoss("mse", "sigmoid", sparsity=0.1),
+        _NegativeELBO("gaussian"),
+        _NegativeELBO("bernoulli"),
+    ],
+    ids=["mse", "bce", "sigmoid-sparsity", "elbo-gaussian", "elbo-bernoulli"],
+)
+def test_the_sampled_loss_is_the_full_loss_in_expectation(criterion):
+    # with holes (stored NaN) and unequal row weights, both of which the loss counts
+    X = sparse_matrix(missing=15)
+    torch.manual_seed(0)
+    if isinstance(criterion, _NegativeELBO):
+        module = _VariationalMLP(30, 2, hidden_layer_sizes=(5,)).double()
+    else:
+        module = MLPAutoencoder(30, 2, hidden_layer_sizes=(5,)).double()
+    weight = torch.from_numpy(np.random.default_rng(1).uniform(0.2, 2, size=40))
+    full, sampled = _losses(criterion, module, X, weight, draws=400)
+    assert sampled.std() > 0  # a sample, not every entry
+    assert _close(full, sampled)
+    # the same test tells a biased estimator: each drawn zero counted once
+    assert not _close(*_losses(criterion, module, X, weight, draws=400, importance=False))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("cls", [AutoencoderTransformer, VAETransformer])
+def test_a_sampled_fit_is_repeatable_with_its_random_state_and_saved_whole(cls, tmp_path):
+    X = sparse_matrix(missing=5)
+    weights = np.random.default_rng(0).uniform(0, 2, size=40)
+    weights[:3] = 0
+
+    def fitted(seed):
+        est = cls(2, hidden_layer_sizes=(4,), max_iter=3, reconstruction_sampling=0.1)
+        return est.set_params(random_state=seed).fit(X, sample_weight=weights)
+
+    first, again, other = fitted(0), fitted(0), fitted(1)
+    assert np.isfinite(first.loss_curve_).all()
+    np.testing.assert_array_equal(first.loss_curve_, again.loss_curve_)
+    np.testing.assert_array_equal(first.transform(X), again.transform(X))
+    assert first.loss_curve_ != other.loss_curve_
+    skae.save(first, tmp_path / "model.skae")
+    loaded = skae.load(tmp_path / "model.skae")
+    assert loaded.reconstruction_sampling == 0.1
+    np.testing.assert_array_equal(loaded.transform(X), first.transform(X))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sampling_leaves_dense_input_alone_and_refuses_a_custom_module():
+    X = sparse_matrix().toarray()
+    plain = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    sampled = AutoencoderTransformer(
+        2, hidden_layer_sizes=(4,), max_iter=2, random_state=0, reconstruction_sampling=0.1
+    )
+    np.testing.assert_array_equal(sampled.fit(X).transform(X), plain.fit(X).transform(X))
+    custom = AutoencoderTransformer(
+        module=ConvAutoencoder,
+        module_params={"image_shape": (5, 6)},
+        reconstruction_sampling=0.1,
+    )
+    with pytest.raises(ValueError, match="reconstruction_sampling needs the built-in MLP"):
+        custom.fit(X)
+    with pytest.raises(ValueError, match="reconstruction_sampling"):
+        plain.set_params(reconstruction_sampling=0.0).fit(X)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sampled_training_and_encoding_never_densify_a_batch():
+    # 100 rows of 100,000 columns: a dense batch of them is 40 MB of float32
+    rng = np.random.default_rng(0)
+    X = sp.random(100, 100_000, density=1e-4, format="csr", dtype=np.float32, random_state=rng)
+    est = AutoencoderTransformer(
+        2,
+        hidden_layer_sizes=(),
+        batch_size=100,
+        max_iter=1,
+        reconstruction_sampling=1e-4,
+        random_state=0,
+    )
+    est.fit(X[:10])  # first-call allocations out of the measurement
+    tracemalloc.start()
+    est.set_params(warm_start=True).fit(X)
+    Z = est.transform(X)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert Z.shape == (100, 2)
+    # what a fit keeps per feature (fill values, their counts) is some 10 MB
+    assert peak < 16 * 2**20 < 100 * 100_000 * 4 / 2
