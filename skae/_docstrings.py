@@ -4,6 +4,20 @@ A class docstring names a snippet as ``{snippet_name}`` on a line of its own;
 ``_fill_doc`` substitutes it, so the same parameter reads the same everywhere.
 """
 
+# the parameter of the autoencoders and the VAEs alike; each snippet ends it
+_SAMPLING = """\
+    reconstruction_sampling : float in (0, 1] or None, default=None
+        For sparse ``X`` (a CSR matrix, say of word counts or one-hot columns):
+        each training row's loss is computed from its stored entries and, for its
+        zeros, from ``ceil(reconstruction_sampling * n_features)`` columns drawn
+        at random, weighted by the inverse of their probability, so that its
+        expected value is the full loss (reconstruction sampling; Dauphin, Glorot
+        and Bengio, ICML 2011). The decoder then computes only those entries of
+        its output, which is where a wide sparse matrix's time goes; the
+        validation loss of early stopping stays the full one. None: every entry.
+        The draws come from ``random_state``'s stream. Dense input trains on
+        every entry whatever this is (it has no zeros to skip)"""
+
 _SNIPPETS = {
     "autoencoder_parameters": """\
     hidden_layer_sizes : tuple of int, default=(100,)
@@ -91,17 +105,9 @@ _SNIPPETS = {
     module_params : dict or None, default=None
         Further keyword arguments of ``module``.
 
-    reconstruction_sampling : float in (0, 1] or None, default=None
-        For sparse ``X`` (a CSR matrix, say of word counts or one-hot columns):
-        each training row's loss is computed from its stored entries and, for its
-        zeros, from ``ceil(reconstruction_sampling * n_features)`` columns drawn
-        at random, weighted by the inverse of their probability, so that its
-        expected value is the full loss (reconstruction sampling; Dauphin, Glorot
-        and Bengio, ICML 2011). The decoder then computes only those entries of
-        its output, which is where a wide sparse matrix's time goes; the
-        validation loss of early stopping stays the full one. None: every entry.
-        The draws come from ``random_state``'s stream. Dense input trains on
-        every entry whatever this is (it has no zeros to skip); a custom
+"""
+    + _SAMPLING
+    + """; a custom
         ``module`` cannot take it.""",
     "vae_parameters": """\
     hidden_layer_sizes : tuple of int, default=(100,)
@@ -123,17 +129,9 @@ _SNIPPETS = {
         beta-VAE's smoother, more disentangled codes at some cost in
         reconstruction.
 
-    reconstruction_sampling : float in (0, 1] or None, default=None
-        For sparse ``X`` (a CSR matrix, say of word counts or one-hot columns):
-        each training row's loss is computed from its stored entries and, for its
-        zeros, from ``ceil(reconstruction_sampling * n_features)`` columns drawn
-        at random, weighted by the inverse of their probability, so that its
-        expected value is the full loss (reconstruction sampling; Dauphin, Glorot
-        and Bengio, ICML 2011). The decoder then computes only those entries of
-        its output, which is where a wide sparse matrix's time goes; the
-        validation loss of early stopping stays the full one. None: every entry.
-        The draws come from ``random_state``'s stream. Dense input trains on
-        every entry whatever this is (it has no zeros to skip).""",
+"""
+    + _SAMPLING
+    + """.""",
     "categorical_features": """\
     categorical_features : {{"from_dtype"}}, array-like of bool, int or str, \
 default=None
