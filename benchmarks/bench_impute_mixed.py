@@ -24,12 +24,18 @@ The imputers: SimpleImputer (mean for numbers, most frequent category);
 KNNImputer and IterativeImputer on one-hot codes (the numeric columns standardized
 by their observed values, each categorical column one column per observed
 category, its block missing whole where the entry is, and decoded as the
-category of the block's largest imputed value); miceforest (LightGBM chained
-equations, if installed) on the table, with ``mean_match_candidates=0`` so that it
-gives its best guess (the most probable category, the predicted number) rather
-than a random draw for multiple imputation; and
-``AutoencoderImputer(categorical_features="from_dtype")`` on the table as it is
-(category columns, the count as Int64), which standardizes the numbers itself.
+category of the block's largest imputed value). IterativeImputer is given each
+block without its first column, whose value is then 1 minus the sum of the
+others: given the whole block, its chained regressions learn that each column is
+exactly 1 minus the others, the filled blocks stay at their initial means, and
+every filled category is the most frequent one (a first run of this script gave
+it SimpleImputer's accuracy to the last digit in every setting). miceforest
+(LightGBM chained equations, if installed) on the table, with
+``mean_match_candidates=0`` so that it gives its best guess (the most probable
+category, the predicted number) rather than a random draw for multiple
+imputation; and ``AutoencoderImputer(categorical_features="from_dtype")`` on the
+table as it is (category columns, the count as Int64), which standardizes the
+numbers itself.
 
 AutoencoderImputer's target: the best categorical accuracy and a numeric RMSE
 within 5 % of the best; the last column says whether each is met.
@@ -142,10 +148,19 @@ def decode(codes, levels, mean, scale):
     return numeric, np.column_stack(columns).astype(object)
 
 
-def on_one_hot(make):
+def on_one_hot(make, drop_first=False):
+    """An imputer of the one-hot codes; with ``drop_first``, of the codes without
+    each block's first column, which is then 1 minus the sum of the others."""
+
     def impute(table, is_categorical, seed):
         codes, levels, mean, scale = one_hot(*split(table, is_categorical))
-        return decode(make(seed).fit_transform(codes), levels, mean, scale)
+        first = len(mean) + np.cumsum([0, *map(len, levels[:-1])])
+        kept = ~np.isin(np.arange(codes.shape[1]), first) if drop_first else slice(None)
+        codes[:, kept] = make(seed).fit_transform(codes[:, kept])
+        if drop_first:
+            for start, observed in zip(first, levels, strict=True):
+                codes[:, start] = 1 - codes[:, start + 1 : start + len(observed)].sum(axis=1)
+        return decode(codes, levels, mean, scale)
 
     return impute
 
@@ -184,8 +199,9 @@ def imputers(args):
     makers = {
         "SimpleImputer (mean, most frequent)": simple,
         "KNNImputer (one-hot)": on_one_hot(lambda seed: KNNImputer()),
-        "IterativeImputer (one-hot)": on_one_hot(
-            lambda seed: IterativeImputer(max_iter=args.iterative_iter, random_state=seed)
+        "IterativeImputer (one-hot, first level dropped)": on_one_hot(
+            lambda seed: IterativeImputer(max_iter=args.iterative_iter, random_state=seed),
+            drop_first=True,
         ),
     }
     try:
