@@ -167,3 +167,16 @@ def one_class_table(makers, splits):
         for name, values in auc.items()
     ]
     return header, rows
+
+
+def warm_up_torch():
+    """Fit a tiny autoencoder once, so that no timed fit pays PyTorch's first-call
+    start-up (about 3 s on a 2-core VM)."""
+    import warnings
+
+    from skae import AutoencoderTransformer
+
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one epoch does not converge
+        AutoencoderTransformer(1, hidden_layer_sizes=(2,), max_iter=1, random_state=0).fit(X)

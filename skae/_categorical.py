@@ -282,7 +282,14 @@ class _Categorical:
                 "categories (encode them yourself and set categorical_features=None)."
             )
         table = X
-        X = validate_data(self, X, dtype=None, ensure_all_finite=False, **kwargs)
+        # a pandas table with pandas' own dtypes (category, string, nullable Int64)
+        # is read as objects: scikit-learn would cast it whole to the numeric dtype
+        # of a nullable column, categories included
+        dtypes = getattr(X, "dtypes", None) if hasattr(X, "iloc") else None
+        pandas_own = dtypes is not None and not all(isinstance(d, np.dtype) for d in dtypes)
+        X = validate_data(
+            self, X, dtype=object if pandas_own else None, ensure_all_finite=False, **kwargs
+        )
         if reset:
             mask = _categorical_mask(
                 self.categorical_features,

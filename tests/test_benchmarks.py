@@ -30,6 +30,14 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_precision.py", "| deep recipe, batch 512, 1 epoch |"),
         ("bench_threads.py", "| deep recipe (1 epoch) |"),
         ("bench_impute.py", "| digits |"),
+        (
+            "bench_impute_mixed.py",
+            "| generated | MCAR | 20% | SimpleImputer (mean, most frequent) |",
+        ),
+        (
+            "bench_anomaly_mixed.py",
+            '| AutoencoderOutlierDetector(categorical_features="from_dtype") |',
+        ),
     ],
 )
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -348,3 +348,22 @@ def test_from_dtype_takes_polars_categorical_and_string_columns():
     assert [c.tolist() for c in est.categories_] == [["x", "y"], ["u", "v"]]
     out = est.inverse_transform(est.transform(X))
     assert out["s"].dtype == pd.CategoricalDtype(["u", "v"])
+
+
+@pytest.mark.parametrize(
+    "cls", [AutoencoderTransformer, AutoencoderImputer], ids=lambda c: c.__name__
+)
+def test_a_nullable_integer_column_beside_the_categories_is_numeric(cls):
+    # pandas' nullable Int64 (pd.NA where missing) beside category columns only made
+    # scikit-learn's check_array cast the whole table, categories included, to float
+    X = _table().astype({"size": "category"})
+    X["count"] = pd.array(np.arange(30) % 7, dtype="Int64")
+    X.loc[0, "count"] = pd.NA
+    est = cls(**_FAST, categorical_features="from_dtype").fit(X)
+    assert est.is_categorical_.tolist() == [False, True, False, True, False]
+    if cls is AutoencoderImputer:
+        filled = est.transform(X)
+        assert np.isfinite(filled["count"].astype(float)).all()
+        assert filled.loc[1:, "count"].astype(float).tolist() == list(np.arange(1, 30) % 7)
+    else:
+        assert np.isfinite(est.transform(X)).all()
