@@ -567,8 +567,7 @@ def _decoded(module, codes, sample):
     """``module.decode(codes)``, or its entries of ``sample`` only."""
     if sample is None:
         return module.decode(codes)
-    sample = sample.to(codes.device)
-    return module.decode(codes, at=(sample.rows, sample.columns))
+    return module.decode(codes, at=sample.to(codes.device).at)
 
 
 def _sparse_rows(chunk):
