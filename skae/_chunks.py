@@ -14,7 +14,10 @@ _CHUNK_VALUES = 2**23
 
 def _chunks(n_rows, width):
     """Slices covering ``range(n_rows)`` in pieces of at most ``_CHUNK_ROWS`` rows
-    and ``_CHUNK_VALUES`` values of rows ``width`` wide."""
+    and ``_CHUNK_VALUES`` values of rows ``width`` wide (none for no rows: the
+    stored values of a sparse matrix without any)."""
+    if n_rows == 0:
+        return iter(())
     return gen_batches(n_rows, max(1, min(_CHUNK_ROWS, _CHUNK_VALUES // max(width, 1))))
 
 

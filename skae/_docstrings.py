@@ -220,7 +220,10 @@ default=None
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialization, the shuffling, the validation split and
         any training noise. An int makes fits repeatable bit for bit on the same
-        machine and device, also when several threads fit at once. The fit draws
+        machine and device, also when several threads fit at once. A continued
+        fit (``partial_fit``, ``warm_start``) draws on from the number of epochs
+        already trained, not the first call's draws again, and keeps the first
+        call's validation split. The fit draws
         from generators of its own, the module's initial weights included (torch's
         initializers are handed the fit's generator, in this thread only), so
         torch's and NumPy's global generators are neither drawn from nor reseeded.

@@ -577,14 +577,14 @@ def _sparse_rows(chunk):
     return _SparseRows(torch.from_numpy(rows), columns, torch.from_numpy(chunk.data), chunk.shape)
 
 
-def _seed_net(net, seed):
-    """Give ``net`` a fresh generator seeded by ``seed`` for its shuffling,
-    validation split, noise and dropout."""
+def _seed_net(net, seed, *, split=True):
+    """Give ``net`` a fresh generator seeded by ``seed`` for its shuffling, noise,
+    dropout and, with ``split``, validation split."""
     generator = torch.Generator().manual_seed(seed)
     # a plain attribute, as skorch stores every iterator_train__* argument
     # (set_params would re-initialize the network)
     net.iterator_train__generator = generator
-    if net.train_split is not None:
+    if split and net.train_split is not None:
         net.train_split.generator = generator
     for layer in net.module_.modules():
         if isinstance(layer, _Dropout | _VariationalMLP):
@@ -600,6 +600,12 @@ def _continue_from(net, previous):
     # training appends new epochs and never changes recorded ones, so the records
     # are shared: a call costs the same after ten chunks or ten thousand
     net.history = History(previous.history)
+    # its draws go on from the epochs trained: the same seed again would repeat the
+    # first call's shuffles, noise and samples in every partial_fit call; the
+    # validation split stays the first call's, so held-out rows stay held out
+    first = net.iterator_train__generator.initial_seed()
+    stream = np.random.SeedSequence([first, len(net.history)])
+    _seed_net(net, int(stream.generate_state(1)[0]), split=False)
     optimizer, old = getattr(net, "optimizer_", None), getattr(previous, "optimizer_", None)
     if optimizer is None or old is None:
         return

@@ -183,3 +183,45 @@ def test_sampled_training_and_encoding_never_densify_a_batch():
     assert Z.shape == (100, 2)
     # what a fit keeps per feature (fill values, their counts) is some 10 MB
     assert peak < 16 * 2**20 < 100 * 100_000 * 4 / 2
+
+
+def test_each_partial_fit_call_draws_anew_and_repeatably(monkeypatch):
+    # an int random_state seeded every call alike: each call repeated the first
+    # call's draws, so most zeros of a stream were never sampled
+    import skae._net
+
+    drawn = []
+
+    def spy(chunk, rate, generator):
+        sample = _sample_entries(chunk, rate, generator)
+        drawn.append(sample.drawn.tolist())
+        return sample
+
+    monkeypatch.setattr(skae._net, "_sample_entries", spy)
+    X = sparse_matrix(n_rows=16, n_cols=200, density=0.05)
+    runs = []
+    for _ in range(2):
+        est = AutoencoderTransformer(
+            2, hidden_layer_sizes=(4,), batch_size=16, random_state=0, reconstruction_sampling=0.05
+        )
+        drawn.clear()
+        for _ in range(3):
+            est.partial_fit(X)
+        runs.append((list(drawn), est.transform(X)))
+    calls = runs[0][0]
+    assert len(calls) == 3 and calls[0] != calls[1] != calls[2]
+    # and the same random_state draws the same again
+    assert runs[1][0] == calls
+    np.testing.assert_array_equal(runs[1][1], runs[0][1])
+
+
+@pytest.mark.parametrize("sampling", [None, 0.1])
+def test_a_sparse_matrix_without_stored_entries_trains_and_scores(sampling):
+    # a chunk of empty documents: no stored value at all
+    empty = sp.csr_matrix((20, 30))
+    est = AutoencoderTransformer(
+        2, hidden_layer_sizes=(4,), max_iter=2, n_iter_no_change=None, random_state=0
+    ).set_params(reconstruction_sampling=sampling)
+    est.fit(empty).partial_fit(empty)
+    assert np.isfinite(est.score_samples(empty)).all()
+    assert est.transform(empty).shape == (20, 2)
