@@ -102,7 +102,7 @@ class _CategoryState:
                 isinstance(values, np.ndarray)
                 and values.ndim == 1
                 and len(values) > 0
-                and (values.dtype.kind in "iuf" or values.dtype == object)
+                and (values.dtype.kind in "biuf" or values.dtype == object)
                 and len(np.unique(values)) == len(values)
             ):
                 raise ValueError(
@@ -189,10 +189,8 @@ def _categorical_mask(spec, X, n_features, names):
 def _categories_of(values, column):
     """The sorted distinct observed values of a categorical column."""
     observed = values[~_is_missing(values)]
-    if observed.dtype == object and all(isinstance(v, numbers.Real) for v in observed):
-        observed = observed.astype(np.float64)
     try:
-        categories = np.unique(observed)
+        categories = _typed(np.unique(observed))
     except TypeError as error:
         raise ValueError(
             f"categorical column {column} mixes values that cannot be ordered "
@@ -208,6 +206,44 @@ def _categories_of(values, column):
     if categories.dtype.kind == "U":
         categories = categories.astype(object)
     return categories
+
+
+def _own_values(table, X, j):
+    """Column ``j`` of the input ``table`` (``X`` validated) as objects, each value
+    as the table holds it: scikit-learn casts a table whole to one dtype, integer
+    and boolean categories beside a float column to floats."""
+    if isinstance(table, np.ndarray) or not hasattr(table, "columns"):
+        return X[:, j]
+    column = table.iloc[:, j] if hasattr(table, "iloc") else table.to_series(j)
+    return np.asarray(column, dtype=object)
+
+
+def _typed(categories):
+    """Categories read as objects in the array of their own type: booleans as bool,
+    integers as int64 (uint64 above its range), numbers with a float among them as
+    float64; strings and other objects as objects. An integer category stays an
+    integer: float64 would merge integers above 2**53."""
+    if categories.dtype != object:
+        return categories
+    kinds = {_kind(v) for v in categories}
+    if kinds == {"bool"}:
+        return categories.astype(bool)
+    if kinds == {"int"}:
+        for dtype in (np.int64, np.uint64):
+            if np.iinfo(dtype).min <= categories[0] and categories[-1] <= np.iinfo(dtype).max:
+                return categories.astype(dtype)
+    elif kinds <= {"int", "float"}:
+        return categories.astype(np.float64)
+    return categories
+
+
+def _kind(value):
+    """What a category value is: "bool", "int", "float" or "other"."""
+    if isinstance(value, bool | np.bool_):
+        return "bool"
+    if isinstance(value, numbers.Integral):
+        return "int"
+    return "float" if isinstance(value, numbers.Real) else "other"
 
 
 def _codes(values, categories):
@@ -282,13 +318,11 @@ class _Categorical:
                 "categories (encode them yourself and set categorical_features=None)."
             )
         table = X
-        # a pandas table with pandas' own dtypes (category, string, nullable Int64)
-        # is read as objects: scikit-learn would cast it whole to the numeric dtype
-        # of a nullable column, categories included
-        dtypes = getattr(X, "dtypes", None) if hasattr(X, "iloc") else None
-        pandas_own = dtypes is not None and not all(isinstance(d, np.dtype) for d in dtypes)
+        # a table is read as objects: scikit-learn would cast it whole to the numeric
+        # dtype of a nullable column (pandas' Int64), categories included
+        is_table = hasattr(X, "columns") and not isinstance(X, np.ndarray)
         X = validate_data(
-            self, X, dtype=object if pandas_own else None, ensure_all_finite=False, **kwargs
+            self, X, dtype=object if is_table else None, ensure_all_finite=False, **kwargs
         )
         if reset:
             mask = _categorical_mask(
@@ -307,23 +341,28 @@ class _Categorical:
                 "beforehand (OneHotEncoder with categories given) and set "
                 "categorical_features=None."
             )
+        else:
+            mask = self.is_categorical_
+        columns = [_own_values(table, X, j) for j in np.flatnonzero(mask)]
+        if reset:
             self.categories_ = [
-                _categories_of(X[:, j], self._column_name(j)) for j in np.flatnonzero(mask)
+                _categories_of(values, self._column_name(j))
+                for j, values in zip(np.flatnonzero(mask), columns, strict=True)
             ]
             self.is_categorical_ = mask
         # a fit that continues (partial_fit, warm_start) validates with
         # ensure_min_samples, which transform and the scores do not
-        return self._encoded(X, training="ensure_min_samples" in kwargs and not reset)
+        return self._encoded(X, columns, training="ensure_min_samples" in kwargs and not reset)
 
     def _column_name(self, j):
         """Column ``j`` as an error message names it: its name, or its index."""
         names = getattr(self, "feature_names_in_", None)
         return j if names is None else repr(names[j])
 
-    def _encoded(self, X, *, training):
+    def _encoded(self, X, columns, *, training):
         """The network's input for the validated table ``X``: its numeric columns
-        as floats, then each categorical column one-hot (NaN where missing or,
-        unless ``training``, unknown)."""
+        as floats, then each categorical column (its values in ``columns``) one-hot
+        (NaN where missing or, unless ``training``, unknown)."""
         mask = self.is_categorical_
         numeric = X[:, ~mask]
         dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
@@ -339,8 +378,9 @@ class _Categorical:
         if np.isinf(numeric).any():
             raise ValueError("Input X contains infinity or a value too large for dtype.")
         blocks = [numeric]
-        for j, categories in zip(np.flatnonzero(mask), self.categories_, strict=True):
-            values = X[:, j]
+        for j, categories, values in zip(
+            np.flatnonzero(mask), self.categories_, columns, strict=True
+        ):
             codes = _codes(values, categories)
             if training and ((codes < 0) & ~_is_missing(values)).any():
                 new = values[(codes < 0) & ~_is_missing(values)][0]

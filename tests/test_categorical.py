@@ -367,3 +367,32 @@ def test_a_nullable_integer_column_beside_the_categories_is_numeric(cls):
         assert filled.loc[1:, "count"].astype(float).tolist() == list(np.arange(1, 30) % 7)
     else:
         assert np.isfinite(est.transform(X)).all()
+
+
+def test_integer_and_boolean_categories_keep_their_values_and_dtype(tmp_path):
+    # ids above 2**53 are distinct integers that float64 would merge
+    ids = np.array([2**53, 2**53 + 1, 2**53 + 2] * 10, dtype=np.int64)
+    X = pd.DataFrame(
+        {
+            "a": np.linspace(0, 1, 30),
+            "id": pd.Categorical(ids),
+            "flag": pd.Categorical([True, False] * 15),
+            "n": [1, 2, 3] * 10,
+        }
+    )
+    est = AutoencoderTransformer(**_FAST, categorical_features=["id", "flag", "n"]).fit(X)
+    assert [c.dtype for c in est.categories_] == [np.int64, bool, np.int64]
+    assert est.categories_[0].tolist() == [2**53, 2**53 + 1, 2**53 + 2]
+    back = est.inverse_transform(est.transform(X))
+    assert back["flag"].cat.categories.dtype == bool
+    assert set(back["flag"]) <= {True, False} and isinstance(back["flag"][0], bool | np.bool_)
+    assert back["n"].cat.categories.dtype == np.int64
+    skae.save(est, tmp_path / "est.skae")
+    loaded = skae.load(tmp_path / "est.skae")
+    assert [c.dtype for c in loaded.categories_] == [np.int64, bool, np.int64]
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+    # a float column keeps float categories, and its integers match them
+    Xf = X[["a", "n"]].astype({"n": float})
+    est = AutoencoderTransformer(**_FAST, categorical_features=["n"]).fit(Xf)
+    assert est.categories_[0].dtype == np.float64
+    np.testing.assert_array_equal(est.transform(Xf), est.transform(X[["a", "n"]]))
