@@ -7,13 +7,14 @@ output hold the numeric columns first, in their order, then one block per
 categorical column of one entry per category seen in the first fit
 (``categories_``, sorted): a one-hot block in the input, and the logits of a
 softmax head in the output, trained with its cross-entropy. A missing entry
-(NaN, None, ``pd.NA``) is a missing value: its whole block is missing, enters the
-encoder as the fill values (the categories' training frequencies) and is left out
-of the loss, as the missing-values feature does for a numeric entry. A category
-unseen in the first fit is treated as missing when transforming or scoring, as
-:class:`~sklearn.preprocessing.OneHotEncoder` with ``handle_unknown="ignore"``
-does; in a later ``partial_fit`` or warm-started ``fit`` it is an error naming
-the column, since the network's heads are sized by the first fit's categories.
+(NaN, None, NaT, ``pd.NA``: what ``pd.isna`` finds) is a missing value: its whole
+block is missing, enters the encoder as the fill values (the categories' training
+frequencies) and is left out of the loss, as the missing-values feature does for
+a numeric entry. A category unseen in the first fit is treated as missing when
+transforming or scoring, as :class:`~sklearn.preprocessing.OneHotEncoder` with
+``handle_unknown="ignore"`` does; in a later ``partial_fit`` or warm-started
+``fit`` it is an error naming the column, since the network's heads are sized by
+the first fit's categories.
 
 Weighting: a row's loss and its reconstruction error are the mean over its
 observed original columns, each column counting once: a numeric column by the
@@ -26,7 +27,9 @@ Gaussian (or Bernoulli) for each numeric one, a categorical for each categorical
 one.
 """
 
+import itertools
 import numbers
+import sys
 
 import numpy as np
 import scipy.sparse as sp
@@ -121,16 +124,26 @@ _CATEGORICAL_STATE = {
 
 
 def _is_missing(values):
-    """Per entry of a 1-D array: NaN, None or pandas' NA."""
+    """Per entry of a 1-D array, whether it is missing as ``pd.isna`` says: NaN,
+    None, NaT or pandas' NA (which only exist where pandas is imported)."""
+    pandas = sys.modules.get("pandas")
+    if pandas is not None:
+        return np.asarray(pandas.isna(values), dtype=bool)
+    if values.dtype.kind in "fc":
+        return np.isnan(values)
+    if values.dtype.kind in "mM":
+        return np.isnat(values)
     if values.dtype != object:
-        return np.isnan(values) if values.dtype.kind == "f" else np.zeros(len(values), bool)
-    return np.array(
-        [
-            v is None or type(v).__name__ == "NAType" or (isinstance(v, numbers.Real) and v != v)
-            for v in values
-        ],
-        dtype=bool,
-    )
+        return np.zeros(len(values), dtype=bool)
+    return np.array([v is None or (isinstance(v, numbers.Number) and v != v) for v in values])
+
+
+def _strictly_increasing(values):
+    """Whether each entry of the 1-D array ``values`` is less than the next."""
+    try:
+        return all(bool(a < b) for a, b in itertools.pairwise(values))
+    except TypeError:
+        return False
 
 
 def _dtype_mask(X, n_features):
@@ -196,6 +209,11 @@ def _categories_of(values, column):
             f"categorical column {column} mixes values that cannot be ordered "
             f"(strings and numbers?): {error}"
         ) from None
+    if not _strictly_increasing(categories):
+        raise ValueError(
+            f"categorical column {column} holds values that do not sort into distinct "
+            f"categories, each less than the next (the first: {categories[:5].tolist()})."
+        )
     if not len(categories):
         raise ValueError(
             f"categorical column {column} has no observed value: it has no category "

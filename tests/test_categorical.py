@@ -396,3 +396,17 @@ def test_integer_and_boolean_categories_keep_their_values_and_dtype(tmp_path):
     est = AutoencoderTransformer(**_FAST, categorical_features=["n"]).fit(Xf)
     assert est.categories_[0].dtype == np.float64
     np.testing.assert_array_equal(est.transform(Xf), est.transform(X[["a", "n"]]))
+
+
+def test_nat_is_missing_and_categories_must_sort_distinctly():
+    days = [pd.Timestamp("2020-01-01"), pd.Timestamp("2021-01-01"), None] * 10
+    X = pd.DataFrame({"a": np.linspace(0, 1, 30), "day": pd.Categorical(days)})
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    assert est.categories_[0].tolist() == [pd.Timestamp("2020-01-01"), pd.Timestamp("2021-01-01")]
+    assert est.fill_values_.shape == (3,)
+    # values that np.unique cannot put in a strict order (sets order by inclusion)
+    sets = np.empty(20, dtype=object)
+    sets[:] = [frozenset({1}), frozenset({2})] * 10
+    X = pd.DataFrame({"a": np.linspace(0, 1, 20), "s": sets})
+    with pytest.raises(ValueError, match=r"categorical column 's'.*do not sort"):
+        AutoencoderTransformer(**_FAST, categorical_features=["s"]).fit(X)
