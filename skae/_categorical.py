@@ -265,28 +265,27 @@ def _kind(value):
 
 
 def _codes(values, categories):
-    """Each value's index in ``categories``; -1 where missing or unknown."""
-    codes = np.full(len(values), -1)
-    present = ~_is_missing(values)
-    if not present.any() or not len(categories):
-        return codes
-    kept = values[present]
-    if categories.dtype.kind == "f":
-        try:
-            kept = kept.astype(np.float64)
-        except (TypeError, ValueError):
-            return codes  # no number is one of these categories
-    elif kept.dtype != object:
-        kept = kept.astype(object)
+    """Each value's index in ``categories``; -1 where missing or unknown. Each value
+    is looked up on its own, by equality as Python compares it (the integer 1 is
+    the category 1.0, the string "1" is not), so that a row's code does not depend
+    on the other values of the column."""
+    index = {category: i for i, category in enumerate(categories.tolist())}
+    missing = _is_missing(values)
+    return np.array(
+        [
+            -1 if gone else _index_of(value, index)
+            for value, gone in zip(values.tolist(), missing, strict=True)
+        ],
+        dtype=np.intp,
+    )
+
+
+def _index_of(value, index):
+    """``index[value]``; -1 for a value not in it, or unhashable."""
     try:
-        index = np.clip(np.searchsorted(categories, kept), 0, len(categories) - 1)
+        return index.get(value, -1)
     except TypeError:
-        # values of another type than the categories: compared one by one
-        lookup = {c: i for i, c in enumerate(categories.tolist())}
-        codes[present] = [lookup.get(v, -1) for v in kept.tolist()]
-        return codes
-    codes[present] = np.where(categories[index] == kept, index, -1)
-    return codes
+        return -1
 
 
 class _Categorical:

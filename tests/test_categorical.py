@@ -410,3 +410,19 @@ def test_nat_is_missing_and_categories_must_sort_distinctly():
     X = pd.DataFrame({"a": np.linspace(0, 1, 20), "s": sets})
     with pytest.raises(ValueError, match=r"categorical column 's'.*do not sort"):
         AutoencoderTransformer(**_FAST, categorical_features=["s"]).fit(X)
+
+
+def test_each_value_is_looked_up_on_its_own():
+    from skae._categorical import _codes
+
+    # one stray value leaves the others known, and the string "1" is not the number 1
+    numbers = np.array([1.0, 2.0])
+    assert _codes(np.array([1, 2.0, "oops"], dtype=object), numbers).tolist() == [0, 1, -1]
+    assert _codes(np.array(["1", "2"], dtype=object), numbers).tolist() == [-1, -1]
+    letters = np.array(["a", "b"], dtype=object)
+    assert _codes(np.array(["b", 3, None], dtype=object), letters).tolist() == [1, -1, -1]
+    # so a row's transform does not depend on the rows beside it
+    X = pd.DataFrame({"a": np.linspace(0, 1, 20), "k": np.array([1, 2] * 10, dtype=object)})
+    est = AutoencoderTransformer(**_FAST, categorical_features=["k"]).fit(X)
+    stray = pd.concat([X.iloc[:2], pd.DataFrame({"a": [0.0], "k": ["oops"]})])
+    np.testing.assert_array_equal(est.transform(stray)[:2], est.transform(X.iloc[:2]))
