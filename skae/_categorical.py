@@ -70,8 +70,8 @@ class _CategoricalSpec:
 
 class _CategoryState:
     """``is_categorical_`` (a boolean array of ``n_features_in_`` entries, or None)
-    and ``categories_`` (one sorted array of distinct categories per categorical
-    column, or None), checked together: what ``skae.load`` checks of them."""
+    and ``categories_`` (one array of distinct categories per categorical column,
+    strictly increasing, or None), checked together: what ``skae.load`` checks of them."""
 
     optional = True
 
@@ -106,10 +106,11 @@ class _CategoryState:
                 and values.ndim == 1
                 and len(values) > 0
                 and (values.dtype.kind in "biuf" or values.dtype == object)
-                and len(np.unique(values)) == len(values)
+                and _strictly_increasing(values)
             ):
                 raise ValueError(
-                    f"categories_[{i}] must be a non-empty 1-D array of distinct categories."
+                    f"categories_[{i}] must be a non-empty 1-D array of distinct categories, "
+                    "sorted (each less than the next): a category's code is its position."
                 )
 
 

@@ -426,3 +426,16 @@ def test_each_value_is_looked_up_on_its_own():
     est = AutoencoderTransformer(**_FAST, categorical_features=["k"]).fit(X)
     stray = pd.concat([X.iloc[:2], pd.DataFrame({"a": [0.0], "k": ["oops"]})])
     np.testing.assert_array_equal(est.transform(stray)[:2], est.transform(X.iloc[:2]))
+
+
+def test_a_file_whose_categories_are_out_of_order_is_refused(tmp_path):
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(_table())
+    path = tmp_path / "est.skae"
+    skae.save(est, path)
+    document, tensors = _deserialize(path.read_bytes(), path)
+    entries = dict(document["attributes"]["dict"])
+    entries["categories_"][0]["strings"] = ["red", "green", "blue"]  # same set, unsorted
+    document["attributes"]["dict"] = list(entries.items())
+    path.write_bytes(_serialize(document, tensors))
+    with pytest.raises(ValueError, match=r"categories_\[0\] must .* sorted"):
+        skae.load(path)
