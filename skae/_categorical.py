@@ -324,12 +324,18 @@ class _Categorical:
 
     def _validate(self, X, **kwargs):
         reset = kwargs.get("reset", True)
+        # a fit that continues (partial_fit, warm_start) validates with
+        # ensure_min_samples, which transform and the scores do not
+        training = "ensure_min_samples" in kwargs and not reset
         if reset and self.categorical_features is None:
             self.is_categorical_ = self.categories_ = None
         if (reset and self.categorical_features is None) or (
             not reset and getattr(self, "categories_", None) is None
         ):
-            return super()._validate(X, **kwargs)
+            validated = super()._validate(X, **kwargs)
+            if training:
+                self._check_same_columns(X)
+            return validated
         if sp.issparse(X):
             raise TypeError(
                 "categorical_features needs dense input: a sparse matrix cannot hold "
@@ -360,6 +366,8 @@ class _Categorical:
                 "categorical_features=None."
             )
         else:
+            if training:
+                self._check_same_columns(table)
             mask = self.is_categorical_
         columns = [_own_values(table, X, j) for j in np.flatnonzero(mask)]
         if reset:
@@ -368,14 +376,34 @@ class _Categorical:
                 for j, values in zip(np.flatnonzero(mask), columns, strict=True)
             ]
             self.is_categorical_ = mask
-        # a fit that continues (partial_fit, warm_start) validates with
-        # ensure_min_samples, which transform and the scores do not
-        return self._encoded(X, columns, training="ensure_min_samples" in kwargs and not reset)
+        return self._encoded(X, columns, training=training)
+
+    def _check_same_columns(self, table):
+        """In a fit that continues the network, ValueError unless
+        ``categorical_features`` names the columns it was built with."""
+        built = getattr(self, "is_categorical_", None)
+        if built is None:
+            built = np.zeros(self.n_features_in_, dtype=bool)
+        now = np.zeros_like(built)
+        if self.categorical_features is not None:
+            names = getattr(self, "feature_names_in_", None)
+            now = _categorical_mask(self.categorical_features, table, len(built), names)
+        if not np.array_equal(built, now):
+            columns = [[self._column_label(j) for j in np.flatnonzero(m)] for m in (built, now)]
+            raise ValueError(
+                "Cannot continue training: the network was built with "
+                f"categorical_features={columns[0]!r} (now {columns[1]!r}). Set the "
+                "parameter back, or call fit with warm_start=False to build a new network."
+            )
 
     def _column_name(self, j):
         """Column ``j`` as an error message names it: its name, or its index."""
+        return repr(self._column_label(j))
+
+    def _column_label(self, j):
+        """Column ``j``'s name, or its index where ``X`` has no column names."""
         names = getattr(self, "feature_names_in_", None)
-        return j if names is None else repr(names[j])
+        return int(j) if names is None else str(names[j])
 
     def _encoded(self, X, columns, *, training):
         """The network's input for the validated table ``X``: its numeric columns

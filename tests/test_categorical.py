@@ -439,3 +439,22 @@ def test_a_file_whose_categories_are_out_of_order_is_refused(tmp_path):
     path.write_bytes(_serialize(document, tensors))
     with pytest.raises(ValueError, match=r"categories_\[0\] must .* sorted"):
         skae.load(path)
+
+
+@pytest.mark.parametrize("now", [["colour", "size", "a"], None, []])
+def test_a_continued_fit_refuses_changed_categorical_features(now):
+    X = _table()
+    est = AutoencoderTransformer(**_FAST, warm_start=True, categorical_features="from_dtype")
+    est.fit(X).set_params(categorical_features=now)
+    message = r"Cannot continue training: .*categorical_features=\['colour', 'size'\] \(now"
+    with pytest.raises(ValueError, match=message):
+        est.fit(X)
+    with pytest.raises(ValueError, match=message):
+        est.partial_fit(X)
+    # the same columns, named another way, continue
+    est.set_params(categorical_features=[1, 3]).fit(X)
+    # and a network built without categories refuses them later
+    numeric = X[["a", "b"]].assign(c=np.arange(30) % 3)
+    est = AutoencoderTransformer(**_FAST, warm_start=True).fit(numeric)
+    with pytest.raises(ValueError, match=r"categorical_features=\[\] \(now \['c'\]\)"):
+        est.set_params(categorical_features=["c"]).fit(numeric)
