@@ -29,6 +29,7 @@ one.
 
 import itertools
 import numbers
+import re
 import sys
 
 import numpy as np
@@ -43,12 +44,17 @@ from ._missing import _as_fill, _filled, _observed_entries
 from ._net import _run_chunks
 from ._validation import _Array
 
-# the dtype names of table columns that "from_dtype" takes as categorical
+# the dtype names of table columns that "from_dtype" takes as categorical, before
+# any "(", "[" or "<": pandas' (with its pyarrow-backed strings and dictionaries,
+# Arrow's categorical) and polars'
 _CATEGORICAL_DTYPES = {
     "category",
     "object",
     "string",
     "str",
+    "large_string",
+    "string_view",
+    "dictionary",
     "String",
     "Utf8",
     "Categorical",
@@ -153,7 +159,7 @@ def _dtype_mask(X, n_features):
     dtypes = getattr(X, "dtypes", None)
     if dtypes is None or not hasattr(X, "columns"):
         return np.zeros(n_features, dtype=bool)
-    return np.array([str(d).split("(")[0].split("[")[0] in _CATEGORICAL_DTYPES for d in dtypes])
+    return np.array([re.split(r"[(\[<]", str(d))[0] in _CATEGORICAL_DTYPES for d in dtypes])
 
 
 def _categorical_mask(spec, X, n_features, names):

@@ -458,3 +458,20 @@ def test_a_continued_fit_refuses_changed_categorical_features(now):
     est = AutoencoderTransformer(**_FAST, warm_start=True).fit(numeric)
     with pytest.raises(ValueError, match=r"categorical_features=\[\] \(now \['c'\]\)"):
         est.set_params(categorical_features=["c"]).fit(numeric)
+
+
+def test_from_dtype_takes_arrow_string_and_dictionary_columns():
+    pa = pytest.importorskip("pyarrow")
+    from skae._categorical import _dtype_mask
+
+    types = [pa.string(), pa.large_string(), pa.dictionary(pa.int32(), pa.string())]
+    columns = {
+        f"c{i}": pd.array(["x", "y"] * 10, dtype=pd.ArrowDtype(t)) for i, t in enumerate(types)
+    }
+    X = pd.DataFrame({"a": np.linspace(0, 1, 20), **columns})
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    assert est.is_categorical_.tolist() == [False, True, True, True]
+    assert all(c.tolist() == ["x", "y"] for c in est.categories_)
+    # string_view is found too (scikit-learn's check_array cannot read it yet)
+    view = pd.DataFrame({"v": pd.Series(["x"], dtype=pd.ArrowDtype(pa.string_view()))})
+    assert _dtype_mask(view, 1).tolist() == [True]
