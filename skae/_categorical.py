@@ -243,6 +243,26 @@ def _own_values(table, X, j):
     return np.asarray(column, dtype=object)
 
 
+def _float_dtype(table, X, numeric):
+    """The float dtype of the network's input: float32 where the ``numeric``
+    columns of the input ``table`` (``X`` validated) are float32 together (as
+    scikit-learn's check_array keeps them), else float64. A table is validated
+    as objects, so its own column dtypes decide."""
+    dtypes = [X.dtype]
+    if hasattr(table, "dtypes") and not isinstance(table, np.ndarray):
+        dtypes = [_numpy_dtype(d) for d, kept in zip(table.dtypes, numeric, strict=True) if kept]
+    return np.float32 if dtypes and np.result_type(*dtypes) == np.float32 else np.float64
+
+
+def _numpy_dtype(dtype):
+    """A table column's dtype as NumPy's (a pandas nullable Float32 as float32);
+    object where NumPy has none."""
+    try:
+        return np.dtype(getattr(dtype, "numpy_dtype", dtype))
+    except TypeError:
+        return np.dtype(object)
+
+
 def _typed(categories):
     """Categories read as objects in the array of their own type: booleans as bool,
     integers as int64 (uint64 above its range), numbers with a float among them as
@@ -382,7 +402,8 @@ class _Categorical:
                 for j, values in zip(np.flatnonzero(mask), columns, strict=True)
             ]
             self.is_categorical_ = mask
-        return self._encoded(X, columns, training=training)
+        dtype = _float_dtype(table, X, ~mask)
+        return self._encoded(X, columns, dtype, training=training)
 
     def _check_same_columns(self, table):
         """In a fit that continues the network, ValueError unless
@@ -411,13 +432,12 @@ class _Categorical:
         names = getattr(self, "feature_names_in_", None)
         return int(j) if names is None else str(names[j])
 
-    def _encoded(self, X, columns, *, training):
-        """The network's input for the validated table ``X``: its numeric columns
-        as floats, then each categorical column (its values in ``columns``) one-hot
-        (NaN where missing or, unless ``training``, unknown)."""
+    def _encoded(self, X, columns, dtype, *, training):
+        """The network's input, of float ``dtype``, for the validated table ``X``:
+        its numeric columns, then each categorical column (its values in
+        ``columns``) one-hot (NaN where missing or, unless ``training``, unknown)."""
         mask = self.is_categorical_
         numeric = X[:, ~mask]
-        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
         if numeric.dtype == object:
             numeric = np.where(_is_missing(numeric.ravel()).reshape(numeric.shape), np.nan, numeric)
         try:

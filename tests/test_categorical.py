@@ -475,3 +475,13 @@ def test_from_dtype_takes_arrow_string_and_dictionary_columns():
     # string_view is found too (scikit-learn's check_array cannot read it yet)
     view = pd.DataFrame({"v": pd.Series(["x"], dtype=pd.ArrowDtype(pa.string_view()))})
     assert _dtype_mask(view, 1).tolist() == [True]
+
+
+def test_a_float32_table_trains_in_float32():
+    X = _table().astype({"a": np.float32, "b": np.float32})
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    # the network's input, for fit as for transform
+    assert est._validate(X, reset=False).dtype == np.float32
+    assert est.transform(X).dtype == np.float32
+    # a float64 column among them makes it float64, as scikit-learn's check_array does
+    assert est._validate(X.astype({"b": np.float64}), reset=False).dtype == np.float64
