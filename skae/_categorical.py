@@ -7,13 +7,14 @@ output hold the numeric columns first, in their order, then one block per
 categorical column of one entry per category seen in the first fit
 (``categories_``, sorted): a one-hot block in the input, and the logits of a
 softmax head in the output, trained with its cross-entropy. A missing entry
-(NaN, None, ``pd.NA``) is a missing value: its whole block is missing, enters the
-encoder as the fill values (the categories' training frequencies) and is left out
-of the loss, as the missing-values feature does for a numeric entry. A category
-unseen in the first fit is treated as missing when transforming or scoring, as
-:class:`~sklearn.preprocessing.OneHotEncoder` with ``handle_unknown="ignore"``
-does; in a later ``partial_fit`` or warm-started ``fit`` it is an error naming
-the column, since the network's heads are sized by the first fit's categories.
+(NaN, None, NaT, ``pd.NA``: what ``pd.isna`` finds) is a missing value: its whole
+block is missing, enters the encoder as the fill values (the categories' training
+frequencies) and is left out of the loss, as the missing-values feature does for
+a numeric entry. A category unseen in the first fit is treated as missing when
+transforming or scoring, as :class:`~sklearn.preprocessing.OneHotEncoder` with
+``handle_unknown="ignore"`` does; in a later ``partial_fit`` or warm-started
+``fit`` it is an error naming the column, since the network's heads are sized by
+the first fit's categories.
 
 Weighting: a row's loss and its reconstruction error are the mean over its
 observed original columns, each column counting once: a numeric column by the
@@ -26,7 +27,10 @@ Gaussian (or Bernoulli) for each numeric one, a categorical for each categorical
 one.
 """
 
+import itertools
 import numbers
+import re
+import sys
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,12 +44,17 @@ from ._missing import _as_fill, _filled, _observed_entries
 from ._net import _run_chunks
 from ._validation import _Array
 
-# the dtype names of table columns that "from_dtype" takes as categorical
+# the dtype names of table columns that "from_dtype" takes as categorical, before
+# any "(", "[" or "<": pandas' (with its pyarrow-backed strings and dictionaries,
+# Arrow's categorical) and polars'
 _CATEGORICAL_DTYPES = {
     "category",
     "object",
     "string",
     "str",
+    "large_string",
+    "string_view",
+    "dictionary",
     "String",
     "Utf8",
     "Categorical",
@@ -67,8 +76,8 @@ class _CategoricalSpec:
 
 class _CategoryState:
     """``is_categorical_`` (a boolean array of ``n_features_in_`` entries, or None)
-    and ``categories_`` (one sorted array of distinct categories per categorical
-    column, or None), checked together: what ``skae.load`` checks of them."""
+    and ``categories_`` (one array of distinct categories per categorical column,
+    strictly increasing, or None), checked together: what ``skae.load`` checks of them."""
 
     optional = True
 
@@ -102,11 +111,12 @@ class _CategoryState:
                 isinstance(values, np.ndarray)
                 and values.ndim == 1
                 and len(values) > 0
-                and (values.dtype.kind in "iuf" or values.dtype == object)
-                and len(np.unique(values)) == len(values)
+                and (values.dtype.kind in "biuf" or values.dtype == object)
+                and _strictly_increasing(values)
             ):
                 raise ValueError(
-                    f"categories_[{i}] must be a non-empty 1-D array of distinct categories."
+                    f"categories_[{i}] must be a non-empty 1-D array of distinct categories, "
+                    "sorted (each less than the next): a category's code is its position."
                 )
 
 
@@ -121,16 +131,26 @@ _CATEGORICAL_STATE = {
 
 
 def _is_missing(values):
-    """Per entry of a 1-D array: NaN, None or pandas' NA."""
+    """Per entry of a 1-D array, whether it is missing as ``pd.isna`` says: NaN,
+    None, NaT or pandas' NA (which only exist where pandas is imported)."""
+    pandas = sys.modules.get("pandas")
+    if pandas is not None:
+        return np.asarray(pandas.isna(values), dtype=bool)
+    if values.dtype.kind in "fc":
+        return np.isnan(values)
+    if values.dtype.kind in "mM":
+        return np.isnat(values)
     if values.dtype != object:
-        return np.isnan(values) if values.dtype.kind == "f" else np.zeros(len(values), bool)
-    return np.array(
-        [
-            v is None or type(v).__name__ == "NAType" or (isinstance(v, numbers.Real) and v != v)
-            for v in values
-        ],
-        dtype=bool,
-    )
+        return np.zeros(len(values), dtype=bool)
+    return np.array([v is None or (isinstance(v, numbers.Number) and v != v) for v in values])
+
+
+def _strictly_increasing(values):
+    """Whether each entry of the 1-D array ``values`` is less than the next."""
+    try:
+        return all(bool(a < b) for a, b in itertools.pairwise(values))
+    except TypeError:
+        return False
 
 
 def _dtype_mask(X, n_features):
@@ -139,7 +159,7 @@ def _dtype_mask(X, n_features):
     dtypes = getattr(X, "dtypes", None)
     if dtypes is None or not hasattr(X, "columns"):
         return np.zeros(n_features, dtype=bool)
-    return np.array([str(d).split("(")[0].split("[")[0] in _CATEGORICAL_DTYPES for d in dtypes])
+    return np.array([re.split(r"[(\[<]", str(d))[0] in _CATEGORICAL_DTYPES for d in dtypes])
 
 
 def _categorical_mask(spec, X, n_features, names):
@@ -189,15 +209,18 @@ def _categorical_mask(spec, X, n_features, names):
 def _categories_of(values, column):
     """The sorted distinct observed values of a categorical column."""
     observed = values[~_is_missing(values)]
-    if observed.dtype == object and all(isinstance(v, numbers.Real) for v in observed):
-        observed = observed.astype(np.float64)
     try:
-        categories = np.unique(observed)
+        categories = _typed(np.unique(observed))
     except TypeError as error:
         raise ValueError(
             f"categorical column {column} mixes values that cannot be ordered "
             f"(strings and numbers?): {error}"
         ) from None
+    if not _strictly_increasing(categories):
+        raise ValueError(
+            f"categorical column {column} holds values that do not sort into distinct "
+            f"categories, each less than the next (the first: {categories[:5].tolist()})."
+        )
     if not len(categories):
         raise ValueError(
             f"categorical column {column} has no observed value: it has no category "
@@ -210,29 +233,86 @@ def _categories_of(values, column):
     return categories
 
 
-def _codes(values, categories):
-    """Each value's index in ``categories``; -1 where missing or unknown."""
-    codes = np.full(len(values), -1)
-    present = ~_is_missing(values)
-    if not present.any() or not len(categories):
-        return codes
-    kept = values[present]
-    if categories.dtype.kind == "f":
-        try:
-            kept = kept.astype(np.float64)
-        except (TypeError, ValueError):
-            return codes  # no number is one of these categories
-    elif kept.dtype != object:
-        kept = kept.astype(object)
+def _own_values(table, X, j):
+    """Column ``j`` of the input ``table`` (``X`` validated) as objects, each value
+    as the table holds it: scikit-learn casts a table whole to one dtype, integer
+    and boolean categories beside a float column to floats."""
+    if isinstance(table, np.ndarray) or not hasattr(table, "columns"):
+        return X[:, j]
+    column = table.iloc[:, j] if hasattr(table, "iloc") else table.to_series(j)
+    return np.asarray(column, dtype=object)
+
+
+def _float_dtype(table, X, numeric):
+    """The float dtype of the network's input: float32 where the ``numeric``
+    columns of the input ``table`` (``X`` validated) are float32 together (as
+    scikit-learn's check_array keeps them), else float64. A table is validated
+    as objects, so its own column dtypes decide."""
+    dtypes = [X.dtype]
+    if hasattr(table, "dtypes") and not isinstance(table, np.ndarray):
+        dtypes = [_numpy_dtype(d) for d, kept in zip(table.dtypes, numeric, strict=True) if kept]
+    return np.float32 if dtypes and np.result_type(*dtypes) == np.float32 else np.float64
+
+
+def _numpy_dtype(dtype):
+    """A table column's dtype as NumPy's (a pandas nullable Float32 as float32);
+    object where NumPy has none."""
     try:
-        index = np.clip(np.searchsorted(categories, kept), 0, len(categories) - 1)
+        return np.dtype(getattr(dtype, "numpy_dtype", dtype))
     except TypeError:
-        # values of another type than the categories: compared one by one
-        lookup = {c: i for i, c in enumerate(categories.tolist())}
-        codes[present] = [lookup.get(v, -1) for v in kept.tolist()]
-        return codes
-    codes[present] = np.where(categories[index] == kept, index, -1)
-    return codes
+        return np.dtype(object)
+
+
+def _typed(categories):
+    """Categories read as objects in the array of their own type: booleans as bool,
+    integers as int64 (uint64 above its range), numbers with a float among them as
+    float64; strings and other objects as objects. An integer category stays an
+    integer: float64 would merge integers above 2**53."""
+    if categories.dtype != object:
+        return categories
+    kinds = {_kind(v) for v in categories}
+    if kinds == {"bool"}:
+        return categories.astype(bool)
+    if kinds == {"int"}:
+        for dtype in (np.int64, np.uint64):
+            if np.iinfo(dtype).min <= categories[0] and categories[-1] <= np.iinfo(dtype).max:
+                return categories.astype(dtype)
+    elif kinds <= {"int", "float"}:
+        return categories.astype(np.float64)
+    return categories
+
+
+def _kind(value):
+    """What a category value is: "bool", "int", "float" or "other"."""
+    if isinstance(value, bool | np.bool_):
+        return "bool"
+    if isinstance(value, numbers.Integral):
+        return "int"
+    return "float" if isinstance(value, numbers.Real) else "other"
+
+
+def _codes(values, categories):
+    """Each value's index in ``categories``; -1 where missing or unknown. Each value
+    is looked up on its own, by equality as Python compares it (the integer 1 is
+    the category 1.0, the string "1" is not), so that a row's code does not depend
+    on the other values of the column."""
+    index = {category: i for i, category in enumerate(categories.tolist())}
+    missing = _is_missing(values)
+    return np.array(
+        [
+            -1 if gone else _index_of(value, index)
+            for value, gone in zip(values.tolist(), missing, strict=True)
+        ],
+        dtype=np.intp,
+    )
+
+
+def _index_of(value, index):
+    """``index[value]``; -1 for a value not in it, or unhashable."""
+    try:
+        return index.get(value, -1)
+    except TypeError:
+        return -1
 
 
 class _Categorical:
@@ -270,25 +350,29 @@ class _Categorical:
 
     def _validate(self, X, **kwargs):
         reset = kwargs.get("reset", True)
+        # a fit that continues (partial_fit, warm_start) validates with
+        # ensure_min_samples, which transform and the scores do not
+        training = "ensure_min_samples" in kwargs and not reset
         if reset and self.categorical_features is None:
             self.is_categorical_ = self.categories_ = None
         if (reset and self.categorical_features is None) or (
             not reset and getattr(self, "categories_", None) is None
         ):
-            return super()._validate(X, **kwargs)
+            validated = super()._validate(X, **kwargs)
+            if training:
+                self._check_same_columns(X)
+            return validated
         if sp.issparse(X):
             raise TypeError(
                 "categorical_features needs dense input: a sparse matrix cannot hold "
                 "categories (encode them yourself and set categorical_features=None)."
             )
         table = X
-        # a pandas table with pandas' own dtypes (category, string, nullable Int64)
-        # is read as objects: scikit-learn would cast it whole to the numeric dtype
-        # of a nullable column, categories included
-        dtypes = getattr(X, "dtypes", None) if hasattr(X, "iloc") else None
-        pandas_own = dtypes is not None and not all(isinstance(d, np.dtype) for d in dtypes)
+        # a table is read as objects: scikit-learn would cast it whole to the numeric
+        # dtype of a nullable column (pandas' Int64), categories included
+        is_table = hasattr(X, "columns") and not isinstance(X, np.ndarray)
         X = validate_data(
-            self, X, dtype=object if pandas_own else None, ensure_all_finite=False, **kwargs
+            self, X, dtype=object if is_table else None, ensure_all_finite=False, **kwargs
         )
         if reset:
             mask = _categorical_mask(
@@ -307,26 +391,53 @@ class _Categorical:
                 "beforehand (OneHotEncoder with categories given) and set "
                 "categorical_features=None."
             )
+        else:
+            if training:
+                self._check_same_columns(table)
+            mask = self.is_categorical_
+        columns = [_own_values(table, X, j) for j in np.flatnonzero(mask)]
+        if reset:
             self.categories_ = [
-                _categories_of(X[:, j], self._column_name(j)) for j in np.flatnonzero(mask)
+                _categories_of(values, self._column_name(j))
+                for j, values in zip(np.flatnonzero(mask), columns, strict=True)
             ]
             self.is_categorical_ = mask
-        # a fit that continues (partial_fit, warm_start) validates with
-        # ensure_min_samples, which transform and the scores do not
-        return self._encoded(X, training="ensure_min_samples" in kwargs and not reset)
+        dtype = _float_dtype(table, X, ~mask)
+        return self._encoded(X, columns, dtype, training=training)
+
+    def _check_same_columns(self, table):
+        """In a fit that continues the network, ValueError unless
+        ``categorical_features`` names the columns it was built with."""
+        built = getattr(self, "is_categorical_", None)
+        if built is None:
+            built = np.zeros(self.n_features_in_, dtype=bool)
+        now = np.zeros_like(built)
+        if self.categorical_features is not None:
+            names = getattr(self, "feature_names_in_", None)
+            now = _categorical_mask(self.categorical_features, table, len(built), names)
+        if not np.array_equal(built, now):
+            columns = [[self._column_label(j) for j in np.flatnonzero(m)] for m in (built, now)]
+            raise ValueError(
+                "Cannot continue training: the network was built with "
+                f"categorical_features={columns[0]!r} (now {columns[1]!r}). Set the "
+                "parameter back, or call fit with warm_start=False to build a new network."
+            )
 
     def _column_name(self, j):
         """Column ``j`` as an error message names it: its name, or its index."""
-        names = getattr(self, "feature_names_in_", None)
-        return j if names is None else repr(names[j])
+        return repr(self._column_label(j))
 
-    def _encoded(self, X, *, training):
-        """The network's input for the validated table ``X``: its numeric columns
-        as floats, then each categorical column one-hot (NaN where missing or,
-        unless ``training``, unknown)."""
+    def _column_label(self, j):
+        """Column ``j``'s name, or its index where ``X`` has no column names."""
+        names = getattr(self, "feature_names_in_", None)
+        return int(j) if names is None else str(names[j])
+
+    def _encoded(self, X, columns, dtype, *, training):
+        """The network's input, of float ``dtype``, for the validated table ``X``:
+        its numeric columns, then each categorical column (its values in
+        ``columns``) one-hot (NaN where missing or, unless ``training``, unknown)."""
         mask = self.is_categorical_
         numeric = X[:, ~mask]
-        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
         if numeric.dtype == object:
             numeric = np.where(_is_missing(numeric.ravel()).reshape(numeric.shape), np.nan, numeric)
         try:
@@ -339,8 +450,9 @@ class _Categorical:
         if np.isinf(numeric).any():
             raise ValueError("Input X contains infinity or a value too large for dtype.")
         blocks = [numeric]
-        for j, categories in zip(np.flatnonzero(mask), self.categories_, strict=True):
-            values = X[:, j]
+        for j, categories, values in zip(
+            np.flatnonzero(mask), self.categories_, columns, strict=True
+        ):
             codes = _codes(values, categories)
             if training and ((codes < 0) & ~_is_missing(values)).any():
                 new = values[(codes < 0) & ~_is_missing(values)][0]

@@ -367,3 +367,121 @@ def test_a_nullable_integer_column_beside_the_categories_is_numeric(cls):
         assert filled.loc[1:, "count"].astype(float).tolist() == list(np.arange(1, 30) % 7)
     else:
         assert np.isfinite(est.transform(X)).all()
+
+
+def test_integer_and_boolean_categories_keep_their_values_and_dtype(tmp_path):
+    # ids above 2**53 are distinct integers that float64 would merge
+    ids = np.array([2**53, 2**53 + 1, 2**53 + 2] * 10, dtype=np.int64)
+    X = pd.DataFrame(
+        {
+            "a": np.linspace(0, 1, 30),
+            "id": pd.Categorical(ids),
+            "flag": pd.Categorical([True, False] * 15),
+            "n": [1, 2, 3] * 10,
+        }
+    )
+    est = AutoencoderTransformer(**_FAST, categorical_features=["id", "flag", "n"]).fit(X)
+    assert [c.dtype for c in est.categories_] == [np.int64, bool, np.int64]
+    assert est.categories_[0].tolist() == [2**53, 2**53 + 1, 2**53 + 2]
+    back = est.inverse_transform(est.transform(X))
+    assert back["flag"].cat.categories.dtype == bool
+    assert set(back["flag"]) <= {True, False} and isinstance(back["flag"][0], bool | np.bool_)
+    assert back["n"].cat.categories.dtype == np.int64
+    skae.save(est, tmp_path / "est.skae")
+    loaded = skae.load(tmp_path / "est.skae")
+    assert [c.dtype for c in loaded.categories_] == [np.int64, bool, np.int64]
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+    # a float column keeps float categories, and its integers match them
+    Xf = X[["a", "n"]].astype({"n": float})
+    est = AutoencoderTransformer(**_FAST, categorical_features=["n"]).fit(Xf)
+    assert est.categories_[0].dtype == np.float64
+    np.testing.assert_array_equal(est.transform(Xf), est.transform(X[["a", "n"]]))
+
+
+def test_nat_is_missing_and_categories_must_sort_distinctly():
+    days = [pd.Timestamp("2020-01-01"), pd.Timestamp("2021-01-01"), None] * 10
+    X = pd.DataFrame({"a": np.linspace(0, 1, 30), "day": pd.Categorical(days)})
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    assert est.categories_[0].tolist() == [pd.Timestamp("2020-01-01"), pd.Timestamp("2021-01-01")]
+    assert est.fill_values_.shape == (3,)
+    # values that np.unique cannot put in a strict order (sets order by inclusion)
+    sets = np.empty(20, dtype=object)
+    sets[:] = [frozenset({1}), frozenset({2})] * 10
+    X = pd.DataFrame({"a": np.linspace(0, 1, 20), "s": sets})
+    with pytest.raises(ValueError, match=r"categorical column 's'.*do not sort"):
+        AutoencoderTransformer(**_FAST, categorical_features=["s"]).fit(X)
+
+
+def test_each_value_is_looked_up_on_its_own():
+    from skae._categorical import _codes
+
+    # one stray value leaves the others known, and the string "1" is not the number 1
+    numbers = np.array([1.0, 2.0])
+    assert _codes(np.array([1, 2.0, "oops"], dtype=object), numbers).tolist() == [0, 1, -1]
+    assert _codes(np.array(["1", "2"], dtype=object), numbers).tolist() == [-1, -1]
+    letters = np.array(["a", "b"], dtype=object)
+    assert _codes(np.array(["b", 3, None], dtype=object), letters).tolist() == [1, -1, -1]
+    # so a row's transform does not depend on the rows beside it
+    X = pd.DataFrame({"a": np.linspace(0, 1, 20), "k": np.array([1, 2] * 10, dtype=object)})
+    est = AutoencoderTransformer(**_FAST, categorical_features=["k"]).fit(X)
+    stray = pd.concat([X.iloc[:2], pd.DataFrame({"a": [0.0], "k": ["oops"]})])
+    np.testing.assert_array_equal(est.transform(stray)[:2], est.transform(X.iloc[:2]))
+
+
+def test_a_file_whose_categories_are_out_of_order_is_refused(tmp_path):
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(_table())
+    path = tmp_path / "est.skae"
+    skae.save(est, path)
+    document, tensors = _deserialize(path.read_bytes(), path)
+    entries = dict(document["attributes"]["dict"])
+    entries["categories_"][0]["strings"] = ["red", "green", "blue"]  # same set, unsorted
+    document["attributes"]["dict"] = list(entries.items())
+    path.write_bytes(_serialize(document, tensors))
+    with pytest.raises(ValueError, match=r"categories_\[0\] must .* sorted"):
+        skae.load(path)
+
+
+@pytest.mark.parametrize("now", [["colour", "size", "a"], None, []])
+def test_a_continued_fit_refuses_changed_categorical_features(now):
+    X = _table()
+    est = AutoencoderTransformer(**_FAST, warm_start=True, categorical_features="from_dtype")
+    est.fit(X).set_params(categorical_features=now)
+    message = r"Cannot continue training: .*categorical_features=\['colour', 'size'\] \(now"
+    with pytest.raises(ValueError, match=message):
+        est.fit(X)
+    with pytest.raises(ValueError, match=message):
+        est.partial_fit(X)
+    # the same columns, named another way, continue
+    est.set_params(categorical_features=[1, 3]).fit(X)
+    # and a network built without categories refuses them later
+    numeric = X[["a", "b"]].assign(c=np.arange(30) % 3)
+    est = AutoencoderTransformer(**_FAST, warm_start=True).fit(numeric)
+    with pytest.raises(ValueError, match=r"categorical_features=\[\] \(now \['c'\]\)"):
+        est.set_params(categorical_features=["c"]).fit(numeric)
+
+
+def test_from_dtype_takes_arrow_string_and_dictionary_columns():
+    pa = pytest.importorskip("pyarrow")
+    from skae._categorical import _dtype_mask
+
+    types = [pa.string(), pa.large_string(), pa.dictionary(pa.int32(), pa.string())]
+    columns = {
+        f"c{i}": pd.array(["x", "y"] * 10, dtype=pd.ArrowDtype(t)) for i, t in enumerate(types)
+    }
+    X = pd.DataFrame({"a": np.linspace(0, 1, 20), **columns})
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    assert est.is_categorical_.tolist() == [False, True, True, True]
+    assert all(c.tolist() == ["x", "y"] for c in est.categories_)
+    # string_view is found too (scikit-learn's check_array cannot read it yet)
+    view = pd.DataFrame({"v": pd.Series(["x"], dtype=pd.ArrowDtype(pa.string_view()))})
+    assert _dtype_mask(view, 1).tolist() == [True]
+
+
+def test_a_float32_table_trains_in_float32():
+    X = _table().astype({"a": np.float32, "b": np.float32})
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    # the network's input, for fit as for transform
+    assert est._validate(X, reset=False).dtype == np.float32
+    assert est.transform(X).dtype == np.float32
+    # a float64 column among them makes it float64, as scikit-learn's check_array does
+    assert est._validate(X.astype({"b": np.float64}), reset=False).dtype == np.float64
