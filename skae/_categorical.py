@@ -291,6 +291,31 @@ def _kind(value):
     return "float" if isinstance(value, numbers.Real) else "other"
 
 
+def _validated_numbers(validate, X):
+    """``validate()``, the validation of ``X`` as numbers, with numpy's bare "could
+    not convert string to float" said as what it is: the first column holding a
+    value that is not a number, and what to do about it."""
+    try:
+        return validate()
+    except ValueError as error:
+        if "could not convert" not in str(error):
+            raise
+        names = getattr(X, "columns", None)
+        columns = [X[name] for name in names] if names is not None else np.asarray(X).T
+        for j, column in enumerate(columns):
+            for value in np.asarray(column, dtype=object):
+                try:
+                    float(value)
+                except (TypeError, ValueError):
+                    name = repr(names[j]) if names is not None else j
+                    raise ValueError(
+                        f"Column {name} of X holds {value!r}, which is not a number: "
+                        'list it in categorical_features ("from_dtype" finds a '
+                        "table's category and string columns) or encode it."
+                    ) from error
+        raise
+
+
 def _codes(values, categories):
     """Each value's index in ``categories``; -1 where missing or unknown. Each value
     is looked up on its own, by equality as Python compares it (the integer 1 is
@@ -358,7 +383,9 @@ class _Categorical:
         if (reset and self.categorical_features is None) or (
             not reset and getattr(self, "categories_", None) is None
         ):
-            validated = super()._validate(X, **kwargs)
+            validated = _validated_numbers(
+                lambda: super(_Categorical, self)._validate(X, **kwargs), X
+            )
             if training:
                 self._check_same_columns(X)
             return validated

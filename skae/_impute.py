@@ -8,6 +8,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._autoencoder import AutoencoderTransformer
+from ._categorical import _validated_numbers
 from ._docstrings import _fill_doc
 from ._net import _draw_seed
 from ._validation import _BOOLEAN, _NONE, _Array, _Fitted, _Instance, _Interval, _ListOf
@@ -287,12 +288,15 @@ default=None
             return super()._validate(X, **kwargs)
         if reset:
             self.is_categorical_ = self.categories_ = None
-        X = validate_data(
-            self,
+        X = _validated_numbers(
+            lambda: validate_data(
+                self,
+                X,
+                dtype=[np.float64, np.float32],
+                ensure_all_finite="allow-nan" if self._nan_holes() else True,
+                **kwargs,
+            ),
             X,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite="allow-nan" if self._nan_holes() else True,
-            **kwargs,
         )
         if not self._nan_holes():
             X = np.where(X == self.missing_values, np.nan, X).astype(X.dtype, copy=False)

@@ -485,3 +485,14 @@ def test_a_float32_table_trains_in_float32():
     assert est.transform(X).dtype == np.float32
     # a float64 column among them makes it float64, as scikit-learn's check_array does
     assert est._validate(X.astype({"b": np.float64}), reset=False).dtype == np.float64
+
+
+@pytest.mark.parametrize("make", [lambda: AutoencoderTransformer(2), lambda: AutoencoderImputer()])
+def test_a_column_of_strings_left_numeric_is_named_with_the_way_out(make):
+    # numpy's bare "could not convert string to float: 'x'" named neither the column
+    # nor categorical_features
+    table = pd.DataFrame({"mass": [1.0, 2.0, 3.0, 4.0], "town": ["x", "y", "x", "z"]})
+    with pytest.raises(ValueError, match=r"Column 'town' of X holds 'x'.*categorical_features"):
+        make().fit(table)
+    with pytest.raises(ValueError, match=r"Column 1 of X holds 'x'.*categorical_features"):
+        make().fit(table.to_numpy())
