@@ -19,6 +19,8 @@ def _never(estimator):
 
 @_fill_doc(
     alpha="0.0001",
+    learning_rate_init="0.003",
+    learning_rate='"cosine"',
     max_iter=200,
     max_iter_meaning=(
         "Number of epochs (passes over the training data): exactly these with the\n"
@@ -26,8 +28,11 @@ def _never(estimator):
         "        is too noisy from epoch to epoch for early stopping on the training loss\n"
         "        to judge (it stopped a fit on the digits at 76 epochs, with an RMSE of\n"
         "        0.170 where 200 epochs reach 0.137); ``early_stopping=True`` judges on\n"
-        "        held-out rows instead. ``random_state`` also seeds the draws of\n"
-        "        ``sample_posterior=True``."
+        "        held-out rows instead. The default cosine schedule spans them: its\n"
+        "        larger early steps and small last ones filled the digits with 20 % of\n"
+        "        their entries missing at a 4.5 % lower RMSE than a constant learning\n"
+        "        rate of 0.001 over the same epochs (three seeds, MCAR and MAR).\n"
+        "        ``random_state`` also seeds the draws of ``sample_posterior=True``."
     ),
     tol="0.0001",
     tol_meaning="Smallest decrease of the monitored loss that counts as an improvement.",
@@ -219,8 +224,8 @@ default=None
         optimizer="adam",
         alpha=1e-4,
         batch_size="auto",
-        learning_rate_init=1e-3,
-        learning_rate="constant",
+        learning_rate_init=3e-3,
+        learning_rate="cosine",
         max_iter=200,
         early_stopping=False,
         validation_fraction=0.1,
