@@ -26,13 +26,14 @@ def _never(estimator):
         "Number of epochs (passes over the training data): exactly these with the\n"
         "        default n_iter_no_change=None, since the loss of randomly hidden entries\n"
         "        is too noisy from epoch to epoch for early stopping on the training loss\n"
-        "        to judge (it stopped a fit on the digits at 76 epochs, with an RMSE of\n"
-        "        0.170 where 200 epochs reach 0.137); ``early_stopping=True`` judges on\n"
-        "        held-out rows instead. The default cosine schedule spans them: its\n"
-        "        larger early steps and small last ones filled the digits with 20 % of\n"
-        "        their entries missing at a 5 to 6 % lower RMSE than a constant learning\n"
-        "        rate of 0.001 over the same epochs (three seeds, MCAR and MAR).\n"
-        "        ``random_state`` also seeds the draws of ``sample_posterior=True``."
+        "        to judge (at a constant learning rate of 0.001 it stopped a fit on the\n"
+        "        digits at 76 epochs, with an RMSE of 0.170 where 200 epochs reach\n"
+        "        0.137); ``early_stopping=True`` judges on held-out rows instead. The\n"
+        "        default cosine schedule spans them: its larger early steps and small\n"
+        "        last ones filled the digits at a 4.6 to 6.0 % lower RMSE than a\n"
+        "        constant learning rate of 0.001 over the same epochs\n"
+        "        (``benchmarks/RESULTS.md``, table 19). ``random_state`` also seeds the\n"
+        "        draws of ``sample_posterior=True``."
     ),
     tol="0.0001",
     tol_meaning="Smallest decrease of the monitored loss that counts as an improvement.",
