@@ -187,10 +187,10 @@ default=None
         Size of the minibatches; "auto" means ``min(200, n_samples)``, as in
         :class:`~sklearn.neural_network.MLPRegressor`.
 
-    learning_rate_init : float, default=0.001
+    learning_rate_init : float, default={learning_rate_init}
         Learning rate of the optimizer.
 
-    learning_rate : {{"constant", "cosine"}}, default="constant"
+    learning_rate : {{"constant", "cosine"}}, default={learning_rate}
         Schedule of the learning rate within a ``fit``: "constant" keeps
         ``learning_rate_init``; "cosine" lowers it batch by batch from
         ``learning_rate_init`` to 0 along a half cosine over ``max_iter`` epochs
@@ -319,7 +319,11 @@ default=None
 def _fill_doc(**values):
     """Class decorator: put the shared snippets, formatted with ``values``, in place."""
 
-    values = {"n_iter_no_change": "10"} | values
+    values = {
+        "n_iter_no_change": "10",
+        "learning_rate_init": "0.001",
+        "learning_rate": '"constant"',
+    } | values
 
     def decorate(cls):
         doc = cls.__doc__
