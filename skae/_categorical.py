@@ -309,8 +309,8 @@ def _validated_numbers(validate, X):
                 except (TypeError, ValueError):
                     name = repr(names[j]) if names is not None else j
                     raise ValueError(
-                        f"Column {name} of X holds {value!r}, which is not a number: "
-                        'list it in categorical_features ("from_dtype" finds a '
+                        f"{error}: column {name} of X holds {value!r}, which is not a "
+                        'number; list it in categorical_features ("from_dtype" finds a '
                         "table's category and string columns) or encode it."
                     ) from error
         raise

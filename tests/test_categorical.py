@@ -492,7 +492,7 @@ def test_a_column_of_strings_left_numeric_is_named_with_the_way_out(make):
     # numpy's bare "could not convert string to float: 'x'" named neither the column
     # nor categorical_features
     table = pd.DataFrame({"mass": [1.0, 2.0, 3.0, 4.0], "town": ["x", "y", "x", "z"]})
-    with pytest.raises(ValueError, match=r"Column 'town' of X holds 'x'.*categorical_features"):
+    with pytest.raises(ValueError, match=r"column 'town' of X holds 'x'.*categorical_features"):
         make().fit(table)
-    with pytest.raises(ValueError, match=r"Column 1 of X holds 'x'.*categorical_features"):
+    with pytest.raises(ValueError, match=r"column 1 of X holds 'x'.*categorical_features"):
         make().fit(table.to_numpy())
