@@ -64,18 +64,12 @@ def _first_layer(layer, x):
 
 
 def _output_entries(z, weight, bias, at):
-    """Entries of ``F.linear(z, weight, bias)`` at ``at = (rows, columns, drawn)``:
-    those at (``rows[i]``, ``columns[i]``), each a dot product of a row of ``z``
-    with a row of ``weight``, then every row's at the ``drawn`` columns, row by
-    row, one matrix product: the cost of the entries, not of the whole output."""
-    rows, columns, drawn = at
+    """The entries ``at = (rows, columns)`` of ``F.linear(z, weight, bias)``, each a
+    dot product of a row of ``z`` with a row of ``weight``: the cost of the
+    entries, not of the whole output."""
+    rows, columns = at
     out = (z.index_select(0, rows) * weight.index_select(0, columns).to(z.dtype)).sum(dim=1)
-    if bias is not None:
-        out = out + bias.index_select(0, columns).to(out.dtype)
-    block = z @ weight.index_select(0, drawn).to(z.dtype).T
-    if bias is not None:
-        block = block + bias.index_select(0, drawn).to(block.dtype)
-    return torch.cat([out, block.reshape(-1)])
+    return out if bias is None else out + bias.index_select(0, columns).to(out.dtype)
 
 
 class _Dropout(nn.Module):
@@ -183,9 +177,7 @@ class MLPAutoencoder(nn.Module):
 
     def decode(self, z, at=None):
         """Map codes to raw reconstructions of shape (n, n_features); with ``at =
-        (rows, columns, drawn)``, only the entries at (``rows[i]``, ``columns[i]``)
-        and every row's at the ``drawn`` columns, of shape (len(rows) + n *
-        len(drawn),)."""
+        (rows, columns)``, only those entries, of shape (len(rows),)."""
         params = list(self._decoder_parameters())
         for i, (weight, bias) in enumerate(params):
             if at is not None and i == len(params) - 1:

@@ -567,7 +567,8 @@ def _decoded(module, codes, sample):
     """``module.decode(codes)``, or its entries of ``sample`` only."""
     if sample is None:
         return module.decode(codes)
-    return module.decode(codes, at=sample.to(codes.device).at)
+    sample = sample.to(codes.device)
+    return module.decode(codes, at=(sample.rows, sample.columns))
 
 
 def _sparse_rows(chunk):

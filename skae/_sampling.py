@@ -5,15 +5,13 @@ zeros, in expectation the loss over every entry.
 The decoder's output has ``n_features`` entries per row, however few of them the
 input stores; computing all of them is what a sparse batch costs. Here each row's
 stored entries are reconstructed exactly (weight 1), and ``m = ceil(rate *
-n_features)`` columns are drawn uniformly with replacement for the batch, the same
-for each of its rows (so that the decoder computes them as one small matrix
-product rather than a gather per entry): a drawn column where a row holds a zero
-counts for that row with the importance weight ``n_features / m`` (the inverse of
-how often a given column is drawn), one where the row stores an entry counts for
-nothing (that entry is counted already). Each zero's expected weight is then 1,
-so the expected sum of a row's weighted terms is the sum over all of its entries,
-and the loss, linear in those sums, is unbiased. The draws come from the fit's
-generator.
+n_features)`` columns are drawn for it uniformly with replacement: a draw that
+lands on a zero of the row counts with the importance weight ``n_features / m``
+(the inverse of how often a given column is drawn), one that lands on a stored
+entry counts for nothing (that entry is counted already). Each zero's expected
+weight is then 1, so the expected sum of a row's weighted terms is the sum over
+all of its entries, and the loss, linear in those sums, is unbiased. The draws
+come from the fit's generator.
 """
 
 import math
@@ -24,17 +22,13 @@ import torch
 
 class _Sample:
     """The entries of a batch of rows that the decoder reconstructs, the target of
-    a sampled batch: the batch's stored entries, at ``columns`` (int64) of their
-    rows, then every row at each of the ``drawn`` columns (int64), row by row; each
-    entry's row in ``rows`` (int64), its target in ``values`` (0 where missing) and
-    its importance in ``weights`` (0 where missing, and at a drawn column where the
-    row stores an entry); and each row's count of ``observed`` entries, of
-    ``n_features``."""
+    a sampled batch: each entry's ``rows`` and ``columns`` (int64), its target
+    ``values`` (0 where missing), its importance ``weights`` (0 where missing), and
+    each row's count of ``observed`` entries, of ``n_features``."""
 
-    def __init__(self, rows, columns, drawn, values, weights, observed, n_features):
+    def __init__(self, rows, columns, values, weights, observed, n_features):
         self.rows = rows
         self.columns = columns
-        self.drawn = drawn
         self.values = values
         self.weights = weights
         self.observed = observed
@@ -43,16 +37,10 @@ class _Sample:
     def __len__(self):
         return len(self.observed)
 
-    @property
-    def at(self):
-        """The entries as a module's ``decode(z, at=...)`` takes them: (the stored
-        entries' rows, their columns, the columns every row is decoded at)."""
-        return self.rows[: len(self.columns)], self.columns, self.drawn
-
     def to(self, device):
         """The sample on ``device``."""
-        tensors = (self.rows, self.columns, self.drawn, self.values, self.weights)
-        return _Sample(*(t.to(device) for t in tensors), self.observed.to(device), self.n_features)
+        tensors = (self.rows, self.columns, self.values, self.weights, self.observed)
+        return _Sample(*(t.to(device) for t in tensors), self.n_features)
 
     def row_means(self, terms):
         """Per row, the mean of the elementwise loss ``terms`` (one per entry) over
@@ -64,31 +52,33 @@ class _Sample:
 
 def _sample_entries(chunk, rate, generator):
     """The ``_Sample`` of a CSR ``chunk`` with sorted indices (NaN: missing): its
-    stored entries, and ``ceil(rate * n_features)`` columns drawn with
-    replacement by ``generator`` for all of its rows."""
+    stored entries, and for each row ``ceil(rate * n_features)`` columns drawn
+    with replacement by ``generator``."""
     n_rows, n_features = chunk.shape
     draws = max(1, math.ceil(rate * n_features))
     stored_rows = torch.from_numpy(np.repeat(np.arange(n_rows), np.diff(chunk.indptr)))
     stored_columns = torch.from_numpy(chunk.indices.astype(np.int64))
     values = torch.from_numpy(chunk.data)
     missing = torch.isnan(values)
-    drawn = torch.randint(n_features, (draws,), generator=generator)
-    drawn_rows = torch.arange(n_rows).repeat_interleave(draws)
-    # a drawn column where the row stores an entry counts for nothing: (row, column)
-    # keys, sorted for the stored entries of a CSR matrix with sorted indices
+    columns = torch.randint(n_features, (n_rows, draws), generator=generator)
+    rows = torch.arange(n_rows)[:, None].expand(-1, draws)
+    # a draw landing on a stored entry is dropped: (row, column) keys, sorted for
+    # the stored entries of a CSR matrix with sorted indices
     stored_keys = stored_rows * n_features + stored_columns
-    keys = drawn_rows * n_features + drawn.repeat(n_rows)
+    keys = (rows * n_features + columns).reshape(-1)
     found = torch.searchsorted(stored_keys, keys).clamp_max(max(len(stored_keys) - 1, 0))
     zero = stored_keys[found] != keys if len(stored_keys) else torch.ones_like(keys, dtype=bool)
-    weights = torch.cat([(~missing).to(values.dtype), zero.to(values.dtype) * (n_features / draws)])
+    drawn_rows, drawn_columns = rows.reshape(-1)[zero], columns.reshape(-1)[zero]
+    weights = torch.cat(
+        [(~missing).to(values.dtype), values.new_full(drawn_rows.shape, n_features / draws)]
+    )
     observed = n_features - torch.zeros(n_rows, dtype=torch.int64).index_add_(
         0, stored_rows, missing.to(torch.int64)
     )
     return _Sample(
         torch.cat([stored_rows, drawn_rows]),
-        stored_columns,
-        drawn,
-        torch.cat([values.masked_fill(missing, 0), values.new_zeros(keys.shape)]),
+        torch.cat([stored_columns, drawn_columns]),
+        torch.cat([values.masked_fill(missing, 0), values.new_zeros(drawn_rows.shape)]),
         weights,
         observed,
         n_features,
