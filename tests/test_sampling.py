@@ -193,7 +193,7 @@ def test_each_partial_fit_call_draws_anew_and_repeatably(monkeypatch):
 
     def spy(chunk, rate, generator):
         sample = _sample_entries(chunk, rate, generator)
-        drawn.append(sample.drawn.tolist())
+        drawn.append(sample.columns.tolist())
         return sample
 
     monkeypatch.setattr(skae._net, "_sample_entries", spy)
