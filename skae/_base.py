@@ -20,6 +20,7 @@ from ._losses import _bernoulli_divergence
 from ._missing import _as_fill, _check_fill_state, _check_rows_observed, _filled
 from ._net import (
     _AutoencoderNet,
+    _cannot_continue,
     _changed_args,
     _continue_from,
     _describe_changes,
@@ -386,11 +387,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             if key == "module" or key.startswith("module__")
         }
         if architecture:
-            raise ValueError(
-                "Cannot continue training: the network was built with "
-                f"{_describe_changes(architecture)}. Set the parameters back, or call fit "
-                "with warm_start=False to build a new network."
-            )
+            raise _cannot_continue(architecture)
         _continue_from(net, self.net_)
         return net
 

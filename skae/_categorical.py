@@ -41,7 +41,7 @@ from sklearn.utils.validation import validate_data
 from ._distributed import _refuse_in_group
 from ._losses import _bernoulli_divergence, _by_column
 from ._missing import _as_fill, _filled, _observed_entries
-from ._net import _run_chunks
+from ._net import _cannot_continue, _run_chunks
 from ._validation import _Array
 
 # the dtype names of table columns that "from_dtype" takes as categorical, before
@@ -444,11 +444,7 @@ class _Categorical:
             now = _categorical_mask(self.categorical_features, table, len(built), names)
         if not np.array_equal(built, now):
             columns = [[self._column_label(j) for j in np.flatnonzero(m)] for m in (built, now)]
-            raise ValueError(
-                "Cannot continue training: the network was built with "
-                f"categorical_features={columns[0]!r} (now {columns[1]!r}). Set the "
-                "parameter back, or call fit with warm_start=False to build a new network."
-            )
+            raise _cannot_continue({"categorical_features": tuple(columns)})
 
     def _column_name(self, j):
         """Column ``j`` as an error message names it: its name, or its index."""

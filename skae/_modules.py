@@ -15,6 +15,7 @@ training on a large sparse matrix costs in proportion to its non-zeros.
 
 from itertools import pairwise
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -37,6 +38,13 @@ class _SparseRows:
         self.columns = columns
         self.values = values
         self.shape = tuple(shape)
+
+    @classmethod
+    def of(cls, chunk):
+        """The rows of the CSR matrix ``chunk``, sharing its arrays where it can."""
+        rows = np.repeat(np.arange(chunk.shape[0]), np.diff(chunk.indptr))
+        columns = torch.from_numpy(chunk.indices.astype(np.int64))
+        return cls(torch.from_numpy(rows), columns, torch.from_numpy(chunk.data), chunk.shape)
 
     def __len__(self):
         return self.shape[0]

@@ -187,14 +187,15 @@ class _Batches:
             absent = np.repeat((wb == 0).cpu().numpy(), np.diff(chunk.indptr))
             chunk = chunk.copy()
             chunk.data[absent] = 0
+        stored = _SparseRows.of(chunk)
         if self.sparse_rows and self.noise == 0:
-            xb = _filled(_sparse_rows(chunk), self.fill)
+            xb = _filled(stored, self.fill)
         else:
             xb = self._input(torch.from_numpy(chunk.toarray()))
         if self.sampling is None:
             target = torch.from_numpy(chunk.toarray())
         else:
-            target = _sample_entries(chunk, self.sampling, self.generator)
+            target = _sample_entries(stored, self.sampling, self.generator)
         return xb, (target if wb is None else (target, wb))
 
     def _input(self, xb):
@@ -571,13 +572,6 @@ def _decoded(module, codes, sample):
     return module.decode(codes, at=(sample.rows, sample.columns))
 
 
-def _sparse_rows(chunk):
-    """A CSR matrix's rows as ``_SparseRows``, sharing its arrays where it can."""
-    rows = np.repeat(np.arange(chunk.shape[0]), np.diff(chunk.indptr))
-    columns = torch.from_numpy(chunk.indices.astype(np.int64))
-    return _SparseRows(torch.from_numpy(rows), columns, torch.from_numpy(chunk.data), chunk.shape)
-
-
 def _seed_net(net, seed, *, split=True):
     """Give ``net`` a fresh generator seeded by ``seed`` for its shuffling, noise,
     dropout and, with ``split``, validation split."""
@@ -942,7 +936,7 @@ def _run_chunks(estimator, function, X, sparse=False):
     chunks = list(_chunks(X.shape[0], width))
     with torch.no_grad(), net.threads(chunks[0].stop - chunks[0].start if chunks else 0):
         for rows in chunks:
-            x = _sparse_rows(X[rows]) if sparse else _as_tensor(_dense(X[rows]))
+            x = _SparseRows.of(X[rows]) if sparse else _as_tensor(_dense(X[rows]))
             x = x.to(device=net.device, dtype=dtype)
             with net.autocast():
                 part = function(module, x).to(dtype)
@@ -1099,3 +1093,12 @@ def _changed_args(net, params, *, training=False):
 def _describe_changes(changes):
     """``name=built (now value)`` for each entry of ``_net_changes``."""
     return ", ".join(f"{k}={old!r} (now {new!r})" for k, (old, new) in changes.items())
+
+
+def _cannot_continue(changes):
+    """The ValueError of a fit that would continue a network built with other
+    settings, ``changes`` as ``_describe_changes`` takes them."""
+    return ValueError(
+        f"Cannot continue training: the network was built with {_describe_changes(changes)}. "
+        "Set the parameters back, or call fit with warm_start=False to build a new network."
+    )

@@ -16,7 +16,6 @@ come from the fit's generator.
 
 import math
 
-import numpy as np
 import torch
 
 
@@ -50,15 +49,14 @@ class _Sample:
         return sums / self.observed.to(terms.dtype)
 
 
-def _sample_entries(chunk, rate, generator):
-    """The ``_Sample`` of a CSR ``chunk`` with sorted indices (NaN: missing): its
-    stored entries, and for each row ``ceil(rate * n_features)`` columns drawn
-    with replacement by ``generator``."""
-    n_rows, n_features = chunk.shape
+def _sample_entries(stored, rate, generator):
+    """The ``_Sample`` of a batch of sparse rows, their stored entries ``stored``
+    (``_SparseRows`` of a CSR matrix with sorted indices; NaN: missing), and for
+    each row ``ceil(rate * n_features)`` columns drawn with replacement by
+    ``generator``."""
+    n_rows, n_features = stored.shape
     draws = max(1, math.ceil(rate * n_features))
-    stored_rows = torch.from_numpy(np.repeat(np.arange(n_rows), np.diff(chunk.indptr)))
-    stored_columns = torch.from_numpy(chunk.indices.astype(np.int64))
-    values = torch.from_numpy(chunk.data)
+    stored_rows, stored_columns, values = stored.rows, stored.columns, stored.values
     missing = torch.isnan(values)
     columns = torch.randint(n_features, (n_rows, draws), generator=generator)
     rows = torch.arange(n_rows)[:, None].expand(-1, draws)

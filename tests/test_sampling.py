@@ -13,8 +13,7 @@ import torch
 import skae
 from skae import AutoencoderTransformer, ConvAutoencoder, MLPAutoencoder, VAETransformer
 from skae._losses import _NegativeELBO, _ReconstructionLoss
-from skae._modules import _VariationalMLP
-from skae._net import _sparse_rows
+from skae._modules import _SparseRows, _VariationalMLP
 from skae._sampling import _sample_entries
 
 
@@ -33,7 +32,7 @@ def test_the_first_layer_of_sparse_rows_is_the_dense_product_forward_and_backwar
     dense = torch.from_numpy(X.toarray()).float()
     torch.manual_seed(0)
     module = MLPAutoencoder(30, 3, hidden_layer_sizes=(5,), tied_weights=tied_weights)
-    rows = _sparse_rows(X).to(dtype=torch.float32)
+    rows = _SparseRows.of(X).to(dtype=torch.float32)
     results = []
     for x in (dense, rows):
         module.zero_grad()
@@ -78,7 +77,7 @@ def _losses(criterion, module, X, weight, draws, rate=0.1, importance=True):
         generator = torch.Generator().manual_seed(0)
         sampled = []
         for _ in range(draws):
-            sample = _sample_entries(X, rate, generator)
+            sample = _sample_entries(_SparseRows.of(X), rate, generator)
             if not importance:
                 sample.weights = sample.weights.clamp_max(1)
             raw = module.decode(z, at=(sample.rows, sample.columns))
@@ -191,8 +190,8 @@ def test_each_partial_fit_call_draws_anew_and_repeatably(monkeypatch):
 
     drawn = []
 
-    def spy(chunk, rate, generator):
-        sample = _sample_entries(chunk, rate, generator)
+    def spy(stored, rate, generator):
+        sample = _sample_entries(stored, rate, generator)
         drawn.append(sample.columns.tolist())
         return sample
 
