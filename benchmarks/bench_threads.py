@@ -1,6 +1,7 @@
 """Table 17: fit time on an idle machine and beside one busy core, with torch's
-default threads (what skae did before ``n_jobs``) and with ``n_jobs=None`` (threads
-chosen from the work of a step).
+default threads (what skae did before ``n_jobs``), with ``n_jobs=None`` (threads
+chosen from the work of a step, and for large steps from trials of each count)
+and with ``n_jobs=1`` (one core: the best a fit can do while the other is taken).
 
 Three workloads: the quickstart (64 -> 16 -> 64 on the digits, batches of 32, 20
 epochs), the seed MNIST recipe (784 -> 36 -> 784, batches of 256) and one epoch of
@@ -104,7 +105,7 @@ def main(argv=None):
                 spinner = multiprocessing.Process(target=_spin, daemon=True)
                 spinner.start()
             try:
-                for n_jobs in (default, None):
+                for n_jobs in (default, None, 1):
                     cells[busy, n_jobs] = time_fits(factory, X, n_jobs, repeats)
             finally:
                 if spinner is not None:
@@ -122,9 +123,12 @@ def main(argv=None):
                 f"{cells[True, default]:.2f}",
                 f"{cells[False, None]:.2f}",
                 f"{cells[True, None]:.2f}",
+                f"{cells[False, 1]:.2f}",
+                f"{cells[True, 1]:.2f}",
                 f"{cells[True, default] / cells[False, default]:.2f}x",
                 f"{cells[True, None] / cells[False, None]:.2f}x",
                 f"{cells[False, None] / cells[False, default]:.2f}x",
+                f"{cells[True, None] / cells[True, 1]:.2f}x",
             ]
         )
     report(
@@ -136,9 +140,12 @@ def main(argv=None):
             "default busy s",
             "n_jobs=None idle s",
             "n_jobs=None busy s",
+            "n_jobs=1 idle s",
+            "n_jobs=1 busy s",
             "default busy/idle",
             "n_jobs=None busy/idle",
             "idle: n_jobs=None / default",
+            "busy: n_jobs=None / n_jobs=1",
         ],
         rows,
         args.markdown,

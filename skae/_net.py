@@ -20,7 +20,6 @@ import warnings
 from contextlib import contextmanager
 from itertools import pairwise
 
-import joblib
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -45,6 +44,7 @@ from ._distributed import (
 from ._missing import _filled, _merged_means
 from ._modules import _Dropout, _SparseRows, _VariationalMLP
 from ._sampling import _Sample, _sample_entries
+from ._threads import _intra_op_threads, _thread_count, _ThreadTrials
 from ._validation import _check_same_tensors
 
 # the torch dtype that computes on a NumPy float dtype
@@ -56,15 +56,6 @@ _DIVERGENCE_GROWTH = 1e4
 # skorch arguments that do not change what a net computes or the state it trains
 # (nor do the callbacks': stopping, schedule, progress)
 _UNCOMPARED = {"device", "verbose", "max_epochs", "batch_size", "lr", "precision", "n_jobs"}
-
-# a step (or an inference chunk) that multiplies fewer numbers than this (the
-# module's weights times the rows) runs on one intra-op thread: a second thread
-# saves less than its synchronization costs (a 784-36-784 network on batches of
-# 256, 14 million, is 15 % faster on two cores; the quickstart's 64-16-64 on
-# batches of 200, 0.4 million, is not), and while another process keeps a core
-# busy, torch's OpenMP threads spin at every barrier: the quickstart's fit took
-# 5x its time on two threads, and the same time on one
-_ONE_THREAD_WORK = 4_000_000
 
 # a restored net's skorch history holds at most this many of the last epochs, so a
 # file cannot make loading build a large history from a short list of losses (the
@@ -374,7 +365,8 @@ class _AutoencoderNet(NeuralNet):
     ``torch.autocast`` (None: the module's own); float16 scales the loss with a
     ``torch.amp.GradScaler``. Parameters and optimizer state keep their dtype.
     ``n_jobs`` is the estimator's parameter: the intra-op threads of training and
-    inference (see ``_thread_count``).
+    inference (see ``_thread_count``; ``_ThreadTrials`` times the training steps
+    that run on several threads against steps on one).
     """
 
     def __init__(self, *args, precision=None, n_jobs=None, **kwargs):
@@ -422,12 +414,14 @@ class _AutoencoderNet(NeuralNet):
         # skorch's, then every callback a skae fit configures through its
         # callbacks__<name>__* arguments (None switches one off): losses averaged
         # over the ranks before early stopping reads them, divergence checked at
-        # every batch, then the schedule and the progress lines
+        # every batch, the threads of each step, then the schedule and the progress
+        # lines
         return [
             *super()._default_callbacks,
             ("distributed", _AverageEpochLosses()),
             ("early_stopping", EarlyStopping()),
             ("divergence", _StopOnDivergence()),
+            ("threads", _ThreadTrials()),
             ("schedule", _CosineSchedule(None)),
             ("progress", _EpochLog(None)),
         ]
@@ -684,32 +678,6 @@ _RANDOM_FUNCTIONS = {
     if owner is not torch.nn.init
     or "generator" in inspect.signature(getattr(owner, name)).parameters
 }
-
-
-def _thread_count(n_jobs, rows, module):
-    """The intra-op threads for steps of ``module`` on ``rows`` rows that the
-    ``n_jobs`` parameter asks for (None: chosen from the work, capped by torch's
-    current setting)."""
-    if n_jobs is None:
-        work = rows * sum(p.numel() for p in module.parameters())
-        return 1 if work < _ONE_THREAD_WORK else torch.get_num_threads()
-    # the cores this process may use (its affinity and cgroup quota), as joblib counts
-    return n_jobs if n_jobs > 0 else max(1, joblib.cpu_count() + 1 + n_jobs)
-
-
-@contextmanager
-def _intra_op_threads(count):
-    """Within the block, torch's intra-op parallelism in this thread uses ``count``
-    threads, then what it used before (the setting is the calling thread's own:
-    fits in other threads are not affected)."""
-    before = torch.get_num_threads()
-    if count != before:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
 
 
 def _flushing_subnormals():

@@ -1,0 +1,163 @@
+"""The intra-op threads of a step: chosen from its work, and, on a machine that
+other processes share, from how fast each count is.
+
+torch splits each CPU operation over a pool of OpenMP threads that spin at every
+barrier. While another process holds one of their cores, every operation waits
+for the thread that lost it: a fit on two threads beside one busy core took 4x to
+5x its time on a 2-core VM, and the same fit on one thread took its usual time.
+"""
+
+import statistics
+import time
+from collections import deque
+from contextlib import contextmanager
+
+import joblib
+import torch
+from skorch.callbacks import Callback
+
+# a step (or an inference chunk) that multiplies fewer numbers than this (the
+# module's weights times the rows) runs on one intra-op thread: a second thread
+# saves less than its synchronization costs (a 784-36-784 network on batches of
+# 256, 14 million, is 15 % faster on two cores; the quickstart's 64-16-64 on
+# batches of 200, 0.4 million, is not), and while another process keeps a core
+# busy, torch's OpenMP threads spin at every barrier: the quickstart's fit took
+# 5x its time on two threads, and the same time on one
+_ONE_THREAD_WORK = 4_000_000
+
+# A larger training step runs on torch's setting, and every so often a few steps
+# run on the other count (a trial): one thread, or back to torch's setting; also
+# as soon as the last _SLOW_STEPS steps took _SLOWER times the current count's
+# average at the last trial (a neighbour starting slows several threads at once). The
+# other count is kept when its steps took under _MARGIN of the time per row of
+# the current count's last _WINDOW steps, on average: beside a busy core, steps on
+# two threads are mostly as fast as on a quiet machine, but one in a few dozen
+# waits a whole time slice of the other process (20 to 100 ms against 2), and
+# those steps are the cost. A trial's first step is not timed (the threads that a
+# switch leaves idle spin a while before they sleep), and a trial ends at its first
+# timed step if that step took twice the current average. The first trial comes
+# after the first steps; one that keeps the count puts the next one _BACKOFF times
+# further away, up to the longest period, so that trials cost about a percent on a
+# quiet machine, and a neighbour that starts or stops is noticed within that period.
+_FIRST_TRIAL = 8
+_TRIAL_STEPS = 5
+_WINDOW = 32
+_SHORTEST_PERIOD = 16
+_LONGEST_PERIOD = 1024
+_BACKOFF = 4
+_MARGIN = 0.9
+_SLOW_STEPS = 8
+_SLOWER = 1.5
+
+_clock = time.perf_counter
+
+
+def _thread_count(n_jobs, rows, module):
+    """The intra-op threads for steps of ``module`` on ``rows`` rows that the
+    ``n_jobs`` parameter asks for (None: chosen from the work, capped by torch's
+    current setting)."""
+    if n_jobs is None:
+        work = rows * sum(p.numel() for p in module.parameters())
+        return 1 if work < _ONE_THREAD_WORK else torch.get_num_threads()
+    # the cores this process may use (its affinity and cgroup quota), as joblib counts
+    return n_jobs if n_jobs > 0 else max(1, joblib.cpu_count() + 1 + n_jobs)
+
+
+@contextmanager
+def _intra_op_threads(count):
+    """Within the block, torch's intra-op parallelism in this thread uses ``count``
+    threads, then what it used before (the setting is the calling thread's own:
+    fits in other threads are not affected)."""
+    before = torch.get_num_threads()
+    if count != before:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+class _ThreadTrials(Callback):
+    """With ``n_jobs=None``, on the CPU, training steps that run on several threads
+    (see ``_thread_count``) are timed against trial steps on one thread, and the
+    faster count runs the steps that follow: several threads on a quiet machine
+    where they pay, one where another process holds a core. The count is set within
+    the threads context of the fit (``_intra_op_threads``), which restores the
+    caller's setting afterwards. Which count runs a step does not change what it
+    computes in the networks tested (``tests/test_threads.py``)."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.counts_ = None  # (current, other), set at the first training step
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if self.counts_ is None and training:
+            self._start(net)
+        if not self.counts_:
+            return
+        count = self.counts_[1] if training and self.trial_ is not None else self.counts_[0]
+        if torch.get_num_threads() != count:
+            torch.set_num_threads(count)
+        self.started_ = _clock() if training else None
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        if not self.counts_ or not training or self.started_ is None:
+            return
+        # per row: an epoch's last batch may be short
+        target = batch[1][0] if isinstance(batch[1], tuple) else batch[1]
+        seconds = (_clock() - self.started_) / len(target)
+        self.step_ += 1
+        if self.step_ == 1:
+            return  # the fit's first step pays one-time costs
+        if self.trial_ is None:
+            self.recent_.append(seconds)
+            if self.step_ >= self.next_trial_ or self._slowed():
+                self.trial_ = []
+            return
+        self.trial_.append(seconds)
+        timed, current = self.trial_[1:], statistics.fmean(self.recent_)
+        if timed and timed[0] >= 2 * current:
+            self._end_trial(switch=False)
+        elif len(self.trial_) == _TRIAL_STEPS:
+            self._end_trial(switch=statistics.fmean(timed) < _MARGIN * current)
+
+    def _slowed(self):
+        """Whether the last steps took _SLOWER times the level of the last trial
+        (a neighbour that started while several threads run); the window then
+        keeps only them."""
+        last = list(self.recent_)[-_SLOW_STEPS:]
+        if self.level_ is None or len(last) < _SLOW_STEPS:
+            return False
+        if statistics.fmean(last) <= _SLOWER * self.level_:
+            return False
+        self.recent_ = deque(last, maxlen=_WINDOW)
+        return True
+
+    def _end_trial(self, switch):
+        if switch:
+            self.counts_ = self.counts_[::-1]
+            self.recent_ = deque(self.trial_[1:], maxlen=_WINDOW)
+            self.period_ = _SHORTEST_PERIOD
+        else:
+            self.period_ = min(_BACKOFF * self.period_, _LONGEST_PERIOD)
+        self.level_ = statistics.fmean(self.recent_)
+        self.trial_ = None
+        self.next_trial_ = self.step_ + self.period_
+
+    def on_train_end(self, net, **kwargs):
+        # nothing of one fit's timings is kept with the net
+        for name in [name for name in vars(self) if name.endswith("_")]:
+            del self.__dict__[name]
+
+    def _start(self, net):
+        most = torch.get_num_threads()
+        self.counts_ = ()
+        if net.n_jobs is None and most > 1 and torch.device(net.device).type == "cpu":
+            self.counts_ = (most, 1)
+        self.recent_ = deque(maxlen=_WINDOW)
+        self.level_ = None
+        self.trial_ = None
+        self.started_ = None
+        self.step_ = 0
+        self.next_trial_ = _FIRST_TRIAL
+        self.period_ = _SHORTEST_PERIOD

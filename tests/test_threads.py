@@ -1,0 +1,131 @@
+"""Trials of thread counts during a fit (``skae._threads._ThreadTrials``): the faster
+count runs the steps, the result does not depend on which, and nothing of the
+timings outlives the fit."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import skae._threads as threads
+from skae import AutoencoderTransformer, VAETransformer
+from skae._modules import MLPAutoencoder
+
+
+class _Seen(MLPAutoencoder):
+    """The MLP autoencoder, recording torch's intra-op threads at each training encode."""
+
+    seen = []
+
+    def encode(self, x):
+        if torch.is_grad_enabled():
+            _Seen.seen.append(torch.get_num_threads())
+        return super().encode(x)
+
+
+class _Clock:
+    """A clock on which a step takes ``cost(count, step)`` seconds a row on ``count``
+    threads: each reading advances it by that time of the count then set."""
+
+    def __init__(self, cost):
+        self.cost, self.now, self.readings = cost, 0.0, 0
+
+    def __call__(self):
+        reading = self.now
+        # a batch's start and end are read in pairs: the step lies between them
+        if self.readings % 2 == 0:
+            self.now += 32 * self.cost(torch.get_num_threads(), self.readings // 2)
+        self.readings += 1
+        return reading
+
+
+def _fit(monkeypatch, cost, estimator=AutoencoderTransformer, n_jobs=None, max_iter=4, **params):
+    monkeypatch.setattr(threads, "_clock", _Clock(cost))
+    # 20 steps of 32 rows an epoch, each large enough for two threads (see _thread_count)
+    X = np.random.default_rng(0).random((640, 64), dtype=np.float32)
+    if estimator is AutoencoderTransformer:
+        params |= {"module": _Seen, "module_params": {"hidden_layer_sizes": (1500,)}}
+    else:
+        params |= {"hidden_layer_sizes": (1500,)}
+    est = estimator(
+        4,
+        batch_size=32,
+        max_iter=max_iter,
+        n_iter_no_change=None,
+        random_state=0,
+        n_jobs=n_jobs,
+        **params,
+    )
+    _Seen.seen = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        est.fit(X)
+        assert torch.get_num_threads() == 2  # the caller's setting, whatever ran
+    finally:
+        torch.set_num_threads(before)
+    return est, X, list(_Seen.seen)
+
+
+def _one_thread_faster(count, step):
+    return 1.0 if count == 1 else 3.0
+
+
+def _two_threads_faster(count, step):
+    return 1.0 if count == 2 else 1.5
+
+
+def test_one_thread_runs_the_steps_where_it_is_faster(monkeypatch):
+    _, _, seen = _fit(monkeypatch, _one_thread_faster)
+    first_trial = threads._FIRST_TRIAL
+    assert seen[:first_trial] == [2] * first_trial
+    # after the first trial, every step but the (shortened) trials of two threads
+    assert seen[-20:].count(1) >= 18
+    assert seen.count(1) > 0.8 * len(seen)
+
+
+def test_two_threads_keep_the_steps_where_they_pay(monkeypatch):
+    _, _, seen = _fit(monkeypatch, _two_threads_faster)
+    # one-thread steps are trials only, and they space out
+    ones = [i for i, count in enumerate(seen) if count == 1]
+    assert 0 < len(ones) <= threads._TRIAL_STEPS * 3
+    assert seen.count(2) > 0.85 * len(seen)
+
+
+def test_a_neighbour_that_comes_and_goes_is_followed(monkeypatch):
+    # one thread is faster while a neighbour runs (steps 10 to 59), two otherwise
+    def cost(count, step):
+        busy = 10 <= step < 60
+        return _one_thread_faster(count, step) if busy else _two_threads_faster(count, step)
+
+    _, _, seen = _fit(monkeypatch, cost, max_iter=8)
+    assert seen[40:60].count(1) >= 18
+    assert seen[-20:].count(2) >= 18
+
+
+def test_explicit_n_jobs_runs_no_trials(monkeypatch):
+    _, _, seen = _fit(monkeypatch, _one_thread_faster, n_jobs=2)
+    assert set(seen) == {2}
+
+
+@pytest.mark.parametrize("estimator", [AutoencoderTransformer, VAETransformer])
+def test_which_count_runs_a_step_does_not_change_the_model(monkeypatch, estimator):
+    # the counts alternate every few steps here; the model is the one fitted on one
+    # thread throughout, and the one fitted on two, bit for bit
+    def flipping(count, step):
+        return 1.0 if (count == 1) == (step // 12 % 2 == 0) else 3.0
+
+    varied, X, seen = _fit(monkeypatch, flipping, estimator)
+    if estimator is AutoencoderTransformer:
+        assert {1, 2} <= set(seen)
+    for n_jobs in (1, 2):
+        fixed, _, _ = _fit(monkeypatch, flipping, estimator, n_jobs=n_jobs)
+        np.testing.assert_array_equal(varied.transform(X), fixed.transform(X))
+
+
+def test_no_timing_is_kept_with_the_fitted_net(monkeypatch):
+    est, _, _ = _fit(monkeypatch, _one_thread_faster)
+    trials = dict(est.net_.callbacks_)["threads"]
+    assert not [name for name in vars(trials) if name.endswith("_")]
+    assert pickle.loads(pickle.dumps(est)).transform(np.zeros((2, 64), np.float32)).shape == (2, 4)
