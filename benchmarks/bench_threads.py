@@ -1,7 +1,8 @@
 """Table 17: fit time on an idle machine and beside one busy core, with torch's
 default threads (what skae did before ``n_jobs``), with ``n_jobs=None`` (threads
-chosen from the work of a step, and for large steps from trials of each count)
-and with ``n_jobs=1`` (one core: the best a fit can do while the other is taken).
+chosen from the work of a step), with ``n_jobs="adaptive"`` (as None, and for
+large steps from trials of each count) and with ``n_jobs=1`` (one core: the best
+a fit can do while the other is taken).
 
 Three workloads: the quickstart (64 -> 16 -> 64 on the digits, batches of 32, 20
 epochs), the seed MNIST recipe (784 -> 36 -> 784, batches of 256) and one epoch of
@@ -9,7 +10,8 @@ the deep recipe (784 -> 1000 -> 500 -> 250 -> 30, tied, batches of 256, no
 pretraining). "Busy" is one other process spinning on one core, which the script
 starts before the timed fits and stops after them; "default" passes
 ``n_jobs=torch.get_num_threads()``, torch's own setting on every call, as skae 0.2
-did. Each cell is the median of ``--repeats`` fits, run in rotating order. Time it
+did. Each cell is the median of ``--repeats`` fits; each repeat fits every
+setting once, in rotating order. Time it
 on a quiet machine: any other load is measured too.
 
     python benchmarks/bench_threads.py --data-dir ../shared/data/mnist
@@ -75,11 +77,16 @@ def workloads(data_dir, quick):
     ]
 
 
-def time_fits(factory, X, n_jobs, repeats):
-    times = []
+def time_settings(factory, X, settings, repeats):
+    """Median fit time of each setting, the settings interleaved in rotating order
+    within each repeat, so that a host's slow minutes fall on all of them."""
+    times = {label: [] for label in settings}
+    labels = list(settings)
     for r in range(repeats):
-        times.append(timed(factory(n_jobs=n_jobs, random_state=r).fit, X)[0])
-    return statistics.median(times)
+        for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
+            fit = factory(n_jobs=settings[label], random_state=r).fit
+            times[label].append(timed(fit, X)[0])
+    return {label: statistics.median(t) for label, t in times.items()}
 
 
 def main(argv=None):
@@ -98,6 +105,7 @@ def main(argv=None):
     for name, factory, X in workloads(args.data_dir, args.quick):
         # a warm-up fit, so that no cell pays torch's one-time costs
         factory(n_jobs=1, max_iter=1).fit(X[:64])
+        settings = {"default": default, "None": None, "adaptive": "adaptive", "1": 1}
         cells = {}
         for busy in (False, True):
             spinner = None
@@ -105,48 +113,35 @@ def main(argv=None):
                 spinner = multiprocessing.Process(target=_spin, daemon=True)
                 spinner.start()
             try:
-                for n_jobs in (default, None, 1):
-                    cells[busy, n_jobs] = time_fits(factory, X, n_jobs, repeats)
+                for label, seconds in time_settings(factory, X, settings, repeats).items():
+                    cells[busy, label] = seconds
             finally:
                 if spinner is not None:
                     spinner.terminate()
                     spinner.join()
-        # the count that n_jobs=None picks for this workload's steps
+        # the count that n_jobs=None picks for this workload's steps (and "adaptive"
+        # starts from)
         net = factory(max_iter=1).fit(X[:8]).net_
         with net.threads(min(net.batch_size, len(X))):
             threads = torch.get_num_threads()
         rows.append(
-            [
-                name,
-                threads,
-                f"{cells[False, default]:.2f}",
-                f"{cells[True, default]:.2f}",
-                f"{cells[False, None]:.2f}",
-                f"{cells[True, None]:.2f}",
-                f"{cells[False, 1]:.2f}",
-                f"{cells[True, 1]:.2f}",
-                f"{cells[True, default] / cells[False, default]:.2f}x",
-                f"{cells[True, None] / cells[False, None]:.2f}x",
-                f"{cells[False, None] / cells[False, default]:.2f}x",
-                f"{cells[True, None] / cells[True, 1]:.2f}x",
+            [name, threads]
+            + [f"{cells[busy, label]:.2f}" for label in settings for busy in (False, True)]
+            + [f"{cells[True, label] / cells[False, label]:.2f}x" for label in settings]
+            + [
+                f"{cells[False, 'adaptive'] / cells[False, 'default']:.2f}x",
+                f"{cells[True, 'adaptive'] / cells[True, '1']:.2f}x",
             ]
         )
+    header = ["workload", "n_jobs=None threads"]
+    for label in settings:
+        title = f"default ({default})" if label == "default" else f"n_jobs={label}"
+        header += [f"{title} idle s", f"{title} busy s"]
+    header += [f"{'default' if label == 'default' else label} busy/idle" for label in settings]
+    header += ["idle: adaptive / default", "busy: adaptive / n_jobs=1"]
     report(
         "Table 17: threads on an idle machine and beside one busy core",
-        [
-            "workload",
-            "n_jobs=None threads",
-            f"default ({default}) idle s",
-            "default busy s",
-            "n_jobs=None idle s",
-            "n_jobs=None busy s",
-            "n_jobs=1 idle s",
-            "n_jobs=1 busy s",
-            "default busy/idle",
-            "n_jobs=None busy/idle",
-            "idle: n_jobs=None / default",
-            "busy: n_jobs=None / n_jobs=1",
-        ],
+        header,
         rows,
         args.markdown,
         notes=[

@@ -1,5 +1,6 @@
-"""The intra-op threads of a step: chosen from its work, and, on a machine that
-other processes share, from how fast each count is.
+"""The intra-op threads of a step: chosen from its work, and, with
+``n_jobs="adaptive"`` on a machine that other processes share, from how fast each
+count is.
 
 torch splits each CPU operation over a pool of OpenMP threads that spin at every
 barrier. While another process holds one of their cores, every operation waits
@@ -25,21 +26,29 @@ from skorch.callbacks import Callback
 # 5x its time on two threads, and the same time on one
 _ONE_THREAD_WORK = 4_000_000
 
-# A larger training step runs on torch's setting, and every so often a few steps
-# run on the other count (a trial): one thread, or back to torch's setting; also
-# as soon as the last _SLOW_STEPS steps took _SLOWER times the current count's
-# average at the last trial (a neighbour starting slows several threads at once). The
-# other count is kept when its steps took under _MARGIN of the time per row of
-# the current count's last _WINDOW steps, on average: beside a busy core, steps on
-# two threads are mostly as fast as on a quiet machine, but one in a few dozen
-# waits a whole time slice of the other process (20 to 100 ms against 2), and
-# those steps are the cost. A trial's first step is not timed (the threads that a
-# switch leaves idle spin a while before they sleep), and a trial ends at its first
-# timed step if that step took twice the current average. The first trial comes
-# after the first steps; one that keeps the count puts the next one _BACKOFF times
-# further away, up to the longest period, so that trials cost about a percent on a
-# quiet machine, and a neighbour that starts or stops is noticed within that period.
-_FIRST_TRIAL = 8
+# With n_jobs="adaptive", a larger training step runs on torch's setting, and every
+# so often a few steps run on the other count (a trial): one thread, or back to
+# torch's setting; also as soon as the median of the last _SLOW_STEPS steps is
+# _SLOWER times the current count's average at the last trial (a neighbour starting
+# slows every step, a collection or a page fault one). The other count is kept when
+# its steps took under _MARGIN of the time per row of the current count's last
+# _WINDOW steps, on average: beside a busy core, steps on two threads are mostly as
+# fast as on a quiet machine, but one in a few dozen waits a whole time slice of
+# the other process (20 to 100 ms against 2), and those steps are the cost.
+#
+# Not timed: a step of fewer rows than half the batch (an epoch's last: its time
+# per row is not the others'); a trial's first step (the threads that a switch
+# leaves idle spin a while before they sleep); a fit's first _WARMUP_STEPS steps
+# (one-time costs: on the seed recipe, one step in two of the first 20 took 3 to
+# 30 times a later step, as the allocator settled). A trial ends at
+# its first timed step if that step took twice the current average. The first
+# trial comes after _FIRST_TRIAL steps, so that a late one-time cost weighs little
+# in the average it is compared with; a trial that keeps the count puts the next
+# one _BACKOFF times further away, up to the longest period, so that trials cost
+# about a percent on a quiet machine, and a neighbour that starts or stops is
+# noticed within that period.
+_WARMUP_STEPS = 16
+_FIRST_TRIAL = 32
 _TRIAL_STEPS = 5
 _WINDOW = 32
 _SHORTEST_PERIOD = 16
@@ -54,9 +63,9 @@ _clock = time.perf_counter
 
 def _thread_count(n_jobs, rows, module):
     """The intra-op threads for steps of ``module`` on ``rows`` rows that the
-    ``n_jobs`` parameter asks for (None: chosen from the work, capped by torch's
-    current setting)."""
-    if n_jobs is None:
+    ``n_jobs`` parameter asks for (None, and "adaptive" before its trials: chosen
+    from the work, capped by torch's current setting)."""
+    if n_jobs is None or n_jobs == "adaptive":
         work = rows * sum(p.numel() for p in module.parameters())
         return 1 if work < _ONE_THREAD_WORK else torch.get_num_threads()
     # the cores this process may use (its affinity and cgroup quota), as joblib counts
@@ -79,13 +88,15 @@ def _intra_op_threads(count):
 
 
 class _ThreadTrials(Callback):
-    """With ``n_jobs=None``, on the CPU, training steps that run on several threads
-    (see ``_thread_count``) are timed against trial steps on one thread, and the
-    faster count runs the steps that follow: several threads on a quiet machine
-    where they pay, one where another process holds a core. The count is set within
-    the threads context of the fit (``_intra_op_threads``), which restores the
-    caller's setting afterwards. Which count runs a step does not change what it
-    computes in the networks tested (``tests/test_threads.py``)."""
+    """With ``n_jobs="adaptive"``, on the CPU, training steps that run on several
+    threads (see ``_thread_count``) are timed against trial steps on one thread,
+    and the faster count runs the steps that follow: several threads on a quiet
+    machine where they pay, one where another process holds a core. The count is
+    set within the threads context of the fit (``_intra_op_threads``), which
+    restores the caller's setting afterwards. Which count runs a step depends on
+    the machine's load, and two counts may differ in the last bits of a sum (a
+    convolution, a loss over more values than torch splits), so such a fit is not
+    repeated bit for bit: that is why it is not the default."""
 
     def on_train_begin(self, net, **kwargs):
         self.counts_ = None  # (current, other), set at the first training step
@@ -103,12 +114,16 @@ class _ThreadTrials(Callback):
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
         if not self.counts_ or not training or self.started_ is None:
             return
-        # per row: an epoch's last batch may be short
+        # per row; an epoch's short last batch is not timed
         target = batch[1][0] if isinstance(batch[1], tuple) else batch[1]
-        seconds = (_clock() - self.started_) / len(target)
+        rows = len(target)
+        seconds = (_clock() - self.started_) / rows
+        self.rows_ = max(self.rows_, rows)
+        if 2 * rows < self.rows_:
+            return
         self.step_ += 1
-        if self.step_ == 1:
-            return  # the fit's first step pays one-time costs
+        if self.step_ <= _WARMUP_STEPS:
+            return
         if self.trial_ is None:
             self.recent_.append(seconds)
             if self.step_ >= self.next_trial_ or self._slowed():
@@ -122,13 +137,13 @@ class _ThreadTrials(Callback):
             self._end_trial(switch=statistics.fmean(timed) < _MARGIN * current)
 
     def _slowed(self):
-        """Whether the last steps took _SLOWER times the level of the last trial
-        (a neighbour that started while several threads run); the window then
-        keeps only them."""
+        """Whether the median of the last steps is _SLOWER times the level of the
+        last trial (a neighbour that started while several threads run; one slow
+        step is not); the window then keeps only them."""
         last = list(self.recent_)[-_SLOW_STEPS:]
         if self.level_ is None or len(last) < _SLOW_STEPS:
             return False
-        if statistics.fmean(last) <= _SLOWER * self.level_:
+        if statistics.median(last) <= _SLOWER * self.level_:
             return False
         self.recent_ = deque(last, maxlen=_WINDOW)
         return True
@@ -152,12 +167,13 @@ class _ThreadTrials(Callback):
     def _start(self, net):
         most = torch.get_num_threads()
         self.counts_ = ()
-        if net.n_jobs is None and most > 1 and torch.device(net.device).type == "cpu":
+        if net.n_jobs == "adaptive" and most > 1 and torch.device(net.device).type == "cpu":
             self.counts_ = (most, 1)
         self.recent_ = deque(maxlen=_WINDOW)
         self.level_ = None
         self.trial_ = None
         self.started_ = None
         self.step_ = 0
+        self.rows_ = 0
         self.next_trial_ = _FIRST_TRIAL
         self.period_ = _SHORTEST_PERIOD

@@ -138,8 +138,13 @@ class _InvalidParameterError(ValueError, TypeError):
     """
 
 
-# n_jobs: None, a positive count, or -1, -2, ... (every core, all but one, ...)
-_N_JOBS = [_NONE, _Interval(numbers.Integral, -(2**15), -1), _Interval(numbers.Integral, 1, 2**15)]
+# n_jobs: None, "adaptive", a positive count, or -1, -2, ... (every core, all but one, ...)
+_N_JOBS = [
+    _NONE,
+    _Options(("adaptive",)),
+    _Interval(numbers.Integral, -(2**15), -1),
+    _Interval(numbers.Integral, 1, 2**15),
+]
 
 
 def _validate_params(estimator, constraints):

@@ -137,8 +137,8 @@ def test_a_thread_count_in_one_thread_leaves_other_threads_alone():
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("n_jobs", [0, 1.5, "2"])
-def test_n_jobs_must_be_a_nonzero_int_or_none(n_jobs):
+@pytest.mark.parametrize("n_jobs", [0, 1.5, "2", "auto"])
+def test_n_jobs_must_be_a_nonzero_int_adaptive_or_none(n_jobs):
     with pytest.raises(ValueError, match="n_jobs"):
         AutoencoderTransformer(n_jobs=n_jobs).fit(np.ones((4, 3)))
 
