@@ -264,26 +264,32 @@ default=None
         PyTorch intra-op threads of each training step and inference chunk, set
         for the duration of the call in the calling thread (torch's own setting is
         as it was when the call returns, and fits in other threads keep theirs;
-        threads started anywhere in the process while it runs begin with its count).
-        None chooses from the work of a step: one thread for a network whose step
+        but a thread started anywhere in the process while the call runs begins
+        with the call's count, torch keeping one default for new threads). None
+        chooses from the work of a step: one thread for a network whose step
         multiplies fewer than about 4 million numbers (its weights times the rows
         of a batch or chunk), where a second thread saves less than its
         synchronization costs and, while another process keeps a core busy, costs
         several times the step (torch's OpenMP threads spin while they wait);
-        above that, torch's current setting (``torch.get_num_threads()``). This
-        choice depends on the estimator and the data's width only, so a seeded fit
-        is the same whatever else the machine runs. "adaptive" starts as None
-        does, and on the CPU times the training steps of several threads against
-        a few trial steps on one thread now and then (and at once when steps take half
-        as long again), keeping the faster: a large network then trains about as
-        fast beside a busy core as one thread would, but which count ran a step
-        depends on the machine's load, and two counts can differ in the last bits
-        of a sum (a convolution, a loss over many values), so a seeded fit is not
-        repeated bit for bit; each ``fit`` or ``partial_fit`` call starts its own
-        trials. A positive int (at most 32768) sets the count; -1 means every core
+        above that, torch's current setting in the calling thread
+        (``torch.get_num_threads()``). This choice depends on the estimator, the
+        data's width and that setting only, so a seeded fit is the same whatever
+        else the machine runs; fitting large networks in several threads at once,
+        give them an int instead, since a new thread's setting is inherited as
+        said above. "adaptive" starts as None does, and on the CPU times the
+        training steps of several threads against a few trial steps on one thread
+        now and then (the first after 32 full batches of a ``fit`` or
+        ``partial_fit`` call, each call starting its own; and at once when steps
+        take half as long again), keeping the faster: beside a busy core a large
+        network then trains within about 1.2 times the time one thread would take
+        (see the performance page), but which count ran a step depends on the
+        machine's load, and two counts can differ in the last bits of a sum (a
+        convolution, a loss over many values), so a seeded fit is not repeated bit
+        for bit. A positive int (at most 32768) sets the count; -1 means every core
         this process may use (``joblib.cpu_count()``, which counts CPU affinity and
         container quotas), -2 all but one, and so on. Different counts may change
-        the last bits of a large network's results.""",
+        the last bits of a large network's results. Inference follows the value
+        set when it runs (``set_params`` after a fit applies).""",
     "training_attributes": """\
     net_ : skae's subclass of skorch.NeuralNet
         The trained network; ``net_.module_`` is the autoencoder module and

@@ -902,7 +902,9 @@ def _run_chunks(estimator, function, X, sparse=False):
         per_feature = -(-sum(p.numel() for p in module.parameters()) // X.shape[1])
         width = int(np.diff(X.indptr).max(initial=1)) * per_feature
     chunks = list(_chunks(X.shape[0], width))
-    with torch.no_grad(), net.threads(chunks[0].stop - chunks[0].start if chunks else 0):
+    # the estimator's n_jobs as it is now (set_params after a fit applies here)
+    first = chunks[0].stop - chunks[0].start if chunks else 0
+    with torch.no_grad(), _intra_op_threads(_thread_count(estimator.n_jobs, first, module)):
         for rows in chunks:
             x = _SparseRows.of(X[rows]) if sparse else _as_tensor(_dense(X[rows]))
             x = x.to(device=net.device, dtype=dtype)

@@ -66,6 +66,8 @@ class _Options:
         return isinstance(value, str) and value in self.options
 
     def __str__(self):
+        if len(self.options) == 1:
+            return repr(self.options[0])
         return "one of " + ", ".join(repr(o) for o in self.options)
 
 

@@ -131,7 +131,7 @@ def test_diverging_loss_is_an_error_not_garbage(wine):
     "params, message",
     [
         ({"max_iter": 0}, r"'max_iter' parameter of AutoencoderTransformer must be an int"),
-        ({"batch_size": "big"}, r"'batch_size' .* must be one of 'auto' or an int"),
+        ({"batch_size": "big"}, r"'batch_size' .* must be 'auto' or an int"),
         ({"activation": "swish"}, r"'activation' .* Got 'swish' instead"),
         ({"hidden_layer_sizes": (10, 0)}, r"'hidden_layer_sizes' .* tuple of positive ints"),
         ({"optimizer": "rmsprop"}, r"'optimizer' .* torch.optim.Optimizer subclass"),

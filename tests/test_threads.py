@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import skae
 import skae._threads as threads
 from skae import AutoencoderTransformer, VAETransformer
 from skae._modules import MLPAutoencoder
@@ -181,3 +182,48 @@ def test_no_timing_is_kept_with_the_fitted_net(monkeypatch):
     trials = dict(est.net_.callbacks_)["threads"]
     assert not [name for name in vars(trials) if name.endswith("_")]
     assert pickle.loads(pickle.dumps(est)).transform(np.zeros((2, 64), np.float32)).shape == (2, 4)
+
+
+def test_one_time_costs_of_the_first_steps_switch_nothing(monkeypatch):
+    # the allocator settling: every other step of the first 12 takes 20 times a
+    # later one, on any count
+    def cost(count, step):
+        return 20.0 if step < 12 and step % 2 == 0 else _two_threads_faster(count, step)
+
+    _, _, seen = _fit(monkeypatch, cost)
+    _, _, without = _fit(monkeypatch, _two_threads_faster)
+    assert seen == without
+
+
+class _SeenInInference(MLPAutoencoder):
+    """The MLP autoencoder, recording torch's intra-op threads at each encode
+    without gradients (inference)."""
+
+    seen = []
+
+    def encode(self, x):
+        if not torch.is_grad_enabled():
+            _SeenInInference.seen.append(torch.get_num_threads())
+        return super().encode(x)
+
+
+def test_inference_follows_n_jobs_set_after_the_fit():
+    X = np.random.default_rng(0).random((64, 8), dtype=np.float32)
+    est = AutoencoderTransformer(2, module=_SeenInInference, max_iter=1, n_iter_no_change=None)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        est.fit(X)  # a small network: one thread with n_jobs=None
+        _SeenInInference.seen = []
+        est.set_params(n_jobs=2).transform(X)
+        assert set(_SeenInInference.seen) == {2}
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_adaptive_is_saved_and_loaded_with_the_estimator(monkeypatch, tmp_path):
+    est, X, _ = _fit(monkeypatch, _one_thread_faster)
+    skae.save(est, tmp_path / "est.skae")
+    loaded = skae.load(tmp_path / "est.skae", trusted=[_Seen])
+    assert loaded.n_jobs == "adaptive"
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
