@@ -95,20 +95,31 @@ def _check_rows_observed(X, what):
             )
 
 
+def _has_nan(x):
+    """Whether the tensor ``x`` holds a NaN. A NaN anywhere makes the sum NaN, and
+    the sum is one pass without the boolean mask that ``isnan(x).any()`` builds
+    (a tenth of its time on a batch of 256 MNIST rows, which every training step
+    tests twice); a NaN sum without a NaN (infinities of both signs) falls to the
+    elementwise test."""
+    if x.numel() == 0 or not torch.isnan(x.sum()):
+        return False
+    return bool(torch.isnan(x).any())
+
+
 def _filled(x, fill):
     """The tensor ``x`` (or ``_SparseRows``) with each NaN replaced by its column's
     ``fill`` value (a tensor of shape (n_features,), or None where no fill is
     known)."""
     if isinstance(x, _SparseRows):
         # a missing entry is a stored NaN: the fill values of the stored columns
-        if not torch.isnan(x.values).any():
+        if not _has_nan(x.values):
             return x
         columns = None if fill is None else fill.to(x.values.device)[x.columns]
         values = _filled(x.values[:, None], None if columns is None else columns[:, None])
         return _SparseRows(x.rows, x.columns, values[:, 0], x.shape)
-    missing = torch.isnan(x)
-    if not missing.any():
+    if not _has_nan(x):
         return x
+    missing = torch.isnan(x)
     if fill is None:
         raise ValueError(
             "X has missing values (NaN), but this estimator was fitted by a skae "
@@ -147,7 +158,7 @@ def _observed_entries(target):
     """``(target with its NaN as zeros, observed mask)``; the mask is None where
     every entry is observed, so that a complete batch's loss is computed exactly as
     before any entry could be missing."""
-    missing = torch.isnan(target)
-    if not missing.any():
+    if not _has_nan(target):
         return target, None
+    missing = torch.isnan(target)
     return target.masked_fill(missing, 0), ~missing
