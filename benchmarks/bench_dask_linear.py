@@ -7,7 +7,9 @@ workers), ``dask_ml.decomposition.PCA`` (its parallel ``tsqr`` path) and
 ``dask_ml.wrappers.Incremental(IncrementalPCA)`` (blocks streamed into
 ``partial_fit``): fit seconds, the client process's peak resident memory beyond its
 memory before the fit, and the largest difference of the explained variances from
-skae's.
+skae's. The ``--quick`` smoke run uses an in-process cluster of two threads, which
+runs the same graphs without starting two worker interpreters (its memory column
+then counts the workers too).
 
     python benchmarks/bench_dask_linear.py
     python benchmarks/bench_dask_linear.py --quick
@@ -35,7 +37,9 @@ def main(argv=None):
     parser.add_argument("--chunk", type=int, default=25_000, help="rows per block")
     parser.add_argument("--components", type=int, default=10, help="components kept")
     parser.add_argument("--skip", nargs="*", default=[], help="estimators (table names) not to run")
-    parser.add_argument("--quick", action="store_true", help="40,000 x 50 in blocks of 5,000")
+    parser.add_argument(
+        "--quick", action="store_true", help="40,000 x 50 in blocks of 5,000, in-process workers"
+    )
     parser.add_argument("--markdown", default=None, help="write the table to this file")
     args = parser.parse_args(argv)
     if args.quick:
@@ -54,7 +58,7 @@ def main(argv=None):
     rows = []
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=not args.quick, dashboard_address=None
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -95,7 +99,8 @@ def main(argv=None):
             rows.append([name, f"{seconds:.1f}", f"{peak:.0f}", f"{difference:.1e}"])
     report(
         f"A {args.rows:,} x {args.features} float64 Dask array ({X.nbytes / 1e9:.1f} GB, "
-        f"blocks of {args.chunk:,} rows) on a 2-worker LocalCluster, {k} components",
+        f"blocks of {args.chunk:,} rows) on a 2-worker LocalCluster"
+        f"{' (in-process)' if args.quick else ''}, {k} components",
         ["estimator", "fit s", "client peak extra MiB", "explained variance vs skae (relative)"],
         rows,
         args.markdown,
