@@ -101,11 +101,11 @@ def main(argv=None):
     repeats = 1 if args.quick else args.repeats
     warnings.simplefilter("ignore")
     default = torch.get_num_threads()
+    settings = {"default": default, "None": None, "adaptive": "adaptive", "1": 1}
     rows = []
     for name, factory, X in workloads(args.data_dir, args.quick):
         # a warm-up fit, so that no cell pays torch's one-time costs
         factory(n_jobs=1, max_iter=1).fit(X[:64])
-        settings = {"default": default, "None": None, "adaptive": "adaptive", "1": 1}
         cells = {}
         for busy in (False, True):
             spinner = None

@@ -53,11 +53,12 @@ def _fit(
     n_jobs="adaptive",
     max_iter=4,
     rows=640,
-    hidden=(8,),
+    large=False,
     **params,
 ):
     monkeypatch.setattr(threads, "_clock", _Clock(cost))
-    if hidden == (8,):
+    hidden = (1500,) if large else (8,)
+    if not large:
         # a small network whose steps run on two threads (see _thread_count): the
         # decisions are the clock's, the network's size is only time
         monkeypatch.setattr(threads, "_ONE_THREAD_WORK", 0)
@@ -168,12 +169,12 @@ def test_which_count_runs_a_step_does_not_change_the_model(monkeypatch, estimato
         return 1.0 if (count == 1) == (step // 12 % 2 == 0) else 3.0
 
     # steps large enough for two threads by the real rule
-    varied, X, seen = _fit(monkeypatch, flipping, estimator, hidden=(1500,))
+    varied, X, seen = _fit(monkeypatch, flipping, estimator, large=True)
     assert _COUNTS_SET.count(1) >= 2  # one thread, and back more than once
     if estimator is AutoencoderTransformer:
         assert {1, 2} <= set(seen)
     for n_jobs in (1, 2):
-        fixed, _, _ = _fit(monkeypatch, flipping, estimator, n_jobs=n_jobs, hidden=(1500,))
+        fixed, _, _ = _fit(monkeypatch, flipping, estimator, n_jobs=n_jobs, large=True)
         np.testing.assert_array_equal(varied.transform(X), fixed.transform(X))
 
 
