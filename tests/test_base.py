@@ -343,7 +343,7 @@ def test_grid_search_swaps_pca_for_autoencoders(wine, n_jobs):
         "reduce": [
             PCA(),
             LinearAETransformer(random_state=0),
-            AutoencoderTransformer(max_iter=30, random_state=0),
+            AutoencoderTransformer(max_iter=10, random_state=0),
         ],
         "reduce__n_components": [2, 4],
     }

@@ -23,7 +23,7 @@ def _search(**params):
         "n_components": [2, 4],
         "hidden_layer_sizes": [(8,), (16,)],
     }
-    ae = AutoencoderTransformer(max_iter=15, batch_size=32, random_state=0, device="auto")
+    ae = AutoencoderTransformer(max_iter=6, batch_size=32, random_state=0, device="auto")
     return GridSearchCV(ae, grid, cv=3, error_score="raise", **params)
 
 
