@@ -4,7 +4,17 @@ import importlib.util
 import os
 
 import pytest
+
+# the suite's networks are tiny: one intra-op thread trains them as fast as two on
+# a quiet machine, and torch's OpenMP threads spin at every barrier while another
+# process holds a core (the suite took 7x its time on a busy machine). Processes
+# that the tests start (the test workers, examples, benchmarks, torchrun workers)
+# inherit it. Set before torch imports NumPy, whose OpenBLAS reads it once, then.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import torch
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 # skae.onnx needs the optional onnx extra: without it, its doctests are not collected
 # (tests/test_onnx.py skips itself)
@@ -13,13 +23,6 @@ if not all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime", "s
 
 # a non-interactive backend before anything imports pyplot
 os.environ.setdefault("MPLBACKEND", "Agg")
-
-# the suite's networks are tiny: one intra-op thread trains them as fast as two on
-# a quiet machine, and torch's OpenMP threads spin at every barrier while another
-# process holds a core (the suite took 7x its time on a busy machine). Processes
-# that the tests start (examples, benchmarks, torchrun workers) inherit it.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(autouse=True)
