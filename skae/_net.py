@@ -851,6 +851,14 @@ def _observed_sums(X, weights):
         totals = np.zeros(n_features)
         for rows in _chunks(*X.shape):
             chunk = np.asarray(X[rows], dtype=np.float64)
+            chunk_sums = w[rows] @ chunk
+            if not np.isnan(chunk_sums).any():
+                # no hole in the chunk (a NaN anywhere makes its column's sum NaN):
+                # every entry observed, without the masks below, which cost four
+                # passes over the data
+                sums += chunk_sums
+                totals += w[rows].sum()
+                continue
             observed = ~np.isnan(chunk)
             sums += w[rows] @ np.where(observed, chunk, 0.0)
             totals += w[rows] @ observed

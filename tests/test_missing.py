@@ -123,6 +123,28 @@ def test_fill_values_are_weighted_means_and_run_over_partial_fit_chunks():
     np.testing.assert_array_equal(stream.n_observed_, observed.sum(axis=0))
 
 
+def test_fill_values_skip_the_masks_only_in_chunks_without_holes(monkeypatch):
+    # chunks of 20 rows: the first two complete (their sums need no mask), the third
+    # with holes, the fourth with a hole in a row of weight zero only
+    monkeypatch.setattr("skae._chunks._CHUNK_ROWS", 20)
+    X = np.random.default_rng(3).normal(size=(80, 4))
+    X[45, 1] = X[50, 3] = X[67, 0] = np.nan
+    weights = np.random.default_rng(4).uniform(0.5, 2, size=80)
+    weights[67] = 0
+    est = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=1, n_iter_no_change=None)
+    observed = ~np.isnan(X)
+    for w in (None, weights):
+        est.fit(X, sample_weight=w)
+        w = np.ones(80) if w is None else w * 80 / w.sum()
+        expected = (w @ np.where(observed, X, 0)) / (w @ observed)
+        np.testing.assert_allclose(est.fill_values_, expected, rtol=1e-12)
+        np.testing.assert_allclose(est.n_observed_, w @ observed, rtol=1e-12)
+    # complete rows: every entry counts
+    est.fit(X[:40])
+    np.testing.assert_allclose(est.fill_values_, X[:40].mean(axis=0), rtol=1e-12)
+    np.testing.assert_array_equal(est.n_observed_, np.full(4, 40.0))
+
+
 def test_the_loss_counts_observed_entries_and_a_row_with_holes_weighs_as_much():
     loss = _ReconstructionLoss()
     raw = torch.tensor([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]], requires_grad=True)
