@@ -95,6 +95,13 @@ def in_fresh_process(fn, *args):
     return result
 
 
+def launcher(quick):
+    """How each measurement runs: ``in_fresh_process``, so that its memory marks are
+    its own; for a ``--quick`` smoke run, in this process (its figures mean nothing
+    anyway, and each fresh process costs seconds of imports)."""
+    return (lambda fn, *args: fn(*args)) if quick else in_fresh_process
+
+
 def squared_error_per_image(R, X):
     """Hinton and Salakhutdinov's metric: the squared error of each reconstruction
     in ``R`` of ``X``, summed over the pixels, averaged over the images."""

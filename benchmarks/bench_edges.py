@@ -23,7 +23,7 @@ import sys
 import time
 
 import numpy as np
-from _common import in_fresh_process, peak_rss_mb, report, reset_peak_rss, rss_mb
+from _common import launcher, peak_rss_mb, report, reset_peak_rss, rss_mb
 
 N_FEATURES, N_COMPONENTS = 100, 10
 
@@ -115,9 +115,7 @@ def main(argv=None):
     if args.quick:
         # one estimator and one method are the smoke test
         names, methods = names[-1:], methods[-1:]
-    # the smoke run stays in this process (as bench_linear's): its memory figures mean
-    # nothing anyway, and each fresh process costs seconds of imports
-    launch = (lambda fn, *a: fn(*a)) if args.quick else in_fresh_process
+    launch = launcher(args.quick)
     memory = [
         [name, *(f"{launch(inference_memory, name, m, rows):.2f}x" for m in methods)]
         for name in names

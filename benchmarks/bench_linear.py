@@ -18,7 +18,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import in_fresh_process, load_data, peak_rss_mb, report, reset_peak_rss, rss_mb
+from _common import launcher, load_data, peak_rss_mb, report, reset_peak_rss, rss_mb
 from sklearn.decomposition import PCA, IncrementalPCA
 from sklearn.exceptions import ConvergenceWarning
 
@@ -92,8 +92,7 @@ def main(argv=None):
         "LinearAETransformer (lbfgs, tol=1e-9)",
         f"LinearAETransformer (minibatch, {args.minibatch_epochs} epochs)",
     ]
-    # the smoke run stays in this process: its memory figures mean nothing anyway
-    launch = (lambda fn, *a: fn(*a)) if args.quick else in_fresh_process
+    launch = launcher(args.quick)
     results = {
         name: launch(fit_one, name, args.data_dir, args.quick, k, args.minibatch_epochs)
         for name in names

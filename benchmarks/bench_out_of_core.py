@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import (
-    in_fresh_process,
+    launcher,
     load_data,
     peak_rss_mb,
     report,
@@ -125,8 +125,7 @@ def main():
         n_chunks = -(-n_rows // args.chunk_rows)
         rows = []
         results = {}
-        # the smoke run stays in this process: its memory figures mean nothing anyway
-        launch = (lambda fn, *a: fn(*a)) if args.quick else in_fresh_process
+        launch = launcher(args.quick)
         for method in METHODS:
             results[method] = launch(
                 run, method, path, n_rows, n_features, args.chunk_rows, args.data_dir, args.quick

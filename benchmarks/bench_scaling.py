@@ -1,7 +1,8 @@
 """Table 3: fit time and peak memory against n_samples, and transform throughput.
 
 Each size fits the seed MNIST recipe for a fixed number of epochs in a fresh
-process, after a one-epoch warm-up fit on 512 rows. "peak RSS" is the process's
+process (the ``--quick`` smoke run: in this one), after a one-epoch warm-up fit on
+512 rows. "peak RSS" is the process's
 peak resident memory during ``fit`` (the mark is reset just before it), "over data"
 that peak minus the memory just before ``fit`` (imports and the float32 training
 array already loaded): what training itself adds, which should not grow with
@@ -16,7 +17,7 @@ import time
 
 import numpy as np
 from _common import (
-    in_fresh_process,
+    launcher,
     load_data,
     peak_rss_mb,
     report,
@@ -60,13 +61,12 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None, help="epochs per fit (default 5)")
     parser.add_argument("--markdown", default=None, help="write the table to this file")
     args = parser.parse_args(argv)
-    # each size is a fresh process (5 s of imports on a small machine): one for the smoke run
     sizes = [1500] if args.quick else [7500, 15000, 30000, 60000]
     epochs = args.epochs or (2 if args.quick else 5)
 
     rows = []
     for n in sizes:
-        seconds, before, peak, data_mb, throughput = in_fresh_process(
+        seconds, before, peak, data_mb, throughput = launcher(args.quick)(
             fit_subset, args.data_dir, args.quick, n, epochs
         )
         rows.append(

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
-from _common import in_fresh_process, peak_rss_mb, report, reset_peak_rss, rss_mb
+from _common import launcher, peak_rss_mb, report, reset_peak_rss, rss_mb
 
 
 def sparse_matrix(n_rows, n_cols, density, seed=0):
@@ -126,9 +126,7 @@ def main(argv=None):
         args.rows, args.cols, args.density, args.held_out = 2_000, 2_000, 0.01, 200
 
     rows = []
-    # the smoke run stays in this process (as bench_linear's): its memory figures mean
-    # nothing anyway, and each fresh process costs seconds of imports
-    launch = (lambda fn, *a: fn(*a)) if args.quick else in_fresh_process
+    launch = launcher(args.quick)
     names = ["TruncatedSVD", DENSIFIED, SPARSE, SAMPLED.format(rate=args.sampling)]
     if args.skip_densified:
         names.remove(DENSIFIED)
