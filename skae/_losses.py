@@ -63,11 +63,15 @@ def _without_unweighted_rows(weight, *tensors):
 
 
 def _mean(values):
-    """The mean of every entry of ``values``, as ``values.mean()`` computes it (their
-    sum divided by their count, to the bit), with a cheaper gradient: the backward
-    pass of ``mean`` writes the gradient's share into a new tensor of the input's
-    shape (a division per entry, 7 % of a seed-recipe step's instructions), that of
-    a sum divided by a number passes one number on as a view of that shape."""
+    """The mean of every entry of ``values`` (float32 or float64: the loss is taken
+    in the module's dtype, see ``_AutoencoderNet.get_loss``), with a cheaper
+    gradient: the backward pass of ``mean`` writes the gradient's share into a new
+    tensor of the input's shape (a division per entry, 7 % of a seed-recipe step's
+    instructions), that of a sum divided by a number passes one number on as a view
+    of that shape. On the CPU the value and gradient are ``mean``'s to the bit (it
+    divides the sum too); a GPU's ``mean`` multiplies by the count's reciprocal, so
+    there they may differ from it in the last bit. A bfloat16 or float16 sum would
+    round (or overflow) before the division, unlike ``mean``."""
     return values.sum() / values.numel()
 
 

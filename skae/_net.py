@@ -850,7 +850,7 @@ def _observed_sums(X, weights):
         sums = np.zeros(n_features)
         totals = np.zeros(n_features)
         for rows in _chunks(*X.shape):
-            chunk = np.asarray(X[rows], dtype=np.float64)
+            chunk = np.ascontiguousarray(X[rows], dtype=np.float64)
             chunk_sums = w[rows] @ chunk
             if not np.isnan(chunk_sums).any():
                 # no hole in the chunk (a NaN anywhere makes its column's sum NaN):

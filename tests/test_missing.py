@@ -145,6 +145,28 @@ def test_fill_values_skip_the_masks_only_in_chunks_without_holes(monkeypatch):
     np.testing.assert_array_equal(est.n_observed_, np.full(4, 40.0))
 
 
+@pytest.mark.parametrize("holes", [False, True])
+def test_fill_values_do_not_depend_on_the_memory_layout(holes):
+    # the same values in C order, Fortran order and as a strided view: the same
+    # fill values to the bit (a product over a strided or Fortran-ordered chunk takes
+    # another BLAS kernel, which rounds differently)
+    wide = np.random.default_rng(5).normal(size=(300, 24)) * 1e3
+    if holes:
+        wide[np.random.default_rng(6).random(wide.shape) < 0.1] = np.nan
+    weights = np.random.default_rng(7).uniform(0.5, 2, size=300)
+    layouts = [np.ascontiguousarray(wide[:, ::2]), np.asfortranarray(wide[:, ::2]), wide[:, ::2]]
+    for w in (None, weights):
+        fitted = [
+            AutoencoderTransformer(
+                2, hidden_layer_sizes=(4,), max_iter=1, n_iter_no_change=None
+            ).fit(X, sample_weight=w)
+            for X in layouts
+        ]
+        for est in fitted[1:]:
+            np.testing.assert_array_equal(est.fill_values_, fitted[0].fill_values_)
+            np.testing.assert_array_equal(est.n_observed_, fitted[0].n_observed_)
+
+
 def test_the_loss_counts_observed_entries_and_a_row_with_holes_weighs_as_much():
     loss = _ReconstructionLoss()
     raw = torch.tensor([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]], requires_grad=True)
