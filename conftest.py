@@ -11,6 +11,10 @@ import pytest
 # that the tests start (the test workers, examples, benchmarks, torchrun workers)
 # inherit it. Set before torch imports NumPy, whose OpenBLAS reads it once, then.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# the tests that do run on two threads (tests/test_threads.py) would spin at every
+# barrier against the other test process: waiting OpenMP threads sleep instead
+# (read once, when torch loads its OpenMP runtime)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 
