@@ -44,7 +44,7 @@ from ._distributed import (
 from ._missing import _filled, _merged_means
 from ._modules import _Dropout, _SparseRows, _VariationalMLP
 from ._sampling import _Sample, _sample_entries
-from ._threads import _intra_op_threads, _thread_count, _ThreadTrials
+from ._threads import _intra_op_threads, _ThreadTrials
 from ._validation import _check_same_tensors
 
 # the torch dtype that computes on a NumPy float dtype
@@ -376,7 +376,7 @@ class _AutoencoderNet(NeuralNet):
 
     def threads(self, rows):
         """The intra-op threads, in this thread, of steps on ``rows`` rows."""
-        return _intra_op_threads(_thread_count(self.n_jobs, rows, self.module_))
+        return _intra_op_threads(self.n_jobs, rows, self.module_)
 
     def initialize(self):
         super().initialize()
@@ -910,9 +910,9 @@ def _run_chunks(estimator, function, X, sparse=False):
         per_feature = -(-sum(p.numel() for p in module.parameters()) // X.shape[1])
         width = int(np.diff(X.indptr).max(initial=1)) * per_feature
     chunks = list(_chunks(X.shape[0], width))
-    # the estimator's n_jobs as it is now (set_params after a fit applies here)
     first = chunks[0].stop - chunks[0].start if chunks else 0
-    with torch.no_grad(), _intra_op_threads(_thread_count(estimator.n_jobs, first, module)):
+    # the estimator's n_jobs as it is now (set_params after a fit applies here)
+    with torch.no_grad(), _intra_op_threads(estimator.n_jobs, first, module):
         for rows in chunks:
             x = _SparseRows.of(X[rows]) if sparse else _as_tensor(_dense(X[rows]))
             x = x.to(device=net.device, dtype=dtype)

@@ -73,10 +73,12 @@ def _thread_count(n_jobs, rows, module):
 
 
 @contextmanager
-def _intra_op_threads(count):
-    """Within the block, torch's intra-op parallelism in this thread uses ``count``
-    threads, then what it used before (the setting is the calling thread's own:
-    fits in other threads are not affected)."""
+def _intra_op_threads(n_jobs, rows, module):
+    """Within the block, torch's intra-op parallelism in this thread uses the
+    threads that ``n_jobs`` asks for steps of ``module`` on ``rows`` rows
+    (``_thread_count``), then what it used before (the setting is the calling
+    thread's own: fits in other threads are not affected)."""
+    count = _thread_count(n_jobs, rows, module)
     before = torch.get_num_threads()
     if count != before:
         torch.set_num_threads(count)
