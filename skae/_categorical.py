@@ -542,8 +542,9 @@ class _Categorical:
         """
         return self._as_table(super().inverse_transform(X))
 
-    def _as_table(self, decoded):
-        """The decoder's output as the table of the original columns."""
+    def _as_table(self, decoded, index=None):
+        """The decoder's output as the table of the original columns (a
+        DataFrame's rows labelled by ``index``, None: 0, 1, ...)."""
         if getattr(self, "categories_", None) is None:
             return decoded
         mask = self.is_categorical_
@@ -573,7 +574,8 @@ class _Categorical:
                     else columns[j]
                 )
                 for j in range(len(mask))
-            }
+            },
+            index=index,
         )
 
     def _column_errors(self, X, *, validated=False):

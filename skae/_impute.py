@@ -100,7 +100,9 @@ class AutoencoderImputer(AutoencoderTransformer):
 
     keep_empty_features : bool, default=False
         If True, a feature with no observed value in ``fit`` is kept in the
-        output, its missing entries filled with 0; if False it is dropped.
+        output, its missing entries filled with 0; if False it is dropped. Either
+        way the network never sees it: at ``transform`` its entries are hidden
+        from the network as they were in training, so they change no other fill.
 
     categorical_features : {"from_dtype"}, array-like of bool, int or str, \
 default=None
@@ -314,6 +316,12 @@ default=None
             # one-hot inputs stay as they are: their outputs are a softmax's logits
             one_hot = np.arange(X.shape[1]) >= self.n_features_in_ - len(self._widths())
             self.mean_[one_hot], self.scale_[one_hot] = 0.0, 1.0
+        # the indicator's features are those with a hole in any row of X, as
+        # MissingIndicator's; over a partial_fit stream, in any chunk so far
+        features = np.unique(self._input_columns()[np.isnan(X).any(axis=0)])
+        previous = getattr(self, "indicator_features_", None) if incremental and resume else None
+        if previous is not None:
+            features = np.union1d(features, previous)
         # a row of nothing observed has nothing to teach
         rows = ~np.isnan(X).all(axis=1)
         if not rows.any():
@@ -321,11 +329,9 @@ default=None
         if not rows.all():
             X = X[rows]
             sample_weight = None if sample_weight is None else sample_weight[rows]
-        missing = np.isnan(X).any(axis=0)
         super()._fit_validated(
             self._standardized(X), sample_weight, resume=resume, incremental=incremental
         )
-        features = np.unique(self._input_columns()[missing])
         self.indicator_features_ = features.tolist() if self.add_indicator else None
 
     def _standardized(self, X):
@@ -351,9 +357,14 @@ default=None
             columns (1.0 where missing) with ``add_indicator``.
         """
         check_is_fitted(self)
+        index = getattr(X, "index", None)
         X = self._validate(X, reset=False)
         missing = np.isnan(X)
         standardized = self._standardized(X)
+        # a feature with no observed value in fit was always missing to the
+        # network: what it holds now is hidden from the network, as then
+        empty = self.n_observed_ == 0
+        standardized[:, empty] = np.nan
         if self.sample_posterior:
             rng = np.random.default_rng(_draw_seed(self.random_state))
             if getattr(self, "categories_", None) is None:
@@ -363,7 +374,6 @@ default=None
                 hide = rng.random((len(X), self.n_features_in_)) < self.noise
                 standardized[hide[:, self._input_columns()]] = np.nan
         guess = self._decode(self._encode(standardized)) * self.scale_ + self.mean_
-        empty = self.n_observed_ == 0
         guess[:, empty] = 0
         imputed = X.copy()
         imputed[missing] = guess[missing]
@@ -372,15 +382,20 @@ default=None
         first = np.unique(columns, return_index=True)[1]
         missing, kept = missing[:, first], ~np.isin(np.arange(len(first)), columns[empty])
         # a categorical column's category is its block's most probable one
-        imputed = self._as_table(imputed)
+        imputed = self._as_table(imputed, index=index)
         if not self.keep_empty_features:
             imputed = imputed.loc[:, kept] if hasattr(imputed, "loc") else imputed[:, kept]
         if self.indicator_features_ is None:
             return imputed
         indicators = missing[:, self.indicator_features_].astype(X.dtype)
         if hasattr(imputed, "loc"):
+            import pandas as pd
+
+            # stacked, as the names get_feature_names_out gives them (an input
+            # column may already carry an indicator's name)
             names = self.get_feature_names_out()[imputed.shape[1] :]
-            return imputed.assign(**dict(zip(names, indicators.T, strict=True)))
+            stacked = pd.DataFrame(indicators, columns=names, index=imputed.index)
+            return pd.concat([imputed, stacked], axis=1)
         return np.hstack([imputed, indicators])
 
     # an imputer's output is the filled table, not codes: nothing to invert, and
@@ -485,13 +500,19 @@ default=None
 
 def _observed_moments(X, sample_weight):
     """Each feature's weighted mean and standard deviation over its observed
-    values: 0 and 1 for a feature with none, and a scale of 1 for a constant one."""
+    values: 0 and 1 for a feature with none, and a scale of 1 for a constant one
+    (a spread within rounding of its mean, the bound of scikit-learn's scalers)."""
     observed = ~np.isnan(X)
     weights = np.ones(len(X)) if sample_weight is None else sample_weight
     values = np.where(observed, X, 0.0).astype(np.float64)
+    # in units of each feature's largest magnitude: no square overflows (values
+    # of 1e155) and no spread is lost below a fixed floor (values of 1e-18)
+    unit = np.abs(values).max(axis=0, initial=0.0)
+    unit[unit == 0] = 1.0
+    values /= unit
     totals = weights @ observed
     mean = np.divide(weights @ values, totals, out=np.zeros(X.shape[1]), where=totals > 0)
     spread = weights @ np.where(observed, values - mean, 0.0) ** 2
     scale = np.sqrt(np.divide(spread, totals, out=np.zeros(X.shape[1]), where=totals > 0))
-    scale[~(scale > np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1))] = 1.0
-    return mean, scale
+    constant = ~(scale > observed.sum(axis=0) * np.finfo(np.float64).eps * np.abs(mean))
+    return mean * unit, np.where(constant, 1.0, scale * unit)

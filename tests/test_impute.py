@@ -157,3 +157,86 @@ def test_an_imputer_has_no_codes_to_invert_or_score(digits):
     imputer = AutoencoderImputer(**FAST).fit(_holes(digits[0]))
     for method in ("inverse_transform", "score_samples", "score"):
         assert not hasattr(imputer, method)
+
+
+def test_a_feature_empty_in_fit_does_not_move_the_other_fills():
+    # the network never saw a value in feature 2: at transform, whatever it holds
+    # is hidden from the network as in training (scikit-learn's imputers drop
+    # such a feature before modelling)
+    rng = np.random.default_rng(0)
+    X = _holes(rng.normal(size=(200, 3)))
+    X[:, 2] = np.nan
+    for keep in (False, True):
+        imputer = AutoencoderImputer(**FAST, keep_empty_features=keep).fit(X)
+        rows = np.array([[np.nan, 0.5, value] for value in (0.0, 10.0, 1e3)])
+        filled = imputer.transform(rows)
+        assert np.unique(filled[:, 0]).size == 1
+        if keep:  # kept: its observed entries come back as they are
+            np.testing.assert_array_equal(filled[:, 2], rows[:, 2])
+
+
+def test_the_indicator_counts_every_row_and_every_chunk():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    X[1:10, 0] = np.nan
+    X[0] = np.nan  # features 1 and 2 miss only in this row, which trains nothing
+    imputer = AutoencoderImputer(**FAST, add_indicator=True)
+    expected = MissingIndicator().fit(X).features_.tolist()
+    assert expected == [0, 1, 2]
+    assert imputer.fit(X).indicator_features_ == expected
+    reference = SimpleImputer(add_indicator=True).fit_transform(X)
+    assert imputer.fit_transform(X).shape == reference.shape
+    # over a stream, the features with holes in any chunk so far, as fit on them all
+    first, second = rng.normal(size=(2, 50, 3))
+    first[:10, 0] = second[:10, 1] = np.nan
+    imputer = AutoencoderImputer(**FAST, add_indicator=True)
+    imputer.partial_fit(first).partial_fit(second)
+    assert imputer.indicator_features_ == [0, 1]
+    names = imputer.get_feature_names_out()[3:].tolist()
+    assert names == ["missingindicator_x0", "missingindicator_x1"]
+
+
+def test_a_table_with_categories_keeps_its_index_and_its_columns():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    n = 40
+    table = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "missingindicator_a": rng.normal(size=n),
+            "c": pd.Categorical(rng.choice(["x", "y"], n)),
+        },
+        index=pd.Index(np.arange(100, 100 + n), name="id"),
+    )
+    table.loc[100:105, "a"] = np.nan
+    table.loc[106:108, "c"] = np.nan
+    imputer = AutoencoderImputer(**FAST, categorical_features="from_dtype", add_indicator=True)
+    filled = imputer.fit_transform(table)
+    pd.testing.assert_index_equal(filled.index, table.index)
+    assert filled.columns.tolist() == imputer.get_feature_names_out().tolist()
+    # the input column of the indicator's name is kept, the indicator stacked after it
+    np.testing.assert_array_equal(filled.iloc[:, 1], table["missingindicator_a"])
+    np.testing.assert_array_equal(filled.iloc[:, 3], table["a"].isna().astype(float))
+    assert filled.loc[106:108, "c"].notna().all()
+
+
+@pytest.mark.parametrize("unit", [1e-18, 1e155])
+def test_the_scale_of_a_feature_holds_at_any_magnitude(unit):
+    # a spread of 1e-18 is a spread (not a constant one), and 1e155 squared is not
+    # an overflow: the fills stay on the scale of the observed values
+    rng = np.random.default_rng(0)
+    X = _holes(rng.normal(size=(200, 3)) * unit)
+    imputer = AutoencoderImputer(**FAST).fit(X)
+    expected = SimpleImputer().fit(X)
+    np.testing.assert_allclose(imputer.mean_, expected.statistics_, rtol=1e-9)
+    np.testing.assert_allclose(imputer.scale_, np.nanstd(X / unit, axis=0) * unit, rtol=1e-9)
+    fills = imputer.transform(X)[np.isnan(X)]
+    assert np.isfinite(fills).all() and np.abs(fills).max() < 10 * unit
+
+
+def test_a_constant_feature_has_a_scale_of_one():
+    X = np.column_stack([np.full(50, 3e-18), np.full(50, 7.0), np.linspace(0, 1, 50)])
+    X[::7, 2] = np.nan
+    imputer = AutoencoderImputer(**FAST).fit(X)
+    np.testing.assert_array_equal(imputer.scale_[:2], [1.0, 1.0])
+    np.testing.assert_allclose(imputer.mean_[:2], [3e-18, 7.0])
