@@ -107,21 +107,37 @@ def _squared_errors(X, reconstruct, *, per_feature=False, dtype=np.float64):
     errors = np.empty(X.shape if per_feature else X.shape[0], dtype=dtype)
     for rows in _chunks(*X.shape):
         chunk = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
+        target = _numbers(chunk)
         # a new array (a reconstruction may be the caller's own rows), squared in place
-        residual = reconstruct(chunk) - (_dense(chunk) if sp.issparse(chunk) else np.asarray(chunk))
+        residual = reconstruct(chunk) - target
         # a residual past the dtype's range is an infinite error, as it should be
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):
             residual **= 2
-        errors[rows] = residual if per_feature else _observed_mean(residual, rows.start)
-        del chunk, residual  # before the next chunk is allocated
+        # a missing entry of the input is NaN; a NaN at an observed one is a
+        # reconstruction that overflowed (inf - inf): an infinite error too
+        missing = np.isnan(target)
+        residual[np.isnan(residual) & ~missing] = np.inf
+        errors[rows] = residual if per_feature else _observed_mean(residual, rows.start, missing)
+        del chunk, target, residual  # before the next chunk is allocated
     return errors
 
 
-def _observed_mean(squares, first_row):
-    """Per row, the mean of ``squares`` over its observed entries (a missing entry
-    of the input leaves a NaN); ValueError for a row with none, numbered from
-    ``first_row``."""
-    missing = np.isnan(squares)
+def _numbers(chunk):
+    """The rows ``chunk`` as a dense array, NaN where missing (``pd.NA`` of a
+    pandas nullable column too)."""
+    if sp.issparse(chunk):
+        return _dense(chunk)
+    if hasattr(chunk, "iloc") and not all(isinstance(t, np.dtype) for t in chunk.dtypes):
+        return chunk.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(chunk)
+
+
+def _observed_mean(squares, first_row, missing=None):
+    """Per row, the mean of ``squares`` over its observed entries (``missing``, by
+    default the NaN entries of ``squares``); ValueError for a row with none,
+    numbered from ``first_row``."""
+    if missing is None:
+        missing = np.isnan(squares)
     if not missing.any():
         return squares.mean(axis=1)
     counts = (~missing).sum(axis=1)

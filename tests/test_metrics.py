@@ -116,3 +116,35 @@ def test_a_single_row_must_be_reshaped(wine):
     pca = PCA(2).fit(wine)
     with pytest.raises(ValueError, match=r"Expected a 2D array.*reshape"):
         reconstruction_error(pca, wine[0])
+
+
+def test_pandas_nullable_columns_and_their_missing_entries():
+    # pd.NA in a nullable column is a missing entry, as in the estimators' own
+    # methods; a nullable frame without one is a frame of numbers
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    X[[0, 5], 0] = np.nan
+    frame = pd.DataFrame({"x": pd.array(X[:, 0], dtype="Float64"), "z": X[:, 1], "w": X[:, 2]})
+    est = AutoencoderTransformer(2, max_iter=2, random_state=0).fit(X)
+    np.testing.assert_array_equal(reconstruction_error(est, frame), reconstruction_error(est, X))
+    np.testing.assert_array_equal(
+        reconstruction_error(est, frame, per_feature=True),
+        reconstruction_error(est, X, per_feature=True),
+    )
+    complete = frame.dropna().astype("Float64")
+    pca = PCA(2).fit(X[~np.isnan(X).any(axis=1)])
+    np.testing.assert_allclose(
+        reconstruction_error(pca, complete), reconstruction_error(pca, complete.to_numpy(float))
+    )
+
+
+def test_a_reconstruction_that_overflows_is_an_infinite_error_not_a_hole():
+    # a finite float32 row whose reconstruction overflows (inf - inf is NaN) has
+    # every entry observed: its error is infinite, its score -inf, not refused
+    X = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
+    row = np.array([[3e38, -3e38, 3e38, -3e38]], dtype=np.float32)
+    est = AutoencoderTransformer(2, max_iter=3, random_state=0).fit(X)
+    assert est.score_samples(row)[0] == -np.inf
+    holes = np.array([[np.nan, 1.0, 2.0, 3.0]], dtype=np.float32)
+    assert np.isnan(reconstruction_error(est, holes, per_feature=True)[0, 0])

@@ -312,3 +312,16 @@ def test_codes_with_nan_are_still_refused_by_inverse_transform():
     est = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2).fit(X)
     with pytest.raises(ValueError, match="Input contains NaN"):
         est.inverse_transform(np.array([[0.0, np.nan]]))
+
+
+@pytest.mark.parametrize("Detector", [AutoencoderOutlierDetector, VAEOutlierDetector])
+def test_a_row_of_weight_zero_that_overflows_does_not_stop_a_detector(Detector):
+    # its score is -inf (it overflowed), not a hole; of weight zero, it has no say
+    # in the threshold
+    X = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
+    X[0] = [3e38, -3e38, 3e38, -3e38]
+    weights = np.ones(100)
+    weights[0] = 0
+    detector = Detector(2, max_iter=3, random_state=0).fit(X, sample_weight=weights)
+    assert np.isfinite(detector.offset_)
+    assert detector.predict(X[:1])[0] == -1
