@@ -57,7 +57,8 @@ holes, and is unchanged.
 
 **The imputer.** The graph of an :class:`~skae.AutoencoderImputer` computes its
 ``transform``: it standardizes by ``mean_`` and ``scale_`` (in float64, as skae),
-encodes with the holes as ``fill_values_``, decodes, unstandardizes and puts the
+encodes with the holes as ``fill_values_`` (and the features empty in ``fit``
+hidden, as skae hides them), decodes, unstandardizes and puts the
 result at the missing entries only, so the observed entries come out bit for bit;
 the features empty in ``fit`` are dropped (or kept and filled with 0 with
 ``keep_empty_features``) and the indicator columns of ``add_indicator`` follow. A
@@ -692,8 +693,12 @@ class _ImputerComputation(_NetworkComputation):
         )
         standardized = g.op("Div", centered, g.constant(estimator.scale_, "scale", np.float64))
         standardized = self._in_graph_type(standardized)
+        hidden = self.missing
+        empty = estimator.n_observed_ == 0
+        if empty.any():  # a feature empty in fit is hidden from the network, as in skae
+            hidden = g.op("Or", hidden, g.constant(empty, "empty", bool))
         return g.op(
-            "Where", self.missing, g.constant(estimator.fill_values_, "fill_values"), standardized
+            "Where", hidden, g.constant(estimator.fill_values_, "fill_values"), standardized
         )
 
     @functools.cached_property
