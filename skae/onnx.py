@@ -53,7 +53,12 @@ NaN tells it apart from an overflow (``-inf``); its codes and reconstruction are
 those of the fill values, as skae's ``transform``. A model loaded from a skae 0.2
 file has no ``fill_values_``: skae refuses its NaN, and its graph passes NaN on to
 the codes and scores of such a row. ``inverse_transform`` takes codes, which have no
-holes, and is unchanged.
+holes, and is unchanged. The graph of a LinearAETransformer does not complete a row
+with holes (skae solves for each such row the conditional expectations of its
+probabilistic PCA model, which the graph does not compute): the row's codes,
+reconstruction and ``score_samples`` are NaN, never a number that differs from
+skae's. Fill the holes before the graph (an imputer's graph in front of it, as in
+a pipeline), or use a network estimator.
 
 **The imputer.** The graph of an :class:`~skae.AutoencoderImputer` computes its
 ``transform``: it standardizes by ``mean_`` and ``scale_`` (in float64, as skae),
@@ -533,6 +538,18 @@ class _LinearComputation(_Computation):
             g.op("Mul", g.constant(-0.5, "minus_half"), quadratic),
             g.constant(constant, "log_normalizer"),
         )
+
+    @functools.cached_property
+    def checked_scores(self):
+        # a row with holes: skae completes it by a solve of its own (the
+        # conditional expectations of probabilistic PCA), which the graph does
+        # not compute; its codes and reconstruction are NaN, and so is its score,
+        # never the -inf of an overflow (the most anomalous of scores)
+        g = self.g
+        holed = g.op(
+            "Less", self.holes.count, g.constant(float(self.estimator.n_features_in_), "width")
+        )
+        return g.op("Where", holed, g.constant(np.nan, "nan"), super().checked_scores)
 
 
 class _NetworkComputation(_Computation):
