@@ -45,7 +45,7 @@ from ._missing import _filled, _merged_means
 from ._modules import _Dropout, _SparseRows, _VariationalMLP
 from ._sampling import _Sample, _sample_entries
 from ._threads import _intra_op_threads, _ThreadTrials
-from ._validation import _check_same_tensors
+from ._validation import _N_JOBS, _check_same_tensors, _validate_params
 
 # the torch dtype that computes on a NumPy float dtype
 _TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
@@ -911,7 +911,9 @@ def _run_chunks(estimator, function, X, sparse=False):
         width = int(np.diff(X.indptr).max(initial=1)) * per_feature
     chunks = list(_chunks(X.shape[0], width))
     first = chunks[0].stop - chunks[0].start if chunks else 0
-    # the estimator's n_jobs as it is now (set_params after a fit applies here)
+    # the estimator's n_jobs as it is now (set_params after a fit applies here),
+    # checked as fit checks it
+    _validate_params(estimator, {"n_jobs": _N_JOBS})
     with torch.no_grad(), _intra_op_threads(estimator.n_jobs, first, module):
         for rows in chunks:
             x = _SparseRows.of(X[rows]) if sparse else _as_tensor(_dense(X[rows]))

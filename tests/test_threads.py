@@ -3,6 +3,7 @@
 short batch starts no trial, the default runs none, and nothing of the timings
 outlives the fit."""
 
+import os
 import pickle
 
 import numpy as np
@@ -220,6 +221,27 @@ def test_inference_follows_n_jobs_set_after_the_fit():
         assert set(_SeenInInference.seen) == {2}
     finally:
         torch.set_num_threads(before)
+
+
+def test_no_more_threads_than_the_machine_has_cpus():
+    # more cannot run at once, and OpenMP ends the process when it cannot start
+    # them (n_jobs=16384 did on a 2-core VM)
+    X = np.random.default_rng(0).random((64, 8), dtype=np.float32)
+    est = AutoencoderTransformer(2, module=_SeenInInference, max_iter=1, n_iter_no_change=None)
+    est.fit(X)
+    _SeenInInference.seen = []
+    est.set_params(n_jobs=64).transform(X)
+    assert set(_SeenInInference.seen) == {min(64, os.cpu_count())}
+
+
+@pytest.mark.parametrize("n_jobs", [0, 1.5, True, "bad"])
+def test_inference_checks_n_jobs_set_after_the_fit_as_fit_does(n_jobs):
+    X = np.random.default_rng(0).random((64, 8), dtype=np.float32)
+    est = AutoencoderTransformer(2, max_iter=1, n_iter_no_change=None).fit(X)
+    before = torch.get_num_threads()
+    with pytest.raises(ValueError, match="'n_jobs' parameter of AutoencoderTransformer"):
+        est.set_params(n_jobs=n_jobs).transform(X)
+    assert torch.get_num_threads() == before
 
 
 def test_adaptive_is_saved_and_loaded_with_the_estimator(monkeypatch, tmp_path):
