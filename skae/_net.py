@@ -1004,8 +1004,19 @@ def _restored_net(net_class, params, tensors, losses, valid_losses):
     weights = {
         n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("module.")
     }
+    # the weights' floating type is the one the fit trained in (torch's default
+    # then), not this process's default: the file says which
+    floating = {w.dtype for w in weights.values() if w.is_floating_point()}
+    if len(floating) > 1 or not floating <= {torch.float32, torch.float64}:
+        raise ValueError(
+            "its weights must all be float32 or all float64; they hold "
+            f"{', '.join(sorted(map(str, floating)))}."
+        )
+    dtype = floating.pop() if floating else torch.get_default_dtype()
+    expected = {n: t.to(dtype) if t.is_floating_point() else t for n, t in expected.items()}
     _check_same_tensors("weights", expected, weights)
     net = _make_net(net_class, 0, **params)
+    net.module_.to(dtype)
     stored = {
         n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("optimizer.")
     }

@@ -974,3 +974,25 @@ def test_optimizer_state_is_refused_where_there_is_no_optimizer_or_it_is_negativ
     _rewritten(tmp_path / "closed.skae", add_state)
     with pytest.raises(ValueError, match="without an optimizer"):
         skae.load(tmp_path / "closed.skae")
+
+
+@pytest.mark.parametrize("Estimator", [skae.AutoencoderTransformer, skae.VAETransformer])
+def test_a_file_loads_whatever_torchs_default_dtype_is(Estimator, tmp_path):
+    # the weights' type is the file's (the default when it was fitted), not the
+    # loading process's: both ways, bit for bit
+    X = np.random.default_rng(0).random((60, 6))
+    before = torch.get_default_dtype()
+    try:
+        both_ways = [(torch.float32, torch.float64), (torch.float64, torch.float32)]
+        for fitted_in, loaded_in in both_ways:
+            torch.set_default_dtype(fitted_in)
+            est = Estimator(2, max_iter=2, n_iter_no_change=None, random_state=0).fit(X)
+            path = tmp_path / f"{fitted_in}.skae"
+            skae.save(est, path)
+            torch.set_default_dtype(loaded_in)
+            loaded = skae.load(path)
+            assert next(loaded.net_.module_.parameters()).dtype == fitted_in
+            np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+            skae.save(est, tmp_path / "again.skae")  # its own load-back check passes
+    finally:
+        torch.set_default_dtype(before)
