@@ -265,11 +265,14 @@ def _diverged(message):
 class _StopOnDivergence(Callback):
     """Raise ``FloatingPointError`` as soon as a training batch's loss is NaN or
     infinite, or has grown ``_DIVERGENCE_GROWTH`` times over the first batch's loss
-    of this call; and after training if any weight or optimizer statistic is not
-    finite."""
+    of a fit, or, in a call that continues a training (``partial_fit``, a warm
+    start), over the first recorded epoch's loss (a call of one batch has no other
+    to compare with); and after training if any weight or optimizer statistic is
+    not finite."""
 
     def on_train_begin(self, net, **kwargs):
-        self.first_loss_ = None
+        first = net.history[0].get("train_loss") if net.history else None
+        self.first_loss_ = first if first is not None and math.isfinite(first) else None
 
     def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
         if not training:

@@ -115,10 +115,13 @@ def _squared_errors(X, reconstruct, *, per_feature=False, dtype=np.float64):
             residual **= 2
         # a missing entry of the input is NaN; a NaN at an observed one is a
         # reconstruction that overflowed (inf - inf): an infinite error too
-        missing = np.isnan(target)
-        residual[np.isnan(residual) & ~missing] = np.inf
+        nan = missing = np.isnan(residual)
+        if nan.any():
+            missing = np.isnan(target)
+            # NaN in the residual where the input has none (in place: one chunk mask)
+            residual[np.greater(nan, missing, out=nan)] = np.inf
         errors[rows] = residual if per_feature else _observed_mean(residual, rows.start, missing)
-        del chunk, target, residual  # before the next chunk is allocated
+        del chunk, target, residual, nan, missing  # before the next chunk is allocated
     return errors
 
 
