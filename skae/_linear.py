@@ -16,12 +16,12 @@ from ._dask import _dask_moments, _is_dask_array, _map_rows, _reduce_blocks, _va
 from ._distributed import _refuse_in_group
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
+from ._missing import _check_rows_observed, _has_missing
 from ._modules import _LinearAutoencoder
 from ._pca import (
     _covariance,
     _em_moments,
     _expected_summary,
-    _has_missing,
     _log_likelihood,
     _merge_observed,
     _merge_packed,
@@ -226,7 +226,8 @@ class LinearAETransformer(_BaseAutoencoder):
     it by ``n_features / n_observed`` would still fall short, by the
     correlations the missing entries had with the observed). With
     ``align=False`` it is minus the mean squared error of the observed entries.
-    A row with nothing observed cannot be scored (ValueError).
+    A row with nothing observed cannot be scored, nor learned from: ``fit`` and
+    ``partial_fit`` refuse it too (ValueError naming it), as the networks do.
 
     References
     ----------
@@ -457,6 +458,9 @@ class LinearAETransformer(_BaseAutoencoder):
         if not _is_dask_array(X):
             if _has_missing(X):
                 self._refuse_missing_with_minibatch()
+                # as for the networks: a row of nothing observed would count as a
+                # sample (n_samples_seen_, the variances' divisor) and teach nothing
+                _check_rows_observed(X, "learn from")
                 if sample_weight is not None:
                     # refused before the EM runs on them (a chunk after others may
                     # weigh 1 or less: what counts is the merged total)

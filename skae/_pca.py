@@ -349,14 +349,6 @@ def _log_likelihood(X, mean, precision):
 # row costs a k-by-k solve, not a solve in its observed entries.
 
 
-def _has_missing(X):
-    """Whether ``X`` (dense or sparse) holds a NaN: a stored NaN of a sparse matrix
-    is missing, an entry it does not store is a zero."""
-    if sp.issparse(X):
-        return bool(np.isnan(X.data).any())
-    return any(np.isnan(X[rows]).any() for rows in _chunks(*X.shape))
-
-
 def _rows_with_missing(chunk):
     """Mask of the rows of ``chunk`` (dense or sparse) that hold a NaN."""
     if not sp.issparse(chunk):

@@ -118,6 +118,24 @@ def test_a_feature_never_observed_is_a_clear_error():
         LinearAETransformer(2).fit(holes)
 
 
+@pytest.mark.parametrize("solver", ["covariance", "lbfgs"])
+def test_a_row_with_nothing_observed_is_a_clear_error_in_fit_and_partial_fit(solver):
+    # it would count as a sample (n_samples_seen_, the variances' divisor) and
+    # teach nothing; the networks refuse it alike
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    X[::7, 1] = np.nan
+    X[10] = np.nan
+    est = LinearAETransformer(2, solver=solver, max_iter=5)
+    with pytest.raises(ValueError, match="row 10 of X has no observed value"):
+        est.fit(X)
+    est.partial_fit(np.delete(X, 10, axis=0))
+    seen, variance = est.n_samples_seen_, est.explained_variance_.copy()
+    with pytest.raises(ValueError, match="row 0 of X has no observed value"):
+        est.partial_fit(np.full((20, 4), np.nan))
+    assert est.n_samples_seen_ == seen
+    np.testing.assert_array_equal(est.explained_variance_, variance)
+
+
 def test_sparse_stored_nan_is_missing_not_zero():
     X, holes = low_rank()
     holes[np.abs(X) < 0.5] = 0.0  # zeros the sparse matrix does not store
