@@ -256,7 +256,12 @@ def _decode(value, tensors, classes):
             raise ValueError(f"the file refers to an array {content!r} that it does not hold.")
         return tensors.pop(content)
     if kind == "strings":
-        return np.array(content, dtype=object)
+        # what the encoder writes: a flat list of strings (names, categories)
+        if not (isinstance(content, list) and all(isinstance(v, str) for v in content)):
+            raise ValueError("an entry of strings holds something other than a list of strings.")
+        array = np.empty(len(content), dtype=object)
+        array[:] = content
+        return array
     raise ValueError(f"unknown entry {kind!r}")
 
 

@@ -996,3 +996,25 @@ def test_a_file_loads_whatever_torchs_default_dtype_is(Estimator, tmp_path):
             skae.save(est, tmp_path / "again.skae")  # its own load-back check passes
     finally:
         torch.set_default_dtype(before)
+
+
+@pytest.mark.parametrize("strings", [[[1], [1, 2]], [None, None], [False, True], "ab"])
+def test_an_entry_of_strings_that_holds_other_things_is_refused(strings, tmp_path):
+    # categories held as strings in the file: anything else is refused at load,
+    # not left for transform to trip over
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=40), rng.choice(["a", "b"], 40)]).astype(object)
+    est = skae.AutoencoderTransformer(
+        2, categorical_features=[1], max_iter=2, n_iter_no_change=None, random_state=0
+    ).fit(X)
+    path = tmp_path / "est.skae"
+    skae.save(est, path)
+
+    def forge(document, tensors):
+        for key, value in document["attributes"]["dict"]:
+            if key == "categories_":
+                value[0] = {"strings": strings}
+
+    _resave(path, forge)
+    with pytest.raises(ValueError, match="an entry of strings holds something other"):
+        skae.load(path)
