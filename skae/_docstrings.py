@@ -226,7 +226,10 @@ default=None
         call's validation split. The fit draws
         from generators of its own, the module's initial weights included (torch's
         initializers are handed the fit's generator, in this thread only), so
-        torch's and NumPy's global generators are neither drawn from nor reseeded.
+        torch's and NumPy's global generators are neither drawn from nor reseeded
+        (a custom ``module``'s own draws in functions that take no generator, such
+        as ``torch.nn.Dropout`` in its forward pass, come from torch's global
+        generator: the fit cannot hand them its own).
 
     verbose : int, default=0
         If positive, print one plain line per epoch: the epoch out of the
