@@ -288,13 +288,13 @@ default=None
         (see the performance page), but which count ran a step depends on the
         machine's load, and two counts can differ in the last bits of a sum (a
         convolution, a loss over many values), so a seeded fit is not repeated bit
-        for bit. A positive int (at most 32768) sets the count, up to the machine's
-        CPUs (``os.cpu_count()``: more threads cannot run at once); -1 means every core
+        for bit. A positive int (at most 32768) sets the count, up to the cores this
+        process may use (more threads cannot run at once); -1 means every core
         this process may use (``joblib.cpu_count()``, which counts CPU affinity and
         container quotas), -2 all but one, and so on. Different counts may change
-        the last bits of a large network's results. Inference follows the value
-        set when it runs (``set_params`` after a fit applies), checked as ``fit``
-        checks it.""",
+        the last bits of a large network's results. A network's inference follows
+        the value set when it runs (``set_params`` after a fit applies), checked
+        as ``fit`` checks it.""",
     "training_attributes": """\
     net_ : skae's subclass of skorch.NeuralNet
         The trained network; ``net_.module_`` is the autoencoder module and

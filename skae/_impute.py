@@ -2,6 +2,7 @@
 observed entries."""
 
 import numbers
+import sys
 
 import numpy as np
 from sklearn.utils.metaestimators import available_if
@@ -96,7 +97,8 @@ class AutoencoderImputer(AutoencoderTransformer):
 
     add_indicator : bool, default=False
         If True, a :class:`~sklearn.impute.MissingIndicator` of the features with
-        missing values in ``fit`` is stacked onto the output.
+        missing values in ``fit`` (see ``indicator_features_``) is stacked onto
+        the output.
 
     keep_empty_features : bool, default=False
         If True, a feature with no observed value in ``fit`` is kept in the
@@ -130,7 +132,9 @@ default=None
 
     indicator_features_ : list of int or None
         With ``add_indicator=True``, the features that had missing values in
-        ``fit``, whose indicator columns follow the imputed ones.
+        ``fit`` (any row, also one with nothing observed; over ``partial_fit``
+        calls, in any chunk so far, so a chunk may widen the output), whose
+        indicator columns follow the imputed ones.
 
     n_components_ : int
         Width of the code.
@@ -321,7 +325,7 @@ default=None
         features = np.unique(self._input_columns()[np.isnan(X).any(axis=0)])
         previous = getattr(self, "indicator_features_", None) if incremental and resume else None
         if previous is not None:
-            features = np.union1d(features, previous)
+            features = np.union1d(features, np.asarray(previous, dtype=features.dtype))
         # a row of nothing observed has nothing to teach
         rows = ~np.isnan(X).all(axis=1)
         if not rows.any():
@@ -357,7 +361,9 @@ default=None
             columns (1.0 where missing) with ``add_indicator``.
         """
         check_is_fitted(self)
-        index = getattr(X, "index", None)
+        # a DataFrame's rows keep their labels (a list's .index is a method)
+        pandas = sys.modules.get("pandas")
+        index = X.index if pandas is not None and isinstance(X, pandas.DataFrame) else None
         X = self._validate(X, reset=False)
         missing = np.isnan(X)
         standardized = self._standardized(X)
@@ -502,8 +508,9 @@ def _observed_moments(X, sample_weight):
     """Each feature's weighted mean and standard deviation over its observed
     values: 0 and 1 for a feature with none, and a scale of 1 for a constant one
     (a spread within rounding of its mean, the bound of scikit-learn's scalers)."""
-    observed = ~np.isnan(X)
     weights = np.ones(len(X)) if sample_weight is None else sample_weight
+    # a row of weight zero counts for nothing, whatever it holds
+    observed = ~np.isnan(X) & (weights > 0)[:, None]
     values = np.where(observed, X, 0.0).astype(np.float64)
     # in units of each feature's largest magnitude: no square overflows (values
     # of 1e155) and no spread is lost below a fixed floor (values of 1e-18)

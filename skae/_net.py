@@ -265,14 +265,15 @@ def _diverged(message):
 class _StopOnDivergence(Callback):
     """Raise ``FloatingPointError`` as soon as a training batch's loss is NaN or
     infinite, or has grown ``_DIVERGENCE_GROWTH`` times over the first batch's loss
-    of a fit, or, in a call that continues a training (``partial_fit``, a warm
-    start), over the first recorded epoch's loss (a call of one batch has no other
-    to compare with); and after training if any weight or optimizer statistic is
-    not finite."""
+    of this call; and after training if any weight or optimizer statistic is not
+    finite. The growth is measured within a call: a call that continues a training
+    (``partial_fit``, a warm start) may bring data of another scale, whose first
+    loss reflects the data, not the training (a fit on N(0, 1) continued on 300
+    times that data starts at 9e4 times its loss, and trains); so a stream of
+    one-batch calls is checked for NaN and infinity only."""
 
     def on_train_begin(self, net, **kwargs):
-        first = net.history[0].get("train_loss") if net.history else None
-        self.first_loss_ = first if first is not None and math.isfinite(first) else None
+        self.first_loss_ = None
 
     def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
         if not training:
@@ -1003,23 +1004,34 @@ def _restored_net(net_class, params, tensors, losses, valid_losses):
         k.removeprefix("module__"): v for k, v in params.items() if k.startswith("module__")
     }
     with torch.device("meta"), _empty_weights_allowed():
-        expected = params["module"](**module_params).state_dict(prefix="module.")
+        meta_module = params["module"](**module_params)
+        expected = meta_module.state_dict(prefix="module.")
     weights = {
         n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("module.")
     }
-    # the weights' floating type is the one the fit trained in (torch's default
-    # then), not this process's default: the file says which
-    floating = {w.dtype for w in weights.values() if w.is_floating_point()}
-    if len(floating) > 1 or not floating <= {torch.float32, torch.float64}:
+    # the tensors a module makes in torch's default floating type have the type
+    # that was the default when it was fitted, not this process's: the file says
+    # which (a tensor made in a type of its own keeps it)
+    # (the parameters made in the default type say which it was; a buffer made in
+    # a type of its own, float64 say, may equal this process's default)
+    default = torch.get_default_dtype()
+    parameters = {f"module.{n}" for n, _ in meta_module.named_parameters()}
+    by_default = {n for n, t in expected.items() if t.dtype == default and n in weights}
+    floating = {weights[n].dtype for n in by_default & parameters}
+    floating &= {torch.float32, torch.float64}  # any other is refused below, by name
+    if len(floating) > 1:
         raise ValueError(
-            "its weights must all be float32 or all float64; they hold "
-            f"{', '.join(sorted(map(str, floating)))}."
+            "its parameters in torch's default floating type must all be float32 or all "
+            "float64; they hold both."
         )
-    dtype = floating.pop() if floating else torch.get_default_dtype()
-    expected = {n: t.to(dtype) if t.is_floating_point() else t for n, t in expected.items()}
+    dtype = floating.pop() if floating else default
+    retyped = {n for n in by_default if weights[n].dtype == dtype != default}
+    expected = {n: t.to(dtype) if n in retyped else t for n, t in expected.items()}
     _check_same_tensors("weights", expected, weights)
     net = _make_net(net_class, 0, **params)
-    net.module_.to(dtype)
+    for name, tensor in net.module_.state_dict(prefix="module.", keep_vars=True).items():
+        if name in retyped:
+            tensor.data = tensor.data.to(dtype)
     stored = {
         n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("optimizer.")
     }

@@ -8,7 +8,6 @@ for the thread that lost it: a fit on two threads beside one busy core took 4x t
 5x its time on a 2-core VM, and the same fit on one thread took its usual time.
 """
 
-import os
 import statistics
 import time
 from collections import deque
@@ -69,12 +68,11 @@ def _thread_count(n_jobs, rows, module):
     if n_jobs is None or n_jobs == "adaptive":
         work = rows * sum(p.numel() for p in module.parameters())
         return 1 if work < _ONE_THREAD_WORK else torch.get_num_threads()
-    if n_jobs > 0:
-        # no more threads than the machine has CPUs: more cannot run at once, and
-        # OpenMP ends the process when it cannot start them (16,384 here)
-        return min(n_jobs, os.cpu_count() or 1)
-    # the cores this process may use (its affinity and cgroup quota), as joblib counts
-    return max(1, joblib.cpu_count() + 1 + n_jobs)
+    # the cores this process may use (its affinity and cgroup quota), as joblib
+    # counts them; no more threads than those: more cannot run at once, and OpenMP
+    # ends the process when it cannot start them (n_jobs=16384 did on a 2-core VM)
+    cores = joblib.cpu_count()
+    return min(n_jobs, cores) if n_jobs > 0 else max(1, cores + 1 + n_jobs)
 
 
 @contextmanager

@@ -130,7 +130,10 @@ def _numbers(chunk):
     pandas nullable column too)."""
     if sp.issparse(chunk):
         return _dense(chunk)
-    if hasattr(chunk, "iloc") and not all(isinstance(t, np.dtype) for t in chunk.dtypes):
+    if hasattr(chunk, "iloc") and not all(
+        isinstance(t, np.dtype) and t.kind in "fiub" for t in chunk.dtypes
+    ):
+        # nullable and object columns: their NA (pd.NA, None) as NaN
         return chunk.to_numpy(dtype=np.float64, na_value=np.nan)
     return np.asarray(chunk)
 

@@ -194,6 +194,11 @@ def test_the_indicator_counts_every_row_and_every_chunk():
     assert imputer.indicator_features_ == [0, 1]
     names = imputer.get_feature_names_out()[3:].tolist()
     assert names == ["missingindicator_x0", "missingindicator_x1"]
+    # a first chunk without holes: indices stay ints, the imputer keeps working
+    imputer = AutoencoderImputer(**FAST, add_indicator=True).partial_fit(np.nan_to_num(first))
+    assert imputer.partial_fit(second).indicator_features_ == [1]
+    assert all(type(i) is int for i in imputer.indicator_features_)
+    assert imputer.transform(second).shape == (50, 4)
 
 
 def test_a_table_with_categories_keeps_its_index_and_its_columns():
@@ -218,6 +223,9 @@ def test_a_table_with_categories_keeps_its_index_and_its_columns():
     np.testing.assert_array_equal(filled.iloc[:, 1], table["missingindicator_a"])
     np.testing.assert_array_equal(filled.iloc[:, 3], table["a"].isna().astype(float))
     assert filled.loc[106:108, "c"].notna().all()
+    # rows given as a list (whose .index is a method) come back as a table too
+    rows = table.astype(object).where(table.notna(), None).to_numpy().tolist()
+    assert imputer.transform(rows).shape == filled.shape
 
 
 @pytest.mark.parametrize("unit", [1e-18, 1e155])
@@ -232,6 +240,18 @@ def test_the_scale_of_a_feature_holds_at_any_magnitude(unit):
     np.testing.assert_allclose(imputer.scale_, np.nanstd(X / unit, axis=0) * unit, rtol=1e-9)
     fills = imputer.transform(X)[np.isnan(X)]
     assert np.isfinite(fills).all() and np.abs(fills).max() < 10 * unit
+
+
+def test_a_row_of_weight_zero_sets_no_feature_scale():
+    # its values, whatever their magnitude, count for nothing: the spread of 1e-14
+    # of the others is kept
+    rng = np.random.default_rng(0)
+    X = _holes(rng.normal(size=(100, 2)) * 1e-14)
+    X[0] = 1e150
+    weights = np.ones(100)
+    weights[0] = 0
+    imputer = AutoencoderImputer(**FAST).fit(X, sample_weight=weights)
+    np.testing.assert_allclose(imputer.scale_, np.nanstd(X[1:], axis=0), rtol=1e-9)
 
 
 def test_a_constant_feature_has_a_scale_of_one():

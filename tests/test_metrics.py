@@ -132,6 +132,8 @@ def test_pandas_nullable_columns_and_their_missing_entries():
         reconstruction_error(est, frame, per_feature=True),
         reconstruction_error(est, X, per_feature=True),
     )
+    objects = frame.astype(object).where(frame.notna(), None)
+    np.testing.assert_array_equal(reconstruction_error(est, objects), reconstruction_error(est, X))
     complete = frame.dropna().astype("Float64")
     pca = PCA(2).fit(X[~np.isnan(X).any(axis=1)])
     np.testing.assert_allclose(

@@ -1018,3 +1018,37 @@ def test_an_entry_of_strings_that_holds_other_things_is_refused(strings, tmp_pat
     _resave(path, forge)
     with pytest.raises(ValueError, match="an entry of strings holds something other"):
         skae.load(path)
+
+
+class _WithAFloat64Buffer(torch.nn.Module):
+    """Weights in torch's default type, and a buffer made float64 on purpose."""
+
+    def __init__(self, n_features, n_components):
+        super().__init__()
+        self.enc = torch.nn.Linear(n_features, n_components)
+        self.dec = torch.nn.Linear(n_components, n_features)
+        self.register_buffer("gain", torch.tensor(1.0, dtype=torch.float64))
+
+    def encode(self, x):
+        return self.enc(x) * self.gain.to(x.dtype)
+
+    def decode(self, z):
+        return self.dec(z)
+
+
+def test_a_tensor_made_in_a_type_of_its_own_keeps_it(tmp_path):
+    X = np.random.default_rng(0).random((60, 6))
+    est = skae.AutoencoderTransformer(
+        2, module=_WithAFloat64Buffer, max_iter=2, n_iter_no_change=None, random_state=0
+    ).fit(X)
+    skae.save(est, tmp_path / "est.skae")
+    before = torch.get_default_dtype()
+    try:
+        for default in (torch.float32, torch.float64):
+            torch.set_default_dtype(default)
+            loaded = skae.load(tmp_path / "est.skae", trusted=[_WithAFloat64Buffer])
+            assert loaded.net_.module_.gain.dtype == torch.float64
+            assert loaded.net_.module_.enc.weight.dtype == torch.float32
+            np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+    finally:
+        torch.set_default_dtype(before)

@@ -3,9 +3,9 @@
 short batch starts no trial, the default runs none, and nothing of the timings
 outlives the fit."""
 
-import os
 import pickle
 
+import joblib
 import numpy as np
 import pytest
 import torch
@@ -231,7 +231,7 @@ def test_no_more_threads_than_the_machine_has_cpus():
     est.fit(X)
     _SeenInInference.seen = []
     est.set_params(n_jobs=64).transform(X)
-    assert set(_SeenInInference.seen) == {min(64, os.cpu_count())}
+    assert set(_SeenInInference.seen) == {min(64, joblib.cpu_count())}
 
 
 @pytest.mark.parametrize("n_jobs", [0, 1.5, True, "bad"])
