@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._distributed import _OnEveryRank, _shared_seeds
+from ._distributed import _check_launched_alone, _OnEveryRank, _shared_seeds
 from ._losses import _bernoulli_divergence
 from ._missing import _as_fill, _check_fill_state, _check_rows_observed, _filled
 from ._net import (
@@ -258,6 +258,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _fit(self, X, sample_weight, *, incremental):
         with _all_or_nothing(self):
+            _check_launched_alone()
             with _OnEveryRank() as ranks:
                 self._check_params()
                 resume = (incremental or self.warm_start) and hasattr(self, "net_")
@@ -312,9 +313,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """Fit on validated ``X`` (rows weighted by ``sample_weight``, or None),
         continuing ``net_`` if ``resume``; set the fitted attributes.
         ``incremental`` is True for ``partial_fit``."""
-        _check_rows_observed(X, "learn from")
-        if self._bernoulli_setting is not None:
-            _check_unit_interval(X, *self._bernoulli_setting)
+        with _OnEveryRank() as ranks:  # this rank's rows: every rank raises if one fails
+            _check_rows_observed(X, "learn from")
+            if self._bernoulli_setting is not None:
+                _check_unit_interval(X, *self._bernoulli_setting)
+        ranks.agree()
         merge = incremental and resume and hasattr(self, "fill_values_")
         self.fill_values_, self.n_observed_ = _fill_values(
             X, sample_weight, (self.fill_values_, self.n_observed_) if merge else None

@@ -87,7 +87,8 @@ def _canonical(value):
 
 class _OnEveryRank:
     """Make a fit's checks every rank's concern: used as ``with ranks:`` around
-    them, then ``ranks.agree(facts)`` before the first collective of training.
+    them, then ``ranks.agree(facts)`` before the first collective of training
+    (``ranks.agree()`` for checks that compare nothing).
 
     Outside a group, the block's exception propagates and ``agree`` does nothing.
     In a group, the block's exception is held until ``agree``, where every rank
@@ -100,7 +101,6 @@ class _OnEveryRank:
     """
 
     def __enter__(self):
-        _check_launched_alone()
         self.error = None
         return self
 
@@ -110,12 +110,19 @@ class _OnEveryRank:
             return True
         return False
 
-    def agree(self, facts):
+    def agree(self, facts=None):
         if _group_size() == 1:
             return
         _raise_where_any_failed(self.error)
+        if facts is None:  # the block's checks only
+            return
         facts = facts()
-        digested = {name for name, value in facts.items() if not isinstance(value, int | float)}
+        # a NaN (the imputer's missing_values) never equals itself: by its digest
+        digested = {
+            name
+            for name, value in facts.items()
+            if not isinstance(value, int | float) or value != value
+        }
         _agree(
             {name: _digest(v) if name in digested else float(v) for name, v in facts.items()},
             digested,

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._autoencoder import AutoencoderTransformer
 from ._categorical import _validated_numbers
+from ._distributed import _refuse_in_group
 from ._docstrings import _fill_doc
 from ._net import _draw_seed
 from ._validation import _BOOLEAN, _NONE, _Array, _Fitted, _Instance, _Interval, _ListOf
@@ -315,6 +316,11 @@ default=None
         return X
 
     def _fit_validated(self, X, sample_weight, *, resume, incremental):
+        # every rank gets here with the same (agreed) parameters
+        _refuse_in_group(
+            "AutoencoderImputer does not train across the ranks of a process group "
+            "(each rank would standardize by its own shard); fit it in one process."
+        )
         if not (incremental and resume):
             self.mean_, self.scale_ = _observed_moments(X, sample_weight)
             # one-hot inputs stay as they are: their outputs are a softmax's logits

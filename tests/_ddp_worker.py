@@ -19,7 +19,13 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 
-from skae import AutoencoderOutlierDetector, AutoencoderTransformer, MLPAutoencoder, VAETransformer
+from skae import (
+    AutoencoderImputer,
+    AutoencoderOutlierDetector,
+    AutoencoderTransformer,
+    MLPAutoencoder,
+    VAETransformer,
+)
 
 
 class Float64MLP(MLPAutoencoder):
@@ -185,6 +191,27 @@ def main(out):
     except Exception as error:  # every rank must get here
         errors["bad_data"] = [type(error).__name__, str(error), time.perf_counter() - start]
     results["bad_data_unchanged"] = np.array([np.array_equal(adam.transform(X), before)])
+
+    unit = (shard - X.min()) / (X.max() - X.min())
+    # a row with nothing observed, or a Bernoulli model's value outside [0, 1], on
+    # one rank: found by that rank's own check, raised by every rank at once
+    for name, est, bad in [
+        ("empty_row", AutoencoderTransformer(**small), with_holes(shard)),
+        ("outside", VAETransformer(2, likelihood="bernoulli", **small), unit.copy()),
+    ]:
+        if rank == 1:
+            bad[1] = np.nan if name == "empty_row" else 1.5
+        start = time.perf_counter()
+        try:
+            est.fit(bad)
+        except Exception as error:
+            errors[name] = [type(error).__name__, str(error), time.perf_counter() - start]
+    # the imputer standardizes by its rows: refused on every rank, its default
+    # missing_values (NaN, which never equals itself) agreed
+    try:
+        AutoencoderImputer(n_components=2, hidden_layer_sizes=(4,), max_iter=2).fit(shard)
+    except Exception as error:
+        errors["imputer"] = [type(error).__name__, str(error)]
 
     # a Ctrl-C on rank 1 in the middle of training: rank 0 raises within the
     # group's timeout; both keep their previous model

@@ -126,6 +126,20 @@ def test_bad_data_on_one_rank_makes_every_rank_raise_at_once(ranks):
     assert first["bad_data_unchanged"][0] and second["bad_data_unchanged"][0]
 
 
+@pytest.mark.parametrize("name", ["empty_row", "outside"])
+def test_a_rank_whose_rows_fail_a_check_makes_every_rank_raise_at_once(ranks, name):
+    (_, first_errors), (_, second_errors) = ranks
+    assert first_errors[name][0] == "RuntimeError" and "rank(s) [1]" in first_errors[name][1]
+    assert second_errors[name][0] == "ValueError"
+    assert max(first_errors[name][2], second_errors[name][2]) < 5  # not the group's timeout
+
+
+def test_the_imputer_is_refused_in_a_process_group_on_every_rank(ranks):
+    for _, errors in ranks:
+        kind, message = errors["imputer"]
+        assert kind == "ValueError" and "does not train across the ranks" in message
+
+
 def test_an_interrupt_on_one_rank_makes_every_rank_raise_and_keep_its_model(ranks):
     (first, first_errors), (second, second_errors) = ranks
     assert second_errors["interrupt"][0] == "KeyboardInterrupt"
