@@ -103,7 +103,8 @@ _SNIPPETS = {
         still apply).
 
     module_params : dict or None, default=None
-        Further keyword arguments of ``module``.
+        Further keyword arguments of ``module`` (a custom one: the built-in MLP
+        takes the estimator's own parameters, and refuses them).
 
 """
     + _SAMPLING
