@@ -259,8 +259,10 @@ def _check_unit_interval(X, setting, alternative):
     low = np.fmin.reduce(values, axis=None, initial=np.inf)
     high = np.fmax.reduce(values, axis=None, initial=-np.inf)
     if low < 0 or high > 1:
+        # an end past the interval in full (1.0000001 is not 1)
+        ends = [f"{v:.4g}" if 0 <= v <= 1 else repr(float(v)) for v in (low, high)]
         raise ValueError(
-            f"{setting} needs X in [0, 1]; got values in [{low:.4g}, {high:.4g}]. Scale X "
+            f"{setting} needs X in [0, 1]; got values in [{ends[0]}, {ends[1]}]. Scale X "
             f"(e.g. MinMaxScaler) or use {alternative}."
         )
 

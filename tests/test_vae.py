@@ -83,6 +83,9 @@ def test_larger_beta_pulls_the_posterior_to_the_prior(digits01):
 def test_bernoulli_needs_data_in_the_unit_interval(digits01):
     with pytest.raises(ValueError, match=r"likelihood='bernoulli' needs X in \[0, 1\]"):
         vae().fit(digits01 * 16)
+    # the end past the interval in full: 1.0000001 is not shown as 1
+    with pytest.raises(ValueError, match=r"got values in \[0, 1\.0000001\]"):
+        vae().fit(np.vstack([digits01, np.full(64, 1.0000001)]))
     est = vae().fit(digits01)
     scores = est.score_samples(np.vstack([digits01[:3], digits01[:1] * 10]))
     assert np.isfinite(scores[:3]).all() and scores[3] == -np.inf
