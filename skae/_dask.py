@@ -37,6 +37,11 @@ def _packed_block_moments(block):
     if np.isinf(block).any():
         raise ValueError("Input X contains infinity (in a block of the Dask array).")
     if np.isnan(block).any():
+        if np.isnan(block).all(axis=1).any():  # as a NumPy array's rows are checked
+            raise ValueError(
+                "a row of the Dask array has no observed value (every entry is NaN): "
+                "there is nothing to learn from. Drop such rows, or fill them first."
+            )
         # missing values: the count alone, and a NaN mean that the merges carry
         # to the client, which then fits by EM (_fit_validated)
         return np.concatenate([[block.shape[0]], np.full(d + d * d, np.nan)])[None, :]

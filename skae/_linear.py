@@ -227,9 +227,8 @@ class LinearAETransformer(_BaseAutoencoder):
     correlations the missing entries had with the observed). With
     ``align=False`` it is minus the mean squared error of the observed entries.
     A row with nothing observed cannot be scored, nor learned from: ``fit`` and
-    ``partial_fit`` refuse it too (ValueError naming it), as the networks do, in a
-    NumPy array or a sparse matrix (the rows of a Dask array are not checked:
-    that would take a pass over it of its own).
+    ``partial_fit`` refuse it too (ValueError naming it; in a Dask array, the
+    first pass over its blocks), as the networks do.
 
     References
     ----------

@@ -297,3 +297,14 @@ def test_a_dask_array_with_holes_fits_the_local_model():
     codes = remote.transform(D).compute()
     np.testing.assert_allclose(codes, local.transform(holes), atol=1e-8)
     np.testing.assert_allclose(remote.score_samples(D).compute(), local.score_samples(holes))
+
+
+def test_a_dask_array_with_a_row_of_nothing_observed_is_refused_as_in_memory():
+    da = pytest.importorskip("dask.array")
+    _, holes = low_rank(n=200)
+    holes[70] = np.nan
+    for method in ("fit", "partial_fit"):
+        est = LinearAETransformer(2)
+        with pytest.raises(ValueError, match="no observed value"):
+            getattr(est, method)(da.from_array(holes, chunks=(60, 5)))
+        assert not hasattr(est, "components_")
