@@ -252,12 +252,6 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
                 "pretrain_iter pretrains the layers of the built-in MLP; a custom module "
                 f"({self.module.__name__}) has no layers it knows: set pretrain_iter=0."
             )
-        if self.module_params and self.module is None:
-            raise ValueError(
-                "module_params are keyword arguments of a custom module; the built-in "
-                "MLP (module=None) takes the estimator's own parameters "
-                f"(hidden_layer_sizes, activation, ...): got {sorted(self.module_params)}."
-            )
         reserved = sorted(set(self.module_params or {}) & {"n_features", "n_components"})
         if reserved:
             raise ValueError(

@@ -103,8 +103,7 @@ _SNIPPETS = {
         still apply).
 
     module_params : dict or None, default=None
-        Further keyword arguments of ``module`` (a custom one: the built-in MLP
-        takes the estimator's own parameters, and refuses them).
+        Further keyword arguments of ``module``.
 
 """
     + _SAMPLING

@@ -735,15 +735,6 @@ def test_warm_start_reports_the_best_score_of_the_weights_it_keeps(digits):
     assert max(second) < max(est.validation_scores_[:first])
 
 
-def test_module_params_without_a_custom_module_are_refused_not_ignored(digits):
-    # the built-in MLP takes the estimator's own parameters: a (3,) asked for here
-    # was a (100,) network, silently
-    est = AutoencoderTransformer(2, module_params={"hidden_layer_sizes": (3,)}, max_iter=1)
-    with pytest.raises(ValueError, match="module_params are keyword arguments of a custom"):
-        est.fit(digits[:50])
-    AutoencoderTransformer(2, module_params={}, max_iter=1).fit(digits[:50])
-
-
 @pytest.mark.parametrize("key", ["n_components", "n_features"])
 def test_module_params_may_not_set_what_the_estimator_sets(key, digits):
     est = AutoencoderTransformer(2, module=skae.MLPAutoencoder, module_params={key: 5})

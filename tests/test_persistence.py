@@ -867,7 +867,7 @@ def test_crafted_spectra_are_refused(name, value, message, wine, tmp_path):
         ("ae", {"loss": "bce"}, "needs output_activation='sigmoid'"),
         ("ae", {"noise_type": "masking", "noise": 1.0}, "needs noise < 1"),
         ("ae", {"sparsity_target": 0.1}, "code_activation='logistic'"),
-        ("ae", {"module_params": {"n_components": 5}}, "keyword arguments of a custom module"),
+        ("ae", {"module_params": {"n_components": 5}}, "may not set n_components"),
         ("linear", {"align": False}, "whiten=True needs align=True"),
         ("linear", {"early_stopping": True}, "apply to solver='minibatch' only"),
         ("linear", {"alpha": 0.1}, "apply to solver='minibatch' only"),
