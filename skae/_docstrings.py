@@ -103,7 +103,10 @@ _SNIPPETS = {
         still apply).
 
     module_params : dict or None, default=None
-        Further keyword arguments of ``module``.
+        Further keyword arguments of ``module``. Only used with a custom
+        ``module``: the built-in MLP (``module=None``) takes the estimator's own
+        parameters (``hidden_layer_sizes``, ``activation``, ...), as scikit-learn's
+        MLP uses ``momentum`` only with ``solver="sgd"``.
 
 """
     + _SAMPLING
