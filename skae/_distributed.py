@@ -117,12 +117,7 @@ class _OnEveryRank:
         if facts is None:  # the block's checks only
             return
         facts = facts()
-        # a NaN (the imputer's missing_values) never equals itself: by its digest
-        digested = {
-            name
-            for name, value in facts.items()
-            if not isinstance(value, int | float) or value != value
-        }
+        digested = {name for name, value in facts.items() if not isinstance(value, int | float)}
         _agree(
             {name: _digest(v) if name in digested else float(v) for name, v in facts.items()},
             digested,
@@ -156,7 +151,8 @@ def _agree(facts, digested=()):
     row = [facts[name] for name in names]
     table = _all_gather_rows(row).reshape(dist.get_world_size(), len(row))
     for i, name in enumerate(names):
-        if len(set(table[:, i])) > 1:
+        # NaN (the imputer's missing_values) agrees with NaN
+        if len(np.unique(table[:, i], equal_nan=True)) > 1:
             values = "" if name in digested else f": {[v.item() for v in table[:, i]]}"
             raise ValueError(
                 f"{name} differs between the ranks of the process group{values}. "
