@@ -169,6 +169,8 @@ def python_blocks():
 
 
 @pytest.mark.filterwarnings("error::sklearn.exceptions.ConvergenceWarning")  # none expected
+# nor a fit that fails inside a search (it would hide the warning above as a NaN score)
+@pytest.mark.filterwarnings("error::sklearn.exceptions.FitFailedWarning")
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # a Dask cluster's shutdown chatter
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.parametrize("where, code", python_blocks(), ids=[w for w, _ in python_blocks()])
