@@ -107,6 +107,14 @@ def _validate_dask(estimator, X, *, reset):
             import pandas as pd
 
             names = pd.DataFrame(columns=X.columns)
+            # numeric columns of several kinds (bool, nullable Int64 or Float64,
+            # whose pd.NA is missing) would make an object array: floats first,
+            # as a pandas DataFrame's are
+            dtypes = list(X.dtypes)
+            if all(map(pd.api.types.is_numeric_dtype, dtypes)) and not all(
+                isinstance(t, np.dtype) and t.kind == "f" for t in dtypes
+            ):
+                X = X.astype(np.float64)
         X = X.to_dask_array(lengths=True)
     X = _check_dask_array(X)
     validate_data(estimator, X if names is X else names, reset=reset, skip_check_array=True)

@@ -217,6 +217,24 @@ def test_blocks_of_no_rows_fit_and_map_as_the_rows_the_others_hold():
         LinearAETransformer(2).fit(masked[:0])
 
 
+def test_a_dask_dataframe_of_numeric_columns_of_several_kinds_fits_as_pandas():
+    # bool, nullable Int64 and Float64 (pd.NA missing) beside floats: an object
+    # array, refused, unless the columns become floats first, as pandas' do
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, _ = _local_and_dask(n_rows=120, n_features=3)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(
+        a=lambda f: f["a"].astype("Float64"),
+        d=np.arange(120) % 2 == 0,
+        e=pd.array(np.arange(120) % 5, dtype="Int64"),
+    )
+    frame.loc[[3, 50], "a"] = pd.NA
+    local = LinearAETransformer(2).fit(frame)
+    remote = LinearAETransformer(2).fit(dd.from_pandas(frame, npartitions=3))
+    np.testing.assert_allclose(remote.components_, local.components_, rtol=1e-8, atol=1e-12)
+    assert remote.n_samples_seen_ == local.n_samples_seen_ == 120
+
+
 def test_a_dask_dataframe_is_its_array_with_its_column_names():
     import warnings
 
