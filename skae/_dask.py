@@ -109,12 +109,15 @@ def _validate_dask(estimator, X, *, reset):
             names = pd.DataFrame(columns=X.columns)
             # numeric columns of several kinds (bool, nullable Int64 or Float64,
             # whose pd.NA is missing) would make an object array: floats first,
-            # as a pandas DataFrame's are
-            dtypes = list(X.dtypes)
-            if all(map(pd.api.types.is_numeric_dtype, dtypes)) and not all(
-                isinstance(t, np.dtype) and t.kind == "f" for t in dtypes
-            ):
-                X = X.astype(np.float64)
+            # of the type NumPy gives their values together, as a pandas
+            # DataFrame's (float32 beside bool stays float32; complex is refused)
+            kinds = [np.dtype(getattr(t, "numpy_dtype", t)) for t in X.dtypes]
+            if all(map(pd.api.types.is_numeric_dtype, X.dtypes)) and any(
+                not isinstance(t, np.dtype) for t in X.dtypes
+            ) | any(t.kind in "biu" for t in kinds):
+                common = np.result_type(*kinds)
+                if common.kind in "biuf":
+                    X = X.astype(common if common.kind == "f" else np.float64)
         X = X.to_dask_array(lengths=True)
     X = _check_dask_array(X)
     validate_data(estimator, X if names is X else names, reset=reset, skip_check_array=True)

@@ -146,14 +146,16 @@ def _raise_where_any_failed(error):
 def _agree(facts, digested=()):
     """Make every rank raise a ValueError if the ``facts`` (a dict of numbers that
     must agree, such as ``n_features``; the same names on every rank) differ
-    between the ranks; those named in ``digested`` are digests, not shown."""
+    between the ranks; those named in ``digested`` are digests, not shown (nor
+    shown where any rank's is a digest: a number beside a digest is no value)."""
     names = sorted(facts)
-    row = [facts[name] for name in names]
+    row = [facts[name] for name in names] + [float(name in digested) for name in names]
     table = _all_gather_rows(row).reshape(dist.get_world_size(), len(row))
     for i, name in enumerate(names):
         # NaN (the imputer's missing_values) agrees with NaN
         if len(np.unique(table[:, i], equal_nan=True)) > 1:
-            values = "" if name in digested else f": {[v.item() for v in table[:, i]]}"
+            shown = not table[:, len(names) + i].any()
+            values = f": {[v.item() for v in table[:, i]]}" if shown else ""
             raise ValueError(
                 f"{name} differs between the ranks of the process group{values}. "
                 "Every rank must fit the same estimator, with the same parameters, on "

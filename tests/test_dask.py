@@ -233,6 +233,13 @@ def test_a_dask_dataframe_of_numeric_columns_of_several_kinds_fits_as_pandas():
     remote = LinearAETransformer(2).fit(dd.from_pandas(frame, npartitions=3))
     np.testing.assert_allclose(remote.components_, local.components_, rtol=1e-8, atol=1e-12)
     assert remote.n_samples_seen_ == local.n_samples_seen_ == 120
+    # float32 beside bool stays float32, as in pandas; a complex column is refused
+    small = frame[["b", "c", "d"]].astype({"b": np.float32, "c": np.float32})
+    remote = LinearAETransformer(2).fit(dd.from_pandas(small, npartitions=2))
+    assert remote.components_.dtype == LinearAETransformer(2).fit(small).components_.dtype
+    assert remote.components_.dtype == np.float32
+    with pytest.raises(ValueError, match="complex64 is not numeric"):
+        LinearAETransformer(2).fit(dd.from_pandas(small.assign(d=small["b"] + 2j), npartitions=2))
 
 
 def test_a_dask_dataframe_is_its_array_with_its_column_names():

@@ -158,6 +158,13 @@ def test_ranks_that_disagree_all_raise_before_training_naming_what_differs(ranks
         assert f"{what} differs between the ranks" in message
 
 
+def test_a_digest_beside_a_number_is_not_shown_as_a_value(ranks):
+    for _, errors in ranks:
+        kind, message = errors["disagree_sparsity_target"]
+        assert kind == "ValueError" and "sparsity_target differs between the ranks" in message
+        assert "group." in message and "[" not in message
+
+
 def test_several_launched_processes_without_a_process_group_warn(wine, monkeypatch):
     # torchrun's environment, but no init_process_group: each process would train
     # a model of its own
