@@ -107,17 +107,18 @@ def _validate_dask(estimator, X, *, reset):
             import pandas as pd
 
             names = pd.DataFrame(columns=X.columns)
-            # numeric columns of several kinds (bool, nullable Int64 or Float64,
-            # whose pd.NA is missing) would make an object array: floats first,
-            # of the type NumPy gives their values together, as a pandas
-            # DataFrame's (float32 beside bool stays float32; complex is refused)
-            kinds = [np.dtype(getattr(t, "numpy_dtype", t)) for t in X.dtypes]
-            if all(map(pd.api.types.is_numeric_dtype, X.dtypes)) and any(
-                not isinstance(t, np.dtype) for t in X.dtypes
-            ) | any(t.kind in "biu" for t in kinds):
+            # numeric columns of several kinds (bool beside floats) or pandas'
+            # nullable numbers (Int64, Float64, boolean, whose pd.NA is missing)
+            # would make an object array: floats first, of the type NumPy gives
+            # their values together, as a pandas DataFrame's. Other columns
+            # (complex, categorical, text) go on as they are, taken or refused
+            # as before.
+            kinds = [getattr(t, "numpy_dtype", t) for t in X.dtypes]
+            if all(isinstance(k, np.dtype) and k.kind in "biuf" for k in kinds) and (
+                len(set(kinds)) > 1 or any(not isinstance(t, np.dtype) for t in X.dtypes)
+            ):
                 common = np.result_type(*kinds)
-                if common.kind in "biuf":
-                    X = X.astype(common if common.kind == "f" else np.float64)
+                X = X.astype(common if common.kind == "f" else np.float64)
         X = X.to_dask_array(lengths=True)
     X = _check_dask_array(X)
     validate_data(estimator, X if names is X else names, reset=reset, skip_check_array=True)

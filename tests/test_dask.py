@@ -240,6 +240,10 @@ def test_a_dask_dataframe_of_numeric_columns_of_several_kinds_fits_as_pandas():
     assert remote.components_.dtype == np.float32
     with pytest.raises(ValueError, match="complex64 is not numeric"):
         LinearAETransformer(2).fit(dd.from_pandas(small.assign(d=small["b"] + 2j), npartitions=2))
+    # a categorical column of numbers is taken by its values, as in pandas
+    coded = frame[["b", "c"]].assign(k=pd.Categorical(np.arange(120) % 3 + 1))
+    remote = LinearAETransformer(2).fit(dd.from_pandas(coded, npartitions=2))
+    np.testing.assert_allclose(remote.mean_, LinearAETransformer(2).fit(coded).mean_)
 
 
 def test_a_dask_dataframe_is_its_array_with_its_column_names():
