@@ -36,8 +36,9 @@ def _packed_block_moments(block):
         return np.zeros((1, 1 + d + d * d))
     if np.isinf(block).any():
         raise ValueError("Input X contains infinity (in a block of the Dask array).")
-    if np.isnan(block).any():
-        if np.isnan(block).all(axis=1).any():  # as a NumPy array's rows are checked
+    holes = np.isnan(block)
+    if holes.any():
+        if holes.all(axis=1).any():  # as a NumPy array's rows are checked
             raise ValueError(
                 "a row of the Dask array has no observed value (every entry is NaN): "
                 "there is nothing to learn from. Drop such rows, or fill them first."

@@ -326,14 +326,15 @@ default=None
             # one-hot inputs stay as they are: their outputs are a softmax's logits
             one_hot = np.arange(X.shape[1]) >= self.n_features_in_ - len(self._widths())
             self.mean_[one_hot], self.scale_[one_hot] = 0.0, 1.0
+        holes = np.isnan(X)
         # the indicator's features are those with a hole in any row of X, as
         # MissingIndicator's; over a partial_fit stream, in any chunk so far
-        features = np.unique(self._input_columns()[np.isnan(X).any(axis=0)])
+        features = np.unique(self._input_columns()[holes.any(axis=0)])
         previous = getattr(self, "indicator_features_", None) if incremental and resume else None
         if previous is not None:
             features = np.union1d(features, np.asarray(previous, dtype=features.dtype))
         # a row of nothing observed has nothing to teach
-        rows = ~np.isnan(X).all(axis=1)
+        rows = ~holes.all(axis=1)
         if not rows.any():
             raise ValueError("X has no observed value: every entry is missing.")
         if not rows.all():
@@ -400,14 +401,13 @@ default=None
         if self.indicator_features_ is None:
             return imputed
         indicators = missing[:, self.indicator_features_].astype(X.dtype)
-        if hasattr(imputed, "loc"):
-            import pandas as pd
-
+        if hasattr(imputed, "loc"):  # a DataFrame: pandas is imported
+            pandas = sys.modules["pandas"]
             # stacked, as the names get_feature_names_out gives them (an input
             # column may already carry an indicator's name)
             names = self.get_feature_names_out()[imputed.shape[1] :]
-            stacked = pd.DataFrame(indicators, columns=names, index=imputed.index)
-            return pd.concat([imputed, stacked], axis=1)
+            stacked = pandas.DataFrame(indicators, columns=names, index=imputed.index)
+            return pandas.concat([imputed, stacked], axis=1)
         return np.hstack([imputed, indicators])
 
     # an imputer's output is the filled table, not codes: nothing to invert, and

@@ -1010,10 +1010,9 @@ def _restored_net(net_class, params, tensors, losses, valid_losses):
         n: torch.from_numpy(tensors.pop(n)) for n in list(tensors) if n.startswith("module.")
     }
     # the tensors a module makes in torch's default floating type have the type
-    # that was the default when it was fitted, not this process's: the file says
-    # which (a tensor made in a type of its own keeps it)
-    # (the parameters made in the default type say which it was; a buffer made in
-    # a type of its own, float64 say, may equal this process's default)
+    # that was the default when it was fitted, not this process's: the file's
+    # parameters made in the default type say which. A tensor made in a type of
+    # its own keeps it (a float64 buffer may equal this process's default).
     default = torch.get_default_dtype()
     parameters = {f"module.{n}" for n, _ in meta_module.named_parameters()}
     by_default = {n for n, t in expected.items() if t.dtype == default and n in weights}
