@@ -23,6 +23,8 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils import check_array
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
 
 @dataclass(frozen=True)
 class _Interval:
@@ -38,6 +40,9 @@ class _Interval:
             return False
         # NaN compares False with every bound, and an infinity is no number in a range
         if not isinstance(value, numbers.Integral) and not math.isfinite(value):
+            return False
+        # torch and NumPy compute with 64-bit ints: a larger Python int overflows there
+        if isinstance(value, numbers.Integral) and not _INT64_MIN <= value <= _INT64_MAX:
             return False
         if self.left is not None:
             if value < self.left or (value == self.left and self.closed in ("right", "neither")):
@@ -160,9 +165,14 @@ def _validate_params(estimator, constraints):
         value = params[name]
         if not any(c.accepts(value) for c in allowed):
             described = " or ".join(str(c) for c in allowed)
+            beyond = (
+                " (an int beyond the 64 bits that torch and NumPy compute with)"
+                if isinstance(value, numbers.Integral) and not _INT64_MIN <= value <= _INT64_MAX
+                else ""
+            )
             raise _InvalidParameterError(
                 f"The {name!r} parameter of {type(estimator).__name__} must be "
-                f"{described}. Got {value!r} instead."
+                f"{described}. Got {value!r} instead{beyond}."
             )
 
 

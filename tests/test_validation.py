@@ -11,7 +11,7 @@ from skae._validation import _BOOLEAN, _Interval, _Options, _Sizes
 @pytest.mark.parametrize(
     "constraint, good, bad",
     [
-        (_Interval(numbers.Integral, 1, None), [1, np.int64(7)], [0, 1.5, True, "3"]),
+        (_Interval(numbers.Integral, 1, None), [1, np.int64(7)], [0, 1.5, True, "3", 2**64]),
         (_Interval(numbers.Real, 0, 1, closed="neither"), [0.5, 1e-9], [0, 1, -0.1]),
         (_Options(("a", "b")), ["a"], ["c", None, 1]),
         (_Sizes(), [(), (3,), [4, 5]], [(0,), "12", (2.5,), 3]),
@@ -46,3 +46,25 @@ def test_hidden_layer_sizes_must_be_a_sequence(sizes):
 
     with pytest.raises(ValueError, match="'hidden_layer_sizes' parameter"):
         AutoencoderTransformer(hidden_layer_sizes=sizes).fit([[0.0, 1.0], [1.0, 0.0]])
+
+
+@pytest.mark.parametrize(
+    "estimator, name",
+    [
+        ("AutoencoderTransformer", "noise"),
+        ("AutoencoderTransformer", "tol"),
+        ("AutoencoderTransformer", "n_components"),
+        ("VAETransformer", "beta"),
+        ("AutoencoderImputer", "alpha"),
+    ],
+)
+def test_an_int_beyond_64_bits_is_refused_by_name_not_overflowed_in_fit(estimator, name):
+    # Python ints have no bound, torch's and NumPy's do: 10**40 passed every range
+    # and ended the fit in an OverflowError from deep inside torch
+    import skae
+
+    est = getattr(skae, estimator)(**{name: 10**40})
+    with pytest.raises(ValueError, match=f"'{name}' parameter .* beyond the 64 bits"):
+        est.fit(np.random.RandomState(0).rand(10, 3))
+    assert _Interval(numbers.Integral, 1, None).accepts(2**63 - 1)
+    assert not _Interval(numbers.Real, 0, None).accepts(2**63)
