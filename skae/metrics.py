@@ -46,6 +46,8 @@ def reconstruction_error(estimator, X, *, per_feature=False):
         estimator with ``categorical_features``, one value per original column:
         a categorical column's error is its cross-entropy in nats (NaN for a
         missing entry; the per-sample error is the mean over observed columns).
+        A Pipeline ending in such an estimator is measured where its last step
+        reconstructs: on ``X`` as the steps before it transform it.
 
     Raises
     ------
@@ -72,6 +74,15 @@ def reconstruction_error(estimator, X, *, per_feature=False):
     >>> bool(np.allclose(per_feature.mean(axis=1), reconstruction_error(pca, X)))
     True
     """
+    if getattr(_last_step(estimator), "categories_", None) is not None:
+        # a skae estimator with categorical columns: a categorical column's error
+        # is its cross-entropy, which the estimator computes from its logits; its
+        # categories cannot be subtracted, so a Pipeline's inverse does not serve
+        while hasattr(estimator, "steps"):
+            X = estimator[:-1].transform(X) if len(estimator) > 1 else X
+            estimator = estimator[-1]
+        errors = estimator._column_errors(X)
+        return errors if per_feature else _observed_mean(errors, 0)
     for method in ("transform", "inverse_transform"):
         if not hasattr(estimator, method):
             raise TypeError(
@@ -79,11 +90,6 @@ def reconstruction_error(estimator, X, *, per_feature=False):
                 "reconstruction error; use an estimator (or a Pipeline of steps) that "
                 "has both transform and inverse_transform."
             )
-    if getattr(estimator, "categories_", None) is not None:
-        # a skae estimator with categorical columns: a categorical column's error
-        # is its cross-entropy, which the estimator computes from its logits
-        errors = estimator._column_errors(X)
-        return errors if per_feature else _observed_mean(errors, 0)
     if sp.issparse(X):
         X = X.tocsr()  # COO and others cannot be sliced by rows
     elif not hasattr(X, "shape"):
@@ -98,6 +104,13 @@ def reconstruction_error(estimator, X, *, per_feature=False):
         lambda chunk: np.asarray(estimator.inverse_transform(estimator.transform(chunk))),
         per_feature=per_feature,
     )
+
+
+def _last_step(estimator):
+    """The estimator that reconstructs: the last step of a Pipeline, nested too."""
+    while hasattr(estimator, "steps"):
+        estimator = estimator[-1]
+    return estimator
 
 
 def _squared_errors(X, reconstruct, *, per_feature=False, dtype=np.float64):

@@ -204,6 +204,29 @@ def test_per_feature_errors_are_one_per_original_column(cls):
     assert (errors[1:, 1] > 0).all()
 
 
+def test_a_pipeline_ending_in_categories_is_measured_where_its_last_step_reconstructs():
+    # the Pipeline itself has no categories_: its error went through its inverse,
+    # subtracting strings, and a search scored every candidate NaN
+    from sklearn.compose import make_column_transformer
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skae.metrics import reconstruction_scorer
+
+    X = _table()
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype")
+    scale = make_column_transformer((StandardScaler(), ["a", "b"]), remainder="passthrough")
+    scale.set_output(transform="pandas")
+    pipe = make_pipeline(scale, make_pipeline(est)).fit(X)
+    inner = pipe[-1][-1]
+    expected = reconstruction_error(inner, pipe[0].transform(X), per_feature=True)
+    np.testing.assert_array_equal(reconstruction_error(pipe, X, per_feature=True), expected)
+    grid = {"autoencodertransformer__n_components": [1, 2]}
+    search = GridSearchCV(make_pipeline(est), grid, scoring=reconstruction_scorer, cv=2)
+    assert np.isfinite(search.fit(X).cv_results_["mean_test_score"]).all()
+
+
 def test_save_and_load_keep_the_categories(tmp_path):
     X = _table()
     est = VAETransformer(**_FAST, categorical_features="from_dtype").fit(X)
