@@ -442,6 +442,14 @@ class _Categorical:
         if self.categorical_features is not None:
             names = getattr(self, "feature_names_in_", None)
             now = _categorical_mask(self.categorical_features, table, len(built), names)
+        if isinstance(self.categorical_features, str):
+            # "from_dtype" reads a chunk's dtypes, and a column with no value in the
+            # chunk has none of its own (read_csv makes it float64, None makes it
+            # object): it continues as it was built
+            for j in np.flatnonzero(built != now):
+                column = _own_values(table, np.asarray(table, dtype=object), j)
+                if _is_missing(column).all():
+                    now[j] = built[j]
         if not np.array_equal(built, now):
             columns = [[self._column_label(j) for j in np.flatnonzero(m)] for m in (built, now)]
             raise _cannot_continue({"categorical_features": tuple(columns)})

@@ -483,6 +483,23 @@ def test_a_continued_fit_refuses_changed_categorical_features(now):
         est.set_params(categorical_features=["c"]).fit(numeric)
 
 
+@pytest.mark.parametrize("cls", [AutoencoderTransformer, AutoencoderImputer])
+def test_from_dtype_continues_over_a_chunk_whose_column_holds_no_value(cls):
+    # read_csv gives a chunk's all-empty string column float64, and a column of
+    # None is object: "from_dtype" read the chunk's dtype and refused to continue
+    X = _table()
+    est = cls(**_FAST, categorical_features="from_dtype").partial_fit(X)
+    est.partial_fit(X.assign(colour=np.nan, size=np.nan))
+    assert est.is_categorical_.tolist() == [False, True, False, True]
+    numeric = X[["a", "b"]]
+    est = cls(**_FAST, categorical_features="from_dtype").partial_fit(numeric)
+    est.partial_fit(numeric.assign(b=pd.Series([None] * 30, dtype=object)))
+    assert est.is_categorical_ is None
+    # a chunk whose column holds values of another kind is still refused
+    with pytest.raises(ValueError, match="column 'b' of X holds 'text'"):
+        est.partial_fit(numeric.assign(b="text"))
+
+
 def test_from_dtype_takes_arrow_string_and_dictionary_columns():
     pa = pytest.importorskip("pyarrow")
     from skae._categorical import _dtype_mask
