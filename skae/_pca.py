@@ -282,9 +282,15 @@ def _precision(components, variances, noise, whiten):
     """The inverse of ``_covariance``, by the matrix inversion lemma."""
     n_features = components.shape[1]
     if noise == 0:
-        covariance = _covariance(components, variances, noise, whiten)
+        # with no noise the covariance has the components' rank: singular unless
+        # there is one per feature, each of a variance above round-off (the data's
+        # rank is at most n_samples - 1, and the last variance is then some 1e-31,
+        # whose inverse is round-off too, not an error)
+        floor = np.finfo(np.float64).eps * n_features * np.max(variances, initial=0)
         try:
-            return np.linalg.inv(covariance)
+            if len(components) < n_features or not (np.asarray(variances) > floor).all():
+                raise np.linalg.LinAlgError
+            return np.linalg.inv(_covariance(components, variances, noise, whiten))
         except np.linalg.LinAlgError:
             raise ValueError(
                 "The probabilistic PCA model is degenerate: the training data has no "

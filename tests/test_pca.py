@@ -42,3 +42,24 @@ def test_variance_attributes_are_pcas(rows, keep_scatter):
     np.testing.assert_allclose(ratio, pca.explained_variance_ratio_, rtol=1e-10)
     np.testing.assert_allclose(singular, pca.singular_values_, rtol=1e-10)
     np.testing.assert_allclose(noise, pca.noise_variance_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("shape", [(5, 8), (8, 8)])
+def test_no_noise_and_fewer_directions_than_features_have_no_likelihood(shape):
+    # the data's rank is n_samples - 1: with every variance kept the noise is 0 and
+    # the covariance singular, but its last variance is round-off (some 1e-17),
+    # which np.linalg.inv inverted into a "precision" of 1e16 and scores of 1e16
+    # that won every search
+    from skae import LinearAETransformer
+
+    X = np.random.RandomState(0).randn(*shape)
+    est = LinearAETransformer().fit(X)
+    assert est.noise_variance_ == 0
+    for method in (est.get_precision, lambda: est.score(X), lambda: est.score_samples(X)):
+        with pytest.raises(ValueError, match="degenerate"):
+            method()
+    # a model with noise, or with a direction per feature of real variance, has one
+    assert np.isfinite(LinearAETransformer(n_components=2).fit(X).score(X))
+    full = np.random.RandomState(0).randn(40, 8)
+    est = LinearAETransformer().fit(full)
+    np.testing.assert_allclose(est.get_covariance() @ est.get_precision(), np.eye(8), atol=1e-10)
