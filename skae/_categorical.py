@@ -546,7 +546,8 @@ class _Categorical:
             columns, the table: each categorical column's most probable category,
             as a pandas DataFrame (categorical columns of dtype ``category``)
             where the estimator was fitted on a table with column names, else an
-            object array.
+            array: of floats where every category is a float (the columns of a
+            numeric array), else of objects.
         """
         return self._as_table(super().inverse_transform(X))
 
@@ -567,7 +568,11 @@ class _Categorical:
             start += len(categories)
         names = getattr(self, "feature_names_in_", None)
         if names is None:
-            table = np.empty((len(decoded), len(mask)), dtype=object)
+            # an array of floats where the categories are floats (a numeric array's
+            # columns), as an imputer keeps its input's dtype; else objects
+            floats = all(c.dtype.kind == "f" for c in self.categories_)
+            dtype = np.result_type(decoded, *self.categories_) if floats else object
+            table = np.empty((len(decoded), len(mask)), dtype=dtype)
             for j, values in columns.items():
                 table[:, j] = values
             return table

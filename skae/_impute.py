@@ -115,7 +115,8 @@ default=None
         entry (NaN, None or ``pd.NA``; needs ``missing_values=np.nan``) is
         filled with its most probable category. ``transform`` then returns the
         table: a pandas DataFrame (categorical columns of dtype ``category``)
-        for a table with column names, else an object array. A category unseen
+        for a table with column names, else an array (of floats where every
+        category is a float, as in a numeric array, else of objects). A category unseen
         in ``fit`` is treated as missing, and filled. A categorical column with
         no observed value in ``fit`` is an error.
 

@@ -536,3 +536,22 @@ def test_a_column_of_strings_left_numeric_is_named_with_the_way_out(make):
         make().fit(table)
     with pytest.raises(ValueError, match=r"column 1 of X holds 'x'.*categorical_features"):
         make().fit(table.to_numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_categories_of_a_numeric_array_come_back_in_its_float_dtype(dtype):
+    # an imputer's tags promise its input's float dtype: a numeric array with a
+    # categorical column came back as objects (and polars output as Object columns)
+    from sklearn.utils.estimator_checks import check_transformer_preserve_dtypes
+
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.integers(0, 3, 20), rng.normal(size=(20, 2))].astype(dtype)
+    X[0, 0] = X[1, 2] = np.nan
+    imputer = AutoencoderImputer(**_FAST, categorical_features=[0])
+    filled = imputer.fit_transform(X)
+    assert filled.dtype == dtype and set(filled[:, 0]) <= {0.0, 1.0, 2.0}
+    np.testing.assert_array_equal(filled[1:, 0], X[1:, 0])
+    est = AutoencoderTransformer(**_FAST, categorical_features=[0]).fit(X)
+    assert est.inverse_transform(est.transform(X)).dtype == dtype
+    imputer = AutoencoderImputer(**_FAST, categorical_features=[0])
+    check_transformer_preserve_dtypes("imputer", imputer)
