@@ -303,16 +303,18 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         entries: a copy where the caller's is not)."""
         X = validate_data(self, X, **_INPUT, **kwargs)
         if sp.issparse(X) and not X.has_canonical_format:
-            # scipy's own min, max and sums put the caller's matrix in canonical
-            # form in place; skae works on a copy instead
+            # scipy's min, max and sums canonicalize the caller's matrix in place
             X = X.copy()
             X.sum_duplicates()
         return X
 
+    def _validate_scored(self, X):
+        """``X`` validated for a score, as ``transform`` takes it."""
+        return self._validate(X, reset=False)
+
     def _fit_validated(self, X, sample_weight, *, resume, incremental):
         """Fit on validated ``X`` (rows weighted by ``sample_weight``, or None),
-        continuing ``net_`` if ``resume``; set the fitted attributes.
-        ``incremental`` is True for ``partial_fit``."""
+        continuing ``net_`` if ``resume`` (``incremental``: for ``partial_fit``)."""
         with _OnEveryRank() as ranks:  # this rank's rows: every rank raises if one fails
             _check_rows_observed(X, "learn from")
             if self._bernoulli_setting is not None:
@@ -445,15 +447,13 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _saved_state(self):
         """``(attributes, tensors)`` that :func:`skae.save` stores: the fitted
-        attributes of ``_fitted_state``, and the module's weights and buffers
-        (``module.*``) and the optimizer's per-parameter state
-        (``optimizer.state.<index>.<key>``) as NumPy arrays."""
+        attributes of ``_fitted_state``, and as NumPy arrays the module's weights and
+        buffers (``module.*``) and the optimizer's state (``optimizer.state.<i>.<key>``)."""
         attributes = {k: v for k, v in vars(self).items() if k in self._fitted_state}
         return attributes, _net_tensors(self.net_)
 
     def _cpu_net_params(self):
-        """The skorch arguments that describe the fitted net on the CPU, also where
-        the estimator's device does not exist here."""
+        """The skorch arguments of the fitted net, on the CPU (its device may be missing here)."""
         cpu = clone(self).set_params(device="cpu")
         return cpu._net_params(self.n_features_in_, self.n_components_)
 
@@ -555,7 +555,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Score of each sample.
         """
         check_is_fitted(self)
-        X = self._validate(X, reset=False)
+        X = self._validate_scored(X)
         _check_rows_observed(X, "score")
         scores = self._score_samples(X)
         return np.where(np.isnan(scores), -np.inf, scores)  # overflowed: the most anomalous

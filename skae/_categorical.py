@@ -10,9 +10,12 @@ softmax head in the output, trained with its cross-entropy. A missing entry
 (NaN, None, NaT, ``pd.NA``: what ``pd.isna`` finds) is a missing value: its whole
 block is missing, enters the encoder as the fill values (the categories' training
 frequencies) and is left out of the loss, as the missing-values feature does for
-a numeric entry. A category unseen in the first fit is treated as missing when
-transforming or scoring, as :class:`~sklearn.preprocessing.OneHotEncoder` with
-``handle_unknown="ignore"`` does; in a later ``partial_fit`` or warm-started
+a numeric entry. A category unseen in the first fit enters the encoder as missing
+when transforming or scoring, as :class:`~sklearn.preprocessing.OneHotEncoder`
+with ``handle_unknown="ignore"`` ignores it; a score counts it as observed, at
+the cross-entropy of the row's least probable known category (``_by_column``),
+so that a new category never makes a row look more typical; in a later
+``partial_fit`` or warm-started
 ``fit`` it is an error naming the column, since the network's heads are sized by
 the first fit's categories.
 
@@ -39,7 +42,7 @@ from sklearn.base import clone
 from sklearn.utils.validation import validate_data
 
 from ._distributed import _refuse_in_group
-from ._losses import _bernoulli_divergence, _by_column
+from ._losses import _bernoulli_divergence, _by_column, _unknown_marks
 from ._missing import _as_fill, _filled, _observed_entries
 from ._net import _cannot_continue, _run_chunks
 from ._validation import _Array
@@ -373,7 +376,7 @@ class _Categorical:
         categories = getattr(self, "categories_", None)
         return () if categories is None else tuple(len(c) for c in categories)
 
-    def _validate(self, X, **kwargs):
+    def _validate(self, X, *, unknown=np.nan, **kwargs):
         reset = kwargs.get("reset", True)
         # a fit that continues (partial_fit, warm_start) validates with
         # ensure_min_samples, which transform and the scores do not
@@ -430,7 +433,12 @@ class _Categorical:
             ]
             self.is_categorical_ = mask
         dtype = _float_dtype(table, X, ~mask)
-        return self._encoded(X, columns, dtype, training=training)
+        return self._encoded(X, columns, dtype, training=training, unknown=unknown)
+
+    def _validate_scored(self, X):
+        # a category unseen in training is marked, for the scores to count it
+        # as their least probable category (see _by_column), not as missing
+        return self._validate(X, reset=False, unknown=np.inf)
 
     def _check_same_columns(self, table):
         """In a fit that continues the network, ValueError unless
@@ -463,10 +471,11 @@ class _Categorical:
         names = getattr(self, "feature_names_in_", None)
         return int(j) if names is None else str(names[j])
 
-    def _encoded(self, X, columns, dtype, *, training):
+    def _encoded(self, X, columns, dtype, *, training, unknown=np.nan):
         """The network's input, of float ``dtype``, for the validated table ``X``:
         its numeric columns, then each categorical column (its values in
-        ``columns``) one-hot (NaN where missing or, unless ``training``, unknown)."""
+        ``columns``) one-hot (NaN where missing; unless ``training``, a category
+        unseen in training fills its block with ``unknown``)."""
         mask = self.is_categorical_
         numeric = X[:, ~mask]
         if numeric.dtype == object:
@@ -496,6 +505,8 @@ class _Categorical:
             block = np.zeros((len(X), len(categories)), dtype=dtype)
             block[np.flatnonzero(codes >= 0), codes[codes >= 0]] = 1
             block[codes < 0] = np.nan
+            if not np.isnan(unknown):
+                block[(codes < 0) & ~_is_missing(values)] = unknown
             blocks.append(block)
         return np.hstack(blocks)
 
@@ -596,13 +607,14 @@ class _Categorical:
         missing): a numeric column's squared error (Bernoulli divergence with a
         Bernoulli model), a categorical column's cross-entropy."""
         if not validated:
-            X = self._validate(X, reset=False)
+            X = self._validate_scored(X)
         numeric_order = np.flatnonzero(~self.is_categorical_)
         order = np.argsort(np.concatenate([numeric_order, np.flatnonzero(self.is_categorical_)]))
         fill, bernoulli = _as_fill(self), self._bernoulli_setting is not None
         sigmoid, widths = self._sigmoid_output, self._widths()
 
         def errors(module, x):
+            x, unknown = _unknown_marks(x)
             raw = module.decode(module.encode(_filled(x, fill))).to(x.dtype)
             target, observed = _observed_entries(x)
             if bernoulli:
@@ -613,7 +625,7 @@ class _Categorical:
                 )
             else:
                 terms = ((torch.sigmoid(raw) if sigmoid else raw) - target) ** 2
-            terms, observed = _by_column(terms, raw, target, observed, widths)
+            terms, observed = _by_column(terms, raw, target, observed, widths, unknown)
             if observed is not None:
                 terms = terms.masked_fill(~observed, float("nan"))
             return terms[:, torch.from_numpy(order).to(terms.device)]

@@ -100,22 +100,46 @@ def _negative_log_likelihood(raw, x, likelihood):
     return 0.5 * (x - raw) ** 2 + 0.5 * math.log(2 * math.pi)
 
 
-def _by_column(terms, raw, target, observed, categories):
+def _unknown_marks(x):
+    """``(x, unknown)``: a scored batch with the +inf that marks a category unseen
+    in training (in each entry of its one-hot block, see
+    ``_Categorical._validate_scored``) made NaN, as a missing entry enters the
+    encoder, and the mask of the marks (None where there are none). A numeric
+    entry is never infinite: validation refuses infinity."""
+    unknown = torch.isposinf(x)
+    if not unknown.any():
+        return x, None
+    return x.masked_fill(unknown, float("nan")), unknown
+
+
+def _by_column(terms, raw, target, observed, categories, unknown=None):
     """``(terms, observed)`` per original column: the elementwise ``terms`` (and
     ``observed`` mask, or None) of the numeric columns, which come first, followed
     by one column per categorical block of the widths ``categories``, whose term is
     the cross-entropy of the block's one-hot ``target`` (NaN already zeroed) under
     the softmax of its logits in ``raw``. Without ``categories``, ``terms`` and
-    ``observed`` themselves, so that a purely numeric loss is computed as before."""
+    ``observed`` themselves, so that a purely numeric loss is computed as before.
+
+    ``unknown`` (a mask of ``raw``'s shape, or None) marks the blocks of categories
+    unseen in training (see ``_unknown_marks``): such a column is observed, and its
+    term is the cross-entropy of the block's least probable category: an unseen
+    category is at least as surprising as any category the model knows."""
     if not categories:
         return terms, observed
     n_numeric = raw.shape[1] - sum(categories)
     columns, seen, start = [terms[:, :n_numeric]], [], n_numeric
     for width in categories:
         logits, onehot = raw[:, start : start + width], target[:, start : start + width]
-        columns.append((torch.logsumexp(logits, dim=1) - (logits * onehot).sum(dim=1))[:, None])
+        normalizer = torch.logsumexp(logits, dim=1)
+        entropy = normalizer - (logits * onehot).sum(dim=1)
         if observed is not None:
             seen.append(observed[:, start : start + 1])
+        if unknown is not None:
+            # an unknown category's NaN mark left its block unobserved
+            new = unknown[:, start : start + 1]
+            entropy = torch.where(new[:, 0], normalizer - logits.min(dim=1).values, entropy)
+            seen[-1] = seen[-1] | new
+        columns.append(entropy[:, None])
         start += width
     if observed is not None:
         observed = torch.cat([observed[:, :n_numeric], *seen], dim=1)

@@ -14,6 +14,7 @@ from ._losses import (
     _negative_log_likelihood,
     _NegativeELBO,
     _outside_unit_interval,
+    _unknown_marks,
 )
 from ._missing import _FILL_STATE, _as_fill, _filled, _observed_entries, _observed_total
 from ._modules import _ACTIVATIONS, _VariationalMLP
@@ -217,6 +218,7 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
         fill, widths = _as_fill(self), self._widths()
 
         def elbo(module, x):
+            x, unknown = _unknown_marks(x)
             # the network may compute in mixed precision; the sums are in x's dtype
             mean, log_var = (t.to(x.dtype) for t in module.posterior(_filled(x, fill)))
             std = torch.exp(0.5 * log_var)
@@ -228,7 +230,8 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
             for noise in draws.to(x.device):
                 raw = module.decode(mean + std * noise).to(x.dtype)
                 terms = _negative_log_likelihood(raw, x, self.likelihood)
-                log_likelihood -= _observed_total(*_by_column(terms, raw, x, observed, widths))
+                by_column = _by_column(terms, raw, x, observed, widths, unknown)
+                log_likelihood -= _observed_total(*by_column)
             score = log_likelihood / _SCORE_DRAWS - _kl_to_standard_normal(mean, log_var)
             if self.likelihood == "bernoulli":
                 score = score.masked_fill(outside, -float("inf"))

@@ -156,6 +156,31 @@ def test_unknown_categories_at_transform_are_missing():
     assert np.isfinite(est.score_samples(missing)).all()
 
 
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
+def test_an_unseen_category_is_scored_as_the_least_probable_known_one(cls):
+    # it was left out of the score as a missing entry: a detector took a row for
+    # more typical because its category was new, and a row with nothing else
+    # observed was refused as "every entry is NaN"
+    X = _table()
+    est = cls(**_FAST, categorical_features="from_dtype").fit(X)
+    unknown, missing = X.iloc[:5].copy(), X.iloc[:5].copy()
+    unknown["size"], missing["size"] = "XL", np.nan
+    # the encoder takes it as missing: the codes are the same
+    np.testing.assert_array_equal(est.transform(unknown), est.transform(missing))
+    assert not np.allclose(est.score_samples(unknown), est.score_samples(missing))
+    lonely = unknown.assign(a=np.nan, colour=np.nan, b=np.nan)
+    assert np.isfinite(est.score_samples(lonely)).all()
+    if hasattr(est, "predict"):
+        assert est.predict(lonely).shape == (5,)
+    if cls in (AutoencoderTransformer, AutoencoderOutlierDetector):
+        errors = reconstruction_error(est, unknown, per_feature=True)
+        expected = reconstruction_error(est, missing, per_feature=True)
+        np.testing.assert_array_equal(errors[:, :3], expected[:, :3])
+        # the cross-entropy of the least probable of K categories is at least log K
+        assert (errors[:, 3] >= np.log(2) - 1e-6).all()
+        np.testing.assert_allclose(-est.score_samples(unknown), errors.mean(axis=1), rtol=1e-6)
+
+
 def test_a_new_category_in_partial_fit_is_an_error_naming_the_column():
     X = _table()
     est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
