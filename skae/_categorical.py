@@ -71,7 +71,11 @@ class _CategoricalSpec:
     def accepts(self, value):
         if value is None or (isinstance(value, str) and value == "from_dtype"):
             return True
-        return isinstance(value, list | tuple | np.ndarray)
+        # HistGradientBoosting's array-likes: a pandas Index of names
+        # (X.select_dtypes("category").columns) or Series of bools too
+        return isinstance(value, list | tuple | np.ndarray) or (
+            hasattr(value, "__array__") and not isinstance(value, str | bytes)
+        )
 
     def __str__(self):
         return "None, 'from_dtype', or an array-like of bool, int or str"

@@ -219,11 +219,22 @@ class _Encoder:
         if isinstance(value, np.random.RandomState):
             algorithm, key, *rest = value.get_state()
             return {"random_state": [algorithm, key.tolist(), *rest]}
-        if isinstance(value, np.ndarray) and value.dtype == object:
-            if not all(isinstance(v, str) for v in value.flat):
-                raise TypeError(f"{name} holds objects other than strings.")
-            return {"strings": value.tolist()}
-        if isinstance(value, np.ndarray):
+        if not isinstance(value, np.ndarray) and hasattr(value, "__array__"):
+            # a pandas Index or Series (categorical_features, as HistGradientBoosting
+            # takes it): kept as its NumPy array
+            value = np.asarray(value)
+        if isinstance(value, np.ndarray) and value.dtype.kind in "OU":
+            items = value.tolist()
+            others = [v for v in items if not isinstance(v, str)] if value.ndim == 1 else [items]
+            if others:
+                raise TypeError(
+                    f"{name} holds an object of type {type(others[0]).__name__}: skae.save "
+                    "stores arrays of numbers, booleans or strings, one dimension for "
+                    "strings (fit on a categorical column cast with .astype(str), or store "
+                    "with pickle)."
+                )
+            return {"strings": items}
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
             self.tensors[name] = np.ascontiguousarray(value)
             return {"array": name}
         raise TypeError(f"{name} is a {type(value).__name__}, which skae.save cannot store.")
@@ -381,9 +392,9 @@ def save(estimator, path):
     Parameters
     ----------
     estimator : fitted skae estimator
-        AutoencoderTransformer, AutoencoderOutlierDetector, LinearAETransformer,
-        VAETransformer or VAEOutlierDetector. A custom ``module`` class is stored by name; loading
-        it needs ``trusted=[that class]``.
+        Any of skae's estimators. A custom ``module`` class is stored by name;
+        loading it needs ``trusted=[that class]``. An array-like parameter (a
+        pandas Index or Series) is stored as its NumPy array.
     path : str or path-like
         File to write, conventionally ending in ``.skae``.
 
@@ -392,7 +403,7 @@ def save(estimator, path):
     TypeError
         If the estimator is not one of skae's, or a parameter holds a value that
         cannot be stored without pickle (an object other than numbers, strings,
-        tuples, lists, dicts, classes and NumPy random states).
+        tuples, lists, dicts, arrays, classes and NumPy random states).
     ValueError
         If the estimator's parameters no longer describe its fitted network
         (changed with ``set_params`` after fitting), so the file could not load.

@@ -263,6 +263,39 @@ def test_save_and_load_keep_the_categories(tmp_path):
         est.transform(X))).all().all()  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        lambda X: X.columns[[1, 3]],  # a pandas Index
+        lambda X: pd.Series([False, True, False, True], index=X.columns),
+        lambda X: np.array(["colour", "size"]),  # NumPy strings: safetensors has no such dtype
+    ],
+    ids=["Index", "Series", "str-array"],
+)
+def test_categorical_features_as_histgradientboosting_takes_them_fits_and_saves(spec, tmp_path):
+    # an Index or a Series was refused as no array-like, and an array of strings
+    # failed skae.save in safetensors ('Unknown dtype "str32"')
+    X = _table()
+    est = AutoencoderTransformer(**_FAST, categorical_features=spec(X)).fit(X)
+    assert est.is_categorical_.tolist() == [False, True, False, True]
+    skae.save(est, tmp_path / "est.skae")
+    loaded = skae.load(tmp_path / "est.skae")
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+    np.testing.assert_array_equal(np.asarray(loaded.categorical_features), np.asarray(spec(X)))
+
+
+def test_categories_a_file_cannot_hold_are_refused_by_save_naming_the_way_out(tmp_path):
+    X = pd.DataFrame({"a": np.linspace(0, 1, 30), "band": pd.cut(np.arange(30), [-1, 10, 20, 30])})
+    est = AutoencoderTransformer(**_FAST, categorical_features=["band"]).fit(X)
+    with pytest.raises(
+        TypeError, match=r"categories_.0 holds an object of type Interval.*astype\(str\)"
+    ):
+        skae.save(est, tmp_path / "est.skae")
+    assert not (tmp_path / "est.skae").exists()
+    est.set_params(categorical_features=["band"]).fit(X.astype({"band": str}))
+    skae.save(est, tmp_path / "est.skae")
+
+
 def test_a_file_whose_categories_do_not_fit_the_heads_is_refused(tmp_path):
     est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(_table())
     path = tmp_path / "est.skae"
