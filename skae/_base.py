@@ -316,9 +316,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """Fit on validated ``X`` (rows weighted by ``sample_weight``, or None),
         continuing ``net_`` if ``resume`` (``incremental``: for ``partial_fit``)."""
         with _OnEveryRank() as ranks:  # this rank's rows: every rank raises if one fails
-            _check_rows_observed(X, "learn from")
+            _check_rows_observed(X, "learn from", sample_weight)
             if self._bernoulli_setting is not None:
-                _check_unit_interval(X, *self._bernoulli_setting)
+                _check_unit_interval(X, *self._bernoulli_setting, sample_weight)
         ranks.agree()
         merge = incremental and resume and hasattr(self, "fill_values_")
         self.fill_values_, self.n_observed_ = _fill_values(

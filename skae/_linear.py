@@ -461,7 +461,7 @@ class LinearAETransformer(_BaseAutoencoder):
                 self._refuse_missing_with_minibatch()
                 # as for the networks: a row of nothing observed would count as a
                 # sample (n_samples_seen_, the variances' divisor) and teach nothing
-                _check_rows_observed(X, "learn from")
+                _check_rows_observed(X, "learn from", sample_weight)
                 if sample_weight is not None:
                     # refused before the EM runs on them (a chunk after others may
                     # weigh 1 or less: what counts is the merged total)

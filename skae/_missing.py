@@ -80,13 +80,17 @@ def _has_missing(X):
     return False
 
 
-def _check_rows_observed(X, what):
+def _check_rows_observed(X, what, sample_weight=None):
     """Raise ValueError naming the first row of ``X`` in which nothing is observed:
-    such a row has nothing to ``what``."""
+    such a row has nothing to ``what``. A row of zero ``sample_weight`` counts for
+    nothing, whatever it holds, as if it were not there."""
     if not _has_missing(X):
         return
     for rows in _chunks(*X.shape):
-        empty = np.flatnonzero(np.isnan(_dense(X[rows])).all(axis=1))
+        empty = np.isnan(_dense(X[rows])).all(axis=1)
+        if sample_weight is not None:
+            empty &= sample_weight[rows] > 0
+        empty = np.flatnonzero(empty)
         if len(empty):
             raise ValueError(
                 f"row {rows.start + int(empty[0])} of X has no observed value (every "

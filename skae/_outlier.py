@@ -46,9 +46,11 @@ class _OutlierThreshold(OutlierMixin):
 
     def _fit_validated(self, X, sample_weight, *, resume, incremental):
         super()._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
-        scores = self._score_samples(X)
-        weights = np.ones(len(scores)) if sample_weight is None else sample_weight
-        scores, weights = _all_rows(scores), _all_rows(weights)
+        weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+        if not (weights > 0).all():
+            # a row of weight zero counts for nothing, and may have no score at all
+            X, weights = X[weights > 0], weights[weights > 0]
+        scores, weights = _all_rows(self._score_samples(X)), _all_rows(weights)
         if self.contamination == "auto":
             q1, q3 = (_quantile(scores, q, weights) for q in (0.25, 0.75))
             self.offset_ = float(q1 - 1.5 * (q3 - q1))

@@ -261,10 +261,14 @@ def _check_weights(sample_weight, X):
     return weights
 
 
-def _check_unit_interval(X, setting, alternative):
+def _check_unit_interval(X, setting, alternative, sample_weight=None):
     """Raise ValueError unless the observed values of ``X`` (NaN: missing) lie in
-    [0, 1], as ``setting`` needs."""
+    [0, 1], as ``setting`` needs; a row of zero ``sample_weight`` counts for
+    nothing, whatever it holds."""
     values = X.data if sp.issparse(X) else X
+    if sample_weight is not None and not (sample_weight > 0).all():
+        kept = sample_weight > 0
+        values = values[np.repeat(kept, np.diff(X.indptr))] if sp.issparse(X) else values[kept]
     # fmin and fmax skip NaN; a sparse matrix's implicit zeros lie in [0, 1]
     low = np.fmin.reduce(values, axis=None, initial=np.inf)
     high = np.fmax.reduce(values, axis=None, initial=-np.inf)

@@ -80,6 +80,31 @@ def test_rows_of_zero_weight_have_no_influence(key):
     assert not np.array_equal(a.transform(X), plain.transform(X))
 
 
+@pytest.mark.parametrize("key", [k for k in instance_ids() if not k.startswith("linear-mini")])
+def test_rows_of_zero_weight_may_hold_nothing_observed_or_values_outside_the_unit_interval(key):
+    # weight zero is the row removed, as in scikit-learn: fit refused an all-NaN
+    # row of weight zero as "no observed value", and a Bernoulli model a value 2.0
+    X = data(key)
+    weights = np.ones(len(X))
+    weights[::5] = 0.0
+    junk = X.copy()
+    junk[::5] = np.nan
+    junk[5, 0] = 2.0  # a row of weight zero, outside [0, 1] where observed
+    est = instance(key, random_state=0).fit(junk, sample_weight=weights)
+    clean = instance(key, random_state=0).fit(X, sample_weight=weights)
+    if key.startswith("linear"):
+        # fitted by EM, as any table with holes: to the closed form's fixed point
+        recon = [e.inverse_transform(e.transform(X)) for e in (est, clean)]
+        np.testing.assert_allclose(*recon, rtol=1e-4, atol=1e-6)
+    else:
+        # the rows' terms are zero, their holes the fill values: the same model
+        assert_same_outputs(outputs(est, X), outputs(clean, X), key)
+    # a row of positive weight is still checked
+    weights[0] = 1.0
+    with pytest.raises(ValueError, match="row 0 of X has no observed value"):
+        instance(key, random_state=0).fit(junk, sample_weight=weights)
+
+
 @pytest.mark.parametrize("key", [k for k in instance_ids() if not k.startswith("linear")])
 def test_the_scale_of_the_weights_does_not_matter_to_the_networks(key):
     X = data(key)
