@@ -597,9 +597,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return -self._reconstruction_errors(X)
 
     def _reconstruction_errors(self, X):
-        """Per-sample reconstruction error of validated ``X``: the Bernoulli
-        divergence for a Bernoulli model, else the squared error, averaged over
-        the features."""
+        """Per-sample reconstruction error of validated ``X``, averaged over the
+        features: the Bernoulli divergence for a Bernoulli model, else squared."""
         if self._bernoulli_setting is not None:
             fill = _as_fill(self)
             return _run_chunks(
@@ -636,6 +635,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.sparse = True
         tags.input_tags.allow_nan = True
+        tags.input_tags.positive_only = self._bernoulli_setting is not None  # [0, 1] in fact
         return tags
 
     # -- inference ------------------------------------------------------------

@@ -19,6 +19,7 @@ from ._instances import (
     imputer_ids,
     instance,
     instance_ids,
+    needs_unit_interval,
     public_estimator_classes,
 )
 
@@ -137,3 +138,11 @@ def test_convergence_warning_names_the_caller_s_line(kind):
     with pytest.warns(ConvergenceWarning) as record:
         est.fit([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
     assert [w.filename for w in record] == [__file__]
+
+
+@pytest.mark.parametrize("key", instance_ids())
+def test_a_bernoulli_model_declares_the_nonnegative_input_it_needs(key):
+    # loss="bce" and likelihood="bernoulli" refuse negative X in fit, as
+    # MultinomialNB does, which declares positive_only; they declared nothing
+    tags = instance(key).__sklearn_tags__()
+    assert tags.input_tags.positive_only == needs_unit_interval(key)
