@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseAutoencoder
@@ -48,6 +49,11 @@ from ._validation import (
     _Interval,
     _Options,
 )
+
+
+def _has_pca_model(estimator):
+    """Whether the estimator has PCA's model (``align=True``): its covariance."""
+    return estimator.align
 
 
 @_fill_doc(
@@ -866,6 +872,7 @@ class LinearAETransformer(_BaseAutoencoder):
 
     # -- the probabilistic PCA model ------------------------------------------
 
+    @available_if(_has_pca_model)
     def get_covariance(self):
         """Data covariance of the fitted probabilistic PCA model, as PCA's.
 
@@ -883,6 +890,7 @@ class LinearAETransformer(_BaseAutoencoder):
             self.components_, self.explained_variance_, self.noise_variance_, self.whiten
         )
 
+    @available_if(_has_pca_model)
     def get_precision(self):
         """Inverse of :meth:`get_covariance`, by the matrix inversion lemma.
 

@@ -543,3 +543,17 @@ def test_a_row_far_from_the_data_scores_minus_infinity_without_overflowing(dtype
     assert (scores[~np.array(finite)] == -np.inf).all()
     exact = lae.score_samples(far[:1].astype(np.float64))
     assert scores[0] == pytest.approx(exact[0], rel=1e-6)
+
+
+def test_the_covariance_is_offered_only_with_pca_s_model():
+    # a fitted align=False model advertised get_covariance and get_precision and
+    # then called itself "not fitted yet"; scikit-learn hides such methods
+    from sklearn.exceptions import NotFittedError
+
+    X = np.random.RandomState(0).randn(30, 5)
+    raw = LinearAETransformer(2, align=False, solver="lbfgs", max_iter=5).fit(X)
+    assert not hasattr(raw, "get_covariance") and not hasattr(raw, "get_precision")
+    aligned = LinearAETransformer(2)
+    with pytest.raises(NotFittedError):
+        aligned.get_covariance()
+    assert aligned.fit(X).get_precision().shape == (5, 5)
