@@ -118,7 +118,9 @@ default=None
         for a table with column names, else an array (of floats where every
         category is a float, as in a numeric array, else of objects). A category unseen
         in ``fit`` is treated as missing, and filled. A categorical column with
-        no observed value in ``fit`` is an error.
+        no observed value in ``fit`` is an error; one observed only in rows of
+        zero weight is an empty feature, as a numeric one is (dropped, or with
+        ``keep_empty_features`` filled with its first category).
 
     {training_parameters}
 
