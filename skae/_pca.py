@@ -283,14 +283,18 @@ def _precision(components, variances, noise, whiten):
     n_features = components.shape[1]
     if noise == 0:
         # with no noise the covariance has the components' rank: singular unless
-        # there is one per feature, each of a variance above round-off (the data's
-        # rank is at most n_samples - 1, and the last variance is then some 1e-31,
-        # whose inverse is round-off too, not an error)
-        floor = np.finfo(np.float64).eps * n_features * np.max(variances, initial=0)
+        # there is one per feature; and where the data's rank is short of them (n
+        # samples span n - 1 directions), the last variances are round-off (some
+        # 1e-31) whose inverse is round-off too, not an error: the product with
+        # the covariance then is no identity
+        covariance = _covariance(components, variances, noise, whiten)
         try:
-            if len(components) < n_features or not (np.asarray(variances) > floor).all():
+            if len(components) < n_features:
                 raise np.linalg.LinAlgError
-            return np.linalg.inv(_covariance(components, variances, noise, whiten))
+            precision = np.linalg.inv(covariance)
+            if not np.allclose(covariance @ precision, np.eye(n_features), atol=1e-6):
+                raise np.linalg.LinAlgError
+            return precision
         except np.linalg.LinAlgError:
             raise ValueError(
                 "The probabilistic PCA model is degenerate: the training data has no "

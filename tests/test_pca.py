@@ -63,3 +63,8 @@ def test_no_noise_and_fewer_directions_than_features_have_no_likelihood(shape):
     full = np.random.RandomState(0).randn(40, 8)
     est = LinearAETransformer().fit(full)
     np.testing.assert_allclose(est.get_covariance() @ est.get_precision(), np.eye(8), atol=1e-10)
+    # a real direction of small variance (a feature in small units) is no round-off
+    full[:, 7] *= 1e-8
+    np.testing.assert_allclose(
+        LinearAETransformer().fit(full).score(full), PCA().fit(full).score(full), rtol=1e-9
+    )
