@@ -74,22 +74,24 @@ def reconstruction_error(estimator, X, *, per_feature=False):
     >>> bool(np.allclose(per_feature.mean(axis=1), reconstruction_error(pca, X)))
     True
     """
-    if getattr(_last_step(estimator), "categories_", None) is not None:
-        # a skae estimator with categorical columns: a categorical column's error
-        # is its cross-entropy, which the estimator computes from its logits; its
-        # categories cannot be subtracted, so a Pipeline's inverse does not serve
+    # a skae estimator with categorical columns reconstructs at the last step: a
+    # categorical column's error is its cross-entropy, which the estimator computes
+    # from its logits, since categories cannot be subtracted
+    categorical = getattr(_last_step(estimator), "categories_", None) is not None
+    for method in ("transform", "inverse_transform"):
+        reconstructs = _last_step(estimator) if categorical else estimator
+        if not hasattr(reconstructs, method):
+            raise TypeError(
+                f"{type(reconstructs).__name__} has no {method} method, so it has no "
+                "reconstruction error; use an estimator (or a Pipeline of steps) that "
+                "has both transform and inverse_transform."
+            )
+    if categorical:
         while hasattr(estimator, "steps"):
             X = estimator[:-1].transform(X) if len(estimator) > 1 else X
             estimator = estimator[-1]
         errors = estimator._column_errors(X)
         return errors if per_feature else _observed_mean(errors, 0)
-    for method in ("transform", "inverse_transform"):
-        if not hasattr(estimator, method):
-            raise TypeError(
-                f"{type(estimator).__name__} has no {method} method, so it has no "
-                "reconstruction error; use an estimator (or a Pipeline of steps) that "
-                "has both transform and inverse_transform."
-            )
     if sp.issparse(X):
         X = X.tocsr()  # COO and others cannot be sliced by rows
     elif not hasattr(X, "shape"):

@@ -250,6 +250,11 @@ def test_a_pipeline_ending_in_categories_is_measured_where_its_last_step_reconst
     grid = {"autoencodertransformer__n_components": [1, 2]}
     search = GridSearchCV(make_pipeline(est), grid, scoring=reconstruction_scorer, cv=2)
     assert np.isfinite(search.fit(X).cv_results_["mean_test_score"]).all()
+    # an imputer has no inverse: no reconstruction error, alone or in a Pipeline
+    imputer = AutoencoderImputer(**_FAST, categorical_features="from_dtype").fit(X)
+    for fitted in (imputer, make_pipeline(imputer)):
+        with pytest.raises(TypeError, match="AutoencoderImputer has no inverse_transform"):
+            reconstruction_error(fitted, X)
 
 
 def test_save_and_load_keep_the_categories(tmp_path):
