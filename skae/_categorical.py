@@ -13,8 +13,9 @@ frequencies) and is left out of the loss, as the missing-values feature does for
 a numeric entry. A category unseen in the first fit enters the encoder as missing
 when transforming or scoring, as :class:`~sklearn.preprocessing.OneHotEncoder`
 with ``handle_unknown="ignore"`` ignores it; a score counts it as observed, at
-the cross-entropy of the row's least probable known category (``_by_column``),
-so that a new category never makes a row look more typical; in a later
+the cross-entropy of the row's least probable known category and at least that
+of a category never seen in training (``_new_category_surprise``), so that a new
+category does not make a row look more typical; in a later
 ``partial_fit`` or warm-started
 ``fit`` it is an error naming the column, since the network's heads are sized by
 the first fit's categories.
@@ -439,6 +440,17 @@ class _Categorical:
         dtype = _float_dtype(table, X, ~mask)
         return self._encoded(X, columns, dtype, training=training, unknown=unknown)
 
+    def _new_category_surprise(self):
+        """Per categorical column, what a category unseen in training costs a score
+        at least: ``log(n + K + 1)`` nats for a column observed in ``n`` (weighted)
+        training rows with ``K`` categories, the cross-entropy of the probability
+        that add-one smoothing with one category more gives a category never seen,
+        below that of any category seen once. So a new category costs something
+        also where the row's least probable known one costs nothing (``K = 1``)."""
+        widths = np.array(self._widths())
+        first = int((~self.is_categorical_).sum()) + np.cumsum(widths) - widths
+        return torch.from_numpy(np.log(self.n_observed_[first] + widths + 1))
+
     def _validate_scored(self, X):
         # a category unseen in training is marked, for the scores to count it
         # as their least probable category (see _by_column), not as missing
@@ -616,6 +628,7 @@ class _Categorical:
         order = np.argsort(np.concatenate([numeric_order, np.flatnonzero(self.is_categorical_)]))
         fill, bernoulli = _as_fill(self), self._bernoulli_setting is not None
         sigmoid, widths = self._sigmoid_output, self._widths()
+        surprise = self._new_category_surprise()
 
         def errors(module, x):
             x, unknown = _unknown_marks(x)
@@ -629,7 +642,9 @@ class _Categorical:
                 )
             else:
                 terms = ((torch.sigmoid(raw) if sigmoid else raw) - target) ** 2
-            terms, observed = _by_column(terms, raw, target, observed, widths, unknown)
+            terms, observed = _by_column(
+                terms, raw, target, observed, widths, unknown, surprise.to(raw)
+            )
             if observed is not None:
                 terms = terms.masked_fill(~observed, float("nan"))
             return terms[:, torch.from_numpy(order).to(terms.device)]

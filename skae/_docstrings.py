@@ -148,8 +148,9 @@ default=None
         first fit (``categories_``) is an input of the network and an output of
         a softmax head trained with cross-entropy; a missing entry (NaN, None,
         ``pd.NA``) is a missing value, and a category unseen in the first fit is
-        treated as one when transforming, scored as the row's least probable
-        known category (so a new category never makes a row look more typical),
+        treated as one when transforming, scored as at least as improbable as
+        the row's least probable known category and as a category never seen
+        in training (so a new category does not make a row look more typical),
         and an error in a continuing ``partial_fit`` or ``warm_start`` fit. Each
         original column counts once
         in the loss and in ``score_samples``: a categorical column by its

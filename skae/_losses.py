@@ -112,7 +112,7 @@ def _unknown_marks(x):
     return x.masked_fill(unknown, float("nan")), unknown
 
 
-def _by_column(terms, raw, target, observed, categories, unknown=None):
+def _by_column(terms, raw, target, observed, categories, unknown=None, surprise=None):
     """``(terms, observed)`` per original column: the elementwise ``terms`` (and
     ``observed`` mask, or None) of the numeric columns, which come first, followed
     by one column per categorical block of the widths ``categories``, whose term is
@@ -122,13 +122,13 @@ def _by_column(terms, raw, target, observed, categories, unknown=None):
 
     ``unknown`` (a mask of ``raw``'s shape, or None) marks the blocks of categories
     unseen in training (see ``_unknown_marks``): such a column is observed, and its
-    term is the cross-entropy of the block's least probable category: an unseen
-    category is at least as surprising as any category the model knows."""
+    term is the cross-entropy of the block's least probable category, or the
+    block's ``surprise`` (a tensor of one value per block) where that is larger."""
     if not categories:
         return terms, observed
     n_numeric = raw.shape[1] - sum(categories)
     columns, seen, start = [terms[:, :n_numeric]], [], n_numeric
-    for width in categories:
+    for block, width in enumerate(categories):
         logits, onehot = raw[:, start : start + width], target[:, start : start + width]
         normalizer = torch.logsumexp(logits, dim=1)
         entropy = normalizer - (logits * onehot).sum(dim=1)
@@ -137,7 +137,8 @@ def _by_column(terms, raw, target, observed, categories, unknown=None):
         if unknown is not None:
             # an unknown category's NaN mark left its block unobserved
             new = unknown[:, start : start + 1]
-            entropy = torch.where(new[:, 0], normalizer - logits.min(dim=1).values, entropy)
+            least = (normalizer - logits.min(dim=1).values).clamp_min(surprise[block])
+            entropy = torch.where(new[:, 0], least, entropy)
             seen[-1] = seen[-1] | new
         columns.append(entropy[:, None])
         start += width

@@ -219,6 +219,7 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
 
         def elbo(module, x):
             x, unknown = _unknown_marks(x)
+            surprise = None if unknown is None else self._new_category_surprise().to(x)
             # the network may compute in mixed precision; the sums are in x's dtype
             mean, log_var = (t.to(x.dtype) for t in module.posterior(_filled(x, fill)))
             std = torch.exp(0.5 * log_var)
@@ -230,7 +231,7 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
             for noise in draws.to(x.device):
                 raw = module.decode(mean + std * noise).to(x.dtype)
                 terms = _negative_log_likelihood(raw, x, self.likelihood)
-                by_column = _by_column(terms, raw, x, observed, widths, unknown)
+                by_column = _by_column(terms, raw, x, observed, widths, unknown, surprise)
                 log_likelihood -= _observed_total(*by_column)
             score = log_likelihood / _SCORE_DRAWS - _kl_to_standard_normal(mean, log_var)
             if self.likelihood == "bernoulli":

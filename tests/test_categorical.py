@@ -176,9 +176,14 @@ def test_an_unseen_category_is_scored_as_the_least_probable_known_one(cls):
         errors = reconstruction_error(est, unknown, per_feature=True)
         expected = reconstruction_error(est, missing, per_feature=True)
         np.testing.assert_array_equal(errors[:, :3], expected[:, :3])
-        # the cross-entropy of the least probable of K categories is at least log K
-        assert (errors[:, 3] >= np.log(2) - 1e-6).all()
+        # at least the cost of a category never seen in the column's 30 rows
+        assert (errors[:, 3] >= np.log(30 + 2 + 1) - 1e-6).all()
         np.testing.assert_allclose(-est.score_samples(unknown), errors.mean(axis=1), rtol=1e-6)
+    # also where the column had one category, whose own cross-entropy is zero
+    single = X.assign(size="S")
+    est = cls(**_FAST, categorical_features="from_dtype").fit(single)
+    new = single.iloc[:5].assign(size="XL")
+    assert (est.score_samples(new) < est.score_samples(single.iloc[:5])).all()
 
 
 def test_a_new_category_in_partial_fit_is_an_error_naming_the_column():
