@@ -598,7 +598,7 @@ class _Categorical:
             # an array of floats where the categories are floats (a numeric array's
             # columns), as an imputer keeps its input's dtype; else objects
             floats = all(c.dtype.kind == "f" for c in self.categories_)
-            dtype = np.result_type(decoded, *self.categories_) if floats else object
+            dtype = decoded.dtype if floats else object
             table = np.empty((len(decoded), len(mask)), dtype=dtype)
             for j, values in columns.items():
                 table[:, j] = values

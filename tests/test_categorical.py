@@ -621,5 +621,9 @@ def test_categories_of_a_numeric_array_come_back_in_its_float_dtype(dtype):
     np.testing.assert_array_equal(filled[1:, 0], X[1:, 0])
     est = AutoencoderTransformer(**_FAST, categorical_features=[0]).fit(X)
     assert est.inverse_transform(est.transform(X)).dtype == dtype
+    # in the dtype of the codes, or of the table to fill, whatever the fit's
+    other = np.float32 if dtype == np.float64 else np.float64
+    assert est.inverse_transform(est.transform(X).astype(other)).dtype == other
+    assert imputer.transform(X.astype(other)).dtype == other
     imputer = AutoencoderImputer(**_FAST, categorical_features=[0])
     check_transformer_preserve_dtypes("imputer", imputer)
