@@ -207,7 +207,11 @@ default=None
     reconstruction_sampling = None
 
     _parameter_rules = {
-        "missing_values": [_Instance(numbers.Real, name="a number or np.nan")],
+        # a number NumPy compares with (ints within 64 bits), or a float: NaN
+        "missing_values": [
+            _Interval(numbers.Real, None, None),
+            _Instance(float, np.floating, name="np.nan"),
+        ],
         "noise": [_Interval(numbers.Real, 0, 1, closed="left")],
         "sample_posterior": [_BOOLEAN],
         "add_indicator": [_BOOLEAN],
@@ -288,7 +292,7 @@ default=None
 
     def _nan_holes(self):
         value = self.missing_values
-        return isinstance(value, numbers.Real) and bool(np.isnan(value))
+        return isinstance(value, numbers.Real) and value != value  # NaN alone is not itself
 
     def _validate(self, X, **kwargs):
         """``X`` as a float array with NaN at its missing entries (a new array

@@ -56,6 +56,7 @@ def test_hidden_layer_sizes_must_be_a_sequence(sizes):
         ("AutoencoderTransformer", "n_components"),
         ("VAETransformer", "beta"),
         ("AutoencoderImputer", "alpha"),
+        ("AutoencoderImputer", "missing_values"),
     ],
 )
 def test_an_int_beyond_64_bits_is_refused_by_name_not_overflowed_in_fit(estimator, name):
