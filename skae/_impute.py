@@ -12,7 +12,7 @@ from ._autoencoder import AutoencoderTransformer
 from ._categorical import _validated_numbers
 from ._distributed import _refuse_in_group
 from ._docstrings import _fill_doc
-from ._net import _draw_seed
+from ._net import _draw_seed, _normalized_weights
 from ._validation import _BOOLEAN, _NONE, _Array, _Fitted, _Instance, _Interval, _ListOf
 
 
@@ -128,7 +128,12 @@ default=None
     ----------
     mean_ : ndarray of shape (`n_features_in_`,)
         Weighted mean of each feature's observed training values (0 for an
-        empty feature), which standardizes it for the network.
+        empty feature), which standardizes it for the network; over
+        ``partial_fit`` calls, of every chunk so far.
+
+    var_ : ndarray of shape (`n_features_in_`,)
+        Weighted variance of each feature's observed training values (0 for an
+        empty feature), as StandardScaler's.
 
     scale_ : ndarray of shape (`n_features_in_`,)
         Weighted standard deviation of each feature's observed training values
@@ -158,7 +163,9 @@ default=None
     squared error, ``noise_type="missing"``). ``transform`` returns the filled
     table, so it has no ``inverse_transform`` nor ``score_samples``; its codes
     are those of an :class:`AutoencoderTransformer` fitted alike. ``partial_fit``
-    continues training with the standardization of the first call.
+    continues training on each chunk standardized by the moments of every chunk
+    so far, merged as StandardScaler's ``partial_fit`` merges them (a feature
+    empty in the first chunks is standardized once it has values).
 
     See Also
     --------
@@ -220,6 +227,7 @@ default=None
 
     _fitted_state = {
         "mean_": _Array("_n_inputs"),
+        "var_": _Array("_n_inputs"),
         "scale_": _Array("_n_inputs"),
         "indicator_features_": _Fitted(_NONE, _ListOf(_Interval(numbers.Integral, 0, None))),
     }
@@ -328,11 +336,6 @@ default=None
             "AutoencoderImputer does not train across the ranks of a process group "
             "(each rank would standardize by its own shard); fit it in one process."
         )
-        if not (incremental and resume):
-            self.mean_, self.scale_ = _observed_moments(X, sample_weight)
-            # one-hot inputs stay as they are: their outputs are a softmax's logits
-            one_hot = np.arange(X.shape[1]) >= self.n_features_in_ - len(self._widths())
-            self.mean_[one_hot], self.scale_[one_hot] = 0.0, 1.0
         holes = np.isnan(X)
         # the indicator's features are those with a hole in any row of X, as
         # MissingIndicator's; over a partial_fit stream, in any chunk so far
@@ -347,6 +350,15 @@ default=None
         if not rows.all():
             X = X[rows]
             sample_weight = None if sample_weight is None else sample_weight[rows]
+        # each feature's moments over every row so far (a partial_fit stream's
+        # chunks merged, as StandardScaler's), weighted as the fill values are
+        previous = (self.n_observed_, self.mean_, self.var_) if incremental and resume else None
+        self.mean_, self.var_, self.scale_ = _observed_moments(
+            X, _normalized_weights(sample_weight), previous
+        )
+        # one-hot inputs stay as they are: their outputs are a softmax's logits
+        one_hot = np.arange(X.shape[1]) >= self.n_features_in_ - len(self._widths())
+        self.mean_[one_hot], self.var_[one_hot], self.scale_[one_hot] = 0.0, 1.0, 1.0
         super()._fit_validated(
             self._standardized(X), sample_weight, resume=resume, incremental=incremental
         )
@@ -498,8 +510,11 @@ default=None
         if (
             not (np.isfinite(self.mean_).all() and np.isfinite(self.scale_).all())
             or (self.scale_ <= 0).any()
+            or not (self.var_ >= 0).all()
         ):
-            raise ValueError("mean_ must be finite and scale_ finite and positive.")
+            raise ValueError(
+                "mean_ must be finite, var_ not negative and scale_ finite and positive."
+            )
         features = self.indicator_features_
         if (features is None) == self.add_indicator or (
             features is not None
@@ -517,22 +532,33 @@ default=None
         return tags
 
 
-def _observed_moments(X, sample_weight):
-    """Each feature's weighted mean and standard deviation over its observed
-    values: 0 and 1 for a feature with none, and a scale of 1 for a constant one
-    (a spread within rounding of its mean, the bound of scikit-learn's scalers)."""
-    weights = np.ones(len(X)) if sample_weight is None else sample_weight
+def _observed_moments(X, weights, previous=None):
+    """``(mean, var, scale)``: each feature's weighted mean and variance over its
+    observed values, merged after ``previous`` (the weight behind each feature's
+    moments of the chunks before, their means and variances), and the scale that
+    standardizes it: 0, 0 and 1 for a feature with none, and a scale of 1 for a
+    constant one (a spread within rounding of its mean, the bound of
+    scikit-learn's scalers)."""
+    weights = np.ones(len(X)) if weights is None else weights
     # a row of weight zero counts for nothing, whatever it holds
     observed = ~np.isnan(X) & (weights > 0)[:, None]
     values = np.where(observed, X, 0.0).astype(np.float64)
+    seen, old_mean, old_var = (0.0, 0.0, 0.0) if previous is None else previous
     # in units of each feature's largest magnitude: no square overflows (values
     # of 1e155) and no spread is lost below a fixed floor (values of 1e-18)
     unit = np.abs(values).max(axis=0, initial=0.0)
+    unit = np.fmax(unit, np.fmax(np.abs(old_mean), np.sqrt(old_var)))
     unit[unit == 0] = 1.0
     values /= unit
     totals = weights @ observed
     mean = np.divide(weights @ values, totals, out=np.zeros(X.shape[1]), where=totals > 0)
     spread = weights @ np.where(observed, values - mean, 0.0) ** 2
-    scale = np.sqrt(np.divide(spread, totals, out=np.zeros(X.shape[1]), where=totals > 0))
-    constant = ~(scale > observed.sum(axis=0) * np.finfo(np.float64).eps * np.abs(mean))
-    return mean * unit, np.where(constant, 1.0, scale * unit)
+    # merged with the chunks before (Chan, Golub and LeVeque's pairwise update)
+    merged = seen + totals
+    share = np.divide(totals, merged, out=np.zeros(X.shape[1]), where=merged > 0)
+    delta = mean - old_mean / unit
+    mean = old_mean / unit + delta * share
+    spread += seen * (old_var / unit**2) + delta**2 * seen * share
+    std = np.sqrt(np.divide(spread, merged, out=np.zeros(X.shape[1]), where=merged > 0))
+    constant = ~(std > (observed.sum(axis=0) + seen) * np.finfo(np.float64).eps * np.abs(mean))
+    return mean * unit, (std * unit) ** 2, np.where(constant, 1.0, std * unit)

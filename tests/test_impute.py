@@ -260,3 +260,29 @@ def test_a_constant_feature_has_a_scale_of_one():
     imputer = AutoencoderImputer(**FAST).fit(X)
     np.testing.assert_array_equal(imputer.scale_[:2], [1.0, 1.0])
     np.testing.assert_allclose(imputer.mean_[:2], [3e-18, 7.0])
+
+
+def test_a_stream_standardizes_by_the_moments_of_every_chunk_so_far():
+    # the first chunk's standardization was kept for good: a feature with no value
+    # in it kept a scale of 1 for values of thousands, and every fill collapsed
+    rng = np.random.default_rng(0)
+    X = _holes(rng.normal(size=(120, 3)) * [1.0, 10.0, 1000.0] + [0.0, 5.0, 4000.0])
+    X[:40, 2] = np.nan
+    weights = rng.random(120) + 0.5
+    chunks = (slice(0, 40), slice(40, 90), slice(90, 120))
+    for rows in chunks:  # each call's weights average 1, as a fit counts them
+        weights[rows] /= weights[rows].mean()
+    imputer = AutoencoderImputer(**FAST)
+    for rows in chunks:
+        imputer.partial_fit(X[rows], sample_weight=weights[rows])
+    for j in range(3):
+        observed = ~np.isnan(X[:, j])
+        x, w = X[observed, j], weights[observed]
+        mean = np.average(x, weights=w)
+        np.testing.assert_allclose(imputer.mean_[j], mean, rtol=1e-10)
+        np.testing.assert_allclose(
+            imputer.var_[j], np.average((x - mean) ** 2, weights=w), rtol=1e-10
+        )
+    np.testing.assert_allclose(imputer.scale_, np.sqrt(imputer.var_))
+    fills = imputer.transform(X)[:, 2][np.isnan(X[:, 2])]
+    assert np.abs(fills - 4000).max() < 5000
