@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._distributed import _check_launched_alone, _OnEveryRank, _shared_seeds
 from ._losses import _bernoulli_divergence
-from ._missing import _as_fill, _check_fill_state, _check_rows_observed, _filled
+from ._missing import _as_fill, _check_fill_state, _check_rows_observed, _filled, _hide_unobserved
 from ._net import (
     _AutoencoderNet,
     _cannot_continue,
@@ -310,7 +310,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _validate_scored(self, X):
         """``X`` validated for a score, as ``transform`` takes it."""
-        return self._validate(X, reset=False)
+        return _hide_unobserved(self, self._validate(X, reset=False))
 
     def _fit_validated(self, X, sample_weight, *, resume, incremental):
         """Fit on validated ``X`` (rows weighted by ``sample_weight``, or None),
@@ -510,7 +510,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Codes, in the float dtype of ``X``.
         """
         check_is_fitted(self)
-        return self._encode(self._validate(X, reset=False))
+        return self._encode(_hide_unobserved(self, self._validate(X, reset=False)))
 
     def inverse_transform(self, X):
         """Decode codes back to the input space.

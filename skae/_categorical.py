@@ -44,7 +44,7 @@ from sklearn.utils.validation import validate_data
 
 from ._distributed import _refuse_in_group
 from ._losses import _bernoulli_divergence, _by_column, _unknown_marks
-from ._missing import _as_fill, _filled, _observed_entries
+from ._missing import _as_fill, _filled, _hide_unobserved, _observed_entries
 from ._net import _cannot_continue, _run_chunks
 from ._validation import _Array
 
@@ -454,7 +454,7 @@ class _Categorical:
     def _validate_scored(self, X):
         # a category unseen in training is marked, for the scores to count it
         # as their least probable category (see _by_column), not as missing
-        return self._validate(X, reset=False, unknown=np.inf)
+        return _hide_unobserved(self, self._validate(X, reset=False, unknown=np.inf))
 
     def _check_same_columns(self, table):
         """In a fit that continues the network, ValueError unless

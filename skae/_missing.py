@@ -80,6 +80,20 @@ def _has_missing(X):
     return False
 
 
+def _hide_unobserved(estimator, X):
+    """Validated ``X`` at inference, the features never observed in training made
+    missing (in a copy): the network learned nothing of them, neither the weights
+    that read them nor the output that reconstructs them, so that what they hold
+    now would move the codes and the scores by untrained weights. A sparse
+    matrix's implicit zeros are observed, so it has no such feature to hide."""
+    counts = getattr(estimator, "n_observed_", None)
+    if counts is None or sp.issparse(X) or counts.all():
+        return X
+    X = X.copy()
+    X[:, counts == 0] = np.nan
+    return X
+
+
 def _check_rows_observed(X, what, sample_weight=None):
     """Raise ValueError naming the first row of ``X`` in which nothing is observed:
     such a row has nothing to ``what``. A row of zero ``sample_weight`` counts for
