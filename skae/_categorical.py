@@ -419,7 +419,9 @@ class _Categorical:
             if not mask.any():
                 # no categorical column: the data is numeric, validated as such
                 self.is_categorical_ = self.categories_ = None
-                return super()._validate(table, **kwargs)
+                return _validated_numbers(
+                    lambda: super(_Categorical, self)._validate(table, **kwargs), table
+                )
             _refuse_in_group(
                 "categorical_features is not supported in a process group yet: each rank "
                 "would record the categories of its own rows. Encode the categories "
@@ -499,10 +501,17 @@ class _Categorical:
         try:
             numeric = numeric.astype(dtype)
         except (TypeError, ValueError) as error:
-            raise ValueError(
-                f"X has a non-numeric value in a column not in categorical_features "
-                f"({error}); list that column in categorical_features."
-            ) from None
+            for j in np.flatnonzero(~mask):
+                for value in X[:, j]:
+                    try:
+                        float(value)
+                    except (TypeError, ValueError):
+                        raise ValueError(
+                            f"column {self._column_name(j)} of X holds {value!r}, which is "
+                            "not a number and not in categorical_features; list the column "
+                            "there, or encode it."
+                        ) from error
+            raise
         if np.isinf(numeric).any():
             raise ValueError("Input X contains infinity or a value too large for dtype.")
         blocks = [numeric]

@@ -133,7 +133,7 @@ def test_names_without_column_names_are_an_error():
 
 
 def test_a_string_column_not_listed_is_an_error_naming_the_fix():
-    with pytest.raises(ValueError, match="list that column in categorical_features"):
+    with pytest.raises(ValueError, match=r"column 3 of X holds .* not in categorical_features"):
         AutoencoderTransformer(**_FAST, categorical_features=[1]).fit(_table().to_numpy())
 
 
@@ -604,6 +604,15 @@ def test_a_column_of_strings_left_numeric_is_named_with_the_way_out(make):
         make().fit(table)
     with pytest.raises(ValueError, match=r"column 1 of X holds 'x'.*categorical_features"):
         make().fit(table.to_numpy())
+    # and with categorical_features that name no column, or not that one
+    for spec in ([], [False, False], "from_dtype"):
+        with pytest.raises(ValueError, match=r"column (1|'town') of X holds 'x'.*categorical"):
+            make().set_params(categorical_features=spec).fit(
+                table.to_numpy() if spec == "from_dtype" else table
+            )
+    other = table.assign(size=["S", "L", "S", "L"])
+    with pytest.raises(ValueError, match=r"column 'town' of X holds 'x'.*categorical_features"):
+        make().set_params(categorical_features=["size"]).fit(other)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
