@@ -132,20 +132,23 @@ default=None
 
     Attributes
     ----------
-    mean_ : ndarray of shape (`n_features_in_`,)
+    mean_ : ndarray of shape (n_inputs,)
         Weighted mean of each feature's observed training values (0 for an
         empty feature), which standardizes it for the network; over
-        ``partial_fit`` calls, of every chunk so far.
+        ``partial_fit`` calls, of every chunk so far. ``n_inputs`` is
+        ``n_features_in_``, or with categorical columns the network's inputs:
+        the numeric features, then one per category (0 there).
 
-    var_ : ndarray of shape (`n_features_in_`,)
-        Weighted variance of each feature's observed training values (0 for an
-        empty feature), as StandardScaler's.
-
-    scale_ : ndarray of shape (`n_features_in_`,)
+    std_ : ndarray of shape (n_inputs,)
         Weighted standard deviation of each feature's observed training values
-        (1 where it is 0, or the feature is empty).
+        (0 for an empty feature; 1 at a one-hot input); over ``partial_fit``
+        calls, of every chunk so far.
 
-    imputation_std_ : ndarray of shape (`n_features_in_`,)
+    scale_ : ndarray of shape (n_inputs,)
+        ``std_``, but 1 where the feature is constant (a spread within rounding
+        of its mean) or empty: what standardizes it.
+
+    imputation_std_ : ndarray of shape (n_inputs,)
         The network's error on an entry it fills, per feature in standardized
         units (multiply by ``scale_``): the root mean squared error of its fills
         of observed training entries hidden at the rate ``noise``, measured once
@@ -179,8 +182,9 @@ default=None
     table, so it has no ``inverse_transform`` nor ``score_samples``; its codes
     are those of an :class:`AutoencoderTransformer` fitted alike. ``partial_fit``
     continues training on each chunk standardized by the moments of every chunk
-    so far, merged as StandardScaler's ``partial_fit`` merges them (a feature
-    empty in the first chunks is standardized once it has values).
+    so far, merged pairwise as StandardScaler's ``partial_fit`` merges them, each
+    call's weights averaging 1 as the fill values count them (a feature empty in
+    the first chunks is standardized once it has values).
 
     See Also
     --------
@@ -242,7 +246,7 @@ default=None
 
     _fitted_state = {
         "mean_": _Array("_n_inputs"),
-        "var_": _Array("_n_inputs"),
+        "std_": _Array("_n_inputs"),
         "scale_": _Array("_n_inputs"),
         "imputation_std_": _Array("_n_inputs"),
         "indicator_features_": _Fitted(_NONE, _ListOf(_Interval(numbers.Integral, 0, None))),
@@ -367,16 +371,19 @@ default=None
             X = X[rows]
             sample_weight = None if sample_weight is None else sample_weight[rows]
         # each feature's moments over every row so far (a partial_fit stream's
-        # chunks merged, as StandardScaler's), weighted as the fill values are
-        previous = (self.n_observed_, self.mean_, self.var_) if incremental and resume else None
-        self.mean_, self.var_, self.scale_ = _observed_moments(
+        # chunks merged pairwise), each call's rows weighted as its fill values are
+        previous = (self.n_observed_, self.mean_, self.std_) if incremental and resume else None
+        self.mean_, self.std_, self.scale_ = _observed_moments(
             X, _normalized_weights(sample_weight), previous
         )
         # one-hot inputs stay as they are: their outputs are a softmax's logits
         one_hot = self._one_hot_inputs()
-        self.mean_[one_hot], self.var_[one_hot], self.scale_[one_hot] = 0.0, 1.0, 1.0
+        self.mean_[one_hot], self.std_[one_hot], self.scale_[one_hot] = 0.0, 1.0, 1.0
         standardized = self._standardized(X)
         super()._fit_validated(standardized, sample_weight, resume=resume, incremental=incremental)
+        # a numeric hole enters the network as its feature's mean, 0 in the units
+        # of every chunk so far (the base's running mean mixes each chunk's units)
+        self.fill_values_[~one_hot] = 0.0
         self.imputation_std_ = self._imputation_std(standardized, sample_weight)
         self.indicator_features_ = features.tolist() if self.add_indicator else None
 
@@ -406,7 +413,8 @@ default=None
         for rows in _chunks(*standardized.shape):
             chunk = standardized[rows]
             masked = chunk.copy()
-            hidden = self._hide(masked, rng) & ~np.isnan(chunk)
+            # rows of weight zero count for nothing, whatever their fills' errors
+            hidden = self._hide(masked, rng) & ~np.isnan(chunk) & (weights[rows] > 0)[:, None]
             fills = self._decode(self._encode(masked))
             errors = np.where(hidden, fills - np.nan_to_num(chunk), 0.0) ** 2
             totals = totals + weights[rows] @ hidden
@@ -563,11 +571,12 @@ default=None
         if (
             not (np.isfinite(self.mean_).all() and np.isfinite(self.scale_).all())
             or (self.scale_ <= 0).any()
-            or not (self.var_ >= 0).all()
+            or not (np.isfinite(self.std_).all() and (self.std_ >= 0).all())
+            or not ((self.scale_ == self.std_) | (self.scale_ == 1)).all()
             or not (np.isfinite(self.imputation_std_).all() and (self.imputation_std_ >= 0).all())
         ):
             raise ValueError(
-                "mean_ must be finite, var_ not negative, scale_ finite and positive, "
+                "mean_ must be finite, std_ finite and not negative, scale_ std_ or 1, "
                 "and imputation_std_ finite and not negative."
             )
         features = self.indicator_features_
@@ -588,21 +597,21 @@ default=None
 
 
 def _observed_moments(X, weights, previous=None):
-    """``(mean, var, scale)``: each feature's weighted mean and variance over its
-    observed values, merged after ``previous`` (the weight behind each feature's
-    moments of the chunks before, their means and variances), and the scale that
-    standardizes it: 0, 0 and 1 for a feature with none, and a scale of 1 for a
-    constant one (a spread within rounding of its mean, the bound of
-    scikit-learn's scalers)."""
+    """``(mean, std, scale)``: each feature's weighted mean and standard deviation
+    over its observed values, merged after ``previous`` (the weight behind each
+    feature's moments of the chunks before, their means and standard deviations),
+    and the scale that standardizes it: 0, 0 and 1 for a feature with none, and a
+    scale of 1 for a constant one (a spread within rounding of its mean, the
+    bound of scikit-learn's scalers)."""
     weights = np.ones(len(X)) if weights is None else weights
     # a row of weight zero counts for nothing, whatever it holds
     observed = ~np.isnan(X) & (weights > 0)[:, None]
     values = np.where(observed, X, 0.0).astype(np.float64)
-    seen, old_mean, old_var = (0.0, 0.0, 0.0) if previous is None else previous
-    # in units of each feature's largest magnitude: no square overflows (values
-    # of 1e155) and no spread is lost below a fixed floor (values of 1e-18)
-    unit = np.abs(values).max(axis=0, initial=0.0)
-    unit = np.fmax(unit, np.fmax(np.abs(old_mean), np.sqrt(old_var)))
+    seen, old_mean, old_std = (0.0, 0.0, 0.0) if previous is None else previous
+    # in units of each feature's largest magnitude, the chunks' before included:
+    # no square overflows (values of 1e155) and no spread is lost below a fixed
+    # floor (values of 1e-18)
+    unit = np.fmax(np.abs(values).max(axis=0, initial=0.0), np.fmax(np.abs(old_mean), old_std))
     unit[unit == 0] = 1.0
     values /= unit
     totals = weights @ observed
@@ -613,7 +622,7 @@ def _observed_moments(X, weights, previous=None):
     share = np.divide(totals, merged, out=np.zeros(X.shape[1]), where=merged > 0)
     delta = mean - old_mean / unit
     mean = old_mean / unit + delta * share
-    spread += seen * (old_var / unit**2) + delta**2 * seen * share
+    spread += seen * (old_std / unit) ** 2 + delta**2 * seen * share
     std = np.sqrt(np.divide(spread, merged, out=np.zeros(X.shape[1]), where=merged > 0))
     constant = ~(std > (observed.sum(axis=0) + seen) * np.finfo(np.float64).eps * np.abs(mean))
-    return mean * unit, (std * unit) ** 2, np.where(constant, 1.0, std * unit)
+    return mean * unit, std * unit, np.where(constant, 1.0, std * unit)
