@@ -561,6 +561,21 @@ class _NetworkComputation(_Computation):
         self.opset = min(graph.opset, _TORCH_OPSET)
 
     @functools.cached_property
+    def seen(self):
+        """``X`` with the features never observed in training as holes, whatever
+        they hold, as skae's inference hides them (``_hide_unobserved``)."""
+        counts = getattr(self.estimator, "n_observed_", None)
+        if counts is None or counts.all():
+            return self.X
+        g = self.g
+        never = g.constant(counts == 0, "never_observed", bool)
+        return g.op("Where", never, g.constant(np.nan, "nan"), self.X)
+
+    @functools.cached_property
+    def holes(self):
+        return _Holes(self.g, self.seen)
+
+    @functools.cached_property
     def filled(self):
         """``X`` as the network takes it: each missing entry (NaN) replaced by its
         feature's ``fill_values_``. A model fitted before skae recorded them (a file
@@ -568,8 +583,8 @@ class _NetworkComputation(_Computation):
         fill = getattr(self.estimator, "fill_values_", None)
         if fill is None:
             return self.X
-        g = self.g
-        return g.op("Where", g.op("IsNaN", self.X), g.constant(fill, "fill_values"), self.X)
+        g, x = self.g, self.seen
+        return g.op("Where", g.op("IsNaN", x), g.constant(fill, "fill_values"), x)
 
     @functools.cached_property
     def checked_scores(self):
