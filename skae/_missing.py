@@ -84,14 +84,23 @@ def _hide_unobserved(estimator, X):
     """Validated ``X`` at inference, the features never observed in training made
     missing (in a copy): the network learned nothing of them, neither the weights
     that read them nor the output that reconstructs them, so that what they hold
-    now would move the codes and the scores by untrained weights. A sparse
-    matrix's implicit zeros are observed, so it has no such feature to hide."""
+    now would move the codes and the scores by untrained weights. In a sparse
+    matrix such a column becomes a stored NaN in every row (its implicit zeros
+    are observed values)."""
     counts = getattr(estimator, "n_observed_", None)
-    if counts is None or sp.issparse(X) or counts.all():
+    if counts is None or counts.all():
         return X
-    X = X.copy()
-    X[:, counts == 0] = np.nan
-    return X
+    never = np.flatnonzero(counts == 0)
+    if not sp.issparse(X):
+        X = X.copy()
+        X[:, never] = np.nan
+        return X
+    kept = np.flatnonzero(counts != 0)
+    holes = sp.csr_matrix(np.full((X.shape[0], len(never)), np.nan, dtype=X.dtype))
+    order = np.argsort(np.concatenate([kept, never]))
+    hidden = sp.hstack([X[:, kept], holes], format="csr")[:, order]
+    hidden.sort_indices()  # canonical, as validation leaves a matrix
+    return hidden
 
 
 def _check_rows_observed(X, what, sample_weight=None):

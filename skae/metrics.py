@@ -101,10 +101,13 @@ def reconstruction_error(estimator, X, *, per_feature=False):
             f"Expected a 2D array of shape (n_samples, n_features), got shape {X.shape}; "
             "reshape a single sample with X.reshape(1, -1)."
         )
+    # a skae estimator's features never observed in training are missing to it
+    counts = getattr(estimator, "n_observed_", None)
     return _squared_errors(
         X,
         lambda chunk: np.asarray(estimator.inverse_transform(estimator.transform(chunk))),
         per_feature=per_feature,
+        unobserved=None if counts is None or counts.all() else counts == 0,
     )
 
 
@@ -115,14 +118,17 @@ def _last_step(estimator):
     return estimator
 
 
-def _squared_errors(X, reconstruct, *, per_feature=False, dtype=np.float64):
+def _squared_errors(X, reconstruct, *, per_feature=False, dtype=np.float64, unobserved=None):
     """Squared differences between the rows of ``X`` and ``reconstruct(rows)``, one
-    chunk of rows at a time, averaged over the features unless ``per_feature``;
-    memory beyond the output is a chunk's rows and their reconstruction."""
+    chunk of rows at a time, averaged over the features unless ``per_feature``
+    (the columns of the mask ``unobserved`` taken as missing); memory beyond the
+    output is a chunk's rows and their reconstruction."""
     errors = np.empty(X.shape if per_feature else X.shape[0], dtype=dtype)
     for rows in _chunks(*X.shape):
         chunk = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
         target = _numbers(chunk)
+        if unobserved is not None:
+            target = np.where(unobserved, np.nan, target)  # a new array: never the caller's
         # a new array (a reconstruction may be the caller's own rows), squared in place
         residual = reconstruct(chunk) - target
         # a residual past the dtype's range is an infinite error, as it should be

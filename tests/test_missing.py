@@ -116,6 +116,15 @@ def test_a_feature_never_observed_in_training_is_missing_at_inference(key):
     np.testing.assert_array_equal(est.score_samples(arrived), est.score_samples(X))
     if hasattr(est, "predict"):
         np.testing.assert_array_equal(est.predict(arrived), est.predict(X))
+    # a sparse matrix's column too (its implicit zeros are observed values), and
+    # the reconstruction error of skae.metrics, as the scores
+    sparse = sp.csr_matrix(arrived)
+    np.testing.assert_allclose(est.transform(sparse), est.transform(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(est.score_samples(sparse), est.score_samples(X), rtol=1e-5)
+    errors = reconstruction_error(est, arrived, per_feature=True)
+    assert np.isnan(errors[:, 0]).all()
+    if key.startswith("ae") and not needs_unit_interval(key):  # minus a squared error
+        np.testing.assert_allclose(-est.score_samples(X), np.nanmean(errors, axis=1), rtol=1e-5)
 
 
 def test_fill_values_are_weighted_means_and_run_over_partial_fit_chunks():
