@@ -376,9 +376,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return params
 
     def _prepare_net(self, n_features, n_components, *, resume):
-        """The net to train, built from the current parameters; if ``resume``, it
-        continues from ``net_``'s weights, optimizer state and history, copied, so
-        that ``net_`` itself is untouched until the fit succeeds."""
+        """The net to train, from the current parameters; if ``resume``, continuing
+        from copies of ``net_``'s weights, optimizer state and history (``net_`` is
+        untouched until the fit succeeds)."""
         # in a process group, one model: the same initial weights on every rank, and
         # a stream of its own for each rank's shuffling, noise and dropout
         seed, stream = _shared_seeds(_draw_seed(self.random_state))
@@ -391,6 +391,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             for key, change in _changed_args(self.net_, params).items()
             if key == "module" or key.startswith("module__")
         }
+        if self.early_stopping and self.validation_scores_ is None:  # no scores to extend
+            architecture["early_stopping"] = (False, True)
         if architecture:
             raise _cannot_continue(architecture)
         _continue_from(net, self.net_)
@@ -435,10 +437,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         ]
         if self.early_stopping:
             scores = [-float(epoch["valid_loss"]) for epoch in new]
-            previous = self.validation_scores_ if resume else None
-            self.validation_scores_ = (previous or []) + scores
-            # the weights kept are this call's best epoch's
-            self.best_validation_score_ = max(scores)
+            self.validation_scores_ = (self.validation_scores_ if resume else []) + scores
+            self.best_validation_score_ = max(scores)  # this call's best: its weights are kept
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None

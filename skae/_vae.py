@@ -260,7 +260,7 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
             column's most probable category.
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+        if not _Interval(numbers.Integral, 1, None).accepts(n_samples):  # no bool, as fit's
             raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
         generator = torch.Generator().manual_seed(_draw_seed(random_state))
         dtype = next(self.net_.module_.parameters()).dtype

@@ -21,6 +21,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import skae
 from skae import AutoencoderTransformer, LinearAETransformer
 
 from ._instances import plain
@@ -421,3 +422,24 @@ def test_warm_start_continues_training(Estimator, wine):
     assert est.loss_curve_[-1] < first_loss
     with pytest.raises(ValueError, match="X has 12 features"):
         est.fit(wine[:, :12])
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_early_stopping_switched_on_in_a_continued_fit_is_refused(Estimator, wine, tmp_path):
+    # it recorded validation scores for the new epochs only: the fit went on, and
+    # the model could never be saved (its history disagreed with itself)
+    params = {"solver": "minibatch"} if Estimator is LinearAETransformer else {}
+    est = fast(Estimator, max_iter=2, warm_start=True, n_iter_no_change=None, **params)
+    est.fit(wine)
+    loss_curve = list(est.loss_curve_)
+    message = r"built with early_stopping=False \(now True\)"
+    for method in (est.set_params(early_stopping=True).fit, est.partial_fit):
+        with pytest.raises(ValueError, match=message):
+            method(wine)
+    assert est.loss_curve_ == loss_curve
+    # a fit that had it on continues with it on or off, and saves
+    est.set_params(warm_start=False, early_stopping=True).fit(wine)
+    est.set_params(warm_start=True).fit(wine)
+    assert len(est.validation_scores_) == est.n_iter_
+    est.set_params(early_stopping=False).fit(wine)
+    skae.save(est, tmp_path / "est.skae")

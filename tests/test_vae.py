@@ -58,8 +58,9 @@ def test_sample_is_reproducible_and_leaves_global_generators_alone(digits01):
     assert not np.array_equal(first, other)
     assert torch.equal(torch.random.get_rng_state(), torch_state)
     assert np.array_equal(np.random.get_state()[1], numpy_state[1])  # noqa: NPY002
-    with pytest.raises(ValueError, match="n_samples must be a positive int"):
-        est.sample(0)
+    for bad in (0, True, 2.0, 2**64):  # True was one sample: a bool is no count
+        with pytest.raises(ValueError, match="n_samples must be a positive int"):
+            est.sample(bad)
 
 
 def test_same_random_state_same_model(digits01):
