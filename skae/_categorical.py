@@ -311,7 +311,8 @@ def _validated_numbers(validate, X):
         names = getattr(X, "columns", None)
         columns = [X[name] for name in names] if names is not None else np.asarray(X).T
         for j, column in enumerate(columns):
-            for value in np.asarray(column, dtype=object):
+            values = np.asarray(column, dtype=object)
+            for value in values[~_is_missing(values)]:  # a missing entry is no string
                 try:
                     float(value)
                 except (TypeError, ValueError):
@@ -502,7 +503,7 @@ class _Categorical:
             numeric = numeric.astype(dtype)
         except (TypeError, ValueError) as error:
             for j in np.flatnonzero(~mask):
-                for value in X[:, j]:
+                for value in X[~_is_missing(X[:, j]), j]:  # a missing entry is no string
                     try:
                         float(value)
                     except (TypeError, ValueError):

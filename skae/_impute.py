@@ -5,6 +5,7 @@ import numbers
 import sys
 
 import numpy as np
+import torch
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -381,11 +382,16 @@ default=None
         self.mean_[one_hot], self.std_[one_hot], self.scale_[one_hot] = 0.0, 1.0, 1.0
         standardized = self._standardized(X)
         super()._fit_validated(standardized, sample_weight, resume=resume, incremental=incremental)
-        # a numeric hole enters the network as its feature's mean, 0 in the units
-        # of every chunk so far (the base's running mean mixes each chunk's units)
-        self.fill_values_[~one_hot] = 0.0
         self.imputation_std_ = self._imputation_std(standardized, sample_weight)
         self.indicator_features_ = features.tolist() if self.add_indicator else None
+
+    def _train_net(self, net, data, sample_weight, *, incremental):
+        # a numeric hole enters the network as its feature's mean, 0 in the units of
+        # every chunk so far, in training as at transform (the base's running mean
+        # of the fill values mixes each chunk's units)
+        self.fill_values_[~self._one_hot_inputs()] = 0.0
+        net.iterator_train__fill = net.iterator_valid__fill = torch.from_numpy(self.fill_values_)
+        super()._train_net(net, data, sample_weight, incremental=incremental)
 
     def _one_hot_inputs(self):
         """Which of the network's inputs are one-hot (they come after the numbers)."""

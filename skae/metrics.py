@@ -127,10 +127,11 @@ def _squared_errors(X, reconstruct, *, per_feature=False, dtype=np.float64, unob
     for rows in _chunks(*X.shape):
         chunk = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
         target = _numbers(chunk)
-        if unobserved is not None:
-            target = np.where(unobserved, np.nan, target)  # a new array: never the caller's
         # a new array (a reconstruction may be the caller's own rows), squared in place
         residual = reconstruct(chunk) - target
+        if unobserved is not None:
+            target = np.where(unobserved, np.nan, target)  # a new array: never the caller's
+            residual[:, unobserved] = np.nan
         # a residual past the dtype's range is an infinite error, as it should be
         with np.errstate(over="ignore", invalid="ignore"):
             residual **= 2

@@ -613,6 +613,11 @@ def test_a_column_of_strings_left_numeric_is_named_with_the_way_out(make):
     other = table.assign(size=["S", "L", "S", "L"])
     with pytest.raises(ValueError, match=r"column 'town' of X holds 'x'.*categorical_features"):
         make().set_params(categorical_features=["size"]).fit(other)
+    # a missing entry of a numeric column before it is no string to name
+    holes = other.assign(mass=pd.array([1.0, None, 3.0, 4.0], dtype="Float64"))
+    for spec in (None, ["size"]):
+        with pytest.raises(ValueError, match=r"column 'town' of X holds 'x'"):
+            make().set_params(categorical_features=spec).fit(holes)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

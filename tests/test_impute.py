@@ -325,8 +325,20 @@ def test_a_stream_standardizes_by_the_moments_of_every_chunk_so_far():
     for rows in chunks:  # each call's weights average 1, as a fit counts them
         weights[rows] /= weights[rows].mean()
     imputer = AutoencoderImputer(**FAST)
-    for rows in chunks:
-        imputer.partial_fit(X[rows], sample_weight=weights[rows])
+    trained_on = []
+    base = skae._base._BaseAutoencoder._train_net
+
+    def spy(self, net, *args, **kwargs):  # the fill that training gives the network
+        trained_on.append(net.iterator_train__fill.numpy().copy())
+        return base(self, net, *args, **kwargs)
+
+    skae._base._BaseAutoencoder._train_net = spy
+    try:
+        for rows in chunks:
+            imputer.partial_fit(X[rows], sample_weight=weights[rows])
+    finally:
+        skae._base._BaseAutoencoder._train_net = base
+    np.testing.assert_array_equal(trained_on, 0.0)
     for j in range(3):
         observed = ~np.isnan(X[:, j])
         x, w = X[observed, j], weights[observed]

@@ -123,6 +123,8 @@ def test_a_feature_never_observed_in_training_is_missing_at_inference(key):
     np.testing.assert_allclose(est.score_samples(sparse), est.score_samples(X), rtol=1e-5)
     errors = reconstruction_error(est, arrived, per_feature=True)
     assert np.isnan(errors[:, 0]).all()
+    with pytest.raises(ValueError, match=f"X has 2 features, but {type(est).__name__}"):
+        reconstruction_error(est, arrived[:, :2])
     if key.startswith("ae") and not needs_unit_interval(key):  # minus a squared error
         np.testing.assert_allclose(-est.score_samples(X), np.nanmean(errors, axis=1), rtol=1e-5)
 
