@@ -631,4 +631,6 @@ def _observed_moments(X, weights, previous=None):
     spread += seen * (old_std / unit) ** 2 + delta**2 * seen * share
     std = np.sqrt(np.divide(spread, merged, out=np.zeros(X.shape[1]), where=merged > 0))
     constant = ~(std > (observed.sum(axis=0) + seen) * np.finfo(np.float64).eps * np.abs(mean))
-    return mean * unit, std * unit, np.where(constant, 1.0, std * unit)
+    std = std * unit
+    # a spread that rounds to nothing in its own units (subnormal values) too
+    return mean * unit, std, np.where(constant | (std == 0), 1.0, std)

@@ -292,7 +292,12 @@ class _StopOnDivergence(Callback):
             raise _diverged(f"the loss became {value} in epoch {epoch}")
         if self.first_loss_ is None:
             self.first_loss_ = value
-        elif value > _DIVERGENCE_GROWTH * self.first_loss_ > 0:
+            # a first loss within rounding of the data's own size (a model that
+            # reconstructs its batch exactly: 2e-15) is no base to grow from
+            data = target[0] if isinstance(target, tuple) else target
+            size = float(torch.nanmean(data.double() ** 2)) if torch.is_tensor(data) else 0.0
+            self.base_ = max(value, torch.finfo(torch.float32).eps * np.nan_to_num(size))
+        elif value > _DIVERGENCE_GROWTH * self.base_ > 0:
             raise _diverged(
                 f"the loss grew from {self.first_loss_:.4g} to {value:.4g} in epoch {epoch}"
             )

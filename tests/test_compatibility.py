@@ -234,3 +234,12 @@ def test_a_file_of_an_earlier_skae_warns_with_its_release(wine, tmp_path):
     assert warning.message.written == {"skae": "0.2.0"}
     assert warning.message.current == {"skae": skae.__version__}
     np.testing.assert_array_equal(loaded.transform(wine), est.transform(wine))
+
+
+def test_a_model_that_reconstructs_its_data_exactly_continues_training():
+    # its first loss was round-off (2e-15) and the next batch's 4e-6: a growth of
+    # 1e9 that the divergence check took for a fit blowing up
+    est = skae.load(FILES / "0.2.0" / "linear-minibatch.skae")
+    probe = np.load(FILES / "0.2.0" / "linear-minibatch.npz")["probe"]
+    est.set_params(warm_start=True, max_iter=2).partial_fit(probe)
+    assert est.fit(probe).n_iter_ > 0

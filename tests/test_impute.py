@@ -311,6 +311,11 @@ def test_a_constant_feature_has_a_scale_of_one():
     X[::7, 2] = np.nan
     imputer = AutoencoderImputer(**FAST).fit(X)
     np.testing.assert_array_equal(imputer.scale_[:2], [1.0, 1.0])
+    # and one whose spread rounds to nothing (subnormal values: a scale of 0
+    # divided the feature into infinities and the fit diverged)
+    tiny = X.copy()
+    tiny[:, 0] = [0.0, 5e-324] * 25
+    assert AutoencoderImputer(**FAST).fit(tiny).scale_[0] == 1.0
     np.testing.assert_allclose(imputer.mean_[:2], [3e-18, 7.0])
 
 
