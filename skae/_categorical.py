@@ -310,19 +310,29 @@ def _validated_numbers(validate, X):
             raise
         names = getattr(X, "columns", None)
         columns = [X[name] for name in names] if names is not None else np.asarray(X).T
-        for j, column in enumerate(columns):
-            values = np.asarray(column, dtype=object)
-            for value in values[~_is_missing(values)]:  # a missing entry is no string
-                try:
-                    float(value)
-                except (TypeError, ValueError):
-                    name = repr(names[j]) if names is not None else j
-                    raise ValueError(
-                        f"{error}: column {name} of X holds {value!r}, which is not a "
-                        'number; list it in categorical_features ("from_dtype" finds a '
-                        "table's category and string columns) or encode it."
-                    ) from error
-        raise
+        found = _first_non_number(columns)
+        if found is None:
+            raise
+        j, value = found
+        name = repr(names[j]) if names is not None else j
+        raise ValueError(
+            f"{error}: column {name} of X holds {value!r}, which is not a "
+            'number; list it in categorical_features ("from_dtype" finds a '
+            "table's category and string columns) or encode it."
+        ) from error
+
+
+def _first_non_number(columns):
+    """``(position, value)`` of the first value in the 1-D ``columns`` that is
+    neither a number nor missing (a missing entry is no string), or None."""
+    for j, column in enumerate(columns):
+        values = np.asarray(column, dtype=object)
+        for value in values[~_is_missing(values)]:
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                return j, value
+    return None
 
 
 def _codes(values, categories):
@@ -473,9 +483,10 @@ class _Categorical:
             # "from_dtype" reads a chunk's dtypes, and a column with no value in the
             # chunk has none of its own (read_csv makes it float64, None makes it
             # object): it continues as it was built
-            for j in np.flatnonzero(built != now):
-                column = _own_values(table, np.asarray(table, dtype=object), j)
-                if _is_missing(column).all():
+            changed = np.flatnonzero(built != now)
+            X = np.asarray(table, dtype=object) if len(changed) else None
+            for j in changed:
+                if _is_missing(_own_values(table, X, j)).all():
                     now[j] = built[j]
         if not np.array_equal(built, now):
             columns = [[self._column_label(j) for j in np.flatnonzero(m)] for m in (built, now)]
@@ -502,17 +513,16 @@ class _Categorical:
         try:
             numeric = numeric.astype(dtype)
         except (TypeError, ValueError) as error:
-            for j in np.flatnonzero(~mask):
-                for value in X[~_is_missing(X[:, j]), j]:  # a missing entry is no string
-                    try:
-                        float(value)
-                    except (TypeError, ValueError):
-                        raise ValueError(
-                            f"column {self._column_name(j)} of X holds {value!r}, which is "
-                            "not a number and not in categorical_features; list the column "
-                            "there, or encode it."
-                        ) from error
-            raise
+            positions = np.flatnonzero(~mask)
+            found = _first_non_number(X[:, j] for j in positions)
+            if found is None:
+                raise
+            j, value = positions[found[0]], found[1]
+            raise ValueError(
+                f"column {self._column_name(j)} of X holds {value!r}, which is not a "
+                "number and not in categorical_features; list the column there, or "
+                "encode it."
+            ) from error
         if np.isinf(numeric).any():
             raise ValueError("Input X contains infinity or a value too large for dtype.")
         blocks = [numeric]

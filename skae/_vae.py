@@ -216,10 +216,11 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
         # model gives a value outside [0, 1] no likelihood (-inf)
         draws = _score_noise(self.n_components_, _TORCH_DTYPES[X.dtype.type])
         fill, widths = _as_fill(self), self._widths()
+        surprise = self._new_category_surprise() if widths else None
 
         def elbo(module, x):
             x, unknown = _unknown_marks(x)
-            surprise = None if unknown is None else self._new_category_surprise().to(x)
+            cost = None if unknown is None else surprise.to(x)  # of an unseen category
             # the network may compute in mixed precision; the sums are in x's dtype
             mean, log_var = (t.to(x.dtype) for t in module.posterior(_filled(x, fill)))
             std = torch.exp(0.5 * log_var)
@@ -231,7 +232,7 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
             for noise in draws.to(x.device):
                 raw = module.decode(mean + std * noise).to(x.dtype)
                 terms = _negative_log_likelihood(raw, x, self.likelihood)
-                by_column = _by_column(terms, raw, x, observed, widths, unknown, surprise)
+                by_column = _by_column(terms, raw, x, observed, widths, unknown, cost)
                 log_likelihood -= _observed_total(*by_column)
             score = log_likelihood / _SCORE_DRAWS - _kl_to_standard_normal(mean, log_var)
             if self.likelihood == "bernoulli":
