@@ -199,7 +199,7 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
         if self.module is None:
             module = MLPAutoencoder
             module_params = {
-                "hidden_layer_sizes": tuple(self.hidden_layer_sizes),
+                "hidden_layer_sizes": _Sizes.of(self.hidden_layer_sizes),
                 "activation": self.activation,
                 "code_activation": self.code_activation,
                 "tied_weights": self.tied_weights,
@@ -278,7 +278,7 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
         this estimator's settings on the codes of the layers before it (the first
         on ``X`` with the estimator's output and loss, the rest on real-valued
         codes with squared error), and their weights become ``module``'s."""
-        sizes = [*self.hidden_layer_sizes, self.n_components]
+        sizes = [*_Sizes.of(self.hidden_layer_sizes), self.n_components]
         seeds = np.random.default_rng(_draw_seed(self.random_state)).integers(
             np.iinfo(np.int32).max, size=len(sizes)
         )

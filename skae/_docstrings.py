@@ -20,7 +20,7 @@ _SAMPLING = """\
 
 _SNIPPETS = {
     "autoencoder_parameters": """\
-    hidden_layer_sizes : tuple of int, default=(100,)
+    hidden_layer_sizes : int or tuple of int, default=(100,)
         Widths of the encoder's hidden layers, input side first; the decoder
         mirrors them. ``()`` gives the single-layer autoencoder
         ``n_features -> n_components -> n_features``.
@@ -113,7 +113,7 @@ _SNIPPETS = {
     + """; a custom
         ``module`` cannot take it.""",
     "vae_parameters": """\
-    hidden_layer_sizes : tuple of int, default=(100,)
+    hidden_layer_sizes : int or tuple of int, default=(100,)
         Widths of the encoder's hidden layers, input side first; the decoder
         mirrors them.
 

@@ -74,7 +74,7 @@ class AutoencoderImputer(AutoencoderTransformer):
         the network cannot copy an entry it is not shown, so a wide code does
         not teach it the identity.
 
-    hidden_layer_sizes : tuple of int, default=(256, 256)
+    hidden_layer_sizes : int or tuple of int, default=(256, 256)
         Widths of the encoder's hidden layers; the decoder mirrors them.
 
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"

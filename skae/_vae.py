@@ -186,7 +186,7 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
             "module": _VariationalMLP,
             "module__n_features": n_features,
             "module__n_components": n_components,
-            "module__hidden_layer_sizes": tuple(self.hidden_layer_sizes),
+            "module__hidden_layer_sizes": _Sizes.of(self.hidden_layer_sizes),
             "module__activation": self.activation,
             "criterion": _NegativeELBO,
             "criterion__likelihood": self.likelihood,

@@ -77,15 +77,22 @@ class _Options:
 
 
 class _Sizes:
-    """A sequence of positive ints, such as ``hidden_layer_sizes``."""
+    """A sequence of positive ints, such as ``hidden_layer_sizes``, or one positive int
+    for a single layer (as ``MLPRegressor`` takes it); ``_Sizes.of`` reads either as a
+    tuple of Python ints."""
 
     def accepts(self, value):
-        if not isinstance(value, tuple | list | np.ndarray):
-            return False
-        return all(_Interval(numbers.Integral, 1, None).accepts(v) for v in value)
+        size = _Interval(numbers.Integral, 1, None)
+        if isinstance(value, tuple | list | np.ndarray):
+            return np.ndim(value) == 1 and all(size.accepts(v) for v in value)
+        return size.accepts(value)
+
+    @staticmethod
+    def of(value):
+        return (int(value),) if isinstance(value, numbers.Integral) else tuple(map(int, value))
 
     def __str__(self):
-        return "a tuple of positive ints"
+        return "a positive int or a tuple of positive ints"
 
 
 class _Instance:

@@ -40,12 +40,25 @@ def test_alpha_with_an_optimizer_without_weight_decay_is_a_clear_error():
     AutoencoderTransformer(optimizer=torch.optim.Rprop, alpha=0.0, max_iter=1).fit(X)
 
 
-@pytest.mark.parametrize("sizes", [{3: "x"}, {3}, "33", 3])
-def test_hidden_layer_sizes_must_be_a_sequence(sizes):
+@pytest.mark.parametrize("sizes", [{3: "x"}, {3}, "33", 0, True, 3.0, [[3]]])
+def test_hidden_layer_sizes_must_be_positive_ints(sizes):
     from skae import AutoencoderTransformer
 
     with pytest.raises(ValueError, match="'hidden_layer_sizes' parameter"):
         AutoencoderTransformer(hidden_layer_sizes=sizes).fit([[0.0, 1.0], [1.0, 0.0]])
+
+
+@pytest.mark.parametrize("name", ["AutoencoderTransformer", "VAETransformer", "AutoencoderImputer"])
+def test_one_int_is_one_hidden_layer_as_in_mlp_regressor(name, tmp_path):
+    import skae
+
+    X = np.random.default_rng(0).random((40, 5))
+    params = dict(n_components=2, max_iter=2, n_iter_no_change=None, random_state=0)
+    one = getattr(skae, name)(hidden_layer_sizes=np.int64(7), **params).fit(X)
+    same = getattr(skae, name)(hidden_layer_sizes=(7,), **params).fit(X)
+    np.testing.assert_array_equal(one.transform(X), same.transform(X))
+    skae.save(one, tmp_path / "one.skae")
+    np.testing.assert_array_equal(skae.load(tmp_path / "one.skae").transform(X), one.transform(X))
 
 
 @pytest.mark.parametrize(
