@@ -369,6 +369,24 @@ class LinearAETransformer(_BaseAutoencoder):
     def n_samples_(self):
         return self.n_samples_seen_
 
+    def _prepare_net(self, n_features, n_components, *, resume):
+        # the solver sets the weights' dtype, which no parameter names: say which
+        # solver trained them, not that their dtype changed
+        if resume and (self.solver == "minibatch") != (
+            self.net_.get_params()["module__dtype"] == torch.float32
+        ):
+            trained = (
+                "the minibatch solver, in float32"
+                if self.solver != "minibatch"
+                else "a float64 solver ('covariance' or 'lbfgs')"
+            )
+            raise ValueError(
+                f"Cannot continue training with solver={self.solver!r}: the network was "
+                f"trained by {trained}. Set solver back, or call fit with "
+                "warm_start=False to build a new network."
+            )
+        return super()._prepare_net(n_features, n_components, resume=resume)
+
     def _net_params(self, n_features, n_components):
         params = super()._net_params(n_features, n_components) | {
             "module": _LinearAutoencoder,

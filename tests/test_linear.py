@@ -410,6 +410,22 @@ def test_warm_fit_with_a_width_the_network_does_not_have_is_refused():
     assert stream.partial_fit(X[900:]).n_components_ == width
 
 
+@pytest.mark.parametrize(
+    "first, then, trained",
+    [("covariance", "minibatch", "float64 solver"), ("minibatch", "lbfgs", "minibatch solver")],
+)
+def test_warm_fit_across_the_solvers_dtypes_names_the_solver(first, then, trained):
+    X = load_iris().data
+    lae = LinearAETransformer(2, solver=first, warm_start=True, max_iter=2, random_state=0)
+    before = lae.fit(X).transform(X)
+    with pytest.raises(ValueError, match=f"solver='{then}': the network was trained by .*{trained}"):
+        lae.set_params(solver=then).fit(X)
+    np.testing.assert_array_equal(lae.transform(X), before)
+    # the solvers of one dtype continue each other
+    if first == "covariance":
+        lae.set_params(solver="lbfgs").fit(X)
+
+
 def test_float32_stream_merges_its_mean_in_float64():
     rng = np.random.default_rng(0)
     X = (rng.normal(size=(3000, 3)) * [3, 2, 1] + [1e6, 0, 0]).astype(np.float32)
