@@ -418,7 +418,8 @@ def test_warm_fit_across_the_solvers_dtypes_names_the_solver(first, then, traine
     X = load_iris().data
     lae = LinearAETransformer(2, solver=first, warm_start=True, max_iter=2, random_state=0)
     before = lae.fit(X).transform(X)
-    with pytest.raises(ValueError, match=f"solver='{then}': the network was trained by .*{trained}"):
+    message = f"solver='{then}': the network was trained by .*{trained}"
+    with pytest.raises(ValueError, match=message):
         lae.set_params(solver=then).fit(X)
     np.testing.assert_array_equal(lae.transform(X), before)
     # the solvers of one dtype continue each other
