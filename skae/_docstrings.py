@@ -173,8 +173,16 @@ default=None
     "offset": """\
     offset_ : float
         Threshold on ``score_samples``: ``decision_function = score_samples -
-        offset_``. ``fit`` sets it from the training data; ``partial_fit`` from the
-        latest chunk.""",
+        offset_``. ``fit`` sets it from the training data's scores; ``partial_fit``
+        from its chunk's and, for a chunk of fewer than 2,048 rows, from those of
+        the rows trained before it, up to 2,048 rows in all (``score_quantiles_``).
+
+    score_quantiles_ : ndarray of shape (101,)
+        The percentiles 0, 1, ..., 100 of the training scores that ``offset_`` was
+        read from; the next ``partial_fit`` merges them with its chunk's scores.
+
+    n_offset_samples_ : int
+        The number of training rows those scores stand for.""",
     "training_parameters": """\
     optimizer : {{"adam", "adamw", "sgd"}} or torch.optim.Optimizer subclass, default="adam"
         Optimizer of the minibatch training, by name or as a class; it receives

@@ -2,12 +2,13 @@
 on the training scores, as :class:`~sklearn.ensemble.IsolationForest` has one."""
 
 import numbers
+from functools import partial
 
 import numpy as np
 from sklearn.base import OutlierMixin
 
 from ._distributed import _all_rows
-from ._validation import _Fitted, _Interval, _Options
+from ._validation import _Array, _Fitted, _Interval, _Options
 
 
 def _quantile(values, q, weights=None):
@@ -16,21 +17,51 @@ def _quantile(values, q, weights=None):
     averaged with the next where it reaches ``q`` exactly (numpy's
     "averaged_inverted_cdf", and scikit-learn's weighted percentile). It depends
     on the distribution only, so integer weights act as repeated values, zero
-    weights as absent ones, and the weights' scale does not matter."""
+    weights as absent ones, and the weights' scale does not matter. ``q`` may be
+    an array of quantiles, read from one sort."""
     order = np.argsort(values, kind="stable")
     values = values[order]
     weights = np.ones(len(values)) if weights is None else weights[order]
     values, weights = values[weights > 0], weights[weights > 0]
     # rescaled, so that no sum overflows or underflows
     cumulative = np.cumsum(weights / weights.max())
-    target = q * cumulative[-1]
+    target = np.asarray(q) * cumulative[-1]
     # a cumulative weight within rounding of the target reaches it exactly (weights
     # of 0.1 add up to 0.30000000000000004)
     tolerance = 16 * np.finfo(float).eps * cumulative[-1]
-    i = min(int(np.searchsorted(cumulative, target - tolerance)), len(values) - 1)
-    if abs(cumulative[i] - target) <= tolerance and i + 1 < len(values):
-        return (values[i] + values[i + 1]) / 2
-    return values[i]
+    i = np.minimum(np.searchsorted(cumulative, target - tolerance), len(values) - 1)
+    following = np.minimum(i + 1, len(values) - 1)
+    exact = (np.abs(cumulative[i] - target) <= tolerance) & (i + 1 < len(values))
+    return np.where(exact, (values[i] + values[following]) / 2, values[i])[()]
+
+
+def _merged_quantiles(percentiles, kept, values, weights, q):
+    """The ``q``-quantiles of ``kept`` rows distributed as their ``percentiles`` say
+    (0, 1, ..., 100; linear between them) together with ``values`` of frequency
+    ``weights``, a kept row weighing their mean: the inverse of the mixture's
+    distribution function, exact on both parts. Re-reading the percentiles as 101
+    values of equal weight instead rounds each merge's quantiles to a whole
+    percentile, which partial_fit's next merges compound."""
+    order = np.argsort(values, kind="stable")
+    values, weights = values[order], weights[order]
+    total = weights.sum()
+    share = kept * weights.mean() / (kept * weights.mean() + total)
+    points = np.unique(np.concatenate([percentiles, values]))
+    cumulative = np.concatenate([[0.0], np.cumsum(weights) / total])
+    earlier = share * np.interp(points, percentiles, _PERCENTILES)
+    # the mixture's distribution function just below each point and at it: the
+    # values' part steps up at each of them
+    below = earlier + (1 - share) * cumulative[np.searchsorted(values, points, side="left")]
+    at = earlier + (1 - share) * cumulative[np.searchsorted(values, points, side="right")]
+    levels = np.column_stack([below, at]).ravel()
+    return np.interp(q, levels, np.repeat(points, 2))[()]
+
+
+# partial_fit reads offset_ from its chunk's scores and, where the chunk has fewer
+# rows than this, from those of the rows before it up to this many, summarized by
+# their percentiles 0, 1, ..., 100 (score_quantiles_)
+_OFFSET_ROWS = 2048
+_PERCENTILES = np.linspace(0.0, 1.0, 101)
 
 
 class _OutlierThreshold(OutlierMixin):
@@ -42,7 +73,13 @@ class _OutlierThreshold(OutlierMixin):
         "contamination": [_Options(("auto",)), _Interval(numbers.Real, 0, 0.5, closed="right")],
     }
 
-    _fitted_state = {"offset_": _Fitted(_Interval(numbers.Real, None, None))}
+    _fitted_state = {
+        "offset_": _Fitted(_Interval(numbers.Real, None, None)),
+        # skae 0.2.0's files lack these: a partial_fit after loading one starts anew
+        "score_quantiles_": _Array("_n_percentiles", optional=True),
+        "n_offset_samples_": _Fitted(_Interval(numbers.Integral, 1, None), optional=True),
+    }
+    _n_percentiles = len(_PERCENTILES)
 
     def _fit_validated(self, X, sample_weight, *, resume, incremental):
         super()._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
@@ -51,11 +88,31 @@ class _OutlierThreshold(OutlierMixin):
             # a row of weight zero counts for nothing, and may have no score at all
             X, weights = X[weights > 0], weights[weights > 0]
         scores, weights = _all_rows(self._score_samples(X)), _all_rows(weights)
-        if self.contamination == "auto":
-            q1, q3 = (_quantile(scores, q, weights) for q in (0.25, 0.75))
-            self.offset_ = float(q1 - 1.5 * (q3 - q1))
+        earlier = getattr(self, "score_quantiles_", None) if incremental and resume else None
+        if earlier is None or len(scores) >= _OFFSET_ROWS:
+            quantiles, rows = partial(_quantile, scores, weights=weights), len(scores)
         else:
-            self.offset_ = float(_quantile(scores, self.contamination, weights))
+            # a threshold from a chunk of 5 rows alone flagged a quarter of the data:
+            # the rows trained before it count too, up to _OFFSET_ROWS in all
+            kept = min(self.n_offset_samples_, _OFFSET_ROWS - len(scores))
+            quantiles = partial(_merged_quantiles, earlier, kept, scores, weights)
+            rows = len(scores) + kept
+        if self.contamination == "auto":
+            q1, q3 = quantiles([0.25, 0.75])
+            offset = q1 - 1.5 * (q3 - q1)
+        else:
+            offset = quantiles(self.contamination)
+        self.offset_ = float(offset)
+        self.score_quantiles_ = quantiles(_PERCENTILES)
+        self.n_offset_samples_ = rows
+
+    def _check_consistency(self):
+        super()._check_consistency()
+        quantiles = getattr(self, "score_quantiles_", None)
+        if (quantiles is None) != (getattr(self, "n_offset_samples_", None) is None):
+            raise ValueError("score_quantiles_ and n_offset_samples_ are set together.")
+        if quantiles is not None and not (np.diff(quantiles) >= 0).all():
+            raise ValueError("score_quantiles_ must be percentiles, in increasing order.")
 
     def decision_function(self, X):
         """Score minus ``offset_``: negative for outliers, positive for inliers.

@@ -281,6 +281,36 @@ def test_outlier_detector_partial_fit_updates_offset(zeros_vs_rest):
     assert detector.offset_ == np.percentile(scores, 20, method="averaged_inverted_cdf")
 
 
+@pytest.mark.parametrize("contamination", [0.1, "auto"])
+def test_a_small_partial_fit_chunk_moves_the_threshold_by_its_share_of_the_rows(contamination):
+    # a threshold read from a 5-row chunk alone flagged a quarter of the training rows
+    X = np.random.default_rng(0).normal(size=(400, 6)) @ np.diag([3, 2, 1, 0.5, 0.1, 0.1])
+    frozen = dict(optimizer="sgd", learning_rate_init=1e-30, batch_size=5)
+    detector = AutoencoderOutlierDetector(
+        2, contamination=contamination, max_iter=5, random_state=0
+    ).fit(X)
+    offset = detector.offset_
+    share = (detector.predict(X) == -1).mean()
+    assert detector.n_offset_samples_ == 400 and detector.score_quantiles_.shape == (101,)
+    detector.set_params(**frozen)
+    offsets, shares = [], []
+    for start in range(0, 100, 5):
+        detector.partial_fit(X[start : start + 5])
+        offsets.append(detector.offset_)
+        shares.append((detector.predict(X) == -1).mean())
+    assert detector.n_offset_samples_ == 400 + 100
+    spread = np.subtract(*np.percentile(detector.score_samples(X), [75, 25]))
+    assert np.abs(np.array(offsets) - offset).max() < 0.2 * spread
+    assert np.abs(np.array(shares) - share).max() < 0.03
+    # a chunk of 2,048 rows or more is read alone, as a fit's data
+    big = np.tile(X, (6, 1))
+    detector.partial_fit(big)
+    assert detector.n_offset_samples_ == len(big)
+    scores = detector.score_samples(big)
+    if contamination == 0.1:
+        assert detector.offset_ == np.percentile(scores, 10, method="averaged_inverted_cdf")
+
+
 # -- layer-wise pretraining ----------------------------------------------------------
 
 

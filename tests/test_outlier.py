@@ -20,3 +20,22 @@ def test_the_quantile_is_numpys_averaged_inverted_cdf_with_weights_as_repeats(q)
         )
         assert _quantile(values, q, weights) == expected
         assert _quantile(values, q, weights * 2.0**-7) == expected
+
+
+def test_merged_percentiles_follow_a_stream_of_small_chunks_without_drifting():
+    # re-reading the percentiles as 101 equal values rounded each merge's quantiles
+    # to a whole percentile: over 20 chunks of 5 rows the 10 % quantile fell from
+    # the 10th percentile to the 3rd
+    from skae._outlier import _PERCENTILES, _merged_quantiles
+
+    rng = np.random.default_rng(0)
+    percentiles, kept = _quantile(rng.gumbel(size=2000), _PERCENTILES), 2000
+    truth = -np.log(-np.log(0.1))  # the Gumbel distribution's 10 % quantile
+    found = []
+    for _ in range(1000):
+        chunk, weights = rng.gumbel(size=5), rng.uniform(0.5, 1.5, size=5)
+        found.append(_merged_quantiles(percentiles, kept, chunk, weights, 0.1))
+        percentiles = _merged_quantiles(percentiles, kept, chunk, weights, _PERCENTILES)
+        kept = 2043
+    assert np.all(np.diff(percentiles) >= 0)
+    assert abs(np.mean(found) - truth) < 0.03 and np.abs(np.array(found) - truth).max() < 0.15
