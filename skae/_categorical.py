@@ -476,6 +476,10 @@ class _Categorical:
         if built is None:
             built = np.zeros(self.n_features_in_, dtype=bool)
         now = np.zeros_like(built)
+        if isinstance(self.categorical_features, str) and not hasattr(table, "dtypes"):
+            # "from_dtype" on a chunk with no column dtypes (an array): nothing to
+            # read, so the columns stay as built, as transform takes them
+            return
         if self.categorical_features is not None:
             names = getattr(self, "feature_names_in_", None)
             now = _categorical_mask(self.categorical_features, table, len(built), names)

@@ -167,8 +167,10 @@ class LinearAETransformer(_BaseAutoencoder):
         Mean variance of the discarded directions, as in PCA. Only with
         ``align=True``.
 
-    n_samples_seen_ : int
-        Number of rows seen by ``fit`` or by all ``partial_fit`` calls.
+    n_samples_seen_ : int or float
+        Number of rows seen by ``fit`` or by all ``partial_fit`` calls: with
+        ``sample_weight``, the sum of their weights (a float), since a weight
+        counts as that many repeated rows.
 
     n_samples_ : int
         The same number, under PCA's name.

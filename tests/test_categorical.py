@@ -1,5 +1,7 @@
 """Categorical columns as categories: ``categorical_features``."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -566,6 +568,19 @@ def test_from_dtype_continues_over_a_chunk_whose_column_holds_no_value(cls):
     # a chunk whose column holds values of another kind is still refused
     with pytest.raises(ValueError, match="column 'b' of X holds 'text'"):
         est.partial_fit(numeric.assign(b="text"))
+
+
+@pytest.mark.parametrize("cls", [AutoencoderTransformer, AutoencoderImputer])
+def test_from_dtype_continues_over_an_array_chunk_as_transform_takes_it(cls):
+    # an array has no column dtypes: "from_dtype" read none, and refused to continue
+    # with "the network was built with categorical_features=['colour', 'size']"
+    X = _table()
+    est = cls(**_FAST, categorical_features="from_dtype").partial_fit(X)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "X does not have valid feature names")
+        est.partial_fit(X.to_numpy())
+        assert est.is_categorical_.tolist() == [False, True, False, True]
+        assert len(est.transform(X.to_numpy())) == len(X)
 
 
 def test_from_dtype_takes_arrow_string_and_dictionary_columns():
