@@ -240,6 +240,32 @@ class _Encoder:
         raise TypeError(f"{name} is a {type(value).__name__}, which skae.save cannot store.")
 
 
+def _generator_state(content):
+    """A RandomState's state as the file gives it, checked: NumPy reads its key at
+    the position the state names without a bound, so a position past the key's 624
+    words crashed the interpreter at the first draw."""
+    if not (isinstance(content, list) and len(content) == 5):
+        raise ValueError("a random_state entry must hold the five parts of MT19937's state.")
+    algorithm, key, position, has_gauss, gauss = content
+    words = isinstance(key, list) and len(key) == 624
+    if not (
+        algorithm == "MT19937"
+        and words
+        and all(type(w) is int and 0 <= w < 2**32 for w in key)
+        and type(position) is int
+        and 0 <= position <= 624
+        and has_gauss in (0, 1)
+        and type(has_gauss) is int
+        and type(gauss) in (int, float)
+        and np.isfinite(gauss)
+    ):
+        raise ValueError(
+            "a random_state entry is no MT19937 state: it needs 624 words below 2**32, "
+            "a position from 0 to 624, a flag of 0 or 1 and a finite float."
+        )
+    return algorithm, np.array(key, dtype=np.uint32), position, has_gauss, float(gauss)
+
+
 def _decode(value, tensors, classes):
     """Rebuild what ``_Encoder`` encoded, taking each array out of ``tensors``."""
     if isinstance(value, list):
@@ -260,7 +286,7 @@ def _decode(value, tensors, classes):
         return classes[content]
     if kind == "random_state":
         random_state = np.random.RandomState()
-        random_state.set_state(tuple(content))
+        random_state.set_state(_generator_state(content))
         return random_state
     if kind == "array":
         if content not in tensors:

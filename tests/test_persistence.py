@@ -234,6 +234,25 @@ def test_untrusted_class_in_parameters_is_refused(wine, tmp_path):
         skae.load(path)
 
 
+@pytest.mark.parametrize(
+    "part, value",
+    [(2, 10**7), (2, -1), (2, 1.5), (3, 2), (4, float("nan")), (1, [0] * 623), (1, [2**32] * 624)],
+)
+def test_a_random_state_outside_mt19937_s_states_is_refused(part, value, wine, tmp_path):
+    # NumPy reads the key at the stored position without a bound: a position of 10**7
+    # loaded, and the first fit crashed the interpreter
+    path = tmp_path / "est.skae"
+    est = AutoencoderTransformer(2, max_iter=1, random_state=np.random.RandomState(0))
+    skae.save(est.fit(wine), path)
+
+    def change(document, tensors):
+        dict(document["params"]["dict"])["random_state"]["random_state"][part] = value
+
+    _resave(path, change)
+    with pytest.raises(ValueError, match="random_state entry is no MT19937 state"):
+        skae.load(path)
+
+
 class _UserModule(MLPAutoencoder):
     """Stands for a user's own module class."""
 
