@@ -103,6 +103,12 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
 
     _fitted_state = _FILL_STATE | _CATEGORICAL_STATE
 
+    _parameters_added = {
+        "pretrain_iter": "0.2.0",
+        "categorical_features": "0.3.0",
+        "reconstruction_sampling": "0.3.0",
+    }
+
     _parameter_rules = {
         "n_components": [_Interval(numbers.Integral, 1, None)],
         "hidden_layer_sizes": [_Sizes()],

@@ -123,6 +123,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "n_jobs": _N_JOBS,
     }
 
+    # the release that added each parameter the first files (0.2.0) may lack (load)
+    _parameters_added = {"learning_rate": "0.2.0", "precision": "0.2.0", "n_jobs": "0.3.0"}
+
     # every fitted attribute and what it must be; skae.load checks the state it
     # reads from a file against this table
     _fitted_state = {
@@ -152,8 +155,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls._parameter_rules = _merged_table(cls, "_parameter_rules")
-        cls._fitted_state = _merged_table(cls, "_fitted_state")
+        for table in ("_parameter_rules", "_fitted_state", "_parameters_added"):
+            setattr(cls, table, _merged_table(cls, table))
         if cls.__module__.startswith("skae.") and not cls.__name__.startswith("_"):
             _ESTIMATORS[cls.__name__] = cls
 

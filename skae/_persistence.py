@@ -15,9 +15,9 @@ parameters and fitted attributes.
 :func:`load` checks everything in one pass (``_rebuild``, top to bottom) before
 anything uses it; its docstring lists the checks. It reads the files of every
 release since 0.2.0, whose format is this one: a parameter that a file's release
-did not have yet takes its default, which reproduces what that release did, unless
-the estimator class lists it in ``_incompatible_defaults`` (then the file is
-refused, naming the parameter and the release that added it).
+did not have yet takes its default, which reproduces what that release did (each
+estimator class names in ``_parameters_added`` the release that added each
+parameter; a file lacking one that its release had is refused).
 """
 
 import hashlib
@@ -41,7 +41,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import _ESTIMATORS
 from ._modules import ConvAutoencoder, MLPAutoencoder
 from ._net import _restore_device
-from ._validation import _caller_level, _merged_table
+from ._validation import _caller_level
 from ._version import __version__
 
 # format "1" also stored skorch's history and optimizer settings; format "2" kept
@@ -561,23 +561,23 @@ def load(path, *, trusted=()):
 
 def _check_missing_parameters(cls, missing, version, written):
     """Refuse a file without the parameters ``missing`` of ``cls``, unless its
-    release (``version``, ``written`` as numbers) came before them and their
-    defaults do what it did."""
+    release (``version``, ``written`` as numbers) came before them: then their
+    defaults do what that release did. ``_parameters_added`` names the release
+    that added each; 0.2.0's label spanned commits that added some of them, so a
+    file of 0.2.0 may lack those too. A file lacking a parameter that its release
+    had is no file of that release (one without ``whiten`` loaded unwhitened)."""
     if not missing:
         return
     if written >= _release(__version__, "version"):
         raise ValueError(
             f"it lacks the parameters {sorted(missing)}, which the files of skae {version} hold."
         )
-    # {parameter: release that added it} where the default changed what skae does
-    incompatible = _merged_table(cls, "_incompatible_defaults")
-    refused = sorted(missing & incompatible.keys())
-    if refused:
-        parameter = refused[0]
+    added = cls._parameters_added
+    held = sorted(p for p in missing if p not in added or _release(added[p], p) < written)
+    if held:
         raise ValueError(
-            f"it lacks the parameter {parameter}, which skae {incompatible[parameter]} added, "
-            f"and whose default does not do what skae {version} (which wrote the file) did. "
-            f"Refit it with this skae, or keep using skae {version} for it."
+            f"it lacks the parameters {held}, which the files of skae {version} hold: it "
+            "was not written by skae.save, or was changed after."
         )
 
 
@@ -592,6 +592,11 @@ def _rebuild(document, tensors, classes):
         )
     # first, since a newer release's file may hold anything
     written = _release(document["skae_version"], "skae_version")
+    if written < (0, 2, 0):
+        raise ValueError(
+            f"it says skae {document['skae_version']} wrote it, but releases before 0.2.0 "
+            f"wrote other formats than {_FORMAT!r}: it was not written by skae.save."
+        )
     if written > _release(__version__, "version"):
         raise ValueError(
             f"it was written by skae {document['skae_version']}, which is newer than this "

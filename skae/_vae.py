@@ -115,6 +115,8 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
     True
     """
 
+    _parameters_added = {"categorical_features": "0.3.0", "reconstruction_sampling": "0.3.0"}
+
     _parameter_rules = {
         "n_components": [_Interval(numbers.Integral, 1, None)],
         "hidden_layer_sizes": [_Sizes()],
