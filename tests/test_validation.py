@@ -14,7 +14,7 @@ from skae._validation import _BOOLEAN, _Interval, _Options, _Sizes
         (_Interval(numbers.Integral, 1, None), [1, np.int64(7)], [0, 1.5, True, "3", 2**64]),
         (_Interval(numbers.Real, 0, 1, closed="neither"), [0.5, 1e-9], [0, 1, -0.1]),
         (_Options(("a", "b")), ["a"], ["c", None, 1]),
-        (_Sizes(), [(), (3,), [4, 5]], [(0,), "12", (2.5,), 3]),
+        (_Sizes(), [(), (3,), [4, 5], 3], [(0,), "12", (2.5,), 0, True, [[3]]]),
         (_BOOLEAN, [True, np.bool_(False)], [0, "yes"]),
     ],
 )
