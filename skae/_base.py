@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._distributed import _check_launched_alone, _OnEveryRank, _shared_seeds
+from ._distributed import _check_launched_alone, _OnEveryRank, _shared_seeds, _state_digest
 from ._losses import _bernoulli_divergence
 from ._missing import _as_fill, _check_fill_state, _check_rows_observed, _filled, _hide_unobserved
 from ._net import (
@@ -274,6 +274,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     {
                         "n_features": X.shape[1],
                         "continuing": bool(resume),
+                        "continued": _state_digest(*self._saved_state()) if resume else "",
                         "weighted": sample_weight is not None,
                         "feature_names_in_": list(getattr(self, "feature_names_in_", [])),
                     }
@@ -488,14 +489,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """Set ``net_``, on the CPU, from the parameters and fitted attributes, with
         the weights and optimizer state it takes out of ``tensors`` (checked
         against what the parameters imply)."""
-        scores = self.validation_scores_
-        self.net_ = _restored_net(
-            self._net_class,
-            self._cpu_net_params(),
-            tensors,
-            self.loss_curve_,
-            None if scores is None else [-score for score in scores],
-        )
+        scores, params = self.validation_scores_, self._cpu_net_params()
+        valid = None if scores is None else [-score for score in scores]
+        self.net_ = _restored_net(self._net_class, params, tensors, self.loss_curve_, valid)
 
     # -- public API -----------------------------------------------------------
 
@@ -648,6 +644,5 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return _run_chunks(self, lambda module, x: module.encode(_filled(x, fill)), X, sparse=True)
 
     def _decode(self, Z):
-        if self._sigmoid_output:
-            return _run_chunks(self, lambda module, z: torch.sigmoid(module.decode(z)), Z)
-        return _run_chunks(self, lambda module, z: module.decode(z), Z)
+        output = torch.sigmoid if self._sigmoid_output else torch.nn.Identity()
+        return _run_chunks(self, lambda module, z: output(module.decode(z)), Z)

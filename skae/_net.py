@@ -39,6 +39,7 @@ from ._distributed import (
     _global_max,
     _global_sums,
     _group_size,
+    _OnEveryRank,
     _steps_per_epoch,
 )
 from ._missing import _filled, _merged_means
@@ -222,16 +223,20 @@ class _RandomSplit:
         self.generator = generator
 
     def __call__(self, dataset, y=None, **fit_params):
-        train, valid = self._split(len(dataset), self.generator)
-        X, weights = dataset.X, dataset.weights
-        if weights is not None and not (weights[train].any() and weights[valid].any()):
-            raise ValueError(
-                "the validation split (validation_fraction="
-                f"{self.fraction}) left all the sample_weight on one side: every row "
-                "of the training or of the validation part weighs zero, so early "
-                "stopping would compare nothing. Use more rows of positive weight, "
-                "another random_state, or early_stopping=False."
-            )
+        # every rank splits at the start of training, and raises if one cannot: a
+        # rank that raised alone left the others waiting in the first step
+        with _OnEveryRank() as ranks:
+            train, valid = self._split(len(dataset), self.generator)
+            X, weights = dataset.X, dataset.weights
+            if weights is not None and not (weights[train].any() and weights[valid].any()):
+                raise ValueError(
+                    "the validation split (validation_fraction="
+                    f"{self.fraction}) left all the sample_weight on one side: every row "
+                    "of the training or of the validation part weighs zero, so early "
+                    "stopping would compare nothing. Use more rows of positive weight, "
+                    "another random_state, or early_stopping=False."
+                )
+        ranks.agree()
         return _Rows(X, train, weights), _Rows(X, valid, weights)
 
     def training_rows(self, n):

@@ -210,6 +210,22 @@ def main(out):
             est.fit(bad)
         except Exception as error:
             errors[name] = [type(error).__name__, str(error), time.perf_counter() - start]
+    # a validation split that one rank's rows cannot make (one row): found as
+    # training starts, on that rank, and raised by every rank at once
+    split = AutoencoderTransformer(**small | dict(early_stopping=True, batch_size=1))
+    start = time.perf_counter()
+    try:
+        split.fit(shard if rank == 0 else shard[:1])
+    except Exception as error:
+        errors["split"] = [type(error).__name__, str(error), time.perf_counter() - start]
+    # ranks that would continue different models: every rank raises before training
+    drifted = AutoencoderTransformer(**small).fit(shard)
+    with torch.no_grad():
+        next(drifted.net_.module_.parameters())[0, 0] += rank
+    try:
+        drifted.partial_fit(shard)
+    except Exception as error:
+        errors["continued"] = [type(error).__name__, str(error)]
     # the imputer standardizes by its rows: refused on every rank, its default
     # missing_values (NaN, which never equals itself) agreed
     try:

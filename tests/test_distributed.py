@@ -134,6 +134,25 @@ def test_a_rank_whose_rows_fail_a_check_makes_every_rank_raise_at_once(ranks, na
     assert max(first_errors[name][2], second_errors[name][2]) < 5  # not the group's timeout
 
 
+def test_a_split_one_rank_cannot_make_makes_every_rank_raise_at_once(ranks):
+    # the split is drawn as training starts: the rank that could not make it raised
+    # alone, and the other waited in the first step until the group's timeout
+    (_, first_errors), (_, second_errors) = ranks
+    assert first_errors["split"][0] == "RuntimeError" and "rank(s) [1]" in first_errors["split"][1]
+    assert (
+        second_errors["split"][0] == "ValueError"
+        and "validation_fraction" in (second_errors["split"][1])
+    )
+    assert max(first_errors["split"][2], second_errors["split"][2]) < 5
+
+
+def test_ranks_that_would_continue_different_models_all_raise(ranks):
+    # each rank continued its own weights, and the ranks ended with two models
+    for _, errors in ranks:
+        kind, message = errors["continued"]
+        assert kind == "ValueError" and "continued differs between the ranks" in message
+
+
 def test_the_imputer_is_refused_in_a_process_group_on_every_rank(ranks):
     for _, errors in ranks:
         kind, message = errors["imputer"]
