@@ -128,11 +128,42 @@ class _CategoryState:
                 )
 
 
+class _DeclaredDtypes:
+    """``categorical_dtypes_``: per categorical column, None or ``(categories,
+    ordered)`` whose categories hold the column's ``categories_``, each once."""
+
+    optional = True  # 0.2.0's files, and a fit with no categorical column
+
+    def check(self, name, value, estimator):
+        categories = getattr(estimator, "categories_", None)
+        if value is None and categories is None:
+            return
+        if not (isinstance(value, list) and len(value) == len(categories or [])):
+            raise ValueError(f"{name} must hold one entry per categorical column.")
+        for i, (declared, seen) in enumerate(zip(value, categories, strict=True)):
+            if declared is None:
+                continue
+            if not (
+                isinstance(declared, tuple)
+                and len(declared) == 2
+                and isinstance(declared[0], np.ndarray)
+                and declared[0].ndim == 1
+                and isinstance(declared[1], bool)
+                and len(set(declared[0].tolist())) == len(declared[0])
+                and set(seen.tolist()) <= set(declared[0].tolist())
+            ):
+                raise ValueError(
+                    f"{name}[{i}] must be (categories, ordered): distinct categories that "
+                    f"hold categories_[{i}], and a bool."
+                )
+
+
 # fitted state of an estimator with categorical_features: the fill values and
 # counts are those of the network's inputs, one per one-hot entry
 _CATEGORICAL_STATE = {
     "is_categorical_": _CategoryState(),
     "categories_": _CategoryState(),
+    "categorical_dtypes_": _DeclaredDtypes(),
     "fill_values_": _Array("_n_inputs", optional=True),
     "n_observed_": _Array("_n_inputs", optional=True),
 }
@@ -239,6 +270,19 @@ def _categories_of(values, column):
     if categories.dtype.kind == "U":
         categories = categories.astype(object)
     return categories
+
+
+def _declared(table, j):
+    """``(categories, ordered)`` of column ``j`` of a pandas table whose dtype is
+    categorical: every category its dtype declares, in the dtype's order, and
+    whether they are ordered; None for any other column."""
+    dtype = table.dtypes.iloc[j] if hasattr(table, "iloc") else None
+    if getattr(dtype, "name", None) != "category":
+        return None
+    categories = dtype.categories.to_numpy()
+    if categories.dtype.kind not in "biuf":
+        categories = categories.astype(object)
+    return categories, bool(dtype.ordered)
 
 
 def _own_values(table, X, j):
@@ -398,7 +442,7 @@ class _Categorical:
         # ensure_min_samples, which transform and the scores do not
         training = "ensure_min_samples" in kwargs and not reset
         if reset and self.categorical_features is None:
-            self.is_categorical_ = self.categories_ = None
+            self.is_categorical_ = self.categories_ = self.categorical_dtypes_ = None
         if (reset and self.categorical_features is None) or (
             not reset and getattr(self, "categories_", None) is None
         ):
@@ -429,7 +473,7 @@ class _Categorical:
             )
             if not mask.any():
                 # no categorical column: the data is numeric, validated as such
-                self.is_categorical_ = self.categories_ = None
+                self.is_categorical_ = self.categories_ = self.categorical_dtypes_ = None
                 return _validated_numbers(
                     lambda: super(_Categorical, self)._validate(table, **kwargs), table
                 )
@@ -449,6 +493,7 @@ class _Categorical:
                 _categories_of(values, self._column_name(j))
                 for j, values in zip(np.flatnonzero(mask), columns, strict=True)
             ]
+            self.categorical_dtypes_ = [_declared(table, j) for j in np.flatnonzero(mask)]
             self.is_categorical_ = mask
         dtype = _float_dtype(table, X, ~mask)
         return self._encoded(X, columns, dtype, training=training, unknown=unknown)
@@ -629,14 +674,16 @@ class _Categorical:
             return table
         import pandas as pd
 
-        categorical = dict(zip(np.flatnonzero(mask), self.categories_, strict=True))
+        # each column's categories as its pandas dtype declared them (order, unused
+        # ones, ordered), else as fit saw them
+        declared = getattr(self, "categorical_dtypes_", None) or [None] * len(self.categories_)
+        dtypes = {
+            j: pd.CategoricalDtype(*(given or (seen, False)))
+            for j, seen, given in zip(np.flatnonzero(mask), self.categories_, declared, strict=True)
+        }
         return pd.DataFrame(
             {
-                names[j]: (
-                    pd.Categorical(columns[j], categories=categorical[j])
-                    if j in categorical
-                    else columns[j]
-                )
+                names[j]: pd.Categorical(columns[j], dtype=dtypes[j]) if j in dtypes else columns[j]
                 for j in range(len(mask))
             },
             index=index,

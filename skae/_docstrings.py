@@ -163,7 +163,14 @@ default=None
 
     categories_ : list of ndarray or None
         The categories of each categorical column, in column order, as seen in
-        the first fit (sorted); None where no column is categorical.""",
+        the first fit (sorted); None where no column is categorical.
+
+    categorical_dtypes_ : list of tuple or None
+        Per categorical column, ``(categories, ordered)`` where the first fit's
+        column had a pandas ``category`` dtype (every category it declared, in
+        its order, and whether they are ordered), else None; the tables that
+        ``inverse_transform`` and the imputer's ``transform`` return give such a
+        column that dtype back. None where no column is categorical.""",
     "contamination": """\
     contamination : "auto" or float, default="auto"
         Expected share of outliers in the training data. With a float in

@@ -326,6 +326,27 @@ def test_a_file_whose_categories_do_not_fit_the_heads_is_refused(tmp_path):
         skae.load(path)
 
 
+@pytest.mark.parametrize("declared", [["S", "M"], ["S", "M", "L", "L"], "yes"])
+def test_a_file_whose_declared_dtype_does_not_hold_the_categories_is_refused(declared, tmp_path):
+    X = pd.DataFrame({"a": np.arange(6.0), "size": pd.Categorical(list("SMLSML"))})
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    path = tmp_path / "est.skae"
+    skae.save(est, path)
+    document, tensors = _deserialize(path.read_bytes(), path)
+    entries = dict(document["attributes"]["dict"])
+    (entry,) = entries["categorical_dtypes_"]
+    if declared == "yes":
+        entry["tuple"][1] = "yes"
+    else:
+        entry["tuple"][0]["strings"] = declared
+    document["attributes"]["dict"] = list(entries.items())
+    path.write_bytes(_serialize(document, tensors))
+    with pytest.raises(
+        ValueError, match=r"categorical_dtypes_\[0\] must be \(categories, ordered\)"
+    ):
+        skae.load(path)
+
+
 def test_onnx_export_refuses_categorical_columns_by_name():
     pytest.importorskip("skl2onnx")
     from skl2onnx import to_onnx
@@ -581,6 +602,33 @@ def test_from_dtype_continues_over_an_array_chunk_as_transform_takes_it(cls):
         est.partial_fit(X.to_numpy())
         assert est.is_categorical_.tolist() == [False, True, False, True]
         assert len(est.transform(X.to_numpy())) == len(X)
+
+
+@pytest.mark.parametrize("cls", [AutoencoderTransformer, AutoencoderImputer])
+def test_a_pandas_category_column_comes_back_in_its_own_dtype(cls, tmp_path):
+    # the column came back unordered, its categories sorted and the unused dropped:
+    # an ordered comparison of the output raised TypeError
+    rng = np.random.default_rng(0)
+    size = pd.CategoricalDtype(["S", "M", "L", "XL"], ordered=True)
+    rank = pd.CategoricalDtype([3, 1, 2])
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=40),
+            "size": pd.Series(rng.choice(["S", "M", "L"], 40)).astype(size),
+            "rank": pd.Series(rng.choice([1, 2, 3], 40)).astype(rank),
+            "colour": rng.choice(["red", "blue"], 40).astype(object),
+        }
+    )
+    X.loc[::5, "size"] = np.nan
+    est = cls(**_FAST, categorical_features="from_dtype").fit(X)
+    out = est.transform(X) if cls is AutoencoderImputer else est.inverse_transform(est.transform(X))
+    assert out["size"].dtype == size and out["rank"].dtype == rank
+    assert out["colour"].dtype == pd.CategoricalDtype(["blue", "red"])
+    assert (out["size"] < "XL").all()
+    skae.save(est, tmp_path / "est.skae")
+    loaded = skae.load(tmp_path / "est.skae")
+    assert loaded.categorical_dtypes_[0][1] and loaded.categorical_dtypes_[2] is None
+    np.testing.assert_array_equal(loaded.categorical_dtypes_[1][0], [3, 1, 2])
 
 
 def test_from_dtype_takes_arrow_string_and_dictionary_columns():
