@@ -9,6 +9,7 @@ gives one scale: pass it as ``scoring=`` to any scikit-learn search or to
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import OneToOneFeatureMixin
 
 from ._chunks import _chunks, _dense
 
@@ -47,7 +48,10 @@ def reconstruction_error(estimator, X, *, per_feature=False):
         a categorical column's error is its cross-entropy in nats (NaN for a
         missing entry; the per-sample error is the mean over observed columns).
         A Pipeline ending in such an estimator is measured where its last step
-        reconstructs: on ``X`` as the steps before it transform it.
+        reconstructs: on ``X`` as the steps before it transform it. A feature that
+        a skae estimator never observed in training is missing (NaN, left out of
+        the mean), alone or after steps that keep each column in its place
+        (scikit-learn's scalers, ``OneToOneFeatureMixin``).
 
     Raises
     ------
@@ -101,8 +105,11 @@ def reconstruction_error(estimator, X, *, per_feature=False):
             f"Expected a 2D array of shape (n_samples, n_features), got shape {X.shape}; "
             "reshape a single sample with X.reshape(1, -1)."
         )
-    # a skae estimator's features never observed in training are missing to it
-    counts = getattr(estimator, "n_observed_", None)
+    # a skae estimator's features never observed in training are missing to it, and
+    # to a Pipeline whose steps before it keep each column as one (the scalers)
+    counts = getattr(_last_step(estimator), "n_observed_", None)
+    if counts is not None and not _column_for_column(estimator):
+        counts = None
     return _squared_errors(
         X,
         lambda chunk: np.asarray(estimator.inverse_transform(estimator.transform(chunk))),
@@ -116,6 +123,18 @@ def _last_step(estimator):
     while hasattr(estimator, "steps"):
         estimator = estimator[-1]
     return estimator
+
+
+def _column_for_column(estimator):
+    """Whether every step of a Pipeline before its last maps each column to one
+    column, itself (scikit-learn's ``OneToOneFeatureMixin``: the scalers); True
+    for an estimator alone."""
+    while hasattr(estimator, "steps"):
+        before = [step for _, step in estimator.steps[:-1] if step not in ("passthrough", None)]
+        if not all(isinstance(step, OneToOneFeatureMixin) for step in before):
+            return False
+        estimator = estimator[-1]
+    return True
 
 
 def _squared_errors(X, reconstruct, *, per_feature=False, dtype=np.float64, unobserved=None):

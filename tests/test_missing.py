@@ -129,6 +129,27 @@ def test_a_feature_never_observed_in_training_is_missing_at_inference(key):
         np.testing.assert_allclose(-est.score_samples(X), np.nanmean(errors, axis=1), rtol=1e-5)
 
 
+def test_a_pipeline_of_scalers_measures_without_the_never_observed_feature():
+    # the Pipeline had no n_observed_: StandardScaler made the feature NaN at every
+    # row, and every row's error was inf (a search ranked the candidate -inf)
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    training = X.copy()
+    training[:, 3] = np.nan
+    params = dict(hidden_layer_sizes=(4,), max_iter=2, n_iter_no_change=None, random_state=0)
+    pipe = make_pipeline(StandardScaler(), "passthrough", AutoencoderTransformer(2, **params))
+    errors = reconstruction_error(pipe.fit(training), X, per_feature=True)
+    assert np.isnan(errors[:, 3]).all() and np.isfinite(errors[:, :3]).all()
+    np.testing.assert_array_equal(errors, reconstruction_error(pipe, training, per_feature=True))
+    # after a step that may move columns, which column was never observed is
+    # unknown in X's terms: every column is measured (the mask would fall on column 0)
+    reverse = FunctionTransformer(lambda X: X[:, ::-1], inverse_func=lambda X: X[:, ::-1])
+    moved = make_pipeline(reverse, AutoencoderTransformer(2, **params)).fit(training)
+    assert np.isfinite(reconstruction_error(moved, X, per_feature=True)).all()
+
+
 def test_fill_values_are_weighted_means_and_run_over_partial_fit_chunks():
     X = _holes(np.random.default_rng(1).normal(size=(90, 5)))
     weights = np.random.default_rng(2).uniform(0.5, 2, size=90)
