@@ -429,6 +429,13 @@ default=None
         std[self._one_hot_inputs()] = 0.0
         return std
 
+    def _fixed_fills(self):
+        """The inputs whose fill is their ``mean_``, not the network's: those with
+        one value in ``fit`` (their scale is 1, not their spread; the network
+        reconstructs them to within its error only, in their units: 1e-6 was
+        filled as 0.005) and those with none (a mean of 0)."""
+        return self.scale_ != self.std_
+
     def _standardized(self, X):
         """``X`` standardized by ``mean_`` and ``scale_``, in its dtype."""
         return ((X - self.mean_) / self.scale_).astype(X.dtype, copy=False)
@@ -473,7 +480,8 @@ default=None
             one_hot = self._one_hot_inputs()
             guess[:, one_hot] += rng.gumbel(size=(len(X), int(one_hot.sum())))
         guess = guess * self.scale_ + self.mean_
-        guess[:, empty] = 0
+        fixed = self._fixed_fills()
+        guess[:, fixed] = self.mean_[fixed]
         imputed = X.copy()
         imputed[missing] = guess[missing]
         # each original column's first input: missing where the column is

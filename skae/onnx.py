@@ -741,15 +741,12 @@ class _ImputerComputation(_NetworkComputation):
             self._in_float64(self.reconstruction),
             g.constant(estimator.scale_, "scale", np.float64),
         )
-        guess = g.op("Add", guess, g.constant(estimator.mean_, "mean", np.float64))
+        mean = g.constant(estimator.mean_, "mean", np.float64)
+        guess = g.op("Add", guess, mean)
+        fixed = estimator._fixed_fills()
+        if fixed.any():  # filled with their mean_, as in skae (0 for one empty in fit)
+            guess = g.op("Where", g.constant(fixed, "fixed", bool), mean, guess)
         empty = estimator.n_observed_ == 0
-        if empty.any():  # a feature empty in fit is filled with 0
-            guess = g.op(
-                "Where",
-                g.constant(empty, "empty", bool),
-                g.constant(0.0, "zero", np.float64),
-                guess,
-            )
         imputed = g.op("Where", self.missing, self._in_graph_type(guess), self.X)
         if empty.any() and not estimator.keep_empty_features:
             kept = g.constant(np.flatnonzero(~empty), "kept", np.int64)

@@ -2,6 +2,7 @@
 bit for bit, draws for multiple imputation, and a place in pipelines and
 searches beside scikit-learn's imputers."""
 
+import importlib.util
 import warnings
 
 import numpy as np
@@ -317,6 +318,33 @@ def test_a_constant_feature_has_a_scale_of_one():
     tiny[:, 0] = [0.0, 5e-324] * 25
     assert AutoencoderImputer(**FAST).fit(tiny).scale_[0] == 1.0
     np.testing.assert_allclose(imputer.mean_[:2], [3e-18, 7.0])
+
+
+@pytest.mark.parametrize("sample_posterior", [False, True])
+def test_a_constant_feature_is_filled_with_its_value(sample_posterior):
+    # its scale is 1, so the network's error went into the fill in its own units:
+    # a feature of 1e-6 was filled with 0.005 to 0.04, one of 5.0 with 5.1
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    X[:, 1], X[:, 3] = 1e-6, 5.0
+    X[rng.random(X.shape) < 0.2] = np.nan
+    imputer = AutoencoderImputer(**FAST, sample_posterior=sample_posterior).fit(X)
+    filled = imputer.transform(X)
+    np.testing.assert_array_equal(filled[:, 1], 1e-6)
+    np.testing.assert_array_equal(filled[:, 3], 5.0)
+    assert len(np.unique(filled[np.isnan(X[:, 0]), 0])) > 10  # the others the network's
+    if importlib.util.find_spec("skl2onnx") is None:
+        return
+    import onnxruntime
+    from skl2onnx import to_onnx
+
+    import skae.onnx  # noqa: F401
+
+    if not sample_posterior:
+        graph = to_onnx(imputer, X[:1]).SerializeToString()
+        (served,) = onnxruntime.InferenceSession(graph).run(None, {"X": X})
+        np.testing.assert_allclose(served, filled, rtol=1e-12)
+        np.testing.assert_array_equal(served[:, 1], 1e-6)
 
 
 def test_a_stream_standardizes_by_the_moments_of_every_chunk_so_far():
