@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._distributed import _check_launched_alone, _OnEveryRank, _shared_seeds, _state_digest
+from ._distributed import _check_launched_alone, _OnEveryRank, _shared_seeds
 from ._losses import _bernoulli_divergence
 from ._missing import _as_fill, _check_fill_state, _check_rows_observed, _filled, _hide_unobserved
 from ._net import (
@@ -35,6 +35,7 @@ from ._net import (
     _restore_device,
     _restored_net,
     _run_chunks,
+    _state_digest,
     _takes_weight_decay,
     _training_rows,
 )
@@ -274,7 +275,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     {
                         "n_features": X.shape[1],
                         "continuing": bool(resume),
-                        "continued": _state_digest(*self._saved_state()) if resume else "",
+                        "continued": _state_digest(self) if resume else "",
                         "weighted": sample_weight is not None,
                         "feature_names_in_": list(getattr(self, "feature_names_in_", [])),
                     }

@@ -13,7 +13,6 @@ input unchanged there, so their code reads the same with or without a group.
 
 import hashlib
 import os
-import sys
 import warnings
 
 import numpy as np
@@ -123,21 +122,6 @@ class _OnEveryRank:
             {name: _digest(v) if name in digested else float(v) for name, v in facts.items()},
             digested,
         )
-
-
-def _state_digest(attributes, tensors):
-    """A digest of a fitted estimator's state (``_saved_state``: its attributes and
-    tensors), for ranks to agree that a fit continues the same model."""
-    digest = hashlib.sha256()
-    for name, value in sorted(attributes.items()) + sorted(tensors.items()):
-        digest.update(name.encode())
-        if isinstance(value, np.ndarray) and value.dtype != object:
-            digest.update(f"{value.dtype}{value.shape}".encode())
-            digest.update(np.ascontiguousarray(value).tobytes())
-        else:
-            with np.printoptions(threshold=sys.maxsize):  # no "..." in a long array
-                digest.update(repr(value).encode())
-    return digest.hexdigest()
 
 
 def _refuse_in_group(message):

@@ -11,12 +11,14 @@ placement, the training tensor on a GPU, fused optimizers) is decided here too.
 """
 
 import copy
+import hashlib
 import inspect
 import math
 import numbers
 import sys
 import time
 import warnings
+import zlib
 from contextlib import contextmanager
 from itertools import pairwise
 
@@ -978,6 +980,33 @@ def _optimizer_state(net):
         for key, value in state.items()
     }
     return entries if all(isinstance(v, torch.Tensor) for v in entries.values()) else {}
+
+
+# a tensor's entries as integers of their width, for _state_digest
+_INTEGERS = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _state_digest(estimator):
+    """A digest of what a fit of ``estimator`` would continue, for the ranks of a
+    group to agree on: its fitted attributes (``_fitted_state``'s), and the CRC-32
+    of each of its net's tensors (weights, buffers, optimizer state), read in place
+    where it is on the CPU (a SHA-256 of copies of them cost a fifth of a large
+    model's partial_fit). Exact: sums of floats would differ between ranks that
+    run other thread counts."""
+    net = estimator.net_
+    digest = hashlib.sha256()
+    for name, tensor in sorted((net.module_.state_dict() | _optimizer_state(net)).items()):
+        bits = tensor.detach().contiguous().view(_INTEGERS[tensor.element_size()])
+        check = zlib.crc32(bits.cpu().numpy())
+        digest.update(f"{name}{tensor.dtype}{tuple(tensor.shape)}{check}".encode())
+    for name, value in sorted(vars(estimator).items()):
+        if name not in estimator._fitted_state:
+            continue
+        if isinstance(value, np.ndarray) and value.dtype != object:
+            value = (value.dtype, value.shape, hashlib.sha256(value.tobytes()).hexdigest())
+        with np.printoptions(threshold=sys.maxsize):  # no "..." in a long array
+            digest.update(f"{name}{value!r}".encode())
+    return digest.hexdigest()
 
 
 def _state_after_a_step(net):
