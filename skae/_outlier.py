@@ -37,22 +37,34 @@ def _quantile(values, q, weights=None):
 
 def _merged_quantiles(percentiles, kept, values, weights, q):
     """The ``q``-quantiles of ``kept`` rows distributed as their ``percentiles`` say
-    (0, 1, ..., 100; linear between them) together with ``values`` of frequency
-    ``weights``, a kept row weighing their mean: the inverse of the mixture's
-    distribution function, exact on both parts. Re-reading the percentiles as 101
-    values of equal weight instead rounds each merge's quantiles to a whole
-    percentile, which partial_fit's next merges compound."""
+    (0, 1, ..., 100: linear between distinct ones, a share of the rows at a value
+    that several of them equal) together with ``values`` of frequency ``weights``,
+    a kept row weighing their mean: the inverse of the mixture's distribution
+    function. Re-reading the percentiles as 101 values of equal weight instead
+    rounded each merge's quantiles to a whole percentile, which partial_fit's next
+    merges compounded; interpolating across tied ones spread their rows away."""
     order = np.argsort(values, kind="stable")
     values, weights = values[order], weights[order]
     total = weights.sum()
     share = kept * weights.mean() / (kept * weights.mean() + total)
     points = np.unique(np.concatenate([percentiles, values]))
+    # the earlier rows' distribution function just below each point and at it: a
+    # point that percentiles i to j equal holds the levels from i to j
+    first = np.searchsorted(percentiles, points, side="left")
+    last = np.searchsorted(percentiles, points, side="right") - 1
+    between = np.interp(points, percentiles, _PERCENTILES)
+    tied = first <= last
+    earlier_below = np.where(tied, _PERCENTILES[np.minimum(first, 100)], between)
+    earlier_at = np.where(tied, _PERCENTILES[np.maximum(last, 0)], between)
+    # the values' part steps up at each of them
     cumulative = np.concatenate([[0.0], np.cumsum(weights) / total])
-    earlier = share * np.interp(points, percentiles, _PERCENTILES)
-    # the mixture's distribution function just below each point and at it: the
-    # values' part steps up at each of them
-    below = earlier + (1 - share) * cumulative[np.searchsorted(values, points, side="left")]
-    at = earlier + (1 - share) * cumulative[np.searchsorted(values, points, side="right")]
+    below = (
+        share * earlier_below
+        + (1 - share) * cumulative[np.searchsorted(values, points, side="left")]
+    )
+    at = (
+        share * earlier_at + (1 - share) * cumulative[np.searchsorted(values, points, side="right")]
+    )
     levels = np.column_stack([below, at]).ravel()
     return np.interp(q, levels, np.repeat(points, 2))[()]
 

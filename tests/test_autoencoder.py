@@ -311,6 +311,17 @@ def test_a_small_partial_fit_chunk_moves_the_threshold_by_its_share_of_the_rows(
         assert detector.offset_ == np.percentile(scores, 10, method="averaged_inverted_cdf")
 
 
+def test_a_far_row_after_a_fit_on_equal_rows_is_an_outlier():
+    # the equal rows' percentiles were interpolated toward the far row's score:
+    # offset_ fell from -0.1 to -44 and the far row (-29) was called an inlier
+    X = np.tile(np.linspace(-1, 1, 5), (100, 1))
+    detector = AutoencoderOutlierDetector(2, max_iter=5, random_state=0).fit(X)
+    far = X[:1] + 5
+    detector.partial_fit(far)
+    assert detector.predict(far) == -1 and detector.offset_ > detector.score_samples(far)[0] / 2
+    assert detector.offset_ == pytest.approx(detector.score_quantiles_[50])
+
+
 # -- layer-wise pretraining ----------------------------------------------------------
 
 

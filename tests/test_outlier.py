@@ -39,3 +39,16 @@ def test_merged_percentiles_follow_a_stream_of_small_chunks_without_drifting():
         kept = 2043
     assert np.all(np.diff(percentiles) >= 0)
     assert abs(np.mean(found) - truth) < 0.03 and np.abs(np.array(found) - truth).max() < 0.15
+
+
+def test_merged_percentiles_keep_tied_rows_at_their_value():
+    # linear interpolation across tied percentiles spread the rows of one value
+    # toward a new one: 100 equal scores and a new -10 gave quantiles of -9 to -2.5
+    from skae._outlier import _PERCENTILES, _merged_quantiles
+
+    zeros = _quantile(np.zeros(100), _PERCENTILES)
+    merged = _merged_quantiles(zeros, 100, np.array([-10.0]), np.ones(1), [0.005, 0.01, 0.5])
+    np.testing.assert_array_equal(merged, [-10.0, 0.0, 0.0])
+    steps = _quantile(np.arange(1.0, 6.0), _PERCENTILES)
+    merged = _merged_quantiles(steps, 5, np.array([0.0]), np.ones(1), [0.25, 0.75])
+    np.testing.assert_array_equal(merged, _quantile(np.arange(0.0, 6.0), np.array([0.25, 0.75])))
