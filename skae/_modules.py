@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._validation import _Sizes
+
 _ACTIVATIONS = {
     "identity": nn.Identity,
     "logistic": nn.Sigmoid,
@@ -116,7 +118,7 @@ class MLPAutoencoder(nn.Module):
         Width of the input and of the reconstruction.
     n_components : int
         Width of the code.
-    hidden_layer_sizes : tuple of int, default=()
+    hidden_layer_sizes : int or tuple of int, default=()
         Widths of the encoder's hidden layers, input side first.
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
         Activation after every hidden layer, in the encoder and in the decoder.
@@ -156,7 +158,7 @@ class MLPAutoencoder(nn.Module):
         dropout=0.0,
     ):
         super().__init__()
-        sizes = [n_features, *hidden_layer_sizes, n_components]
+        sizes = [n_features, *_Sizes.of(hidden_layer_sizes), n_components]
         self.encoder_layers = nn.ModuleList(nn.Linear(a, b, bias=bias) for a, b in pairwise(sizes))
         self.tied_weights = tied_weights
         if tied_weights:
@@ -253,7 +255,7 @@ class _VariationalMLP(nn.Module):
 
     def __init__(self, n_features, n_components, hidden_layer_sizes=(100,), activation="relu"):
         super().__init__()
-        sizes = [n_features, *hidden_layer_sizes]
+        sizes = [n_features, *_Sizes.of(hidden_layer_sizes)]
         self.encoder_layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
         self.to_mean = nn.Linear(sizes[-1], n_components)
         self.to_log_var = nn.Linear(sizes[-1], n_components)

@@ -22,6 +22,7 @@ parameter; a file lacking one that its release had is refused).
 
 import hashlib
 import json
+import math
 import numbers
 import os
 import re
@@ -256,14 +257,14 @@ def _generator_state(content):
         and 0 <= position <= 624
         and has_gauss in (0, 1)
         and type(has_gauss) is int
-        and type(gauss) in (int, float)
-        and np.isfinite(gauss)
+        and type(gauss) is float
+        and math.isfinite(gauss)
     ):
         raise ValueError(
             "a random_state entry is no MT19937 state: it needs 624 words below 2**32, "
             "a position from 0 to 624, a flag of 0 or 1 and a finite float."
         )
-    return algorithm, np.array(key, dtype=np.uint32), position, has_gauss, float(gauss)
+    return algorithm, np.array(key, dtype=np.uint32), position, has_gauss, gauss
 
 
 def _decode(value, tensors, classes):

@@ -83,8 +83,10 @@ class _Sizes:
 
     def accepts(self, value):
         size = _Interval(numbers.Integral, 1, None)
+        if isinstance(value, np.ndarray) and value.ndim != 1:
+            return False
         if isinstance(value, tuple | list | np.ndarray):
-            return np.ndim(value) == 1 and all(size.accepts(v) for v in value)
+            return all(size.accepts(v) for v in value)
         return size.accepts(value)
 
     @staticmethod

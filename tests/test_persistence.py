@@ -236,7 +236,16 @@ def test_untrusted_class_in_parameters_is_refused(wine, tmp_path):
 
 @pytest.mark.parametrize(
     "part, value",
-    [(2, 10**7), (2, -1), (2, 1.5), (3, 2), (4, float("nan")), (1, [0] * 623), (1, [2**32] * 624)],
+    [
+        (2, 10**7),
+        (2, -1),
+        (2, 1.5),
+        (3, 2),
+        (4, float("nan")),
+        (4, 10**400),
+        (1, [0] * 623),
+        (1, [2**32] * 624),
+    ],
 )
 def test_a_random_state_outside_mt19937_s_states_is_refused(part, value, wine, tmp_path):
     # NumPy reads the key at the stored position without a bound: a position of 10**7

@@ -40,7 +40,7 @@ def test_alpha_with_an_optimizer_without_weight_decay_is_a_clear_error():
     AutoencoderTransformer(optimizer=torch.optim.Rprop, alpha=0.0, max_iter=1).fit(X)
 
 
-@pytest.mark.parametrize("sizes", [{3: "x"}, {3}, "33", 0, True, 3.0, [[3]]])
+@pytest.mark.parametrize("sizes", [{3: "x"}, {3}, "33", 0, True, 3.0, [[3]], [3, [2]]])
 def test_hidden_layer_sizes_must_be_positive_ints(sizes):
     from skae import AutoencoderTransformer
 
@@ -59,6 +59,8 @@ def test_one_int_is_one_hidden_layer_as_in_mlp_regressor(name, tmp_path):
     np.testing.assert_array_equal(one.transform(X), same.transform(X))
     skae.save(one, tmp_path / "one.skae")
     np.testing.assert_array_equal(skae.load(tmp_path / "one.skae").transform(X), one.transform(X))
+    # the public modules take it too
+    assert len(skae.MLPAutoencoder(5, 2, hidden_layer_sizes=7).encoder_layers) == 2
 
 
 @pytest.mark.parametrize(
