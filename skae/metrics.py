@@ -9,9 +9,12 @@ gives one scale: pass it as ``scoring=`` to any scikit-learn search or to
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config
 from sklearn.base import OneToOneFeatureMixin
+from sklearn.utils.metadata_routing import UNCHANGED, MetadataRequest
 
 from ._chunks import _chunks, _dense
+from ._validation import _check_weights
 
 
 def reconstruction_error(estimator, X, *, per_feature=False):
@@ -196,14 +199,17 @@ def _observed_mean(squares, first_row, missing=None):
     return np.where(missing, 0, squares).sum(axis=1) / counts
 
 
-def reconstruction_scorer(estimator, X, y=None):
+def reconstruction_scorer(estimator, X, y=None, sample_weight=None):
     """Negative mean squared reconstruction error: a scorer for any search.
 
     Higher is better, as scikit-learn's scorers expect. Use it as ``scoring=``
     in :class:`~sklearn.model_selection.GridSearchCV`,
     :func:`~sklearn.model_selection.cross_validate` and the like, to compare PCA,
     skae's autoencoders and any other transformer with ``inverse_transform`` on
-    one scale, whatever each one's own ``score`` computes.
+    one scale, whatever each one's own ``score`` computes. Under metadata
+    routing, ``reconstruction_scorer.set_score_request(sample_weight=True)``
+    gives a scorer to which a search routes the held-out rows' weights, as
+    scikit-learn's scorers do (a new scorer: this one requests nothing).
 
     Parameters
     ----------
@@ -213,11 +219,15 @@ def reconstruction_scorer(estimator, X, y=None):
         Samples to reconstruct.
     y : None
         Ignored; present for the scorer signature.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the samples in the mean; rows of weight zero count for
+        nothing, whatever their error.
 
     Returns
     -------
     score : float
-        ``-reconstruction_error(estimator, X).mean()``.
+        ``-reconstruction_error(estimator, X).mean()``, weighted by
+        ``sample_weight``.
 
     See Also
     --------
@@ -234,4 +244,39 @@ def reconstruction_scorer(estimator, X, y=None):
     >>> search.fit(X).best_params_
     {'n_components': 16}
     """
-    return -float(reconstruction_error(estimator, X).mean())
+    errors = reconstruction_error(estimator, X)
+    if sample_weight is None:
+        return -float(errors.mean())
+    weights = _check_weights(sample_weight, errors[:, None])
+    kept = weights > 0
+    return -float(np.average(errors[kept], weights=weights[kept] / weights.max()))
+
+
+class _Requested:
+    """``reconstruction_scorer`` with a request for ``sample_weight`` (True, False,
+    None or an alias), as scikit-learn's metadata routing reads it from a scorer."""
+
+    def __init__(self, sample_weight=None):
+        self.sample_weight = sample_weight
+
+    def __call__(self, estimator, X, y=None, sample_weight=None):
+        return reconstruction_scorer(estimator, X, y, sample_weight=sample_weight)
+
+    def get_metadata_routing(self):
+        request = MetadataRequest(owner="reconstruction_scorer")
+        request.score.add_request(param="sample_weight", alias=self.sample_weight)
+        return request
+
+    def set_score_request(self, *, sample_weight=UNCHANGED):
+        if not get_config()["enable_metadata_routing"]:
+            raise RuntimeError(
+                "set_score_request needs metadata routing: "
+                "sklearn.set_config(enable_metadata_routing=True)."
+            )
+        return _Requested(self.sample_weight if sample_weight is UNCHANGED else sample_weight)
+
+
+# what a search asks of a scorer: reconstruction_scorer requests nothing, and
+# set_score_request gives one that does
+reconstruction_scorer.get_metadata_routing = _Requested().get_metadata_routing
+reconstruction_scorer.set_score_request = _Requested().set_score_request

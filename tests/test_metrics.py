@@ -150,3 +150,37 @@ def test_a_reconstruction_that_overflows_is_an_infinite_error_not_a_hole():
     assert est.score_samples(row)[0] == -np.inf
     holes = np.array([[np.nan, 1.0, 2.0, 3.0]], dtype=np.float32)
     assert np.isnan(reconstruction_error(est, holes, per_feature=True)[0, 0])
+
+
+def test_the_scorer_takes_the_weights_a_search_routes_to_it():
+    # a plain function requested nothing: a weighted search measured every row,
+    # the rows of weight zero (100 times the others) included
+    import sklearn
+    from sklearn.model_selection import cross_validate
+
+    from skae import LinearAETransformer
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    X[1::2] *= 100
+    weights = np.tile([1.0, 0.0], 20)
+    with pytest.raises(RuntimeError, match="needs metadata routing"):
+        reconstruction_scorer.set_score_request(sample_weight=True)
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = LinearAETransformer(2).set_fit_request(sample_weight=True)
+        scorer = reconstruction_scorer.set_score_request(sample_weight=True)
+        scores = cross_validate(
+            est, X, scoring=scorer, params={"sample_weight": weights}, cv=2, return_estimator=True
+        )
+        for score, fitted, test in zip(
+            scores["test_score"], scores["estimator"], [range(20), range(20, 40)], strict=True
+        ):
+            light = [i for i in test if weights[i] > 0]
+            expected = -reconstruction_error(fitted, X[light]).mean()
+            assert score == pytest.approx(expected, rel=1e-12)
+        # the scorer itself still requests nothing: passing weights to it is an error
+        with pytest.raises(Exception, match="not explicitly set as requested"):
+            cross_validate(est, X, scoring=reconstruction_scorer, params={"sample_weight": weights})
+    assert reconstruction_scorer(est.fit(X), X, sample_weight=weights) == pytest.approx(
+        -reconstruction_error(est, X[::2]).mean(), rel=1e-12
+    )
