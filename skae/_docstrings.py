@@ -170,7 +170,9 @@ default=None
         column had a pandas ``category`` dtype (every category it declared, in
         its order, and whether they are ordered), else None; the tables that
         ``inverse_transform`` and the imputer's ``transform`` return give such a
-        column that dtype back. None where no column is categorical.""",
+        column that dtype back (categories of a pandas extension dtype, such as
+        ``Int64`` or ``string``, as NumPy holds them). None where no column is
+        categorical.""",
     "contamination": """\
     contamination : "auto" or float, default="auto"
         Expected share of outliers in the training data. With a float in
