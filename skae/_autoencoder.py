@@ -10,7 +10,7 @@ from ._categorical import _CATEGORICAL_STATE, _Categorical
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
 from ._missing import _FILL_STATE
-from ._modules import _ACTIVATIONS, MLPAutoencoder
+from ._modules import _ACTIVATIONS, MLPAutoencoder, _widths
 from ._net import _draw_seed
 from ._outlier import _OutlierThreshold
 from ._validation import (
@@ -205,7 +205,7 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
         if self.module is None:
             module = MLPAutoencoder
             module_params = {
-                "hidden_layer_sizes": _Sizes.of(self.hidden_layer_sizes),
+                "hidden_layer_sizes": _widths(self.hidden_layer_sizes),
                 "activation": self.activation,
                 "code_activation": self.code_activation,
                 "tied_weights": self.tied_weights,
@@ -284,7 +284,7 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
         this estimator's settings on the codes of the layers before it (the first
         on ``X`` with the estimator's output and loss, the rest on real-valued
         codes with squared error), and their weights become ``module``'s."""
-        sizes = [*_Sizes.of(self.hidden_layer_sizes), self.n_components]
+        sizes = [*_widths(self.hidden_layer_sizes), self.n_components]
         seeds = np.random.default_rng(_draw_seed(self.random_state)).integers(
             np.iinfo(np.int32).max, size=len(sizes)
         )

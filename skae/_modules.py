@@ -13,6 +13,7 @@ The built-in MLPs (``takes_sparse_rows = True``) also take a batch of sparse row
 training on a large sparse matrix costs in proportion to its non-zeros.
 """
 
+import numbers
 from itertools import pairwise
 
 import numpy as np
@@ -20,14 +21,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._validation import _Sizes
-
 _ACTIVATIONS = {
     "identity": nn.Identity,
     "logistic": nn.Sigmoid,
     "tanh": nn.Tanh,
     "relu": nn.ReLU,
 }
+
+
+def _widths(hidden_layer_sizes):
+    """``hidden_layer_sizes`` as a tuple of ints: one int is one layer, as
+    ``MLPRegressor`` takes it."""
+    if isinstance(hidden_layer_sizes, numbers.Integral):
+        return (int(hidden_layer_sizes),)
+    return tuple(int(size) for size in hidden_layer_sizes)
 
 
 class _SparseRows:
@@ -158,7 +165,7 @@ class MLPAutoencoder(nn.Module):
         dropout=0.0,
     ):
         super().__init__()
-        sizes = [n_features, *_Sizes.of(hidden_layer_sizes), n_components]
+        sizes = [n_features, *_widths(hidden_layer_sizes), n_components]
         self.encoder_layers = nn.ModuleList(nn.Linear(a, b, bias=bias) for a, b in pairwise(sizes))
         self.tied_weights = tied_weights
         if tied_weights:
@@ -255,7 +262,7 @@ class _VariationalMLP(nn.Module):
 
     def __init__(self, n_features, n_components, hidden_layer_sizes=(100,), activation="relu"):
         super().__init__()
-        sizes = [n_features, *_Sizes.of(hidden_layer_sizes)]
+        sizes = [n_features, *_widths(hidden_layer_sizes)]
         self.encoder_layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
         self.to_mean = nn.Linear(sizes[-1], n_components)
         self.to_log_var = nn.Linear(sizes[-1], n_components)

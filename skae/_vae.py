@@ -17,7 +17,7 @@ from ._losses import (
     _unknown_marks,
 )
 from ._missing import _FILL_STATE, _as_fill, _filled, _observed_entries, _observed_total
-from ._modules import _ACTIVATIONS, _VariationalMLP
+from ._modules import _ACTIVATIONS, _VariationalMLP, _widths
 from ._net import _TORCH_DTYPES, _draw_seed, _run_chunks, _VAENet
 from ._outlier import _OutlierThreshold
 from ._validation import _NONE, _Fitted, _Interval, _Options, _Sizes
@@ -188,7 +188,7 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
             "module": _VariationalMLP,
             "module__n_features": n_features,
             "module__n_components": n_components,
-            "module__hidden_layer_sizes": _Sizes.of(self.hidden_layer_sizes),
+            "module__hidden_layer_sizes": _widths(self.hidden_layer_sizes),
             "module__activation": self.activation,
             "criterion": _NegativeELBO,
             "criterion__likelihood": self.likelihood,

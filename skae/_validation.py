@@ -78,8 +78,8 @@ class _Options:
 
 class _Sizes:
     """A sequence of positive ints, such as ``hidden_layer_sizes``, or one positive int
-    for a single layer (as ``MLPRegressor`` takes it); ``_Sizes.of`` reads either as a
-    tuple of Python ints."""
+    for a single layer (as ``MLPRegressor`` takes it; ``_modules._widths`` reads
+    either as a tuple)."""
 
     def accepts(self, value):
         size = _Interval(numbers.Integral, 1, None)
@@ -88,10 +88,6 @@ class _Sizes:
         if isinstance(value, tuple | list | np.ndarray):
             return all(size.accepts(v) for v in value)
         return size.accepts(value)
-
-    @staticmethod
-    def of(value):
-        return (int(value),) if isinstance(value, numbers.Integral) else tuple(map(int, value))
 
     def __str__(self):
         return "a positive int or a tuple of positive ints"

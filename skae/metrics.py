@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.base import OneToOneFeatureMixin
-from sklearn.utils.metadata_routing import UNCHANGED, MetadataRequest
+from sklearn.utils import metadata_routing
 
 from ._chunks import _chunks, _dense
 from ._validation import _check_weights
@@ -263,17 +263,19 @@ class _Requested:
         return reconstruction_scorer(estimator, X, y, sample_weight=sample_weight)
 
     def get_metadata_routing(self):
-        request = MetadataRequest(owner="reconstruction_scorer")
+        request = metadata_routing.MetadataRequest(owner="reconstruction_scorer")
         request.score.add_request(param="sample_weight", alias=self.sample_weight)
         return request
 
-    def set_score_request(self, *, sample_weight=UNCHANGED):
+    def set_score_request(self, *, sample_weight=metadata_routing.UNCHANGED):
         if not get_config()["enable_metadata_routing"]:
             raise RuntimeError(
                 "set_score_request needs metadata routing: "
                 "sklearn.set_config(enable_metadata_routing=True)."
             )
-        return _Requested(self.sample_weight if sample_weight is UNCHANGED else sample_weight)
+        if sample_weight is metadata_routing.UNCHANGED:
+            sample_weight = self.sample_weight
+        return _Requested(sample_weight)
 
 
 # what a search asks of a scorer: reconstruction_scorer requests nothing, and
