@@ -14,6 +14,7 @@ training on a large sparse matrix costs in proportion to its non-zeros.
 """
 
 import numbers
+import operator
 from itertools import pairwise
 
 import numpy as np
@@ -31,10 +32,13 @@ _ACTIVATIONS = {
 
 def _widths(hidden_layer_sizes):
     """``hidden_layer_sizes`` as a tuple of ints: one int is one layer, as
-    ``MLPRegressor`` takes it."""
-    if isinstance(hidden_layer_sizes, numbers.Integral):
-        return (int(hidden_layer_sizes),)
-    return tuple(int(size) for size in hidden_layer_sizes)
+    ``MLPRegressor`` takes it; TypeError for anything but ints (a bool, a float,
+    a string of digits)."""
+    sizes = hidden_layer_sizes
+    sizes = (sizes,) if isinstance(sizes, numbers.Integral) else tuple(sizes)
+    if any(isinstance(size, bool | np.bool_ | str) for size in sizes):
+        raise TypeError(f"hidden_layer_sizes must be ints; got {hidden_layer_sizes!r}.")
+    return tuple(operator.index(size) for size in sizes)
 
 
 class _SparseRows:

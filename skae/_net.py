@@ -982,10 +982,6 @@ def _optimizer_state(net):
     return entries if all(isinstance(v, torch.Tensor) for v in entries.values()) else {}
 
 
-# a tensor's entries as integers of their width, for _state_digest
-_INTEGERS = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
-
-
 def _state_digest(estimator):
     """A digest of what a fit of ``estimator`` would continue, for the ranks of a
     group to agree on: its fitted attributes (``_fitted_state``'s), and the CRC-32
@@ -996,8 +992,8 @@ def _state_digest(estimator):
     net = estimator.net_
     digest = hashlib.sha256()
     for name, tensor in sorted((net.module_.state_dict() | _optimizer_state(net)).items()):
-        bits = tensor.detach().contiguous().view(_INTEGERS[tensor.element_size()])
-        check = zlib.crc32(bits.cpu().numpy())
+        data = tensor.detach().resolve_conj().contiguous().reshape(-1).view(torch.uint8)
+        check = zlib.crc32(data.cpu().numpy())
         digest.update(f"{name}{tensor.dtype}{tuple(tensor.shape)}{check}".encode())
     for name, value in sorted(vars(estimator).items()):
         if name not in estimator._fitted_state:

@@ -129,15 +129,21 @@ def _last_step(estimator):
 
 
 def _column_for_column(estimator):
-    """Whether every step of a Pipeline before its last maps each column to one
-    column, itself (scikit-learn's ``OneToOneFeatureMixin``: the scalers); True
+    """Whether every step of a Pipeline before its last keeps each column in its
+    place (``_keeps_columns``), and so on into a Pipeline as its last step; True
     for an estimator alone."""
-    while hasattr(estimator, "steps"):
-        before = [step for _, step in estimator.steps[:-1] if step not in ("passthrough", None)]
-        if not all(isinstance(step, OneToOneFeatureMixin) for step in before):
-            return False
-        estimator = estimator[-1]
-    return True
+    if not hasattr(estimator, "steps"):
+        return True
+    before = [step for _, step in estimator.steps[:-1]]
+    return all(map(_keeps_columns, before)) and _column_for_column(estimator[-1])
+
+
+def _keeps_columns(step):
+    """Whether a Pipeline step maps each column to one column, itself: none, a
+    scikit-learn ``OneToOneFeatureMixin`` (the scalers), or a Pipeline of such."""
+    if step in ("passthrough", None) or isinstance(step, OneToOneFeatureMixin):
+        return True
+    return hasattr(step, "steps") and all(_keeps_columns(inner) for _, inner in step.steps)
 
 
 def _squared_errors(X, reconstruct, *, per_feature=False, dtype=np.float64, unobserved=None):
@@ -209,7 +215,10 @@ def reconstruction_scorer(estimator, X, y=None, sample_weight=None):
     one scale, whatever each one's own ``score`` computes. Under metadata
     routing, ``reconstruction_scorer.set_score_request(sample_weight=True)``
     gives a scorer to which a search routes the held-out rows' weights, as
-    scikit-learn's scorers do (a new scorer: this one requests nothing).
+    scikit-learn's scorers do (a new scorer: this one requests nothing, so a
+    search given weights for it raises); without routing, a search that is
+    fitted with ``sample_weight`` passes the held-out rows' weights to any
+    scorer that takes them, this one included.
 
     Parameters
     ----------
@@ -244,20 +253,26 @@ def reconstruction_scorer(estimator, X, y=None, sample_weight=None):
     >>> search.fit(X).best_params_
     {'n_components': 16}
     """
-    errors = reconstruction_error(estimator, X)
     if sample_weight is None:
-        return -float(errors.mean())
-    weights = _check_weights(sample_weight, errors[:, None])
-    kept = weights > 0
-    return -float(np.average(errors[kept], weights=weights[kept] / weights.max()))
+        return -float(reconstruction_error(estimator, X).mean())
+    X = X.tocsr() if sp.issparse(X) else X if hasattr(X, "shape") else np.asarray(X)
+    weights = _check_weights(sample_weight, X)
+    # rows of weight zero are not measured: one may have nothing observed
+    kept = np.flatnonzero(weights > 0)
+    errors = reconstruction_error(estimator, X.iloc[kept] if hasattr(X, "iloc") else X[kept])
+    return -float(np.average(errors, weights=weights[kept] / weights.max()))
 
 
 class _Requested:
     """``reconstruction_scorer`` with a request for ``sample_weight`` (True, False,
-    None or an alias), as scikit-learn's metadata routing reads it from a scorer."""
+    None or an alias), as scikit-learn's metadata routing reads it from a scorer;
+    ``set_score_request`` sets it, as on scikit-learn's scorers."""
 
     def __init__(self, sample_weight=None):
         self.sample_weight = sample_weight
+
+    def __repr__(self):
+        return f"reconstruction_scorer.set_score_request(sample_weight={self.sample_weight!r})"
 
     def __call__(self, estimator, X, y=None, sample_weight=None):
         return reconstruction_scorer(estimator, X, y, sample_weight=sample_weight)
@@ -273,12 +288,18 @@ class _Requested:
                 "set_score_request needs metadata routing: "
                 "sklearn.set_config(enable_metadata_routing=True)."
             )
-        if sample_weight is metadata_routing.UNCHANGED:
-            sample_weight = self.sample_weight
-        return _Requested(sample_weight)
+        if sample_weight is not metadata_routing.UNCHANGED:
+            self.sample_weight = sample_weight
+        return self
 
 
-# what a search asks of a scorer: reconstruction_scorer requests nothing, and
-# set_score_request gives one that does
+# what a search asks of a scorer: reconstruction_scorer requests nothing, and its
+# set_score_request gives a new scorer that does (the function itself stays as it is)
 reconstruction_scorer.get_metadata_routing = _Requested().get_metadata_routing
-reconstruction_scorer.set_score_request = _Requested().set_score_request
+
+
+def _new_request(**request):
+    return _Requested().set_score_request(**request)
+
+
+reconstruction_scorer.set_score_request = _new_request

@@ -184,3 +184,14 @@ def test_the_scorer_takes_the_weights_a_search_routes_to_it():
     assert reconstruction_scorer(est.fit(X), X, sample_weight=weights) == pytest.approx(
         -reconstruction_error(est, X[::2]).mean(), rel=1e-12
     )
+    # a row of weight zero is not measured, though it has nothing observed
+    holes = X.copy()
+    holes[1] = np.nan
+    assert reconstruction_scorer(est, holes, sample_weight=weights) == pytest.approx(
+        -reconstruction_error(est, X[::2]).mean(), rel=1e-12
+    )
+    # the scorer that requests sets its request as scikit-learn's scorers do
+    with sklearn.config_context(enable_metadata_routing=True):
+        assert scorer.set_score_request(sample_weight=False) is scorer
+        assert repr(scorer) == "reconstruction_scorer.set_score_request(sample_weight=False)"
+        assert reconstruction_scorer.set_score_request(sample_weight="w") is not scorer

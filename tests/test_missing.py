@@ -143,6 +143,13 @@ def test_a_pipeline_of_scalers_measures_without_the_never_observed_feature():
     errors = reconstruction_error(pipe.fit(training), X, per_feature=True)
     assert np.isnan(errors[:, 3]).all() and np.isfinite(errors[:, :3]).all()
     np.testing.assert_array_equal(errors, reconstruction_error(pipe, training, per_feature=True))
+    # the scalers as a Pipeline of their own, the estimator inside another
+    nested = make_pipeline(
+        make_pipeline(StandardScaler()),
+        make_pipeline("passthrough", AutoencoderTransformer(2, **params)),
+    )
+    errors = reconstruction_error(nested.fit(training), X, per_feature=True)
+    assert np.isnan(errors[:, 3]).all() and np.isfinite(errors[:, :3]).all()
     # after a step that may move columns, which column was never observed is
     # unknown in X's terms: every column is measured (the mask would fall on column 0)
     reverse = FunctionTransformer(lambda X: X[:, ::-1], inverse_func=lambda X: X[:, ::-1])

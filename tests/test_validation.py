@@ -59,8 +59,11 @@ def test_one_int_is_one_hidden_layer_as_in_mlp_regressor(name, tmp_path):
     np.testing.assert_array_equal(one.transform(X), same.transform(X))
     skae.save(one, tmp_path / "one.skae")
     np.testing.assert_array_equal(skae.load(tmp_path / "one.skae").transform(X), one.transform(X))
-    # the public modules take it too
+    # the public modules take it too, and nothing but ints
     assert len(skae.MLPAutoencoder(5, 2, hidden_layer_sizes=7).encoder_layers) == 2
+    for bad in ["64", True, (3.7, 2.2)]:
+        with pytest.raises(TypeError):
+            skae.MLPAutoencoder(5, 2, hidden_layer_sizes=bad)
 
 
 @pytest.mark.parametrize(
