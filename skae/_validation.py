@@ -280,9 +280,12 @@ def _check_unit_interval(X, setting, alternative, sample_weight=None):
     if low < 0 or high > 1:
         # an end past the interval in full (1.0000001 is not 1)
         ends = [f"{v:.4g}" if 0 <= v <= 1 else repr(float(v)) for v in (low, high)]
+        # negative values in scikit-learn's words, as its checks of estimators
+        # tagged positive_only (and check_non_negative) expect them
+        negative = "Negative values in data: " if low < 0 else ""
         raise ValueError(
-            f"{setting} needs X in [0, 1]; got values in [{ends[0]}, {ends[1]}]. Scale X "
-            f"(e.g. MinMaxScaler) or use {alternative}."
+            f"{negative}{setting} needs X in [0, 1]; got values in [{ends[0]}, {ends[1]}]. "
+            f"Scale X (e.g. MinMaxScaler) or use {alternative}."
         )
 
 

@@ -146,3 +146,8 @@ def test_a_bernoulli_model_declares_the_nonnegative_input_it_needs(key):
     # MultinomialNB does, which declares positive_only; they declared nothing
     tags = instance(key).__sklearn_tags__()
     assert tags.input_tags.positive_only == needs_unit_interval(key)
+    if needs_unit_interval(key):
+        # and refuse them in scikit-learn's words, which its check of the tag reads
+        from sklearn.utils.estimator_checks import check_positive_only_tag_during_fit
+
+        check_positive_only_tag_during_fit(key, instance(key, max_iter=1))
