@@ -1,9 +1,9 @@
 """Loaders for the data sets of the classic autoencoder workflows."""
 
 import gzip
-import math
 import re
 import struct
+import zlib
 from pathlib import Path
 from types import MappingProxyType
 
@@ -76,21 +76,14 @@ Examples
 (1000, 500, 250)
 """
 
+# each MNIST file's name and what it holds: unsigned bytes (IDX type 0x08), rows of
+# this shape, and at most as many rows as the standard split's
 _MNIST_FILES = {
-    "train_images": "train-images",
-    "train_labels": "train-labels",
-    "test_images": "t10k-images",
-    "test_labels": "t10k-labels",
+    "train_images": ("train-images", (28, 28), 60000),
+    "train_labels": ("train-labels", (), 60000),
+    "test_images": ("t10k-images", (28, 28), 10000),
+    "test_labels": ("t10k-labels", (), 10000),
 }
-
-# IDX type codes (third magic byte) and their big-endian dtypes
-_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-# The most bytes an IDX header may promise. MNIST's largest file holds 47 MB and
-# EMNIST's largest 550 MB; a header promising more is corrupt or not a digit set, and
-# is refused before anything is allocated.
-_MAX_IDX_BYTES = 2**30
 
 
 def _read_exactly(f, n, path, what):
@@ -116,41 +109,44 @@ def _fill(f, buffer, chunk=1 << 20):
     return n_read
 
 
-def _read_idx(path):
-    """Read one IDX file (gzipped or not) into an array of its stored shape.
+def _read_idx(path, row_shape, most_rows):
+    """One MNIST IDX file (gzipped or not) as a uint8 array of shape ``(n,
+    *row_shape)``, ``n`` from 1 to ``most_rows``.
 
-    The header is read first, and then exactly the payload it promises plus one byte
-    to detect padding, so a gzip stream that inflates far past its header (a "gzip
-    bomb") costs no more memory than the header promises.
+    The header is checked against that first, and then exactly the payload it
+    promises is read, plus one byte to detect padding: a gzip stream that inflates
+    far past its header (a "gzip bomb") costs no more memory than MNIST's own file.
+    A file that is no IDX file of that shape, or no readable gzip stream, is a
+    ValueError naming it.
     """
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        magic = f.read(4)
-        if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
-            raise ValueError(f"{path} is not an IDX file (bad magic number {magic!r}).")
-        ndim = magic[3]
-        dims = _read_exactly(f, 4 * ndim, path, f"header for {ndim} dimensions")
-        shape = struct.unpack(f">{ndim}I", dims)
-        dtype = np.dtype(_IDX_DTYPES[magic[2]])
-        offset = 4 + 4 * ndim
-        # Python integers: a product of 32-bit dimensions cannot overflow here
-        n_bytes = math.prod(shape) * dtype.itemsize
-        if n_bytes > _MAX_IDX_BYTES:
-            raise ValueError(
-                f"{path} promises {n_bytes} bytes for shape {shape}, more than the "
-                f"{_MAX_IDX_BYTES} an IDX file may hold here (MNIST's largest holds 47 MB); "
-                "the file is corrupt or not MNIST."
-            )
-        array = np.empty(shape, dtype)
-        n_read = _fill(f, memoryview(array).cast("B")) if n_bytes else 0
-        padded = n_read == n_bytes and f.read(1)
-    if n_read != n_bytes or padded:
-        found = f"more than {offset + n_bytes}" if padded else f"{offset + n_read}"
+    try:
+        with opener(path, "rb") as f:
+            magic = f.read(4)
+            if len(magic) < 4 or magic[:2] != b"\0\0" or not 1 <= magic[3] <= 3:
+                raise ValueError(f"{path} is not an IDX file (bad magic number {magic!r}).")
+            ndim = magic[3]
+            dims = _read_exactly(f, 4 * ndim, path, f"header for {ndim} dimensions")
+            shape = struct.unpack(f">{ndim}I", dims)
+            if magic[2] != 0x08 or shape[1:] != row_shape or not 1 <= shape[0] <= most_rows:
+                wanted = ", ".join(["n", *map(str, row_shape)])
+                raise ValueError(
+                    f"{path} holds type {magic[2]:#04x} in shape {shape}; this MNIST file "
+                    f"holds unsigned bytes (type 0x08) in shape ({wanted}), n from 1 to "
+                    f"{most_rows}."
+                )
+            offset, array = 4 + 4 * ndim, np.empty(shape, np.uint8)
+            n_read = _fill(f, memoryview(array).cast("B"))
+            padded = n_read == array.size and f.read(1)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise ValueError(f"{path} is no readable gzip stream: {error}") from None
+    if n_read != array.size or padded:
+        found = f"more than {offset + array.size}" if padded else f"{offset + n_read}"
         raise ValueError(
             f"{path} is truncated or padded: {found} bytes for shape {shape}, "
-            f"expected {offset + n_bytes}."
+            f"expected {offset + array.size}."
         )
-    return array.astype(dtype.newbyteorder("="), copy=False)
+    return array
 
 
 def _find_idx(data_dir, stem):
@@ -226,10 +222,12 @@ def load_mnist(data_dir=None, *, as_uint8=False, flatten=True, data_home=None):
     Raises
     ------
     ValueError
-        If a file in ``data_dir`` is not an IDX file, holds more or fewer bytes than
-        its header promises, or its header promises more than 1 GiB (MNIST's largest
-        file holds 47 MB). Each file is read only as far as its header promises, plus
-        one byte, so a corrupt or malicious gzip stream cannot exhaust memory.
+        If a file in ``data_dir`` is not an IDX file of MNIST's kind (unsigned bytes;
+        images of 28 x 28, labels 0-9; at most 60000 training and 10000 test rows,
+        as many labels as images), holds more or fewer bytes than its header
+        promises, or is no readable gzip stream; the message names the file. Each
+        file is read only as far as its header promises, plus one byte, so a
+        corrupt or malicious gzip stream costs no more memory than MNIST itself.
 
     Examples
     --------
@@ -241,15 +239,20 @@ def load_mnist(data_dir=None, *, as_uint8=False, flatten=True, data_home=None):
     if data_dir is None:
         train_images, train_labels, test_images, test_labels = _fetch_openml_mnist(data_home)
     else:
-        arrays = {key: _read_idx(_find_idx(data_dir, stem)) for key, stem in _MNIST_FILES.items()}
+        arrays = {
+            key: _read_idx(_find_idx(data_dir, stem), row_shape, most_rows)
+            for key, (stem, row_shape, most_rows) in _MNIST_FILES.items()
+        }
         train_images, train_labels = arrays["train_images"], arrays["train_labels"]
         test_images, test_labels = arrays["test_images"], arrays["test_labels"]
     for images, labels in ((train_images, train_labels), (test_images, test_labels)):
-        if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
+        if images.shape[0] != labels.shape[0]:
             raise ValueError(
                 f"MNIST images of shape {images.shape} do not match labels of shape "
                 f"{labels.shape}; expected (n, 28, 28) images and n labels."
             )
+        if labels.max() > 9:
+            raise ValueError(f"MNIST labels are digits 0-9; found {int(labels.max())}.")
 
     def prepare(images):
         if flatten:

@@ -1,6 +1,7 @@
 """load_mnist on small IDX files the tests write themselves."""
 
 import gzip
+import re
 import struct
 import tracemalloc
 import urllib.error
@@ -100,8 +101,8 @@ def _gzip_bomb(path, header, n_zero_bytes):
 def test_gzip_bomb_is_refused_after_reading_what_the_header_promises(tiny_mnist):
     folder, _ = tiny_mnist
     path = folder / "train-images-idx3-ubyte.gz"
-    # the header promises 100 images of 10 x 10 (10 kB); the stream inflates to 32 MB
-    _gzip_bomb(path, struct.pack(">BBBB3I", 0, 0, 0x08, 3, 100, 10, 10), 32 << 20)
+    # the header promises 100 images (78 kB); the stream inflates to 32 MB
+    _gzip_bomb(path, struct.pack(">BBBB3I", 0, 0, 0x08, 3, 100, 28, 28), 32 << 20)
     assert path.stat().st_size < 1 << 20
     tracemalloc.start()
     try:
@@ -114,15 +115,52 @@ def test_gzip_bomb_is_refused_after_reading_what_the_header_promises(tiny_mnist)
 
 
 @pytest.mark.parametrize(
-    "shape", [(2**32 - 1,) * 3, (60000, 28, 28, 28, 28)], ids=["overflow", "too-large"]
+    "shape",
+    [(2**32 - 1,) * 3, (60001, 28, 28), (0, 28, 28), (6, 28, 28, 28)],
+    ids=["overflow", "more-rows-than-mnist", "no-rows", "four-dimensions"],
 )
-def test_header_promising_an_absurd_size_is_refused_before_reading(tiny_mnist, shape):
+def test_header_promising_other_than_mnist_is_refused_before_reading(tiny_mnist, shape):
     folder, _ = tiny_mnist
     path = folder / "train-images-idx3-ubyte.gz"
     with gzip.open(path, "wb") as f:
         f.write(struct.pack(f">BBBB{len(shape)}I", 0, 0, 0x08, len(shape), *shape))
-    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz promises .* bytes"):
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz (holds type|is not an IDX)"):
         load_mnist(folder)
+
+
+@pytest.mark.parametrize(
+    "name, array, code",
+    [
+        ("train-labels-idx1-ubyte", np.array([0.5, np.nan, -3, 1, 2, 3]), 0x0E),
+        ("train-labels-idx1-ubyte", np.zeros((6, 28, 28)), 0x08),
+        ("t10k-images.idx3-ubyte.gz", np.full((4, 28, 28), 70000), 0x0C),
+        ("t10k-images.idx3-ubyte.gz", np.zeros((4, 28, 27)), 0x08),
+    ],
+    ids=["float-labels", "image-labels", "int32-pixels", "27-columns"],
+)
+def test_a_file_of_other_values_or_shapes_than_mnist_is_refused(tiny_mnist, name, array, code):
+    # any IDX type and shape loaded: float labels, int32 pixels scaled to 274
+    folder, _ = tiny_mnist
+    dtype = {0x08: ">u1", 0x0C: ">i4", 0x0E: ">f8"}[code]
+    header = struct.pack(f">BBBB{array.ndim}I", 0, 0, code, array.ndim, *array.shape)
+    data = header + array.astype(dtype).tobytes()
+    (folder / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with pytest.raises(ValueError, match=rf"{re.escape(name)} holds type"):
+        load_mnist(folder)
+
+
+def test_labels_beyond_nine_and_broken_gzip_streams_are_refused_by_name(tiny_mnist, write_idx):
+    folder, arrays = tiny_mnist
+    write_idx(folder / "train-labels-idx1-ubyte", np.full(6, 200))
+    with pytest.raises(ValueError, match="labels are digits 0-9; found 200"):
+        load_mnist(folder)
+    write_idx(folder / "train-labels-idx1-ubyte", arrays["train-labels"])
+    path = folder / "train-images-idx3-ubyte.gz"
+    whole = path.read_bytes()
+    for broken in (whole[: len(whole) // 2], whole + b"junk", whole[:-8] + b"\xff" * 8):
+        path.write_bytes(broken)
+        with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz is no readable gzip"):
+            load_mnist(folder)
 
 
 def test_truncated_header_is_reported_as_truncated(tiny_mnist):
