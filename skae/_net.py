@@ -277,10 +277,15 @@ class _StopOnDivergence(Callback):
     (``partial_fit``, a warm start) may bring data of another scale, whose first
     loss reflects the data, not the training (a fit on N(0, 1) continued on 300
     times that data starts at 9e4 times its loss, and trains); so a stream of
-    one-batch calls is checked for NaN and infinity only."""
+    one-batch calls is checked for NaN and infinity only. In a call that continues,
+    the base is at least the last epoch's loss before it: a first batch of empty
+    sparse rows, which a trained model reconstructs to 6e-6, made a later batch of
+    ordinary rows look like a divergence."""
 
     def on_train_begin(self, net, **kwargs):
         self.first_loss_ = None
+        last = net.history[-1] if len(net.history) else {}
+        self.previous_ = float(last.get("train_loss", 0.0))
 
     def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
         if not training:
@@ -303,7 +308,8 @@ class _StopOnDivergence(Callback):
             # reconstructs its batch exactly: 2e-15) is no base to grow from
             data = target[0] if isinstance(target, tuple) else target
             size = float(torch.nanmean(data.double() ** 2)) if torch.is_tensor(data) else 0.0
-            self.base_ = max(value, torch.finfo(torch.float32).eps * np.nan_to_num(size))
+            floor = torch.finfo(torch.float32).eps * np.nan_to_num(size)
+            self.base_ = max(value, floor, np.nan_to_num(self.previous_))
         elif value > _DIVERGENCE_GROWTH * self.base_ > 0:
             raise _diverged(
                 f"the loss grew from {self.first_loss_:.4g} to {value:.4g} in epoch {epoch}"

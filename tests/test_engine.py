@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import joblib
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -931,3 +932,24 @@ def test_training_flushes_subnormal_floats_and_restores_the_mode_after(digits):
         assert _flushing_subnormals()
     finally:
         torch.set_flush_denormal(False)
+
+
+def test_a_continued_fit_grows_from_no_less_than_its_last_epoch_s_loss():
+    # a first batch of an empty sparse row, which the trained model reconstructs to
+    # 6e-6, was the base: a later batch of a one-hot row grew 1e4 times over it
+    rows = np.arange(290, 300)
+    X = sp.csr_matrix((np.ones(10), (rows, rows % 20)), shape=(300, 20))
+    est = AutoencoderTransformer(
+        2,
+        hidden_layer_sizes=(),
+        max_iter=5,
+        n_iter_no_change=None,
+        random_state=0,
+        batch_size=4,
+        learning_rate_init=0.01,
+        alpha=0.0,
+    ).fit(X)
+    est.set_params(batch_size=1)
+    for _ in range(2):
+        est.partial_fit(X)
+    assert est.n_iter_ == 7
