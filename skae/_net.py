@@ -868,6 +868,12 @@ def _observed_sums(X, weights):
         missing.data = holes.astype(np.float64)
         sums = np.asarray(values.T @ w).ravel()
         totals = w.sum() - np.asarray(missing.T @ w).ravel()
+        # a feature missing from every row of positive weight is observed nowhere:
+        # exactly 0, where the difference of two sums added in other orders left
+        # +-1e-15 (a feature never observed taken as observed, or a negative count)
+        positive = (w > 0).astype(np.float64)
+        nowhere = np.asarray(missing.T @ positive).ravel() == positive.sum()
+        totals = np.where(nowhere, 0.0, np.maximum(totals, 0.0))
     else:
         sums = np.zeros(n_features)
         totals = np.zeros(n_features)

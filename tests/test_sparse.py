@@ -178,3 +178,23 @@ def test_one_hot_and_text_pipelines_reach_the_autoencoder_sparse():
     words = [" ".join(rng.choice(["ant", "bee", "cat", "dog", "eel"], size=6)) for _ in range(80)]
     text = make_pipeline(TfidfVectorizer(), LinearAETransformer(2))
     assert text.fit_transform(words).shape == (80, 2)
+
+
+def test_a_feature_never_observed_in_a_weighted_sparse_fit_counts_exactly_zero():
+    # the observed weight was the rows' total minus the missing entries' weight,
+    # two sums in other orders: 7e-15 took the feature for observed, and -4e-15
+    # made a model that skae.save refused
+    X = sp.random(37, 4, density=0.5, format="lil", random_state=np.random.default_rng(0))
+    X[:, 2] = np.nan
+    X = X.tocsr()
+    weights = np.random.default_rng(1).uniform(0.1, 3, 37)
+    params = dict(hidden_layer_sizes=(3,), max_iter=1, n_iter_no_change=None, random_state=0)
+    sparse = AutoencoderTransformer(2, **params).fit(X, sample_weight=weights)
+    dense = AutoencoderTransformer(2, **params).fit(X.toarray(), sample_weight=weights)
+    assert sparse.n_observed_[2] == 0
+    arrived = X.tolil()
+    arrived[:, 2] = 5.0
+    arrived = arrived.tocsr()
+    np.testing.assert_allclose(
+        sparse.transform(arrived), dense.transform(arrived.toarray()), rtol=1e-5, atol=1e-6
+    )
