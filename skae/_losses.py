@@ -190,9 +190,8 @@ class _ReconstructionLoss(torch.nn.Module):
         raw, codes = y_pred
         weight = _in_dtype(weight, raw.dtype)
         if isinstance(target, _Sample):
-            # the batch's rows of weight zero were cleared (their entries zeros)
             (codes,) = _without_unweighted_rows(weight, codes)
-            errors = target.row_means(self._errors(raw, target.values.to(raw.dtype)))
+            errors = target.row_means(self._errors(*target.entries(raw, weight)))
             return self._total(errors, codes, weight)
         target, observed = _observed_entries(target.to(raw.dtype))
         raw, codes, target = _without_unweighted_rows(weight, raw, codes, target)
@@ -251,9 +250,9 @@ class _NegativeELBO(torch.nn.Module):
     def forward(self, y_pred, target, weight=None):
         weight = _in_dtype(weight, y_pred[0].dtype)
         if isinstance(target, _Sample):
-            raw = y_pred[0]
             mean, log_var = _without_unweighted_rows(weight, *y_pred[1:])
-            terms = _negative_log_likelihood(raw, target.values.to(raw.dtype), self.likelihood)
+            raw, values = target.entries(y_pred[0], weight)
+            terms = _negative_log_likelihood(raw, values, self.likelihood)
             nll = target.row_means(terms) * target.n_features
         else:
             raw, mean, log_var = _without_unweighted_rows(weight, *y_pred)

@@ -41,6 +41,18 @@ class _Sample:
         tensors = (self.rows, self.columns, self.values, self.weights, self.observed)
         return _Sample(*(t.to(device) for t in tensors), self.n_features)
 
+    def entries(self, raw, weight):
+        """``(raw, values)``: the decoder's sampled entries and their targets in
+        ``raw``'s dtype, both 0 at the entries of rows whose ``weight`` (in the
+        loss's dtype: None for none) is 0. The batch clears the rows of weight
+        exactly 0; a weight of 1e-60 is 0 only in a float32 loss, where its row's
+        overflowing error would enter as 0 x inf."""
+        values = self.values.to(raw.dtype)
+        if weight is not None:
+            cleared = (weight == 0)[self.rows]
+            raw, values = raw.masked_fill(cleared, 0), values.masked_fill(cleared, 0)
+        return raw, values
+
     def row_means(self, terms):
         """Per row, the mean of the elementwise loss ``terms`` (one per entry) over
         the row's observed entries, in expectation over the draws."""

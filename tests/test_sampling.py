@@ -223,3 +223,17 @@ def test_a_sparse_matrix_without_stored_entries_trains_and_scores(sampling):
     est.fit(empty).partial_fit(empty)
     assert np.isfinite(est.score_samples(empty)).all()
     assert est.transform(empty).shape == (20, 2)
+
+
+@pytest.mark.parametrize("cls", [AutoencoderTransformer, VAETransformer])
+def test_a_row_whose_weight_is_zero_in_float32_is_cleared_from_the_sampled_loss(cls):
+    # the batch cleared rows of weight exactly 0; 1e-60 is 0 only in the float32
+    # loss, where the row's overflowing error entered as 0 x inf: a NaN loss
+    X = sp.random(20, 6, density=0.4, format="lil", random_state=np.random.default_rng(10))
+    X[0, 2] = 1e30
+    X = X.tocsr()
+    weights = np.ones(20)
+    weights[0] = 1e-60
+    params = dict(hidden_layer_sizes=(4,), max_iter=2, n_iter_no_change=None, random_state=0)
+    est = cls(2, reconstruction_sampling=0.5, **params).fit(X, sample_weight=weights)
+    assert np.isfinite(est.loss_curve_).all()
