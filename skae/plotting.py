@@ -6,8 +6,10 @@ calls ``plt.show()``, so it works in scripts, notebooks and tests alike.
 """
 
 import math
+import numbers
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 
@@ -28,10 +30,27 @@ def _grid_shape(n):
 
 
 def _to_numpy(data):
-    """``data`` as an ndarray: what ``set_output`` returns may be a DataFrame."""
+    """``data`` as an ndarray: what ``set_output`` returns may be a DataFrame, and
+    the rows shown of a sparse matrix are densified."""
+    if sp.issparse(data):
+        return data.toarray()
     # polars frames convert through to_numpy(); np.asarray covers pandas and arrays
     to_numpy = getattr(data, "to_numpy", None)
     return np.asarray(to_numpy() if callable(to_numpy) else data)
+
+
+def _check_codes(estimator, function):
+    """TypeError unless ``estimator``'s ``transform`` gives codes that its
+    ``inverse_transform`` decodes (an imputer's gives its filled table); ValueError
+    for a code of no components, which has nothing to draw."""
+    check_is_fitted(estimator)
+    if not hasattr(estimator, "inverse_transform"):
+        raise TypeError(
+            f"{function} draws codes, and {type(estimator).__name__} has none: its "
+            "transform is not decoded by an inverse_transform."
+        )
+    if getattr(estimator, "n_components_", 1) == 0:
+        raise ValueError(f"{function}: the estimator's code has no component to draw.")
 
 
 def plot_loss_curve(estimator):
@@ -120,10 +139,12 @@ def plot_reconstructions(estimator, X, image_shape, n=10):
     >>> len(fig.axes)
     15
     """
-    check_is_fitted(estimator)
+    _check_codes(estimator, "plot_reconstructions")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"n must be a positive int, the number of images; got {n!r}.")
     plt = _pyplot()
     # rows are sliced in X's own type, so a frame keeps the column names it was fit with
-    X = X.iloc[:n] if hasattr(X, "iloc") else X[:n]
+    X = X.iloc[:n] if hasattr(X, "iloc") else X.tocsr()[:n] if sp.issparse(X) else X[:n]
     Z = _to_numpy(estimator.transform(X))
     X_rec = _to_numpy(estimator.inverse_transform(Z))
     X = _to_numpy(X)
@@ -131,10 +152,11 @@ def plot_reconstructions(estimator, X, image_shape, n=10):
     code_shape = _grid_shape(Z.shape[1])
     fig, axes = plt.subplots(3, n, figsize=(1.2 * n, 4), squeeze=False)
     # one gray scale per row kind, so brightness compares across images
-    image_range = {"vmin": X.min(), "vmax": X.max()}
+    # over the observed values: one missing pixel made both ends NaN, and two rows blank
+    image_range = {"vmin": np.nanmin(X), "vmax": np.nanmax(X)}
     rows = [
         ("original", X, image_shape, image_range),
-        (f"code ({Z.shape[1]})", Z, code_shape, {"vmin": Z.min(), "vmax": Z.max()}),
+        (f"code ({Z.shape[1]})", Z, code_shape, {"vmin": np.nanmin(Z), "vmax": np.nanmax(Z)}),
         ("reconstruction", X_rec, image_shape, image_range),
     ]
     for row, (title, data, shape, value_range) in enumerate(rows):
@@ -158,7 +180,8 @@ def plot_embedding(estimator, X, y):
     X : array-like or DataFrame of shape (n_samples, n_features)
         Samples to encode.
     y : array-like of shape (n_samples,)
-        Labels that color the points.
+        Labels that color the points: numbers, strings or categories, one color
+        per class.
 
     Returns
     -------
@@ -175,7 +198,7 @@ def plot_embedding(estimator, X, y):
     >>> fig.axes[0].get_xlabel()
     'linearaetransformer0'
     """
-    check_is_fitted(estimator)
+    _check_codes(estimator, "plot_embedding")
     if estimator.n_components_ < 2:
         raise ValueError(
             f"plot_embedding needs at least 2 components, the estimator has "
@@ -185,8 +208,12 @@ def plot_embedding(estimator, X, y):
     Z = _to_numpy(estimator.transform(X))
     names = estimator.get_feature_names_out()
     fig, ax = plt.subplots(figsize=(5, 4))
-    points = ax.scatter(Z[:, 0], Z[:, 1], c=np.asarray(y), cmap="tab10", s=12)
-    fig.colorbar(points, ax=ax, label="label")
+    # labels of any kind (strings, a categorical Series) as the index of their class
+    classes, index = np.unique(np.asarray(y), return_inverse=True)
+    points = ax.scatter(Z[:, 0], Z[:, 1], c=index, cmap="tab10", s=12)
+    bar = fig.colorbar(points, ax=ax, label="label")
+    if len(classes) <= 20:
+        bar.set_ticks(np.arange(len(classes)), labels=[str(c) for c in classes])
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
     ax.set_title(type(estimator).__name__)

@@ -157,3 +157,37 @@ def test_plots_accept_a_dataframe_as_X(digits, make, frame):
     np.testing.assert_allclose(fig.axes[3].get_images()[0].get_array(), Z[0].reshape(2, 3))
     offsets = plot_embedding(estimator, X_frame, y).axes[0].collections[0].get_offsets()
     np.testing.assert_allclose(offsets, Z[:, :2])
+
+
+def test_a_missing_pixel_leaves_the_gray_scale_of_the_observed_ones(digits):
+    # the scale's ends were X.min() and X.max(), NaN with one hole: two rows blank
+    X = digits[0].copy()
+    ae = AutoencoderTransformer(4, max_iter=2, random_state=0).fit(X)
+    X[0, 3] = np.nan
+    fig = plot_reconstructions(ae, X, (8, 8), n=3)
+    for ax in (fig.axes[0], fig.axes[6]):
+        assert np.isfinite(ax.get_images()[0].get_clim()).all()
+    # the rows shown of a sparse matrix are densified
+    import scipy.sparse as sp
+
+    sparse = plot_reconstructions(ae, sp.csr_matrix(digits[0]), (8, 8), n=2)
+    assert sparse.axes[0].get_images()[0].get_array().shape == (8, 8)
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        plot_reconstructions(ae, X, (8, 8), n=0)
+
+
+def test_plots_refuse_an_estimator_without_codes_and_take_any_labels(digits):
+    from skae import AutoencoderImputer
+
+    X, y = digits
+    imputer = AutoencoderImputer(n_components=4, max_iter=2, random_state=0).fit(X)
+    for plot in (plot_embedding, plot_reconstructions):
+        with pytest.raises(TypeError, match="AutoencoderImputer has none"):
+            plot(imputer, X, *([y] if plot is plot_embedding else [(8, 8)]))
+    with pytest.raises(ValueError, match="no component to draw"):
+        plot_reconstructions(LinearAETransformer(0).fit(X), X, (8, 8))
+    # string labels, one color per class (matplotlib refused them as colors)
+    names = np.array(list("abcdefghij"))[y]
+    fig = plot_embedding(LinearAETransformer(2, random_state=0).fit(X), X, names)
+    labels = [t.get_text() for t in fig.axes[1].get_yticklabels()]
+    assert labels == list("abcdefghij")
