@@ -1,5 +1,6 @@
 """Shared plumbing of the benchmark scripts: data, timing, memory, tables."""
 
+import argparse
 import multiprocessing
 import os
 import platform
@@ -8,6 +9,34 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+
+def data_folder(text):
+    """argparse type of ``--data-dir``: an existing folder, checked before any work."""
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a folder")
+    return Path(text)
+
+
+def output_file(text):
+    """argparse type of ``--markdown``: a file in an existing folder, checked before
+    the run (a missing folder failed after it, the table only printed)."""
+    path = Path(text)
+    if path.is_dir() or not path.parent.is_dir():
+        why = "it is a folder" if path.is_dir() else "its folder does not exist"
+        raise argparse.ArgumentTypeError(f"cannot write the table to {text}: {why}")
+    return path
+
+
+def output_folder(text):
+    """argparse type of a folder to write figures in: created now if it is missing,
+    so that a path that cannot be one fails before the run."""
+    path = Path(text)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"cannot write figures to {text}: {error}") from None
+    return path
 
 
 def load_data(data_dir, quick):

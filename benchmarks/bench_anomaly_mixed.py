@@ -34,7 +34,7 @@ seeds, each seed its own generated table.
 import argparse
 
 import numpy as np
-from _common import report, timed, warm_up_torch
+from _common import output_file, report, timed, warm_up_torch
 from bench_impute import cell
 from bench_impute_mixed import mixed_table
 from sklearn.compose import ColumnTransformer
@@ -118,7 +118,9 @@ def main(argv=None):
     parser.add_argument(
         "--quick", action="store_true", help="300 + 100 rows, 10 anomalies, one seed, 5 epochs"
     )
-    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the table to this file"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.train, args.test, args.anomalies, args.seeds, args.epochs = 300, 100, 10, 1, 5

@@ -13,7 +13,14 @@ architecture, epochs and batch size of skae's rows.
 
 import argparse
 
-from _common import PCAReconstructionError, RescoredDetector, one_class_table, report
+from _common import (
+    PCAReconstructionError,
+    RescoredDetector,
+    data_folder,
+    one_class_table,
+    output_file,
+    report,
+)
 
 from skae import AutoencoderOutlierDetector, VAEOutlierDetector
 
@@ -94,11 +101,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
+    parser.add_argument(
+        "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
+    )
     parser.add_argument("--quick", action="store_true", help="digits, two classes, 3 epochs")
     parser.add_argument("--epochs", type=int, default=30, help="epochs of the neural detectors")
     parser.add_argument("--seed", type=int, default=0, help="random_state of the detectors")
-    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the table to this file"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         from sklearn.datasets import load_digits

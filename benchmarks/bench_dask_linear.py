@@ -21,7 +21,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import peak_rss_mb, report, reset_peak_rss, rss_mb
+from _common import output_file, peak_rss_mb, report, reset_peak_rss, rss_mb
 
 
 def _unused_scorer(estimator, X, y=None):
@@ -40,7 +40,9 @@ def main(argv=None):
     parser.add_argument(
         "--quick", action="store_true", help="40,000 x 50 in blocks of 5,000, in-process workers"
     )
-    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the table to this file"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.features, args.chunk = 40_000, 50, 5_000

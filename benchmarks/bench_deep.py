@@ -30,7 +30,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import load_data, report, squared_error_per_image
+from _common import (
+    data_folder,
+    load_data,
+    output_file,
+    output_folder,
+    report,
+    squared_error_per_image,
+)
 from skorch.callbacks import Callback
 
 # Fig. 2B of the paper: squared error per test image with a 30-d code
@@ -108,7 +115,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--data-dir", default=None, help="folder of the four MNIST IDX files")
+    parser.add_argument(
+        "--data-dir", type=data_folder, default=None, help="folder of the four MNIST IDX files"
+    )
     parser.add_argument(
         "--epochs", type=int, default=None, help="epochs of the fit (None: the recipe's max_iter)"
     )
@@ -116,7 +125,9 @@ def main(argv=None):
         "--precision", default="float32", help="the estimator's precision parameter"
     )
     parser.add_argument("--report-every", type=int, default=10, help="epochs between errors")
-    parser.add_argument("--figures", type=Path, default=None, help="write the two figures here")
+    parser.add_argument(
+        "--figures", type=output_folder, default=None, help="write the two figures here"
+    )
     parser.add_argument(
         "--codes-epochs", type=int, default=30, help="epochs of the 2-d autoencoder"
     )
@@ -128,7 +139,9 @@ def main(argv=None):
         help="set a parameter of the recipe's estimator (a Python literal): activation='relu'",
     )
     parser.add_argument("--quick", action="store_true", help="the digits, a tiny network")
-    parser.add_argument("--markdown", default=None, help="write the tables to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the tables to this file"
+    )
     args = parser.parse_args(argv)
     if not args.quick and args.data_dir is None:
         parser.error("--data-dir is required without --quick")

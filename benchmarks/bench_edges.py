@@ -23,7 +23,7 @@ import sys
 import time
 
 import numpy as np
-from _common import launcher, peak_rss_mb, report, reset_peak_rss, rss_mb
+from _common import launcher, output_file, peak_rss_mb, report, reset_peak_rss, rss_mb
 
 N_FEATURES, N_COMPONENTS = 100, 10
 
@@ -100,7 +100,9 @@ def main(argv=None):
     parser.add_argument(
         "--quick", action="store_true", help="one estimator and method, 20,000 rows, 30 calls"
     )
-    parser.add_argument("--markdown", default=None, help="write the tables to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the tables to this file"
+    )
     args = parser.parse_args(argv)
     rows, calls = (20_000, 30) if args.quick else (args.rows, args.calls)
 

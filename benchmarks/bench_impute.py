@@ -29,7 +29,7 @@ import argparse
 import warnings
 
 import numpy as np
-from _common import report, timed
+from _common import data_folder, output_file, report, timed
 from scipy.special import expit
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
 from sklearn.ensemble import ExtraTreesRegressor
@@ -177,7 +177,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
+    parser.add_argument(
+        "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
+    )
     parser.add_argument("--mnist-rows", type=int, default=5000, help="MNIST training rows used")
     parser.add_argument("--seeds", type=int, default=3, help="seeds (masks and imputers)")
     parser.add_argument("--mnist-seeds", type=int, default=3, help="seeds on MNIST")
@@ -197,7 +199,9 @@ def main(argv=None):
         action="store_true",
         help="digits' first rows, one seed, 20 %% MCAR, 5 epochs, 2 rounds, no ExtraTrees",
     )
-    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the table to this file"
+    )
     args = parser.parse_args(argv)
     settings = [("MCAR", 0.2), ("MCAR", 0.5), ("MAR", 0.2), ("MAR", 0.5)]
     if args.quick:

@@ -49,7 +49,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _common import report, timed, warm_up_torch
+from _common import output_file, report, timed, warm_up_torch
 from bench_impute import cell, mar_mask, mcar_mask
 from scipy.special import softmax
 from sklearn.exceptions import ConvergenceWarning
@@ -270,7 +270,9 @@ def main(argv=None):
         action="store_true",
         help="the generated table only, 200 rows, one seed, 20 %% MCAR, 5 epochs, 2 rounds",
     )
-    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the table to this file"
+    )
     args = parser.parse_args(argv)
     settings = [("MCAR", 0.2), ("MCAR", 0.5), ("MAR", 0.2), ("MAR", 0.5)]
     if args.quick:

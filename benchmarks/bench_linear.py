@@ -18,7 +18,16 @@ import time
 import warnings
 
 import numpy as np
-from _common import launcher, load_data, peak_rss_mb, report, reset_peak_rss, rss_mb
+from _common import (
+    data_folder,
+    launcher,
+    load_data,
+    output_file,
+    peak_rss_mb,
+    report,
+    reset_peak_rss,
+    rss_mb,
+)
 from sklearn.decomposition import PCA, IncrementalPCA
 from sklearn.exceptions import ConvergenceWarning
 
@@ -73,14 +82,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
+    parser.add_argument(
+        "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
+    )
     parser.add_argument(
         "--quick", action="store_true", help="smoke run on small data, in this process"
     )
     parser.add_argument(
         "--minibatch-epochs", type=int, default=5, help="epochs of the minibatch solver"
     )
-    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the table to this file"
+    )
     args = parser.parse_args(argv)
     k = 8 if args.quick else 36
     names = [

@@ -25,7 +25,7 @@ import numpy as np
 import onnxruntime
 import skl2onnx
 import torch
-from _common import report, seed_recipe
+from _common import data_folder, output_file, report, seed_recipe
 from sklearn.exceptions import ConvergenceWarning
 
 import skae.onnx  # noqa: F401  registers skae's converters with skl2onnx
@@ -113,7 +113,10 @@ def main(argv=None):
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument(
-        "--data-dir", default=None, help="folder with the MNIST IDX files; without it, the digits"
+        "--data-dir",
+        type=data_folder,
+        default=None,
+        help="folder with the MNIST IDX files; without it, the digits",
     )
     parser.add_argument("--quick", action="store_true", help="digits, tiny settings (for tests)")
     parser.add_argument("--n-train", type=int, default=10_000, help="training rows")
@@ -128,7 +131,9 @@ def main(argv=None):
         default=0,
         help="intra-op threads of torch and onnxruntime; 0: theirs",
     )
-    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the table to this file"
+    )
     args = parser.parse_args(argv)
     options = onnxruntime.SessionOptions()
     if args.threads:

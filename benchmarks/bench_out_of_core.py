@@ -23,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 from _common import (
+    data_folder,
     launcher,
     load_data,
+    output_file,
     peak_rss_mb,
     report,
     reset_peak_rss,
@@ -102,14 +104,18 @@ def main():
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
+    parser.add_argument(
+        "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
+    )
     parser.add_argument("--size-gb", type=float, default=2.0, help="size of the memmap file")
     parser.add_argument("--chunk-rows", type=int, default=50_000, help="rows per partial_fit chunk")
     parser.add_argument("--workdir", default=None, help="where to write the file (a temp dir)")
     parser.add_argument(
         "--quick", action="store_true", help="tiny smoke run on digits, in this process"
     )
-    parser.add_argument("--markdown", default=None, help="also write the table here")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="also write the table here"
+    )
     args = parser.parse_args()
     if args.quick:
         args.size_gb, args.chunk_rows = 0.002, 1000

@@ -17,7 +17,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import load_data, report
+from _common import data_folder, load_data, output_file, report
 from sklearn.datasets import load_digits, make_low_rank_matrix
 from sklearn.decomposition import PCA
 
@@ -50,10 +50,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
+    parser.add_argument(
+        "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
+    )
     parser.add_argument("--quick", action="store_true", help="smaller wide matrix, 1 repeat")
     parser.add_argument("--repeats", type=int, default=5, help="alternating repeats")
-    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the table to this file"
+    )
     args = parser.parse_args(argv)
     repeats = 1 if args.quick else args.repeats
     rows = []

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import load_data, report, squared_error_per_image
+from _common import data_folder, load_data, output_file, report, squared_error_per_image
 
 
 def cpu_flags():
@@ -44,12 +44,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--data-dir", default=None, help="folder of the four MNIST IDX files")
+    parser.add_argument(
+        "--data-dir", type=data_folder, default=None, help="folder of the four MNIST IDX files"
+    )
     parser.add_argument("--deep-epochs", type=int, default=10, help="epochs of the deep recipe")
     parser.add_argument("--seed-epochs", type=int, default=20, help="epochs of the seed recipe")
     parser.add_argument("--seeds", type=int, default=2, help="fits of each precision")
     parser.add_argument("--quick", action="store_true", help="the digits, one epoch each")
-    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the table to this file"
+    )
     args = parser.parse_args(argv)
     if not args.quick and args.data_dir is None:
         parser.error("--data-dir is required without --quick")

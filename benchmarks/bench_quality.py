@@ -11,7 +11,7 @@ images. Each row is one fit, timed from the call to ``fit`` to its return.
 import argparse
 
 import numpy as np
-from _common import load_data, report, seed_recipe, timed
+from _common import data_folder, load_data, output_file, report, seed_recipe, timed
 from sklearn.decomposition import PCA
 
 from skae import LinearAETransformer
@@ -49,9 +49,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
+    parser.add_argument(
+        "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run on small data")
-    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the table to this file"
+    )
     args = parser.parse_args(argv)
     X_train, X_test = load_data(args.data_dir, args.quick)
     k = 8 if args.quick else 36

@@ -17,8 +17,10 @@ import time
 
 import numpy as np
 from _common import (
+    data_folder,
     launcher,
     load_data,
+    output_file,
     peak_rss_mb,
     report,
     reset_peak_rss,
@@ -56,10 +58,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
+    parser.add_argument(
+        "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run on small data")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per fit (default 5)")
-    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the table to this file"
+    )
     args = parser.parse_args(argv)
     sizes = [1500] if args.quick else [7500, 15000, 30000, 60000]
     epochs = args.epochs or (2 if args.quick else 5)

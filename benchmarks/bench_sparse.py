@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
-from _common import launcher, peak_rss_mb, report, reset_peak_rss, rss_mb
+from _common import launcher, output_file, peak_rss_mb, report, reset_peak_rss, rss_mb
 
 
 def sparse_matrix(n_rows, n_cols, density, seed=0):
@@ -120,7 +120,9 @@ def main(argv=None):
         help="leave out the densified autoencoder (the slowest row)",
     )
     parser.add_argument("--quick", action="store_true", help="a 5,000 x 2,000 matrix at 1 %%")
-    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the table to this file"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.cols, args.density, args.held_out = 2_000, 2_000, 0.01, 200

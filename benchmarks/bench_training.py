@@ -22,7 +22,7 @@ import pstats
 
 import numpy as np
 import torch
-from _common import load_data, report, seed_recipe, timed
+from _common import data_folder, load_data, output_file, report, seed_recipe, timed
 from torch import nn
 from torch.nn import functional as F
 
@@ -152,12 +152,16 @@ def main(argv=None):
         description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
+    parser.add_argument(
+        "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
+    )
     parser.add_argument("--quick", action="store_true", help="digits, 2 epochs, 1 repeat")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default 20)")
     parser.add_argument("--repeats", type=int, default=None, help="paired repeats (default 5)")
     parser.add_argument("--device", default="cpu", help="PyTorch device, e.g. cuda")
-    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the table to this file"
+    )
     parser.add_argument(
         "--profile", action="store_true", help="also profile one skae fit: where its time goes"
     )

@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 import torch
-from _common import load_data, report, timed
+from _common import data_folder, load_data, output_file, report, timed
 from torch import nn
 from torch.nn import functional as F
 
@@ -92,10 +92,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files")
+    parser.add_argument(
+        "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
+    )
     parser.add_argument("--quick", action="store_true", help="digits, 2 epochs, 1 repeat")
     parser.add_argument("--repeats", type=int, default=3, help="paired repeats")
-    parser.add_argument("--markdown", default=None, help="write the table to this file")
+    parser.add_argument(
+        "--markdown", type=output_file, default=None, help="write the table to this file"
+    )
     args = parser.parse_args(argv)
     X_train, X_test = load_data(args.data_dir, args.quick)
     epochs, repeats = (2, 1) if args.quick else (10, args.repeats)

@@ -41,6 +41,8 @@ parser.add_argument("--n-train", type=int, default=None, help="train on the firs
 parser.add_argument("--seed", type=int, default=0, help="random_state of the fits")
 # known arguments only: a notebook's kernel adds arguments of its own
 args, _ = parser.parse_known_args()
+if args.data_dir is not None and not args.data_dir.is_dir():
+    parser.error(f"--data-dir {args.data_dir} is not a folder")
 args.out.mkdir(parents=True, exist_ok=True)
 
 # %%

@@ -69,3 +69,23 @@ def test_every_option_has_help_with_its_default(path, monkeypatch, capsys):
     options = set(re.findall(r"\[(--[\w-]+)", usage.split("\n\n")[0]))
     # ArgumentDefaultsHelpFormatter adds "(default: ...)" to every option with help
     assert options and usage.count("(default:") == len(options)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in sorted(BENCHMARKS.glob("bench_*.py")) if "--markdown" in p.read_text()],
+    ids=lambda path: path.name,
+)
+def test_output_and_data_paths_are_checked_before_the_run(path, tmp_path, monkeypatch, capsys):
+    # a --markdown in a missing folder failed after the whole run, a --data-dir
+    # that is no folder in load_mnist's traceback (or was ignored under --quick)
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    options = [["--markdown", str(tmp_path / "missing" / "table.md")]]
+    if "--data-dir" in path.read_text():
+        options.append(["--data-dir", str(tmp_path / "nowhere")])
+    for option in options:
+        monkeypatch.setattr(sys, "argv", [str(path), "--quick", *option])
+        with pytest.raises(SystemExit) as exit:
+            runpy.run_path(str(path), run_name="__main__")
+        assert exit.value.code == 2
+        assert f"argument {option[0]}" in capsys.readouterr().err

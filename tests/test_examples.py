@@ -36,7 +36,7 @@ def test_mnist_autoencoder_on_tiny_idx_files(tmp_path, capsys, monkeypatch, writ
         ("t10k-images-idx3-ubyte.gz", (40, 28, 28)),
         ("t10k-labels-idx1-ubyte.gz", (40,)),
     ]:
-        write_idx(data / name, rng.integers(0, 256, size=shape))
+        write_idx(data / name, rng.integers(0, 256 if len(shape) == 3 else 10, size=shape))
     out_dir = tmp_path / "out"
     run_example(
         monkeypatch,
