@@ -157,6 +157,14 @@ def _find_idx(data_dir, stem):
     """
     pattern = re.compile(re.escape(stem) + r"[-.]idx\d-ubyte(\.gz)?$")
     matches = sorted(p for p in Path(data_dir).iterdir() if pattern.match(p.name))
+    if len(matches) > 1:
+        # which one was meant is not for a sort to decide
+        raise ValueError(
+            f"{data_dir} holds {len(matches)} {stem} files: {[p.name for p in matches]}."
+        )
+    if matches and not matches[0].is_file():
+        # a folder, a device or a pipe (which would block the read forever)
+        raise ValueError(f"{matches[0]} is not a regular file.")
     if not matches:
         raise FileNotFoundError(
             f"No {stem}-idx?-ubyte[.gz] file in {data_dir}. load_mnist needs the four "

@@ -179,3 +179,20 @@ def test_padded_file_is_rejected(tiny_mnist, write_idx):
         load_mnist(folder)
     write_idx(path, arrays["train-labels"])
     assert load_mnist(folder)[2].flags.writeable
+
+
+def test_two_files_of_one_name_or_one_that_is_no_file_are_refused(tiny_mnist):
+    # the sorted first of a plain and a gzipped copy was read without a word, and
+    # a pipe of the file's name blocked the read forever
+    import os
+
+    folder, _ = tiny_mnist
+    plain = folder / "train-images-idx3-ubyte"
+    plain.write_bytes(gzip.decompress((folder / "train-images-idx3-ubyte.gz").read_bytes()))
+    with pytest.raises(ValueError, match="holds 2 train-images files"):
+        load_mnist(folder)
+    plain.unlink()
+    (folder / "train-labels-idx1-ubyte").unlink()
+    os.mkfifo(folder / "train-labels-idx1-ubyte")
+    with pytest.raises(ValueError, match="train-labels-idx1-ubyte is not a regular file"):
+        load_mnist(folder)
