@@ -153,10 +153,10 @@ default=None
         The network's error on an entry it fills, per feature in standardized
         units (multiply by ``scale_``): the root mean squared error of its fills
         of observed training entries hidden at the rate ``noise``, measured once
-        the last ``fit`` or ``partial_fit`` call has trained, on that call's
-        rows (1 where none was hidden; 0 for a categorical column's one-hot
-        inputs, drawn from their softmax instead). ``sample_posterior`` draws
-        add Gaussian noise of it.
+        a ``fit`` has trained, on its rows, and merged over ``partial_fit``'s
+        chunks, each weighing its observed entries (1 where none was hidden; 0
+        for a categorical column's one-hot inputs, drawn from their softmax
+        instead). ``sample_posterior`` draws add Gaussian noise of it.
 
     indicator_features_ : list of int or None
         With ``add_indicator=True``, the features that had missing values in
@@ -382,7 +382,15 @@ default=None
         self.mean_[one_hot], self.std_[one_hot], self.scale_[one_hot] = 0.0, 1.0, 1.0
         standardized = self._standardized(X)
         super()._fit_validated(standardized, sample_weight, resume=resume, incremental=incremental)
-        self.imputation_std_ = self._imputation_std(standardized, sample_weight)
+        std, measured = self._imputation_std(standardized, sample_weight)
+        if previous is not None:
+            # merged with the chunks' before, each weighing its observed entries: a
+            # last chunk of 2 rows reset every feature's spread to 1
+            before, now = previous[0], self.n_observed_ - previous[0]
+            share = np.divide(now, before + now, out=np.zeros_like(now), where=before + now > 0)
+            merged = np.sqrt((1 - share) * self.imputation_std_**2 + share * std**2)
+            std = np.where(measured > 0, merged, self.imputation_std_)
+        self.imputation_std_ = std
         self.indicator_features_ = features.tolist() if self.add_indicator else None
 
     def _train_net(self, net, data, sample_weight, *, incremental):
@@ -412,7 +420,8 @@ default=None
         ``noise``, as in training), in standardized units: how far a fill falls
         from the value, which the draws of ``sample_posterior`` add. 1, a feature's
         own spread, where no entry was hidden; 0 for a one-hot input, whose draws
-        come from the softmax. A chunk of rows at a time."""
+        come from the softmax. With the weight of the entries measured. A chunk of
+        rows at a time."""
         rng = np.random.default_rng(_draw_seed(self.random_state))
         weights = np.ones(len(standardized)) if sample_weight is None else sample_weight
         totals = sums = np.zeros(standardized.shape[1])
@@ -427,14 +436,23 @@ default=None
             sums = sums + weights[rows] @ errors
         std = np.sqrt(np.divide(sums, totals, out=np.ones(len(totals)), where=totals > 0))
         std[self._one_hot_inputs()] = 0.0
-        return std
+        return std, totals
 
     def _fixed_fills(self):
-        """The inputs whose fill is their ``mean_``, not the network's: those with
-        one value in ``fit`` (their scale is 1, not their spread; the network
-        reconstructs them to within its error only, in their units: 1e-6 was
-        filled as 0.005) and those with none (a mean of 0)."""
-        return self.scale_ != self.std_
+        """``(fixed, values)``: the inputs whose fill is a value of their own, not
+        the network's, and those values. A feature with one value in ``fit`` takes
+        it (its scale is 1, not its spread, and the network reconstructs it to
+        within its error only, in its units: 1e-6 was filled as 0.005); one with
+        none takes 0; a categorical column with none its first category (1 at its
+        block's first input, 0 at the others), where its untrained head picked any."""
+        fixed = self.scale_ != self.std_
+        values = np.where(fixed, self.mean_, 0.0)
+        empty = self._one_hot_inputs() & (self.n_observed_ == 0)
+        if empty.any():
+            first = np.zeros(len(fixed), dtype=bool)
+            first[np.unique(self._input_columns(), return_index=True)[1]] = True
+            fixed, values = fixed | empty, np.where(empty & first, 1.0, values)
+        return fixed, values
 
     def _standardized(self, X):
         """``X`` standardized by ``mean_`` and ``scale_``, in its dtype."""
@@ -462,8 +480,15 @@ default=None
         # a DataFrame's rows keep their labels (a list's .index is a method)
         pandas = sys.modules.get("pandas")
         index = X.index if pandas is not None and isinstance(X, pandas.DataFrame) else None
-        X = self._validate(X, reset=False)
-        missing = np.isnan(X)
+        if getattr(self, "categories_", None) is None:
+            X = self._validate(X, reset=False)
+            missing = filled = np.isnan(X)
+        else:
+            # a category unseen in fit is filled, but it was no missing entry: the
+            # indicator leaves it out, as MissingIndicator does
+            X = self._validate(X, reset=False, unknown=np.inf)
+            missing, filled = np.isnan(X), ~np.isfinite(X)
+            X[filled] = np.nan
         standardized = self._standardized(X)
         # a feature with no observed value in fit was always missing to the
         # network: what it holds now is hidden from the network, as then
@@ -480,10 +505,10 @@ default=None
             one_hot = self._one_hot_inputs()
             guess[:, one_hot] += rng.gumbel(size=(len(X), int(one_hot.sum())))
         guess = guess * self.scale_ + self.mean_
-        fixed = self._fixed_fills()
-        guess[:, fixed] = self.mean_[fixed]
+        fixed, values = self._fixed_fills()
+        guess[:, fixed] = values[fixed]
         imputed = X.copy()
-        imputed[missing] = guess[missing]
+        imputed[filled] = guess[filled]
         # each original column's first input: missing where the column is
         columns = self._input_columns()
         first = np.unique(columns, return_index=True)[1]

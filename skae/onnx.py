@@ -743,9 +743,10 @@ class _ImputerComputation(_NetworkComputation):
         )
         mean = g.constant(estimator.mean_, "mean", np.float64)
         guess = g.op("Add", guess, mean)
-        fixed = estimator._fixed_fills()
-        if fixed.any():  # filled with their mean_, as in skae (0 for one empty in fit)
-            guess = g.op("Where", g.constant(fixed, "fixed", bool), mean, guess)
+        fixed, values = estimator._fixed_fills()
+        if fixed.any():  # filled with their own value, as in skae (0 for one empty in fit)
+            values = g.constant(values, "fixed_values", np.float64)
+            guess = g.op("Where", g.constant(fixed, "fixed", bool), values, guess)
         empty = estimator.n_observed_ == 0
         imputed = g.op("Where", self.missing, self._in_graph_type(guess), self.X)
         if empty.any() and not estimator.keep_empty_features:

@@ -385,3 +385,52 @@ def test_a_stream_standardizes_by_the_moments_of_every_chunk_so_far():
     np.testing.assert_array_equal(imputer.fill_values_, 0.0)
     fills = imputer.transform(X)[:, 2][np.isnan(X[:, 2])]
     assert np.abs(fills - 4000).max() < 5000
+
+
+def test_an_empty_categorical_column_kept_is_filled_with_its_first_category():
+    # its untrained head's most probable category filled it, changing with the seed
+    pd = pytest.importorskip("pandas")
+    for seed in (0, 1, 5):
+        rng = np.random.default_rng(seed)
+        X = pd.DataFrame(
+            {
+                "x": rng.normal(size=20),
+                "y": rng.normal(size=20),
+                "c": pd.Categorical(rng.choice(["a", "b", "c"], 20)),
+            }
+        )
+        X.loc[3:, "c"] = np.nan
+        weights = np.ones(20)
+        weights[:3] = 0  # c is observed only in rows of weight zero: an empty feature
+        imputer = AutoencoderImputer(
+            **FAST, categorical_features="from_dtype", keep_empty_features=True
+        ).set_params(random_state=seed)
+        filled = imputer.fit(X, sample_weight=weights).transform(X)
+        assert (filled.loc[3:, "c"] == imputer.categories_[0][0]).all()
+
+
+def test_the_indicator_leaves_out_a_category_unseen_in_fit():
+    # it is filled, as documented, but it was observed: the indicator said missing
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=20), "s": rng.choice(["a", "b"], 20).astype(object)})
+    X.loc[0, "s"] = None
+    imputer = AutoencoderImputer(**FAST, categorical_features="from_dtype", add_indicator=True)
+    out = imputer.fit(X).transform(pd.DataFrame({"x": [0.1, 0.2], "s": ["new", None]}))
+    assert out["missingindicator_s"].tolist() == [0.0, 1.0]
+    assert out["s"].isin(["a", "b"]).all()
+
+
+def test_imputation_std_runs_over_a_partial_fit_stream():
+    # it was measured on the last chunk alone: one of 2 rows reset it to 1
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(1000, 1))
+    X = np.hstack([Z + 0.3 * rng.normal(size=(1000, 1)) for _ in range(4)])
+    X[rng.random(X.shape) < 0.2] = np.nan
+    imputer = AutoencoderImputer(**FAST)
+    for start in range(0, 960, 160):
+        imputer.partial_fit(X[start : start + 160])
+    before = imputer.imputation_std_.copy()
+    assert (before < 0.99).any()
+    imputer.partial_fit(X[960:962])
+    np.testing.assert_allclose(imputer.imputation_std_, before, rtol=0.05)
