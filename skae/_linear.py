@@ -964,8 +964,8 @@ class LinearAETransformer(_BaseAutoencoder):
         n_missing = rows.shape[1] - n_observed
         if self.noise_variance_ > 0:
             model = self._model(whitened=True)
-            observed, centered, _, cholesky, projected, latent = model.posterior(rows)
-            values = model.log_likelihood(observed, centered, cholesky, projected, latent)
+            observed, centered, seen, cholesky, latent = model.posterior(rows)
+            values = model.log_likelihood(observed, centered, seen, cholesky, latent)
             # det C = det C_oo det C_m|o (the Schur complement)
             everything = np.ones((1, rows.shape[1]), dtype=bool)
             full = model.posterior(np.zeros((1, rows.shape[1])))[3]

@@ -375,7 +375,11 @@ class _Model:
     the limit of vanishing noise, by least squares."""
 
     def __init__(self, mean, factor, noise):
-        floor = 1e-12 * (np.sum(factor**2) + noise * len(mean)) / len(mean)
+        # a model without noise gets 1e-12 of the mean variance: the limit of
+        # vanishing noise; one with noise keeps its own down to 1e-15 of it (a floor
+        # of 1e-12 replaced a noise of 1e-10 and moved the scores of rows with holes)
+        share = 1e-12 if noise == 0 else 1e-15
+        floor = share * (np.sum(factor**2) + noise * len(mean)) / len(mean)
         self.mean, self.factor = mean, factor
         self.noise = max(noise, floor, np.finfo(np.float64).tiny)
 
@@ -394,7 +398,8 @@ class _Model:
 
     def posterior(self, rows):
         """For dense ``rows`` with NaN where missing: the observed mask, the
-        centered rows (0 where missing), the Cholesky factors ``L`` of the latent
+        centered rows (0 where missing), the factor's rows of each row's observed
+        entries (``factor_o``, 0 elsewhere), the Cholesky factors ``L`` of the latent
         precisions ``M = factor_o.T @ factor_o + noise * I`` (one per row, its
         observed entries'), and the latent posterior means ``M^-1 factor_o.T x_o``
         (the posterior covariances are ``noise * M^-1``)."""
@@ -406,15 +411,22 @@ class _Model:
         cholesky = np.linalg.cholesky(precision) if k else precision
         projected = centered @ self.factor
         latent = np.linalg.solve(precision, projected[:, :, None])[:, :, 0] if k else projected
-        return observed, centered, seen, cholesky, projected, latent
+        return observed, centered, seen, cholesky, latent
 
-    def log_likelihood(self, observed, centered, cholesky, projected, latent):
+    def log_likelihood(self, observed, centered, seen, cholesky, latent):
         """Per row, the log-likelihood of its observed entries, ``log N(x_o;
         mean_o, F_o F_o.T + noise I)``, from ``posterior``'s values: by the
-        matrix determinant lemma and Woodbury's identity, with the latent solve."""
+        matrix determinant lemma and Woodbury's identity, with the latent solve.
+        The quadratic form ``x_o.T C^-1 x_o`` is ``(|x_o - F_o z|^2 + noise |z|^2) /
+        noise``, a sum of terms that are not negative: written ``x_o.T x_o -
+        x_o.T F_o z``, it lost its digits to cancellation where the noise is tiny
+        (as many components as features), and the EM stopped on that noise."""
         n_observed = observed.sum(axis=1)
         log_det = self.log_det(observed, cholesky)
-        residual = np.sum(centered**2, axis=1) - np.sum(projected * latent, axis=1)
+        # elementwise, not a batched matmul, whose rounding follows the arrays'
+        # alignment in memory: a loaded model scored 1 ulp off the saved one
+        fitted = (seen * latent[:, None, :]).sum(axis=2)
+        residual = np.sum((centered - fitted) ** 2, axis=1) + self.noise * np.sum(latent**2, axis=1)
         return -0.5 * (n_observed * np.log(2 * np.pi) + log_det + residual / self.noise)
 
     def log_det(self, observed, cholesky):
@@ -429,7 +441,7 @@ class _Model:
     def completed(self, rows):
         """``rows`` with each missing entry replaced by its conditional mean given
         the row's observed entries."""
-        observed, _, _, _, _, latent = self.posterior(rows)
+        observed, _, _, _, latent = self.posterior(rows)
         return np.where(observed, rows, self.mean + latent @ self.factor.T)
 
 
@@ -499,7 +511,7 @@ def _expected_summary(block, weights=None, *, model):
     n = n_rows if weights is None else float(w.sum())
     if n == 0:
         return np.zeros((1, 3 + d + d * d))
-    observed, centered, seen, cholesky, projected, latent = model.posterior(rows)
+    observed, centered, seen, cholesky, latent = model.posterior(rows)
     factor, noise, k = model.factor, model.noise, model.factor.shape[1]
     completed = np.where(observed, rows, model.mean + latent @ factor.T)
     mean = (w @ completed) / n
@@ -514,7 +526,7 @@ def _expected_summary(block, weights=None, *, model):
         spread *= np.sqrt(noise * w)[:, None, None]
         flat = np.swapaxes(spread, 0, 1).reshape(d, -1)
         scatter += flat @ flat.T
-    log_likelihood = model.log_likelihood(observed, centered, cholesky, projected, latent)
+    log_likelihood = model.log_likelihood(observed, centered, seen, cholesky, latent)
     moments = _Moments(n, mean, scatter=scatter)
     return _pack(moments, float(w @ log_likelihood), float(w @ observed.sum(axis=1)))
 
