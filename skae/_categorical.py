@@ -201,6 +201,16 @@ def _dtype_mask(X, n_features):
     return np.array([re.split(r"[(\[<]", str(d))[0] in _CATEGORICAL_DTYPES for d in dtypes])
 
 
+def _names_a_column(spec, X):
+    """Whether ``categorical_features`` (``spec``, not None) names a column of the
+    table ``X``, before it is validated: with "from_dtype", a category or string
+    column (none of an array); else any column at all."""
+    if isinstance(spec, str):
+        return hasattr(X, "columns") and bool(_dtype_mask(X, 0).any())
+    spec = np.asarray(spec)
+    return bool(spec.any()) if spec.dtype == bool else spec.size > 0
+
+
 def _categorical_mask(spec, X, n_features, names):
     """The boolean mask of the categorical columns that ``spec`` (the parameter)
     names, ValueError naming what is wrong with it."""

@@ -10,7 +10,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._autoencoder import AutoencoderTransformer
-from ._categorical import _validated_numbers
+from ._categorical import _names_a_column, _validated_numbers
 from ._chunks import _chunks
 from ._distributed import _refuse_in_group
 from ._docstrings import _fill_doc
@@ -328,7 +328,11 @@ default=None
         where ``missing_values`` is another placeholder); with categorical
         columns, the network's input (one-hot blocks, NaN where missing)."""
         reset = kwargs.get("reset", True)
-        if (self.categorical_features if reset else getattr(self, "categories_", None)) is not None:
+        spec = self.categorical_features if reset else getattr(self, "categories_", None)
+        # with another placeholder than NaN, "from_dtype" on a numeric table (or no
+        # column named) is numeric data, as HistGradientBoosting finds no category
+        # there either: the placeholder was refused
+        if spec is not None and (self._nan_holes() or not reset or _names_a_column(spec, X)):
             if not self._nan_holes():
                 raise ValueError(
                     "categorical_features takes missing values as NaN, None or pd.NA: "
@@ -336,7 +340,7 @@ default=None
                 )
             return super()._validate(X, **kwargs)
         if reset:
-            self.is_categorical_ = self.categories_ = None
+            self.is_categorical_ = self.categories_ = self.categorical_dtypes_ = None
         X = _validated_numbers(
             lambda: validate_data(
                 self,

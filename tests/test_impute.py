@@ -434,3 +434,24 @@ def test_imputation_std_runs_over_a_partial_fit_stream():
     assert (before < 0.99).any()
     imputer.partial_fit(X[960:962])
     np.testing.assert_allclose(imputer.imputation_std_, before, rtol=0.05)
+
+
+def test_a_placeholder_with_from_dtype_on_numbers_and_a_refit_without_categories(tmp_path):
+    # "from_dtype" found no category in an array or a numeric table, yet refused a
+    # placeholder other than NaN; a refit without categorical columns kept the
+    # categorical fit's declared dtypes, and skae.save refused the model
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = np.abs(rng.normal(size=(30, 3)))
+    X[rng.random(X.shape) < 0.2] = -1
+    for data in (X, pd.DataFrame(X, columns=list("abc"))):
+        imputer = AutoencoderImputer(**FAST, categorical_features="from_dtype", missing_values=-1)
+        filled = imputer.fit(data).transform(data)
+        assert imputer.categories_ is None and not (np.asarray(filled) == -1).any()
+    table = pd.DataFrame(
+        {"x": rng.normal(size=30), "c": pd.Categorical(rng.choice(["p", "q"], 30))}
+    )
+    imputer = AutoencoderImputer(**FAST, categorical_features="from_dtype").fit(table)
+    imputer.set_params(categorical_features=None).fit(table[["x"]])
+    assert imputer.categorical_dtypes_ is None
+    skae.save(imputer, tmp_path / "imputer.skae")
