@@ -1,6 +1,7 @@
 """Rows a chunk at a time: inference, scores and statistics go through their input
 in pieces, so temporary memory is bounded independently of ``n_samples``."""
 
+import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import gen_batches
 
@@ -24,3 +25,17 @@ def _chunks(n_rows, width):
 def _dense(chunk):
     """A chunk of rows as a dense array (sparse chunks are densified one at a time)."""
     return chunk.toarray() if sp.issparse(chunk) else chunk
+
+
+def _by_rows(X):
+    """``X`` in a form whose rows can be taken (``_rows_of``): CSR for a sparse
+    matrix (COO and others cannot be sliced by rows), an array for a list of rows
+    (as scikit-learn's scorers accept), a table or an array as it is."""
+    if sp.issparse(X):
+        return X.tocsr()
+    return X if hasattr(X, "shape") else np.asarray(X)
+
+
+def _rows_of(X, rows):
+    """The rows ``rows`` (a slice or indices) of ``_by_rows``'s ``X``, in its type."""
+    return X.iloc[rows] if hasattr(X, "iloc") else X[rows]

@@ -13,7 +13,7 @@ from sklearn import get_config
 from sklearn.base import OneToOneFeatureMixin
 from sklearn.utils import metadata_routing
 
-from ._chunks import _chunks, _dense
+from ._chunks import _by_rows, _chunks, _dense, _rows_of
 from ._validation import _check_weights
 
 
@@ -99,10 +99,7 @@ def reconstruction_error(estimator, X, *, per_feature=False):
             estimator = estimator[-1]
         errors = estimator._column_errors(X)
         return errors if per_feature else _observed_mean(errors, 0)
-    if sp.issparse(X):
-        X = X.tocsr()  # COO and others cannot be sliced by rows
-    elif not hasattr(X, "shape"):
-        X = np.asarray(X)  # a list of rows, as scikit-learn's scorers accept
+    X = _by_rows(X)
     if len(X.shape) != 2:
         raise ValueError(
             f"Expected a 2D array of shape (n_samples, n_features), got shape {X.shape}; "
@@ -153,7 +150,7 @@ def _squared_errors(X, reconstruct, *, per_feature=False, dtype=np.float64, unob
     output is a chunk's rows and their reconstruction."""
     errors = np.empty(X.shape if per_feature else X.shape[0], dtype=dtype)
     for rows in _chunks(*X.shape):
-        chunk = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
+        chunk = _rows_of(X, rows)
         target = _numbers(chunk)
         # a new array (a reconstruction may be the caller's own rows), squared in place
         residual = reconstruct(chunk) - target
@@ -255,11 +252,11 @@ def reconstruction_scorer(estimator, X, y=None, sample_weight=None):
     """
     if sample_weight is None:
         return -float(reconstruction_error(estimator, X).mean())
-    X = X.tocsr() if sp.issparse(X) else X if hasattr(X, "shape") else np.asarray(X)
+    X = _by_rows(X)
     weights = _check_weights(sample_weight, X)
     # rows of weight zero are not measured: one may have nothing observed
     kept = np.flatnonzero(weights > 0)
-    errors = reconstruction_error(estimator, X.iloc[kept] if hasattr(X, "iloc") else X[kept])
+    errors = reconstruction_error(estimator, _rows_of(X, kept))
     return -float(np.average(errors, weights=weights[kept] / weights.max()))
 
 

@@ -12,6 +12,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
+from ._chunks import _by_rows, _rows_of
+
 
 def _pyplot():
     try:
@@ -144,7 +146,7 @@ def plot_reconstructions(estimator, X, image_shape, n=10):
         raise ValueError(f"n must be a positive int, the number of images; got {n!r}.")
     plt = _pyplot()
     # rows are sliced in X's own type, so a frame keeps the column names it was fit with
-    X = X.iloc[:n] if hasattr(X, "iloc") else X.tocsr()[:n] if sp.issparse(X) else X[:n]
+    X = _rows_of(_by_rows(X), slice(n))
     Z = _to_numpy(estimator.transform(X))
     X_rec = _to_numpy(estimator.inverse_transform(Z))
     X = _to_numpy(X)
