@@ -741,8 +741,7 @@ class _ImputerComputation(_NetworkComputation):
             self._in_float64(self.reconstruction),
             g.constant(estimator.scale_, "scale", np.float64),
         )
-        mean = g.constant(estimator.mean_, "mean", np.float64)
-        guess = g.op("Add", guess, mean)
+        guess = g.op("Add", guess, g.constant(estimator.mean_, "mean", np.float64))
         fixed, values = estimator._fixed_fills()
         if fixed.any():  # filled with their own value, as in skae (0 for one empty in fit)
             values = g.constant(values, "fixed_values", np.float64)
