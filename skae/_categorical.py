@@ -456,9 +456,16 @@ class _Categorical:
         if (reset and self.categorical_features is None) or (
             not reset and getattr(self, "categories_", None) is None
         ):
-            validated = _validated_numbers(
-                lambda: super(_Categorical, self)._validate(X, **kwargs), X
-            )
+            try:
+                validated = _validated_numbers(
+                    lambda: super(_Categorical, self)._validate(X, **kwargs), X
+                )
+            except ValueError:
+                # a column that is no number, in a network built without categories:
+                # first say so if categorical_features now names it
+                if training:
+                    self._check_same_columns(X)
+                raise
             if training:
                 self._check_same_columns(X)
             return validated

@@ -572,6 +572,14 @@ def test_a_continued_fit_refuses_changed_categorical_features(now):
     est = AutoencoderTransformer(**_FAST, warm_start=True).fit(numeric)
     with pytest.raises(ValueError, match=r"categorical_features=\[\] \(now \['c'\]\)"):
         est.set_params(categorical_features=["c"]).fit(numeric)
+    # also where the column now holds strings, which are no numbers (numpy's
+    # "could not convert string to float" came first)
+    strings = numeric.assign(c=np.array(["x", "y", "z"] * 10, dtype=object))
+    for spec in (["c"], "from_dtype"):
+        est.set_params(categorical_features=spec)
+        for method in (est.fit, est.partial_fit):
+            with pytest.raises(ValueError, match=r"categorical_features=\[\] \(now \['c'\]\)"):
+                method(strings)
 
 
 @pytest.mark.parametrize("cls", [AutoencoderTransformer, AutoencoderImputer])
