@@ -4,9 +4,11 @@ nonlinear autoencoders, spelled as
 
 The estimator encodes each categorical column itself. The network's input and
 output hold the numeric columns first, in their order, then one block per
-categorical column of one entry per category seen in the first fit
-(``categories_``, sorted): a one-hot block in the input, and the logits of a
-softmax head in the output, trained with its cross-entropy. A missing entry
+categorical column of one entry per category of the first fit
+(``categories_``, sorted: those its rows hold, and every one the column's dtype
+declares, a pandas ``category`` or a polars ``Enum``): a one-hot block in the
+input, and the logits of a softmax head in the output, trained with its
+cross-entropy. A missing entry
 (NaN, None, NaT, ``pd.NA``: what ``pd.isna`` finds) is a missing value: its whole
 block is missing, enters the encoder as the fill values (the categories' training
 frequencies) and is left out of the loss, as the missing-values feature does for
@@ -255,11 +257,19 @@ def _categorical_mask(spec, X, n_features, names):
     )
 
 
-def _categories_of(values, column):
-    """The sorted distinct observed values of a categorical column."""
+def _categories_of(values, column, declared=None):
+    """The sorted distinct observed values of a categorical column, with every
+    category its dtype declares (``declared``: ``(categories, ordered)`` or None),
+    so that a stream knows a declared category before its first row holds it."""
     observed = values[~_is_missing(values)]
+    if not len(observed):
+        raise ValueError(
+            f"categorical column {column} has no observed value: it has no category "
+            "to learn. Drop it, or leave it out of categorical_features."
+        )
+    pool = observed if declared is None else np.concatenate([observed, declared[0]])
     try:
-        categories = _typed(np.unique(observed))
+        categories = _typed(np.unique(pool))
     except TypeError as error:
         raise ValueError(
             f"categorical column {column} mixes values that cannot be ordered "
@@ -270,11 +280,6 @@ def _categories_of(values, column):
             f"categorical column {column} holds values that do not sort into distinct "
             f"categories, each less than the next (the first: {categories[:5].tolist()})."
         )
-    if not len(categories):
-        raise ValueError(
-            f"categorical column {column} has no observed value: it has no category "
-            "to learn. Drop it, or leave it out of categorical_features."
-        )
     if categories.dtype.kind == "f" and not np.isfinite(categories).all():
         raise ValueError(f"categorical column {column} holds infinity.")
     if categories.dtype.kind == "U":
@@ -283,16 +288,26 @@ def _categories_of(values, column):
 
 
 def _declared(table, j):
-    """``(categories, ordered)`` of column ``j`` of a pandas table whose dtype is
-    categorical: every category its dtype declares, in the dtype's order, and
-    whether they are ordered; None for any other column."""
-    dtype = table.dtypes.iloc[j] if hasattr(table, "iloc") else None
-    if getattr(dtype, "name", None) != "category":
+    """``(categories, ordered)`` of column ``j`` of a table whose dtype declares
+    its categories: every one, in the dtype's order, and whether they are
+    ordered (a pandas ``category``; a polars ``Enum``, ordered by its
+    categories' order); None for any other column."""
+    dtypes = getattr(table, "dtypes", None)
+    if hasattr(table, "iloc"):
+        dtype = dtypes.iloc[j]
+    elif isinstance(dtypes, list):  # polars
+        dtype = dtypes[j]
+    else:
         return None
-    categories = dtype.categories.to_numpy()
+    if getattr(dtype, "name", None) == "category":
+        categories, ordered = dtype.categories.to_numpy(), bool(dtype.ordered)
+    elif type(dtype).__name__ == "Enum" and type(dtype).__module__.startswith("polars"):
+        categories, ordered = dtype.categories.to_numpy(), True
+    else:
+        return None
     if categories.dtype.kind not in "biuf":
         categories = categories.astype(object)
-    return categories, bool(dtype.ordered)
+    return categories, ordered
 
 
 def _own_values(table, X, j):
@@ -462,8 +477,9 @@ class _Categorical:
                 )
             except ValueError:
                 # a column that is no number, in a network built without categories:
-                # first say so if categorical_features now names it
-                if training:
+                # first say so if categorical_features now names it (with
+                # "from_dtype" it is the data that changed, as the error says)
+                if training and not isinstance(self.categorical_features, str):
                     self._check_same_columns(X)
                 raise
             if training:
@@ -506,11 +522,12 @@ class _Categorical:
             mask = self.is_categorical_
         columns = [_own_values(table, X, j) for j in np.flatnonzero(mask)]
         if reset:
+            declared = [_declared(table, j) for j in np.flatnonzero(mask)]
             self.categories_ = [
-                _categories_of(values, self._column_name(j))
-                for j, values in zip(np.flatnonzero(mask), columns, strict=True)
+                _categories_of(values, self._column_name(j), given)
+                for j, values, given in zip(np.flatnonzero(mask), columns, declared, strict=True)
             ]
-            self.categorical_dtypes_ = [_declared(table, j) for j in np.flatnonzero(mask)]
+            self.categorical_dtypes_ = declared
             self.is_categorical_ = mask
         dtype = _float_dtype(table, X, ~mask)
         return self._encoded(X, columns, dtype, training=training, unknown=unknown)

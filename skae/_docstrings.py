@@ -144,8 +144,9 @@ default=None
         string or object, or of a polars one of dtype Categorical or String; an
         array has no column dtypes, so none), a boolean mask over the columns,
         their integer indices, or their names (which need a table with column
-        names). The estimator encodes them itself: each category seen in the
-        first fit (``categories_``) is an input of the network and an output of
+        names). The estimator encodes them itself: each category of the first
+        fit (``categories_``: those its rows hold, and every one a column's
+        dtype declares) is an input of the network and an output of
         a softmax head trained with cross-entropy; a missing entry (NaN, None,
         ``pd.NA``) is a missing value, and a category unseen in the first fit is
         treated as one when transforming, scored as at least as improbable as
@@ -162,13 +163,17 @@ default=None
         Which columns are categorical; None where none is.
 
     categories_ : list of ndarray or None
-        The categories of each categorical column, in column order, as seen in
-        the first fit (sorted); None where no column is categorical.
+        The categories of each categorical column, in column order, sorted:
+        those the first fit's rows hold, and every category the column's dtype
+        declares (a pandas ``category``, a polars ``Enum``), so that a stream
+        knows a declared category before a row holds it. None where no column
+        is categorical.
 
     categorical_dtypes_ : list of tuple or None
         Per categorical column, ``(categories, ordered)`` where the first fit's
         column had a pandas ``category`` dtype (every category it declared, in
-        its order, and whether they are ordered), else None; the tables that
+        its order, and whether they are ordered) or a polars ``Enum`` (its
+        categories, ordered as it orders them), else None; the tables that
         ``inverse_transform`` and the imputer's ``transform`` return give such a
         column that dtype back (categories of a pandas extension dtype, such as
         ``Int64`` or ``string``, as NumPy holds them). None where no column is
