@@ -970,12 +970,11 @@ class LinearAETransformer(_BaseAutoencoder):
         n_missing = rows.shape[1] - n_observed
         if self.noise_variance_ > 0:
             model = self._model(whitened=True)
-            observed, centered, seen, cholesky, latent = model.posterior(rows)
-            values = model.log_likelihood(observed, centered, seen, cholesky, latent)
+            posterior = model.posterior(rows)
+            values = posterior.log_likelihood()
             # det C = det C_oo det C_m|o (the Schur complement)
-            everything = np.ones((1, rows.shape[1]), dtype=bool)
-            full = model.posterior(np.zeros((1, rows.shape[1])))[3]
-            conditional = model.log_det(everything, full) - model.log_det(observed, cholesky)
+            full = model.posterior(np.zeros((1, rows.shape[1]))).log_det
+            conditional = full - posterior.log_det
         else:
             # no noise: the latent form needs some; the observed block's own
             # covariance instead, one row at a time (PCA would refuse a singular one)

@@ -355,8 +355,10 @@ def _log_likelihood(X, mean, precision):
 # they were computed under, so the estimator's own closed form (``_fit_moments``)
 # on the last E-step's moments is the EM solution, and every PCA attribute follows
 # from the same code as for complete data. Both E-step quantities are written in
-# the latent form of the model, ``x = mean + factor @ z + noise``, so that each
-# row costs a k-by-k solve, not a solve in its observed entries.
+# the latent form of the model, ``x = mean + factor @ z + noise``, so that a row
+# costs a k-by-k solve, not a solve in its observed entries; a row with fewer
+# observed entries than k is solved in those, the smaller and, where the model
+# has no noise, the only well-conditioned of the two (``_Posterior``).
 
 
 def _rows_with_missing(chunk):
@@ -397,52 +399,125 @@ class _Model:
         return cls(moments.mean, moments.axes(k) * scale, noise)
 
     def posterior(self, rows):
-        """For dense ``rows`` with NaN where missing: the observed mask, the
-        centered rows (0 where missing), the factor's rows of each row's observed
-        entries (``factor_o``, 0 elsewhere), the Cholesky factors ``L`` of the latent
-        precisions ``M = factor_o.T @ factor_o + noise * I`` (one per row, its
-        observed entries'), and the latent posterior means ``M^-1 factor_o.T x_o``
-        (the posterior covariances are ``noise * M^-1``)."""
-        observed = ~np.isnan(rows)
-        centered = np.where(observed, rows - self.mean, 0.0)
-        k = self.factor.shape[1]
-        seen = observed[:, :, None] * self.factor  # the factor's observed rows
-        precision = np.swapaxes(seen, 1, 2) @ seen + self.noise * np.eye(k)
-        cholesky = np.linalg.cholesky(precision) if k else precision
-        projected = centered @ self.factor
-        latent = np.linalg.solve(precision, projected[:, :, None])[:, :, 0] if k else projected
-        return observed, centered, seen, cholesky, latent
-
-    def log_likelihood(self, observed, centered, seen, cholesky, latent):
-        """Per row, the log-likelihood of its observed entries, ``log N(x_o;
-        mean_o, F_o F_o.T + noise I)``, from ``posterior``'s values: by the
-        matrix determinant lemma and Woodbury's identity, with the latent solve.
-        The quadratic form ``x_o.T C^-1 x_o`` is ``(|x_o - F_o z|^2 + noise |z|^2) /
-        noise``, a sum of terms that are not negative: written ``x_o.T x_o -
-        x_o.T F_o z``, it lost its digits to cancellation where the noise is tiny
-        (as many components as features), and the EM stopped on that noise."""
-        n_observed = observed.sum(axis=1)
-        log_det = self.log_det(observed, cholesky)
-        # elementwise, not a batched matmul, whose rounding follows the arrays'
-        # alignment in memory: a loaded model scored 1 ulp off the saved one
-        fitted = (seen * latent[:, None, :]).sum(axis=2)
-        residual = np.sum((centered - fitted) ** 2, axis=1) + self.noise * np.sum(latent**2, axis=1)
-        return -0.5 * (n_observed * np.log(2 * np.pi) + log_det + residual / self.noise)
-
-    def log_det(self, observed, cholesky):
-        """Per row, the log-determinant of its observed entries' covariance
-        ``F_o F_o.T + noise I``, as ``(n_observed - k) log(noise) + log det M``."""
-        k = self.factor.shape[1]
-        log_det = (observed.sum(axis=1) - k) * np.log(self.noise)
-        if k:
-            log_det += 2 * np.log(np.diagonal(cholesky, axis1=1, axis2=2)).sum(axis=1)
-        return log_det
+        """The ``_Posterior`` of dense ``rows`` (NaN where missing) under the model."""
+        return _Posterior(self, rows)
 
     def completed(self, rows):
         """``rows`` with each missing entry replaced by its conditional mean given
         the row's observed entries."""
-        observed, _, _, _, latent = self.posterior(rows)
-        return np.where(observed, rows, self.mean + latent @ self.factor.T)
+        posterior = self.posterior(rows)
+        return np.where(posterior.observed, rows, self.mean + posterior.latent @ self.factor.T)
+
+
+class _Posterior:
+    """What the observed entries of each of a model's ``rows`` say, per row: the
+    ``observed`` mask, the ``latent`` posterior mean ``z`` of the code, the
+    ``log_det`` of the observed entries' covariance ``C_o = F_o F_o.T + noise I``
+    and their Mahalanobis ``distance`` ``x_o.T C_o^-1 x_o`` (``x_o`` centered).
+
+    A row is solved in the smaller of its two spaces. With at least ``k``
+    observed entries, in the latent one: ``M = F_o.T F_o + noise I`` (k by k),
+    ``z = M^-1 F_o.T x_o``, the code's posterior covariance ``noise M^-1``, and
+    the distance as ``(|x_o - F_o z|^2 + noise |z|^2) / noise``, a sum of terms
+    that are never negative (written ``x_o.T x_o - x_o.T F_o z`` it lost its
+    digits to cancellation where the noise is tiny). With fewer, in its observed
+    entries: ``C_o`` itself (padded to a common width with an identity), ``z =
+    F_o.T C_o^-1 x_o``, the covariance ``I - F_o.T C_o^-1 F_o``. Where the model
+    has (nearly) no noise, as with as many components as features, ``M`` of such
+    a row is singular but for the noise, and its solve lost about 12 digits: the
+    E-step's fixed point and its log-likelihood jittered at 1e-6, and the EM
+    stopped on that jitter, at a place that followed the rows' order."""
+
+    def __init__(self, model, rows):
+        self.model = model
+        observed = ~np.isnan(rows)
+        self.observed = observed
+        self.centered = np.where(observed, rows - model.mean, 0.0)
+        n, k = len(rows), model.factor.shape[1]
+        n_observed = observed.sum(axis=1)
+        self.latent = np.zeros((n, k))
+        self.log_det = np.zeros(n)
+        self.distance = np.zeros(n)
+        self.wide = n_observed >= k
+        if self.wide.any():
+            self._latent_space(self.wide)
+        if not self.wide.all():
+            self._observed_space(~self.wide, int(n_observed[~self.wide].max()))
+
+    def _latent_space(self, rows):
+        model, k = self.model, self.model.factor.shape[1]
+        observed, centered = self.observed[rows], self.centered[rows]
+        seen = observed[:, :, None] * model.factor  # the factor's observed rows
+        precision = np.swapaxes(seen, 1, 2) @ seen + model.noise * np.eye(k)
+        self._cholesky = np.linalg.cholesky(precision) if k else precision
+        projected = centered @ model.factor
+        latent = np.linalg.solve(precision, projected[:, :, None])[:, :, 0] if k else projected
+        log_det = (observed.sum(axis=1) - k) * np.log(model.noise)
+        if k:
+            log_det += 2 * np.log(np.diagonal(self._cholesky, axis1=1, axis2=2)).sum(axis=1)
+        # elementwise, not a batched matmul, whose rounding follows the arrays'
+        # alignment in memory: a loaded model scored 1 ulp off the saved one
+        fitted = (seen * latent[:, None, :]).sum(axis=2)
+        residual = np.sum((centered - fitted) ** 2, axis=1)
+        residual += model.noise * np.sum(latent**2, axis=1)
+        self.latent[rows], self.log_det[rows] = latent, log_det
+        self.distance[rows] = residual / model.noise
+        self._seen = seen
+
+    def _observed_space(self, rows, width):
+        model = self.model
+        observed = self.observed[rows]
+        # each row's observed entries first, then padding, ``width`` in all
+        self._order = np.argsort(~observed, axis=1, kind="stable")[:, :width]
+        valid = np.take_along_axis(observed, self._order, axis=1)
+        factor = model.factor[self._order] * valid[:, :, None]  # F_o, padded with 0
+        centered = np.take_along_axis(self.centered[rows], self._order, axis=1)
+        covariance = factor @ np.swapaxes(factor, 1, 2)
+        covariance[:, np.arange(width), np.arange(width)] += np.where(valid, model.noise, 1.0)
+        cholesky = np.linalg.cholesky(covariance)
+        solved = np.linalg.solve(covariance, centered[:, :, None])[:, :, 0]
+        self.latent[rows] = (factor * solved[:, :, None]).sum(axis=1)
+        self.log_det[rows] = 2 * np.log(np.diagonal(cholesky, axis1=1, axis2=2)).sum(axis=1)
+        self.distance[rows] = np.sum(centered * solved, axis=1)
+        # H = L^-1 F_o: the code's posterior covariance is I - H.T H
+        self._whitened = np.linalg.solve(cholesky, factor)
+
+    def log_likelihood(self):
+        """Per row, ``log N(x_o; mean_o, C_o)``."""
+        n_observed = self.observed.sum(axis=1)
+        return -0.5 * (n_observed * np.log(2 * np.pi) + self.log_det + self.distance)
+
+    def missing_scatter(self, weights):
+        """``sum_i w_i (F_m Sigma_i F_m.T + noise I_m)``: the missing entries'
+        conditional covariances (``F_m`` the factor's rows of a row's missing
+        entries, ``Sigma_i`` its code's posterior covariance), weighted by
+        ``weights`` and summed over the rows, as a d by d matrix."""
+        model = self.model
+        factor, noise, k = model.factor, model.noise, model.factor.shape[1]
+        missing = ~self.observed
+        scatter = np.diag(noise * (weights @ missing))
+        if not k:
+            return scatter
+        wide = self.wide
+        if wide.any():
+            # noise M^-1 = noise L^-T L^-1: F_m noise M^-1 F_m.T = G G.T for G =
+            # sqrt(noise) F_m L^-T
+            identity = np.broadcast_to(np.eye(k), self._cholesky.shape)
+            inverse = np.linalg.solve(self._cholesky, identity)
+            spread = (factor - self._seen) @ np.swapaxes(inverse, 1, 2)
+            spread *= np.sqrt(noise * weights[wide])[:, None, None]
+            flat = np.swapaxes(spread, 0, 1).reshape(len(factor), -1)
+            scatter += flat @ flat.T
+        if not wide.all():
+            # F_m (I - H.T H) F_m.T, summed: F F.T on the pairs of entries missing
+            # together, less Q Q.T for Q = F_m H.T
+            w, gone = weights[~wide], missing[~wide]
+            scatter += (factor @ factor.T) * ((gone * w[:, None]).T @ gone)
+            spread = (gone[:, :, None] * factor) @ np.swapaxes(self._whitened, 1, 2)
+            spread *= np.sqrt(w)[:, None, None]
+            flat = np.swapaxes(spread, 0, 1).reshape(len(factor), -1)
+            scatter -= flat @ flat.T
+        return scatter
 
 
 def _pack(moments, *extra):
@@ -511,24 +586,14 @@ def _expected_summary(block, weights=None, *, model):
     n = n_rows if weights is None else float(w.sum())
     if n == 0:
         return np.zeros((1, 3 + d + d * d))
-    observed, centered, seen, cholesky, latent = model.posterior(rows)
-    factor, noise, k = model.factor, model.noise, model.factor.shape[1]
-    completed = np.where(observed, rows, model.mean + latent @ factor.T)
+    posterior = model.posterior(rows)
+    completed = np.where(posterior.observed, rows, model.mean + posterior.latent @ model.factor.T)
     mean = (w @ completed) / n
     scatter = _scatter(completed, mean, n, None if weights is None else w)
-    # the missing block's conditional covariance, noise * (F_m M^-1 F_m.T + I_m):
-    # with M = L L.T, F_m M^-1 F_m.T = G G.T for G = F_m L^-T
-    missing = ~observed
-    scatter[np.diag_indices(d)] += noise * (w @ missing)
-    if k:
-        inverse = np.linalg.solve(cholesky, np.broadcast_to(np.eye(k), cholesky.shape))
-        spread = (factor - seen) @ np.swapaxes(inverse, 1, 2)
-        spread *= np.sqrt(noise * w)[:, None, None]
-        flat = np.swapaxes(spread, 0, 1).reshape(d, -1)
-        scatter += flat @ flat.T
-    log_likelihood = model.log_likelihood(observed, centered, seen, cholesky, latent)
+    scatter += posterior.missing_scatter(w)
     moments = _Moments(n, mean, scatter=scatter)
-    return _pack(moments, float(w @ log_likelihood), float(w @ observed.sum(axis=1)))
+    log_likelihood = posterior.log_likelihood()
+    return _pack(moments, float(w @ log_likelihood), float(w @ posterior.observed.sum(axis=1)))
 
 
 def _gaussian_log_likelihood(moments, model):

@@ -124,6 +124,31 @@ def test_as_many_components_as_features_climb_as_far_as_a_gaussian_em():
     assert found > _observed_log_likelihood(X, *_gaussian_em(X, 100)) - 0.01
 
 
+@pytest.mark.parametrize("low_rank_data", [False, True])
+def test_a_model_without_noise_reaches_the_gaussian_em_whatever_the_rows_order(low_rank_data):
+    # with as many components as features (or rank-2 rows and 2 components) the
+    # model has no noise, and the latent solve of a row with fewer observed
+    # entries than components lost 12 digits: the E-step jittered at 1e-6, and
+    # the EM stopped on a jitter, 4e-4 from the fixed point at a place that
+    # followed the rows' order (the codes of two orders 9e-3 apart)
+    rng = np.random.RandomState(0)
+    if low_rank_data:
+        X, k = rng.randn(40, 2) @ rng.randn(2, 5), 2
+    else:
+        X, k = rng.randn(40, 5), None
+    X[rng.rand(*X.shape) < 0.15] = np.nan
+    X[np.isnan(X).all(axis=1), 0] = 0.0
+    order = rng.permutation(len(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        lae = LinearAETransformer(k).fit(X)
+        shuffled = LinearAETransformer(k).fit(X[order])
+    np.testing.assert_allclose(lae.transform(X), shuffled.transform(X), atol=1e-6)
+    if not low_rank_data:
+        mean, _ = _gaussian_em(X, 300)
+        np.testing.assert_allclose(lae.mean_, mean, atol=1e-6)
+
+
 def test_scores_of_rows_with_holes_keep_a_tiny_noise():
     # a floor of 1e-12 of the mean variance replaced a noise of 1e-10: the scores
     # of rows with holes were 1.7 nats off their Gaussian's
