@@ -185,7 +185,9 @@ default=None
     continues training on each chunk standardized by the moments of every chunk
     so far, merged pairwise as StandardScaler's ``partial_fit`` merges them, each
     call's weights averaging 1 as the fill values count them (a feature empty in
-    the first chunks is standardized once it has values).
+    the first chunks is standardized once it has values). A row of weight zero
+    is a removed row, set aside before training as a row with nothing observed
+    is, so that what it holds does not change the fit.
 
     See Also
     --------
@@ -368,10 +370,19 @@ default=None
         previous = getattr(self, "indicator_features_", None) if incremental and resume else None
         if previous is not None:
             features = np.union1d(features, np.asarray(previous, dtype=features.dtype))
-        # a row of nothing observed has nothing to teach
+        # a row of nothing observed has nothing to teach, and one of weight zero
+        # is not trained on: both are set aside before the batches are made, so a
+        # row of weight zero does not shape the fit by whether it holds values
         rows = ~holes.all(axis=1)
         if not rows.any():
             raise ValueError("X has no observed value: every entry is missing.")
+        if sample_weight is not None:
+            rows &= sample_weight > 0
+            if not rows.any():
+                raise ValueError(
+                    "sample_weight is zero for every row of X that has an observed "
+                    "value: there is nothing to learn from."
+                )
         if not rows.all():
             X = X[rows]
             sample_weight = None if sample_weight is None else sample_weight[rows]

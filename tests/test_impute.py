@@ -307,6 +307,27 @@ def test_a_row_of_weight_zero_sets_no_feature_scale():
         assert np.isfinite(imputer.imputation_std_).all()
 
 
+@pytest.mark.parametrize("extra", [{}, {"batch_size": 16}, {"sample_posterior": True}])
+def test_rows_of_weight_zero_change_nothing_whether_or_not_they_hold_values(extra):
+    # a row with nothing observed was set aside, one of weight zero holding values
+    # was not: the batches, and so the fit, followed what the rows of weight zero
+    # held; and with weight only on rows of nothing observed the fit diverged
+    rng = np.random.default_rng(0)
+    X = _holes(rng.normal(size=(60, 5)))
+    weights = np.ones(60)
+    weights[:10] = 0
+    filled = []
+    for hold in (np.nan, 0.5):
+        Xw = X.copy()
+        Xw[:10] = hold
+        imputer = AutoencoderImputer(**FAST | extra).fit(Xw, sample_weight=weights)
+        filled.append(imputer.transform(X[10:]))
+    np.testing.assert_array_equal(*filled)
+    X[:10] = np.nan
+    with pytest.raises(ValueError, match="sample_weight is zero for every row of X that has"):
+        AutoencoderImputer(**FAST).fit(X, sample_weight=1 - weights)
+
+
 def test_a_constant_feature_has_a_scale_of_one():
     X = np.column_stack([np.full(50, 3e-18), np.full(50, 7.0), np.linspace(0, 1, 50)])
     X[::7, 2] = np.nan
