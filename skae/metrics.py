@@ -151,9 +151,12 @@ def _squared_errors(X, reconstruct, *, per_feature=False, dtype=np.float64, unob
     errors = np.empty(X.shape if per_feature else X.shape[0], dtype=dtype)
     for rows in _chunks(*X.shape):
         chunk = _rows_of(X, rows)
+        # the estimator validates the rows first: its error for rows it refuses
+        reconstructed = reconstruct(chunk)
         target = _numbers(chunk)
         # a new array (a reconstruction may be the caller's own rows), squared in place
-        residual = reconstruct(chunk) - target
+        residual = reconstructed - target
+        del reconstructed
         if unobserved is not None:
             target = np.where(unobserved, np.nan, target)  # a new array: never the caller's
             residual[:, unobserved] = np.nan
@@ -182,7 +185,10 @@ def _numbers(chunk):
     ):
         # nullable and object columns: their NA (pd.NA, None) as NaN
         return chunk.to_numpy(dtype=np.float64, na_value=np.nan)
-    return np.asarray(chunk)
+    chunk = np.asarray(chunk)
+    # objects (a list of rows with None for missing, numbers as strings) as the
+    # estimators' validation casts them: None is NaN
+    return chunk if chunk.dtype.kind in "fiub" else chunk.astype(np.float64)
 
 
 def _observed_mean(squares, first_row, missing=None):

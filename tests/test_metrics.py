@@ -112,6 +112,26 @@ def test_lists_and_coo_matrices_are_accepted_as_by_sklearn_scorers(wine):
     assert reconstruction_scorer(svd, coo) == pytest.approx(reconstruction_scorer(svd, coo.tocsr()))
 
 
+def test_object_rows_are_read_as_the_estimator_reads_them(wine):
+    # a list of rows with None where missing, and numbers written as strings:
+    # the estimator took them, and the metrics subtracted None and str from floats
+    est = AutoencoderTransformer(2, hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    X = wine[:30] / wine[:30].max(axis=0)
+    holes = X.copy()
+    holes[0, 1] = np.nan
+    est.fit(holes)
+    expected = reconstruction_error(est, holes)
+    rows = holes.tolist()
+    rows[0][1] = None
+    np.testing.assert_array_equal(reconstruction_error(est, rows), expected)
+    assert reconstruction_scorer(est, rows) == reconstruction_scorer(est, holes)
+    strings = X.astype(str).astype(object)
+    np.testing.assert_array_equal(reconstruction_error(est, strings), reconstruction_error(est, X))
+    # rows the estimator refuses get its own error
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        reconstruction_error(est, np.where(X > 0.5, "text", X.astype(str)))
+
+
 def test_a_single_row_must_be_reshaped(wine):
     pca = PCA(2).fit(wine)
     with pytest.raises(ValueError, match=r"Expected a 2D array.*reshape"):
