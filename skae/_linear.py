@@ -588,6 +588,7 @@ class LinearAETransformer(_BaseAutoencoder):
         first, _ = _unpack(reduce(partial(_expected_summary, model=start), _merge_packed), d)
         merged = first if seen is None else first.merged_after(seen)
         self._check_total(merged.n)
+        _check_finite(merged)
         if incremental and resume and not isinstance(self.n_components, numbers.Integral):
             k = int(self.n_components_)
         else:
@@ -636,6 +637,7 @@ class LinearAETransformer(_BaseAutoencoder):
         if incremental and resume:
             moments = moments.merged_after(self._seen_moments())
         self._check_total(moments.n)
+        _check_finite(moments)
         if k is None and incremental and resume:
             if not isinstance(self.n_components, numbers.Integral):
                 k = self.n_components_  # a partial_fit stream keeps its first chunk's width
@@ -1004,3 +1006,16 @@ def _record_epoch(net, moments, k):
     net.history.new_epoch()
     net.history.record("epoch", len(net.history))
     net.history.record("train_loss", max(residual, 0.0) / (moments.n * moments.mean.shape[0]))
+
+
+def _check_finite(moments):
+    """ValueError unless ``moments`` are finite: the scatter of rows too large to
+    square and sum overflows, which the solvers would take for NaN (L-BFGS for a
+    missing value, the eigensolver for no convergence)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(moments.total()) and np.isfinite(moments.mean).all()
+    if not finite:
+        raise ValueError(
+            "The scatter of X overflows float64: its values are too large to square "
+            "and sum. Scale X (for example with StandardScaler) before fitting."
+        )

@@ -574,3 +574,28 @@ def test_the_covariance_is_offered_only_with_pca_s_model():
     with pytest.raises(NotFittedError):
         aligned.get_covariance()
     assert aligned.fit(X).get_precision().shape == (5, 5)
+
+
+@pytest.mark.parametrize(
+    "solver, holes",
+    [("covariance", False), ("lbfgs", False), ("minibatch", False), ("covariance", True)],
+)
+def test_rows_whose_scatter_overflows_are_refused_by_name(solver, holes):
+    # finite rows of 1e200: L-BFGS took the overflowed factor's NaN for a missing
+    # value ("fitted by a skae version that did not record" the fills), the
+    # covariance solver and the EM raised numpy's "Eigenvalues did not converge"
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 4)) @ rng.random((4, 4))
+    huge = X * 1e200
+    if holes:
+        huge[0, 0] = np.nan
+    message = "The scatter of X overflows float64"
+    lae = LinearAETransformer(2, solver=solver, max_iter=2, random_state=0)
+    with pytest.raises(ValueError, match=message):
+        lae.fit(huge)
+    # a chunk that overflows the moments seen leaves the fitted model as it was
+    lae.partial_fit(X)
+    before = lae.transform(X)
+    with pytest.raises(ValueError, match=message):
+        lae.partial_fit(huge)
+    np.testing.assert_array_equal(lae.transform(X), before)
