@@ -530,7 +530,9 @@ class _Categorical:
             self.categorical_dtypes_ = declared
             self.is_categorical_ = mask
         dtype = _float_dtype(table, X, ~mask)
-        return self._encoded(X, columns, dtype, training=training, unknown=unknown)
+        return self._encoded(
+            X, columns, dtype, training=training, fitted=not reset, unknown=unknown
+        )
 
     def _new_category_surprise(self):
         """Per categorical column, what a category unseen in training costs a score
@@ -584,11 +586,12 @@ class _Categorical:
         names = getattr(self, "feature_names_in_", None)
         return int(j) if names is None else str(names[j])
 
-    def _encoded(self, X, columns, dtype, *, training, unknown=np.nan):
+    def _encoded(self, X, columns, dtype, *, training, fitted, unknown=np.nan):
         """The network's input, of float ``dtype``, for the validated table ``X``:
         its numeric columns, then each categorical column (its values in
         ``columns``) one-hot (NaN where missing; unless ``training``, a category
-        unseen in training fills its block with ``unknown``)."""
+        unseen in training fills its block with ``unknown``, and so, for a
+        ``fitted`` estimator's inference, does one no training row weighed)."""
         mask = self.is_categorical_
         numeric = X[:, ~mask]
         if numeric.dtype == object:
@@ -609,10 +612,16 @@ class _Categorical:
         if np.isinf(numeric).any():
             raise ValueError("Input X contains infinity or a value too large for dtype.")
         blocks = [numeric]
-        for j, categories, values in zip(
-            np.flatnonzero(mask), self.categories_, columns, strict=True
+        untrained = self._untrained_categories() if fitted and not training else None
+        for i, (j, categories, values) in enumerate(
+            zip(np.flatnonzero(mask), self.categories_, columns, strict=True)
         ):
             codes = _codes(values, categories)
+            if untrained is not None:
+                # a category no training row weighed (declared by the column's
+                # dtype only, or held by rows of weight zero) has an input whose
+                # weights were never trained: it is as unknown as a new one
+                codes = np.where((codes >= 0) & untrained[i][codes.clip(0)], -1, codes)
             if training and ((codes < 0) & ~_is_missing(values)).any():
                 new = values[(codes < 0) & ~_is_missing(values)][0]
                 raise ValueError(
@@ -628,6 +637,21 @@ class _Categorical:
                 block[(codes < 0) & ~_is_missing(values)] = unknown
             blocks.append(block)
         return np.hstack(blocks)
+
+    def _untrained_categories(self):
+        """Per categorical column, which of its categories no training row weighed
+        (their training frequency, the fill value of their input, is 0); none
+        where the fill values are not recorded (0.2.0's files)."""
+        fill = getattr(self, "fill_values_", None)
+        start = int((~self.is_categorical_).sum())
+        untrained = []
+        for categories in self.categories_:
+            stop = start + len(categories)
+            untrained.append(
+                np.zeros(len(categories), dtype=bool) if fill is None else fill[start:stop] == 0
+            )
+            start = stop
+        return untrained
 
     def _net_params(self, n_features, n_components):
         params = super()._net_params(n_features, n_components)

@@ -655,6 +655,34 @@ def test_a_stream_knows_the_categories_its_dtype_declares_before_a_row_holds_the
         est.partial_fit(X.assign(size=pd.Series(["XL"] * 30).astype("category")))
 
 
+def test_a_category_no_training_row_weighed_is_as_unknown_as_a_new_one():
+    # declared by the dtype only, or held only by rows of weight zero: its input's
+    # weights were never trained, yet it moved the codes, and a detector scored it
+    # as typical as a trained category instead of as a new one
+    size = pd.CategoricalDtype(["S", "M", "L", "XL"])
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=60), "size": rng.choice(["S", "M", "L"], 60)})
+    X["size"] = X["size"].astype(size)
+    weights = np.ones(60)
+    weights[X["size"] == "L"] = 0
+    rows = pd.DataFrame({"a": [0.0] * 4, "size": pd.Series(["XL", "L", None, "XXL"])})
+    kwargs = dict(_FAST, categorical_features="from_dtype")
+    for cls in (AutoencoderTransformer, AutoencoderOutlierDetector):
+        est = cls(**kwargs).fit(X, sample_weight=weights)
+        if cls is AutoencoderTransformer:
+            codes = est.transform(rows)
+            np.testing.assert_array_equal(codes[0], codes[2])  # XL as missing
+            np.testing.assert_array_equal(codes[1], codes[2])  # L as missing
+        else:
+            scores = est.score_samples(rows)
+            assert scores[0] == scores[1] == scores[3] < scores[2]
+    # a stream's later chunk that holds it trains it
+    est = AutoencoderOutlierDetector(**kwargs).partial_fit(X)
+    est.partial_fit(X.assign(size=pd.Series(["XL"] * 60).astype(size)))
+    scores = est.score_samples(rows)
+    assert scores[0] != scores[3]
+
+
 def test_a_polars_enum_declares_its_categories_and_their_order():
     pl = pytest.importorskip("polars")
     order = ["S", "M", "L", "XL"]
