@@ -148,8 +148,9 @@ default=None
         fit (``categories_``: those its rows hold, and every one a column's
         dtype declares) is an input of the network and an output of
         a softmax head trained with cross-entropy; a missing entry (NaN, None,
-        ``pd.NA``) is a missing value, and a category unseen in the first fit is
-        treated as one when transforming, scored as at least as improbable as
+        ``pd.NA``) is a missing value, and a category unseen in the first fit
+        (or held by no training row of positive weight) is treated as one when
+        transforming, scored as at least as improbable as
         the row's least probable known category and as a category never seen
         in training (so a new category does not make a row look more typical),
         and an error in a continuing ``partial_fit`` or ``warm_start`` fit. Each
