@@ -262,18 +262,19 @@ def _categories_of(values, column, declared=None):
     category its dtype declares (``declared``: ``(categories, ordered)`` or None),
     so that a stream knows a declared category before its first row holds it."""
     observed = values[~_is_missing(values)]
-    if not len(observed):
+    pool = observed if declared is None else np.concatenate([observed, declared[0]])
+    if not len(pool):
         raise ValueError(
             f"categorical column {column} has no observed value: it has no category "
             "to learn. Drop it, or leave it out of categorical_features."
         )
-    pool = observed if declared is None else np.concatenate([observed, declared[0]])
     try:
         categories = _typed(np.unique(pool))
     except TypeError as error:
+        what = "values" if declared is None else "values and declared categories"
         raise ValueError(
-            f"categorical column {column} mixes values that cannot be ordered "
-            f"(strings and numbers?): {error}"
+            f"categorical column {column} mixes {what} that cannot be ordered (strings "
+            f"and numbers?): {error}. Give it categories of one type (.astype(str))."
         ) from None
     if not _strictly_increasing(categories):
         raise ValueError(
@@ -300,13 +301,16 @@ def _declared(table, j):
     else:
         return None
     if getattr(dtype, "name", None) == "category":
-        categories, ordered = dtype.categories.to_numpy(), bool(dtype.ordered)
+        declared, ordered = dtype.categories, bool(dtype.ordered)
     elif type(dtype).__name__ == "Enum" and type(dtype).__module__.startswith("polars"):
-        categories, ordered = dtype.categories.to_numpy(), True
+        declared, ordered = dtype.categories, True
     else:
         return None
+    categories = declared.to_numpy()
     if categories.dtype.kind not in "biuf":
-        categories = categories.astype(object)
+        # each category as the column's values hold it (a Timestamp, not the
+        # integer that NumPy's datetime64[ns] becomes as an object)
+        categories = np.asarray(list(declared), dtype=object)
     return categories, ordered
 
 
@@ -368,10 +372,11 @@ def _kind(value):
     return "float" if isinstance(value, numbers.Real) else "other"
 
 
-def _validated_numbers(validate, X):
+def _validated_numbers(validate, X, *, continuing=False):
     """``validate()``, the validation of ``X`` as numbers, with numpy's bare "could
     not convert string to float" said as what it is: the first column holding a
-    value that is not a number, and what to do about it."""
+    value that is not a number, and what to do about it (for a fit ``continuing``
+    a network built with "from_dtype" and no categorical column: build a new one)."""
     try:
         return validate()
     except ValueError as error:
@@ -384,10 +389,16 @@ def _validated_numbers(validate, X):
             raise
         j, value = found
         name = repr(names[j]) if names is not None else j
+        advice = (
+            "the network was built with no categorical column, and a fit that continues "
+            "it cannot add one: call fit with warm_start=False to build a new network, "
+            "or encode it."
+            if continuing
+            else 'list it in categorical_features ("from_dtype" finds a table\'s '
+            "category and string columns) or encode it."
+        )
         raise ValueError(
-            f"{error}: column {name} of X holds {value!r}, which is not a "
-            'number; list it in categorical_features ("from_dtype" finds a '
-            "table's category and string columns) or encode it."
+            f"{error}: column {name} of X holds {value!r}, which is not a number; {advice}"
         ) from error
 
 
@@ -471,20 +482,9 @@ class _Categorical:
         if (reset and self.categorical_features is None) or (
             not reset and getattr(self, "categories_", None) is None
         ):
-            try:
-                validated = _validated_numbers(
-                    lambda: super(_Categorical, self)._validate(X, **kwargs), X
-                )
-            except ValueError:
-                # a column that is no number, in a network built without categories:
-                # first say so if categorical_features now names it (with
-                # "from_dtype" it is the data that changed, as the error says)
-                if training and not isinstance(self.categorical_features, str):
-                    self._check_same_columns(X)
-                raise
-            if training:
-                self._check_same_columns(X)
-            return validated
+            return self._validated_numbers(
+                lambda: super(_Categorical, self)._validate(X, **kwargs), X, training=training
+            )
         if sp.issparse(X):
             raise TypeError(
                 "categorical_features needs dense input: a sparse matrix cannot hold "
@@ -533,6 +533,23 @@ class _Categorical:
         return self._encoded(
             X, columns, dtype, training=training, fitted=not reset, unknown=unknown
         )
+
+    def _validated_numbers(self, validate, X, *, training):
+        """``validate()``, the validation of ``X`` as numbers (``_validated_numbers``),
+        for a network with no categorical column; in a fit that continues it (
+        ``training``), ValueError unless ``categorical_features`` still names none,
+        also where a column now holds strings: that it cannot continue, before
+        numpy's "could not convert"."""
+        continuing = training and isinstance(self.categorical_features, str)
+        try:
+            validated = _validated_numbers(validate, X, continuing=continuing)
+        except ValueError:
+            if training and not isinstance(self.categorical_features, str):
+                self._check_same_columns(X)
+            raise
+        if training:
+            self._check_same_columns(X)
+        return validated
 
     def _new_category_surprise(self):
         """Per categorical column, what a category unseen in training costs a score

@@ -10,7 +10,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._autoencoder import AutoencoderTransformer
-from ._categorical import _names_a_column, _validated_numbers
+from ._categorical import _names_a_column
 from ._chunks import _chunks
 from ._distributed import _refuse_in_group
 from ._docstrings import _fill_doc
@@ -343,7 +343,7 @@ default=None
             return super()._validate(X, **kwargs)
         if reset:
             self.is_categorical_ = self.categories_ = self.categorical_dtypes_ = None
-        X = _validated_numbers(
+        X = self._validated_numbers(
             lambda: validate_data(
                 self,
                 X,
@@ -352,6 +352,7 @@ default=None
                 **kwargs,
             ),
             X,
+            training="ensure_min_samples" in kwargs and not reset,
         )
         if not self._nan_holes():
             X = np.where(X == self.missing_values, np.nan, X).astype(X.dtype, copy=False)

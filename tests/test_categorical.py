@@ -582,6 +582,25 @@ def test_a_continued_fit_refuses_changed_categorical_features(now):
 
 
 @pytest.mark.parametrize("cls", [AutoencoderTransformer, AutoencoderImputer])
+def test_a_network_built_without_categories_refuses_them_in_every_estimator(cls):
+    # the imputer validates numbers itself: a continued fit naming a string column
+    # was told to "list it in categorical_features", and one naming a numeric
+    # column continued with it numeric
+    numeric = _table()[["a", "b"]].assign(c=np.arange(30.0) % 3)
+    strings = numeric.assign(c=np.array(["x", "y", "z"] * 10, dtype=object))
+    message = r"categorical_features=\[\] \(now \['c'\]\)"
+    for data in (numeric, strings):
+        est = cls(**_FAST, warm_start=True).fit(numeric).set_params(categorical_features=["c"])
+        for method in (est.fit, est.partial_fit):
+            with pytest.raises(ValueError, match=message):
+                method(data)
+    # with "from_dtype" it is the data that changed: say that a new network is needed
+    est = cls(**_FAST, categorical_features="from_dtype").partial_fit(numeric)
+    with pytest.raises(ValueError, match="column 'c' of X holds 'x'.* cannot add one"):
+        est.partial_fit(strings)
+
+
+@pytest.mark.parametrize("cls", [AutoencoderTransformer, AutoencoderImputer])
 def test_from_dtype_continues_over_a_chunk_whose_column_holds_no_value(cls):
     # read_csv gives a chunk's all-empty string column float64, and a column of
     # None is object: "from_dtype" read the chunk's dtype and refused to continue
@@ -681,6 +700,39 @@ def test_a_category_no_training_row_weighed_is_as_unknown_as_a_new_one():
     est.partial_fit(X.assign(size=pd.Series(["XL"] * 60).astype(size)))
     scores = est.score_samples(rows)
     assert scores[0] != scores[3]
+
+
+def test_declared_categories_are_read_as_the_values_are():
+    # datetime64[ns] categories became integers beside the rows' Timestamps, and
+    # the fit refused the column as "mixing values that cannot be ordered"
+    days = pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-03"]).as_unit("ns")
+    X = pd.DataFrame({"a": np.linspace(0, 1, 20)})
+    X["day"] = pd.Categorical(list(days[:2]) * 10, categories=days)
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    assert est.categories_[0].tolist() == list(days)
+    # categories of two types cannot be sorted: the error says the dtype declares them
+    X["day"] = pd.Categorical(["a", "b"] * 10, categories=["a", "b", 1])
+    with pytest.raises(ValueError, match="mixes values and declared categories .*astype"):
+        AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+
+
+@pytest.mark.parametrize("cls", [AutoencoderTransformer, AutoencoderImputer])
+def test_a_stream_whose_first_chunk_holds_no_value_of_a_declared_column(cls):
+    # a column whose dtype declares its categories has categories to learn, also
+    # before a row holds one: the first chunk was refused as having none
+    size = pd.CategoricalDtype(["S", "M", "L"])
+    X = _table()[["a", "b"]]
+    empty = X.assign(size=pd.Series([None] * 30).astype(size))
+    full = X.assign(size=pd.Series(["S", "M", "L"] * 10).astype(size))
+    keep = {"keep_empty_features": True} if cls is AutoencoderImputer else {}
+    est = cls(**_FAST, **keep, categorical_features="from_dtype").partial_fit(empty)
+    assert est.categories_[0].tolist() == ["L", "M", "S"]
+    assert not est.n_observed_[-3:].any()
+    est.partial_fit(full)
+    assert est.n_observed_[-3:].all()
+    # without a declared dtype there is still nothing to learn
+    with pytest.raises(ValueError, match="has no observed value"):
+        cls(**_FAST, categorical_features=["size"]).fit(X.assign(size=[None] * 30))
 
 
 def test_a_polars_enum_declares_its_categories_and_their_order():
