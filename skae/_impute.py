@@ -186,8 +186,10 @@ default=None
     so far, merged pairwise as StandardScaler's ``partial_fit`` merges them, each
     call's weights averaging 1 as the fill values count them (a feature empty in
     the first chunks is standardized once it has values). A row of weight zero
-    is a removed row, set aside before training as a row with nothing observed
-    is, so that what it holds does not change the fit.
+    is set aside before training, as a row with nothing observed is, so that its
+    values do not change the network; its holes still count among the
+    indicator's features and its categories among ``categories_``, which are
+    read from every row, as MissingIndicator and OneHotEncoder read them.
 
     See Also
     --------
