@@ -221,8 +221,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weight of each sample (None: every sample weighs 1).
             The training loss is the weighted mean of the samples' losses, with
-            the weights rescaled to average 1 over the rows of the call, so their
-            scale does not matter; what else they weigh, each class says (a
+            the weights rescaled to average 1 over the rows of the call (of each
+            part of an early-stopping split), so their scale does not matter; what else they weigh, each class says (a
             category of rows of weight zero only is still in ``categories_``). Via
             a :class:`~sklearn.pipeline.Pipeline` or a search with metadata
             routing: ``set_fit_request(sample_weight=True)``.

@@ -239,6 +239,14 @@ class _RandomSplit:
                     "another random_state, or early_stopping=False."
                 )
         ranks.agree()
+        if weights is not None:
+            # each part's weights average 1 over its own rows (on every rank), so
+            # that the validation loss is the held-out rows' weighted mean, whatever
+            # share of the weight the split left them
+            weights = weights.clone()
+            for part in (train, valid):
+                own = _normalized_weights(weights[part].cpu().numpy())
+                weights[part] = torch.from_numpy(own).to(weights)
         return _Rows(X, train, weights), _Rows(X, valid, weights)
 
     def training_rows(self, n):

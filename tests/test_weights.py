@@ -494,3 +494,32 @@ def test_weights_summing_to_infinity_are_refused_before_any_statistic_overflows(
         with pytest.raises(ValueError, match="sample_weight sums to infinity"):
             streamed.partial_fit(X, sample_weight=huge)
     assert streamed.n_samples_seen_ == 10
+
+
+def test_the_validation_score_is_the_held_out_rows_weighted_mean(monkeypatch):
+    # the weights averaged 1 over the whole call, and the validation loss was the
+    # held-out rows' mean of weight x loss: with 3 on the held-out rows and 1 on
+    # the others it doubled; with 1e-30 early stopping stopped on nothing at epoch 11
+    import skae._net
+
+    X = np.random.default_rng(0).normal(size=(40, 5))
+    split, held_out = skae._net._RandomSplit._split, []
+
+    def spy(self, n, generator):
+        train, valid = split(self, n, generator)
+        held_out.append(valid.numpy())
+        return train, valid
+
+    monkeypatch.setattr(skae._net._RandomSplit, "_split", spy)
+    kwargs = dict(hidden_layer_sizes=(8,), max_iter=4, early_stopping=True)
+    kwargs |= dict(validation_fraction=0.25, random_state=0)
+    plain = AutoencoderTransformer(2, **kwargs).fit(X)
+    valid = held_out[0]
+    for share in (3.0, 1e-30):
+        weights = np.ones(len(X))
+        weights[valid] = share
+        est = AutoencoderTransformer(2, **kwargs).fit(X, sample_weight=weights)
+        np.testing.assert_allclose(est.validation_scores_, plain.validation_scores_, rtol=1e-6)
+        assert est.validation_scores_[-1] == pytest.approx(
+            est.score(X[valid], sample_weight=weights[valid]), rel=1e-6
+        )
