@@ -222,10 +222,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Non-negative weight of each sample (None: every sample weighs 1).
             The training loss is the weighted mean of the samples' losses, with
             the weights rescaled to average 1 over the rows of the call (of each
-            part of an early-stopping split), so their scale does not matter; what else they weigh, each class says (a
-            category of rows of weight zero only is still in ``categories_``). Via
-            a :class:`~sklearn.pipeline.Pipeline` or a search with metadata
-            routing: ``set_fit_request(sample_weight=True)``.
+            part of an early-stopping split), so their scale does not matter;
+            what else they weigh, each class says (a category of rows of weight
+            zero only is still in ``categories_``). Via a Pipeline or a search
+            with metadata routing: ``set_fit_request(sample_weight=True)``.
 
         Returns
         -------

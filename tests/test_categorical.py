@@ -596,7 +596,7 @@ def test_a_network_built_without_categories_refuses_them_in_every_estimator(cls)
                 method(data)
     # with "from_dtype" it is the data that changed: say that a new network is needed
     est = cls(**_FAST, categorical_features="from_dtype").partial_fit(numeric)
-    with pytest.raises(ValueError, match="column 'c' of X holds 'x'.* cannot add one"):
+    with pytest.raises(ValueError, match=r"column 'c' of X holds 'x'.* cannot add one"):
         est.partial_fit(strings)
 
 
@@ -712,7 +712,7 @@ def test_declared_categories_are_read_as_the_values_are():
     assert est.categories_[0].tolist() == list(days)
     # categories of two types cannot be sorted: the error says the dtype declares them
     X["day"] = pd.Categorical(["a", "b"] * 10, categories=["a", "b", 1])
-    with pytest.raises(ValueError, match="mixes values and declared categories .*astype"):
+    with pytest.raises(ValueError, match=r"mixes values and declared categories .*astype"):
         AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
 
 
