@@ -625,6 +625,12 @@ def _continue_from(net, previous):
     first = net.iterator_train__generator.initial_seed()
     stream = np.random.SeedSequence([first, len(net.history)])
     _seed_net(net, int(stream.generate_state(1)[0]), split=False)
+    scaler, state = getattr(net, "scaler_", None), _scaler_state(previous)
+    if scaler is not None and state:
+        # float16's loss scale goes on from where it came down to: a fresh one
+        # started at 2**16 again, and a call whose only step overflowed there was
+        # skipped in every call of a stream
+        _load_scaler(scaler, state)
     optimizer, old = getattr(net, "optimizer_", None), getattr(previous, "optimizer_", None)
     if optimizer is None or old is None:
         return
@@ -1002,6 +1008,34 @@ def _optimizer_state(net):
     return entries if all(isinstance(v, torch.Tensor) for v in entries.values()) else {}
 
 
+def _scaler_state(net):
+    """The loss scaler's state of a net trained in float16, as ``{"scaler.scale":
+    float32, "scaler.growth_tracker": int32}`` scalar tensors; empty without a
+    scaler, or before its first step."""
+    scaler = getattr(net, "scaler_", None)
+    state = {} if scaler is None else scaler.state_dict()
+    if not state:
+        return {}
+    return {
+        "scaler.scale": torch.tensor(state["scale"], dtype=torch.float32),
+        "scaler.growth_tracker": torch.tensor(state["_growth_tracker"], dtype=torch.int32),
+    }
+
+
+def _load_scaler(scaler, state):
+    """Set ``scaler`` (a ``GradScaler``) to ``_scaler_state``'s ``state``, its
+    growth and backoff settings kept."""
+    scaler.load_state_dict(
+        {
+            "scale": float(state["scaler.scale"]),
+            "growth_factor": scaler.get_growth_factor(),
+            "backoff_factor": scaler.get_backoff_factor(),
+            "growth_interval": scaler.get_growth_interval(),
+            "_growth_tracker": int(state["scaler.growth_tracker"]),
+        }
+    )
+
+
 def _state_digest(estimator):
     """A digest of what a fit of ``estimator`` would continue, for the ranks of a
     group to agree on: its fitted attributes (``_fitted_state``'s), and the CRC-32
@@ -1011,7 +1045,8 @@ def _state_digest(estimator):
     run other thread counts."""
     net = estimator.net_
     digest = hashlib.sha256()
-    for name, tensor in sorted((net.module_.state_dict() | _optimizer_state(net)).items()):
+    tensors = net.module_.state_dict() | _optimizer_state(net) | _scaler_state(net)
+    for name, tensor in sorted(tensors.items()):
         data = tensor.detach().resolve_conj().contiguous().reshape(-1).view(torch.uint8)
         check = zlib.crc32(data.cpu().numpy())
         digest.update(f"{name}{tensor.dtype}{tuple(tensor.shape)}{check}".encode())
@@ -1042,10 +1077,40 @@ def _state_after_a_step(net):
 
 def _net_tensors(net):
     """What a file stores of a trained ``net``, as NumPy arrays: the module's
-    weights and buffers (``module.*``) and the optimizer's per-parameter state
-    (``optimizer.state.<index>.<key>``)."""
+    weights and buffers (``module.*``), the optimizer's per-parameter state
+    (``optimizer.state.<index>.<key>``) and float16's loss scaler (``scaler.*``)."""
     state = net.module_.state_dict(prefix="module.") | _optimizer_state(net)
+    state |= _scaler_state(net)
     return {name: t.detach().cpu().contiguous().numpy() for name, t in state.items()}
+
+
+def _restore_scaler(net, tensors):
+    """Take float16's loss scaler state (``scaler.*``) out of ``tensors`` into
+    ``net``'s scaler, checked: both entries or none, a positive finite scale
+    and a whole, non-negative growth tracker, and a net that has a scaler."""
+    stored = {n: tensors.pop(n) for n in list(tensors) if n.startswith("scaler.")}
+    if not stored:
+        return
+    shapes = {"scaler.scale": np.float32, "scaler.growth_tracker": np.int32}
+    if set(stored) != set(shapes) or any(
+        stored[n].shape != () or stored[n].dtype != t for n, t in shapes.items()
+    ):
+        raise ValueError(
+            f"its loss scaler state must be {sorted(shapes)}, scalars of float32 and "
+            f"int32; got {sorted(stored)}."
+        )
+    if net.scaler_ is None:
+        raise ValueError(
+            "it holds a loss scaler's state, but these parameters train without one "
+            "(precision is not float16)."
+        )
+    scale, tracker = float(stored["scaler.scale"]), int(stored["scaler.growth_tracker"])
+    if not (np.isfinite(scale) and scale > 0) or tracker < 0:
+        raise ValueError(
+            "scaler.scale must be positive and finite, and scaler.growth_tracker not "
+            f"negative; got {scale} and {tracker}."
+        )
+    _load_scaler(net.scaler_, {n: torch.from_numpy(np.asarray(t)) for n, t in stored.items()})
 
 
 def _restored_net(net_class, params, tensors, losses, valid_losses):
@@ -1118,6 +1183,7 @@ def _restored_net(net_class, params, tensors, losses, valid_losses):
         optimizer.load_state_dict(
             {"state": state, "param_groups": optimizer.state_dict()["param_groups"]}
         )
+    _restore_scaler(net, tensors)
     net.history = History(
         {"epoch": i + 1, "train_loss": losses[i]}
         | ({} if valid_losses is None else {"valid_loss": valid_losses[i]})

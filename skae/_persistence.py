@@ -4,7 +4,8 @@ Unpickling runs whatever code the file names, so a pickle from an untrusted sour
 is unsafe to open. :func:`save` writes one `safetensors <https://huggingface.co/docs/
 safetensors>`_ file instead, which any safetensors reader can open. Its tensors are
 the module's weights and buffers (``module.*``), the optimizer's per-parameter state
-(``optimizer.state.<index>.<key>``) and the fitted arrays (``attributes.*``); its
+(``optimizer.state.<index>.<key>``), float16's loss scale (``scaler.*``) and the
+fitted arrays (``attributes.*``); its
 metadata holds a JSON document (``skae.estimator``: class name, the skae release
 that wrote it and the versions of its dependencies, parameters, other fitted
 attributes, ``set_output`` setting) and ``skae.sha256``, a digest of the document
@@ -406,15 +407,15 @@ def _write_atomically(path, data):
 def save(estimator, path):
     """Store a fitted skae estimator in a file that loading cannot make run code.
 
-    The file is a safetensors file: weights, the optimizer's per-parameter state
-    (Adam's moments, SGD's momentum; not L-BFGS's history, which restarts) and
-    fitted arrays as tensors; parameters and other fitted attributes as JSON in its
-    metadata, with the releases of skae, PyTorch, NumPy, scikit-learn and skorch
-    that wrote it; and a SHA-256 of both, which :func:`load` verifies. The bytes are
-    loaded back in memory before they are written, so a file that ``save`` writes
-    loads. They go to a temporary file in the same folder, renamed to ``path`` once
-    complete: an existing file at ``path`` is replaced whole, or kept if writing
-    fails.
+    The file is a safetensors file: weights, the optimizer's per-parameter state (Adam's
+    moments, SGD's momentum; not L-BFGS's history, which restarts), the loss scale of
+    float16 training and fitted arrays as tensors; parameters and other fitted
+    attributes as JSON in its metadata, with the releases of skae, PyTorch, NumPy,
+    scikit-learn and skorch that wrote it; and a SHA-256 of both, which :func:`load`
+    verifies. The bytes are loaded back in memory before they are written, so a file
+    that ``save`` writes loads. They go to a temporary file in the same folder, renamed
+    to ``path`` once complete: an existing file at ``path`` is replaced whole, or kept
+    if writing fails.
 
     Parameters
     ----------

@@ -497,6 +497,49 @@ def test_tensors_that_do_not_fit_the_parameters_are_refused(key, wine, tmp_path)
         skae.load(path)
 
 
+SCALER_CHANGES = {
+    "negative scale": (
+        _set_tensor("scaler.scale", lambda t: np.array(-t)),
+        r"scaler\.scale must be positive and finite",
+    ),
+    "negative tracker": (
+        _set_tensor("scaler.growth_tracker", lambda _: np.array(-1, dtype=np.int32)),
+        r"scaler\.growth_tracker not negative",
+    ),
+    "half the state": (
+        lambda tensors: tensors.pop("scaler.growth_tracker"),
+        r"loss scaler state must be \['scaler\.growth_tracker', 'scaler\.scale'\]",
+    ),
+    "a scale of float64": (
+        _set_tensor("scaler.scale", lambda t: t.astype(np.float64)),
+        r"loss scaler state must be .*scalars of float32 and int32",
+    ),
+}
+
+
+@pytest.mark.parametrize("key", SCALER_CHANGES)
+def test_a_loss_scaler_state_is_checked(key, wine, tmp_path):
+    # float16's loss scale is stored, so that a loaded model continues with it
+    change, message = SCALER_CHANGES[key]
+    path = tmp_path / "est.skae"
+    est = AutoencoderTransformer(2, precision="float16", max_iter=2, random_state=0)
+    skae.save(est.fit(wine), path)
+    assert skae.load(path).net_.scaler_.get_scale() == est.net_.scaler_.get_scale()
+    _resave(path, lambda document, tensors: change(tensors))
+    with pytest.raises(ValueError, match=message):
+        skae.load(path)
+
+
+def test_a_loss_scaler_state_in_a_model_without_one_is_refused(wine, tmp_path):
+    path = tmp_path / "est.skae"
+    skae.save(clone(ESTIMATORS["ae"]).fit(wine), path)
+    state = {"scaler.scale": np.array(8.0, np.float32)}
+    state["scaler.growth_tracker"] = np.array(0, np.int32)
+    _resave(path, lambda document, tensors: tensors.update(state))
+    with pytest.raises(ValueError, match="train without one"):
+        skae.load(path)
+
+
 _LOAD_WITH_LITTLE_MEMORY = """
 import resource, sys, time
 import skae

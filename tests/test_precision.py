@@ -198,3 +198,28 @@ def test_rows_recomputed_past_float16s_range_leave_the_other_rows_as_they_were()
     quiet = detector.score_samples(X[:50].astype(np.float32))
     np.testing.assert_array_equal(detector.score_samples(loud)[:50], quiet)
     np.testing.assert_array_equal(detector.transform(loud)[:50], detector.transform(X[:50]))
+
+
+def test_float16_loss_scale_goes_on_in_a_continued_fit_and_a_loaded_one(tmp_path):
+    # every call built a scaler at 2**16 again: a stream whose calls overflowed
+    # there skipped its only step in every call and never trained, and 20 warm
+    # starts of one epoch left the weights as they were
+    X = np.random.default_rng(0).normal(size=(200, 5)) * 10
+    kwargs = dict(hidden_layer_sizes=(8,), random_state=0, precision="float16", batch_size=200)
+    warm = AutoencoderTransformer(2, **kwargs, max_iter=1, warm_start=True)
+    for _ in range(21):
+        warm.fit(X)
+    once = AutoencoderTransformer(2, **kwargs, max_iter=21, n_iter_no_change=None).fit(X)
+    # (the same steps; the batch's rows in another order, summed in another order)
+    np.testing.assert_allclose(warm.transform(X), once.transform(X), atol=1e-5)
+    assert warm.net_.scaler_.get_scale() < 2.0**16
+    # a saved model goes on with its scale, as the one in memory does
+    stream = AutoencoderTransformer(2, **kwargs)
+    for rows in np.array_split(np.arange(100), 25):
+        stream.partial_fit(X[rows])
+    skae.save(stream, tmp_path / "stream.skae")
+    loaded = skae.load(tmp_path / "stream.skae")
+    assert loaded.net_.scaler_.get_scale() == stream.net_.scaler_.get_scale()
+    for est in (stream, loaded):
+        est.partial_fit(X[100:104])
+    np.testing.assert_array_equal(loaded.transform(X), stream.transform(X))
