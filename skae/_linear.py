@@ -727,7 +727,9 @@ class LinearAETransformer(_BaseAutoencoder):
         basis, _ = np.linalg.qr(self._weights()[1].astype(np.float64))
         components, eigenvalues = _pca_rotation(basis, moments)
         explained, ratio, singular, noise = _variance_attributes(moments, eigenvalues)
-        self.components_ = components.astype(dtype)
+        # C order, as a loaded file's: BLAS sums another layout in another order,
+        # and a loaded model's sparse transform was 1 ulp off the fitted one's
+        self.components_ = np.ascontiguousarray(components, dtype=dtype)
         self.explained_variance_ = explained.astype(dtype)
         self.explained_variance_ratio_ = ratio.astype(dtype)
         self.singular_values_ = singular.astype(dtype)
