@@ -151,12 +151,14 @@ def _squared_errors(X, reconstruct, *, per_feature=False, dtype=np.float64, unob
     errors = np.empty(X.shape if per_feature else X.shape[0], dtype=dtype)
     for rows in _chunks(*X.shape):
         chunk = _rows_of(X, rows)
-        # the estimator validates the rows first: its error for rows it refuses
-        reconstructed = reconstruct(chunk)
-        target = _numbers(chunk)
-        # a new array (a reconstruction may be the caller's own rows), squared in place
-        residual = reconstructed - target
-        del reconstructed
+        try:
+            target = _numbers(chunk)
+        except (TypeError, ValueError):
+            reconstruct(chunk)  # the estimator's own error for rows it refuses
+            raise
+        # a new array (a reconstruction may be the caller's own rows), squared in
+        # place; the reconstruction a temporary, whose memory numpy reuses for it
+        residual = reconstruct(chunk) - target
         if unobserved is not None:
             target = np.where(unobserved, np.nan, target)  # a new array: never the caller's
             residual[:, unobserved] = np.nan
