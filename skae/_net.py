@@ -1086,8 +1086,10 @@ def _net_tensors(net):
 
 def _restore_scaler(net, tensors):
     """Take float16's loss scaler state (``scaler.*``) out of ``tensors`` into
-    ``net``'s scaler, checked: both entries or none, a positive finite scale
-    and a whole, non-negative growth tracker, and a net that has a scaler."""
+    ``net``'s scaler, checked: both entries or none, a scale of float32's normal
+    range (1 / a subnormal one overflows) and a growth tracker from 0 to below the
+    scaler's growth interval (past it the scale would never grow again), and a
+    net that has a scaler."""
     stored = {n: tensors.pop(n) for n in list(tensors) if n.startswith("scaler.")}
     if not stored:
         return
@@ -1105,10 +1107,12 @@ def _restore_scaler(net, tensors):
             "(precision is not float16)."
         )
     scale, tracker = float(stored["scaler.scale"]), int(stored["scaler.growth_tracker"])
-    if not (np.isfinite(scale) and scale > 0) or tracker < 0:
+    limits = np.finfo(np.float32)
+    interval = net.scaler_.get_growth_interval()
+    if not limits.tiny <= scale <= limits.max or not 0 <= tracker < interval:
         raise ValueError(
-            "scaler.scale must be positive and finite, and scaler.growth_tracker not "
-            f"negative; got {scale} and {tracker}."
+            f"scaler.scale must be a normal float32 ({limits.tiny:.3g} to {limits.max:.3g}) "
+            f"and scaler.growth_tracker from 0 to {interval - 1}; got {scale} and {tracker}."
         )
     _load_scaler(net.scaler_, {n: torch.from_numpy(np.asarray(t)) for n, t in stored.items()})
 

@@ -500,11 +500,21 @@ def test_tensors_that_do_not_fit_the_parameters_are_refused(key, wine, tmp_path)
 SCALER_CHANGES = {
     "negative scale": (
         _set_tensor("scaler.scale", lambda t: np.array(-t)),
-        r"scaler\.scale must be positive and finite",
+        r"scaler\.scale must be a normal float32",
+    ),
+    # 1 / 1e-45 overflows float32: the next step diverged
+    "subnormal scale": (
+        _set_tensor("scaler.scale", lambda _: np.array(1e-45, dtype=np.float32)),
+        r"scaler\.scale must be a normal float32",
     ),
     "negative tracker": (
         _set_tensor("scaler.growth_tracker", lambda _: np.array(-1, dtype=np.int32)),
-        r"scaler\.growth_tracker not negative",
+        r"scaler\.growth_tracker from 0 to 1999",
+    ),
+    # past the growth interval the scale never grows again (and the int32 wraps)
+    "tracker past the interval": (
+        _set_tensor("scaler.growth_tracker", lambda _: np.array(2001, dtype=np.int32)),
+        r"scaler\.growth_tracker from 0 to 1999",
     ),
     "half the state": (
         lambda tensors: tensors.pop("scaler.growth_tracker"),
