@@ -472,7 +472,7 @@ class _Categorical:
         categories = getattr(self, "categories_", None)
         return () if categories is None else tuple(len(c) for c in categories)
 
-    def _validate(self, X, *, unknown=np.nan, **kwargs):
+    def _validate(self, X, *, unknown=np.nan, untrained=True, **kwargs):
         reset = kwargs.get("reset", True)
         # a fit that continues (partial_fit, warm_start) validates with
         # ensure_min_samples, which transform and the scores do not
@@ -531,7 +531,7 @@ class _Categorical:
             self.is_categorical_ = mask
         dtype = _float_dtype(table, X, ~mask)
         return self._encoded(
-            X, columns, dtype, training=training, fitted=not reset, unknown=unknown
+            X, columns, dtype, training=training, fitted=untrained and not reset, unknown=unknown
         )
 
     def _validated_numbers(self, validate, X, *, training):
@@ -720,7 +720,21 @@ class _Categorical:
             array: of floats where every category is a float (the columns of a
             numeric array), else of objects.
         """
-        return self._as_table(super().inverse_transform(X))
+        return self._as_table(self._trained_logits(super().inverse_transform(X)))
+
+    def _trained_logits(self, decoded):
+        """The decoder's output ``decoded`` with the logit of each category that no
+        training row weighed at -inf (a copy): a reconstruction, a fill or a draw
+        never picks a category whose head no target trained."""
+        if getattr(self, "categories_", None) is None:
+            return decoded
+        numeric = np.zeros(int((~self.is_categorical_).sum()), dtype=bool)
+        untrained = np.concatenate([numeric, *self._untrained_categories()])
+        if not untrained.any():
+            return decoded
+        decoded = decoded.copy()
+        decoded[:, untrained] = -np.inf
+        return decoded
 
     def _as_table(self, decoded, index=None):
         """The decoder's output as the table of the original columns (a

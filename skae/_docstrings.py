@@ -140,24 +140,22 @@ _SNIPPETS = {
 default=None
         The categorical columns, spelled as in
         :class:`~sklearn.ensemble.HistGradientBoostingClassifier`: None (none),
-        "from_dtype" (the columns of a pandas DataFrame of dtype ``category``,
-        string or object, or of a polars one of dtype Categorical or String; an
-        array has no column dtypes, so none), a boolean mask over the columns,
-        their integer indices, or their names (which need a table with column
-        names). The estimator encodes them itself: each category of the first
-        fit (``categories_``: those its rows hold, and every one a column's
-        dtype declares) is an input of the network and an output of
-        a softmax head trained with cross-entropy; a missing entry (NaN, None,
-        ``pd.NA``) is a missing value, and a category unseen in the first fit
-        (or held by no training row of positive weight) is treated as one when
-        transforming, scored as at least as improbable as
-        the row's least probable known category and as a category never seen
-        in training (so a new category does not make a row look more typical),
-        and an error in a continuing ``partial_fit`` or ``warm_start`` fit. Each
-        original column counts once
-        in the loss and in ``score_samples``: a categorical column by its
-        cross-entropy in nats. ``inverse_transform`` gives back the table. Dense
-        input only, and no ONNX export; see the user guide's "Categorical
+        "from_dtype" (the columns of a pandas DataFrame of dtype ``category``, string or
+        object, or of a polars one of dtype Categorical or String; an array has no
+        column dtypes, so none), a boolean mask over the columns, their integer indices,
+        or their names (which need a table with column names). The estimator encodes
+        them itself: each category of the first fit (``categories_``: those its rows
+        hold, and every one a column's dtype declares) is an input of the network and an
+        output of a softmax head trained with cross-entropy; a missing entry (NaN, None,
+        ``pd.NA``) is a missing value, and a category unseen in the first fit (or held
+        by no row of positive weight of the last fit, of any ``partial_fit`` chunk so
+        far) is treated as one when transforming, scored as at least as improbable as
+        the row's least probable known category and as a category never seen in training
+        (so a new category does not make a row look more typical), and an error in a
+        continuing ``partial_fit`` or ``warm_start`` fit. Each original column counts
+        once in the loss and in ``score_samples``: a categorical column by its
+        cross-entropy in nats. ``inverse_transform`` gives back the table. Dense input
+        only, and no ONNX export; see the user guide's "Categorical
         columns".""",
     "categorical_attributes": """\
     is_categorical_ : ndarray of shape (`n_features_in_`,) of bool or None
@@ -280,19 +278,18 @@ default=None
 
     precision : {{"float32", "bfloat16", "float16"}}, default="float32"
         Arithmetic of the network's forward and backward passes, in training and
-        inference: "bfloat16" or "float16" run them under ``torch.autocast``
-        (mixed precision), while the weights, the optimizer's state and the
-        outputs stay float32 (float64 input is computed in float64 whatever this
-        says), so saved files do not change. "bfloat16" pays on CPUs with
-        AMX-BF16 or AVX512-BF16 (``torch.backends.mkldnn`` reports it) and on
-        recent GPUs; "float16" scales the loss (``torch.amp.GradScaler``) so that
-        small gradients do not vanish, and cannot be combined with L-BFGS.
-        (LinearAETransformer's closed-form and L-BFGS solvers work in float64,
-        and its aligned ``transform`` in NumPy: there it applies to
-        ``solver="minibatch"`` training only.)
-        The losses are summed in the weights' dtype. A network's codes computed in
-        bfloat16 agree with its float32 codes to about 1e-2 relative; a network
-        trained in it follows its own path to a model of about the same error.
+        inference: "bfloat16" or "float16" run them under ``torch.autocast`` (mixed
+        precision), while the weights, the optimizer's state and the outputs stay
+        float32 (inference on float64 input is computed in float64 whatever this says;
+        training on it is not), so saved files do not change. "bfloat16" pays on CPUs
+        with AMX-BF16 or AVX512-BF16 (``torch.backends.mkldnn`` reports it) and on
+        recent GPUs; "float16" scales the loss (``torch.amp.GradScaler``) so that small
+        gradients do not vanish, and cannot be combined with L-BFGS.
+        (LinearAETransformer's closed-form and L-BFGS solvers work in float64, and its
+        aligned ``transform`` in NumPy: there it applies to ``solver="minibatch"``
+        training only.) The losses are summed in the weights' dtype. A network's codes
+        computed in bfloat16 agree with its float32 codes to about 1e-2 relative; a
+        network trained in it follows its own path to a model of about the same error.
 
     n_jobs : int, "adaptive" or None, default=None
         PyTorch intra-op threads of each training step and inference chunk, set

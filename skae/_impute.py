@@ -124,7 +124,9 @@ default=None
         table: a pandas DataFrame (categorical columns of dtype ``category``)
         for a table with column names, else an array (of floats where every
         category is a float, as in a numeric array, else of objects). A category unseen
-        in ``fit`` is treated as missing, and filled. A categorical column with
+        in ``fit`` is treated as missing, and filled; one of ``categories_`` that
+        no training row of positive weight held (declared by the column's dtype
+        only) is kept, and hidden from the network as a missing entry is. A categorical column with
         no observed value in ``fit`` is an error; one observed only in rows of
         zero weight is an empty feature, as a numeric one is (dropped, or with
         ``keep_empty_features`` filled with its first category).
@@ -419,6 +421,18 @@ default=None
         net.iterator_train__fill = net.iterator_valid__fill = torch.from_numpy(self.fill_values_)
         super()._train_net(net, data, sample_weight, incremental=incremental)
 
+    def _hide_untrained(self, X, standardized):
+        """In the network's input ``standardized`` (of the validated ``X``), the
+        block of each categorical entry whose category no training row weighed
+        (``_untrained_categories``) as missing."""
+        numeric = np.zeros(int((~self.is_categorical_).sum()), dtype=bool)
+        untrained = np.concatenate([numeric, *self._untrained_categories()])
+        columns = self._input_columns()
+        for j in np.unique(columns[untrained]):
+            block = columns == j
+            rows = (X[:, block & untrained] == 1).any(axis=1)
+            standardized[np.ix_(rows, block)] = np.nan
+
     def _one_hot_inputs(self):
         """Which of the network's inputs are one-hot (they come after the numbers)."""
         return np.arange(self._n_inputs) >= self._n_inputs - sum(self._widths())
@@ -504,7 +518,7 @@ default=None
         else:
             # a category unseen in fit is filled, but it was no missing entry: the
             # indicator leaves it out, as MissingIndicator does
-            X = self._validate(X, reset=False, unknown=np.inf)
+            X = self._validate(X, reset=False, unknown=np.inf, untrained=False)
             missing, filled = np.isnan(X), ~np.isfinite(X)
             X[filled] = np.nan
         standardized = self._standardized(X)
@@ -512,10 +526,14 @@ default=None
         # network: what it holds now is hidden from the network, as then
         empty = self.n_observed_ == 0
         standardized[:, empty] = np.nan
+        if getattr(self, "categories_", None) is not None:
+            # and so is a category no training row weighed, whose input's weights
+            # were never trained; being one of categories_, it stays in the output
+            self._hide_untrained(X, standardized)
         if self.sample_posterior:
             rng = np.random.default_rng(_draw_seed(self.random_state))
             self._hide(standardized, rng)
-        guess = self._decode(self._encode(standardized))
+        guess = self._trained_logits(self._decode(self._encode(standardized)))
         if self.sample_posterior:
             # the network's error on an entry it fills, and a category drawn from
             # its softmax (the Gumbel-max draw) rather than the most probable one

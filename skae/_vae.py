@@ -268,7 +268,7 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
         generator = torch.Generator().manual_seed(_draw_seed(random_state))
         dtype = next(self.net_.module_.parameters()).dtype
         codes = torch.randn(int(n_samples), self.n_components_, generator=generator, dtype=dtype)
-        return self._as_table(self._decode(codes.numpy()))
+        return self._as_table(self._trained_logits(self._decode(codes.numpy())))
 
 
 @_fill_doc(

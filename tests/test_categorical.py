@@ -735,6 +735,24 @@ def test_a_stream_whose_first_chunk_holds_no_value_of_a_declared_column(cls):
         cls(**_FAST, categorical_features=["size"]).fit(X.assign(size=[None] * 30))
 
 
+def test_no_reconstruction_or_draw_is_a_category_no_training_row_held():
+    # a declared category's head was never a target: a barely trained network's
+    # inverse_transform and VAE draws returned it
+    size = pd.CategoricalDtype(["S", "M", "L", "XL"])
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=40)})
+    X["size"] = pd.Series(rng.choice(["S", "M", "L"], 40)).astype(size)
+    kwargs = dict(_FAST, max_iter=1, categorical_features="from_dtype")
+    found = set()
+    for seed in range(5):
+        for cls in (AutoencoderTransformer, VAETransformer):
+            est = cls(**kwargs | {"random_state": seed}).fit(X)
+            found |= set(est.inverse_transform(est.transform(X))["size"])
+            if cls is VAETransformer:
+                found |= set(est.sample(200, random_state=0)["size"])
+    assert found <= {"S", "M", "L"}
+
+
 def test_a_polars_enum_declares_its_categories_and_their_order():
     pl = pytest.importorskip("polars")
     order = ["S", "M", "L", "XL"]

@@ -328,6 +328,29 @@ def test_rows_of_weight_zero_change_nothing_whether_or_not_they_hold_values(extr
         AutoencoderImputer(**FAST).fit(X, sample_weight=1 - weights)
 
 
+def test_a_known_category_no_training_row_weighed_is_kept_and_hidden_from_the_network():
+    # declared by the dtype only, or held by rows of weight zero: transform
+    # replaced the observed category with a fill, as if it were missing
+    pd = pytest.importorskip("pandas")
+    size = pd.CategoricalDtype(["S", "M", "L", "XL"])
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
+    X["size"] = pd.Series(rng.choice(["S", "M", "L"], 40)).astype(size)
+    X.loc[::7, "size"] = np.nan
+    weights = np.where(X["size"] == "L", 0.0, 1.0)
+    imputer = AutoencoderImputer(**FAST, categorical_features="from_dtype", add_indicator=True)
+    imputer.fit(X, sample_weight=weights)
+    rows = pd.DataFrame({"a": [np.nan] * 3, "b": [0.3] * 3})
+    rows["size"] = pd.Series(["XL", "L", None]).astype(size)
+    filled = imputer.transform(rows)
+    assert filled["size"].tolist()[:2] == ["XL", "L"]
+    # the network saw them as missing: the same fill of a as beside a hole
+    assert filled["a"].nunique() == 1
+    assert filled["missingindicator_size"].tolist() == [0.0, 0.0, 1.0]
+    # and a hole is filled with a category some training row held
+    assert filled["size"].tolist()[2] in ("S", "M")
+
+
 def test_a_constant_feature_has_a_scale_of_one():
     X = np.column_stack([np.full(50, 3e-18), np.full(50, 7.0), np.linspace(0, 1, 50)])
     X[::7, 2] = np.nan
