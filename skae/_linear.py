@@ -119,7 +119,10 @@ class LinearAETransformer(_BaseAutoencoder):
         weights, full batch with L-BFGS on a square-root factor of that matrix:
         the classic demonstration that training finds PCA. "minibatch" trains on
         the rows in minibatches with ``optimizer``, for data streamed in chunks
-        (dense input only).
+        (dense input only). The scatter squares the data: values too large for
+        it to fit float64 (near 1e154) are refused, and values so small that their
+        squares are subnormal (below about 1e-154) lose their digits, as in
+        PCA's ``svd_solver="covariance_eigh"``; scale such data first.
 
     align : bool, default=True
         Whether to rotate the learned weights to PCA's ordered components. With
