@@ -10,7 +10,7 @@ from ._categorical import _CATEGORICAL_STATE, _Categorical
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
 from ._missing import _FILL_STATE
-from ._modules import _ACTIVATIONS, MLPAutoencoder, _widths
+from ._modules import _ACTIVATIONS, MLPAutoencoder, _check_module, _widths
 from ._net import _draw_seed
 from ._outlier import _OutlierThreshold
 from ._validation import (
@@ -249,9 +249,9 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
             )
         if self.reconstruction_sampling is not None and self.module is not None:
             raise ValueError(
-                "reconstruction_sampling needs the built-in MLP, whose decoder computes "
-                f"chosen entries; a custom module ({self.module.__name__}) computes "
-                "every one: set reconstruction_sampling=None."
+                "reconstruction_sampling needs the estimator's own MLP (module=None), "
+                f"whose decoder computes chosen entries; module={self.module.__name__} "
+                "computes every one: set reconstruction_sampling=None."
             )
         if self.pretrain_iter and self.module is not None:
             raise ValueError(
@@ -266,6 +266,8 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
             )
 
     def _train_net(self, net, data, sample_weight, *, incremental):
+        if self.module is not None:
+            _check_module(net.module_, net.module__n_features, net.module__n_components)
         # a new network (not one that continues, nor a partial_fit chunk's)
         if self.pretrain_iter and not incremental and not len(net.history):
             rows, weights = data, sample_weight

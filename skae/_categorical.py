@@ -748,8 +748,14 @@ class _Categorical:
             columns[j] = decoded[:, k]
         start = n_numeric
         for j, categories in zip(np.flatnonzero(mask), self.categories_, strict=True):
-            best = decoded[:, start : start + len(categories)].argmax(axis=1)
-            columns[j] = categories[best]
+            block = decoded[:, start : start + len(categories)]
+            columns[j] = categories[block.argmax(axis=1)]
+            none = np.isneginf(block).all(axis=1)
+            if none.any():
+                # no category was ever trained (a declared column no training row
+                # observed): nothing to reconstruct, so missing
+                columns[j] = columns[j].astype(float if categories.dtype.kind == "f" else object)
+                columns[j][none] = np.nan
             start += len(categories)
         names = getattr(self, "feature_names_in_", None)
         if names is None:

@@ -152,8 +152,11 @@ default=None
         far) is treated as one when transforming, scored as at least as improbable as
         the row's least probable known category and as a category never seen in training
         (so a new category does not make a row look more typical), and an error in a
-        continuing ``partial_fit`` or ``warm_start`` fit. Each original column counts
-        once in the loss and in ``score_samples``: a categorical column by its
+        continuing ``partial_fit`` or ``warm_start`` fit (a column that no training row
+        of positive weight observed, possible where its dtype declares its categories,
+        is missing at inference whatever it holds, as a numeric feature never observed
+        is, and ``inverse_transform`` reconstructs it as missing). Each original column
+        counts once in the loss and in ``score_samples``: a categorical column by its
         cross-entropy in nats. ``inverse_transform`` gives back the table. Dense input
         only, and no ONNX export; see the user guide's "Categorical
         columns".""",

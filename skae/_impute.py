@@ -118,17 +118,18 @@ class AutoencoderImputer(AutoencoderTransformer):
 default=None
         The categorical columns, as in :class:`AutoencoderTransformer` (None,
         "from_dtype", a boolean mask, indices or names): each is given to the
-        network one-hot and reconstructed by a softmax head, and a missing
-        entry (NaN, None or ``pd.NA``; needs ``missing_values=np.nan``) is
-        filled with its most probable category. ``transform`` then returns the
-        table: a pandas DataFrame (categorical columns of dtype ``category``)
-        for a table with column names, else an array (of floats where every
-        category is a float, as in a numeric array, else of objects). A category unseen
-        in ``fit`` is treated as missing, and filled; one of ``categories_`` that
-        no training row of positive weight held (declared by the column's dtype
-        only) is kept, and hidden from the network as a missing entry is. A categorical column with
-        no observed value in ``fit`` is an error; one observed only in rows of
-        zero weight is an empty feature, as a numeric one is (dropped, or with
+        network one-hot and reconstructed by a softmax head, and a missing entry
+        (NaN, None or ``pd.NA``; needs ``missing_values=np.nan``) is filled with its
+        most probable category. ``transform`` then returns the table: a pandas
+        DataFrame (categorical columns of dtype ``category``) for a table with
+        column names, else an array (of floats where every category is a float, as
+        in a numeric array, else of objects). A category unseen in ``fit`` is
+        treated as missing, and filled; one of ``categories_`` that no training row
+        of positive weight held (declared by the column's dtype only) is kept, and
+        hidden from the network as a missing entry is. A categorical column with no
+        observed value in ``fit`` is an error, unless its dtype declares its
+        categories; such a column, or one observed only in rows of zero weight, is
+        an empty feature, as a numeric one is (dropped, or with
         ``keep_empty_features`` filled with its first category).
 
     {training_parameters}

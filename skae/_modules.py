@@ -41,6 +41,50 @@ def _widths(hidden_layer_sizes):
     return tuple(operator.index(size) for size in sizes)
 
 
+def _check_module(module, n_features, n_components):
+    """TypeError or ValueError naming what a custom ``module`` does not keep of the
+    contract the estimator relies on: ``encode`` of rows ``(n, n_features)`` gives
+    floating codes ``(n, n_components)``, ``decode`` of those gives ``(n,
+    n_features)``, and it has parameters to train. Checked on two rows of zeros
+    without gradients, in eval mode (a BatchNorm's statistics untouched)."""
+    name = type(module).__name__
+    for method in ("encode", "decode"):
+        if not callable(getattr(module, method, None)):
+            raise TypeError(
+                f"module {name} has no {method} method: the estimator encodes with "
+                "encode(x) and decodes with decode(z)."
+            )
+    parameters = list(module.parameters())
+    if not any(p.requires_grad for p in parameters):
+        raise ValueError(f"module {name} has no parameter that requires grad: nothing to train.")
+    training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            x = torch.zeros(2, n_features, dtype=parameters[0].dtype, device=parameters[0].device)
+            z = module.encode(x)
+            _check_output(name, "encode", z, (2, n_components))
+            _check_output(name, "decode", module.decode(z), (2, n_features))
+    finally:
+        module.train(training)
+
+
+def _check_output(name, method, out, shape):
+    """TypeError or ValueError unless ``out``, what ``name.method`` returned for 2
+    rows, is a floating tensor of ``shape``."""
+    if not (isinstance(out, torch.Tensor) and out.is_floating_point()):
+        kind = f"a {out.dtype} tensor" if isinstance(out, torch.Tensor) else type(out).__name__
+        raise TypeError(
+            f"module {name}.{method} must return a floating tensor; it returned {kind}."
+        )
+    if tuple(out.shape) != shape:
+        width = "n_components" if method == "encode" else "n_features"
+        raise ValueError(
+            f"module {name}.{method} returned shape {tuple(out.shape)} for 2 rows; the "
+            f"estimator needs {shape}: (n_samples, {width})."
+        )
+
+
 class _SparseRows:
     """A batch of ``shape[0]`` sparse rows of ``shape[1]`` features as torch tensors:
     the ``rows``, ``columns`` and ``values`` of its stored entries (int64, int64,
@@ -155,7 +199,13 @@ class MLPAutoencoder(nn.Module):
     torch.Size([5, 784])
     """
 
-    takes_sparse_rows = True
+    @property
+    def takes_sparse_rows(self):
+        """Whether a batch of sparse rows may come in as ``_SparseRows``: with this
+        class's own ``encode`` and ``decode`` only, so that a subclass overriding
+        either gets tensors, as every module does."""
+        own = [getattr(type(self), m) is getattr(MLPAutoencoder, m) for m in ("encode", "decode")]
+        return all(own)
 
     def __init__(
         self,

@@ -753,6 +753,22 @@ def test_no_reconstruction_or_draw_is_a_category_no_training_row_held():
     assert found <= {"S", "M", "L"}
 
 
+def test_a_declared_column_no_training_row_observed_is_reconstructed_as_missing():
+    # every logit of its block was set aside, and argmax fell back to its first
+    # category, which no target ever trained
+    size = pd.CategoricalDtype(["x", "y"])
+    X = pd.DataFrame({"a": np.linspace(-1, 1, 20)})
+    X["e"] = pd.Series([None] * 20, dtype=size)
+    for cls in (AutoencoderTransformer, VAETransformer):
+        est = cls(**_FAST, categorical_features="from_dtype").fit(X)
+        assert est.inverse_transform(est.transform(X))["e"].isna().all()
+        if cls is VAETransformer:
+            assert est.sample(5, random_state=0)["e"].isna().all()
+    # missing at inference whatever it holds, as a numeric feature never observed
+    rows = X.iloc[:2].assign(e=pd.Series(["x", "y"], dtype=size).values)
+    np.testing.assert_array_equal(est.score_samples(rows), est.score_samples(X.iloc[:2]))
+
+
 def test_a_polars_enum_declares_its_categories_and_their_order():
     pl = pytest.importorskip("polars")
     order = ["S", "M", "L", "XL"]

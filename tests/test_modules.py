@@ -49,3 +49,90 @@ def test_code_activation_applies_to_the_code_only():
     z = ae.encode(torch.randn(50, 6))
     assert (z >= 0).all() and (z == 0).any()
     assert (ae.decode(-torch.ones(2, 3)) < 0).any()  # raw output: no activation
+
+
+class _Narrow(torch.nn.Module):
+    """Codes of width 1, whatever n_components says."""
+
+    def __init__(self, n_features, n_components):
+        super().__init__()
+        self.encoder = torch.nn.Linear(n_features, 1)
+        self.decoder = torch.nn.Linear(1, n_features)
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+
+class _ShortOutput(_Narrow):
+    def encode(self, x):
+        return self.encoder(x).repeat(1, 2)
+
+    def decode(self, z):
+        return self.decoder(z[:, :1])[:, 1:]
+
+
+class _TupleCodes(_Narrow):
+    def encode(self, x):
+        return (self.encoder(x).repeat(1, 2),)
+
+
+class _NoEncode(torch.nn.Module):
+    def __init__(self, n_features, n_components):
+        super().__init__()
+        self.layer = torch.nn.Linear(n_features, n_features)
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+class _Frozen(_ShortOutput):
+    def __init__(self, n_features, n_components):
+        super().__init__(n_features, n_components)
+        self.requires_grad_(False)
+
+
+@pytest.mark.parametrize(
+    "module, error, message",
+    [
+        (_Narrow, ValueError, r"_Narrow\.encode returned shape \(2, 1\) .* needs \(2, 2\)"),
+        (_ShortOutput, ValueError, r"_ShortOutput\.decode returned shape \(2, 4\) .* \(2, 5\)"),
+        (_TupleCodes, TypeError, r"_TupleCodes\.encode must return a floating tensor.*tuple"),
+        (_NoEncode, TypeError, r"module _NoEncode has no encode method"),
+        (_Frozen, ValueError, r"_Frozen has no parameter that requires grad"),
+    ],
+)
+def test_a_custom_module_that_breaks_the_contract_is_named_before_training(module, error, message):
+    # codes of width 1 came out of transform under n_components_=2 (and ONNX
+    # graphs of the wrong shape); the others failed deep in training with torch's
+    # errors
+    import numpy as np
+
+    from skae import AutoencoderTransformer
+
+    X = np.random.default_rng(0).random((24, 5))
+    est = AutoencoderTransformer(2, max_iter=2, random_state=0).fit(X)
+    before = est.transform(X)
+    with pytest.raises(error, match=message):
+        est.set_params(module=module).fit(X)
+    # and the fitted model is as it was
+    np.testing.assert_array_equal(est.set_params(module=None).transform(X), before)
+
+
+def test_a_subclass_that_overrides_encode_gets_tensors_of_sparse_rows():
+    # takes_sparse_rows was inherited: the subclass's encode got skae's private
+    # _SparseRows, and x * 1.0 raised TypeError
+    import scipy.sparse as sp
+
+    from skae import AutoencoderTransformer
+
+    class Scaled(MLPAutoencoder):
+        def encode(self, x):
+            return super().encode(x * 1.0)
+
+    assert MLPAutoencoder(3, 2).takes_sparse_rows and not Scaled(3, 2).takes_sparse_rows
+    X = sp.random(30, 6, density=0.3, format="csr", random_state=0)
+    est = AutoencoderTransformer(2, max_iter=2, random_state=0, module=Scaled).fit(X)
+    assert est.transform(X).shape == (30, 2)

@@ -1157,3 +1157,14 @@ def test_a_loaded_linear_model_transforms_sparse_rows_bit_for_bit(solver, tmp_pa
     loaded = skae.load(tmp_path / "lae.skae")
     for method in ("transform", "score_samples"):
         np.testing.assert_array_equal(getattr(loaded, method)(X), getattr(est, method)(X))
+
+
+@pytest.mark.parametrize("trusted", [MLPAutoencoder, ["skae.MLPAutoencoder"], "MLPAutoencoder"])
+def test_trusted_must_be_a_sequence_of_classes(trusted, wine, tmp_path):
+    # a class alone or names: "Cannot load <file>: TypeError: Value after * must
+    # be an iterable", which blamed a good file
+    path = tmp_path / "est.skae"
+    skae.save(clone(ESTIMATORS["ae"]).fit(wine), path)
+    with pytest.raises(TypeError, match="trusted must be a sequence of classes"):
+        skae.load(path, trusted=trusted)
+    skae.load(path, trusted=[MLPAutoencoder])

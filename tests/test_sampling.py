@@ -153,7 +153,9 @@ def test_sampling_leaves_dense_input_alone_and_refuses_a_custom_module():
         module_params={"image_shape": (5, 6)},
         reconstruction_sampling=0.1,
     )
-    with pytest.raises(ValueError, match="reconstruction_sampling needs the built-in MLP"):
+    with pytest.raises(
+        ValueError, match=r"reconstruction_sampling needs the estimator.s own MLP \(module=None\)"
+    ):
         custom.fit(X)
     with pytest.raises(ValueError, match="reconstruction_sampling"):
         plain.set_params(reconstruction_sampling=0.0).fit(X)
