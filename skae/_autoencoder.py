@@ -10,7 +10,7 @@ from ._categorical import _CATEGORICAL_STATE, _Categorical
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
 from ._missing import _FILL_STATE
-from ._modules import _ACTIVATIONS, MLPAutoencoder, _check_module, _widths
+from ._modules import _ACTIVATIONS, MLPAutoencoder, _widths
 from ._net import _draw_seed
 from ._outlier import _OutlierThreshold
 from ._validation import (
@@ -266,8 +266,6 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
             )
 
     def _train_net(self, net, data, sample_weight, *, incremental):
-        if self.module is not None:
-            _check_module(net.module_, net.module__n_features, net.module__n_components)
         # a new network (not one that continues, nor a partial_fit chunk's)
         if self.pretrain_iter and not incremental and not len(net.history):
             rows, weights = data, sample_weight

@@ -45,7 +45,7 @@ from ._distributed import (
     _steps_per_epoch,
 )
 from ._missing import _filled, _merged_means
-from ._modules import _Dropout, _SparseRows, _VariationalMLP
+from ._modules import _check_module, _Dropout, _SparseRows, _VariationalMLP
 from ._sampling import _Sample, _sample_entries
 from ._threads import _intra_op_threads, _ThreadTrials
 from ._validation import _N_JOBS, _check_same_tensors, _validate_params
@@ -473,6 +473,9 @@ class _AutoencoderNet(NeuralNet):
         rows = len(X) if self.batch_size == -1 else min(self.batch_size, len(X))
         try:
             with _subnormals_flushed(), self.threads(rows):
+                if not len(self.history):
+                    # a new network: its module keeps the shapes the estimator needs
+                    _check_module(self.module_, self.module__n_features, self.module__n_components)
                 return super().fit_loop(X, y, epochs, **fit_params)
         except KeyboardInterrupt as interrupt:
             if any(
