@@ -555,8 +555,13 @@ def load(path, *, trusted=()):
     >>> loaded.partial_fit(X).n_iter_
     4
     """
-    if isinstance(trusted, str | type) or not all(isinstance(c, type) for c in trusted):
+    try:
+        classes = None if isinstance(trusted, str | type) else tuple(trusted)
+    except TypeError:  # not iterable
+        classes = None
+    if classes is None or not all(isinstance(c, type) for c in classes):
         raise TypeError(f"trusted must be a sequence of classes, got {trusted!r}.")
+    trusted = classes  # a generator is read once
     estimator, document = _from_bytes(Path(path).read_bytes(), path, trusted)
     _warn_of_version_drift(document, path)
     _restore_device(estimator.net_, estimator.device)

@@ -1168,3 +1168,7 @@ def test_trusted_must_be_a_sequence_of_classes(trusted, wine, tmp_path):
     with pytest.raises(TypeError, match="trusted must be a sequence of classes"):
         skae.load(path, trusted=trusted)
     skae.load(path, trusted=[MLPAutoencoder])
+    # a generator is read once, for the check and the load alike
+    user = clone(ESTIMATORS["ae"]).set_params(module=_UserModule).fit(wine)
+    skae.save(user, path)
+    skae.load(path, trusted=(cls for cls in [_UserModule]))
