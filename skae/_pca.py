@@ -468,10 +468,10 @@ class _Posterior:
         model = self.model
         observed = self.observed[rows]
         # each row's observed entries first, then padding, ``width`` in all
-        self._order = np.argsort(~observed, axis=1, kind="stable")[:, :width]
-        valid = np.take_along_axis(observed, self._order, axis=1)
-        factor = model.factor[self._order] * valid[:, :, None]  # F_o, padded with 0
-        centered = np.take_along_axis(self.centered[rows], self._order, axis=1)
+        order = np.argsort(~observed, axis=1, kind="stable")[:, :width]
+        valid = np.take_along_axis(observed, order, axis=1)
+        factor = model.factor[order] * valid[:, :, None]  # F_o, padded with 0
+        centered = np.take_along_axis(self.centered[rows], order, axis=1)
         covariance = factor @ np.swapaxes(factor, 1, 2)
         covariance[:, np.arange(width), np.arange(width)] += np.where(valid, model.noise, 1.0)
         cholesky = np.linalg.cholesky(covariance)
