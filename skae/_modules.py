@@ -46,7 +46,10 @@ def _check_module(module, n_features, n_components):
     contract the estimator relies on: ``encode`` of rows ``(n, n_features)`` gives
     floating codes ``(n, n_components)``, ``decode`` of those gives ``(n,
     n_features)``, and it has parameters to train. Checked on two rows of zeros
-    without gradients, in eval mode (a BatchNorm's statistics untouched)."""
+    without gradients, in eval mode (a BatchNorm's statistics untouched), each
+    submodule's mode and torch's random state restored after; a module that
+    cannot take such rows (one that divides by a row's norm) is left to training,
+    which gives it real rows."""
     name = type(module).__name__
     for method in ("encode", "decode"):
         if not callable(getattr(module, method, None)):
@@ -57,16 +60,38 @@ def _check_module(module, n_features, n_components):
     parameters = list(module.parameters())
     if not any(p.requires_grad for p in parameters):
         raise ValueError(f"module {name} has no parameter that requires grad: nothing to train.")
-    training = module.training
+    modes = {m: m.training for m in module.modules()}
+    device = parameters[0].device
     module.eval()
     try:
-        with torch.no_grad():
-            x = torch.zeros(2, n_features, dtype=parameters[0].dtype, device=parameters[0].device)
-            z = module.encode(x)
-            _check_output(name, "encode", z, (2, n_components))
-            _check_output(name, "decode", module.decode(z), (2, n_features))
+        with torch.no_grad(), torch.random.fork_rng([device] if device.type == "cuda" else []):
+            x = torch.zeros(2, n_features, dtype=parameters[0].dtype, device=device)
+            try:
+                z = module.encode(x)
+                out = module.decode(z) if isinstance(z, torch.Tensor) else None
+            except Exception:
+                return  # rows of zeros are not the module's rows: training decides
+        _check_output(name, "encode", z, (2, n_components))
+        _check_output(name, "decode", out, (2, n_features))
     finally:
-        module.train(training)
+        for m, mode in modes.items():
+            m.training = mode
+
+
+def _takes_sparse_rows(module):
+    """Whether ``module`` takes a batch of sparse rows as ``_SparseRows``: as its
+    ``takes_sparse_rows`` says (the instance's own first, then its class's), but
+    a subclass that inherits MLPAutoencoder's True and overrides ``encode`` or
+    ``decode`` gets tensors, as every module does, unless it says so itself."""
+    if "takes_sparse_rows" in vars(module):
+        return bool(module.takes_sparse_rows)
+    owner = next((c for c in type(module).__mro__ if "takes_sparse_rows" in vars(c)), None)
+    if owner is None:
+        return False
+    if owner is MLPAutoencoder:
+        methods = ("encode", "decode")
+        return all(getattr(type(module), m) is getattr(MLPAutoencoder, m) for m in methods)
+    return bool(owner.takes_sparse_rows)
 
 
 def _check_output(name, method, out, shape):
@@ -199,13 +224,7 @@ class MLPAutoencoder(nn.Module):
     torch.Size([5, 784])
     """
 
-    @property
-    def takes_sparse_rows(self):
-        """Whether a batch of sparse rows may come in as ``_SparseRows``: with this
-        class's own ``encode`` and ``decode`` only, so that a subclass overriding
-        either gets tensors, as every module does."""
-        own = [getattr(type(self), m) is getattr(MLPAutoencoder, m) for m in ("encode", "decode")]
-        return all(own)
+    takes_sparse_rows = True
 
     def __init__(
         self,

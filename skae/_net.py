@@ -45,7 +45,13 @@ from ._distributed import (
     _steps_per_epoch,
 )
 from ._missing import _filled, _merged_means
-from ._modules import _check_module, _Dropout, _SparseRows, _VariationalMLP
+from ._modules import (
+    _check_module,
+    _Dropout,
+    _SparseRows,
+    _takes_sparse_rows,
+    _VariationalMLP,
+)
 from ._sampling import _Sample, _sample_entries
 from ._threads import _intra_op_threads, _ThreadTrials
 from ._validation import _N_JOBS, _check_same_tensors, _validate_params
@@ -768,7 +774,7 @@ def _make_net(net_class, seed, stream=None, **params):
         net.initialize()
     # sparse rows reach a module that takes them as they are (a plain attribute:
     # set_params would re-initialize the network)
-    takes = bool(getattr(net.module_, "takes_sparse_rows", False))
+    takes = _takes_sparse_rows(net.module_)
     net.iterator_train__sparse_rows = net.iterator_valid__sparse_rows = takes
     _seed_net(net, seed if stream is None else stream)
     return net
@@ -947,7 +953,7 @@ def _run_chunks(estimator, function, X, sparse=False):
         module = copy.deepcopy(module).to(dtype)
     module.eval()
     out = None
-    sparse = sparse and sp.issparse(X) and getattr(module, "takes_sparse_rows", False)
+    sparse = sparse and sp.issparse(X) and _takes_sparse_rows(module)
     width = max(X.shape[1], estimator.n_features_in_)
     if sparse:
         # the first layer gathers a weight column of each stored entry: a row's

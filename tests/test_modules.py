@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from skae import MLPAutoencoder
+from skae._modules import _takes_sparse_rows
 
 
 @pytest.fixture(autouse=True)
@@ -132,7 +133,51 @@ def test_a_subclass_that_overrides_encode_gets_tensors_of_sparse_rows():
         def encode(self, x):
             return super().encode(x * 1.0)
 
-    assert MLPAutoencoder(3, 2).takes_sparse_rows and not Scaled(3, 2).takes_sparse_rows
+    class Opts(Scaled):
+        takes_sparse_rows = True  # says it takes them, encode overridden or not
+
+    class Declines(MLPAutoencoder):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.takes_sparse_rows = False
+
+    takes = [_takes_sparse_rows(m(3, 2)) for m in (MLPAutoencoder, Scaled, Opts, Declines)]
+    assert takes == [True, False, True, False]
     X = sp.random(30, 6, density=0.3, format="csr", random_state=0)
     est = AutoencoderTransformer(2, max_iter=2, random_state=0, module=Scaled).fit(X)
     assert est.transform(X).shape == (30, 2)
+
+
+class _UnitRows(torch.nn.Module):
+    """Divides each row by its norm: rows of zeros have none."""
+
+    def __init__(self, n_features, n_components):
+        super().__init__()
+        self.encoder = torch.nn.Linear(n_features, n_components)
+        self.decoder = torch.nn.Linear(n_components, n_features)
+        self.norm = torch.nn.BatchNorm1d(n_features)
+        self.norm.eval()  # frozen statistics, in training too
+        self.norm.requires_grad_(False)
+
+    def encode(self, x):
+        norms = x.norm(dim=1, keepdim=True)
+        if not norms.all():
+            raise ValueError("a row of zeros has no direction")
+        return self.encoder(self.norm(x / norms) + 0.01 * torch.randn(x.shape))
+
+    def decode(self, z):
+        return self.decoder(z)
+
+
+def test_the_module_check_does_not_refuse_nor_change_a_module_that_trains():
+    # the check's rows of zeros are not the module's: a module that refuses them
+    # was refused; and a frozen submodule's eval mode was undone (the BatchNorm's
+    # statistics then moved in training)
+    import numpy as np
+
+    from skae import AutoencoderTransformer
+
+    X = np.random.default_rng(0).random((30, 6)) + 0.1
+    est = AutoencoderTransformer(2, max_iter=2, random_state=0, module=_UnitRows).fit(X)
+    assert not est.net_.module_.norm.training
+    assert torch.equal(est.net_.module_.norm.running_mean, torch.zeros(6))
