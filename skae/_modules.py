@@ -68,10 +68,15 @@ def _check_module(module, n_features, n_components):
             x = torch.zeros(2, n_features, dtype=parameters[0].dtype, device=device)
             try:
                 z = module.encode(x)
-                out = module.decode(z) if isinstance(z, torch.Tensor) else None
             except Exception:
                 return  # rows of zeros are not the module's rows: training decides
-        _check_output(name, "encode", z, (2, n_components))
+            # the codes are checked before decode reads them: a decoder of the
+            # right width fails on codes of the wrong one in torch's words
+            _check_output(name, "encode", z, (2, n_components))
+            try:
+                out = module.decode(z)
+            except Exception:
+                return
         _check_output(name, "decode", out, (2, n_features))
     finally:
         for m, mode in modes.items():
@@ -91,7 +96,7 @@ def _takes_sparse_rows(module):
     if owner is MLPAutoencoder:
         methods = ("encode", "decode")
         return all(getattr(type(module), m) is getattr(MLPAutoencoder, m) for m in methods)
-    return bool(owner.takes_sparse_rows)
+    return bool(module.takes_sparse_rows)  # read on the instance: it may be a property
 
 
 def _check_output(name, method, out, shape):

@@ -75,6 +75,14 @@ class _ShortOutput(_Narrow):
         return self.decoder(z[:, :1])[:, 1:]
 
 
+class _NarrowForItsDecoder(_Narrow):
+    """Codes of width 1 for a decoder of n_components: decode fails in torch's words."""
+
+    def __init__(self, n_features, n_components):
+        super().__init__(n_features, n_components)
+        self.decoder = torch.nn.Linear(n_components, n_features)
+
+
 class _TupleCodes(_Narrow):
     def encode(self, x):
         return (self.encoder(x).repeat(1, 2),)
@@ -99,6 +107,7 @@ class _Frozen(_ShortOutput):
     "module, error, message",
     [
         (_Narrow, ValueError, r"_Narrow\.encode returned shape \(2, 1\) .* needs \(2, 2\)"),
+        (_NarrowForItsDecoder, ValueError, r"_NarrowForItsDecoder\.encode returned shape"),
         (_ShortOutput, ValueError, r"_ShortOutput\.decode returned shape \(2, 4\) .* \(2, 5\)"),
         (_TupleCodes, TypeError, r"_TupleCodes\.encode must return a floating tensor.*tuple"),
         (_NoEncode, TypeError, r"module _NoEncode has no encode method"),
@@ -141,8 +150,18 @@ def test_a_subclass_that_overrides_encode_gets_tensors_of_sparse_rows():
             super().__init__(*args, **kwargs)
             self.takes_sparse_rows = False
 
-    takes = [_takes_sparse_rows(m(3, 2)) for m in (MLPAutoencoder, Scaled, Opts, Declines)]
-    assert takes == [True, False, True, False]
+    class Asks(Scaled):
+        def __init__(self, *args, sparse=False, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.sparse = sparse
+
+        @property
+        def takes_sparse_rows(self):  # read on the instance, not as the property object
+            return self.sparse
+
+    modules = [m(3, 2) for m in (MLPAutoencoder, Scaled, Opts, Declines, Asks)]
+    takes = [_takes_sparse_rows(m) for m in [*modules, Asks(3, 2, sparse=True)]]
+    assert takes == [True, False, True, False, False, True]
     X = sp.random(30, 6, density=0.3, format="csr", random_state=0)
     est = AutoencoderTransformer(2, max_iter=2, random_state=0, module=Scaled).fit(X)
     assert est.transform(X).shape == (30, 2)
