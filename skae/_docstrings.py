@@ -95,8 +95,9 @@ _SNIPPETS = {
     module : torch.nn.Module subclass or None, default=None
         A custom autoencoder to train instead of the built-in MLP, such as
         :class:`~skae.ConvAutoencoder`. It must define ``encode(x)`` and
-        ``decode(z)`` (the raw output, before ``output_activation``) and is built
-        as ``module(n_features=..., n_components=..., **module_params)``;
+        ``decode(z)`` (the raw output, before ``output_activation``), neither
+        writing to its input in place (checked: refused with a ValueError), and
+        is built as ``module(n_features=..., n_components=..., **module_params)``;
         ``hidden_layer_sizes``, ``activation``, ``code_activation``,
         ``tied_weights`` and ``dropout`` are then unused and ``pretrain_iter``
         must be 0 (``output_activation``, ``loss``, ``noise`` and ``sparsity``

@@ -45,7 +45,8 @@ def _check_module(module, n_features, n_components):
     """TypeError or ValueError naming what a custom ``module`` does not keep of the
     contract the estimator relies on: ``encode`` of rows ``(n, n_features)`` gives
     floating codes ``(n, n_components)``, ``decode`` of those gives ``(n,
-    n_features)``, and it has parameters to train. Checked on two rows of zeros
+    n_features)``, neither writes to its input, and it has parameters to train
+    (``_check_unwritten`` also guards each training step). Checked on two rows of zeros
     without gradients, in eval mode (a BatchNorm's statistics untouched), each
     submodule's mode and torch's random state restored after; a module that
     cannot take such rows (one that divides by a row's norm) is left to training,
@@ -70,13 +71,16 @@ def _check_module(module, n_features, n_components):
                 z = module.encode(x)
             except Exception:
                 return  # rows of zeros are not the module's rows: training decides
+            _check_unwritten(name, "encode", x, 0)
             # the codes are checked before decode reads them: a decoder of the
             # right width fails on codes of the wrong one in torch's words
             _check_output(name, "encode", z, (2, n_components))
+            version = z._version
             try:
                 out = module.decode(z)
             except Exception:
                 return
+            _check_unwritten(name, "decode", z, version)
         _check_output(name, "decode", out, (2, n_features))
     finally:
         for m, mode in modes.items():
@@ -97,6 +101,21 @@ def _takes_sparse_rows(module):
         methods = ("encode", "decode")
         return all(getattr(type(module), m) is getattr(MLPAutoencoder, m) for m in methods)
     return bool(module.takes_sparse_rows)  # read on the instance: it may be a property
+
+
+def _check_unwritten(name, method, tensor, version):
+    """ValueError if ``name.method`` wrote to its input ``tensor`` in place (its
+    version was ``version``): the estimator's input is the caller's memory at
+    inference (a read-only memmap crashed the process) and the training target
+    itself (the network learned what the module made of it)."""
+    if tensor._version != version:
+        raise ValueError(
+            f"module {name}.{method} modified its input in place (an in-place "
+            "operation such as ReLU(inplace=True), Dropout(inplace=True), relu_ or "
+            "-= on it); the estimator's input is the training target and, at "
+            f"inference, the caller's array: compute on a copy ({method}(x) "
+            "starting with x = x.clone()) or use the operation out of place."
+        )
 
 
 def _check_output(name, method, out, shape):

@@ -47,6 +47,7 @@ from ._distributed import (
 from ._missing import _filled, _merged_means
 from ._modules import (
     _check_module,
+    _check_unwritten,
     _Dropout,
     _SparseRows,
     _takes_sparse_rows,
@@ -568,7 +569,12 @@ class _AutoencoderNet(NeuralNet):
         """``(raw reconstruction, codes)`` of ``x``, in the module's dtype; with a
         ``_Sample``, the reconstruction of its entries only."""
         x = x.to(device=self.device, dtype=self.input_dtype_)
+        version = x._version if isinstance(x, torch.Tensor) else None  # not _SparseRows
         codes = self.module_.encode(x)
+        if version is not None:
+            # x is the batch's target where there is no noise nor fill: a module in
+            # training mode (a Dropout(inplace=True) first) must not have written it
+            _check_unwritten(type(self.module_).__name__, "encode", x, version)
         return _decoded(self.module_, codes, sample), codes
 
 

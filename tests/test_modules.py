@@ -1,5 +1,6 @@
 """The torch modules, on their own."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -200,3 +201,58 @@ def test_the_module_check_does_not_refuse_nor_change_a_module_that_trains():
     est = AutoencoderTransformer(2, max_iter=2, random_state=0, module=_UnitRows).fit(X)
     assert not est.net_.module_.norm.training
     assert torch.equal(est.net_.module_.norm.running_mean, torch.zeros(6))
+
+
+class _RectifiesItsInput(_Narrow):
+    def __init__(self, n_features, n_components):
+        super().__init__(n_features, n_components)
+        self.encoder = torch.nn.Linear(n_features, n_components)
+        self.decoder = torch.nn.Linear(n_components, n_features)
+
+    def encode(self, x):
+        return self.encoder(torch.relu_(x))
+
+
+class _DropsItsInputInTraining(_RectifiesItsInput):
+    def __init__(self, n_features, n_components):
+        super().__init__(n_features, n_components)
+        self.drop = torch.nn.Dropout(0.5, inplace=True)  # writes in training mode only
+
+    def encode(self, x):
+        return self.encoder(self.drop(x))
+
+
+class _ShiftsItsCodes(_RectifiesItsInput):
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, z):
+        z -= 1.0
+        return self.decoder(z)
+
+
+@pytest.mark.parametrize(
+    "module, method",
+    [
+        (_RectifiesItsInput, "encode"),
+        (_DropsItsInputInTraining, "encode"),
+        (_ShiftsItsCodes, "decode"),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_module_that_writes_its_input_is_refused_before_it_reaches_a_callers_array(
+    module, method, dtype, tmp_path
+):
+    # such a module wrote the caller's array at inference (a read-only memmap
+    # crashed the process) and, on float32 data, the training target itself: the
+    # network learned relu(X) and scored itself against it
+    from skae import AutoencoderTransformer
+
+    X = np.random.default_rng(0).normal(size=(40, 5)).astype(dtype)
+    original = X.copy()
+    est = AutoencoderTransformer(2, max_iter=2, random_state=0, module=module)
+    message = rf"{module.__name__}\.{method} modified its input in place"
+    with pytest.raises(ValueError, match=message):
+        est.fit(X)
+    np.testing.assert_array_equal(X, original)
+    assert not hasattr(est, "net_")
