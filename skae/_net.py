@@ -1230,9 +1230,35 @@ def _changed_args(net, params, *, training=False):
         for key, value in params.items()
         if (key not in _UNCOMPARED or key in compared)
         and not key.startswith("callbacks__")
-        and isinstance(value, str | numbers.Number | tuple | type | torch.dtype | None)
-        and built.get(key) != value
+        # the estimator builds its own objects (a split) anew for each call; the
+        # user's module arguments are compared whatever they are
+        and (key.startswith("module__") or isinstance(value, _PLAIN | list | dict | np.ndarray))
+        and not _same_argument(built.get(key), value)
     }
+
+
+_PLAIN = str | numbers.Number | tuple | type | torch.dtype | None
+
+
+def _same_argument(built, now):
+    """Whether a net built with the argument ``built`` is what ``now`` builds: plain
+    values (a module_params list or dict, an array) by value, recursively, lists
+    and tuples alike; any other object only as itself (an activation instance
+    replaced by another builds another network)."""
+    if isinstance(built, list | tuple) and isinstance(now, list | tuple):
+        return len(built) == len(now) and all(map(_same_argument, built, now))
+    if isinstance(built, dict) and isinstance(now, dict):
+        return built.keys() == now.keys() and all(_same_argument(built[k], now[k]) for k in now)
+    if isinstance(built, np.ndarray) or isinstance(now, np.ndarray):
+        return (
+            isinstance(built, np.ndarray)
+            and isinstance(now, np.ndarray)
+            and built.dtype == now.dtype
+            and np.array_equal(built, now, equal_nan=built.dtype.kind in "fc")
+        )
+    if isinstance(built, _PLAIN) and isinstance(now, _PLAIN):
+        return bool(built == now)
+    return built is now
 
 
 def _describe_changes(changes):

@@ -256,3 +256,50 @@ def test_a_module_that_writes_its_input_is_refused_before_it_reaches_a_callers_a
         est.fit(X)
     np.testing.assert_array_equal(X, original)
     assert not hasattr(est, "net_")
+
+
+class _Activated(_RectifiesItsInput):
+    """Its activation named in a list, as users pass layer specifications."""
+
+    def __init__(self, n_features, n_components, activations=("relu",), scale=None):
+        super().__init__(n_features, n_components)
+        names = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}
+        self.activation = names[activations[0]]()
+        self.scale = 1.0 if scale is None else float(np.asarray(scale).sum())
+
+    def encode(self, x):
+        return self.encoder(self.activation(x) * self.scale)
+
+
+@pytest.mark.parametrize(
+    "built, now",
+    [
+        ({"activations": ["relu"]}, {"activations": ["tanh"]}),
+        ({"activations": {0: "relu"}}, {"activations": {0: "tanh"}}),
+        ({"scale": np.ones(2)}, {"scale": np.full(2, 2.0)}),
+    ],
+)
+def test_module_params_changed_in_a_list_a_dict_or_an_array_do_not_continue_nor_save(
+    built, now, tmp_path
+):
+    # only strings, numbers and tuples were compared: a list changed after fit
+    # continued training on the other network, and saved a file that loaded as
+    # another model
+    import skae
+    from skae import AutoencoderTransformer
+
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    est = AutoencoderTransformer(2, max_iter=2, random_state=0, module=_Activated)
+    est.set_params(module_params=built).fit(X)
+    codes = est.transform(X)
+    est.set_params(module_params=now, warm_start=True)
+    with pytest.raises(ValueError, match=r"Cannot continue training: .*(activations|scale)="):
+        est.fit(X)
+    with pytest.raises(ValueError, match=r"Cannot continue training: .*(activations|scale)="):
+        est.partial_fit(X)
+    with pytest.raises(ValueError, match=r"Cannot save.*changed after fit"):
+        skae.save(est, tmp_path / "est.skae")
+    np.testing.assert_array_equal(est.transform(X), codes)
+    # the same values in new objects (a list for a tuple included) build the same network
+    same = {k: list(v) if isinstance(v, tuple) else v.copy() for k, v in built.items()}
+    est.set_params(module_params=same).partial_fit(X)
