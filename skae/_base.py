@@ -326,11 +326,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             if self._bernoulli_setting is not None:
                 _check_unit_interval(X, *self._bernoulli_setting, sample_weight)
         ranks.agree()
+        net = self._prepare_net(X.shape[1], self.n_components, resume=resume)
         merge = incremental and resume and hasattr(self, "fill_values_")
         self.fill_values_, self.n_observed_ = _fill_values(
-            X, sample_weight, (self.fill_values_, self.n_observed_) if merge else None
+            net, X, sample_weight, (self.fill_values_, self.n_observed_) if merge else None
         )
-        net = self._prepare_net(X.shape[1], self.n_components, resume=resume)
         # a missing entry enters the network as its feature's fill value
         net.iterator_train__fill = net.iterator_valid__fill = torch.from_numpy(self.fill_values_)
         self._train_net(net, X, sample_weight, incremental=incremental)

@@ -355,8 +355,8 @@ default=None
         ``n_inputs`` inputs (``n_features_in_``, or with categorical columns one
         per numeric column and one per category, their frequency): the
         mean of its observed training values, weighted by ``sample_weight``
-        (running means over ``partial_fit``'s chunks; 0 for a feature never
-        observed). Training and scores count the observed entries only; see the
+        (early stopping's held-out rows not counted; running means over
+        ``partial_fit``'s chunks; 0 for a feature never observed). Training and scores count the observed entries only; see the
         user guide's "Missing values".
 
     n_observed_ : ndarray of shape (n_inputs,)

@@ -262,7 +262,10 @@ class _RandomSplit:
         generator = torch.Generator().set_state(
             (self.generator or torch.default_generator).get_state()
         )
-        return self._split(n, generator)[0]
+        with _OnEveryRank() as ranks:  # as in __call__: no rank raises alone
+            rows = self._split(n, generator)[0]
+        ranks.agree()
+        return rows
 
     def _split(self, n, generator):
         """(training, validation) row indices of ``n`` rows, in ``generator``'s order."""
@@ -923,10 +926,16 @@ def _observed_sums(X, weights):
     return np.asarray(merged[:n_features]), np.asarray(merged[n_features:])
 
 
-def _fill_values(X, sample_weight, previous=None):
-    """``(fill_values_, n_observed_)`` of a fit on ``X``: each feature's mean over
-    its observed values, weighted as the fit counts its rows, and the weight
-    behind it; merged after ``previous`` (the same pair, of the chunks before)."""
+def _fill_values(net, X, sample_weight, previous=None):
+    """``(fill_values_, n_observed_)`` of ``net``'s next call on ``X``: each
+    feature's mean over its observed values, weighted as the fit counts its rows,
+    and the weight behind it; merged after ``previous`` (the same pair, of the
+    chunks before). Over the rows it trains on: what only the rows early
+    stopping holds out hold is untrained, as what only rows of weight zero hold."""
+    if net.train_split is not None:
+        trained = np.zeros(X.shape[0])
+        trained[net.train_split.training_rows(X.shape[0]).numpy()] = 1.0
+        sample_weight = trained if sample_weight is None else trained * sample_weight
     sums, totals = _observed_sums(X, _normalized_weights(sample_weight))
     means, seen = (0.0, 0.0) if previous is None else previous
     return _merged_means(means, seen, sums, totals)

@@ -702,6 +702,32 @@ def test_a_category_no_training_row_weighed_is_as_unknown_as_a_new_one():
     assert scores[0] != scores[3]
 
 
+def test_a_category_only_early_stopping_s_held_out_rows_hold_is_as_unknown(monkeypatch):
+    # the fill values (the categories' training frequencies) were read over every
+    # row, the held-out ones included: a category only they held counted as trained
+    # while its input's weights never moved, and moved the codes
+    from skae._net import _RandomSplit
+
+    held_out, split = [], _RandomSplit._split
+
+    def recorded(*args):
+        train, valid = split(*args)
+        held_out.append(valid)
+        return train, valid
+
+    monkeypatch.setattr(_RandomSplit, "_split", recorded)
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=40), "c": rng.choice(["x", "y"], 40)})
+    kwargs = dict(_FAST, categorical_features=["c"], early_stopping=True)
+    AutoencoderTransformer(**kwargs, validation_fraction=0.25).fit(X)
+    X.loc[int(held_out[-1][0]), "c"] = "z"  # the same rows are held out again
+    est = AutoencoderTransformer(**kwargs, validation_fraction=0.25).fit(X)
+    assert est.categories_[0].tolist() == ["x", "y", "z"]
+    assert est.fill_values_[-1] == 0  # its training frequency
+    codes = est.transform(pd.DataFrame({"a": [0.0, 0.0], "c": ["z", None]}))
+    np.testing.assert_array_equal(codes[0], codes[1])
+
+
 def test_declared_categories_are_read_as_the_values_are():
     # datetime64[ns] categories became integers beside the rows' Timestamps, and
     # the fit refused the column as "mixing values that cannot be ordered"
