@@ -554,13 +554,16 @@ class _Categorical:
     def _new_category_surprise(self):
         """Per categorical column, what a category unseen in training costs a score
         at least: ``log(n + K + 1)`` nats for a column observed in ``n`` (weighted)
-        training rows with ``K`` categories, the cross-entropy of the probability
-        that add-one smoothing with one category more gives a category never seen,
-        below that of any category seen once. So a new category costs something
-        also where the row's least probable known one costs nothing (``K = 1``)."""
+        training rows with ``K`` trained categories (a category declared by its
+        dtype but held by no training row is as new as one never seen), the
+        cross-entropy of the probability that add-one smoothing with one category
+        more gives a category never seen, below that of any category seen once. So
+        a new category costs something also where the row's least probable known
+        one costs nothing (``K = 1``)."""
         widths = np.array(self._widths())
         first = int((~self.is_categorical_).sum()) + np.cumsum(widths) - widths
-        return torch.from_numpy(np.log(self.n_observed_[first] + widths + 1))
+        known = np.array([(~untrained).sum() for untrained in self._untrained_categories()])
+        return torch.from_numpy(np.log(self.n_observed_[first] + known + 1))
 
     def _validate_scored(self, X):
         # a category unseen in training is marked, for the scores to count it

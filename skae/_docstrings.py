@@ -351,13 +351,13 @@ default=None
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``, when ``X`` has string column names.""",
     "missing_attributes": """    fill_values_ : ndarray of shape (n_inputs,)
-        What the encoder is given for a missing entry (NaN) of each of its
-        ``n_inputs`` inputs (``n_features_in_``, or with categorical columns one
-        per numeric column and one per category, their frequency): the
-        mean of its observed training values, weighted by ``sample_weight``
-        (early stopping's held-out rows not counted; running means over
-        ``partial_fit``'s chunks; 0 for a feature never observed). Training and scores count the observed entries only; see the
-        user guide's "Missing values".
+        What the encoder is given for a missing entry (NaN) of each of its ``n_inputs``
+        inputs (``n_features_in_``, or with categorical columns one per numeric column
+        and one per category, their frequency): the mean of its observed training
+        values, weighted by ``sample_weight`` (early stopping's held-out rows not
+        counted; running means over ``partial_fit``'s chunks; 0 for a feature never
+        observed). Training and scores count the observed entries only; see the user
+        guide's "Missing values".
 
     n_observed_ : ndarray of shape (n_inputs,)
         Number of observed training values behind each of ``fill_values_``

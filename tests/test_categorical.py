@@ -728,6 +728,20 @@ def test_a_category_only_early_stopping_s_held_out_rows_hold_is_as_unknown(monke
     np.testing.assert_array_equal(codes[0], codes[1])
 
 
+def test_the_cost_of_a_new_category_counts_the_trained_categories_only():
+    # every category the dtype declared counted in K of log(n + K + 1): 200 unused
+    # ones raised a new category's least cost from log(63) to log(263)
+    rng = np.random.default_rng(0)
+    declared = pd.CategoricalDtype(["x", "y", *(f"unused{i}" for i in range(200))])
+    X = pd.DataFrame({"a": rng.normal(size=60), "c": rng.choice(["x", "y"], 60)})
+    kwargs = dict(_FAST, categorical_features="from_dtype")
+    plain = AutoencoderTransformer(**kwargs).fit(X.astype({"c": "category"}))
+    wide = AutoencoderTransformer(**kwargs).fit(X.astype({"c": declared}))
+    assert len(wide.categories_[0]) == 202
+    for est in (plain, wide):
+        np.testing.assert_allclose(est._new_category_surprise().numpy(), [np.log(60 + 2 + 1)])
+
+
 def test_declared_categories_are_read_as_the_values_are():
     # datetime64[ns] categories became integers beside the rows' Timestamps, and
     # the fit refused the column as "mixing values that cannot be ordered"
