@@ -372,11 +372,12 @@ def _kind(value):
     return "float" if isinstance(value, numbers.Real) else "other"
 
 
-def _validated_numbers(validate, X, *, continuing=False):
+def _validated_numbers(validate, X, *, stage="fit"):
     """``validate()``, the validation of ``X`` as numbers, with numpy's bare "could
     not convert string to float" said as what it is: the first column holding a
-    value that is not a number, and what to do about it (for a fit ``continuing``
-    a network built with "from_dtype" and no categorical column: build a new one)."""
+    value that is not a number, and what to do about it at this ``stage``: a new
+    "fit", a fit that would "continue" a network built with no categorical column
+    (build a new one), or "inference" by an estimator fitted on numbers."""
     try:
         return validate()
     except ValueError as error:
@@ -389,14 +390,15 @@ def _validated_numbers(validate, X, *, continuing=False):
             raise
         j, value = found
         name = repr(names[j]) if names is not None else j
-        advice = (
-            "the network was built with no categorical column, and a fit that continues "
-            "it cannot add one: call fit with warm_start=False to build a new network, "
-            "or encode it."
-            if continuing
-            else 'list it in categorical_features ("from_dtype" finds a table\'s '
-            "category and string columns) or encode it."
-        )
+        advice = {
+            "fit": 'list it in categorical_features ("from_dtype" finds a table\'s '
+            "category and string columns) or encode it.",
+            "continue": "the network was built with no categorical column, and a fit that "
+            "continues it cannot add one: encode it, or call fit with warm_start=False "
+            "and the column in categorical_features.",
+            "inference": "the estimator was fitted on numbers in every column: encode it "
+            "as fit was given it, or refit with the column in categorical_features.",
+        }[stage]
         raise ValueError(
             f"{error}: column {name} of X holds {value!r}, which is not a number; {advice}"
         ) from error
@@ -483,7 +485,10 @@ class _Categorical:
             not reset and getattr(self, "categories_", None) is None
         ):
             return self._validated_numbers(
-                lambda: super(_Categorical, self)._validate(X, **kwargs), X, training=training
+                lambda: super(_Categorical, self)._validate(X, **kwargs),
+                X,
+                training=training,
+                reset=reset,
             )
         if sp.issparse(X):
             raise TypeError(
@@ -534,15 +539,15 @@ class _Categorical:
             X, columns, dtype, training=training, fitted=untrained and not reset, unknown=unknown
         )
 
-    def _validated_numbers(self, validate, X, *, training):
+    def _validated_numbers(self, validate, X, *, training, reset):
         """``validate()``, the validation of ``X`` as numbers (``_validated_numbers``),
         for a network with no categorical column; in a fit that continues it (
         ``training``), ValueError unless ``categorical_features`` still names none,
         also where a column now holds strings: that it cannot continue, before
         numpy's "could not convert"."""
-        continuing = training and isinstance(self.categorical_features, str)
+        stage = "fit" if reset else "continue" if training else "inference"
         try:
-            validated = _validated_numbers(validate, X, continuing=continuing)
+            validated = _validated_numbers(validate, X, stage=stage)
         except ValueError:
             if training and not isinstance(self.categorical_features, str):
                 self._check_same_columns(X)

@@ -358,6 +358,7 @@ default=None
             ),
             X,
             training="ensure_min_samples" in kwargs and not reset,
+            reset=reset,
         )
         if not self._nan_holes():
             X = np.where(X == self.missing_values, np.nan, X).astype(X.dtype, copy=False)

@@ -598,6 +598,13 @@ def test_a_network_built_without_categories_refuses_them_in_every_estimator(cls)
     est = cls(**_FAST, categorical_features="from_dtype").partial_fit(numeric)
     with pytest.raises(ValueError, match=r"column 'c' of X holds 'x'.* cannot add one"):
         est.partial_fit(strings)
+    # without categorical_features, the advice was to "list it in categorical_features",
+    # which cannot continue either, also at inference, where the model is fitted
+    est = cls(**_FAST).partial_fit(numeric)
+    with pytest.raises(ValueError, match=r"holds 'x'.* cannot add one: encode it, or call fit"):
+        est.partial_fit(strings)
+    with pytest.raises(ValueError, match=r"holds 'x'.* fitted on numbers in every column"):
+        est.transform(strings)
 
 
 @pytest.mark.parametrize("cls", [AutoencoderTransformer, AutoencoderImputer])
