@@ -285,10 +285,11 @@ default=None
         inference: "bfloat16" or "float16" run them under ``torch.autocast`` (mixed
         precision), while the weights, the optimizer's state and the outputs stay
         float32 (inference on float64 input is computed in float64 whatever this says;
-        training on it is not), so saved files do not change. "bfloat16" pays on CPUs
-        with AMX-BF16 or AVX512-BF16 (``torch.backends.mkldnn`` reports it) and on
-        recent GPUs; "float16" scales the loss (``torch.amp.GradScaler``) so that small
-        gradients do not vanish, and cannot be combined with L-BFGS.
+        training on it is not), so saved files hold float32 weights (a "float16" file
+        also holds the loss scaler's state, for a fit that continues). "bfloat16" pays
+        on CPUs with AMX-BF16 or AVX512-BF16 (``torch.backends.mkldnn`` reports it) and
+        on recent GPUs; "float16" scales the loss (``torch.amp.GradScaler``) so that
+        small gradients do not vanish, and cannot be combined with L-BFGS.
         (LinearAETransformer's closed-form and L-BFGS solvers work in float64, and its
         aligned ``transform`` in NumPy: there it applies to ``solver="minibatch"``
         training only.) The losses are summed in the weights' dtype. A network's codes
