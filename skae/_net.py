@@ -1105,7 +1105,17 @@ def _net_tensors(net):
     (``optimizer.state.<index>.<key>``) and float16's loss scaler (``scaler.*``)."""
     state = net.module_.state_dict(prefix="module.") | _optimizer_state(net)
     state |= _scaler_state(net)
-    return {name: t.detach().cpu().contiguous().numpy() for name, t in state.items()}
+    stored = {}
+    for name, tensor in state.items():
+        try:
+            stored[name] = tensor.detach().cpu().contiguous().numpy()
+        except TypeError:  # a dtype NumPy has not: bfloat16, float8
+            raise TypeError(
+                f"the network's {name} is a {tensor.dtype} tensor, which skae.save cannot "
+                "store (NumPy has no such dtype): build the module in float32 "
+                '(precision="bfloat16" computes in bfloat16 while the weights stay float32).'
+            ) from None
+    return stored
 
 
 def _restore_scaler(net, tensors):

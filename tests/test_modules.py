@@ -303,3 +303,24 @@ def test_module_params_changed_in_a_list_a_dict_or_an_array_do_not_continue_nor_
     # the same values in new objects (a list for a tuple included) build the same network
     same = {k: list(v) if isinstance(v, tuple) else v.copy() for k, v in built.items()}
     est.set_params(module_params=same).partial_fit(X)
+
+
+class _InBfloat16(_RectifiesItsInput):
+    def __init__(self, n_features, n_components):
+        super().__init__(n_features, n_components)
+        self.to(torch.bfloat16)
+
+    def encode(self, x):
+        return self.encoder(x)
+
+
+def test_a_module_with_weights_numpy_cannot_hold_is_refused_by_save_by_name(tmp_path):
+    # torch's "Got unsupported ScalarType BFloat16" came out of skae.save
+    import skae
+    from skae import AutoencoderTransformer
+
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    est = AutoencoderTransformer(2, max_iter=2, random_state=0, module=_InBfloat16).fit(X)
+    with pytest.raises(TypeError, match=r"module\.encoder\.weight is a torch\.bfloat16 tensor"):
+        skae.save(est, tmp_path / "est.skae")
+    assert not (tmp_path / "est.skae").exists()
