@@ -44,13 +44,13 @@ def _widths(hidden_layer_sizes):
 def _check_module(module, n_features, n_components):
     """TypeError or ValueError naming what a custom ``module`` does not keep of the
     contract the estimator relies on: ``encode`` of rows ``(n, n_features)`` gives
-    floating codes ``(n, n_components)``, ``decode`` of those gives ``(n,
-    n_features)``, neither writes to its input, and it has parameters to train
-    (``_check_unwritten`` also guards each training step). Checked on two rows of zeros
+    floating codes ``(n, n_components)``, ``decode`` of those gives ``(n, n_features)``,
+    and neither writes to its input (``_check_unwritten`` also guards each training
+    step); ``_check_trainable`` checks its parameters. Checked on two rows of zeros
     without gradients, in eval mode (a BatchNorm's statistics untouched), each
-    submodule's mode and torch's random state restored after; a module that
-    cannot take such rows (one that divides by a row's norm) is left to training,
-    which gives it real rows."""
+    submodule's mode and torch's random state restored after; a module that cannot take
+    such rows (one that divides by a row's norm) is left to training, which gives it
+    real rows."""
     name = type(module).__name__
     for method in ("encode", "decode"):
         if not callable(getattr(module, method, None)):
@@ -59,8 +59,6 @@ def _check_module(module, n_features, n_components):
                 "encode(x) and decodes with decode(z)."
             )
     parameters = list(module.parameters())
-    if not any(p.requires_grad for p in parameters):
-        raise ValueError(f"module {name} has no parameter that requires grad: nothing to train.")
     modes = {m: m.training for m in module.modules()}
     device = parameters[0].device
     module.eval()
@@ -85,6 +83,23 @@ def _check_module(module, n_features, n_components):
     finally:
         for m, mode in modes.items():
             m.training = mode
+
+
+def _check_trainable(module):
+    """ValueError unless ``module`` has parameters to train, each of a known size:
+    checked before its optimizer is built (torch's "empty parameter list" named no
+    module), and a lazy parameter would be drawn at its first batch from torch's
+    global generator, which ``random_state`` does not control."""
+    name = type(module).__name__
+    parameters = list(module.parameters())
+    if any(nn.parameter.is_lazy(p) for p in parameters):
+        raise ValueError(
+            f"module {name} has lazy parameters (such as nn.LazyLinear's): give their "
+            "sizes (the module is built with n_features and n_components), so that "
+            "random_state draws them."
+        )
+    if not any(p.requires_grad for p in parameters):
+        raise ValueError(f"module {name} has no parameter that requires grad: nothing to train.")
 
 
 def _takes_sparse_rows(module):

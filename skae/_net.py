@@ -47,6 +47,7 @@ from ._distributed import (
 from ._missing import _filled, _merged_means
 from ._modules import (
     _check_module,
+    _check_trainable,
     _check_unwritten,
     _Dropout,
     _SparseRows,
@@ -436,6 +437,7 @@ class _AutoencoderNet(NeuralNet):
         # torch's first optimizer costs
         if self.optimizer is None:
             return self
+        _check_trainable(self.module_)
         return super().initialize_optimizer(triggered_directly)
 
     def __getstate__(self):

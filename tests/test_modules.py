@@ -98,6 +98,25 @@ class _NoEncode(torch.nn.Module):
         return self.layer(x)
 
 
+class _Lazy(_Narrow):
+    def __init__(self, n_features, n_components):
+        super().__init__(n_features, n_components)
+        self.encoder = torch.nn.LazyLinear(n_components)
+
+
+class _NoParameters(_Narrow):
+    def __init__(self, n_features, n_components):
+        super().__init__(n_features, n_components)
+        self.n_components = n_components
+        del self.encoder, self.decoder
+
+    def encode(self, x):
+        return x[:, : self.n_components]
+
+    def decode(self, z):
+        return z.repeat(1, 3)[:, :5]
+
+
 class _Frozen(_ShortOutput):
     def __init__(self, n_features, n_components):
         super().__init__(n_features, n_components)
@@ -113,6 +132,8 @@ class _Frozen(_ShortOutput):
         (_TupleCodes, TypeError, r"_TupleCodes\.encode must return a floating tensor.*tuple"),
         (_NoEncode, TypeError, r"module _NoEncode has no encode method"),
         (_Frozen, ValueError, r"_Frozen has no parameter that requires grad"),
+        (_NoParameters, ValueError, r"_NoParameters has no parameter that requires grad"),
+        (_Lazy, ValueError, r"module _Lazy has lazy parameters"),
     ],
 )
 def test_a_custom_module_that_breaks_the_contract_is_named_before_training(module, error, message):
