@@ -201,6 +201,20 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
         self.reconstruction_sampling = reconstruction_sampling
         self.categorical_features = categorical_features
 
+    def set_params(self, **params):
+        # skorch's spelling of a module argument, module__<name>, reached scikit-learn's
+        # rule for a nested estimator: "type object has no attribute 'set_params'"
+        nested = sorted(key for key in params if key.startswith("module__"))
+        if nested:
+            name = nested[0].removeprefix("module__")
+            raise ValueError(
+                f"Invalid parameter {nested[0]!r} for estimator {type(self).__name__}: a "
+                f"custom module's arguments are module_params={{{name!r}: ...}} (skorch's "
+                "module__<name> is not a parameter here; in a search, give module_params "
+                "a list of dicts)."
+            )
+        return super().set_params(**params)
+
     def _net_params(self, n_features, n_components):
         if self.module is None:
             module = MLPAutoencoder

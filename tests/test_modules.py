@@ -345,3 +345,24 @@ def test_a_module_with_weights_numpy_cannot_hold_is_refused_by_save_by_name(tmp_
     with pytest.raises(TypeError, match=r"module\.encoder\.weight is a torch\.bfloat16 tensor"):
         skae.save(est, tmp_path / "est.skae")
     assert not (tmp_path / "est.skae").exists()
+
+
+def test_skorch_s_module_argument_spelling_is_pointed_to_module_params():
+    # module__<name> reached scikit-learn's nested-estimator rule: "type object
+    # '_Activated' has no attribute 'set_params'", in set_params and in a search
+    from sklearn.model_selection import GridSearchCV
+
+    from skae import AutoencoderOutlierDetector, AutoencoderTransformer
+
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    message = r"Invalid parameter 'module__scale' .* module_params=\{'scale': \.\.\.\}"
+    for cls in (AutoencoderTransformer, AutoencoderOutlierDetector):
+        est = cls(2, max_iter=2, random_state=0, module=_Activated)
+        with pytest.raises(ValueError, match=message):
+            est.set_params(module__scale=2.0)
+        search = GridSearchCV(est, {"module__scale": [1.0, 2.0]}, cv=2, error_score="raise")
+        with pytest.raises(ValueError, match=message):
+            search.fit(X)
+    # the way that works
+    search = GridSearchCV(est, {"module_params": [{"scale": 1.0}, {"scale": 2.0}]}, cv=2)
+    assert search.fit(X).best_params_["module_params"] in ({"scale": 1.0}, {"scale": 2.0})
