@@ -363,7 +363,7 @@ default=None
     n_observed_ : ndarray of shape (n_inputs,)
         Number of observed training values behind each of ``fill_values_``
         (with ``sample_weight``, their total weight, each call's weights
-        rescaled to average 1).""",
+        rescaled to average 1), early stopping's held-out rows included.""",
 }
 
 

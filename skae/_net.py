@@ -931,14 +931,19 @@ def _observed_sums(X, weights):
 def _fill_values(net, X, sample_weight, previous=None):
     """``(fill_values_, n_observed_)`` of ``net``'s next call on ``X``: each
     feature's mean over its observed values, weighted as the fit counts its rows,
-    and the weight behind it; merged after ``previous`` (the same pair, of the
-    chunks before). Over the rows it trains on: what only the rows early
-    stopping holds out hold is untrained, as what only rows of weight zero hold."""
+    and the weight of its observed entries; merged after ``previous`` (the same
+    pair, of the chunks before). The means are over the rows it trains on: what
+    only the rows early stopping holds out hold has the mean 0, as what only rows
+    of weight zero hold (a category that no training row held is untrained); the
+    counts over every row, as an imputer's empty features are counted."""
+    weights = _normalized_weights(sample_weight)
+    sums, totals = _observed_sums(X, weights)
     if net.train_split is not None:
         trained = np.zeros(X.shape[0])
         trained[net.train_split.training_rows(X.shape[0]).numpy()] = 1.0
-        sample_weight = trained if sample_weight is None else trained * sample_weight
-    sums, totals = _observed_sums(X, _normalized_weights(sample_weight))
+        kept, kept_totals = _observed_sums(X, trained if weights is None else trained * weights)
+        means = np.divide(kept, kept_totals, out=np.zeros_like(kept), where=kept_totals > 0)
+        sums = means * totals
     means, seen = (0.0, 0.0) if previous is None else previous
     return _merged_means(means, seen, sums, totals)
 
