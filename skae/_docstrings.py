@@ -355,15 +355,15 @@ default=None
         What the encoder is given for a missing entry (NaN) of each of its ``n_inputs``
         inputs (``n_features_in_``, or with categorical columns one per numeric column
         and one per category, their frequency): the mean of its observed training
-        values, weighted by ``sample_weight`` (early stopping's held-out rows not
-        counted; running means over ``partial_fit``'s chunks; 0 for a feature never
-        observed). Training and scores count the observed entries only; see the user
-        guide's "Missing values".
+        values, weighted by ``sample_weight`` (a category's over the rows trained on,
+        early stopping's held-out rows not counted; running means over ``partial_fit``'s
+        chunks; 0 for a feature never observed). Training and scores count the observed
+        entries only; see the user guide's "Missing values".
 
     n_observed_ : ndarray of shape (n_inputs,)
         Number of observed training values behind each of ``fill_values_``
         (with ``sample_weight``, their total weight, each call's weights
-        rescaled to average 1), early stopping's held-out rows included.""",
+        rescaled to average 1).""",
 }
 
 

@@ -932,18 +932,18 @@ def _fill_values(net, X, sample_weight, previous=None):
     """``(fill_values_, n_observed_)`` of ``net``'s next call on ``X``: each
     feature's mean over its observed values, weighted as the fit counts its rows,
     and the weight of its observed entries; merged after ``previous`` (the same
-    pair, of the chunks before). The means are over the rows it trains on: what
-    only the rows early stopping holds out hold has the mean 0, as what only rows
-    of weight zero hold (a category that no training row held is untrained); the
-    counts over every row, as an imputer's empty features are counted."""
+    pair, of the chunks before). A category's mean, its frequency, is read over the
+    rows the net trains on: one that only the rows early stopping holds out hold
+    has the frequency 0 and is untrained, as one only rows of weight zero hold."""
     weights = _normalized_weights(sample_weight)
     sums, totals = _observed_sums(X, weights)
-    if net.train_split is not None:
+    one_hot = sum(getattr(net, "criterion__categories", None) or ())
+    if one_hot and net.train_split is not None:
         trained = np.zeros(X.shape[0])
         trained[net.train_split.training_rows(X.shape[0]).numpy()] = 1.0
         kept, kept_totals = _observed_sums(X, trained if weights is None else trained * weights)
-        means = np.divide(kept, kept_totals, out=np.zeros_like(kept), where=kept_totals > 0)
-        sums = means * totals
+        frequency = np.divide(kept, kept_totals, out=np.zeros_like(kept), where=kept_totals > 0)
+        sums[-one_hot:] = frequency[-one_hot:] * totals[-one_hot:]
     means, seen = (0.0, 0.0) if previous is None else previous
     return _merged_means(means, seen, sums, totals)
 
