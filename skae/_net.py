@@ -783,6 +783,9 @@ def _make_net(net_class, seed, stream=None, **params):
     )
     with _DrawFrom(torch.Generator().manual_seed(seed)), _empty_weights_allowed():
         net.initialize()
+    # a copy of the values it was built with: a list of module_params changed in
+    # place after the fit is the net's own list too (see _changed_args)
+    net.built_args_ = {key: _comparable(value) for key, value in params.items()}
     # sparse rows reach a module that takes them as they are (a plain attribute:
     # set_params would re-initialize the network)
     takes = _takes_sparse_rows(net.module_)
@@ -1245,36 +1248,57 @@ def _draw_seed(random_state):
 
 
 def _changed_args(net, params, *, training=False):
-    """``{name: (built, now)}`` for each plain skorch argument of ``params`` (its
+    """``{name: (built, now)}`` for each skorch argument of ``params`` (its
     module's, criterion's, optimizer's, corruption's) with which ``net`` was built
-    differently; learning rate and batch size only with ``training``; device,
-    logging and the callbacks' settings never."""
-    built = net.get_params()
+    differently, compared by value (``_comparable``, as ``_make_net`` kept them);
+    learning rate and batch size only with ``training``; device, logging and the
+    callbacks' settings never."""
+    built, kept = net.get_params(), getattr(net, "built_args_", {})
     compared = {"lr", "batch_size"} if training else set()
-    return {
-        key: (built.get(key), value)
-        for key, value in params.items()
-        if (key not in _UNCOMPARED or key in compared)
-        and not key.startswith("callbacks__")
-        # the estimator builds its own objects (a split) anew for each call; the
-        # user's module arguments are compared whatever they are
-        and (key.startswith("module__") or isinstance(value, _PLAIN | list | dict | np.ndarray))
-        and not _same_argument(built.get(key), value)
-    }
+    changes = {}
+    for key, value in params.items():
+        if (key in _UNCOMPARED and key not in compared) or key.startswith("callbacks__"):
+            continue
+        now = _comparable(value)
+        if not _same_value(_comparable(built.get(key)), now):  # the net's own, set anew
+            changes[key] = (built.get(key), value)
+        elif key in kept and not _same_value(kept[key], now):  # a value changed in place
+            changes[key] = (kept[key], value)
+    return changes
 
 
-_PLAIN = str | numbers.Number | tuple | type | torch.dtype | None
+_PLAIN = str | numbers.Number | type | torch.dtype | None
+_UNCOMPARABLE = object()  # an object that has no value to compare: not compared
 
 
-def _same_argument(built, now):
-    """Whether a net built with the argument ``built`` is what ``now`` builds: plain
-    values (a module_params list or dict, an array) by value, recursively, lists
-    and tuples alike; any other object only as itself (an activation instance
-    replaced by another builds another network)."""
-    if isinstance(built, list | tuple) and isinstance(now, list | tuple):
-        return len(built) == len(now) and all(map(_same_argument, built, now))
+def _comparable(value):
+    """``value`` as a copy of the data it builds a network from: a list or tuple
+    as a tuple, a dict, and an array-like (an ndarray, a pandas Series) as an
+    ndarray, each of its entries likewise; a string, number, class or dtype as it
+    is; any other object (a module, a generator) as ``_UNCOMPARABLE``, which a
+    copy would not compare equal to itself."""
+    if isinstance(value, list | tuple):
+        return tuple(_comparable(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items()}
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, np.ndarray) or hasattr(value, "__array__"):
+        try:
+            return np.array(value, copy=True)
+        except Exception:
+            return _UNCOMPARABLE
+    return _UNCOMPARABLE
+
+
+def _same_value(built, now):
+    """Whether two ``_comparable`` values are equal, NaN equal to NaN."""
+    if built is _UNCOMPARABLE or now is _UNCOMPARABLE:
+        return True
+    if isinstance(built, tuple) and isinstance(now, tuple):
+        return len(built) == len(now) and all(map(_same_value, built, now))
     if isinstance(built, dict) and isinstance(now, dict):
-        return built.keys() == now.keys() and all(_same_argument(built[k], now[k]) for k in now)
+        return built.keys() == now.keys() and all(_same_value(built[k], now[k]) for k in now)
     if isinstance(built, np.ndarray) or isinstance(now, np.ndarray):
         return (
             isinstance(built, np.ndarray)
@@ -1282,9 +1306,7 @@ def _same_argument(built, now):
             and built.dtype == now.dtype
             and np.array_equal(built, now, equal_nan=built.dtype.kind in "fc")
         )
-    if isinstance(built, _PLAIN) and isinstance(now, _PLAIN):
-        return bool(built == now)
-    return built is now
+    return bool(built == now) or (built != built and now != now)  # NaN
 
 
 def _describe_changes(changes):

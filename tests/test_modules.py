@@ -324,6 +324,47 @@ def test_module_params_changed_in_a_list_a_dict_or_an_array_do_not_continue_nor_
     # the same values in new objects (a list for a tuple included) build the same network
     same = {k: list(v) if isinstance(v, tuple) else v.copy() for k, v in built.items()}
     est.set_params(module_params=same).partial_fit(X)
+    # and the value it was built with is kept: a list changed in place is the net's too
+    key = next(iter(same))
+    inner = same[key]
+    inner[0 if isinstance(inner, list | dict) else slice(None)] = now[key][0]
+    with pytest.raises(ValueError, match=r"Cannot continue training: .*(activations|scale)="):
+        est.partial_fit(X)
+    with pytest.raises(ValueError, match=r"Cannot save.*changed after fit"):
+        skae.save(est, tmp_path / "est.skae")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [[float("nan")], np.array([1.0, 2.0]), "pandas", np.random.RandomState(0), torch.nn.Tanh()],
+)
+def test_module_params_that_have_not_changed_continue_and_save_as_before(value, tmp_path):
+    # NaN in a list did not equal itself, and objects compared as themselves
+    # differed from the copies scikit-learn's clone (inside skae.save) makes
+    import skae
+    from skae import AutoencoderTransformer
+
+    if isinstance(value, str):
+        value = pytest.importorskip("pandas").Series([1.0, 2.0])
+
+    class Takes(_Activated):
+        def __init__(self, n_features, n_components, extra=None):
+            super().__init__(n_features, n_components)
+
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    est = AutoencoderTransformer(
+        2, max_iter=2, random_state=0, module=Takes, module_params={"extra": value}
+    ).fit(X)
+    est.set_params(warm_start=True).fit(X)
+    est.partial_fit(X)
+    est.set_params(warm_start=False)
+    if not isinstance(value, torch.nn.Module):
+        skae.save(est, tmp_path / "est.skae")
+        loaded = skae.load(tmp_path / "est.skae", trusted=[Takes])
+        np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+    else:  # what a file cannot hold is said as such, not as a change after fit
+        with pytest.raises(TypeError, match="cannot store"):
+            skae.save(est, tmp_path / "est.skae")
 
 
 class _InBfloat16(_RectifiesItsInput):
