@@ -444,6 +444,12 @@ class _Computation:
         """``inverse_transform`` of the codes ``Z``."""
         raise NotImplementedError
 
+    def _in_float64(self, x):
+        return x if self.g.dtype == np.float64 else self.g.op("Cast", x, to=onnx.TensorProto.DOUBLE)
+
+    def _in_graph_type(self, x):
+        return x if self.g.dtype == np.float64 else self.g.op("Cast", x, to=self.g.onnx_type)
+
     @functools.cached_property
     def reconstruction(self):
         return self.inverse(self.codes)
@@ -525,19 +531,21 @@ class _LinearComputation(_Computation):
         if not self.estimator.align:
             return super().score_samples
         # the probabilistic PCA log-likelihood, with the model's precision matrix
-        g = self.g
+        # in float64, as skae computes it: in float32 the quadratic form of an
+        # ill-conditioned precision lost 1e-3 of a score, and overflowed far out
+        g, f64 = self.g, np.float64
         precision = self.estimator.get_precision()
         _, log_det = np.linalg.slogdet(precision)
         constant = 0.5 * (precision.shape[0] * np.log(2 * np.pi) - log_det)
-        c = self.centered
-        quadratic = g.reduce(
-            "ReduceSum", g.op("Mul", c, g.op("MatMul", c, g.constant(precision, "precision"))), 1
-        )
-        return g.op(
+        c = g.op("Sub", self._in_float64(self.X), g.constant(self.estimator.mean_, "mean", f64))
+        product = g.op("MatMul", c, g.constant(precision, "precision", f64))
+        quadratic = g.reduce("ReduceSum", g.op("Mul", c, product), 1)
+        score = g.op(
             "Sub",
-            g.op("Mul", g.constant(-0.5, "minus_half"), quadratic),
-            g.constant(constant, "log_normalizer"),
+            g.op("Mul", g.constant(-0.5, "minus_half", f64), quadratic),
+            g.constant(constant, "log_normalizer", f64),
         )
+        return self._in_graph_type(score)
 
     @functools.cached_property
     def checked_scores(self):
@@ -710,12 +718,6 @@ class _ImputerComputation(_NetworkComputation):
         if self.estimator._nan_holes():
             return g.op("IsNaN", self.X)
         return g.op("Equal", self.X, g.constant(value, "missing_values"))
-
-    def _in_float64(self, x):
-        return x if self.g.dtype == np.float64 else self.g.op("Cast", x, to=onnx.TensorProto.DOUBLE)
-
-    def _in_graph_type(self, x):
-        return x if self.g.dtype == np.float64 else self.g.op("Cast", x, to=self.g.onnx_type)
 
     @functools.cached_property
     def filled(self):
