@@ -198,10 +198,16 @@ class _Graph:
         return output
 
     def reduce(self, op_type, x, axis, keepdims=1):
-        if self.opset >= 18 or (op_type == "ReduceSum" and self.opset >= 13):
+        if self._axes_are_an_input(op_type, self.opset):
             axes = self.constant([axis], "axes", np.int64)
             return self.op(op_type, x, axes, keepdims=keepdims)
         return self.op(op_type, x, axes=[axis], keepdims=keepdims)
+
+    @staticmethod
+    def _axes_are_an_input(op_type, opset):
+        """Whether a reduction ``op_type`` of ``opset`` takes its axes as an input
+        (ReduceSum from opset 13, the others from 18), not as an attribute."""
+        return opset >= 18 or (op_type == "ReduceSum" and opset >= 13)
 
     def embed(self, model, inputs, outputs, opset):
         """Merge the graph of the ONNX ``model`` into this one: its inputs read
@@ -221,12 +227,22 @@ class _Graph:
             self.container.add_initializer(name, tensor.data_type, list(tensor.dims), tensor)
         for node in model.graph.node:
             attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            names = [rename(name) for name in node.input]
+            while names and not names[-1]:
+                names.pop()  # an optional input left out at the end (Clip's max)
+            version = opset
+            if node.op_type.startswith("Reduce") and "axes" in attributes:
+                if self._axes_are_an_input(node.op_type, self.opset):
+                    # the trace's opset (17) gives a reduction its axes as an attribute,
+                    # which the model's opset (18 on) takes as an input
+                    names = [*names, self.constant(attributes.pop("axes"), "axes", np.int64)]
+                    version = self.opset
             self.container.add_node(
                 node.op_type,
-                [rename(name) for name in node.input],
+                names,
                 [rename(name) for name in node.output],
                 op_domain=node.domain,
-                op_version=onnx.defs.get_schema(node.op_type, opset, node.domain).since_version,
+                op_version=onnx.defs.get_schema(node.op_type, version, node.domain).since_version,
                 name=self.scope.get_unique_operator_name(f"{self.hint}_{node.op_type}"),
                 **attributes,
             )
@@ -608,7 +624,16 @@ class _NetworkComputation(_Computation):
             self.estimator, method, width, self.g.torch_dtype, self.opset
         )
         outputs = [self.g.name(f"{method}{i}") for i in range(n_outputs)]
-        self.g.embed(model, [x], outputs, self.opset)
+        # an output of another float type (a module's float64 codes) is cast to the
+        # graph's, as skae casts it
+        other = [o.type.tensor_type.elem_type != self.g.onnx_type for o in model.graph.output]
+        embedded = [
+            self.g.name(f"{n}_own") if o else n for n, o in zip(outputs, other, strict=True)
+        ]
+        self.g.embed(model, [x], embedded, self.opset)
+        for name, output in zip(embedded, outputs, strict=True):
+            if name != output:
+                self.g.op("Cast", name, output=output, to=self.g.onnx_type)
         return outputs[0] if n_outputs == 1 else outputs
 
     @property

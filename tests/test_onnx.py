@@ -286,6 +286,41 @@ def test_a_module_that_cannot_be_exported_is_named_in_the_error(module, message,
     assert np.array_equal(ae.transform(X), ae.transform(X))
 
 
+class _CenteredAutoencoder(_CumMaxAutoencoder):
+    """Torch operations whose ONNX nodes differ between opsets, or leave an input out."""
+
+    def encode(self, x):
+        return self.encoder(x - x.mean(dim=1, keepdim=True))  # ReduceMean's axes
+
+
+class _ClampedAutoencoder(_CumMaxAutoencoder):
+    def encode(self, x):
+        return self.encoder(x.clamp(min=0.2))  # Clip(x, min, "")
+
+
+class _DoubleCodes(_CumMaxAutoencoder):
+    def encode(self, x):
+        return self.encoder(x).double()  # skae casts its codes back to float32
+
+    def decode(self, z):
+        return self.decoder(z.float())
+
+
+@pytest.mark.parametrize("module", [_CenteredAutoencoder, _ClampedAutoencoder, _DoubleCodes])
+@pytest.mark.parametrize("target_opset", [17, None])
+def test_a_module_of_torch_operations_exports_at_every_opset(module, target_opset, digits01):
+    # the trace's ReduceMean (opset 17) went into a model of opset 21 as it was, an
+    # invalid model; an input left out at the end (Clip's max) stopped skl2onnx's
+    # sort; float64 codes went out of a float32 graph
+    X = digits01[:100].astype(np.float32)
+    ae = AutoencoderTransformer(2, module=module, max_iter=1, random_state=0).fit(X)
+    model = skl2onnx.to_onnx(ae, X[:1], target_opset=target_opset, options={"reconstruction": True})
+    onnx.checker.check_model(model, full_check=True)
+    out = run(model, X)
+    assert_close(out["variable"], ae.transform(X))
+    assert_close(out["reconstruction"], ae.inverse_transform(ae.transform(X)))
+
+
 def test_conversion_leaves_the_estimator_as_it_was(fitted, data):
     estimator = fitted("ae-variants")  # dropout: a trace in training mode would differ
     X = data[1][:-1]
