@@ -881,6 +881,26 @@ def _parse(scope, model, inputs, custom_parsers=None):
     return operator.outputs
 
 
+def _check_last_step(scope, operator):
+    """RuntimeError if another step reads the outputs that the options
+    ``score_samples`` or ``reconstruction`` add: a pipeline's next step takes every
+    output of a step as its input (a Normalizer concatenated codes and scores)."""
+    added = [v for v in operator.outputs if v.raw_name in _OPTIONS]
+    names = {v.onnx_name for v in added}
+    readers = [
+        other
+        for other in scope.operators.values()
+        if other is not operator and names & {v.onnx_name for v in other.inputs}
+    ]
+    if readers:
+        raise RuntimeError(
+            f"the options {[v.raw_name for v in added]} of "
+            f"{type(operator.raw_operator).__name__} add outputs, which the next step "
+            f"({type(readers[0].raw_operator).__name__}) would take as inputs: give them "
+            "to the last step of a pipeline only."
+        )
+
+
 def _check_input(operator):
     """The (NumPy, torch) dtypes of the operator's one float input, checked to have
     the columns that the estimator (or its inverse_transform) takes."""
@@ -923,6 +943,7 @@ def _calculate_shapes(operator):
 def _convert(scope, operator, container):
     estimator, inverse = _unwrap(operator.raw_operator)
     types = _check_input(operator)
+    _check_last_step(scope, operator)
     graph = _Graph(scope, container, types, hint=_clean(type(estimator).__name__).lower())
     names = [variable.raw_name for variable in operator.outputs]
     scored = bool({"label", "scores", "score_samples"} & set(names))

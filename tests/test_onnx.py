@@ -321,6 +321,21 @@ def test_a_module_of_torch_operations_exports_at_every_opset(module, target_opse
     assert_close(out["reconstruction"], ae.inverse_transform(ae.transform(X)))
 
 
+def test_an_option_of_a_step_that_is_not_the_last_is_refused(digits01):
+    # its added output became an input of the next step: a Normalizer concatenated
+    # the codes and their scores, and served every number wrong
+    from sklearn.preprocessing import Normalizer
+
+    X = digits01[:60].astype(np.float32)
+    pipeline = make_pipeline(
+        AutoencoderTransformer(2, max_iter=1, random_state=0), Normalizer()
+    ).fit(X)
+    options = {"autoencodertransformer__score_samples": True}
+    message = r"\['score_samples'\] of AutoencoderTransformer .*Normalizer"
+    with pytest.raises(RuntimeError, match=message):
+        skl2onnx.to_onnx(pipeline, X[:1], options=options)
+
+
 def test_conversion_leaves_the_estimator_as_it_was(fitted, data):
     estimator = fitted("ae-variants")  # dropout: a trace in training mode would differ
     X = data[1][:-1]
