@@ -243,6 +243,11 @@ class _DropsItsInputInTraining(_RectifiesItsInput):
         return self.encoder(self.drop(x))
 
 
+class _RectifiesItsInputInEval(_RectifiesItsInput):
+    def encode(self, x):  # in eval mode only: inference, which the training steps never see
+        return self.encoder(x if self.training else torch.relu_(x))
+
+
 class _ShiftsItsCodes(_RectifiesItsInput):
     def encode(self, x):
         return self.encoder(x)
@@ -257,6 +262,7 @@ class _ShiftsItsCodes(_RectifiesItsInput):
     [
         (_RectifiesItsInput, "encode"),
         (_DropsItsInputInTraining, "encode"),
+        (_RectifiesItsInputInEval, "encode"),
         (_ShiftsItsCodes, "decode"),
     ],
 )
