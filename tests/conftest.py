@@ -43,3 +43,20 @@ def write_idx():
             f.write(header + array.astype(np.uint8).tobytes())
 
     return write
+
+
+@pytest.fixture
+def held_out(monkeypatch):
+    """The validation rows of each early-stopping split drawn during the test, in
+    order (``training_rows`` draws the split a fit then makes, so twice a fit)."""
+    from skae._net import _RandomSplit
+
+    drawn, split = [], _RandomSplit._split
+
+    def recorded(*args):
+        train, valid = split(*args)
+        drawn.append(valid)
+        return train, valid
+
+    monkeypatch.setattr(_RandomSplit, "_split", recorded)
+    return drawn

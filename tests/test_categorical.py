@@ -709,20 +709,10 @@ def test_a_category_no_training_row_weighed_is_as_unknown_as_a_new_one():
     assert scores[0] != scores[3]
 
 
-def test_a_category_only_early_stopping_s_held_out_rows_hold_is_as_unknown(monkeypatch):
+def test_a_category_only_early_stopping_s_held_out_rows_hold_is_as_unknown(held_out):
     # the fill values (the categories' training frequencies) were read over every
     # row, the held-out ones included: a category only they held counted as trained
     # while its input's weights never moved, and moved the codes
-    from skae._net import _RandomSplit
-
-    held_out, split = [], _RandomSplit._split
-
-    def recorded(*args):
-        train, valid = split(*args)
-        held_out.append(valid)
-        return train, valid
-
-    monkeypatch.setattr(_RandomSplit, "_split", recorded)
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=40), "c": rng.choice(["x", "y"], 40)})
     kwargs = dict(_FAST, categorical_features=["c"], early_stopping=True)

@@ -133,19 +133,9 @@ def test_sample_posterior_draws_a_category_from_its_softmax():
     np.testing.assert_array_equal(imputer.imputation_std_[1:], 0.0)  # one-hot inputs
 
 
-def test_a_feature_only_early_stopping_s_held_out_rows_observe_is_not_empty(monkeypatch):
+def test_a_feature_only_early_stopping_s_held_out_rows_observe_is_not_empty(held_out):
     # a feature is empty when fit's rows observe none of it, as in scikit-learn's
     # imputers: counting the rows trained on only dropped it from the output
-    from skae._net import _RandomSplit
-
-    held_out, split = [], _RandomSplit._split
-
-    def recorded(*args):
-        train, valid = split(*args)
-        held_out.append(valid)
-        return train, valid
-
-    monkeypatch.setattr(_RandomSplit, "_split", recorded)
     X = np.random.default_rng(0).normal(size=(40, 3))
     kwargs = dict(max_iter=2, random_state=0, early_stopping=True, validation_fraction=0.25)
     AutoencoderImputer(**kwargs).fit(X)
