@@ -255,8 +255,9 @@ default=None
         any training noise. An int makes fits repeatable bit for bit on the same
         machine and device, also when several threads fit at once. A continued
         fit (``partial_fit``, ``warm_start``) draws on from the number of epochs
-        already trained, not the first call's draws again, and keeps the first
-        call's validation split. The fit draws
+        already trained, not the first call's draws again, and with an int keeps
+        the first call's validation split (None or a RandomState draws a new one
+        each call, as it draws everything anew). The fit draws
         from generators of its own, the module's initial weights included (torch's
         initializers are handed the fit's generator, in this thread only), so
         torch's and NumPy's global generators are neither drawn from nor reseeded
@@ -344,7 +345,9 @@ default=None
         ``score``) when ``early_stopping`` is True, else None.
 
     best_validation_score_ : float or None
-        Best of ``validation_scores_``, the one whose weights are kept.
+        Best of the last ``fit`` or ``partial_fit`` call's ``validation_scores_``,
+        the one whose weights are kept (a call that continues keeps its own best,
+        not an earlier call's).
 
     n_features_in_ : int
         Number of features seen during ``fit``.

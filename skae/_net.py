@@ -281,6 +281,32 @@ class _RandomSplit:
         return order[n_valid:], order[:n_valid]
 
 
+class _EarlyStopping(EarlyStopping):
+    """skorch's EarlyStopping (an epoch that does not beat the threshold, the score
+    of the last epoch that did less ``tol``, is a miss) that keeps the weights of
+    the best score, whatever its margin, as scikit-learn's MLP keeps its best
+    coefficients: skorch kept those of the last epoch that beat the threshold,
+    and the estimator reported another epoch's score as the one kept."""
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.best_score_ = self.dynamic_threshold_  # no score yet: +-inf
+
+    def on_epoch_end(self, net, **kwargs):
+        score = net.history[-1, self.monitor]
+        if self._is_score_improved(score):
+            self.misses_ = 0
+            self.dynamic_threshold_ = self._calc_new_threshold(score)
+        else:
+            self.misses_ += 1
+        if score < self.best_score_ if self.lower_is_better else score > self.best_score_:
+            self.best_score_, self.best_epoch_ = score, net.history[-1, "epoch"]
+            if self.load_best:
+                self.best_model_weights_ = copy.deepcopy(net.module_.state_dict())
+        if self.misses_ == self.patience:
+            raise KeyboardInterrupt
+
+
 def _diverged(message):
     return FloatingPointError(
         f"Training diverged: {message}. Lower learning_rate_init, scale the input (for "
@@ -461,7 +487,7 @@ class _AutoencoderNet(NeuralNet):
         return [
             *super()._default_callbacks,
             ("distributed", _AverageEpochLosses()),
-            ("early_stopping", EarlyStopping()),
+            ("early_stopping", _EarlyStopping()),
             ("divergence", _StopOnDivergence()),
             ("threads", _ThreadTrials()),
             ("schedule", _CosineSchedule(None)),

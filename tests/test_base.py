@@ -406,6 +406,22 @@ def test_early_stopping_records_validation_and_restores_best(wine):
     assert all(torch.equal(state[k], v) for k, v in stopper.best_model_weights_.items())
 
 
+def test_early_stopping_keeps_the_weights_of_the_best_score_whatever_tol(wine):
+    # skorch kept the weights of the last epoch that beat the best by tol: with
+    # every epoch better by less than tol, the first epoch's weights came back
+    # while best_validation_score_ reported the fourth's
+    X = StandardScaler().fit_transform(wine)
+    kwargs = dict(early_stopping=True, random_state=0, batch_size=16)
+    est = AutoencoderTransformer(2, n_iter_no_change=3, tol=0.2, max_iter=15, **kwargs).fit(X)
+    scores = est.validation_scores_
+    assert all(np.diff(scores) > 0) and np.diff(scores).max() < 0.2  # better, by less than tol
+    assert est.best_validation_score_ == max(scores)
+    best = int(np.argmax(scores)) + 1
+    assert best > 1
+    again = AutoencoderTransformer(2, n_iter_no_change=None, max_iter=best, **kwargs).fit(X)
+    np.testing.assert_allclose(est.transform(X), again.transform(X), rtol=1e-5, atol=1e-6)
+
+
 def test_early_stopping_needs_enough_samples():
     with pytest.raises(ValueError, match="leaves no training or no validation sample"):
         AutoencoderTransformer(early_stopping=True, validation_fraction=0.5).fit([[0.0, 1.0]])
