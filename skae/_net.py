@@ -329,6 +329,7 @@ class _StopOnDivergence(Callback):
 
     def on_train_begin(self, net, **kwargs):
         self.first_loss_ = None
+        self.epochs_before_ = len(net.history)
         last = net.history[-1] if len(net.history) else {}
         self.previous_ = float(last.get("train_loss", 0.0))
 
@@ -363,6 +364,16 @@ class _StopOnDivergence(Callback):
     def on_train_end(self, net, **kwargs):
         if not all(torch.isfinite(p).all() for p in net.module_.parameters()):
             raise _diverged("the weights are no longer finite")
+        # a held-out row past what the network computes gives early stopping
+        # nothing to compare, and scores that no file holds: said, not kept
+        for epoch in net.history[self.epochs_before_ :]:
+            valid = epoch.get("valid_loss")
+            if valid is not None and not math.isfinite(valid):
+                raise ValueError(
+                    f"the validation loss of epoch {epoch['epoch']} is {valid}: a held-out "
+                    "row is past what the network computes (float16 ends at 65504). Scale "
+                    "the input (StandardScaler), or set early_stopping=False."
+                )
         # squared gradients can overflow (Adam's running averages) while the
         # weights stay finite: the next steps would be meaningless
         state = _optimizer_state(net).values()

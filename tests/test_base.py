@@ -422,6 +422,25 @@ def test_early_stopping_keeps_the_weights_of_the_best_score_whatever_tol(wine):
     np.testing.assert_allclose(est.transform(X), again.transform(X), rtol=1e-5, atol=1e-6)
 
 
+def test_a_validation_loss_that_is_not_finite_is_an_error_not_a_model():
+    # a held-out row past float16's range made every validation score NaN: early
+    # stopping compared nothing and stopped, and skae.save refused the model
+    X = np.random.RandomState(0).rand(10, 3)
+    X[0] = 1e5
+    est = AutoencoderTransformer(
+        2,
+        early_stopping=True,
+        validation_fraction=0.3,
+        max_iter=4,
+        random_state=4,
+        precision="float16",
+        n_iter_no_change=2,
+    )
+    with pytest.raises(ValueError, match=r"validation loss of epoch 1 is nan: a held-out row"):
+        est.fit(X)
+    assert not hasattr(est, "net_")
+
+
 def test_early_stopping_needs_enough_samples():
     with pytest.raises(ValueError, match="leaves no training or no validation sample"):
         AutoencoderTransformer(early_stopping=True, validation_fraction=0.5).fit([[0.0, 1.0]])
