@@ -11,6 +11,7 @@ placement, the training tensor on a GPU, fused optimizers) is decided here too.
 """
 
 import copy
+import dataclasses
 import hashlib
 import inspect
 import math
@@ -822,7 +823,7 @@ def _make_net(net_class, seed, stream=None, **params):
         net.initialize()
     # a copy of the values it was built with: a list of module_params changed in
     # place after the fit is the net's own list too (see _changed_args)
-    net.built_args_ = {key: _comparable(value) for key, value in params.items()}
+    net.built_args_ = {key: _comparable(value, arrays=False) for key, value in params.items()}
     # sparse rows reach a module that takes them as they are (a plain attribute:
     # set_params would re-initialize the network)
     takes = _takes_sparse_rows(net.module_)
@@ -1287,19 +1288,21 @@ def _draw_seed(random_state):
 def _changed_args(net, params, *, training=False):
     """``{name: (built, now)}`` for each skorch argument of ``params`` (its
     module's, criterion's, optimizer's, corruption's) with which ``net`` was built
-    differently, compared by value (``_comparable``, as ``_make_net`` kept them);
-    learning rate and batch size only with ``training``; device, logging and the
-    callbacks' settings never."""
+    differently, by value (``_comparable``): an argument set anew, or a list or
+    dict changed in place since ``_make_net`` kept a copy of it; learning rate and
+    batch size only with ``training``; device, logging and the callbacks' settings
+    never."""
     built, kept = net.get_params(), getattr(net, "built_args_", {})
     compared = {"lr", "batch_size"} if training else set()
     changes = {}
     for key, value in params.items():
         if (key in _UNCOMPARED and key not in compared) or key.startswith("callbacks__"):
             continue
-        now = _comparable(value)
-        if not _same_value(_comparable(built.get(key)), now):  # the net's own, set anew
+        if built.get(key) is not value and not _same_value(
+            _comparable(built.get(key)), _comparable(value)
+        ):
             changes[key] = (built.get(key), value)
-        elif key in kept and not _same_value(kept[key], now):  # a value changed in place
+        elif key in kept and not _same_value(kept[key], _comparable(value, arrays=False)):
             changes[key] = (kept[key], value)
     return changes
 
@@ -1308,24 +1311,49 @@ _PLAIN = str | numbers.Number | type | torch.dtype | None
 _UNCOMPARABLE = object()  # an object that has no value to compare: not compared
 
 
-def _comparable(value):
-    """``value`` as a copy of the data it builds a network from: a list or tuple
-    as a tuple, a dict, and an array-like (an ndarray, a pandas Series) as an
-    ndarray, each of its entries likewise; a string, number, class or dtype as it
-    is; any other object (a module, a generator) as ``_UNCOMPARABLE``, which a
-    copy would not compare equal to itself."""
+@dataclasses.dataclass(frozen=True)
+class _ArrayDigest:
+    """What an array holds: its dtype, shape and the SHA-256 of its bytes."""
+
+    dtype: str
+    shape: tuple
+    sha256: str
+
+
+def _comparable(value, *, arrays=True):
+    """``value`` as the data it builds a network from, for ``_same_value``: a list
+    or tuple as a tuple, a dict entry by entry, a string, number, class or dtype as
+    it is, and with ``arrays`` an ndarray, a pandas object or a CPU tensor as an
+    ``_ArrayDigest`` (an array of objects entry by entry); any other object (a
+    module, a generator, a Dask array, which would be computed) is
+    ``_UNCOMPARABLE``, and so is an array without ``arrays``: a module may hold it
+    as a parameter and train it in place, so a copy kept from the build would
+    differ without any change by the user (and would double its memory)."""
     if isinstance(value, list | tuple):
-        return tuple(_comparable(v) for v in value)
+        return tuple(_comparable(v, arrays=arrays) for v in value)
     if isinstance(value, dict):
-        return {k: _comparable(v) for k, v in value.items()}
+        return {k: _comparable(v, arrays=arrays) for k, v in value.items()}
     if isinstance(value, _PLAIN):
         return value
-    if isinstance(value, np.ndarray) or hasattr(value, "__array__"):
-        try:
-            return np.array(value, copy=True)
-        except Exception:
-            return _UNCOMPARABLE
-    return _UNCOMPARABLE
+    if not arrays:
+        return _UNCOMPARABLE
+    try:
+        if isinstance(value, torch.Tensor):
+            array = value.detach().cpu().numpy() if value.device.type == "cpu" else None
+        elif isinstance(value, np.ndarray):
+            array = value
+        elif type(value).__module__.partition(".")[0] == "pandas":
+            array = value.to_numpy()
+        else:
+            array = None
+    except Exception:  # a dtype NumPy has not (bfloat16)
+        array = None
+    if array is None:
+        return _UNCOMPARABLE
+    if array.dtype.kind == "O":
+        return (array.shape, *(_comparable(v) for v in array.ravel()))
+    digest = hashlib.sha256(np.ascontiguousarray(array).view(np.uint8)).hexdigest()
+    return _ArrayDigest(array.dtype.str, array.shape, digest)
 
 
 def _same_value(built, now):
@@ -1336,14 +1364,10 @@ def _same_value(built, now):
         return len(built) == len(now) and all(map(_same_value, built, now))
     if isinstance(built, dict) and isinstance(now, dict):
         return built.keys() == now.keys() and all(_same_value(built[k], now[k]) for k in now)
-    if isinstance(built, np.ndarray) or isinstance(now, np.ndarray):
-        return (
-            isinstance(built, np.ndarray)
-            and isinstance(now, np.ndarray)
-            and built.dtype == now.dtype
-            and np.array_equal(built, now, equal_nan=built.dtype.kind in "fc")
-        )
-    return bool(built == now) or (built != built and now != now)  # NaN
+    try:
+        return bool(built == now) or (built != built and now != now)  # NaN
+    except (TypeError, ValueError):
+        return False
 
 
 def _describe_changes(changes):
