@@ -230,6 +230,15 @@ class _Graph:
             names = [rename(name) for name in node.input]
             while names and not names[-1]:
                 names.pop()  # an optional input left out at the end (Clip's max)
+            if node.op_type == "Clip" and len(names) == 3 and not names[1]:
+                # Clip's min left out (clamp(max=)): skl2onnx sorts no empty name
+                names[1] = self.constant(-np.inf, "clip_min", self.dtype)
+            if "" in names:
+                raise RuntimeError(
+                    f"the trace of a module holds a {node.op_type} node with an optional "
+                    "input left out before another, which skl2onnx cannot sort; write "
+                    "that step with other torch operations."
+                )
             version = opset
             if node.op_type.startswith("Reduce") and "axes" in attributes:
                 if self._axes_are_an_input(node.op_type, self.opset):
@@ -890,7 +899,10 @@ def _check_last_step(scope, operator):
     readers = [
         other
         for other in scope.operators.values()
-        if other is not operator and names & {v.onnx_name for v in other.inputs}
+        # skl2onnx's own identities and casts of final_types have no estimator
+        if other is not operator
+        and other.raw_operator is not None
+        and names & {v.onnx_name for v in other.inputs}
     ]
     if readers:
         raise RuntimeError(

@@ -297,6 +297,9 @@ class _ClampedAutoencoder(_CumMaxAutoencoder):
     def encode(self, x):
         return self.encoder(x.clamp(min=0.2))  # Clip(x, min, "")
 
+    def decode(self, z):
+        return self.decoder(z.clamp(max=5.0))  # Clip(z, "", max)
+
 
 class _DoubleCodes(_CumMaxAutoencoder):
     def encode(self, x):
@@ -334,6 +337,18 @@ def test_an_option_of_a_step_that_is_not_the_last_is_refused(digits01):
     message = r"\['score_samples'\] of AutoencoderTransformer .*Normalizer"
     with pytest.raises(RuntimeError, match=message):
         skl2onnx.to_onnx(pipeline, X[:1], options=options)
+    # skl2onnx's own steps after the last one (final_types) are not a next step
+    from skl2onnx.common.data_types import FloatTensorType
+
+    last = pipeline.steps[0][1]
+    final_types = [
+        ("variable", FloatTensorType([None, 2])),
+        ("score_samples", FloatTensorType([None, 1])),
+    ]
+    model = skl2onnx.to_onnx(
+        last, X[:1], options={id(last): {"score_samples": True}}, final_types=final_types
+    )
+    assert_close(run(model, X)["score_samples"].ravel(), last.score_samples(X))
 
 
 def test_conversion_leaves_the_estimator_as_it_was(fitted, data):
