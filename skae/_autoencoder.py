@@ -289,6 +289,9 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
                 keep = net.train_split.training_rows(data.shape[0]).numpy()
                 rows = data[keep]
                 weights = None if sample_weight is None else sample_weight[keep]
+                if weights is not None and not weights.any():
+                    # as the split says it, not as the first layer's fit would
+                    raise net.train_split.one_sided()
             self._pretrain(net.module_, rows, weights)
         super()._train_net(net, data, sample_weight, incremental=incremental)
 

@@ -240,13 +240,7 @@ class _RandomSplit:
             train, valid = self._split(len(dataset), self.generator)
             X, weights = dataset.X, dataset.weights
             if weights is not None and not (weights[train].any() and weights[valid].any()):
-                raise ValueError(
-                    "the validation split (validation_fraction="
-                    f"{self.fraction}) left all the sample_weight on one side: every row "
-                    "of the training or of the validation part weighs zero, so early "
-                    "stopping would compare nothing. Use more rows of positive weight, "
-                    "another random_state, or early_stopping=False."
-                )
+                raise self.one_sided()
         ranks.agree()
         if weights is not None:
             # each part's weights average 1 over its own rows (on every rank), so
@@ -257,6 +251,15 @@ class _RandomSplit:
                 own = _normalized_weights(weights[part].cpu().numpy())
                 weights[part] = torch.from_numpy(own).to(weights)
         return _Rows(X, train, weights), _Rows(X, valid, weights)
+
+    def one_sided(self):
+        """The ValueError of a split that left every row of positive weight on one side."""
+        return ValueError(
+            f"the validation split (validation_fraction={self.fraction}) left all the "
+            "sample_weight on one side: every row of the training or of the validation "
+            "part weighs zero, so early stopping would compare nothing. Use more rows of "
+            "positive weight, another random_state, or early_stopping=False."
+        )
 
     def training_rows(self, n):
         """The indices of the rows that the next call, on ``n`` rows, keeps for

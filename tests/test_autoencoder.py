@@ -445,6 +445,19 @@ def test_pretraining_leaves_early_stopping_s_validation_rows_unseen(
     np.testing.assert_array_equal(training_starts[0][2], X_train[rows])
 
 
+def test_pretraining_says_when_the_split_left_the_training_rows_no_weight():
+    # the first layer's fit said "sample_weight is zero for every sample" to a
+    # user who had given a row a positive weight, which the split held out
+    X = np.random.RandomState(0).rand(20, 4)
+    weights = np.zeros(20)
+    weights[16] = 1.0
+    kwargs = dict(hidden_layer_sizes=(3,), early_stopping=True, max_iter=2, random_state=0)
+    for pretrain_iter in (0, 2):
+        est = AutoencoderTransformer(2, pretrain_iter=pretrain_iter, **kwargs)
+        with pytest.raises(ValueError, match="left all the sample_weight on one side"):
+            est.fit(X, sample_weight=weights)
+
+
 def test_verbose_pretraining_names_each_layer(digits_split, capsys):
     AutoencoderTransformer(
         4, hidden_layer_sizes=(16,), pretrain_iter=1, max_iter=1, verbose=1, random_state=0
