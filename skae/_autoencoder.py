@@ -7,6 +7,7 @@ import torch
 
 from ._base import _BaseAutoencoder
 from ._categorical import _CATEGORICAL_STATE, _Categorical
+from ._distributed import _OnEveryRank
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
 from ._missing import _FILL_STATE
@@ -289,9 +290,11 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
                 keep = net.train_split.training_rows(data.shape[0]).numpy()
                 rows = data[keep]
                 weights = None if sample_weight is None else sample_weight[keep]
-                if weights is not None and not weights.any():
-                    # as the split says it, not as the first layer's fit would
-                    raise net.train_split.one_sided()
+                with _OnEveryRank() as ranks:  # no rank raises alone
+                    if weights is not None and not weights.any():
+                        # as the split says it, not as the first layer's fit would
+                        raise net.train_split.one_sided()
+                ranks.agree()
             self._pretrain(net.module_, rows, weights)
         super()._train_net(net, data, sample_weight, incremental=incremental)
 

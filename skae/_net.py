@@ -682,7 +682,8 @@ def _continue_from(net, previous):
     net.history = History(previous.history)
     # its draws go on from the epochs trained: the same seed again would repeat the
     # first call's shuffles, noise and samples in every partial_fit call; the
-    # validation split stays the first call's, so held-out rows stay held out
+    # validation split is drawn from the call's seed, the first call's for an int
+    # random_state, so held-out rows stay held out
     first = net.iterator_train__generator.initial_seed()
     stream = np.random.SeedSequence([first, len(net.history)])
     _seed_net(net, int(stream.generate_state(1)[0]), split=False)
@@ -1305,12 +1306,14 @@ def _changed_args(net, params, *, training=False):
             _comparable(built.get(key)), _comparable(value)
         ):
             changes[key] = (built.get(key), value)
+        # the net's own list or dict is the user's: changed in place, it differs
+        # from the copy kept only
         elif key in kept and not _same_value(kept[key], _comparable(value, arrays=False)):
             changes[key] = (kept[key], value)
     return changes
 
 
-_PLAIN = str | numbers.Number | type | torch.dtype | None
+_PLAIN = str | numbers.Number | np.generic | type | torch.dtype | None
 _UNCOMPARABLE = object()  # an object that has no value to compare: not compared
 
 
@@ -1325,38 +1328,50 @@ class _ArrayDigest:
 
 def _comparable(value, *, arrays=True):
     """``value`` as the data it builds a network from, for ``_same_value``: a list
-    or tuple as a tuple, a dict entry by entry, a string, number, class or dtype as
-    it is, and with ``arrays`` an ndarray, a pandas object or a CPU tensor as an
-    ``_ArrayDigest`` (an array of objects entry by entry); any other object (a
-    module, a generator, a Dask array, which would be computed) is
-    ``_UNCOMPARABLE``, and so is an array without ``arrays``: a module may hold it
-    as a parameter and train it in place, so a copy kept from the build would
-    differ without any change by the user (and would double its memory)."""
+    or tuple as a tuple, a dict entry by entry, a string, number (NumPy's scalars
+    included), class or dtype as it is, and an array (``_as_array``) as an
+    ``_ArrayDigest`` (one of objects or strings entry by entry); any other object
+    (a module, a generator) is ``_UNCOMPARABLE``, and so is an array without
+    ``arrays`` (the copy a net keeps of its arguments): a module may hold it as a
+    parameter and train it in place, so its values kept from the build would
+    differ without any change by the user (and double its memory)."""
     if isinstance(value, list | tuple):
         return tuple(_comparable(v, arrays=arrays) for v in value)
     if isinstance(value, dict):
         return {k: _comparable(v, arrays=arrays) for k, v in value.items()}
     if isinstance(value, _PLAIN):
         return value
-    if not arrays:
-        return _UNCOMPARABLE
-    try:
-        if isinstance(value, torch.Tensor):
-            array = value.detach().cpu().numpy() if value.device.type == "cpu" else None
-        elif isinstance(value, np.ndarray):
-            array = value
-        elif type(value).__module__.partition(".")[0] == "pandas":
-            array = value.to_numpy()
-        else:
-            array = None
-    except Exception:  # a dtype NumPy has not (bfloat16)
-        array = None
+    array = _as_array(value) if arrays else None
     if array is None:
         return _UNCOMPARABLE
-    if array.dtype.kind == "O":
+    if array.dtype.hasobject or array.dtype.kind == "T":
         return (array.shape, *(_comparable(v) for v in array.ravel()))
-    digest = hashlib.sha256(np.ascontiguousarray(array).view(np.uint8)).hexdigest()
+    try:
+        digest = hashlib.sha256(np.ascontiguousarray(array).view(np.uint8)).hexdigest()
+    except (TypeError, ValueError):
+        return _UNCOMPARABLE
     return _ArrayDigest(array.dtype.str, array.shape, digest)
+
+
+def _as_array(value):
+    """``value`` as an ndarray where it is an array: an ndarray, a pandas object, a
+    CPU tensor, anything NumPy reads through ``__array__`` (a polars Series), but
+    a Dask array (which it would compute); else None."""
+    if isinstance(value, np.ndarray):
+        return value
+    library = type(value).__module__.partition(".")[0]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an __array__ of NumPy 1's signature
+            if isinstance(value, torch.Tensor):
+                return value.detach().cpu().numpy() if value.device.type == "cpu" else None
+            if library == "pandas":
+                return value.to_numpy()
+            if hasattr(value, "__array__") and library != "dask":
+                return np.asarray(value)
+    except Exception:  # a dtype NumPy has not (bfloat16)
+        return None
+    return None
 
 
 def _same_value(built, now):

@@ -230,29 +230,31 @@ class _Graph:
             names = [rename(name) for name in node.input]
             while names and not names[-1]:
                 names.pop()  # an optional input left out at the end (Clip's max)
-            if node.op_type == "Clip" and len(names) == 3 and not names[1]:
-                # Clip's min left out (clamp(max=)): skl2onnx sorts no empty name
-                names[1] = self.constant(-np.inf, "clip_min", self.dtype)
+            op_type = node.op_type
+            if op_type == "Clip" and len(names) == 3 and not names[1]:
+                # Clip's min left out (clamp(max=)), whose empty name skl2onnx does not
+                # sort: the smaller of x and max, in x's own type whatever it is
+                op_type, names = "Min", [names[0], names[2]]
             if "" in names:
                 raise RuntimeError(
-                    f"the trace of a module holds a {node.op_type} node with an optional "
+                    f"the trace of a module holds a {op_type} node with an optional "
                     "input left out before another, which skl2onnx cannot sort; write "
                     "that step with other torch operations."
                 )
             version = opset
-            if node.op_type.startswith("Reduce") and "axes" in attributes:
-                if self._axes_are_an_input(node.op_type, self.opset):
+            if op_type.startswith("Reduce") and "axes" in attributes:
+                if self._axes_are_an_input(op_type, self.opset):
                     # the trace's opset (17) gives a reduction its axes as an attribute,
                     # which the model's opset (18 on) takes as an input
                     names = [*names, self.constant(attributes.pop("axes"), "axes", np.int64)]
                     version = self.opset
             self.container.add_node(
-                node.op_type,
+                op_type,
                 names,
                 [rename(name) for name in node.output],
                 op_domain=node.domain,
-                op_version=onnx.defs.get_schema(node.op_type, version, node.domain).since_version,
-                name=self.scope.get_unique_operator_name(f"{self.hint}_{node.op_type}"),
+                op_version=onnx.defs.get_schema(op_type, version, node.domain).since_version,
+                name=self.scope.get_unique_operator_name(f"{self.hint}_{op_type}"),
                 **attributes,
             )
 

@@ -146,6 +146,16 @@ def test_a_split_one_rank_cannot_make_makes_every_rank_raise_at_once(ranks):
     assert max(first_errors["split"][2], second_errors["split"][2]) < 5
 
 
+def test_pretraining_s_weight_check_makes_every_rank_raise_at_once(ranks):
+    # the rank whose training rows weighed nothing raised alone before pretraining,
+    # and the other waited in pretraining's first step
+    (_, first_errors), (_, second_errors) = ranks
+    first, second = first_errors["pretraining"], second_errors["pretraining"]
+    assert first[0] == "RuntimeError" and "rank(s) [1]" in first[1]
+    assert second[0] == "ValueError" and "left all the sample_weight on one side" in second[1]
+    assert max(first[2], second[2]) < 5
+
+
 def test_ranks_that_would_continue_different_models_all_raise(ranks):
     # each rank continued its own weights, and the ranks ended with two models
     for _, errors in ranks:

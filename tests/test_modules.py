@@ -304,6 +304,7 @@ class _Activated(_RectifiesItsInput):
         ({"activations": ["relu"]}, {"activations": ["tanh"]}),
         ({"activations": {0: "relu"}}, {"activations": {0: "tanh"}}),
         ({"scale": np.ones(2)}, {"scale": np.full(2, 2.0)}),
+        ({"scale": np.True_}, {"scale": np.False_}),  # NumPy's bool is no Number
     ],
 )
 def test_module_params_changed_in_a_list_a_dict_or_an_array_do_not_continue_nor_save(
@@ -349,6 +350,7 @@ def test_module_params_changed_in_a_list_a_dict_or_an_array_do_not_continue_nor_
         np.array([1.0, 2.0]),
         "pandas",
         "pandas strings",
+        np.array(["a", "b"], dtype=np.dtypes.StringDType()),
         np.random.RandomState(0),
         torch.nn.Tanh(),
     ],

@@ -301,6 +301,11 @@ class _ClampedAutoencoder(_CumMaxAutoencoder):
         return self.decoder(z.clamp(max=5.0))  # Clip(z, "", max)
 
 
+class _IntegerClamp(_CumMaxAutoencoder):
+    def encode(self, x):
+        return self.encoder((x * 3).long().clamp(max=2).float())  # Clip of int64
+
+
 class _DoubleCodes(_CumMaxAutoencoder):
     def encode(self, x):
         return self.encoder(x).double()  # skae casts its codes back to float32
@@ -309,7 +314,9 @@ class _DoubleCodes(_CumMaxAutoencoder):
         return self.decoder(z.float())
 
 
-@pytest.mark.parametrize("module", [_CenteredAutoencoder, _ClampedAutoencoder, _DoubleCodes])
+@pytest.mark.parametrize(
+    "module", [_CenteredAutoencoder, _ClampedAutoencoder, _IntegerClamp, _DoubleCodes]
+)
 @pytest.mark.parametrize("target_opset", [17, None])
 def test_a_module_of_torch_operations_exports_at_every_opset(module, target_opset, digits01):
     # the trace's ReduceMean (opset 17) went into a model of opset 21 as it was, an
