@@ -291,8 +291,11 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
                 rows = data[keep]
                 weights = None if sample_weight is None else sample_weight[keep]
                 with _OnEveryRank() as ranks:  # no rank raises alone
-                    if weights is not None and not weights.any():
-                        # as the split says it, not as the first layer's fit would
+                    # as the split will say it, before pretraining, not as the first
+                    # layer's fit would
+                    if weights is not None and not (
+                        weights.any() and np.delete(sample_weight, keep).any()
+                    ):
                         raise net.train_split.one_sided()
                 ranks.agree()
             self._pretrain(net.module_, rows, weights)

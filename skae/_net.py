@@ -1313,7 +1313,7 @@ def _changed_args(net, params, *, training=False):
     return changes
 
 
-_PLAIN = str | numbers.Number | np.generic | type | torch.dtype | None
+_PLAIN = str | bytes | numbers.Number | np.generic | np.dtype | type | torch.dtype | None
 _UNCOMPARABLE = object()  # an object that has no value to compare: not compared
 
 
@@ -1383,9 +1383,20 @@ def _same_value(built, now):
     if isinstance(built, dict) and isinstance(now, dict):
         return built.keys() == now.keys() and all(_same_value(built[k], now[k]) for k in now)
     try:
-        return bool(built == now) or (built != built and now != now)  # NaN
-    except (TypeError, ValueError):
+        return bool(built == now) or _both_missing(built, now)
+    except Exception:  # an equality that raises (a structured scalar of arrays)
         return False
+
+
+def _both_missing(built, now):
+    """Whether ``built`` and ``now`` are both NaN (floats) or both NaT, of one type."""
+    if type(built) is not type(now):
+        return False
+    if isinstance(built, numbers.Real):
+        return math.isnan(built) and math.isnan(now)
+    if isinstance(built, np.datetime64 | np.timedelta64):
+        return bool(np.isnat(built) and np.isnat(now))
+    return False
 
 
 def _describe_changes(changes):

@@ -458,6 +458,25 @@ def test_pretraining_says_when_the_split_left_the_training_rows_no_weight():
             est.fit(X, sample_weight=weights)
 
 
+def test_pretraining_does_not_run_when_the_split_leaves_the_validation_rows_no_weight(
+    held_out, monkeypatch
+):
+    # the split refused only after every layer had been pretrained
+    X = np.random.RandomState(0).rand(20, 4)
+    kwargs = dict(hidden_layer_sizes=(3,), early_stopping=True, max_iter=2, random_state=0)
+    AutoencoderTransformer(2, **kwargs).fit(X)
+    weights = np.ones(20)
+    weights[held_out[-1].numpy()] = 0.0
+
+    def pretrain(*args):
+        raise AssertionError("pretrained")
+
+    monkeypatch.setattr(AutoencoderTransformer, "_pretrain", pretrain)
+    est = AutoencoderTransformer(2, pretrain_iter=2, **kwargs)
+    with pytest.raises(ValueError, match="left all the sample_weight on one side"):
+        est.fit(X, sample_weight=weights)
+
+
 def test_verbose_pretraining_names_each_layer(digits_split, capsys):
     AutoencoderTransformer(
         4, hidden_layer_sizes=(16,), pretrain_iter=1, max_iter=1, verbose=1, random_state=0

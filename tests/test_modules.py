@@ -453,3 +453,21 @@ def test_a_module_that_trains_its_argument_in_place_continues():
     assert np.abs(init).sum() > 0  # trained in place
     est.partial_fit(X)
     est.set_params(warm_start=True).fit(X)
+
+
+def test_module_arguments_compare_as_the_values_they_build_from():
+    # NaN equalled anything that was also NaN (NaN and NaT alike), an equality
+    # that raised escaped every warm start, and NumPy dtypes and bytes were not
+    # compared at all
+    from decimal import Decimal
+
+    from skae._net import _comparable, _same_value
+
+    def same(a, b):
+        return _same_value(_comparable(a), _comparable(b))
+
+    assert same([float("nan")], [float("nan")]) and same(np.datetime64("NaT"), np.datetime64("NaT"))
+    assert not same(float("nan"), np.datetime64("NaT"))
+    assert not same(np.dtype("float32"), np.dtype("float64")) and not same(b"relu", b"tanh")
+    assert not same(Decimal("sNaN"), Decimal("sNaN"))  # raises in ==: taken as changed
+    assert same(np.True_, True) and not same(np.True_, np.False_)
