@@ -1360,15 +1360,15 @@ def _as_array(value):
     if isinstance(value, np.ndarray):
         return value
     library = type(value).__module__.partition(".")[0]
+    # no warnings.catch_warnings here: it changes every thread's filters, and fits
+    # run in threads at once
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # an __array__ of NumPy 1's signature
-            if isinstance(value, torch.Tensor):
-                return value.detach().cpu().numpy() if value.device.type == "cpu" else None
-            if library == "pandas":
-                return value.to_numpy()
-            if hasattr(value, "__array__") and library != "dask":
-                return np.asarray(value)
+        if isinstance(value, torch.Tensor):
+            return value.detach().cpu().numpy() if value.device.type == "cpu" else None
+        if library == "pandas":
+            return value.to_numpy()
+        if hasattr(value, "__array__") and library != "dask":
+            return np.asarray(value)
     except Exception:  # a dtype NumPy has not (bfloat16)
         return None
     return None
