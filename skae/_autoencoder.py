@@ -287,17 +287,15 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
             if net.train_split is not None:
                 # the rows that early stopping's split keeps for training: the
                 # validation rows stay unseen
-                keep = net.train_split.training_rows(data.shape[0]).numpy()
-                rows = data[keep]
-                weights = None if sample_weight is None else sample_weight[keep]
+                split = net.train_split.next_split(data.shape[0])
+                keep, held = (part.numpy() for part in split)
                 with _OnEveryRank() as ranks:  # no rank raises alone
                     # as the split will say it, before pretraining, not as the first
                     # layer's fit would
-                    if weights is not None and not (
-                        weights.any() and np.delete(sample_weight, keep).any()
-                    ):
-                        raise net.train_split.one_sided()
+                    net.train_split.check_sides(sample_weight, keep, held)
                 ranks.agree()
+                rows = data[keep]
+                weights = None if sample_weight is None else sample_weight[keep]
             self._pretrain(net.module_, rows, weights)
         super()._train_net(net, data, sample_weight, incremental=incremental)
 

@@ -239,8 +239,7 @@ class _RandomSplit:
         with _OnEveryRank() as ranks:
             train, valid = self._split(len(dataset), self.generator)
             X, weights = dataset.X, dataset.weights
-            if weights is not None and not (weights[train].any() and weights[valid].any()):
-                raise self.one_sided()
+            self.check_sides(weights, train, valid)
         ranks.agree()
         if weights is not None:
             # each part's weights average 1 over its own rows (on every rank), so
@@ -252,25 +251,28 @@ class _RandomSplit:
                 weights[part] = torch.from_numpy(own).to(weights)
         return _Rows(X, train, weights), _Rows(X, valid, weights)
 
-    def one_sided(self):
-        """The ValueError of a split that left every row of positive weight on one side."""
-        return ValueError(
-            f"the validation split (validation_fraction={self.fraction}) left all the "
-            "sample_weight on one side: every row of the training or of the validation "
-            "part weighs zero, so early stopping would compare nothing. Use more rows of "
-            "positive weight, another random_state, or early_stopping=False."
-        )
+    def check_sides(self, weights, train, valid):
+        """ValueError if the split (``train``, ``valid``) leaves every row of positive
+        weight (``weights``, or None: every row weighs 1) on one side."""
+        if weights is not None and not (weights[train].any() and weights[valid].any()):
+            raise ValueError(
+                f"the validation split (validation_fraction={self.fraction}) left all the "
+                "sample_weight on one side: every row of the training or of the "
+                "validation part weighs zero, so early stopping would compare nothing. "
+                "Use more rows of positive weight, another random_state, or "
+                "early_stopping=False."
+            )
 
-    def training_rows(self, n):
-        """The indices of the rows that the next call, on ``n`` rows, keeps for
-        training; drawn by a copy of the generator, which draws the same order."""
+    def next_split(self, n):
+        """``(training, validation)`` row indices that the next call, on ``n`` rows,
+        draws; drawn by a copy of the generator, which draws the same order."""
         generator = torch.Generator().set_state(
             (self.generator or torch.default_generator).get_state()
         )
         with _OnEveryRank() as ranks:  # as in __call__: no rank raises alone
-            rows = self._split(n, generator)[0]
+            split = self._split(n, generator)
         ranks.agree()
-        return rows
+        return split
 
     def _split(self, n, generator):
         """(training, validation) row indices of ``n`` rows, in ``generator``'s order."""
@@ -985,7 +987,7 @@ def _fill_values(net, X, sample_weight, previous=None):
     one_hot = sum(getattr(net, "criterion__categories", None) or ())
     if one_hot and net.train_split is not None:
         trained = np.zeros(X.shape[0])
-        trained[net.train_split.training_rows(X.shape[0]).numpy()] = 1.0
+        trained[net.train_split.next_split(X.shape[0])[0].numpy()] = 1.0
         kept, kept_totals = _observed_sums(X, trained if weights is None else trained * weights)
         frequency = np.divide(kept, kept_totals, out=np.zeros_like(kept), where=kept_totals > 0)
         sums[-one_hot:] = frequency[-one_hot:] * totals[-one_hot:]

@@ -48,7 +48,7 @@ def write_idx():
 @pytest.fixture
 def held_out(monkeypatch):
     """The validation rows of each early-stopping split drawn during the test, in
-    order (``training_rows`` draws the split a fit then makes, so twice a fit)."""
+    order (``next_split`` draws the split a fit then makes, so twice a fit)."""
     from skae._net import _RandomSplit
 
     drawn, split = [], _RandomSplit._split
