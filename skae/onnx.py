@@ -478,6 +478,12 @@ class _Computation:
         return x if self.g.dtype == np.float64 else self.g.op("Cast", x, to=self.g.onnx_type)
 
     @functools.cached_property
+    def centered_in_float64(self):
+        """``X - mean_`` in float64, as skae subtracts it where digits matter."""
+        mean = self.g.constant(self.estimator.mean_, "mean", np.float64)
+        return self.g.op("Sub", self._in_float64(self.X), mean)
+
+    @functools.cached_property
     def reconstruction(self):
         return self.inverse(self.codes)
 
@@ -564,7 +570,7 @@ class _LinearComputation(_Computation):
         precision = self.estimator.get_precision()
         _, log_det = np.linalg.slogdet(precision)
         constant = 0.5 * (precision.shape[0] * np.log(2 * np.pi) - log_det)
-        c = g.op("Sub", self._in_float64(self.X), g.constant(self.estimator.mean_, "mean", f64))
+        c = self.centered_in_float64
         product = g.op("MatMul", c, g.constant(precision, "precision", f64))
         quadratic = g.reduce("ReduceSum", g.op("Mul", c, product), 1)
         score = g.op(
@@ -758,10 +764,9 @@ class _ImputerComputation(_NetworkComputation):
     @functools.cached_property
     def filled(self):
         g, estimator = self.g, self.estimator
-        centered = g.op(
-            "Sub", self._in_float64(self.X), g.constant(estimator.mean_, "mean", np.float64)
+        standardized = g.op(
+            "Div", self.centered_in_float64, g.constant(estimator.scale_, "scale", np.float64)
         )
-        standardized = g.op("Div", centered, g.constant(estimator.scale_, "scale", np.float64))
         standardized = self._in_graph_type(standardized)
         hidden = self.missing
         empty = estimator.n_observed_ == 0
