@@ -3,6 +3,8 @@ the stored entries alone, and reconstruction sampling (Dauphin, Glorot and Bengi
 2011) estimates the loss over every entry, without bias, from the stored entries
 and a weighted sample of the zeros."""
 
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -45,18 +47,61 @@ def test_the_first_layer_of_sparse_rows_is_the_dense_product_forward_and_backwar
     torch.testing.assert_close(vae.posterior(rows), vae.posterior(dense))
 
 
-def test_decoding_chosen_entries_gives_those_of_the_whole_output():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    "at",
+    [
+        # rows out of order, a row (1) and columns without entries, a repeated entry
+        ([0, 5, 2, 2, 0, 5, 5], [29, 0, 8, 7, 3, 0, 11]),
+        ([], []),
+    ],
+)
+def test_decoding_chosen_entries_gives_those_of_the_whole_output_forward_and_backward(at, dtype):
     torch.manual_seed(0)
-    z = torch.randn(6, 3)
-    rows, columns = torch.tensor([0, 5, 2, 2]), torch.tensor([29, 0, 7, 8])
+    z = torch.randn(6, 3, dtype=dtype)
+    rows, columns = (torch.tensor(a, dtype=torch.int64) for a in at)
+    weights = torch.randn(len(rows), dtype=dtype)
     for module in (
         MLPAutoencoder(30, 3, hidden_layer_sizes=(5,)),
         MLPAutoencoder(30, 3, hidden_layer_sizes=(5,), tied_weights=True),
         _VariationalMLP(30, 3, hidden_layer_sizes=(5,)),
     ):
-        torch.testing.assert_close(
-            module.decode(z, at=(rows, columns)), module.decode(z)[rows, columns]
-        )
+        module.to(dtype)
+        results = []
+        for at_entries in (True, False):
+            module.zero_grad()
+            codes = z.clone().requires_grad_()
+            out = (
+                module.decode(codes, at=(rows, columns))
+                if at_entries
+                else module.decode(codes)[rows, columns]
+            )
+            (out * weights).sum().backward()
+            grads = [codes.grad, *(p.grad for p in module.parameters() if p.grad is not None)]
+            results.append((out.detach(), *grads))
+        assert len(results[0]) == len(results[1])
+        for got, expected in zip(*results, strict=True):
+            torch.testing.assert_close(got, expected)
+        if dtype == torch.float64:
+            continue  # autocast leaves float64 alone
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = z.to(torch.bfloat16)
+            assert module.decode(low, at=(rows, columns)).dtype == module.decode(low).dtype
+
+
+def test_a_sampled_fit_in_a_fresh_process_warns_of_nothing():
+    # torch warns, once a process, that CSR tensors are in beta: the sampled
+    # product builds one every step, which users of skae never asked for
+    code = (
+        "import scipy.sparse as sp; from skae import AutoencoderTransformer; "
+        "X = sp.random(20, 30, density=0.2, format='csr', random_state=0); "
+        "AutoencoderTransformer(2, max_iter=1, n_iter_no_change=None, "
+        "reconstruction_sampling=0.1).fit(X)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def _losses(criterion, module, X, weight, draws, rate=0.1, importance=True):
