@@ -198,6 +198,11 @@ def _output_entries(z, weight, bias, at):
     dot product of a row of ``z`` with a row of ``weight``: the cost of the
     entries, not of the whole output."""
     rows, columns = at
+    for name, index, size in (("rows", rows, z.shape[0]), ("columns", columns, weight.shape[0])):
+        if len(index) and not (0 <= int(index.min()) and int(index.max()) < size):
+            raise IndexError(
+                f"at's {name} must lie in [0, {size}); got {index.min()} to {index.max()}."
+            )
     return _OutputEntries.apply(z, weight, bias, rows, columns)
 
 
@@ -217,18 +222,24 @@ class _OutputEntries(torch.autograd.Function):
         dtype = _product_dtype(z, weight)
         n_rows, n_columns = z.shape[0], weight.shape[0]
         with torch.autocast(z.device.type, enabled=False):
-            order = torch.argsort(rows * n_columns + columns)
+            keys = rows * n_columns + columns
+            order = torch.argsort(keys)
             rows, columns = rows[order], columns[order]
             starts = _group_starts(rows, n_rows)
+            # a CSR pattern holds each (row, column) once (torch's product refuses
+            # more entries than the matrix has): a repeated entry reads its one
+            distinct, repeat = torch.unique_consecutive(keys[order], return_inverse=True)
+            pattern_starts = _group_starts(distinct // n_columns, n_rows)
             table = weight.to(dtype).contiguous()  # tied weights come as a transposed view
             pattern = torch.sparse_csr_tensor(
-                torch.cat([starts, starts.new_full((1,), len(rows))]),
-                columns,
-                table.new_zeros(len(rows)),
+                torch.cat([pattern_starts, pattern_starts.new_full((1,), len(distinct))]),
+                distinct % n_columns,
+                table.new_zeros(len(distinct)),
                 (n_rows, n_columns),
                 check_invariants=False,
             )
-            entries = torch.sparse.sampled_addmm(pattern, z.to(dtype), table.T, beta=0).values()
+            product = torch.sparse.sampled_addmm(pattern, z.to(dtype), table.T, beta=0)
+            entries = product.values()[repeat]
             if bias is not None:
                 entries = entries + bias.to(dtype)[columns]
             out = torch.empty_like(entries).index_copy_(0, order, entries)

@@ -53,6 +53,8 @@ def test_the_first_layer_of_sparse_rows_is_the_dense_product_forward_and_backwar
     [
         # rows out of order, a row (1) and columns without entries, a repeated entry
         ([0, 5, 2, 2, 0, 5, 5], [29, 0, 8, 7, 3, 0, 11]),
+        # more entries than the output has (draws are made with replacement)
+        ([1] * 100 + [4] * 100, [2] * 199 + [29]),
         ([], []),
     ],
 )
@@ -87,6 +89,34 @@ def test_decoding_chosen_entries_gives_those_of_the_whole_output_forward_and_bac
         with torch.autocast("cpu", dtype=torch.bfloat16):
             low = z.to(torch.bfloat16)
             assert module.decode(low, at=(rows, columns)).dtype == module.decode(low).dtype
+
+
+@pytest.mark.parametrize(
+    "at", [([0, 6], [1, 2]), ([0, -1], [1, 2]), ([0, 1], [30, 2]), ([0, 1], [-1, 2])]
+)
+def test_decoding_entries_out_of_range_is_an_index_error(at):
+    module = MLPAutoencoder(30, 3)
+    rows, columns = (torch.tensor(a) for a in at)
+    with pytest.raises(IndexError, match="must lie in"):
+        module.decode(torch.zeros(6, 3), at=(rows, columns))
+
+
+def test_a_sampled_fit_on_nearly_full_rows_trains():
+    # at a rate near 1, and in a last batch of one row, the draws (with
+    # replacement) outnumber a batch's entries
+    rng = np.random.default_rng(0)
+    dense = rng.random((21, 10)) + 0.1
+    dense[np.arange(21), rng.integers(10, size=21)] = 0
+    for rate in (1.0, 0.3):
+        est = AutoencoderTransformer(
+            2,
+            batch_size=10,
+            max_iter=3,
+            n_iter_no_change=None,
+            random_state=0,
+            reconstruction_sampling=rate,
+        )
+        assert np.isfinite(est.fit(sp.csr_matrix(dense)).transform(dense)).all()
 
 
 def test_a_sampled_fit_in_a_fresh_process_warns_of_nothing():
