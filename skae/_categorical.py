@@ -283,7 +283,7 @@ def _categories_of(values, column, declared=None):
         )
     if categories.dtype.kind == "f" and not np.isfinite(categories).all():
         raise ValueError(f"categorical column {column} holds infinity.")
-    if categories.dtype.kind == "U":
+    if categories.dtype.kind in "UT":  # NumPy's fixed-width and variable-width strings
         categories = categories.astype(object)
     return categories
 
@@ -320,7 +320,14 @@ def _own_values(table, X, j):
     and boolean categories beside a float column to floats."""
     if isinstance(table, np.ndarray) or not hasattr(table, "columns"):
         return X[:, j]
-    column = table.iloc[:, j] if hasattr(table, "iloc") else table.to_series(j)
+    if hasattr(table, "iloc"):
+        # a category column's own values: as an array, pandas takes integer
+        # categories with a missing value to floats (2**53 + 1 becomes 2**53)
+        return table.iloc[:, j].astype(object).to_numpy()
+    column = table.to_series(j)  # polars
+    if column.dtype.is_integer():
+        # as an array, polars takes integers with a null to floats too
+        return np.fromiter(column.to_list(), dtype=object, count=len(column))
     return np.asarray(column, dtype=object)
 
 

@@ -464,6 +464,38 @@ def test_from_dtype_takes_polars_categorical_and_string_columns():
     assert out["s"].dtype == pd.CategoricalDtype(["u", "v"])
 
 
+@pytest.mark.parametrize("library", ["pandas", "polars"])
+def test_integer_categories_with_a_missing_value_keep_their_values(library):
+    # read as an array, a column of integers with a hole became floats: 2**53 + 1
+    # and 2**53 + 3 became other numbers, and 1 became 1.0
+    big, bigger = 2**53 + 1, 2**53 + 3
+    keys = [big, bigger, None, big, 1] * 4
+    numbers = np.linspace(0, 1, 20)
+    if library == "pandas":
+        X = pd.DataFrame({"a": numbers, "k": pd.Categorical(keys)})
+        spec = "from_dtype"
+    else:
+        pl = pytest.importorskip("polars")
+        X = pl.DataFrame({"a": numbers, "k": pl.Series(keys, dtype=pl.Int64)})
+        spec = ["k"]
+    imputer = AutoencoderImputer(**_FAST, categorical_features=spec).fit(X)
+    assert imputer.categories_[0].tolist() == [1, big, bigger]
+    assert imputer.categories_[0].dtype.kind == "i"
+    filled = imputer.transform(X)["k"].tolist()
+    observed = [i for i, k in enumerate(keys) if k is not None]
+    assert [filled[i] for i in observed] == [keys[i] for i in observed]
+
+
+def test_numpy_string_categories_are_saved(tmp_path):
+    strings = np.dtypes.StringDType()
+    X = np.array([[str(i), "ab"[i % 2]] for i in range(10)], dtype=strings)
+    est = AutoencoderTransformer(**_FAST, categorical_features=[1]).fit(X)
+    skae.save(est, tmp_path / "ae.skae")
+    loaded = skae.load(tmp_path / "ae.skae")
+    assert loaded.categories_[0].tolist() == ["a", "b"]
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+
+
 @pytest.mark.parametrize(
     "cls", [AutoencoderTransformer, AutoencoderImputer], ids=lambda c: c.__name__
 )
