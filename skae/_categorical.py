@@ -219,6 +219,11 @@ def _categorical_mask(spec, X, n_features, names):
     if isinstance(spec, str):
         return _dtype_mask(X, n_features)
     spec = np.asarray(spec)
+    if spec.ndim != 1:
+        raise ValueError(
+            "categorical_features must be 1-D (a boolean mask, indices or column "
+            f"names); got a {spec.ndim}-D array: {spec.tolist()!r}."
+        )
     if spec.dtype == bool:
         if spec.shape != (n_features,):
             raise ValueError(
@@ -230,7 +235,7 @@ def _categorical_mask(spec, X, n_features, names):
     if spec.size == 0:
         return mask
     if spec.dtype.kind in "iu":
-        if spec.ndim != 1 or spec.min() < 0 or spec.max() >= n_features:
+        if spec.min() < 0 or spec.max() >= n_features:
             raise ValueError(
                 f"categorical_features as indices must lie in [0, {n_features - 1}], "
                 f"got {spec.tolist()}."
@@ -241,7 +246,9 @@ def _categorical_mask(spec, X, n_features, names):
         if names is None:
             raise ValueError(
                 "categorical_features names columns, but X has no column names "
-                "(fit with a DataFrame, or give indices or a boolean mask)."
+                "(scikit-learn reads a table's names only where all are strings: fit "
+                "with a DataFrame whose columns are strings, or give indices or a "
+                "boolean mask)."
             )
         position = {name: i for i, name in enumerate(names)}
         unknown = [str(s) for s in spec if s not in position]

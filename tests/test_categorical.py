@@ -121,6 +121,8 @@ def test_from_dtype_on_an_array_finds_no_categorical_column():
         ([-1], r"lie in \[0, 3\]"),
         (["nope"], "not columns of X"),
         ([0.5], "dtype float64"),
+        (np.int64(1), "must be 1-D"),
+        ([[0, 1]], "must be 1-D"),
         ("auto", "categorical_features"),
     ],
 )
@@ -132,6 +134,9 @@ def test_bad_categorical_features_name_the_problem(spec, message):
 def test_names_without_column_names_are_an_error():
     with pytest.raises(ValueError, match="no column names"):
         AutoencoderTransformer(**_FAST, categorical_features=["colour"]).fit(_table().to_numpy())
+    named_by_integers = _table().set_axis(range(4), axis=1)
+    with pytest.raises(ValueError, match="names only where all are strings"):
+        AutoencoderTransformer(**_FAST, categorical_features=["1"]).fit(named_by_integers)
 
 
 def test_a_string_column_not_listed_is_an_error_naming_the_fix():
