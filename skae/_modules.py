@@ -197,12 +197,15 @@ def _output_entries(z, weight, bias, at):
     """The entries ``at = (rows, columns)`` of ``F.linear(z, weight, bias)``, each a
     dot product of a row of ``z`` with a row of ``weight``: the cost of the
     entries, not of the whole output."""
-    rows, columns = at
-    for name, index, size in (("rows", rows, z.shape[0]), ("columns", columns, weight.shape[0])):
-        if len(index) and not (0 <= int(index.min()) and int(index.max()) < size):
-            raise IndexError(
-                f"at's {name} must lie in [0, {size}); got {index.min()} to {index.max()}."
-            )
+    rows, columns = (index.to(torch.int64) for index in at)  # a CSR pattern's one dtype
+    if len(rows):
+        bounds = torch.stack([rows.min(), rows.max(), columns.min(), columns.max()]).tolist()
+        for name, (low, high), size in (
+            ("rows", bounds[:2], z.shape[0]),
+            ("columns", bounds[2:], weight.shape[0]),
+        ):
+            if low < 0 or high >= size:
+                raise IndexError(f"at's {name} must lie in [0, {size}); got {low} to {high}.")
     return _OutputEntries.apply(z, weight, bias, rows, columns)
 
 
@@ -238,8 +241,11 @@ class _OutputEntries(torch.autograd.Function):
                 (n_rows, n_columns),
                 check_invariants=False,
             )
-            product = torch.sparse.sampled_addmm(pattern, z.to(dtype), table.T, beta=0)
-            entries = product.values()[repeat]
+            if len(distinct):
+                product = torch.sparse.sampled_addmm(pattern, z.to(dtype), table.T, beta=0)
+                entries = product.values()[repeat]
+            else:  # torch's CUDA product hands an empty pattern to cuSPARSE
+                entries = table.new_zeros(0)
             if bias is not None:
                 entries = entries + bias.to(dtype)[columns]
             out = torch.empty_like(entries).index_copy_(0, order, entries)
@@ -249,26 +255,31 @@ class _OutputEntries(torch.autograd.Function):
         return out.to(z.dtype)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         z, table, rows, columns, starts, order = ctx.saved_tensors
-        n_columns = table.shape[0]
+        n_columns, width = table.shape
         grads = [None] * 5
         with torch.autocast(grad.device.type, enabled=False):
             g = grad.to(table.dtype)[order]
             if ctx.needs_input_grad[0]:
                 by_row = F.embedding_bag(columns, table, starts, per_sample_weights=g, mode="sum")
                 grads[0] = by_row.to(z.dtype)
-            if ctx.needs_input_grad[1]:
+            if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+                # the bias's gradient as a column of ones beside z: each column's sum
+                # in one pass, in a fixed order (index_add_ adds atomically on a GPU)
                 by_column = torch.argsort(columns)
-                grads[1] = F.embedding_bag(
+                sums = F.embedding_bag(
                     rows[by_column],
-                    z.to(table.dtype),
+                    torch.cat([z.to(table.dtype), table.new_ones(len(z), 1)], dim=1),
                     _group_starts(columns[by_column], n_columns),
                     per_sample_weights=g[by_column],
                     mode="sum",
-                ).to(ctx.weight_dtype)
-            if ctx.needs_input_grad[2]:
-                grads[2] = g.new_zeros(n_columns).index_add_(0, columns, g).to(ctx.bias_dtype)
+                )
+                if ctx.needs_input_grad[1]:
+                    grads[1] = sums[:, :width].to(ctx.weight_dtype)
+                if ctx.needs_input_grad[2]:
+                    grads[2] = sums[:, width].to(ctx.bias_dtype)
         return tuple(grads)
 
 
@@ -281,9 +292,9 @@ def _quiet_csr_notice():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         torch.sparse_csr_tensor(
-            torch.zeros(1, dtype=torch.int64),
-            torch.zeros(0, dtype=torch.int64),
-            torch.zeros(0),
+            torch.zeros(1, dtype=torch.int64, device="cpu"),
+            torch.zeros(0, dtype=torch.int64, device="cpu"),
+            torch.zeros(0, device="cpu"),
             (0, 0),
             check_invariants=False,
         )

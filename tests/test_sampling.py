@@ -101,6 +101,20 @@ def test_decoding_entries_out_of_range_is_an_index_error(at):
         module.decode(torch.zeros(6, 3), at=(rows, columns))
 
 
+def test_decoded_entries_take_int32_indices_and_refuse_a_second_derivative():
+    torch.manual_seed(0)
+    module = MLPAutoencoder(30, 3, tied_weights=True)
+    z = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    module.to(torch.float64)
+    at = (torch.tensor([3, 0, 0]), torch.tensor([7, 29, 7]))
+    narrow = tuple(index.to(torch.int32) for index in at)
+    torch.testing.assert_close(module.decode(z, at=narrow), module.decode(z, at=at))
+    (grad,) = torch.autograd.grad(module.decode(z, at=at).square().sum(), z, create_graph=True)
+    # the backward is not itself differentiable: an error, not a wrong Hessian
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        grad.sum().backward()
+
+
 def test_a_sampled_fit_on_nearly_full_rows_trains():
     # at a rate near 1, and in a last batch of one row, the draws (with
     # replacement) outnumber a batch's entries
