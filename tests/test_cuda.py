@@ -11,7 +11,12 @@ import torch
 from sklearn.decomposition import PCA
 
 import skae
-from skae import AutoencoderOutlierDetector, AutoencoderTransformer, LinearAETransformer
+from skae import (
+    AutoencoderOutlierDetector,
+    AutoencoderTransformer,
+    LinearAETransformer,
+    MLPAutoencoder,
+)
 
 pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
@@ -57,6 +62,38 @@ def test_partial_fit_on_the_gpu(digits):
     for chunk in np.array_split(digits, 3):
         ae.partial_fit(chunk)
     assert _on_cuda(ae) and ae.n_iter_ == 3
+
+
+@pytest.mark.parametrize("tied_weights", [False, True])
+def test_sampled_entries_on_the_gpu_are_those_of_the_whole_output(tied_weights):
+    # reconstruction sampling's product goes through cuSPARSE on a GPU
+    torch.manual_seed(0)
+    module = MLPAutoencoder(30, 3, hidden_layer_sizes=(5,), tied_weights=tied_weights)
+    module.to("cuda")
+    z = torch.randn(6, 3, device="cuda")
+    rows = torch.tensor([0, 5, 2, 2, 0, 5, 5], device="cuda")
+    columns = torch.tensor([29, 0, 8, 7, 3, 0, 11], device="cuda")
+    results = []
+    for at_entries in (True, False):
+        module.zero_grad()
+        codes = z.clone().requires_grad_()
+        out = module.decode(codes, at=(rows, columns)) if at_entries else module.decode(codes)
+        out = out if at_entries else out[rows, columns]
+        out.square().sum().backward()
+        results.append([out.detach(), codes.grad, *(p.grad for p in module.parameters())])
+    for got, expected in zip(*results, strict=True):
+        torch.testing.assert_close(got, expected)
+
+
+def test_a_sampled_fit_on_the_gpu(digits):
+    import scipy.sparse as sp
+
+    ae = AutoencoderTransformer(
+        8, hidden_layer_sizes=(32,), max_iter=3, device="cuda", random_state=0,
+        reconstruction_sampling=0.2,
+    )  # fmt: skip
+    ae.fit(sp.csr_matrix(digits))
+    assert _on_cuda(ae) and np.isfinite(ae.loss_curve_).all()
 
 
 def test_pickle_holds_cpu_tensors_and_loads_without_cuda(digits, monkeypatch):
