@@ -401,7 +401,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             architecture["early_stopping"] = (False, True)
         if architecture:
             raise _cannot_continue(architecture)
-        _continue_from(net, self.net_)
+        _continue_from(net, self.net_, self.n_iter_)
         return net
 
     def _train_net(self, net, data, sample_weight, *, incremental):

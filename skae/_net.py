@@ -673,11 +673,12 @@ def _seed_net(net, seed, *, split=True):
             layer.generator = generator
 
 
-def _continue_from(net, previous):
-    """Start ``net`` where ``previous`` stopped: a copy of its weights, history and,
-    where the optimizer is of the same kind with the same parameter groups, its
-    state (moments, step counts); ``net``'s own optimizer settings stay. Copies of
-    tensors, not of the net object, which need not be picklable."""
+def _continue_from(net, previous, epochs):
+    """Start ``net`` where ``previous`` stopped, after ``epochs`` epochs in all: a
+    copy of its weights, history and, where the optimizer is of the same kind with
+    the same parameter groups, its state (moments, step counts); ``net``'s own
+    optimizer settings stay. Copies of tensors, not of the net object, which need
+    not be picklable."""
     net.module_.load_state_dict(previous.module_.state_dict())
     # training appends new epochs and never changes recorded ones, so the records
     # are shared: a call costs the same after ten chunks or ten thousand
@@ -685,9 +686,10 @@ def _continue_from(net, previous):
     # its draws go on from the epochs trained: the same seed again would repeat the
     # first call's shuffles, noise and samples in every partial_fit call; the
     # validation split is drawn from the call's seed, the first call's for an int
-    # random_state, so held-out rows stay held out
+    # random_state, so held-out rows stay held out. The count is the estimator's,
+    # not the history's length: a loaded net holds only its last epochs
     first = net.iterator_train__generator.initial_seed()
-    stream = np.random.SeedSequence([first, len(net.history)])
+    stream = np.random.SeedSequence([first, epochs])
     _seed_net(net, int(stream.generate_state(1)[0]), split=False)
     scaler, state = getattr(net, "scaler_", None), _scaler_state(previous)
     if scaler is not None and state:

@@ -130,6 +130,25 @@ def test_training_continues_exactly_where_it_stopped(key, wine, tmp_path):
     np.testing.assert_array_equal(loaded.transform(wine), est.transform(wine))
 
 
+def test_training_continues_exactly_after_more_epochs_than_a_file_keeps(
+    wine, tmp_path, monkeypatch
+):
+    # a loaded net keeps its last epochs only (10,000; 3 here): the seed of the
+    # next call was drawn from the length of that history, not the epochs trained
+    monkeypatch.setattr(skae._net, "_LOADED_HISTORY", 3)
+    est = AutoencoderTransformer(
+        2, hidden_layer_sizes=(4,), max_iter=5, n_iter_no_change=None, noise=0.1,
+        random_state=0,
+    ).fit(wine[:100])  # fmt: skip
+    loaded = _round_trip(est, tmp_path)
+    assert len(loaded.net_.history) == 3 and loaded.n_iter_ == 5
+    for _ in range(2):
+        est.partial_fit(wine[100:])
+        loaded.partial_fit(wine[100:])
+    for a, b in zip(est.net_.module_.parameters(), loaded.net_.module_.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_loading_leaves_global_generators_alone(wine, tmp_path):
     est = ESTIMATORS["ae"].fit(wine)
     skae.save(est, tmp_path / "est.skae")
