@@ -1217,6 +1217,7 @@ def _restored_net(net_class, params, tensors, losses, valid_losses):
     module_params = {
         k.removeprefix("module__"): v for k, v in params.items() if k.startswith("module__")
     }
+    _check_layer_counts(params["module"], module_params, tensors)
     with torch.device("meta"), _empty_weights_allowed():
         meta_module = params["module"](**module_params)
         expected = meta_module.state_dict(prefix="module.")
@@ -1284,6 +1285,23 @@ def _restored_net(net_class, params, tensors, losses, valid_losses):
         for i in range(max(0, len(losses) - _LOADED_HISTORY), len(losses))
     )
     return net
+
+
+def _check_layer_counts(module, module_params, tensors):
+    """Refuse a file whose parameters list more layers (``hidden_layer_sizes``,
+    ``channels``) than it holds weight tensors, before the network is built: even
+    on the meta device, each layer is a Python object, so 100,000 widths in a small
+    file took 30 s and 1.5 GB to refuse. Every layer of skae's own modules holds a
+    weight; a trusted custom module's lists may mean anything, and are left to it."""
+    if not module.__module__.startswith("skae."):
+        return
+    n_tensors = sum(name.startswith("module.") for name in tensors)
+    for name, value in module_params.items():
+        if isinstance(value, list | tuple) and len(value) > n_tensors:
+            raise ValueError(
+                f"its parameters do not fit its weights: module__{name} lists "
+                f"{len(value)} layers, the file holds {n_tensors} weight tensors."
+            )
 
 
 def _draw_seed(random_state):

@@ -6,6 +6,7 @@ import os
 import pickle
 import subprocess
 import sys
+import tracemalloc
 
 import joblib
 import numpy as np
@@ -317,6 +318,22 @@ def test_parameters_that_do_not_fit_the_weights_are_refused(key, param, value, w
     _resave(path, change)
     with pytest.raises(ValueError, match="parameters do not fit its weights"):
         skae.load(path)
+
+
+def test_a_small_file_cannot_make_load_build_a_huge_network(wine, tmp_path):
+    # 100,000 layer widths: each layer a Python object on the meta device before
+    # anything was compared (30 s and 1.5 GB, then refused)
+    path = tmp_path / "est.skae"
+    skae.save(ESTIMATORS["ae"].fit(wine), path)
+    _resave(path, lambda d, t: _set(d, "params", "hidden_layer_sizes", {"tuple": [1] * 100_000}))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="lists 100000 layers"):
+            skae.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20
 
 
 @pytest.mark.parametrize(
