@@ -74,6 +74,9 @@ _UNCOMPARED = {"device", "verbose", "max_epochs", "batch_size", "lr", "precision
 # estimator's loss_curve_ and validation_scores_ keep every epoch)
 _LOADED_HISTORY = 10_000
 
+# the optimizer state that torch's optimizers never make negative, by name ending
+_NON_NEGATIVE_STATE = (".step", "_sq", ".square_avg", ".sum", ".acc_delta", ".exp_inf")
+
 
 class _Rows(torch.utils.data.Dataset):
     """Rows ``indices`` of a 2-D tensor or of a scipy CSR matrix, with each row's
@@ -1262,9 +1265,10 @@ def _restored_net(net_class, params, tensors, losses, valid_losses):
         _check_same_tensors("optimizer state", expected, stored)
     state = {}
     for name, tensor in stored.items():
-        # step counts and squared-gradient averages (Adam's) are never negative,
-        # and a step count is a whole number
-        if name.endswith((".step", "_sq")) and (tensor < 0).any():
+        # step counts and running sums or averages of squares are never negative
+        # (Adam's exp_avg_sq, RMSprop's square_avg, Adagrad's sum, Adadelta's,
+        # Adamax's exp_inf), and a step count is a whole number
+        if name.endswith(_NON_NEGATIVE_STATE) and (tensor < 0).any():
             raise ValueError(f"{name} is negative.")
         if name.endswith(".step") and not torch.equal(tensor, tensor.round()):
             raise ValueError(f"{name} is not a whole number of steps.")

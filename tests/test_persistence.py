@@ -1085,6 +1085,30 @@ def test_fitted_state_that_contradicts_the_network_or_pca_is_refused(
         skae.load(path)
 
 
+@pytest.mark.parametrize(
+    "optimizer, key",
+    [
+        (torch.optim.RMSprop, "square_avg"),
+        (torch.optim.Adagrad, "sum"),
+        (torch.optim.Adadelta, "acc_delta"),
+        (torch.optim.Adamax, "exp_inf"),
+    ],
+)
+def test_other_optimizers_negative_squares_are_refused(optimizer, key, wine, tmp_path):
+    # only Adam's were checked: a negative square_avg loaded, and the next
+    # partial_fit then called the data divergent
+    est = AutoencoderTransformer(
+        2, hidden_layer_sizes=(4,), max_iter=2, optimizer=optimizer, random_state=0
+    )
+    path = tmp_path / "est.skae"
+    skae.save(est.fit(wine), path)
+    _, tensors = _deserialize(path.read_bytes(), "est")
+    name = next(n for n in tensors if n.endswith(f".{key}"))
+    _rewritten(path, _change_tensor(name, lambda t: t - 1 - t.max()))
+    with pytest.raises(ValueError, match=f"{name} is negative"):
+        skae.load(path)
+
+
 def test_optimizer_state_is_refused_where_there_is_no_optimizer_or_it_is_negative(wine, tmp_path):
     adam = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
     skae.save(adam.fit(wine), tmp_path / "adam.skae")
