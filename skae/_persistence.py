@@ -384,9 +384,11 @@ def _from_bytes(data, source, trusted):
 def _write_atomically(path, data):
     """Write ``data`` to a new file in the folder of ``path``, then rename it to
     ``path``: an existing file is replaced whole or, if anything fails, kept, and
-    the replaced file's permissions carry over."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    the replaced file's permissions carry over. A symbolic link is written
+    through, to the file it names, as ``open`` writes; the temporary name is short,
+    so that any name the folder takes can be written."""
+    path = Path(os.path.realpath(path))
+    temporary = path.with_name(f".skae-{secrets.token_hex(8)}.tmp")
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:

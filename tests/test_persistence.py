@@ -911,6 +911,24 @@ def test_save_keeps_the_mode_of_the_file_it_replaces(wine, tmp_path):
     assert path.stat().st_mode & 0o777 == 0o600
 
 
+def test_save_writes_through_a_link_and_to_any_name_the_folder_takes(wine, tmp_path):
+    est = LinearAETransformer(2).fit(wine)
+    target, link = tmp_path / "target.skae", tmp_path / "link.skae"
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    skae.save(est, link)  # the link stays a link, and its file is the model
+    assert link.is_symlink()
+    np.testing.assert_array_equal(skae.load(target).transform(wine), est.transform(wine))
+    # the longest name a folder commonly takes (255 bytes): a temporary name
+    # beside it must not be longer
+    longest = tmp_path / ("m" * 250 + ".skae")
+    skae.save(est, longest)
+    assert skae.load(longest).n_components_ == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["target.skae", "link.skae", longest.name]
+    )
+
+
 @pytest.mark.parametrize("device", ["cpu:0"])
 def test_every_accepted_cpu_spelling_saves_and_loads(device, wine, tmp_path):
     est = AutoencoderTransformer(
