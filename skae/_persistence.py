@@ -125,10 +125,19 @@ def _dependencies():
     }
 
 
+# a dependency's release as a file records it ("2.13.0+cpu"): ASCII digits (``\d``
+# takes any script's) and a bounded length, since the file is untrusted
+_DEPENDENCY_RELEASE = re.compile(r"([0-9]{1,6})\.([0-9]{1,6})[0-9A-Za-z.+!_-]{0,64}")
+
+
 def _release(version, what):
     """``version`` ("0.3.0") as integers, to compare releases by number ("0.10.0"
     comes after "0.9.0"); ValueError naming ``what`` if it is not such a number."""
-    match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", version) if isinstance(version, str) else None
+    match = (
+        re.fullmatch(r"([0-9]{1,6})\.([0-9]{1,6})\.([0-9]{1,6})", version)
+        if isinstance(version, str)
+        else None
+    )
     if match is None:
         raise ValueError(f"its {what} {version!r} is not a release number such as '0.3.0'.")
     return tuple(int(part) for part in match.groups())
@@ -136,7 +145,7 @@ def _release(version, what):
 
 def _major_minor(version):
     """The first two numbers of a package's ``version`` ("2.13.0+cpu": (2, 13))."""
-    return tuple(int(part) for part in re.match(r"(\d+)\.(\d+)", version).groups())
+    return tuple(int(part) for part in _DEPENDENCY_RELEASE.match(version).groups())
 
 
 def _version_drift(document):
@@ -343,9 +352,12 @@ def _deserialize(data, source):
             "cannot read it, or it lacks skae's metadata."
         ) from None
     if version != _FORMAT:
+        newer = isinstance(version, str) and version.isascii() and version.isdigit()
+        newer = newer and len(version) < 6 and int(version) > int(_FORMAT)
+        advice = "Upgrade skae to load it" if newer else "Load it with the skae that wrote it"
         raise ValueError(
             f"{source} has skae format {version!r}; this skae ({__version__}) reads "
-            f"format {_FORMAT!r}. Load it with the skae that wrote it, or refit."
+            f"format {_FORMAT!r}. {advice}, or refit."
         )
     if digest != _sha256(text, tensors):
         raise ValueError(
@@ -619,7 +631,9 @@ def _rebuild(document, tensors, classes):
     if not (
         isinstance(dependencies, dict)
         and dependencies.keys() == _dependencies().keys()
-        and all(isinstance(v, str) and re.match(r"\d+\.\d+", v) for v in dependencies.values())
+        and all(
+            isinstance(v, str) and _DEPENDENCY_RELEASE.fullmatch(v) for v in dependencies.values()
+        )
     ):
         raise ValueError(
             f"its dependencies {dependencies!r} must name a release of each of "

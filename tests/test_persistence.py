@@ -393,6 +393,11 @@ def test_fitted_arrays_that_contradict_the_dimensions_are_refused(wine, tmp_path
         lambda document: document.pop("output"),
         lambda document: document.update(params=[[[[[[[[]]]]]]]]),
         lambda document: document["params"]["dict"].append(["max_iter", -3]),
+        # release numbers: ASCII digits of a bounded length (5,000 digits raised
+        # Python's own int limit outside load's message; fullwidth digits passed)
+        lambda document: document["dependencies"].update(torch="1" * 5000 + ".0"),
+        lambda document: document["dependencies"].update(numpy="2.4\x1b[2J\nfake line"),
+        lambda document: document.update(skae_version="\uff10.\uff13.\uff10"),
     ],
 )
 def test_malformed_documents_raise_value_errors(change, wine, tmp_path):
@@ -1047,6 +1052,16 @@ def test_a_file_of_the_previous_format_is_refused_by_name(wine, tmp_path):
     old = {"skae.format": "2", "skae.estimator": json.dumps(document), "skae.sha256": "0" * 64}
     path.write_bytes(safetensors.numpy.save(dict(tensors), metadata=old))
     with pytest.raises(ValueError, match=r"has skae format '2'; this skae .* reads format '3'"):
+        skae.load(path)
+
+
+def test_a_file_of_a_later_format_says_to_upgrade(wine, tmp_path):
+    path = tmp_path / "est.skae"
+    skae.save(LinearAETransformer(2).fit(wine), path)
+    document, tensors = _deserialize(path.read_bytes(), path)
+    header = {"format": "4", "sha256": "0" * 64, "estimator": json.dumps(document)}
+    path.write_bytes(safetensors.numpy.save(dict(tensors), metadata={"skae": json.dumps(header)}))
+    with pytest.raises(ValueError, match=r"has skae format '4'.* Upgrade skae to load it"):
         skae.load(path)
 
 
