@@ -125,6 +125,21 @@ class _OutlierThreshold(OutlierMixin):
             raise ValueError("score_quantiles_ and n_offset_samples_ are set together.")
         if quantiles is not None and not (np.diff(quantiles) >= 0).all():
             raise ValueError("score_quantiles_ must be percentiles, in increasing order.")
+        if quantiles is not None:
+            # offset_ is read from the same distribution as the percentiles: the
+            # rule of "auto" on two of them, or a quantile between two of them
+            if self.contamination == "auto":
+                low = high = float(quantiles[25] - 1.5 * (quantiles[75] - quantiles[25]))
+            else:
+                share = 100 * self.contamination
+                low = float(quantiles[int(np.floor(share))])
+                high = float(quantiles[int(np.ceil(share))])
+            slack = 1e-9 * (1.0 + np.abs(quantiles).max())
+            if not low - slack <= self.offset_ <= high + slack:
+                raise ValueError(
+                    f"offset_={self.offset_!r} does not follow from score_quantiles_ and "
+                    f"contamination={self.contamination!r} (it would lie in [{low!r}, {high!r}])."
+                )
 
     def decision_function(self, X):
         """Score minus ``offset_``: negative for outliers, positive for inliers.

@@ -342,6 +342,9 @@ def test_a_small_file_cannot_make_load_build_a_huge_network(wine, tmp_path):
         ("ae", ("params", "n_components", 4), "n_components=4 but n_components_=3"),
         ("linear", ("params", "n_components", 2), "n_components=2 but n_components_=3"),
         ("linear", ("attributes", "n_features_in_", 12), r"mean_ must be .* shape \(12,\)"),
+        # a threshold that flagged every row, beside the training scores' percentiles
+        ("detector", ("attributes", "offset_", 1e300), "offset_=1e.300 does not follow from"),
+        ("detector", ("params", "contamination", "auto"), "does not follow from score_quantiles_"),
     ],
 )
 def test_fitted_state_that_contradicts_itself_is_refused(key, change, message, wine, tmp_path):
