@@ -3,8 +3,6 @@ the stored entries alone, and reconstruction sampling (Dauphin, Glorot and Bengi
 2011) estimates the loss over every entry, without bias, from the stored entries
 and a weighted sample of the zeros."""
 
-import subprocess
-import sys
 import tracemalloc
 
 import numpy as np
@@ -131,21 +129,6 @@ def test_a_sampled_fit_on_nearly_full_rows_trains():
             reconstruction_sampling=rate,
         )
         assert np.isfinite(est.fit(sp.csr_matrix(dense)).transform(dense)).all()
-
-
-def test_a_sampled_fit_in_a_fresh_process_warns_of_nothing():
-    # torch warns, once a process, that CSR tensors are in beta: the sampled
-    # product builds one every step, which users of skae never asked for
-    code = (
-        "import scipy.sparse as sp; from skae import AutoencoderTransformer; "
-        "X = sp.random(20, 30, density=0.2, format='csr', random_state=0); "
-        "AutoencoderTransformer(2, max_iter=1, n_iter_no_change=None, "
-        "reconstruction_sampling=0.1).fit(X)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
 
 
 def _losses(criterion, module, X, weight, draws, rate=0.1, importance=True):
