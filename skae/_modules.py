@@ -283,12 +283,17 @@ class _OutputEntries(torch.autograd.Function):
         return tuple(grads)
 
 
-def _quiet_csr_notice():
-    """Build one CSR tensor with warnings ignored: torch warns, once a process, that
-    CSR tensors are in beta, and ``_OutputEntries`` builds one in every training
-    step of reconstruction sampling, where the notice would reach users who never
-    built one. Done once, at import, rather than around each step, since ignoring
-    warnings changes every thread's filters while it lasts."""
+def _consume_torch_notices():
+    """Trigger, with warnings ignored, the notices torch gives once a process that
+    skae's own calls would otherwise show users who never made the call: that CSR
+    tensors are in beta (``_OutputEntries`` builds one in every training step of
+    reconstruction sampling), and that a tensor made from a read-only array cannot
+    protect it from writes (``_as_tensor`` makes one of every read-only input, a
+    memmap opened "r", to read it). Done once, at import: ignoring warnings around
+    each call changes every thread's filters while it lasts, and calls run in
+    threads at once."""
+    read_only = np.zeros(0)
+    read_only.flags.writeable = False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         torch.sparse_csr_tensor(
@@ -298,9 +303,10 @@ def _quiet_csr_notice():
             (0, 0),
             check_invariants=False,
         )
+        torch.from_numpy(read_only)
 
 
-_quiet_csr_notice()
+_consume_torch_notices()
 
 
 def _product_dtype(z, weight):

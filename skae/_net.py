@@ -808,9 +808,14 @@ def _subnormals_flushed():
 
 
 @contextmanager
-def _empty_weights_allowed():
-    """Silence torch's warning about initializing empty weights: a linear
-    autoencoder of no components (as ``PCA(0)``) has them."""
+def _empty_weights_allowed(n_components):
+    """Silence torch's warning about initializing empty weights, which a linear
+    autoencoder of no components (as ``PCA(0)``) has; only for one: ignoring
+    warnings changes every thread's filters while it lasts, and fits run in
+    threads at once."""
+    if n_components != 0:
+        yield
+        return
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Initializing zero-element tensors")
         yield
@@ -830,7 +835,10 @@ def _make_net(net_class, seed, stream=None, **params):
         }
         | params
     )
-    with _DrawFrom(torch.Generator().manual_seed(seed)), _empty_weights_allowed():
+    with (
+        _DrawFrom(torch.Generator().manual_seed(seed)),
+        _empty_weights_allowed(params.get("module__n_components")),
+    ):
         net.initialize()
     # a copy of the values it was built with: a list of module_params changed in
     # place after the fit is the net's own list too (see _changed_args)
@@ -1071,9 +1079,9 @@ def _as_tensor(X):
     if any(stride < 0 for stride in X.strides):
         # a copy, since ascontiguousarray keeps a negative stride of length one
         X = X.copy()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(X)
+    # a read-only array: torch's notice about it is consumed at import
+    # (skae._modules._consume_torch_notices)
+    return torch.from_numpy(X)
 
 
 def _optimizer_state(net):
@@ -1221,7 +1229,7 @@ def _restored_net(net_class, params, tensors, losses, valid_losses):
         k.removeprefix("module__"): v for k, v in params.items() if k.startswith("module__")
     }
     _check_layer_counts(params["module"], module_params, tensors)
-    with torch.device("meta"), _empty_weights_allowed():
+    with torch.device("meta"), _empty_weights_allowed(module_params.get("n_components")):
         meta_module = params["module"](**module_params)
         expected = meta_module.state_dict(prefix="module.")
     weights = {

@@ -444,6 +444,30 @@ def test_fits_in_threads_equal_a_serial_fit_and_leave_global_random_state_alone(
     assert after[2:] == numpy_state[2:]
 
 
+def test_fits_and_inference_leave_the_warning_filters_alone(digits, monkeypatch):
+    # warnings.catch_warnings replaces the filters of every thread while it lasts,
+    # and two overlapping blocks in two threads put back each other's: fits and
+    # transforms in threads at once left filters of skae's behind
+    entered = []
+    original = warnings.catch_warnings
+
+    def watched(*args, **kwargs):
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if caller.startswith("skae."):
+            entered.append(caller)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(warnings, "catch_warnings", watched)
+    read_only = digits[:60].copy()
+    read_only.flags.writeable = False
+    for est in (
+        AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2, n_iter_no_change=None),
+        LinearAETransformer(2),
+    ):
+        est.fit(read_only).transform(read_only)
+    assert entered == []
+
+
 def test_threaded_grid_search_equals_the_serial_one(digits_labels):
     X, y = load_digits().data[:300], digits_labels[:300]
 
@@ -746,8 +770,9 @@ def test_module_params_may_not_set_what_the_estimator_sets(key, digits):
 
 def test_fits_in_a_fresh_process_import_and_warn_nothing_they_should_not():
     # a first closed-form fit imports no optimizer machinery; a sampled fit on
-    # sparse rows shows no warning of torch's (its CSR tensors are "in beta", a
-    # notice given once a process, which skae's import consumes)
+    # sparse rows and a read-only input show no warning of torch's (CSR tensors
+    # are "in beta", a read-only array cannot be protected: notices given once a
+    # process, which skae's import consumes)
     script = (
         "import sys, warnings; import skae; from sklearn.datasets import load_digits\n"
         "import scipy.sparse as sp\n"
@@ -757,6 +782,8 @@ def test_fits_in_a_fresh_process_import_and_warn_nothing_they_should_not():
         "warnings.simplefilter('error')\n"
         "skae.AutoencoderTransformer(2, max_iter=1, n_iter_no_change=None,\n"
         "    reconstruction_sampling=0.1).fit(sp.csr_matrix(X[:50]))\n"
+        "X.flags.writeable = False  # torch's notice on reading it: consumed too\n"
+        "skae.LinearAETransformer(2).fit(X).transform(X)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
