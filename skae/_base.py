@@ -86,8 +86,8 @@ def _all_or_nothing(estimator):
     try:
         yield
     except BaseException:
-        vars(estimator).clear()
-        vars(estimator).update(saved)
+        # in one step: emptied first, it lost its parameters to a second Ctrl-C
+        estimator.__dict__ = saved
         raise
 
 

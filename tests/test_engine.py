@@ -252,6 +252,27 @@ def test_keyboard_interrupt_propagates_and_leaves_the_estimator_unfitted(
         check_is_fitted(ae)
 
 
+def test_a_second_interrupt_while_the_first_unwinds_leaves_the_parameters(digits):
+    # the rollback emptied the estimator's attributes, then put them back: a
+    # second Ctrl-C in between left it without even its parameters
+    ae = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    table = vars(ae)
+
+    def second_interrupt(frame, event, function):
+        emptied = event == "c_return" and getattr(function, "__self__", None) is table
+        if emptied and function.__name__ == "clear":
+            raise KeyboardInterrupt
+
+    # the first failure is divergence; a second interrupt would escape as itself
+    with pytest.raises((FloatingPointError, KeyboardInterrupt)):
+        sys.setprofile(second_interrupt)
+        try:
+            ae.fit(np.full((20, 3), 1e38))
+        finally:
+            sys.setprofile(None)
+    assert ae.get_params()["n_components"] == 2 and not hasattr(ae, "n_features_in_")
+
+
 @pytest.mark.parametrize("interrupt_at", [1, 3], ids=["first_epoch", "second_epoch"])
 def test_keyboard_interrupt_in_a_warm_start_leaves_the_fitted_estimator_unchanged(
     digits, interrupting, interrupt_at
