@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.linalg import subspace_angles
+from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 
 import skae
@@ -363,6 +364,20 @@ def test_widths_resolved_from_the_data_and_no_components():
     observed = np.nanmean(holes, axis=0)
     np.testing.assert_allclose(none.mean_, observed, atol=1e-12)
     assert np.isfinite(none.score_samples(holes)).all()
+
+
+def test_a_share_or_mle_takes_the_width_of_the_complete_tables_pca():
+    # the width was read from the first E-step alone, whose holes flatten the
+    # spectrum: 11, 19 and 6 components here
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 5)) @ rng.normal(size=(5, 20)) + 0.1 * rng.normal(size=(300, 20))
+    holes = np.where(rng.random(X.shape) < 0.15, np.nan, X)
+    for n_components in (0.9, 0.99, "mle"):
+        fitted = LinearAETransformer(n_components).fit(holes)
+        assert fitted.n_components_ == PCA(n_components).fit(X).n_components_
+        if n_components != "mle":  # PCA's rule on the model's own spectrum
+            ratios = np.cumsum(fitted.explained_variance_ratio_)
+            assert ratios[-2] <= n_components < ratios[-1]
 
 
 def test_the_em_warns_when_it_runs_out_of_iterations():
