@@ -104,6 +104,11 @@ def _validate_dask(estimator, X, *, reset):
     """
     names = X
     if hasattr(X, "to_dask_array"):  # a Dask DataFrame or Series
+        if X.ndim != 2:  # as scikit-learn words it for a pandas Series
+            raise ValueError(
+                f"Expected a 2-dimensional container but got {type(X)} instead. Pass a "
+                "DataFrame containing a single column (i.e. single feature) instead."
+            )
         if hasattr(X, "columns"):
             import pandas as pd
 

@@ -192,6 +192,13 @@ def test_bad_dask_input_is_a_clear_error():
     lae = LinearAETransformer(2).fit(D)
     with pytest.raises(ValueError, match="features"):
         lae.partial_fit(D[:, :5])
+    # a Dask Series, named as scikit-learn names a pandas one (it was a TypeError
+    # about iterating a dtype)
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    series = dd.from_pandas(pd.Series(X[:, 0]), npartitions=2)
+    with pytest.raises(ValueError, match="Expected a 2-dimensional container"):
+        LinearAETransformer(1).fit(series)
 
 
 def test_blocks_of_no_rows_fit_and_map_as_the_rows_the_others_hold():
