@@ -9,7 +9,6 @@ for the thread that lost it: a fit on two threads beside one busy core took 4x t
 """
 
 import statistics
-import threading
 import time
 from collections import deque
 from contextlib import contextmanager
@@ -84,53 +83,13 @@ def _intra_op_threads(n_jobs, rows, module):
     thread's own: fits in other threads are not affected)."""
     count = _thread_count(n_jobs, rows, module)
     before = torch.get_num_threads()
-    _OVERLAPS.enter(before)
+    if count != before:
+        torch.set_num_threads(count)
     try:
-        if count != before:
-            torch.set_num_threads(count)
         yield
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
-        _OVERLAPS.leave()
-
-
-class _Overlaps:
-    """The count torch gives a thread at its first operation, kept across calls
-    that overlap in threads. torch keeps it once a process, and every
-    ``set_num_threads`` sets it, in whichever thread: a thread that began while
-    another call had set its own count read that count as its setting, restored
-    it at the end, and left it to every later thread (and to a thread whose user
-    set a count but had not used torch since). The first of overlapping calls
-    notes the count, and the last to end sets it back, from a thread of its own
-    so that its caller's count stays its own."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.calls = 0
-        self.start = None
-        self.overlapped = False
-
-    def enter(self, count):
-        with self.lock:
-            if self.calls == 0:
-                self.start = count
-            else:
-                self.overlapped = True
-            self.calls += 1
-
-    def leave(self):
-        with self.lock:
-            self.calls -= 1
-            if self.calls or not self.overlapped:
-                return
-            self.overlapped = False
-            setter = threading.Thread(target=torch.set_num_threads, args=(self.start,))
-            setter.start()
-            setter.join()
-
-
-_OVERLAPS = _Overlaps()
 
 
 class _ThreadTrials(Callback):

@@ -137,55 +137,6 @@ def test_a_thread_count_in_one_thread_leaves_other_threads_alone():
     torch.set_num_threads(before)
 
 
-class _Gated(MLPAutoencoder):
-    """Holds its fit at the first training step until told to go on."""
-
-    def __init__(self, *args, gate, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.gate = gate
-
-    def encode(self, x):
-        inside, go = self.gate
-        if self.training and not inside.is_set():
-            inside.set()
-            go.wait()
-        return super().encode(x)
-
-
-def test_overlapping_fits_in_threads_leave_the_count_new_threads_start_with():
-    # torch keeps one count for threads to start with, which every
-    # set_num_threads sets: a fit that began while another ran read that one's
-    # count as its own setting, and left it to the process
-    X = np.random.default_rng(0).random((40, 5))
-    gates = [(threading.Event(), threading.Event()) for _ in range(2)]
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-
-    def fit(gate, n_jobs):
-        AutoencoderTransformer(
-            2, max_iter=1, n_iter_no_change=None, n_jobs=n_jobs, module=_Gated,
-            module_params={"hidden_layer_sizes": (4,), "gate": gate}, random_state=0,
-        ).fit(X)  # fmt: skip
-
-    try:
-        workers = [
-            threading.Thread(target=fit, args=(g, n)) for g, n in zip(gates, (1, 2), strict=True)
-        ]
-        for worker, (inside, _) in zip(workers, gates, strict=True):
-            worker.start()
-            inside.wait()
-        for worker, (_, go) in zip(workers, gates, strict=True):
-            go.set()
-            worker.join()
-        seen = []
-        reader = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
-        reader.start()
-        reader.join()
-        assert seen == [2]
-    finally:
-        torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("n_jobs", [0, 1.5, "2", "auto"])
 def test_n_jobs_must_be_a_nonzero_int_adaptive_or_none(n_jobs):
     with pytest.raises(ValueError, match="n_jobs"):
