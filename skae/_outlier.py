@@ -131,9 +131,11 @@ class _OutlierThreshold(OutlierMixin):
             if self.contamination == "auto":
                 low = high = float(quantiles[25] - 1.5 * (quantiles[75] - quantiles[25]))
             else:
-                share = 100 * self.contamination
-                low = float(quantiles[int(np.floor(share))])
-                high = float(quantiles[int(np.ceil(share))])
+                # the levels on either side (0.41 lies just below the grid's
+                # 0.41000000000000003, where a merged quantile steps)
+                share = self.contamination
+                low = float(quantiles[np.searchsorted(_PERCENTILES, share, "right") - 1])
+                high = float(quantiles[np.searchsorted(_PERCENTILES, share, "left")])
             slack = 1e-9 * (1.0 + np.abs(quantiles).max())
             if not low - slack <= self.offset_ <= high + slack:
                 raise ValueError(

@@ -52,3 +52,22 @@ def test_merged_percentiles_keep_tied_rows_at_their_value():
     steps = _quantile(np.arange(1.0, 6.0), _PERCENTILES)
     merged = _merged_quantiles(steps, 5, np.array([0.0]), np.ones(1), [0.25, 0.75])
     np.testing.assert_array_equal(merged, _quantile(np.arange(0.0, 6.0), np.array([0.25, 0.75])))
+
+
+@pytest.mark.parametrize("contamination", [0.35, 0.41, 0.47, 0.25, "auto"])
+def test_a_fitted_detector_passes_the_check_of_its_threshold(contamination, tmp_path):
+    # skae.load checks offset_ against score_quantiles_: 0.41 lies just below
+    # the grid's 0.41000000000000003, where this stream's merged quantile steps,
+    # and its legitimately fitted detector could not be saved
+    import skae
+
+    rng = np.random.default_rng(0)
+    typical = rng.normal(size=(1, 4))
+    det = skae.AutoencoderOutlierDetector(
+        2, hidden_layer_sizes=(3,), contamination=contamination, max_iter=2,
+        n_iter_no_change=None, random_state=0,
+    )  # fmt: skip
+    det.fit(np.repeat(typical, 59, axis=0))
+    det.partial_fit(np.repeat(typical + 3, 41, axis=0))
+    skae.save(det, tmp_path / "det.skae")
+    assert skae.load(tmp_path / "det.skae").offset_ == det.offset_
