@@ -1309,7 +1309,8 @@ def _check_layer_counts(module, module_params, tensors):
         return
     n_tensors = sum(name.startswith("module.") for name in tensors)
     for name, value in module_params.items():
-        if isinstance(value, list | tuple) and len(value) > n_tensors:
+        # a list, a tuple or an array (a file stores an array as a tensor)
+        if not isinstance(value, str | bytes) and np.ndim(value) >= 1 and len(value) > n_tensors:
             raise ValueError(
                 f"its parameters do not fit its weights: module__{name} lists "
                 f"{len(value)} layers, the file holds {n_tensors} weight tensors."

@@ -127,7 +127,7 @@ def _dependencies():
 
 # a dependency's release as a file records it ("2.13.0+cpu"): ASCII digits (``\d``
 # takes any script's) and a bounded length, since the file is untrusted
-_DEPENDENCY_RELEASE = re.compile(r"([0-9]{1,6})\.([0-9]{1,6})[0-9A-Za-z.+!_-]{0,64}")
+_DEPENDENCY_RELEASE = re.compile(r"([0-9]{1,6})\.([0-9]{1,6})[0-9A-Za-z.+_-]{0,256}")
 
 
 def _release(version, what):

@@ -336,6 +336,26 @@ def test_a_small_file_cannot_make_load_build_a_huge_network(wine, tmp_path):
     assert peak < 50 * 2**20
 
 
+def test_an_array_of_layer_widths_cannot_make_load_build_a_huge_network(tmp_path):
+    # the format stores an array in module_params as a tensor: only lists and
+    # tuples were counted (20,000 channels in a 20 kB file: 8.8 s, 220 MB)
+    X = np.random.default_rng(0).random((20, 16))
+    est = AutoencoderTransformer(
+        2, module=ConvAutoencoder, max_iter=1, n_iter_no_change=None,
+        module_params={"image_shape": (4, 4), "channels": np.array([2, 2])},
+    ).fit(X)  # fmt: skip
+    path = tmp_path / "est.skae"
+    skae.save(est, path)
+
+    def widen(document, tensors):
+        (name,) = [n for n in tensors if n.startswith("params.")]
+        tensors[name] = np.ones(20_000, dtype=np.int8)
+
+    _resave(path, widen)
+    with pytest.raises(ValueError, match="lists 20000 layers"):
+        skae.load(path)
+
+
 @pytest.mark.parametrize(
     "key, change, message",
     [
@@ -1268,3 +1288,14 @@ def test_trusted_must_be_a_sequence_of_classes(trusted, wine, tmp_path):
     user = clone(ESTIMATORS["ae"]).set_params(module=_UserModule).fit(wine)
     skae.save(user, path)
     skae.load(path, trusted=(cls for cls in [_UserModule]))
+
+
+def test_a_long_local_release_of_a_dependency_saves_and_loads(wine, tmp_path, monkeypatch):
+    # a vendor's build string of 79 characters after "2.13.0+": release numbers
+    # are bounded in length, but not so short that such a build could not save
+    monkeypatch.setattr(torch, "__version__", "2.13.0+" + "build.1" * 11 + "xx")
+    est = LinearAETransformer(2).fit(wine)
+    skae.save(est, tmp_path / "est.skae")
+    np.testing.assert_array_equal(
+        skae.load(tmp_path / "est.skae").transform(wine), est.transform(wine)
+    )
