@@ -594,7 +594,10 @@ class LinearAETransformer(_BaseAutoencoder):
         merged = first if seen is None else first.merged_after(seen)
         self._check_total(merged.n)
         _check_finite(merged)
-        chosen = isinstance(self.n_components, numbers.Real | str)  # a share, or "mle"
+        asked = self.n_components  # a share, or "mle": chosen from the data
+        chosen = isinstance(asked, str) or (
+            isinstance(asked, numbers.Real) and not isinstance(asked, numbers.Integral)
+        )
         if incremental and resume and chosen:
             k, chosen = int(self.n_components_), False
         else:

@@ -425,3 +425,14 @@ def test_a_dask_array_with_a_row_of_nothing_observed_is_refused_as_in_memory():
         with pytest.raises(ValueError, match="no observed value"):
             getattr(est, method)(da.from_array(holes, chunks=(60, 5)))
         assert not hasattr(est, "components_")
+
+
+def test_an_integer_width_with_holes_is_resolved_once():
+    # an int is a numbers.Real too: it was resolved again after the EM, and its
+    # warning about a complete linear autoencoder given twice
+    X = np.random.default_rng(0).normal(size=(40, 6))
+    X[0, 0] = np.nan
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        LinearAETransformer(6, solver="lbfgs", align=False, max_iter=5).fit(X)
+    assert sum("n_components=6 >= n_features=6" in str(w.message) for w in caught) == 1
