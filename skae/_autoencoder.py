@@ -7,7 +7,6 @@ import torch
 
 from ._base import _BaseAutoencoder
 from ._categorical import _CATEGORICAL_STATE, _Categorical
-from ._distributed import _OnEveryRank
 from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
 from ._missing import _FILL_STATE
@@ -287,13 +286,9 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
             if net.train_split is not None:
                 # the rows that early stopping's split keeps for training: the
                 # validation rows stay unseen
-                split = net.train_split.next_split(data.shape[0])
-                keep, held = (part.numpy() for part in split)
-                with _OnEveryRank() as ranks:  # no rank raises alone
-                    # as the split will say it, before pretraining, not as the first
-                    # layer's fit would
-                    net.train_split.check_sides(sample_weight, keep, held)
-                ranks.agree()
+                # checked as the split will check it, before pretraining, not as
+                # the first layer's fit would
+                keep = net.train_split.next_split(data.shape[0], sample_weight)[0].numpy()
                 rows = data[keep]
                 weights = None if sample_weight is None else sample_weight[keep]
             self._pretrain(net.module_, rows, weights)

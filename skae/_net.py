@@ -242,7 +242,7 @@ class _RandomSplit:
         with _OnEveryRank() as ranks:
             train, valid = self._split(len(dataset), self.generator)
             X, weights = dataset.X, dataset.weights
-            self.check_sides(weights, train, valid)
+            self._check_sides(weights, train, valid)
         ranks.agree()
         if weights is not None:
             # each part's weights average 1 over its own rows (on every rank), so
@@ -254,7 +254,7 @@ class _RandomSplit:
                 weights[part] = torch.from_numpy(own).to(weights)
         return _Rows(X, train, weights), _Rows(X, valid, weights)
 
-    def check_sides(self, weights, train, valid):
+    def _check_sides(self, weights, train, valid):
         """ValueError if the split (``train``, ``valid``) leaves every row of positive
         weight (``weights``, or None: every row weighs 1) on one side."""
         if weights is not None and not (weights[train].any() and weights[valid].any()):
@@ -266,16 +266,18 @@ class _RandomSplit:
                 "early_stopping=False."
             )
 
-    def next_split(self, n):
-        """``(training, validation)`` row indices that the next call, on ``n`` rows,
-        draws; drawn by a copy of the generator, which draws the same order."""
+    def next_split(self, n, weights=None):
+        """``(training, validation)`` row indices that the next call, on ``n`` rows
+        weighted by ``weights`` (NumPy; None: all 1), draws, checked as it will
+        check them; drawn by a copy of the generator, which draws the same order."""
         generator = torch.Generator().set_state(
             (self.generator or torch.default_generator).get_state()
         )
         with _OnEveryRank() as ranks:  # as in __call__: no rank raises alone
-            split = self._split(n, generator)
+            train, valid = self._split(n, generator)
+            self._check_sides(weights, train.numpy(), valid.numpy())
         ranks.agree()
-        return split
+        return train, valid
 
     def _split(self, n, generator):
         """(training, validation) row indices of ``n`` rows, in ``generator``'s order."""

@@ -226,16 +226,16 @@ def main(out):
         **small | dict(pretrain_iter=1, early_stopping=True, validation_fraction=0.5)
     )
     weights = np.ones(len(shard))
-    next_split = _RandomSplit.next_split
+    split = _RandomSplit._split
     if rank == 1:
         weights[1:] = 0.0  # and row 0 held out:
-        _RandomSplit.next_split = lambda self, n: (torch.arange(1, n), torch.tensor([0]))
+        _RandomSplit._split = lambda self, n, generator: (torch.arange(1, n), torch.tensor([0]))
     start = time.perf_counter()
     try:
         pretrained.fit(shard, sample_weight=weights)
     except Exception as error:
         errors["pretraining"] = [type(error).__name__, str(error), time.perf_counter() - start]
-    _RandomSplit.next_split = next_split
+    _RandomSplit._split = split
     # ranks that would continue different models: every rank raises before training
     drifted = AutoencoderTransformer(**small).fit(shard)
     with torch.no_grad():
