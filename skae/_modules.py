@@ -228,7 +228,6 @@ class _OutputEntries(torch.autograd.Function):
             keys = rows * n_columns + columns
             order = torch.argsort(keys)
             rows, columns = rows[order], columns[order]
-            starts = _group_starts(rows, n_rows)
             # a CSR pattern holds each (row, column) once (torch's product refuses
             # more entries than the matrix has): a repeated entry reads its one
             distinct, repeat = torch.unique_consecutive(keys[order], return_inverse=True)
@@ -249,7 +248,7 @@ class _OutputEntries(torch.autograd.Function):
             if bias is not None:
                 entries = entries + bias.to(dtype)[columns]
             out = torch.empty_like(entries).index_copy_(0, order, entries)
-        ctx.save_for_backward(z, table, rows, columns, starts, order)
+        ctx.save_for_backward(z, table, rows, columns, order)
         ctx.weight_dtype = weight.dtype
         ctx.bias_dtype = None if bias is None else bias.dtype
         return out.to(z.dtype)
@@ -257,12 +256,13 @@ class _OutputEntries(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        z, table, rows, columns, starts, order = ctx.saved_tensors
+        z, table, rows, columns, order = ctx.saved_tensors
         n_columns, width = table.shape
         grads = [None] * 5
         with torch.autocast(grad.device.type, enabled=False):
             g = grad.to(table.dtype)[order]
             if ctx.needs_input_grad[0]:
+                starts = _group_starts(rows, len(z))
                 by_row = F.embedding_bag(columns, table, starts, per_sample_weights=g, mode="sum")
                 grads[0] = by_row.to(z.dtype)
             if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
