@@ -609,10 +609,8 @@ class LinearAETransformer(_BaseAutoencoder):
             )
             if not chosen:
                 break
-            # a width read from the first E-step's moments, whose holes all add the
-            # same variance, flattens the spectrum (0.9 of it took 23 components of
-            # a rank-5 table with 10 % missing): read again from the moments of
-            # the EM's fixed point, until the width holds (or comes round again)
+            # read again from the moments of the EM's fixed point, until the width
+            # holds or comes round again (see the class's notes on missing values)
             completed = moments if seen is None else moments.merged_after(seen)
             tried.add(k)
             width = self._resolve_n_components(completed, d)
