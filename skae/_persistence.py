@@ -21,6 +21,7 @@ estimator class names in ``_parameters_added`` the release that added each
 parameter; a file lacking one that its release had is refused).
 """
 
+import errno
 import hashlib
 import json
 import math
@@ -396,7 +397,8 @@ def _from_bytes(data, source, trusted):
 def _write_atomically(path, data):
     """Write ``data`` to a new file in the folder of ``path``, then rename it to
     ``path``: an existing file is replaced whole or, if anything fails, kept, and
-    the replaced file's permissions carry over. A symbolic link is written
+    the replaced file's permissions carry over; a file this process may not write
+    is refused, as ``open`` refuses it. A symbolic link is written
     through, to the file it names, as ``open`` writes; the temporary name is short,
     so that any name the folder takes can be written."""
     path = Path(os.path.realpath(path))
@@ -405,6 +407,10 @@ def _write_atomically(path, data):
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         mode = None
+    if mode is not None and not os.access(path, os.W_OK):
+        # the rename needs only the folder's permission; refuse as open(path, "wb")
+        # would, rather than replace a file its owner made read-only
+        raise PermissionError(errno.EACCES, "Cannot replace a file not writable", str(path))
     try:
         with open(temporary, "xb") as file:
             if mode is not None:
@@ -450,7 +456,9 @@ def save(estimator, path):
         If the estimator's parameters no longer describe its fitted network
         (changed with ``set_params`` after fitting), so the file could not load.
     OSError
-        If the file cannot be written; an existing file at ``path`` is unchanged.
+        If the file cannot be written (``PermissionError`` for an existing file this
+        process may not write, even where its folder would let it be replaced); an
+        existing file at ``path`` is unchanged.
 
     See Also
     --------

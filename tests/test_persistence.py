@@ -939,6 +939,28 @@ def test_save_keeps_the_mode_of_the_file_it_replaces(wine, tmp_path):
     assert path.stat().st_mode & 0o777 == 0o600
 
 
+def test_save_refuses_a_file_it_may_not_write_though_the_folder_allows_it(
+    wine, tmp_path, monkeypatch
+):
+    # renaming into a folder needs only the folder's permission: save must not
+    # replace a file its owner made read-only, which open(path, "wb") refuses. This
+    # suite may run as root, whom the system lets write any file, so the system's
+    # answer for this one file is that of an ordinary user
+    target = tmp_path / "read-only.skae"
+    target.write_bytes(b"keep me")
+    target.chmod(0o444)
+    access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode, **kw: False if p == target else access(p, mode, **kw)
+    )
+    est = LinearAETransformer(2).fit(wine)
+    with pytest.raises(PermissionError) as error:
+        skae.save(est, target)
+    assert error.value.filename == str(target)
+    assert target.read_bytes() == b"keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["read-only.skae"]
+
+
 def test_save_writes_through_a_link_and_to_any_name_the_folder_takes(wine, tmp_path):
     est = LinearAETransformer(2).fit(wine)
     target, link = tmp_path / "target.skae", tmp_path / "link.skae"
