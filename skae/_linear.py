@@ -742,6 +742,12 @@ class LinearAETransformer(_BaseAutoencoder):
         basis, _ = np.linalg.qr(self._weights()[1].astype(np.float64))
         components, eigenvalues = _pca_rotation(basis, moments)
         explained, ratio, singular, noise = _variance_attributes(moments, eigenvalues)
+        if explained.max(initial=0) > np.finfo(dtype).max:
+            raise ValueError(
+                f"The variance of X along its first component, {explained.max():.3g}, "
+                f"exceeds the range of {np.dtype(dtype).name}; fit on X converted to "
+                "float64 or rescaled."
+            )
         # C order, as a loaded file's: BLAS sums another layout in another order,
         # and a loaded model's sparse transform was 1 ulp off the fitted one's
         self.components_ = np.ascontiguousarray(components, dtype=dtype)
@@ -801,8 +807,11 @@ class LinearAETransformer(_BaseAutoencoder):
         ratios = self.explained_variance_ratio_
         if (ratios < 0).any() or ratios.sum() > 1 + tol:
             raise ValueError("explained_variance_ratio_ must be ratios summing to at most 1.")
-        expected = np.sqrt(variances.astype(np.float64) * (self.n_samples_seen_ - 1))
-        if not np.allclose(self.singular_values_, expected, rtol=tol * 10, atol=0):
+        # compared as variances: a variance below the dtype's smallest normal number
+        # (float32 data of scale 1e-22) holds fewer digits than its singular value
+        implied = self.singular_values_.astype(np.float64) ** 2 / (self.n_samples_seen_ - 1)
+        tiny = np.finfo(variances.dtype).tiny
+        if not np.allclose(implied, variances, rtol=tol * 20, atol=tiny):
             raise ValueError(
                 "singular_values_ do not match explained_variance_ and n_samples_seen_."
             )

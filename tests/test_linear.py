@@ -599,3 +599,33 @@ def test_rows_whose_scatter_overflows_are_refused_by_name(solver, holes):
     with pytest.raises(ValueError, match=message):
         lae.partial_fit(huge)
     np.testing.assert_array_equal(lae.transform(X), before)
+
+
+def test_float32_variances_at_the_edges_of_its_range(tmp_path):
+    import skae
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 5))
+    # variances below float32's smallest normal number hold few digits: the model
+    # is PCA's, and saves and loads as it is
+    tiny = (X * 1e-22).astype(np.float32)
+    est = LinearAETransformer(2).fit(tiny)
+    np.testing.assert_allclose(
+        est.explained_variance_, PCA(2).fit(tiny).explained_variance_, rtol=0.1
+    )
+    skae.save(est, tmp_path / "tiny.skae")
+    np.testing.assert_array_equal(
+        skae.load(tmp_path / "tiny.skae").transform(tiny), est.transform(tiny)
+    )
+    # variances past float32's largest number are an error naming the remedy, and
+    # the fitted model before it is kept
+    huge = (X * 1e30).astype(np.float32)
+    before = est.components_.copy()
+    with pytest.raises(
+        ValueError, match="exceeds the range of float32; fit on X converted to float64"
+    ):
+        est.fit(huge)
+    np.testing.assert_array_equal(est.components_, before)
+    assert np.isfinite(
+        LinearAETransformer(2).fit(huge.astype(np.float64)).explained_variance_
+    ).all()
