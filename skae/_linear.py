@@ -811,7 +811,9 @@ class LinearAETransformer(_BaseAutoencoder):
         # (float32 data of scale 1e-22) holds fewer digits than its singular value
         implied = self.singular_values_.astype(np.float64) ** 2 / (self.n_samples_seen_ - 1)
         tiny = np.finfo(variances.dtype).tiny
-        if not np.allclose(implied, variances, rtol=tol * 20, atol=tiny):
+        if (self.singular_values_ < 0).any() or not np.allclose(
+            implied, variances, rtol=tol * 20, atol=tiny
+        ):
             raise ValueError(
                 "singular_values_ do not match explained_variance_ and n_samples_seen_."
             )
