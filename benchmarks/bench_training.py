@@ -26,7 +26,7 @@ from _common import data_folder, load_data, output_file, report, seed_recipe, ti
 from torch import nn
 from torch.nn import functional as F
 
-from skae._net import _draw_seed
+from skae._random import _draw_seed
 
 
 def plain_loop(X_train, epochs, seed, device, batch_size=256):

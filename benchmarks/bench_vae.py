@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from skae import VAETransformer
-from skae._net import _draw_seed
+from skae._random import _draw_seed
 from skae._vae import _SCORE_DRAWS, _score_noise
 
 

@@ -11,8 +11,8 @@ from ._docstrings import _fill_doc
 from ._losses import _ReconstructionLoss
 from ._missing import _FILL_STATE
 from ._modules import _ACTIVATIONS, MLPAutoencoder, _widths
-from ._net import _draw_seed
 from ._outlier import _OutlierThreshold
+from ._random import _draw_seed
 from ._validation import (
     _BOOLEAN,
     _NONE,

@@ -15,22 +15,19 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._batches import _RandomSplit
+from ._changes import _cannot_continue, _changed_args, _describe_changes
 from ._distributed import _check_launched_alone, _OnEveryRank, _shared_seeds
 from ._losses import _bernoulli_divergence
 from ._missing import _as_fill, _check_fill_state, _check_rows_observed, _filled, _hide_unobserved
 from ._net import (
     _AutoencoderNet,
-    _cannot_continue,
-    _changed_args,
     _continue_from,
-    _describe_changes,
-    _draw_seed,
     _fill_values,
     _fused_supported,
     _make_net,
     _net_tensors,
     _on_cpu,
-    _RandomSplit,
     _resolve_device,
     _restore_device,
     _restored_net,
@@ -39,6 +36,7 @@ from ._net import (
     _takes_weight_decay,
     _training_rows,
 )
+from ._random import _draw_seed
 from ._validation import (
     _BOOLEAN,
     _N_JOBS,

@@ -44,10 +44,11 @@ import torch
 from sklearn.base import clone
 from sklearn.utils.validation import validate_data
 
+from ._changes import _cannot_continue
 from ._distributed import _refuse_in_group
 from ._losses import _bernoulli_divergence, _by_column, _unknown_marks
 from ._missing import _as_fill, _filled, _hide_unobserved, _observed_entries
-from ._net import _cannot_continue, _run_chunks
+from ._net import _run_chunks
 from ._validation import _Array
 
 # the dtype names of table columns that "from_dtype" takes as categorical, before

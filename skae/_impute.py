@@ -10,11 +10,12 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._autoencoder import AutoencoderTransformer
+from ._batches import _normalized_weights
 from ._categorical import _names_a_column
 from ._chunks import _chunks
 from ._distributed import _refuse_in_group
 from ._docstrings import _fill_doc
-from ._net import _draw_seed, _normalized_weights
+from ._random import _draw_seed
 from ._validation import _BOOLEAN, _NONE, _Array, _Fitted, _Instance, _Interval, _ListOf
 
 

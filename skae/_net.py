@@ -1,51 +1,43 @@
 """The skorch engine under every skae estimator.
 
 ``_AutoencoderNet`` is a ``skorch.NeuralNet`` that learns to reconstruct its input.
-It changes skorch through its hooks only: the iterators (shuffled slices of one
-tensor instead of a ``DataLoader`` collating single rows, so the caller's array is
-never copied whole, with the corruption of a denoising autoencoder applied to the
-training inputs), the split, the loss, callbacks for divergence and progress, a
-leaner ``train_step``, and a ``partial_fit`` that lets ``KeyboardInterrupt`` through.
-``_make_net`` builds one, initialized from a seed. Where a net runs (device
-placement, the training tensor on a GPU, fused optimizers) is decided here too.
+It changes skorch through its hooks only: the iterators and the split (``_batches``:
+shuffled slices of one tensor instead of a ``DataLoader`` collating single rows, so
+the caller's array is never copied whole), the loss, its callbacks (``_callbacks``),
+a leaner ``train_step``, and a ``partial_fit`` that lets ``KeyboardInterrupt``
+through. ``_make_net`` builds one, its weights drawn from a seed (``_random``). Where
+a net runs (device placement, the training tensor on a GPU, fused optimizers), what
+it infers in chunks, and its state as a file stores and restores it live here too.
 """
 
 import copy
-import dataclasses
 import hashlib
 import inspect
-import math
-import numbers
 import sys
-import time
 import warnings
 import zlib
 from contextlib import contextmanager
-from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.utils import check_random_state
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping
+from skorch.callbacks import EarlyStopping
 from skorch.dataset import unpack_data
 from skorch.history import History
 from skorch.utils import to_tensor
-from torch.overrides import TorchFunctionMode
 
+from ._batches import _Batches, _normalized_weights, _Rows
+from ._callbacks import _CosineSchedule, _EarlyStopping, _EpochLog, _StopOnDivergence
+from ._changes import _comparable
 from ._chunks import _chunks, _dense
 from ._distributed import (
     _average_gradients,
     _AverageEpochLosses,
-    _batch_bounds,
-    _global_max,
     _global_sums,
     _group_size,
-    _OnEveryRank,
-    _steps_per_epoch,
 )
-from ._missing import _filled, _merged_means
+from ._missing import _merged_means
 from ._modules import (
     _check_module,
     _check_trainable,
@@ -55,19 +47,14 @@ from ._modules import (
     _takes_sparse_rows,
     _VariationalMLP,
 )
-from ._sampling import _Sample, _sample_entries
+from ._random import _DrawFrom
+from ._sampling import _Sample
 from ._threads import _intra_op_threads, _ThreadTrials
 from ._validation import _N_JOBS, _check_same_tensors, _validate_params
 
 # the torch dtype that computes on a NumPy float dtype
 _TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
 
-# a training loss that grows this many times over its first value has diverged
-_DIVERGENCE_GROWTH = 1e4
-
-# skorch arguments that do not change what a net computes or the state it trains
-# (nor do the callbacks': stopping, schedule, progress)
-_UNCOMPARED = {"device", "verbose", "max_epochs", "batch_size", "lr", "precision", "n_jobs"}
 
 # a restored net's skorch history holds at most this many of the last epochs, so a
 # file cannot make loading build a large history from a short list of losses (the
@@ -76,375 +63,6 @@ _LOADED_HISTORY = 10_000
 
 # the optimizer state that torch's optimizers never make negative, by name ending
 _NON_NEGATIVE_STATE = (".step", "_sq", ".square_avg", ".sum", ".acc_delta", ".exp_inf")
-
-
-class _Rows(torch.utils.data.Dataset):
-    """Rows ``indices`` of a 2-D tensor or of a scipy CSR matrix, with each row's
-    ``weights`` (a 1-D tensor over all rows, or None), without copying them."""
-
-    def __init__(self, X, indices=None, weights=None):
-        self.X = X
-        self.indices = indices
-        self.weights = weights
-
-    def __len__(self):
-        return self.X.shape[0] if self.indices is None else len(self.indices)
-
-    def __getitem__(self, i):
-        index = i if self.indices is None else int(self.indices[i])
-        row = _take_rows(self.X, slice(index, index + 1))[0]
-        return row, row
-
-
-def _take_rows(X, rows):
-    """Rows ``rows`` (a slice or a tensor of indices) of a tensor or CSR matrix, as
-    a dense tensor: a sparse matrix is densified one batch at a time."""
-    if sp.issparse(X):
-        return torch.from_numpy(X[rows if isinstance(rows, slice) else rows.numpy()].toarray())
-    # index_select gathers rows about 3x faster than X[indices]
-    return X[rows] if isinstance(rows, slice) else X.index_select(0, rows)
-
-
-class _Batches:
-    """Iterable over minibatches of a ``_Rows`` (skorch's ``iterator_train`` and
-    ``iterator_valid``), reshuffled by ``generator`` on every pass.
-
-    Each batch is ``(input, target)``: the target is the batch itself, missing
-    entries (NaN) included, or ``(batch, its rows' weights)`` for weighted rows
-    (rows of weight zero as zeros, so that what they hold reaches nothing); the
-    input is the batch with each missing entry replaced by its column's ``fill``
-    value, corrupted by ``noise``: Gaussian noise of that standard deviation, or
-    with ``noise_type="masking"`` each value zeroed with that probability, or with
-    ``noise_type="missing"`` each value hidden as if it were missing (given its
-    fill value) with that probability: with ``columns`` (the original column of
-    each input, where categorical columns are one-hot blocks), each column hidden
-    whole. The batch holds the same numbers whether the rows are a tensor or a
-    sparse matrix.
-
-    Rows of a sparse matrix enter a module that ``takes_sparse_rows`` as
-    ``_SparseRows`` (without noise: noise densifies them), never densified; with a
-    ``sampling`` rate their target is a ``_Sample`` of their entries (see
-    ``skae._sampling``), so that the decoder computes those entries only.
-    """
-
-    def __init__(
-        self,
-        rows,
-        batch_size,
-        shuffle=False,
-        generator=None,
-        noise=0.0,
-        noise_type="gaussian",
-        fill=None,
-        columns=None,
-        sampling=None,
-        sparse_rows=False,
-    ):
-        self.rows = rows
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.generator = generator
-        self.noise = noise
-        self.noise_type = noise_type
-        self.fill = fill
-        self.columns = columns
-        self.sampling = sampling
-        self.sparse_rows = sparse_rows
-
-    def __len__(self):
-        return -(-len(self.rows) // self.batch_size)
-
-    def __iter__(self):
-        X, indices, weights = self.rows.X, self.rows.indices, self.rows.weights
-        n = len(self.rows)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
-        if indices is not None:
-            order = indices if order is None else indices[order]
-        if order is not None and isinstance(X, torch.Tensor):
-            order = order.to(X.device)
-        bounds = [*range(0, n, self.batch_size), n]
-        if self.shuffle and _group_size() > 1:
-            # training on several ranks: the same number of steps on each
-            bounds = _batch_bounds(n, self.batch_size)
-        for start, stop in pairwise(bounds):
-            rows = slice(start, stop) if order is None else order[start:stop]
-            if sp.issparse(X) and (self.sparse_rows or self.sampling is not None):
-                yield self._sparse_batch(X, rows, weights)
-                continue
-            xb = _take_rows(X, rows)
-            if weights is None:
-                yield self._input(xb), xb
-                continue
-            wb = _take_rows(weights, rows)
-            absent = wb == 0
-            if absent.any():
-                # a row of weight zero reaches nothing, the network's forward pass
-                # included: it enters as zeros, whatever it holds
-                xb = xb.masked_fill(absent[:, None], 0)
-            yield self._input(xb), (xb, wb)
-
-    def _sparse_batch(self, X, rows, weights):
-        """``(input, target)`` of rows ``rows`` of the CSR matrix ``X``."""
-        chunk = X[rows if isinstance(rows, slice) else rows.numpy()]
-        chunk.sort_indices()
-        wb = None if weights is None else _take_rows(weights, rows)
-        if wb is not None and (wb == 0).any():
-            # a row of weight zero enters as zeros, whatever it holds (as above)
-            absent = np.repeat((wb == 0).cpu().numpy(), np.diff(chunk.indptr))
-            chunk = chunk.copy()
-            chunk.data[absent] = 0
-        stored = _SparseRows.of(chunk)
-        if self.sparse_rows and self.noise == 0:
-            xb = _filled(stored, self.fill)
-        else:
-            xb = self._input(torch.from_numpy(chunk.toarray()))
-        if self.sampling is None:
-            target = torch.from_numpy(chunk.toarray())
-        else:
-            target = _sample_entries(stored, self.sampling, self.generator)
-        return xb, (target if wb is None else (target, wb))
-
-    def _input(self, xb):
-        """What the network is given of the batch ``xb``."""
-        if self.noise == 0:
-            return _filled(xb, self.fill)
-        if self.noise_type == "missing":
-            columns = self.columns
-            shape = xb.shape if columns is None else (len(xb), int(columns.max()) + 1)
-            hide = torch.empty(shape, dtype=xb.dtype).bernoulli_(
-                self.noise, generator=self.generator
-            )
-            if columns is not None:
-                # a categorical column's one-hot block is hidden whole, as a
-                # missing category is
-                hide = hide[:, columns]
-            return _filled(xb.masked_fill(hide.to(xb.device, torch.bool), torch.nan), self.fill)
-        xb = _filled(xb, self.fill)
-        if self.noise_type == "masking":
-            keep = torch.empty(xb.shape, dtype=xb.dtype).bernoulli_(
-                1 - self.noise, generator=self.generator
-            )
-            return xb * keep.to(xb.device)
-        noise = torch.randn(xb.shape, dtype=xb.dtype, generator=self.generator)
-        return xb + self.noise * noise.to(xb.device)
-
-
-class _RandomSplit:
-    """Hold out a random ``fraction`` of the rows for validation (skorch ``train_split``)."""
-
-    def __init__(self, fraction, generator=None):
-        self.fraction = fraction
-        self.generator = generator
-
-    def __call__(self, dataset, y=None, **fit_params):
-        # every rank splits at the start of training, and raises if one cannot: a
-        # rank that raised alone left the others waiting in the first step
-        with _OnEveryRank() as ranks:
-            train, valid = self._split(len(dataset), self.generator)
-            X, weights = dataset.X, dataset.weights
-            self._check_sides(weights, train, valid)
-        ranks.agree()
-        if weights is not None:
-            # each part's weights average 1 over its own rows (on every rank), so
-            # that the validation loss is the held-out rows' weighted mean, whatever
-            # share of the weight the split left them
-            weights = weights.clone()
-            for part in (train, valid):
-                own = _normalized_weights(weights[part].cpu().numpy())
-                weights[part] = torch.from_numpy(own).to(weights)
-        return _Rows(X, train, weights), _Rows(X, valid, weights)
-
-    def _check_sides(self, weights, train, valid):
-        """ValueError if the split (``train``, ``valid``) leaves every row of positive
-        weight (``weights``, or None: every row weighs 1) on one side."""
-        if weights is not None and not (weights[train].any() and weights[valid].any()):
-            raise ValueError(
-                f"the validation split (validation_fraction={self.fraction}) left all the "
-                "sample_weight on one side: every row of the training or of the "
-                "validation part weighs zero, so early stopping would compare nothing. "
-                "Use more rows of positive weight, another random_state, or "
-                "early_stopping=False."
-            )
-
-    def next_split(self, n, weights=None):
-        """``(training, validation)`` row indices that the next call, on ``n`` rows
-        weighted by ``weights`` (NumPy; None: all 1), draws, checked as it will
-        check them; drawn by a copy of the generator, which draws the same order."""
-        generator = torch.Generator().set_state(
-            (self.generator or torch.default_generator).get_state()
-        )
-        with _OnEveryRank() as ranks:  # as in __call__: no rank raises alone
-            train, valid = self._split(n, generator)
-            self._check_sides(weights, train.numpy(), valid.numpy())
-        ranks.agree()
-        return train, valid
-
-    def _split(self, n, generator):
-        """(training, validation) row indices of ``n`` rows, in ``generator``'s order."""
-        n_valid = int(np.ceil(self.fraction * n))
-        if n_valid < 1 or n - n_valid < 1:
-            raise ValueError(
-                f"validation_fraction={self.fraction} leaves no training or no "
-                f"validation sample out of n_samples={n}; use more samples or "
-                "early_stopping=False."
-            )
-        order = torch.randperm(n, generator=generator)
-        return order[n_valid:], order[:n_valid]
-
-
-class _EarlyStopping(EarlyStopping):
-    """skorch's EarlyStopping (an epoch that does not beat the threshold, the score
-    of the last epoch that did less ``tol``, is a miss) that keeps the weights of
-    the best score, whatever its margin, as scikit-learn's MLP keeps its best
-    coefficients: skorch kept those of the last epoch that beat the threshold,
-    and the estimator reported another epoch's score as the one kept."""
-
-    def on_train_begin(self, net, **kwargs):
-        super().on_train_begin(net, **kwargs)
-        self.best_score_ = self.dynamic_threshold_  # no score yet: +-inf
-
-    def on_epoch_end(self, net, **kwargs):
-        score = net.history[-1, self.monitor]
-        if self._is_score_improved(score):
-            self.misses_ = 0
-            self.dynamic_threshold_ = self._calc_new_threshold(score)
-        else:
-            self.misses_ += 1
-        if score < self.best_score_ if self.lower_is_better else score > self.best_score_:
-            self.best_score_, self.best_epoch_ = score, net.history[-1, "epoch"]
-            if self.load_best:
-                self.best_model_weights_ = copy.deepcopy(net.module_.state_dict())
-        if self.misses_ == self.patience:
-            raise KeyboardInterrupt
-
-
-def _diverged(message):
-    return FloatingPointError(
-        f"Training diverged: {message}. Lower learning_rate_init, scale the input (for "
-        "example with StandardScaler), or check the data for extreme values."
-    )
-
-
-class _StopOnDivergence(Callback):
-    """Raise ``FloatingPointError`` as soon as a training batch's loss is NaN or
-    infinite, or has grown ``_DIVERGENCE_GROWTH`` times over the first batch's loss
-    of this call; and after training if any weight or optimizer statistic is not
-    finite. The growth is measured within a call: a call that continues a training
-    (``partial_fit``, a warm start) may bring data of another scale, whose first
-    loss reflects the data, not the training (a fit on N(0, 1) continued on 300
-    times that data starts at 9e4 times its loss, and trains); so a stream of
-    one-batch calls is checked for NaN and infinity only. In a call that continues,
-    the base is at least the last epoch's loss before it: a first batch of empty
-    sparse rows, which a trained model reconstructs to 6e-6, made a later batch of
-    ordinary rows look like a divergence."""
-
-    def on_train_begin(self, net, **kwargs):
-        self.first_loss_ = None
-        self.epochs_before_ = len(net.history)
-        last = net.history[-1] if len(net.history) else {}
-        self.previous_ = float(last.get("train_loss", 0.0))
-
-    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
-        if not training:
-            return
-        value = loss.item()
-        target = batch[1]
-        if isinstance(target, tuple):
-            # a weighted batch's loss grows with its weight: compare its weighted
-            # mean (a batch of no weight says nothing)
-            weight = float(target[1].mean())
-            if weight == 0:
-                return
-            value /= weight
-        epoch = len(net.history)
-        if not math.isfinite(value):
-            raise _diverged(f"the loss became {value} in epoch {epoch}")
-        if self.first_loss_ is None:
-            self.first_loss_ = value
-            # a first loss within rounding of the data's own size (a model that
-            # reconstructs its batch exactly: 2e-15) is no base to grow from
-            data = target[0] if isinstance(target, tuple) else target
-            size = float(torch.nanmean(data.double() ** 2)) if torch.is_tensor(data) else 0.0
-            floor = torch.finfo(torch.float32).eps * np.nan_to_num(size)
-            self.base_ = max(value, floor, np.nan_to_num(self.previous_))
-        elif value > _DIVERGENCE_GROWTH * self.base_ > 0:
-            raise _diverged(
-                f"the loss grew from {self.first_loss_:.4g} to {value:.4g} in epoch {epoch}"
-            )
-
-    def on_train_end(self, net, **kwargs):
-        if not all(torch.isfinite(p).all() for p in net.module_.parameters()):
-            raise _diverged("the weights are no longer finite")
-        # a held-out row past what the network computes gives early stopping
-        # nothing to compare, and scores that no file holds: said, not kept
-        for epoch in net.history[self.epochs_before_ :]:
-            valid = epoch.get("valid_loss")
-            if valid is not None and not math.isfinite(valid):
-                raise ValueError(
-                    f"the validation loss of epoch {epoch['epoch']} is {valid}: a held-out "
-                    "row is past what the network computes (float16 ends at 65504). Scale "
-                    "the input (StandardScaler), or set early_stopping=False."
-                )
-        # squared gradients can overflow (Adam's running averages) while the
-        # weights stay finite: the next steps would be meaningless
-        state = _optimizer_state(net).values()
-        if not all(torch.isfinite(t).all() for t in state if t.is_floating_point()):
-            raise _diverged("the optimizer's running statistics are no longer finite")
-
-
-class _CosineSchedule(Callback):
-    """Anneal the optimizer's learning rates batch by batch from their values at
-    the start of training to 0 along a half cosine over ``epochs`` epochs (None:
-    leave them), and restore them when training ends."""
-
-    def __init__(self, epochs):
-        self.epochs = epochs
-
-    def on_train_begin(self, net, **kwargs):
-        self.base_ = [group["lr"] for group in net.optimizer_.param_groups]
-        self.step_ = 0
-
-    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
-        # the steps every rank takes in a process group, whatever its shard's size
-        self.steps_per_epoch_ = max(1, _steps_per_epoch(len(dataset_train), net.batch_size))
-
-    def on_batch_begin(self, net, training=False, **kwargs):
-        if not training or self.epochs is None:
-            return
-        progress = min(self.step_ / (self.epochs * self.steps_per_epoch_), 1.0)
-        for group, base in zip(net.optimizer_.param_groups, self.base_, strict=True):
-            group["lr"] = base * 0.5 * (1 + math.cos(math.pi * progress))
-        self.step_ += 1
-
-    def on_train_end(self, net, **kwargs):
-        for group, base in zip(net.optimizer_.param_groups, self.base_, strict=True):
-            group["lr"] = base
-
-
-class _EpochLog(Callback):
-    """Print one plain line per epoch: its number out of ``epochs``, the losses and
-    the time since training began (what ``verbose`` asks for)."""
-
-    def __init__(self, epochs, stream=None):
-        self.epochs = epochs
-        self.stream = stream
-
-    def on_train_begin(self, net, **kwargs):
-        self.start_ = time.perf_counter()
-        self.epoch_ = 0
-
-    def on_epoch_end(self, net, **kwargs):
-        self.epoch_ += 1
-        record = net.history[-1]
-        losses = f"train loss {record['train_loss']:.6g}"
-        if "valid_loss" in record:
-            losses += f", validation loss {record['valid_loss']:.6g}"
-        print(
-            f"epoch {self.epoch_}/{self.epochs}: {losses}, "
-            f"{time.perf_counter() - self.start_:.1f} s",
-            file=self.stream or sys.stdout,
-            flush=True,
-        )
 
 
 class _AutoencoderNet(NeuralNet):
@@ -721,72 +339,6 @@ def _autocast(device, precision):
     return torch.autocast(torch.device(device).type, dtype=precision, enabled=precision is not None)
 
 
-def _default_device():
-    # torch.get_default_device arrived in torch 2.3
-    get = getattr(torch, "get_default_device", None)
-    return "cpu" if get is None else get()
-
-
-class _DrawFrom(TorchFunctionMode):
-    """Within the block, every torch random draw that is given no generator draws
-    from ``generator`` instead of torch's global one.
-
-    Module constructors (torch's layers, and any custom module's) draw their
-    initial weights from the global generator, and nothing lets a caller hand them
-    another; this mode hands them one. torch function modes are local to the
-    thread, so other threads' draws, skae's or the caller's, are not disturbed, and
-    there is no lock to hold across a ``fork``. A generator seeded like the global
-    one gives the same numbers, so the weights are those of
-    ``torch.manual_seed(seed)`` followed by construction. Draws that take no
-    generator (dropout, or torch.distributions' Gamma family, called in a
-    constructor) and draws on a GPU still come from torch's global generators.
-    """
-
-    def __init__(self, generator):
-        super().__init__()
-        self.generator = generator
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = dict(kwargs or {})
-        if func in _RANDOM_FUNCTIONS and kwargs.get("generator") is None:
-            target = args[0] if args and isinstance(args[0], torch.Tensor) else None
-            device = target.device if target is not None else kwargs.get("device")
-            # the generator is a CPU one: draws on another device keep that device's
-            if torch.device(device or _default_device()).type == "cpu":
-                kwargs["generator"] = self.generator
-        return func(*args, **kwargs)
-
-
-# torch's functions, tensor methods and initializers that draw random numbers and
-# take a generator. A mode sees the outermost call only (what a call does inside is
-# not intercepted again), so torch.nn.init's functions, which layers' constructors
-# call, are listed themselves.
-_RANDOM_FUNCTIONS = {
-    getattr(owner, name)
-    for owner, names in (
-        (
-            torch,
-            "rand randn randint randperm normal bernoulli multinomial poisson rand_like "
-            "randn_like randint_like",
-        ),
-        (
-            torch.Tensor,
-            "uniform_ normal_ bernoulli_ random_ exponential_ geometric_ log_normal_ "
-            "cauchy_ bernoulli multinomial",
-        ),
-        (
-            torch.nn.init,
-            "uniform_ normal_ trunc_normal_ kaiming_uniform_ kaiming_normal_ "
-            "xavier_uniform_ xavier_normal_ orthogonal_ sparse_",
-        ),
-    )
-    for name in names.split()
-    # (older torch's initializers take no generator)
-    if owner is not torch.nn.init
-    or "generator" in inspect.signature(getattr(owner, name)).parameters
-}
-
-
 def _flushing_subnormals():
     """Whether this thread's CPU arithmetic flushes subnormal floats to zero."""
     return bool(torch.tensor([1e-39]) * 2 == 0)
@@ -1008,17 +560,6 @@ def _fill_values(net, X, sample_weight, previous=None):
         sums[-one_hot:] = frequency[-one_hot:] * totals[-one_hot:]
     means, seen = (0.0, 0.0) if previous is None else previous
     return _merged_means(means, seen, sums, totals)
-
-
-def _normalized_weights(sample_weight):
-    """``sample_weight`` (None stays None) rescaled to average 1 over every rank's
-    rows: the weights a fit counts its rows with."""
-    if sample_weight is None:
-        return None
-    # rescaled by the largest first, so that no sum overflows or underflows
-    scaled = sample_weight / _global_max(sample_weight.max())
-    total, count = _global_sums([scaled.sum(), len(scaled)])
-    return scaled * (count / total)
 
 
 def _run_chunks(estimator, function, X, sparse=False):
@@ -1317,134 +858,3 @@ def _check_layer_counts(module, module_params, tensors):
                 f"its parameters do not fit its weights: module__{name} lists "
                 f"{len(value)} layers, the file holds {n_tensors} weight tensors."
             )
-
-
-def _draw_seed(random_state):
-    """An int seed from ``random_state``, never drawing from a global generator."""
-    if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-def _changed_args(net, params, *, training=False):
-    """``{name: (built, now)}`` for each skorch argument of ``params`` (its
-    module's, criterion's, optimizer's, corruption's) with which ``net`` was built
-    differently, by value (``_comparable``): an argument set anew, or a list or
-    dict changed in place since ``_make_net`` kept a copy of it; learning rate and
-    batch size only with ``training``; device, logging and the callbacks' settings
-    never."""
-    built, kept = net.get_params(), getattr(net, "built_args_", {})
-    compared = {"lr", "batch_size"} if training else set()
-    changes = {}
-    for key, value in params.items():
-        if (key in _UNCOMPARED and key not in compared) or key.startswith("callbacks__"):
-            continue
-        if built.get(key) is not value and not _same_value(
-            _comparable(built.get(key)), _comparable(value)
-        ):
-            changes[key] = (built.get(key), value)
-        # the net's own list or dict is the user's: changed in place, it differs
-        # from the copy kept only
-        elif key in kept and not _same_value(kept[key], _comparable(value, arrays=False)):
-            changes[key] = (kept[key], value)
-    return changes
-
-
-_PLAIN = str | bytes | numbers.Number | np.generic | np.dtype | type | torch.dtype | None
-_UNCOMPARABLE = object()  # an object that has no value to compare: not compared
-
-
-@dataclasses.dataclass(frozen=True)
-class _ArrayDigest:
-    """What an array holds: its dtype, shape and the SHA-256 of its bytes."""
-
-    dtype: str
-    shape: tuple
-    sha256: str
-
-
-def _comparable(value, *, arrays=True):
-    """``value`` as the data it builds a network from, for ``_same_value``: a list
-    or tuple as a tuple, a dict entry by entry, a string, number (NumPy's scalars
-    included), class or dtype as it is, and an array (``_as_array``) as an
-    ``_ArrayDigest`` (one of objects or strings entry by entry); any other object
-    (a module, a generator) is ``_UNCOMPARABLE``, and so is an array without
-    ``arrays`` (the copy a net keeps of its arguments): a module may hold it as a
-    parameter and train it in place, so its values kept from the build would
-    differ without any change by the user (and double its memory)."""
-    if isinstance(value, list | tuple):
-        return tuple(_comparable(v, arrays=arrays) for v in value)
-    if isinstance(value, dict):
-        return {k: _comparable(v, arrays=arrays) for k, v in value.items()}
-    if isinstance(value, _PLAIN):
-        return value
-    array = _as_array(value) if arrays else None
-    if array is None:
-        return _UNCOMPARABLE
-    if array.dtype.hasobject or array.dtype.kind == "T":
-        return (array.shape, *(_comparable(v) for v in array.ravel()))
-    try:
-        digest = hashlib.sha256(np.ascontiguousarray(array).view(np.uint8)).hexdigest()
-    except (TypeError, ValueError):
-        return _UNCOMPARABLE
-    return _ArrayDigest(array.dtype.str, array.shape, digest)
-
-
-def _as_array(value):
-    """``value`` as an ndarray where it is an array: an ndarray, a pandas object, a
-    CPU tensor, anything NumPy reads through ``__array__`` (a polars Series), but
-    a Dask array (which it would compute); else None."""
-    if isinstance(value, np.ndarray):
-        return value
-    library = type(value).__module__.partition(".")[0]
-    # no warnings.catch_warnings here: it changes every thread's filters, and fits
-    # run in threads at once
-    try:
-        if isinstance(value, torch.Tensor):
-            return value.detach().cpu().numpy() if value.device.type == "cpu" else None
-        if library == "pandas":
-            return value.to_numpy()
-        if hasattr(value, "__array__") and library != "dask":
-            return np.asarray(value)
-    except Exception:  # a dtype NumPy has not (bfloat16)
-        return None
-    return None
-
-
-def _same_value(built, now):
-    """Whether two ``_comparable`` values are equal, NaN equal to NaN."""
-    if built is _UNCOMPARABLE or now is _UNCOMPARABLE:
-        return True
-    if isinstance(built, tuple) and isinstance(now, tuple):
-        return len(built) == len(now) and all(map(_same_value, built, now))
-    if isinstance(built, dict) and isinstance(now, dict):
-        return built.keys() == now.keys() and all(_same_value(built[k], now[k]) for k in now)
-    try:
-        return bool(built == now) or _both_missing(built, now)
-    except Exception:  # an equality that raises (a structured scalar of arrays)
-        return False
-
-
-def _both_missing(built, now):
-    """Whether ``built`` and ``now`` are both NaN (floats) or both NaT, of one type."""
-    if type(built) is not type(now):
-        return False
-    if isinstance(built, numbers.Real):
-        return math.isnan(built) and math.isnan(now)
-    if isinstance(built, np.datetime64 | np.timedelta64):
-        return bool(np.isnat(built) and np.isnat(now))
-    return False
-
-
-def _describe_changes(changes):
-    """``name=built (now value)`` for each entry of ``_net_changes``."""
-    return ", ".join(f"{k}={old!r} (now {new!r})" for k, (old, new) in changes.items())
-
-
-def _cannot_continue(changes):
-    """The ValueError of a fit that would continue a network built with other
-    settings, ``changes`` as ``_describe_changes`` takes them."""
-    return ValueError(
-        f"Cannot continue training: the network was built with {_describe_changes(changes)}. "
-        "Set the parameters back, or call fit with warm_start=False to build a new network."
-    )

@@ -18,8 +18,9 @@ from ._losses import (
 )
 from ._missing import _FILL_STATE, _as_fill, _filled, _observed_entries, _observed_total
 from ._modules import _ACTIVATIONS, _VariationalMLP, _widths
-from ._net import _TORCH_DTYPES, _draw_seed, _run_chunks, _VAENet
+from ._net import _TORCH_DTYPES, _run_chunks, _VAENet
 from ._outlier import _OutlierThreshold
+from ._random import _draw_seed
 from ._validation import _NONE, _Fitted, _Interval, _Options, _Sizes
 
 # Standard-normal draws that every score uses, in antithetic pairs: the same for

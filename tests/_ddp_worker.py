@@ -220,7 +220,7 @@ def main(out):
         errors["split"] = [type(error).__name__, str(error), time.perf_counter() - start]
     # pretraining trains on the split's training rows: a rank whose weight all lies
     # on its held-out rows raises as the split would, and every rank with it
-    from skae._net import _RandomSplit
+    from skae._batches import _RandomSplit
 
     pretrained = AutoencoderTransformer(
         **small | dict(pretrain_iter=1, early_stopping=True, validation_fraction=0.5)

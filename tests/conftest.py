@@ -49,7 +49,7 @@ def write_idx():
 def held_out(monkeypatch):
     """The validation rows of each early-stopping split drawn during the test, in
     order (``next_split`` draws the split a fit then makes, so twice a fit)."""
-    from skae._net import _RandomSplit
+    from skae._batches import _RandomSplit
 
     drawn, split = [], _RandomSplit._split
 

@@ -419,7 +419,7 @@ def test_pretraining_takes_sparse_rows_and_their_weights(digits_split):
 def test_pretraining_leaves_early_stopping_s_validation_rows_unseen(
     digits_split, training_starts, monkeypatch
 ):
-    from skae._net import _RandomSplit
+    from skae._batches import _RandomSplit
 
     X_train, _ = digits_split
     kept, split = [], _RandomSplit.__call__

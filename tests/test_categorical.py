@@ -427,7 +427,7 @@ def test_the_imputer_s_categories_need_nan_holes_and_an_observed_value():
 
 
 def test_missing_noise_hides_a_categorical_column_whole():
-    from skae._net import _Batches, _Rows
+    from skae._batches import _Batches, _Rows
 
     X = torch.tensor([[0.5, 1.0, 0.0, 0.0, 0.0, 1.0]] * 200)
     columns = torch.tensor([0, 1, 1, 1, 2, 2])

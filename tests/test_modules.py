@@ -461,7 +461,7 @@ def test_module_arguments_compare_as_the_values_they_build_from():
     # compared at all
     from decimal import Decimal
 
-    from skae._net import _comparable, _same_value
+    from skae._changes import _comparable, _same_value
 
     def same(a, b):
         return _same_value(_comparable(a), _comparable(b))

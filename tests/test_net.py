@@ -10,8 +10,8 @@ import torch
 from torch.nn import functional as F
 
 from skae import AutoencoderTransformer, MLPAutoencoder
+from skae._batches import _Batches, _RandomSplit, _Rows
 from skae._losses import _ReconstructionLoss
-from skae._net import _Batches, _RandomSplit, _Rows
 
 
 def test_batches_cover_every_row_once_and_reshuffle():

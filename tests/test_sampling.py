@@ -269,7 +269,7 @@ def test_each_partial_fit_call_draws_anew_and_repeatably(monkeypatch):
         drawn.append(sample.columns.tolist())
         return sample
 
-    monkeypatch.setattr(skae._net, "_sample_entries", spy)
+    monkeypatch.setattr(skae._batches, "_sample_entries", spy)
     X = sparse_matrix(n_rows=16, n_cols=200, density=0.05)
     runs = []
     for _ in range(2):

@@ -11,7 +11,8 @@ PACKAGE = Path(skae.__file__).parent
 # each module may import only modules of earlier layers
 LAYERS = [
     {"_version", "_validation", "_docstrings", "_chunks", "_modules", "datasets"},
-    {"_distributed", "_show_versions", "_missing", "_sampling", "_threads"},
+    {"_distributed", "_show_versions", "_missing", "_sampling", "_threads", "_random", "_changes"},
+    {"_batches", "_callbacks"},  # the engine's data and callbacks
     {"_losses", "_pca", "_net", "metrics", "plotting"},
     {"_dask"},
     {"_base", "_outlier", "_categorical"},  # _categorical: a mixin of the base

@@ -503,14 +503,14 @@ def test_the_validation_score_is_the_held_out_rows_weighted_mean(monkeypatch):
     import skae._net
 
     X = np.random.default_rng(0).normal(size=(40, 5))
-    split, held_out = skae._net._RandomSplit._split, []
+    split, held_out = skae._batches._RandomSplit._split, []
 
     def spy(self, n, generator):
         train, valid = split(self, n, generator)
         held_out.append(valid.numpy())
         return train, valid
 
-    monkeypatch.setattr(skae._net._RandomSplit, "_split", spy)
+    monkeypatch.setattr(skae._batches._RandomSplit, "_split", spy)
     kwargs = dict(hidden_layer_sizes=(8,), max_iter=4, early_stopping=True)
     kwargs |= dict(validation_fraction=0.25, random_state=0)
     plain = AutoencoderTransformer(2, **kwargs).fit(X)
