@@ -138,8 +138,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "best_validation_score_": _Fitted(_NONE, _Interval(numbers.Real, None, None)),
     }
 
-    # rows the first fit needs at least
-    _min_samples = 1
+    _min_samples = 1  # rows the first fit needs at least
 
     # the skorch net class that trains the module
     _net_class = _AutoencoderNet
@@ -461,15 +460,16 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         cpu = clone(self).set_params(device="cpu")
         return cpu._net_params(self.n_features_in_, self.n_components_)
 
-    def _check_net_matches_params(self):
-        """Raise ValueError where the parameters no longer describe ``net_`` (set
-        after fit), since a net rebuilt from them would differ."""
-        changes = _changed_args(self.net_, self._cpu_net_params(), training=True)
-        if changes:
+    def _check_net_matches_params(self, *, scoring=False):
+        """Raise ValueError where parameters set after fit no longer describe ``net_``
+        (a net rebuilt from them would differ); with ``scoring``, where its criterion's
+        do (loss, output activation, likelihood: what scores and reconstructions read)."""
+        changes = _changed_args(self.net_, self._cpu_net_params(), training=not scoring)
+        if changes := {k: c for k, c in changes.items() if not scoring or "criterion" in k}:
             raise ValueError(
-                f"its parameters no longer describe its fitted network, which was "
-                f"built with {_describe_changes(changes)}. Were they changed after fit? "
-                "Refit, or set them back, before saving."
+                f"the parameters of this {type(self).__name__} no longer describe its fitted "
+                f"network, which was built with {_describe_changes(changes)}. Were they changed "
+                f"after fit? Refit, or set them back{'' if scoring else ', before saving'}."
             )
 
     def _check_consistency(self):
@@ -525,6 +525,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Reconstructions, in the float dtype of the codes.
         """
         check_is_fitted(self)
+        self._check_net_matches_params(scoring=True)
         # a linear autoencoder of no components has codes of width 0, as PCA
         Z = check_array(X, dtype=[np.float64, np.float32], ensure_min_features=0)
         if Z.shape[1] != self.n_components_:
@@ -554,6 +555,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Score of each sample.
         """
         check_is_fitted(self)
+        self._check_net_matches_params(scoring=True)
         X = self._validate_scored(X)
         _check_rows_observed(X, "score")
         scores = self._score_samples(X)

@@ -884,6 +884,8 @@ def _width(estimator, name):
 def _parse(scope, model, inputs, custom_parsers=None):
     estimator, inverse = _unwrap(model)
     check_is_fitted(estimator)
+    # the graph reads the loss and output of the parameters, as inference does
+    estimator._check_net_matches_params(scoring=True)
     operator = scope.declare_local_operator(_ALIASES[type(model)], model)
     operator.inputs = inputs
     options = {} if inverse else scope.get_options(model, dict.fromkeys(_OPTIONS, False))

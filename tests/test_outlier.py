@@ -71,3 +71,34 @@ def test_a_fitted_detector_passes_the_check_of_its_threshold(contamination, tmp_
     det.partial_fit(np.repeat(typical + 3, 41, axis=0))
     skae.save(det, tmp_path / "det.skae")
     assert skae.load(tmp_path / "det.skae").offset_ == det.offset_
+
+
+@pytest.mark.parametrize(
+    "Detector, change",
+    [
+        ("AutoencoderOutlierDetector", {"loss": "bce", "output_activation": "sigmoid"}),
+        ("VAEOutlierDetector", {"likelihood": "bernoulli"}),
+    ],
+)
+def test_a_detector_does_not_score_with_a_loss_set_after_fit(Detector, change):
+    # its offset_ was drawn from the fitted loss's scores: another loss's scores
+    # against it flagged no row at all
+    import skae
+
+    X = np.random.default_rng(0).random((40, 4))
+    detector = getattr(skae, Detector)(
+        n_components=2, hidden_layer_sizes=(8,), contamination=0.1, max_iter=3, random_state=0
+    ).fit(X)
+    scores, labels, codes = detector.score_samples(X), detector.predict(X), detector.transform(X)
+    before = {key: detector.get_params()[key] for key in change}
+    detector.set_params(**change)
+    for method in ("score_samples", "decision_function", "predict", "score"):
+        with pytest.raises(ValueError, match="no longer describe its fitted network"):
+            getattr(detector, method)(X)
+    with pytest.raises(ValueError, match="Refit, or set them back"):
+        detector.inverse_transform(codes)
+    np.testing.assert_array_equal(detector.transform(X), codes)  # the codes are the net's
+    # settings that do not change a score may change after fit
+    detector.set_params(**before, max_iter=9, learning_rate_init=0.5, batch_size=7)
+    np.testing.assert_array_equal(detector.score_samples(X), scores)
+    np.testing.assert_array_equal(detector.predict(X), labels)
