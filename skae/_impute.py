@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._autoencoder import AutoencoderTransformer
 from ._batches import _normalized_weights
-from ._categorical import _names_a_column
+from ._categorical import _names_a_column, _own_values
 from ._chunks import _chunks
 from ._distributed import _refuse_in_group
 from ._docstrings import _fill_doc
@@ -127,9 +127,11 @@ default=None
         DataFrame (categorical columns of dtype ``category``) for a table with
         column names, else an array (of floats where every category is a float, as
         in a numeric array, else of objects). A category unseen in ``fit`` is
-        treated as missing, and filled; one of ``categories_`` that no training row
-        of positive weight held (declared by the column's dtype only) is kept, and
-        hidden from the network as a missing entry is. A categorical column with no
+        hidden from the network as a missing entry is, and returned as it is (an
+        imputer changes missing entries only; a DataFrame's column gains it as a
+        category, an array of floats becomes one of objects for a value that is no
+        number); so is one of ``categories_`` that no training row of positive
+        weight held (declared by the column's dtype only). A categorical column with no
         observed value in ``fit`` is an error, unless its dtype declares its
         categories; such a column, or one observed only in rows of zero weight, is
         an empty feature, as a numeric one is (dropped, or with
@@ -517,12 +519,14 @@ default=None
         # a DataFrame's rows keep their labels (a list's .index is a method)
         pandas = sys.modules.get("pandas")
         index = X.index if pandas is not None and isinstance(X, pandas.DataFrame) else None
+        given = X
         if getattr(self, "categories_", None) is None:
             X = self._validate(X, reset=False)
             missing = filled = np.isnan(X)
         else:
-            # a category unseen in fit is filled, but it was no missing entry: the
-            # indicator leaves it out, as MissingIndicator does
+            # a category unseen in fit is hidden from the network as a missing
+            # entry is, but it was observed: it is returned as it is (below), and
+            # the indicator leaves it out, as MissingIndicator does
             X = self._validate(X, reset=False, unknown=np.inf, untrained=False)
             missing, filled = np.isnan(X), ~np.isfinite(X)
             X[filled] = np.nan
@@ -553,9 +557,12 @@ default=None
         # each original column's first input: missing where the column is
         columns = self._input_columns()
         first = np.unique(columns, return_index=True)[1]
+        unseen = (filled & ~missing)[:, first]
         missing, kept = missing[:, first], ~np.isin(np.arange(len(first)), columns[empty])
         # a categorical column's category is its block's most probable one
         imputed = self._as_table(imputed, index=index)
+        if unseen.any():
+            imputed = _with_values_of(imputed, given, unseen)
         if not self.keep_empty_features:
             imputed = imputed.loc[:, kept] if hasattr(imputed, "loc") else imputed[:, kept]
         if self.indicator_features_ is None:
@@ -708,3 +715,26 @@ def _observed_moments(X, weights, previous=None):
     std = std * unit
     # a spread that rounds to nothing in its own units (subnormal values) too
     return mean * unit, std, np.where(constant | (std == 0), 1.0, std)
+
+
+def _with_values_of(table, given, entries):
+    """``table`` (the imputer's output, before features are dropped) with its
+    ``entries`` (a mask of its shape) as the input ``given`` holds them: categories
+    unseen in fit, which an imputer returns as observed (a DataFrame's categorical
+    column gains them as categories)."""
+    given = given if hasattr(given, "columns") else np.asarray(given, dtype=object)
+    for j in np.flatnonzero(entries.any(axis=0)):
+        rows = entries[:, j]
+        values = _own_values(given, given, j)[rows]
+        if not hasattr(table, "iloc"):
+            if table.dtype != object and not all(isinstance(v, numbers.Real) for v in values):
+                table = table.astype(object)  # floats, as every category was, no longer
+            table[rows, j] = values
+            continue
+        column = table.iloc[:, j]
+        if hasattr(column, "cat"):
+            new = [v for v in dict.fromkeys(values) if v not in column.cat.categories]
+            column = column.cat.add_categories(new)
+        column[rows] = values
+        table[table.columns[j]] = column
+    return table

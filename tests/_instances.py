@@ -71,6 +71,9 @@ _IMPUTERS = {
 _CATEGORICAL = {
     "ae-categorical": AutoencoderTransformer(**_SMALL, categorical_features=[0]),
     "vae-categorical": VAETransformer(**_SMALL, categorical_features=[0]),
+    "imputer-categorical": AutoencoderImputer(
+        hidden_layer_sizes=(8,), n_components=4, max_iter=5, categorical_features=[0]
+    ),
 }
 
 # configurations that need data of a particular form

@@ -468,16 +468,29 @@ def test_an_empty_categorical_column_kept_is_filled_with_its_first_category():
         assert (filled.loc[3:, "c"] == imputer.categories_[0][0]).all()
 
 
-def test_the_indicator_leaves_out_a_category_unseen_in_fit():
-    # it is filled, as documented, but it was observed: the indicator said missing
+def test_a_category_unseen_in_fit_is_returned_as_observed():
+    # it is hidden from the network as a missing entry is, but it was observed: an
+    # imputer changes missing entries only (it was filled with a known category,
+    # and a weight-zero row's category, kept in categories_, was not)
     pd = pytest.importorskip("pandas")
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"x": rng.normal(size=20), "s": rng.choice(["a", "b"], 20).astype(object)})
     X.loc[0, "s"] = None
     imputer = AutoencoderImputer(**FAST, categorical_features="from_dtype", add_indicator=True)
-    out = imputer.fit(X).transform(pd.DataFrame({"x": [0.1, 0.2], "s": ["new", None]}))
-    assert out["missingindicator_s"].tolist() == [0.0, 1.0]
-    assert out["s"].isin(["a", "b"]).all()
+    new = pd.DataFrame({"x": [0.1, np.nan, 0.3], "s": ["new", None, "a"]}, index=[7, 8, 9])
+    out = imputer.fit(X).transform(new)
+    assert out["missingindicator_s"].tolist() == [0.0, 1.0, 0.0]
+    assert out["s"][7] == "new" and out["s"][8] in ("a", "b") and out["s"][9] == "a"
+    assert list(out["s"].cat.categories) == ["a", "b", "new"] and list(out.index) == [7, 8, 9]
+    assert out["x"][7] == 0.1 and not np.isnan(out["x"][8])
+    # without names: an array of objects, or of floats where the categories are
+    numbers = np.array([[0.0, 1.0], [1.0, 2.0], [0.0, np.nan], [1.0, 1.0]] * 5)
+    imputer = AutoencoderImputer(**FAST, categorical_features=[0]).fit(numbers)
+    filled = imputer.transform(np.array([[7.0, 1.5], [np.nan, 2.0]]))
+    assert filled.dtype == np.float64 and filled[0].tolist() == [7.0, 1.5]
+    assert filled[1, 0] in (0.0, 1.0)
+    objects = imputer.fit(numbers.astype(object)).transform(np.array([["z", 1.5]], dtype=object))
+    assert objects.tolist() == [["z", 1.5]]
 
 
 def test_imputation_std_runs_over_a_partial_fit_stream():
