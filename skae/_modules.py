@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._random import _DrawFrom
+
 _ACTIVATIONS = {
     "identity": nn.Identity,
     "logistic": nn.Sigmoid,
@@ -49,9 +51,9 @@ def _check_module(module, n_features, n_components):
     and neither writes to its input (``_check_unwritten`` also guards each training
     step); ``_check_trainable`` checks its parameters. Checked on two rows of zeros
     without gradients, in eval mode (a BatchNorm's statistics untouched), each
-    submodule's mode and torch's random state restored after; a module that cannot take
-    such rows (one that divides by a row's norm) is left to training, which gives it
-    real rows."""
+    submodule's mode restored after, its draws from a generator of its own; a module
+    that cannot take such rows (one that divides by a row's norm) is left to
+    training, which gives it real rows."""
     name = type(module).__name__
     for method in ("encode", "decode"):
         if not callable(getattr(module, method, None)):
@@ -64,7 +66,10 @@ def _check_module(module, n_features, n_components):
     device = parameters[0].device
     module.eval()
     try:
-        with torch.no_grad(), torch.random.fork_rng([device] if device.type == "cuda" else []):
+        # a draw the module makes comes from a generator of the check's own: torch's
+        # global one is neither advanced nor rewound (saving and restoring it, as
+        # fork_rng does, handed other threads' draws out again)
+        with torch.no_grad(), _DrawFrom(torch.Generator()):
             x = torch.zeros(2, n_features, dtype=parameters[0].dtype, device=device)
             try:
                 z = module.encode(x)

@@ -10,8 +10,9 @@ PACKAGE = Path(skae.__file__).parent
 
 # each module may import only modules of earlier layers
 LAYERS = [
-    {"_version", "_validation", "_docstrings", "_chunks", "_modules", "datasets"},
-    {"_distributed", "_show_versions", "_missing", "_sampling", "_threads", "_random", "_changes"},
+    {"_version", "_validation", "_docstrings", "_chunks", "_random", "datasets"},
+    {"_modules", "_distributed", "_show_versions", "_sampling", "_threads", "_changes"},
+    {"_missing"},
     {"_batches", "_callbacks"},  # the engine's data and callbacks
     {"_losses", "_pca", "_net", "metrics", "plotting"},
     {"_dask"},

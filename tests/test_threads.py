@@ -4,6 +4,7 @@ short batch starts no trial, the default runs none, and nothing of the timings
 outlives the fit."""
 
 import pickle
+import threading
 
 import joblib
 import numpy as np
@@ -250,3 +251,37 @@ def test_adaptive_is_saved_and_loaded_with_the_estimator(monkeypatch, tmp_path):
     loaded = skae.load(tmp_path / "est.skae", trusted=[_Seen])
     assert loaded.n_jobs == "adaptive"
     np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
+
+
+class _PausingInItsCheck(MLPAutoencoder):
+    """Waits, the first time it encodes without gradients (the estimator's check
+    of a new module), until the test thread has drawn."""
+
+    checked = drawn = None
+
+    def encode(self, x):
+        if not torch.is_grad_enabled() and not self.checked.is_set():
+            self.checked.set()
+            self.drawn.wait(30)
+        return super().encode(x)
+
+
+def test_a_fit_leaves_the_draws_of_other_threads_from_the_global_generator_alone():
+    # the module check saved torch's global generator and restored it after: a
+    # thread that drew meanwhile was handed the same numbers again
+    _PausingInItsCheck.checked, _PausingInItsCheck.drawn = threading.Event(), threading.Event()
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    est = AutoencoderTransformer(
+        2, module=_PausingInItsCheck, module_params={"hidden_layer_sizes": (4,)}, max_iter=1
+    )
+    torch.manual_seed(0)
+    expected = torch.rand(2).tolist() + torch.rand(2).tolist()
+    torch.manual_seed(0)
+    fit = threading.Thread(target=est.fit, args=(X,))
+    fit.start()
+    assert _PausingInItsCheck.checked.wait(30)
+    drawn = torch.rand(2).tolist()
+    _PausingInItsCheck.drawn.set()
+    fit.join()
+    assert hasattr(est, "net_")
+    assert drawn + torch.rand(2).tolist() == expected
