@@ -400,13 +400,24 @@ def _write_atomically(path, data):
     the replaced file's permissions carry over; a file this process may not write
     is refused, as ``open`` refuses it. A symbolic link is written
     through, to the file it names, as ``open`` writes; the temporary name is short,
-    so that any name the folder takes can be written."""
-    path = Path(os.path.realpath(path))
+    so that any name the folder takes can be written. What is not a file (a device
+    such as /dev/null, a pipe) is written into, as ``open`` writes it: a file
+    renamed over it replaced it."""
+    given = os.fsdecode(path)
+    if not given or given.endswith(os.sep):  # names no file: as open(path, "wb") answers
+        error = IsADirectoryError if given else FileNotFoundError
+        raise error(errno.EISDIR if given else errno.ENOENT, "Not a file name", given)
+    path = Path(os.path.realpath(given))
     temporary = path.with_name(f".skae-{secrets.token_hex(8)}.tmp")
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
+        info = path.stat()
     except FileNotFoundError:
-        mode = None
+        info = None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        with open(path, "wb") as file:
+            file.write(data)
+        return
+    mode = None if info is None else stat.S_IMODE(info.st_mode)
     if mode is not None and not os.access(path, os.W_OK):
         # the rename needs only the folder's permission; refuse as open(path, "wb")
         # would, rather than replace a file its owner made read-only
@@ -543,7 +554,8 @@ def load(path, *, trusted=()):
     Raises
     ------
     ValueError
-        If the file is not a skae file or is damaged, if it was written by a newer
+        If ``path`` is not a file (a folder, a device, a pipe), if the file is not a
+        skae file or is damaged, if it was written by a newer
         skae, if it names a class that is neither skae's nor trusted, or if any
         entry breaks the rules or does not fit the others; the message names the
         entry.
@@ -584,6 +596,9 @@ def load(path, *, trusted=()):
     if classes is None or not all(isinstance(c, type) for c in classes):
         raise TypeError(f"trusted must be a sequence of classes, got {trusted!r}.")
     trusted = classes  # a generator is read once
+    # a device or a pipe would be read without end (/dev/zero) or wait for a writer
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError(f"Cannot load {os.fsdecode(path)}: it is not a file.")
     estimator, document = _from_bytes(Path(path).read_bytes(), path, trusted)
     _warn_of_version_drift(document, path)
     _restore_device(estimator.net_, estimator.device)

@@ -1321,3 +1321,32 @@ def test_a_long_local_release_of_a_dependency_saves_and_loads(wine, tmp_path, mo
     np.testing.assert_array_equal(
         skae.load(tmp_path / "est.skae").transform(wine), est.transform(wine)
     )
+
+
+def test_save_writes_into_what_is_not_a_file_and_load_refuses_it(wine, tmp_path):
+    # renaming a file over a device or a pipe replaced it (as root: /dev/null), and
+    # load read /dev/zero without end
+    import threading
+
+    est = LinearAETransformer(2).fit(wine)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    skae.save(est, pipe)
+    reader.join(30)
+    assert pipe.is_fifo()
+    (tmp_path / "copy.skae").write_bytes(received[0])
+    np.testing.assert_array_equal(
+        skae.load(tmp_path / "copy.skae").transform(wine), est.transform(wine)
+    )
+    for what in (pipe, tmp_path, "/dev/zero"):
+        with pytest.raises(ValueError, match="it is not a file"):
+            skae.load(what)
+    # names of no file are refused as open refuses them, and nothing is written
+    with pytest.raises(IsADirectoryError):
+        skae.save(est, f"{tmp_path / 'model.skae'}{os.sep}")
+    with pytest.raises(FileNotFoundError):
+        skae.save(est, "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.skae", "pipe"]
