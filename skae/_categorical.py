@@ -712,8 +712,19 @@ class _Categorical:
 
     def _check_consistency(self):
         super()._check_consistency()
-        if self.categorical_features is None and getattr(self, "categories_", None) is not None:
+        spec, fitted = self.categorical_features, getattr(self, "is_categorical_", None)
+        if spec is None and getattr(self, "categories_", None) is not None:
             raise ValueError("categories_ is set, but categorical_features is None.")
+        if spec is None or isinstance(spec, str):
+            return  # "from_dtype" named the columns by the dtypes of fit's table
+        # the columns the parameter names, by the rules fit applied to it
+        names = getattr(self, "feature_names_in_", None)
+        mask = _categorical_mask(spec, None, self.n_features_in_, names)
+        if not np.array_equal(mask, np.zeros_like(mask) if fitted is None else fitted):
+            raise ValueError(
+                f"categorical_features={spec!r} names other columns than those the "
+                "fitted categories_ are of."
+            )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1350,3 +1350,28 @@ def test_save_writes_into_what_is_not_a_file_and_load_refuses_it(wine, tmp_path)
     with pytest.raises(FileNotFoundError):
         skae.save(est, "")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.skae", "pipe"]
+
+
+def _set_parameter(name, value):
+    def change(document, tensors):
+        for entry in document["params"]["dict"]:
+            if entry[0] == name:
+                entry[1] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "spec", [[[2]], [7], [-1], [True, False], [1], [0, 2]], ids=lambda spec: repr(spec)
+)
+def test_categorical_features_that_fit_would_refuse_or_read_otherwise_are_refused(spec, tmp_path):
+    # they loaded, and transform went on with the fitted categories
+    X = np.c_[np.random.default_rng(0).normal(size=(30, 2)), np.arange(30) % 3]
+    est = AutoencoderTransformer(
+        2, hidden_layer_sizes=(4,), max_iter=2, categorical_features=[2], random_state=0
+    ).fit(X)
+    path = tmp_path / "est.skae"
+    skae.save(est, path)
+    _rewritten(path, _set_parameter("categorical_features", spec))
+    with pytest.raises(ValueError, match="categorical_features"):
+        skae.load(path)
