@@ -818,15 +818,16 @@ class _Categorical:
             index=index,
         )
 
-    def _column_errors(self, X, *, validated=False):
+    def _column_errors(self, X, *, validated=False, squared=False):
         """Per sample and original column, the reconstruction error (NaN where
         missing): a numeric column's squared error (Bernoulli divergence with a
-        Bernoulli model), a categorical column's cross-entropy."""
+        Bernoulli model, unless ``squared``: what skae.metrics measures), a
+        categorical column's cross-entropy."""
         if not validated:
             X = self._validate_scored(X)
         numeric_order = np.flatnonzero(~self.is_categorical_)
         order = np.argsort(np.concatenate([numeric_order, np.flatnonzero(self.is_categorical_)]))
-        fill, bernoulli = _as_fill(self), self._bernoulli_setting is not None
+        fill, bernoulli = _as_fill(self), self._bernoulli_setting is not None and not squared
         sigmoid, widths = self._sigmoid_output, self._widths()
         surprise = self._new_category_surprise()
 

@@ -97,7 +97,7 @@ def reconstruction_error(estimator, X, *, per_feature=False):
         while hasattr(estimator, "steps"):
             X = estimator[:-1].transform(X) if len(estimator) > 1 else X
             estimator = estimator[-1]
-        errors = estimator._column_errors(X)
+        errors = estimator._column_errors(X, squared=True)
         return errors if per_feature else _observed_mean(errors, 0)
     X = _by_rows(X)
     if len(X.shape) != 2:

@@ -9,7 +9,7 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skae import AutoencoderTransformer, LinearAETransformer
+from skae import AutoencoderTransformer, LinearAETransformer, VAETransformer
 from skae.metrics import reconstruction_error, reconstruction_scorer
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -215,3 +215,25 @@ def test_the_scorer_takes_the_weights_a_search_routes_to_it():
         assert scorer.set_score_request(sample_weight=False) is scorer
         assert repr(scorer) == "reconstruction_scorer.set_score_request(sample_weight=False)"
         assert reconstruction_scorer.set_score_request(sample_weight="w") is not scorer
+
+
+@pytest.mark.parametrize(
+    "Estimator, params",
+    [
+        (AutoencoderTransformer, {"loss": "bce", "output_activation": "sigmoid"}),
+        (VAETransformer, {"likelihood": "bernoulli"}),
+    ],
+)
+def test_numeric_columns_beside_categories_are_measured_by_squared_error(Estimator, params):
+    # with a Bernoulli model they were measured by its divergence (twice the
+    # squared error here), and without categories by squared error
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.random(60), "b": rng.random(60), "c": rng.choice(["x", "y"], 60)})
+    est = Estimator(
+        1, hidden_layer_sizes=(4,), categorical_features=["c"], max_iter=2, random_state=0, **params
+    ).fit(X)
+    reconstruction = est.inverse_transform(est.transform(X))
+    squared = (reconstruction[["a", "b"]].to_numpy() - X[["a", "b"]].to_numpy()) ** 2
+    errors = reconstruction_error(est, X, per_feature=True)
+    np.testing.assert_allclose(errors[:, :2], squared, rtol=1e-5)
