@@ -693,6 +693,20 @@ class _Categorical:
             start = stop
         return untrained
 
+    def _mark_untrained(self, X, into, value):
+        """In ``into`` (``X``, validated training rows, or the network's input made
+        of them), set the block of each categorical entry whose category no
+        training row weighed (``_untrained_categories``) to ``value``: NaN, missing,
+        or infinity, unknown, as inference encodes it."""
+        numeric = np.zeros(int((~self.is_categorical_).sum()), dtype=bool)
+        untrained = np.concatenate([numeric, *self._untrained_categories()])
+        columns = self._input_columns()
+        for j in np.unique(columns[untrained]):
+            block = columns == j
+            rows = (X[:, block & untrained] == 1).any(axis=1)
+            into[np.ix_(rows, block)] = value
+        return into
+
     def _net_params(self, n_features, n_components):
         params = super()._net_params(n_features, n_components)
         widths = self._widths()

@@ -428,18 +428,6 @@ default=None
         net.iterator_train__fill = net.iterator_valid__fill = torch.from_numpy(self.fill_values_)
         super()._train_net(net, data, sample_weight, incremental=incremental)
 
-    def _hide_untrained(self, X, standardized):
-        """In the network's input ``standardized`` (of the validated ``X``), the
-        block of each categorical entry whose category no training row weighed
-        (``_untrained_categories``) as missing."""
-        numeric = np.zeros(int((~self.is_categorical_).sum()), dtype=bool)
-        untrained = np.concatenate([numeric, *self._untrained_categories()])
-        columns = self._input_columns()
-        for j in np.unique(columns[untrained]):
-            block = columns == j
-            rows = (X[:, block & untrained] == 1).any(axis=1)
-            standardized[np.ix_(rows, block)] = np.nan
-
     def _one_hot_inputs(self):
         """Which of the network's inputs are one-hot (they come after the numbers)."""
         return np.arange(self._n_inputs) >= self._n_inputs - sum(self._widths())
@@ -538,7 +526,7 @@ default=None
         if getattr(self, "categories_", None) is not None:
             # and so is a category no training row weighed, whose input's weights
             # were never trained; being one of categories_, it stays in the output
-            self._hide_untrained(X, standardized)
+            self._mark_untrained(X, standardized, np.nan)
         if self.sample_posterior:
             rng = np.random.default_rng(_draw_seed(self.random_state))
             self._hide(standardized, rng)

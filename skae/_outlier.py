@@ -99,6 +99,10 @@ class _OutlierThreshold(OutlierMixin):
         if not (weights > 0).all():
             # a row of weight zero counts for nothing, and may have no score at all
             X, weights = X[weights > 0], weights[weights > 0]
+        if getattr(self, "categories_", None) is not None:
+            # scored as score_samples scores them: a category that only held-out
+            # rows held was never trained, and is unknown there
+            X = self._mark_untrained(X, X.copy(), np.inf)
         scores, weights = _all_rows(self._score_samples(X)), _all_rows(weights)
         earlier = getattr(self, "score_quantiles_", None) if incremental and resume else None
         if earlier is None or len(scores) >= _OFFSET_ROWS:

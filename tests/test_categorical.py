@@ -931,3 +931,30 @@ def test_categories_of_a_numeric_array_come_back_in_its_float_dtype(dtype):
     assert imputer.transform(X.astype(other)).dtype == other
     imputer = AutoencoderImputer(**_FAST, categorical_features=[0])
     check_transformer_preserve_dtypes("imputer", imputer)
+
+
+def test_a_detector_s_threshold_comes_from_the_scores_it_gives_its_training_rows():
+    # a category that only a row held out for early stopping held was scored as an
+    # ordinary one for offset_, and as unknown by score_samples: 10.5 % of the
+    # training rows were flagged at contamination=0.1
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {"x": rng.normal(size=200), "y": rng.normal(size=200), "c": ["a"] * 100 + ["b"] * 100}
+    )
+    X.loc[9, "c"] = "r"  # a row the split (random_state=0) holds out
+    detector = AutoencoderOutlierDetector(
+        n_components=1,
+        categorical_features=["c"],
+        early_stopping=True,
+        validation_fraction=0.2,
+        contamination=0.1,
+        max_iter=3,
+        n_iter_no_change=None,
+        random_state=0,
+    ).fit(X)
+    assert detector._untrained_categories()[0].tolist() == [False, False, True]
+    scores = detector.score_samples(X)
+    assert detector.offset_ == pytest.approx(
+        np.quantile(scores, 0.1, method="averaged_inverted_cdf")
+    )
+    assert (detector.predict(X) == -1).mean() == 0.1
