@@ -34,6 +34,7 @@ one.
 """
 
 import itertools
+import math
 import numbers
 import re
 import sys
@@ -662,10 +663,13 @@ class _Categorical:
                 # dtype only, or held by rows of weight zero) has an input whose
                 # weights were never trained: it is as unknown as a new one
                 codes = np.where((codes >= 0) & untrained[i][codes.clip(0)], -1, codes)
-            if training and ((codes < 0) & ~_is_missing(values)).any():
-                new = values[(codes < 0) & ~_is_missing(values)][0]
+            new = values[(codes < 0) & ~_is_missing(values)]
+            if any(isinstance(v, numbers.Real) and math.isinf(v) for v in new):
+                # as fit refuses it: no category, and no number either
+                raise ValueError(f"categorical column {self._column_name(j)} holds infinity.")
+            if training and len(new):
                 raise ValueError(
-                    f"categorical column {self._column_name(j)} has the category {new!r}, "
+                    f"categorical column {self._column_name(j)} has the category {new[0]!r}, "
                     "which the first fit did not see: the network's heads are sized by the "
                     "first fit's categories_. Refit with fit (warm_start=False) on data "
                     "with every category."

@@ -958,3 +958,15 @@ def test_a_detector_s_threshold_comes_from_the_scores_it_gives_its_training_rows
         np.quantile(scores, 0.1, method="averaged_inverted_cdf")
     )
     assert (detector.predict(X) == -1).mean() == 0.1
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_infinity_in_a_categorical_column_is_refused_at_inference_as_in_fit(value):
+    # fit refused it, and inference took it as a new category
+    X = np.c_[np.random.default_rng(0).normal(size=(30, 1)), np.arange(30) % 3]
+    est = AutoencoderOutlierDetector(**_FAST, categorical_features=[1]).fit(X)
+    for method in ("transform", "score_samples", "predict"):
+        with pytest.raises(ValueError, match="categorical column 1 holds infinity"):
+            getattr(est, method)(np.array([[0.1, value]]))
+    with pytest.raises(ValueError, match="categorical column 1 holds infinity"):
+        AutoencoderOutlierDetector(**_FAST, categorical_features=[1]).fit(np.r_[X, [[0.1, value]]])
