@@ -557,7 +557,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         check_is_fitted(self)
         self._check_net_matches_params(scoring=True)
         X = self._validate_scored(X)
-        _check_rows_observed(X, "score")
+        _check_rows_observed(X, "score", hidden=True)
         scores = self._score_samples(X)
         return np.where(np.isnan(scores), -np.inf, scores)  # overflowed: the most anomalous
 

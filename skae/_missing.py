@@ -103,12 +103,14 @@ def _hide_unobserved(estimator, X):
     return hidden
 
 
-def _check_rows_observed(X, what, sample_weight=None):
+def _check_rows_observed(X, what, sample_weight=None, *, hidden=False):
     """Raise ValueError naming the first row of ``X`` in which nothing is observed:
     such a row has nothing to ``what``. A row of zero ``sample_weight`` counts for
-    nothing, whatever it holds, as if it were not there."""
+    nothing, whatever it holds, as if it were not there. ``hidden``: ``X`` is
+    ``_hide_unobserved``'s, whose features never observed in training are NaN."""
     if not _has_missing(X):
         return
+    never = ", or in a feature that no training row observed"
     for rows in _chunks(*X.shape):
         empty = np.isnan(_dense(X[rows])).all(axis=1)
         if sample_weight is not None:
@@ -117,8 +119,9 @@ def _check_rows_observed(X, what, sample_weight=None):
         if len(empty):
             raise ValueError(
                 f"row {rows.start + int(empty[0])} of X has no observed value (every "
-                f"entry is NaN): there is nothing to {what}. Drop such rows, or fill "
-                "them first (for example with skae.AutoencoderImputer, which fills them)."
+                f"entry is NaN{never if hidden else ''}): there is nothing to {what}. "
+                "Drop such rows, or fill them first (for example with "
+                "skae.AutoencoderImputer, which fills them)."
             )
 
 

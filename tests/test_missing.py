@@ -387,3 +387,14 @@ def test_a_row_of_weight_zero_that_overflows_does_not_stop_a_detector(Detector):
     detector = Detector(2, max_iter=3, random_state=0).fit(X, sample_weight=weights)
     assert np.isfinite(detector.offset_)
     assert detector.predict(X[:1])[0] == -1
+
+
+def test_a_row_observed_only_where_training_observed_nothing_is_named_so():
+    # it was said to hold only NaN, though it held a value
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    X[:, 2] = np.nan
+    detector = AutoencoderOutlierDetector(2, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    detector.fit(X)
+    message = r"row 0 of X has no observed value \(every entry is NaN, or in a feature that no "
+    with pytest.raises(ValueError, match=message):
+        detector.score_samples(np.array([[np.nan, np.nan, 5.0]]))
