@@ -589,7 +589,7 @@ default=None
         """
 
     @available_if(_never)
-    def score(self, X, y=None, sample_weight=None):
+    def score(self, X, y=None):
         """Not available: an imputer has no score of its own.
 
         Parameters
@@ -598,7 +598,15 @@ default=None
             Unused.
         y : None
             Unused.
-        sample_weight : None
+        """
+
+    @available_if(_never)
+    def set_score_request(self, **kwargs):
+        """Not available: an imputer has no score to route metadata to.
+
+        Parameters
+        ----------
+        **kwargs : dict
             Unused.
         """
 

@@ -214,6 +214,9 @@ def test_an_imputer_has_no_codes_to_invert_or_score(digits):
     imputer = AutoencoderImputer(**FAST).fit(_holes(digits[0]))
     for method in ("inverse_transform", "score_samples", "score"):
         assert not hasattr(imputer, method)
+    # nor metadata to route to a score (as SimpleImputer has none)
+    assert not hasattr(imputer, "set_score_request")
+    assert not imputer.get_metadata_routing().score.requests
 
 
 def test_a_feature_empty_in_fit_does_not_move_the_other_fills():
