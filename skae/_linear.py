@@ -119,7 +119,7 @@ class LinearAETransformer(_BaseAutoencoder):
         weights, full batch with L-BFGS on a square-root factor of that matrix:
         the classic demonstration that training finds PCA. "minibatch" trains on
         the rows in minibatches with ``optimizer``, for data streamed in chunks
-        (dense input only). The scatter squares the data: values too large for
+        (dense or sparse; no missing values). The scatter squares the data: values too large for
         it to fit float64 (near 1e154) are refused, and values so small that their
         squares are subnormal (below about 1e-154) lose their digits, as in
         PCA's ``svd_solver="covariance_eigh"``; scale such data first.

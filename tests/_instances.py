@@ -96,8 +96,8 @@ _STOCHASTIC = (
 _ONE_BATCH = (
     "trained on one batch of all the check's rows and nothing random, so a weight of 2 "
     "equals a repeated row up to the float32 rounding of the loss's sums: whether the "
-    "check's rtol=1e-7 holds depends on the CPU's summation order (it passes on an AMD "
-    "EPYC, fails on an Intel Xeon)"
+    "check's rtol=1e-7 holds depends on the CPU's summation order (it has passed and "
+    "failed on different hosts)"
 )
 
 # reasons under which a check may pass or fail, by platform
