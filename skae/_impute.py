@@ -3,6 +3,7 @@ observed entries."""
 
 import numbers
 import sys
+import warnings
 
 import numpy as np
 import torch
@@ -16,7 +17,16 @@ from ._chunks import _chunks
 from ._distributed import _refuse_in_group
 from ._docstrings import _fill_doc
 from ._random import _draw_seed
-from ._validation import _BOOLEAN, _NONE, _Array, _Fitted, _Instance, _Interval, _ListOf
+from ._validation import (
+    _BOOLEAN,
+    _NONE,
+    _Array,
+    _caller_level,
+    _Fitted,
+    _Instance,
+    _Interval,
+    _ListOf,
+)
 
 
 def _never(estimator):
@@ -113,7 +123,8 @@ class AutoencoderImputer(AutoencoderTransformer):
 
     keep_empty_features : bool, default=False
         If True, a feature with no observed value in ``fit`` is kept in the
-        output, its missing entries filled with 0; if False it is dropped. Either
+        output, its missing entries filled with 0; if False it is dropped
+        (``transform`` warns, naming it, as scikit-learn's SimpleImputer does). Either
         way the network never sees it: at ``transform`` its entries are hidden
         from the network as they were in training, so they change no other fill.
 
@@ -551,7 +562,15 @@ default=None
         imputed = self._as_table(imputed, index=index)
         if unseen.any():
             imputed = _with_values_of(imputed, given, unseen)
-        if not self.keep_empty_features:
+        if not self.keep_empty_features and not kept.all():
+            # named, as scikit-learn's SimpleImputer names them
+            warnings.warn(
+                f"Features {np.flatnonzero(~kept).tolist()} had no observed value in fit: "
+                "they are dropped. Set keep_empty_features=True to keep them (filled "
+                "with 0, or a categorical column's first category).",
+                UserWarning,
+                stacklevel=_caller_level(),
+            )
             imputed = imputed.loc[:, kept] if hasattr(imputed, "loc") else imputed[:, kept]
         if self.indicator_features_ is None:
             return imputed

@@ -155,12 +155,18 @@ def test_indicator_and_empty_features_as_scikit_learns_imputers(digits):
     X[:, 4] = digits[0][:, 4]  # a feature never missing
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
     imputer = AutoencoderImputer(**FAST, add_indicator=True).set_output(transform="pandas")
-    out = imputer.fit_transform(frame)
+    # a dropped feature is named as it is dropped, as SimpleImputer names it
+    with pytest.warns(UserWarning, match=r"Features \[2\] had no observed value in fit"):
+        out = imputer.fit_transform(frame)
     reference = SimpleImputer(add_indicator=True).set_output(transform="pandas").fit(frame)
+    with pytest.warns(UserWarning, match="Skipping features without any observed values"):
+        reference.transform(frame)
     assert list(out.columns) == list(reference.get_feature_names_out())
     indicator = MissingIndicator().fit(X).transform(X)
     np.testing.assert_array_equal(out.iloc[:, 5:].to_numpy(), indicator)
-    kept = AutoencoderImputer(**FAST, keep_empty_features=True).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # kept: nothing to warn of
+        kept = AutoencoderImputer(**FAST, keep_empty_features=True).fit(X)
     filled = kept.transform(X)
     assert filled.shape == X.shape and (filled[:, 2] == 0).all()
     assert list(kept.get_feature_names_out()) == [f"x{i}" for i in range(6)]
