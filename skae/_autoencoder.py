@@ -102,6 +102,7 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
     """
 
     _fitted_state = _FILL_STATE | _CATEGORICAL_STATE
+    _scored_settings = ("loss", "output_activation")
 
     _parameters_added = {
         "pretrain_iter": "0.2.0",

@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._batches import _RandomSplit
-from ._changes import _cannot_continue, _changed_args, _describe_changes
+from ._changes import _cannot_continue, _changed_args, _check_scored_settings, _describe_changes
 from ._distributed import _check_launched_alone, _OnEveryRank, _shared_seeds
 from ._losses import _bernoulli_divergence
 from ._missing import _as_fill, _check_fill_state, _check_rows_observed, _filled, _hide_unobserved
@@ -140,8 +140,9 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     _min_samples = 1  # rows the first fit needs at least
 
-    # the skorch net class that trains the module
-    _net_class = _AutoencoderNet
+    _scored_settings = ()  # what scores read: criterion__<name> (_check_scored_settings)
+
+    _net_class = _AutoencoderNet  # the skorch net class that trains the module
 
     # whether inverse_transform applies a sigmoid to the decoder's raw output
     _sigmoid_output = False
@@ -460,16 +461,15 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         cpu = clone(self).set_params(device="cpu")
         return cpu._net_params(self.n_features_in_, self.n_components_)
 
-    def _check_net_matches_params(self, *, scoring=False):
-        """Raise ValueError where parameters set after fit no longer describe ``net_``
-        (a net rebuilt from them would differ); with ``scoring``, where its criterion's
-        do (loss, output activation, likelihood: what scores and reconstructions read)."""
-        changes = _changed_args(self.net_, self._cpu_net_params(), training=not scoring)
-        if changes := {k: c for k, c in changes.items() if not scoring or "criterion" in k}:
+    def _check_net_matches_params(self):
+        """Raise ValueError where the parameters no longer describe ``net_`` (set
+        after fit), since a net rebuilt from them would differ."""
+        changes = _changed_args(self.net_, self._cpu_net_params(), training=True)
+        if changes:
             raise ValueError(
-                f"the parameters of this {type(self).__name__} no longer describe its fitted "
-                f"network, which was built with {_describe_changes(changes)}. Were they changed "
-                f"after fit? Refit, or set them back{'' if scoring else ', before saving'}."
+                f"its parameters no longer describe its fitted network, which was "
+                f"built with {_describe_changes(changes)}. Were they changed after fit? "
+                "Refit, or set them back, before saving."
             )
 
     def _check_consistency(self):
@@ -525,7 +525,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Reconstructions, in the float dtype of the codes.
         """
         check_is_fitted(self)
-        self._check_net_matches_params(scoring=True)
         # a linear autoencoder of no components has codes of width 0, as PCA
         Z = check_array(X, dtype=[np.float64, np.float32], ensure_min_features=0)
         if Z.shape[1] != self.n_components_:
@@ -555,7 +554,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             Score of each sample.
         """
         check_is_fitted(self)
-        self._check_net_matches_params(scoring=True)
         X = self._validate_scored(X)
         _check_rows_observed(X, "score", hidden=True)
         scores = self._score_samples(X)
@@ -600,6 +598,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _reconstruction_errors(self, X):
         """Per-sample reconstruction error of validated ``X``, averaged over the
         features: the Bernoulli divergence for a Bernoulli model, else squared."""
+        _check_scored_settings(self)
         if self._bernoulli_setting is not None:
             fill = _as_fill(self)
             return _run_chunks(
@@ -646,5 +645,6 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return _run_chunks(self, lambda module, x: module.encode(_filled(x, fill)), X, sparse=True)
 
     def _decode(self, Z):
+        _check_scored_settings(self)
         output = torch.sigmoid if self._sigmoid_output else torch.nn.Identity()
         return _run_chunks(self, lambda module, z: output(module.decode(z)), Z)

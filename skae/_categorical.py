@@ -45,7 +45,7 @@ import torch
 from sklearn.base import clone
 from sklearn.utils.validation import validate_data
 
-from ._changes import _cannot_continue
+from ._changes import _cannot_continue, _check_scored_settings
 from ._distributed import _refuse_in_group
 from ._losses import _bernoulli_divergence, _by_column, _unknown_marks
 from ._missing import _as_fill, _filled, _hide_unobserved, _observed_entries
@@ -698,8 +698,8 @@ class _Categorical:
         return untrained
 
     def _mark_untrained(self, X, into, value):
-        """In ``into`` (``X``, validated training rows, or the network's input made
-        of them), set the block of each categorical entry whose category no
+        """In ``into`` (``X``, validated rows, or the network's input made of them),
+        set the block of each categorical entry whose category no
         training row weighed (``_untrained_categories``) to ``value``: NaN, missing,
         or infinity, unknown, as inference encodes it."""
         numeric = np.zeros(int((~self.is_categorical_).sum()), dtype=bool)
@@ -841,6 +841,7 @@ class _Categorical:
         missing): a numeric column's squared error (Bernoulli divergence with a
         Bernoulli model, unless ``squared``: what skae.metrics measures), a
         categorical column's cross-entropy."""
+        _check_scored_settings(self)
         if not validated:
             X = self._validate_scored(X)
         numeric_order = np.flatnonzero(~self.is_categorical_)

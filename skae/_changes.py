@@ -4,7 +4,8 @@ A warm start, ``partial_fit`` and ``skae.save`` compare the skorch arguments a n
 was built with against those the estimator's parameters give now, by value
 (``_comparable``): lists and dicts entry by entry, arrays by a digest of their
 bytes, NaN equal to NaN; objects without a value (a module instance) are not
-compared.
+compared. Scores and reconstructions compare only the few settings they read
+(``_check_scored_settings``), on every call.
 """
 
 import dataclasses
@@ -144,3 +145,23 @@ def _cannot_continue(changes):
         f"Cannot continue training: the network was built with {_describe_changes(changes)}. "
         "Set the parameters back, or call fit with warm_start=False to build a new network."
     )
+
+
+def _check_scored_settings(estimator):
+    """ValueError where a parameter that scores and reconstructions read
+    (``estimator._scored_settings``: the loss, the output activation, the
+    likelihood) differs from its fitted net's criterion's: they would mix two
+    models (a detector's ``offset_`` came from the fitted one's scores). Plain
+    attribute reads: inference calls it every time."""
+    net = estimator.net_
+    changes = {
+        name: (getattr(net, f"criterion__{name}"), getattr(estimator, name))
+        for name in estimator._scored_settings
+        if getattr(net, f"criterion__{name}") != getattr(estimator, name)
+    }
+    if changes:
+        raise ValueError(
+            f"{type(estimator).__name__} was fitted with {_describe_changes(changes)}: "
+            "scores and reconstructions follow the fitted network. Refit, or set the "
+            "parameters back."
+        )

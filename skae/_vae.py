@@ -7,6 +7,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseAutoencoder
 from ._categorical import _CATEGORICAL_STATE, _Categorical
+from ._changes import _check_scored_settings
 from ._docstrings import _fill_doc
 from ._losses import (
     _by_column,
@@ -128,6 +129,7 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
     }
 
     _fitted_state = _FILL_STATE | _CATEGORICAL_STATE
+    _scored_settings = ("likelihood",)
 
     _net_class = _VAENet
 
@@ -217,6 +219,7 @@ class VAETransformer(_Categorical, _BaseAutoencoder):
         # the ELBO with the KL term in closed form and the expected log-likelihood
         # averaged over _SCORE_DRAWS fixed standard-normal draws; a Bernoulli
         # model gives a value outside [0, 1] no likelihood (-inf)
+        _check_scored_settings(self)
         draws = _score_noise(self.n_components_, _TORCH_DTYPES[X.dtype.type])
         fill, widths = _as_fill(self), self._widths()
         surprise = self._new_category_surprise() if widths else None

@@ -114,6 +114,7 @@ except ImportError as error:
     ) from error
 
 from ._base import _ESTIMATORS
+from ._changes import _check_scored_settings
 from ._impute import AutoencoderImputer
 from ._linear import LinearAETransformer
 from ._outlier import _OutlierThreshold
@@ -884,15 +885,18 @@ def _width(estimator, name):
 def _parse(scope, model, inputs, custom_parsers=None):
     estimator, inverse = _unwrap(model)
     check_is_fitted(estimator)
-    # the graph reads the loss and output of the parameters, as inference does
-    estimator._check_net_matches_params(scoring=True)
     operator = scope.declare_local_operator(_ALIASES[type(model)], model)
     operator.inputs = inputs
     options = {} if inverse else scope.get_options(model, dict.fromkeys(_OPTIONS, False))
     if isinstance(estimator, AutoencoderImputer) and not inverse:
         _check_imputer(estimator, options)
     float_type = type(inputs[0].type) if type(inputs[0].type) in _TYPES else FloatTensorType
-    for name in _output_names(model, options):
+    names = _output_names(model, options)
+    if names != ["variable"] or isinstance(estimator, AutoencoderImputer):
+        # scores, reconstructions and fills read the loss and the output activation
+        # of the parameters, as inference does: the fitted ones
+        _check_scored_settings(estimator)
+    for name in names:
         shape = [None, _width(estimator, name)]
         tensor_type = Int64TensorType(shape) if name == "label" else float_type(shape)
         operator.outputs.append(scope.declare_local_variable(name, tensor_type))
