@@ -564,8 +564,10 @@ default=None
             imputed = _with_values_of(imputed, given, unseen)
         if not self.keep_empty_features and not kept.all():
             # named, as scikit-learn's SimpleImputer names them
+            names = getattr(self, "feature_names_in_", None)
+            dropped = np.flatnonzero(~kept) if names is None else names[~kept]
             warnings.warn(
-                f"Features {np.flatnonzero(~kept).tolist()} had no observed value in fit: "
+                f"Features {dropped.tolist()} had no observed value in fit: "
                 "they are dropped. Set keep_empty_features=True to keep them (filled "
                 "with 0, or a categorical column's first category).",
                 UserWarning,
@@ -748,7 +750,16 @@ def _with_values_of(table, given, entries):
             continue
         column = table.iloc[:, j]
         if hasattr(column, "cat"):
-            new = [v for v in dict.fromkeys(values) if v not in column.cat.categories]
+            categories = column.cat.categories
+            # in the categories' own dtype where nothing is lost (5.0 among integer
+            # categories is 5), so that every batch's column has one dtype
+            try:
+                same = np.asarray(values, dtype=object).astype(categories.dtype)
+            except (TypeError, ValueError, OverflowError):
+                same = None
+            if same is not None and (same == values).all():
+                values = same
+            new = [v for v in dict.fromkeys(values) if v not in categories]
             column = column.cat.add_categories(new)
         column[rows] = values
         table[table.columns[j]] = column

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+import sklearn
 import torch
 from sklearn.utils import check_array
 
@@ -301,15 +302,18 @@ def _check_min_rows(n_rows, minimum, estimator):
 
 def _caller_level():
     """The ``stacklevel`` at which ``warnings.warn``, called in the function that
-    calls this, names the first caller outside skae: the line of the user's code,
-    however many of skae's own frames lie between."""
+    calls this, names the first caller outside skae and scikit-learn: the line of
+    the user's code, however many of skae's own frames lie between, and
+    scikit-learn's (``fit_transform``, the ``set_output`` wrapper, a Pipeline)."""
     frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
         frame, level = frame.f_back, level + 1
     return level
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_LIBRARY_DIRS = tuple(
+    os.path.dirname(os.path.abspath(path)) + os.sep for path in (__file__, sklearn.__file__)
+)
 
 
 def _check_training_record(estimator):

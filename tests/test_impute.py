@@ -156,8 +156,9 @@ def test_indicator_and_empty_features_as_scikit_learns_imputers(digits):
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
     imputer = AutoencoderImputer(**FAST, add_indicator=True).set_output(transform="pandas")
     # a dropped feature is named as it is dropped, as SimpleImputer names it
-    with pytest.warns(UserWarning, match=r"Features \[2\] had no observed value in fit"):
+    with pytest.warns(UserWarning, match=r"Features \['f2'\] had no observed value in fit") as w:
         out = imputer.fit_transform(frame)
+    assert w[0].filename == __file__  # the caller's line, past set_output's wrapper
     reference = SimpleImputer(add_indicator=True).set_output(transform="pandas").fit(frame)
     with pytest.warns(UserWarning, match="Skipping features without any observed values"):
         reference.transform(frame)
@@ -492,6 +493,13 @@ def test_a_category_unseen_in_fit_is_returned_as_observed():
     assert out["s"][7] == "new" and out["s"][8] in ("a", "b") and out["s"][9] == "a"
     assert list(out["s"].cat.categories) == ["a", "b", "new"] and list(out.index) == [7, 8, 9]
     assert out["x"][7] == 0.1 and not np.isnan(out["x"][8])
+    # in the categories' own dtype where nothing is lost: 5.0 (a float column, for
+    # its hole) among integer categories is 5, as in a batch without it
+    integers = pd.DataFrame({"x": rng.normal(size=20), "n": rng.integers(0, 3, 20)})
+    imputer = AutoencoderImputer(**FAST, categorical_features=["n"]).fit(integers)
+    unseen = imputer.transform(pd.DataFrame({"x": [0.1, np.nan], "n": [5.0, np.nan]}))["n"]
+    known = imputer.transform(integers)["n"]
+    assert unseen.tolist()[0] == 5 and unseen.cat.categories.dtype == known.cat.categories.dtype
     # without names: an array of objects, or of floats where the categories are
     numbers = np.array([[0.0, 1.0], [1.0, 2.0], [0.0, np.nan], [1.0, 1.0]] * 5)
     imputer = AutoencoderImputer(**FAST, categorical_features=[0]).fit(numbers)
