@@ -51,9 +51,12 @@ def _check_module(module, n_features, n_components):
     and neither writes to its input (``_check_unwritten`` also guards each training
     step); ``_check_trainable`` checks its parameters. Checked on two rows of zeros
     without gradients, in eval mode (a BatchNorm's statistics untouched), each
-    submodule's mode restored after, its draws from a generator of its own; a module
-    that cannot take such rows (one that divides by a row's norm) is left to
-    training, which gives it real rows."""
+    submodule's mode restored after; the draws it makes on the CPU that take a
+    generator come from one of the check's own (a draw that takes none, as
+    ``F.dropout(x, training=True)``, or one on a GPU, advances torch's global
+    generator, as the module's training will). A module that cannot take such rows
+    (one that divides by a row's norm) is left to training, which gives it real
+    rows."""
     name = type(module).__name__
     for method in ("encode", "decode"):
         if not callable(getattr(module, method, None)):

@@ -260,7 +260,7 @@ def test_sampled_training_and_encoding_never_densify_a_batch():
 def test_each_partial_fit_call_draws_anew_and_repeatably(monkeypatch):
     # an int random_state seeded every call alike: each call repeated the first
     # call's draws, so most zeros of a stream were never sampled
-    import skae._net
+    import skae._batches
 
     drawn = []
 

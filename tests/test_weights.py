@@ -500,7 +500,7 @@ def test_the_validation_score_is_the_held_out_rows_weighted_mean(monkeypatch):
     # the weights averaged 1 over the whole call, and the validation loss was the
     # held-out rows' mean of weight x loss: with 3 on the held-out rows and 1 on
     # the others it doubled; with 1e-30 early stopping stopped on nothing at epoch 11
-    import skae._net
+    import skae._batches
 
     X = np.random.default_rng(0).normal(size=(40, 5))
     split, held_out = skae._batches._RandomSplit._split, []
