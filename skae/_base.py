@@ -125,8 +125,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     # the release that added each parameter the first files (0.2.0) may lack (load)
     _parameters_added = {"learning_rate": "0.2.0", "precision": "0.2.0", "n_jobs": "0.3.0"}
 
-    # every fitted attribute and what it must be; skae.load checks the state it
-    # reads from a file against this table
+    # every fitted attribute and what it must be, which skae.load checks a file by
     _fitted_state = {
         "n_features_in_": _Fitted(_Interval(numbers.Integral, 1, None)),
         "n_components_": _Fitted(_Interval(numbers.Integral, 1, None)),
@@ -264,6 +263,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             _check_launched_alone()
             with _OnEveryRank() as ranks:
                 self._check_params()
+                _resolve_device(self.device)  # a device one rank lacks fails on every rank
                 resume = (incremental or self.warm_start) and hasattr(self, "net_")
                 minimum = self._min_rows(incremental=incremental, resume=resume)
                 X = self._validate(X, reset=not resume, ensure_min_samples=minimum)

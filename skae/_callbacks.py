@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback, EarlyStopping
 
-from ._distributed import _steps_per_epoch
+from ._distributed import _global_sums, _steps_per_epoch
 
 # a training loss that grows this many times over its first value has diverged
 _DIVERGENCE_GROWTH = 1e4
@@ -79,11 +79,12 @@ class _StopOnDivergence(Callback):
         target = batch[1]
         if isinstance(target, tuple):
             # a weighted batch's loss grows with its weight: compare its weighted
-            # mean (a batch of no weight says nothing)
-            weight = float(target[1].mean())
-            if weight == 0:
+            # mean (a batch of no weight says nothing). In a process group the loss
+            # is every rank's batch's, and so is the weight, or ranks decide apart
+            total, rows = _global_sums([float(target[1].sum()), len(target[1])])
+            if total == 0:
                 return
-            value /= weight
+            value /= total / rows
         epoch = len(net.history)
         if not math.isfinite(value):
             raise _diverged(f"the loss became {value} in epoch {epoch}")
@@ -92,8 +93,9 @@ class _StopOnDivergence(Callback):
             # a first loss within rounding of the data's own size (a model that
             # reconstructs its batch exactly: 2e-15) is no base to grow from
             data = target[0] if isinstance(target, tuple) else target
-            size = float(torch.nanmean(data.double() ** 2)) if torch.is_tensor(data) else 0.0
-            floor = torch.finfo(torch.float32).eps * np.nan_to_num(size)
+            squares = data.double() ** 2 if torch.is_tensor(data) else torch.zeros(0)
+            total, count = _global_sums([float(squares.nansum()), int((~squares.isnan()).sum())])
+            floor = torch.finfo(torch.float32).eps * np.nan_to_num(total / count if count else 0.0)
             self.base_ = max(value, floor, np.nan_to_num(self.previous_))
         elif value > _DIVERGENCE_GROWTH * self.base_ > 0:
             raise _diverged(

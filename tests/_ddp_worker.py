@@ -184,6 +184,26 @@ def main(out):
     except Exception as error:
         errors["disagree_columns"] = [type(error).__name__, str(error)]
 
+    # weights far apart on one rank: the divergence check compares every rank's
+    # weighted loss with every rank's weight (it took its own rank's, and that rank
+    # alone stopped a training that had not diverged, the other waiting)
+    tiny = np.ones(len(shard))
+    if rank == 1:
+        tiny[::2] = 1e-9
+    try:
+        weighted = AutoencoderTransformer(
+            2, hidden_layer_sizes=(4,), batch_size=2, max_iter=3, random_state=1
+        ).fit(shard[:40], sample_weight=tiny[:40])
+        results["tiny_weights_codes"] = weighted.transform(X)
+    except Exception as error:
+        errors["tiny_weights"] = [type(error).__name__, str(error)]
+    # a device one rank cannot use (each rank sets its own): every rank raises
+    start = time.perf_counter()
+    try:
+        AutoencoderTransformer(**small | dict(device=("cpu", "meta")[rank])).fit(shard)
+    except Exception as error:
+        errors["device"] = [type(error).__name__, str(error), time.perf_counter() - start]
+
     # bad data on one rank: every rank raises at once, and keeps its model
     bad = shard.copy()
     if rank == 1:

@@ -115,6 +115,20 @@ def test_the_detectors_threshold_is_the_quantile_of_every_ranks_scores(ranks):
         assert result["detector_offset"][0] == pytest.approx(expected, rel=1e-6)
 
 
+def test_weights_far_apart_on_one_rank_train_one_model(ranks):
+    (first, first_errors), (second, second_errors) = ranks
+    assert "tiny_weights" not in first_errors and "tiny_weights" not in second_errors
+    np.testing.assert_array_equal(first["tiny_weights_codes"], second["tiny_weights_codes"])
+
+
+def test_a_device_one_rank_lacks_makes_every_rank_raise_at_once(ranks):
+    (_, first), (_, second) = ranks
+    assert first["device"][0] == "RuntimeError"
+    assert "the fit failed on rank(s) [1]" in first["device"][1]
+    assert second["device"][0] == "ValueError" and "device='meta'" in second["device"][1]
+    assert first["device"][2] < 5 and second["device"][2] < 5
+
+
 def test_bad_data_on_one_rank_makes_every_rank_raise_at_once(ranks):
     (first, first_errors), (second, second_errors) = ranks
     assert first_errors["bad_data"][0] == "RuntimeError"
