@@ -147,18 +147,23 @@ def _cannot_continue(changes):
     )
 
 
-def _check_scored_settings(estimator):
-    """ValueError where a parameter that scores and reconstructions read
-    (``estimator._scored_settings``: the loss, the output activation, the
-    likelihood) differs from its fitted net's criterion's: they would mix two
-    models (a detector's ``offset_`` came from the fitted one's scores). Plain
-    attribute reads: inference calls it every time."""
+def _scored_changes(estimator):
+    """``{name: (fitted, now)}`` for each parameter that scores and reconstructions
+    read (``estimator._scored_settings``: the loss, the output activation, the
+    likelihood) that differs from its fitted net's criterion's. Plain attribute
+    reads: inference asks on every call."""
     net = estimator.net_
-    changes = {
+    return {
         name: (getattr(net, f"criterion__{name}"), getattr(estimator, name))
         for name in estimator._scored_settings
         if getattr(net, f"criterion__{name}") != getattr(estimator, name)
     }
+
+
+def _check_scored_settings(estimator):
+    """ValueError where ``_scored_changes`` finds any: scores and reconstructions
+    would mix two models (a detector's ``offset_`` came from the fitted one's)."""
+    changes = _scored_changes(estimator)
     if changes:
         raise ValueError(
             f"{type(estimator).__name__} was fitted with {_describe_changes(changes)}: "

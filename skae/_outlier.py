@@ -7,6 +7,7 @@ from functools import partial
 import numpy as np
 from sklearn.base import OutlierMixin
 
+from ._changes import _scored_changes
 from ._distributed import _all_rows
 from ._validation import _Array, _Fitted, _Interval, _Options
 
@@ -94,6 +95,10 @@ class _OutlierThreshold(OutlierMixin):
     _n_percentiles = len(_PERCENTILES)
 
     def _fit_validated(self, X, sample_weight, *, resume, incremental):
+        if incremental and resume and _scored_changes(self):
+            # the earlier rows' quantiles are of the fitted loss's scores: a
+            # partial_fit with another loss or likelihood starts them anew
+            self._forget_score_quantiles()
         super()._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
         weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
         if not (weights > 0).all():
@@ -121,6 +126,12 @@ class _OutlierThreshold(OutlierMixin):
         self.offset_ = float(offset)
         self.score_quantiles_ = quantiles(_PERCENTILES)
         self.n_offset_samples_ = rows
+
+    def _forget_score_quantiles(self):
+        """Drop the quantiles of the scores of rows trained before: the next
+        ``partial_fit`` reads ``offset_`` from its own chunk's scores alone."""
+        for name in ("score_quantiles_", "n_offset_samples_"):
+            self.__dict__.pop(name, None)
 
     def _check_consistency(self):
         super()._check_consistency()

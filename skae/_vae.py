@@ -418,7 +418,10 @@ class VAEOutlierDetector(_OutlierThreshold, VAETransformer):
 
     def _fit_validated(self, X, sample_weight, *, resume, incremental):
         # offset_ is on the scale of one score: the fit fixes which, as a fitted
-        # PCA keeps its width when n_components is set afterwards
+        # PCA keeps its width when n_components is set afterwards; the quantiles of
+        # rows trained before are of the other score
+        if getattr(self, "anomaly_score_", self.anomaly_score) != self.anomaly_score:
+            self._forget_score_quantiles()
         self.anomaly_score_ = self.anomaly_score
         super()._fit_validated(X, sample_weight, resume=resume, incremental=incremental)
 

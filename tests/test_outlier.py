@@ -129,3 +129,29 @@ def test_samples_and_the_errors_of_categories_follow_the_fitted_likelihood():
         vae.sample(3, random_state=0)
     with pytest.raises(ValueError, match="was fitted with likelihood='gaussian'"):
         reconstruction_error(vae, X)
+
+
+@pytest.mark.parametrize(
+    "Detector, change",
+    [
+        ("VAEOutlierDetector", {"anomaly_score": "elbo"}),
+        ("AutoencoderOutlierDetector", {"loss": "bce", "output_activation": "sigmoid"}),
+    ],
+)
+def test_a_stream_that_changes_its_score_starts_its_threshold_anew(Detector, change):
+    # the quantiles of the chunks before, of the other score, were merged with the
+    # new chunk's: offset_ flagged every row (or none) at contamination=0.1
+    import skae
+
+    X = np.random.default_rng(0).random((300, 4))
+    detector = getattr(skae, Detector)(
+        n_components=2, hidden_layer_sizes=(4,), contamination=0.1, random_state=0
+    )
+    for start in range(0, 200, 40):
+        detector.partial_fit(X[start : start + 40])
+    assert detector.n_offset_samples_ == 200
+    detector.set_params(**change).partial_fit(X[200:240])
+    assert detector.n_offset_samples_ == 40  # this chunk's scores alone
+    scores = detector.score_samples(X[200:240])
+    assert detector.offset_ == pytest.approx(_quantile(scores, 0.1))
+    assert 0.02 < (detector.predict(X[:200]) == -1).mean() < 0.3
