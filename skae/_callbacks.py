@@ -87,7 +87,9 @@ class _StopOnDivergence(Callback):
             value /= total / rows
         epoch = len(net.history)
         if not math.isfinite(value):
-            raise _diverged(f"the loss became {value} in epoch {epoch}")
+            # in float16 a value past 65504 overflows in the first layer already
+            half = " (float16 ends at 65504)" if net.precision == torch.float16 else ""
+            raise _diverged(f"the loss became {value} in epoch {epoch}{half}")
         if self.first_loss_ is None:
             self.first_loss_ = value
             # a first loss within rounding of the data's own size (a model that

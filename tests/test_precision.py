@@ -223,3 +223,13 @@ def test_float16_loss_scale_goes_on_in_a_continued_fit_and_a_loaded_one(tmp_path
     for est in (stream, loaded):
         est.partial_fit(X[100:104])
     np.testing.assert_array_equal(loaded.transform(X), stream.transform(X))
+
+
+def test_training_past_float16s_range_names_it():
+    # the error said only that training diverged, and to lower the learning rate
+    X = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    X[0, 0] = 1e5
+    est = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2, precision="float16")
+    with pytest.raises(FloatingPointError, match=r"in epoch \d+ \(float16 ends at 65504\)"):
+        est.fit(X)
+    AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2, precision="bfloat16").fit(X)
