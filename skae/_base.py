@@ -298,18 +298,18 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         _check_optimizer_settings(optimizer, self.alpha, self.precision)
 
     def _min_rows(self, *, incremental, resume):
-        # a partial_fit chunk merges into what was seen; a fit stands on its own rows
-        return 1 if incremental and resume else self._min_samples
+        return 1 if incremental and resume else self._min_samples  # a chunk merges in
 
     def _validate(self, X, **kwargs):
         """``X`` checked as ``validate_data`` does, as float32 or float64; sparse
-        input as a CSR matrix in canonical form (sorted indices, no duplicate
-        entries: a copy where the caller's is not)."""
+        input as a CSR matrix in canonical form, no zero stored (reconstruction
+        sampling draws among the zeros not stored): a copy where the caller's is not."""
         X = validate_data(self, X, **_INPUT, **kwargs)
-        if sp.issparse(X) and not X.has_canonical_format:
+        if sp.issparse(X) and (not X.has_canonical_format or not X.data.all()):
             # scipy's min, max and sums canonicalize the caller's matrix in place
             X = X.copy()
             X.sum_duplicates()
+            X.eliminate_zeros()
         return X
 
     def _validate_scored(self, X):

@@ -311,3 +311,22 @@ def test_a_row_whose_weight_is_zero_in_float32_is_cleared_from_the_sampled_loss(
     params = dict(hidden_layer_sizes=(4,), max_iter=2, n_iter_no_change=None, random_state=0)
     est = cls(2, reconstruction_sampling=0.5, **params).fit(X, sample_weight=weights)
     assert np.isfinite(est.loss_curve_).all()
+
+
+@pytest.mark.parametrize("cls", [AutoencoderTransformer, VAETransformer])
+def test_zeros_stored_in_the_matrix_are_zeros_like_the_others(cls):
+    # a stored zero was reconstructed exactly, and a draw that fell on it dropped:
+    # the same data gave another model than the matrix without them
+    X = sparse_matrix()
+    stored = X.copy()
+    stored.data[::4] = 0.0
+    clean = stored.copy()
+    clean.eliminate_zeros()
+    codes = [
+        cls(2, hidden_layer_sizes=(4,), max_iter=3, reconstruction_sampling=0.3, random_state=0)
+        .fit(matrix)
+        .transform(clean)
+        for matrix in (stored, clean)
+    ]
+    np.testing.assert_array_equal(*codes)
+    assert stored.nnz > clean.nnz  # the caller's matrix is left as it was
