@@ -96,9 +96,10 @@ def _validate_dask(estimator, X, *, reset):
     its number of columns and column names set on ``estimator`` (``reset``) or
     checked against those it was fitted with, as ``validate_data`` does.
 
-    A Dask DataFrame becomes the Dask array of its values, with its partitions'
-    lengths computed (one pass over it); its column names are given to
-    scikit-learn's check as an empty pandas DataFrame's, so that they become
+    A Dask DataFrame becomes the Dask array of its values (its partitions'
+    lengths unknown, as a masked array's blocks: nothing here needs them); its
+    column names are given to scikit-learn's check as an empty pandas
+    DataFrame's, so that they become
     ``feature_names_in_`` as a pandas DataFrame's columns do (scikit-learn itself
     reads no names from a Dask DataFrame).
     """
@@ -125,7 +126,7 @@ def _validate_dask(estimator, X, *, reset):
             ):
                 common = np.result_type(*kinds)
                 X = X.astype(common if common.kind == "f" else np.float64)
-        X = X.to_dask_array(lengths=True)
+        X = X.to_dask_array()
     X = _check_dask_array(X)
     validate_data(estimator, X if names is X else names, reset=reset, skip_check_array=True)
     return X
@@ -133,12 +134,14 @@ def _validate_dask(estimator, X, *, reset):
 
 def _check_dask_array(X):
     """``X`` as a float Dask array with one block across the columns, checked for
-    shape and dtype without computing it."""
+    shape and dtype without computing it. Its blocks' numbers of rows may be
+    unknown (after boolean masking): a fit counts the rows in their moments, and
+    inference maps the blocks as they come."""
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D Dask array, got {X.ndim} dimension(s).")
-    if any(np.isnan(size) for size in X.shape):
+    if np.isnan(X.shape[1]):
         raise ValueError(
-            "The Dask array's number of rows is unknown; call X.compute_chunk_sizes() first."
+            "The Dask array's number of columns is unknown; call X.compute_chunk_sizes() first."
         )
     if X.dtype.kind not in "fiub":
         raise ValueError(f"Dask array of dtype {X.dtype} is not numeric.")
@@ -191,7 +194,7 @@ def _map_rows(method, X, width, *, samples=True):
         X = _validate_dask(estimator, X, reset=False)
         names = getattr(estimator, "feature_names_in_", None)
     else:
-        X = _check_dask_array(X.to_dask_array(lengths=True) if hasattr(X, "to_dask_array") else X)
+        X = _check_dask_array(X.to_dask_array() if hasattr(X, "to_dask_array") else X)
         names = None
     function = partial(_on_block, method=method, width=width, names=names)
     dtype = X.dtype

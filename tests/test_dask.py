@@ -192,9 +192,6 @@ def test_bad_dask_input_is_a_clear_error():
         LinearAETransformer(2, solver="minibatch").fit(D)
     with pytest.raises(ValueError, match="sample_weight"):
         LinearAETransformer(2).fit(D, sample_weight=np.ones(3000))
-    unknown = D[D[:, 0] > 5]
-    with pytest.raises(ValueError, match="compute_chunk_sizes"):
-        LinearAETransformer(2).fit(unknown)
     lae = LinearAETransformer(2).fit(D)
     with pytest.raises(ValueError, match="features"):
         lae.partial_fit(D[:, :5])
@@ -286,3 +283,29 @@ def test_a_dask_dataframe_is_its_array_with_its_column_names():
     # a frame without string names has none, as in pandas
     unnamed = LinearAETransformer(2).fit(dd.from_pandas(pd.DataFrame(X), npartitions=2))
     assert not hasattr(unnamed, "feature_names_in_")
+
+
+def test_blocks_of_unknown_sizes_fit_and_map_as_known_ones():
+    # a masked array or a filtered DataFrame was refused until its sizes were
+    # computed, a pass over the data that nothing here needs
+    X, D = _local_and_dask()
+    keep = X[:, 0] > 5
+    unknown = D[D[:, 0] > 5]
+    assert np.isnan(unknown.shape[0])
+    local = LinearAETransformer(2).fit(X[keep])
+    remote = LinearAETransformer(2).fit(unknown)
+    assert remote.n_samples_seen_ == keep.sum()
+    np.testing.assert_allclose(remote.components_, local.components_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(local.transform(unknown).compute(), local.transform(X[keep]))
+    np.testing.assert_array_equal(
+        local.score_samples(unknown).compute(), local.score_samples(X[keep])
+    )
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    filtered = dd.from_pandas(frame, npartitions=3)
+    filtered = filtered[filtered["x0"] > 5]
+    named = LinearAETransformer(2).fit(filtered)
+    assert named.n_samples_seen_ == keep.sum()
+    np.testing.assert_allclose(named.components_, local.components_, rtol=1e-10, atol=1e-12)
+    assert named.transform(filtered).compute().shape == (keep.sum(), 2)
