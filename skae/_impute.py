@@ -552,7 +552,9 @@ default=None
         fixed, values = self._fixed_fills()
         guess[:, fixed] = values[fixed]
         imputed = X.copy()
-        imputed[filled] = guess[filled]
+        # a draw past float32's range near its largest values is its largest value
+        limit = np.finfo(X.dtype).max
+        imputed[filled] = np.clip(guess[filled], -limit, limit)
         # each original column's first input: missing where the column is
         columns = self._input_columns()
         first = np.unique(columns, return_index=True)[1]

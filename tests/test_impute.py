@@ -544,3 +544,17 @@ def test_a_placeholder_with_from_dtype_on_numbers_and_a_refit_without_categories
     imputer.set_params(categorical_features=None).fit(table[["x"]])
     assert imputer.categorical_dtypes_ is None
     skae.save(imputer, tmp_path / "imputer.skae")
+
+
+def test_a_draw_near_float32_s_largest_values_stays_finite():
+    # a draw past float32's range was cast to infinity
+    rng = np.random.default_rng(0)
+    X = rng.uniform(2.5e38, 3.3e38, size=(60, 3)).astype(np.float32)
+    X[rng.random(X.shape) < 0.3] = np.nan
+    imputer = AutoencoderImputer(
+        hidden_layer_sizes=(4,), n_components=2, max_iter=3, sample_posterior=True, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        filled = imputer.fit_transform(X)
+    assert filled.dtype == np.float32 and np.isfinite(filled).all()
