@@ -167,6 +167,6 @@ def _check_scored_settings(estimator):
     if changes:
         raise ValueError(
             f"{type(estimator).__name__} was fitted with {_describe_changes(changes)}: "
-            "scores and reconstructions follow the fitted network. Refit, or set the "
-            "parameters back."
+            "scores and reconstructions would mix the fitted network with the new "
+            "setting. Refit, or set the parameters back."
         )

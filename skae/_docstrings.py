@@ -192,13 +192,16 @@ default=None
         Threshold on ``score_samples``: ``decision_function = score_samples -
         offset_``. ``fit`` sets it from the training data's scores; ``partial_fit``
         from its chunk's and, for a chunk of fewer than 2,048 rows, from those of
-        the rows trained before it, up to 2,048 rows in all (``score_quantiles_``;
-        a file of skae 0.2.0 holds none, so the first ``partial_fit`` after
-        loading one reads ``offset_`` from its chunk alone).
+        the rows trained before it, up to 2,048 rows in all (``score_quantiles_``).
+        A ``partial_fit`` reads ``offset_`` from its chunk alone after loading a
+        file of skae 0.2.0, which holds no quantiles, and where it changes what
+        the scores are (``loss``, ``output_activation``, ``likelihood``,
+        ``anomaly_score``): the earlier quantiles are of the other score.
 
     score_quantiles_ : ndarray of shape (101,)
         The percentiles 0, 1, ..., 100 of the training scores that ``offset_`` was
-        read from; the next ``partial_fit`` merges them with its chunk's scores.
+        read from; the next ``partial_fit`` merges them with its chunk's scores
+        (unless it changes what the scores are).
 
     n_offset_samples_ : int
         The number of training rows those scores stand for.""",

@@ -72,7 +72,8 @@ def _merged_quantiles(percentiles, kept, values, weights, q):
 
 # partial_fit reads offset_ from its chunk's scores and, where the chunk has fewer
 # rows than this, from those of the rows before it up to this many, summarized by
-# their percentiles 0, 1, ..., 100 (score_quantiles_)
+# their percentiles 0, 1, ..., 100 (score_quantiles_), unless the chunk's scores
+# are of another kind (the loss, likelihood or anomaly score changed)
 _OFFSET_ROWS = 2048
 _PERCENTILES = np.linspace(0.0, 1.0, 101)
 
@@ -128,7 +129,7 @@ class _OutlierThreshold(OutlierMixin):
         self.n_offset_samples_ = rows
 
     def _forget_score_quantiles(self):
-        """Drop the quantiles of the scores of rows trained before: the next
+        """Drop the quantiles of the scores of rows trained before: this
         ``partial_fit`` reads ``offset_`` from its own chunk's scores alone."""
         for name in ("score_quantiles_", "n_offset_samples_"):
             self.__dict__.pop(name, None)

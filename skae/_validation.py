@@ -18,6 +18,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+import joblib
 import numpy as np
 import scipy.sparse as sp
 import sklearn
@@ -302,9 +303,10 @@ def _check_min_rows(n_rows, minimum, estimator):
 
 def _caller_level():
     """The ``stacklevel`` at which ``warnings.warn``, called in the function that
-    calls this, names the first caller outside skae and scikit-learn: the line of
-    the user's code, however many of skae's own frames lie between, and
-    scikit-learn's (``fit_transform``, the ``set_output`` wrapper, a Pipeline)."""
+    calls this, names the first caller outside skae, scikit-learn and joblib: the
+    line of the user's code, however many frames of theirs lie between
+    (``fit_transform``, the ``set_output`` wrapper, a Pipeline, a search).
+    In a process that joblib started (loky), its worker's frames."""
     frame, level = sys._getframe(1), 1
     while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
         frame, level = frame.f_back, level + 1
@@ -312,7 +314,8 @@ def _caller_level():
 
 
 _LIBRARY_DIRS = tuple(
-    os.path.dirname(os.path.abspath(path)) + os.sep for path in (__file__, sklearn.__file__)
+    os.path.dirname(os.path.abspath(path)) + os.sep
+    for path in (__file__, sklearn.__file__, joblib.__file__)
 )
 
 

@@ -4,6 +4,7 @@ estimator."""
 
 from unittest import SkipTest
 
+import numpy as np
 import pytest
 from sklearn.base import OutlierMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -151,3 +152,17 @@ def test_a_bernoulli_model_declares_the_nonnegative_input_it_needs(key):
         from sklearn.utils.estimator_checks import check_positive_only_tag_during_fit
 
         check_positive_only_tag_during_fit(key, instance(key, max_iter=1))
+
+
+def test_a_warning_from_a_pipeline_or_a_search_names_the_caller_s_line():
+    # it named a line of scikit-learn's (the Pipeline's, the search's fit of a
+    # candidate) or joblib's
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    est = instance("ae", max_iter=1, n_iter_no_change=5, random_state=0)
+    with pytest.warns(ConvergenceWarning) as record:
+        make_pipeline(est).fit(X)
+        GridSearchCV(est, {"alpha": [1e-4]}, cv=2, scoring=lambda e, X, y=None: 0.0).fit(X)
+    assert {w.filename for w in record if w.category is ConvergenceWarning} == {__file__}

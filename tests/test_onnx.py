@@ -690,3 +690,20 @@ def test_the_imputer_refuses_outputs_it_does_not_have(imputer_data):
         skl2onnx.to_onnx(imputer, X, options={"score_samples": True, "reconstruction": True})
     with pytest.raises(TypeError, match="AutoencoderImputer has no inverse_transform"):
         skae_onnx.inverse_transform_to_onnx(imputer)
+
+
+def test_a_loss_set_after_fit_is_refused_where_the_graph_scores_or_reconstructs():
+    # the graph read the new loss, and the detector's offset_ came from the old one
+    X = np.random.default_rng(0).random((40, 4)).astype(np.float32)
+    est = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X)
+    est.set_params(loss="bce", output_activation="sigmoid")
+    with pytest.raises(ValueError, match="was fitted with loss='mse'"):
+        skl2onnx.to_onnx(est, X[:1], options={"reconstruction": True})
+    with pytest.raises(ValueError, match="was fitted with loss='mse'"):
+        skae_onnx.inverse_transform_to_onnx(est)
+    detector = skae.AutoencoderOutlierDetector(2, hidden_layer_sizes=(4,), max_iter=2).fit(X)
+    with pytest.raises(ValueError, match="was fitted with loss='mse'"):
+        skl2onnx.to_onnx(detector.set_params(loss="bce", output_activation="sigmoid"), X[:1])
+    # codes alone are the network's, whatever the loss
+    codes = runner(skl2onnx.to_onnx(est, X[:1]))(X)["variable"]
+    np.testing.assert_allclose(codes, est.transform(X), rtol=1e-5, atol=1e-6)

@@ -217,3 +217,21 @@ def test_elbo_uses_the_same_draws_for_float32_and_float64(digits01):
     elbo32 = vae_.score_samples(digits01.astype(np.float32))
     elbo64 = vae_.score_samples(digits01)
     np.testing.assert_allclose(elbo32, elbo64, atol=1e-3)
+
+
+def test_samples_and_the_errors_of_categories_follow_the_fitted_likelihood():
+    import pandas as pd
+
+    import skae
+    from skae.metrics import reconstruction_error
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.random(40), "b": rng.random(40), "c": rng.choice(["x", "y"], 40)})
+    vae = skae.VAETransformer(
+        1, hidden_layer_sizes=(4,), categorical_features=["c"], max_iter=2, random_state=0
+    ).fit(X)
+    vae.set_params(likelihood="bernoulli")
+    with pytest.raises(ValueError, match="was fitted with likelihood='gaussian'"):
+        vae.sample(3, random_state=0)
+    with pytest.raises(ValueError, match="was fitted with likelihood='gaussian'"):
+        reconstruction_error(vae, X)
