@@ -97,7 +97,9 @@ _SNIPPETS = {
         :class:`~skae.ConvAutoencoder`. It must define ``encode(x)`` and
         ``decode(z)`` (the raw output, before ``output_activation``), neither
         writing to its input in place (checked: refused with a ValueError), and
-        is built as ``module(n_features=..., n_components=..., **module_params)``;
+        is built as ``module(n_features=..., n_components=..., **module_params)``
+        (``n_features``: the network's inputs, with ``categorical_features`` each
+        categorical column one-hot, one input per category);
         ``hidden_layer_sizes``, ``activation``, ``code_activation``,
         ``tied_weights`` and ``dropout`` are then unused and ``pretrain_iter``
         must be 0 (``output_activation``, ``loss``, ``noise`` and ``sparsity``

@@ -231,6 +231,13 @@ class _Encoder:
         if isinstance(value, np.random.RandomState):
             algorithm, key, *rest = value.get_state()
             return {"random_state": [algorithm, key.tolist(), *rest]}
+        if isinstance(value, torch.Tensor):
+            # kept as a NumPy array, it came back as one, which a module may refuse
+            raise TypeError(
+                f"{name} is a torch.Tensor, which skae.save cannot store as a parameter: "
+                "pass a NumPy array (the module can make a tensor of it), or store with "
+                "pickle."
+            )
         if not isinstance(value, np.ndarray) and hasattr(value, "__array__"):
             # a pandas Index or Series (categorical_features, as HistGradientBoosting
             # takes it): kept as its NumPy array

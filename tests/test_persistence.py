@@ -485,6 +485,34 @@ def test_save_refuses_what_it_cannot_store(wine, tmp_path):
     assert not (tmp_path / "lambda.skae").exists()
 
 
+class _Shifted(torch.nn.Module):
+    """A linear autoencoder around a fixed ``shift`` (a tensor buffer)."""
+
+    def __init__(self, n_features, n_components, shift=None):
+        super().__init__()
+        self.register_buffer("shift", torch.zeros(n_features) if shift is None else shift)
+        self.encoder = torch.nn.Linear(n_features, n_components)
+        self.decoder = torch.nn.Linear(n_components, n_features)
+
+    def encode(self, x):
+        return self.encoder(x - self.shift)
+
+    def decode(self, z):
+        return self.decoder(z) + self.shift
+
+
+def test_save_names_a_tensor_among_the_parameters(wine, tmp_path):
+    # it was stored as a NumPy array, which the module's buffer refused on loading:
+    # "the file would not load ... If parameters were changed after fit", which
+    # they were not
+    shift = torch.ones(wine.shape[1])
+    est = AutoencoderTransformer(2, module=_Shifted, module_params={"shift": shift}, max_iter=1)
+    est.fit(wine)
+    with pytest.raises(TypeError, match=r"params\.module_params\.shift is a torch\.Tensor"):
+        skae.save(est, tmp_path / "shifted.skae")
+    assert not (tmp_path / "shifted.skae").exists()
+
+
 # -- hostile files: every entry is checked before anything uses it ---------------
 
 
