@@ -27,8 +27,9 @@ def reconstruction_error(estimator, X, *, per_feature=False):
     make a sample's error (or a detector's anomaly score) large. Works for any fitted estimator or
     :class:`~sklearn.pipeline.Pipeline` with both methods (PCA, IncrementalPCA,
     KernelPCA with ``fit_inverse_transform=True``, TruncatedSVD, NMF, FastICA and
-    every skae estimator). Computed chunk by chunk, so memory beyond the output
-    does not grow with ``n_samples``.
+    every skae estimator but the imputer), and a fitted search (``GridSearchCV``),
+    measured as its best estimator. Computed chunk by chunk, so memory beyond the
+    output does not grow with ``n_samples``.
 
     Parameters
     ----------
@@ -81,6 +82,7 @@ def reconstruction_error(estimator, X, *, per_feature=False):
     >>> bool(np.allclose(per_feature.mean(axis=1), reconstruction_error(pca, X)))
     True
     """
+    estimator = _best(estimator)
     # a skae estimator with categorical columns reconstructs at the last step: a
     # categorical column's error is its cross-entropy, which the estimator computes
     # from its logits, since categories cannot be subtracted
@@ -96,7 +98,7 @@ def reconstruction_error(estimator, X, *, per_feature=False):
     if categorical:
         while hasattr(estimator, "steps"):
             X = estimator[:-1].transform(X) if len(estimator) > 1 else X
-            estimator = estimator[-1]
+            estimator = _best(estimator[-1])
         errors = estimator._column_errors(X, squared=True)
         return errors if per_feature else _observed_mean(errors, 0)
     X = _by_rows(X)
@@ -119,9 +121,19 @@ def reconstruction_error(estimator, X, *, per_feature=False):
 
 
 def _last_step(estimator):
-    """The estimator that reconstructs: the last step of a Pipeline, nested too."""
+    """The estimator that reconstructs: the last step of a Pipeline, nested too,
+    and the best estimator of a fitted search."""
+    estimator = _best(estimator)
     while hasattr(estimator, "steps"):
-        estimator = estimator[-1]
+        estimator = _best(estimator[-1])
+    return estimator
+
+
+def _best(estimator):
+    """A fitted search's best estimator, which its ``transform`` and
+    ``inverse_transform`` call (nested searches too); else ``estimator``."""
+    while hasattr(estimator, "best_estimator_"):
+        estimator = estimator.best_estimator_
     return estimator
 
 
@@ -132,7 +144,7 @@ def _column_for_column(estimator):
     if not hasattr(estimator, "steps"):
         return True
     before = [step for _, step in estimator.steps[:-1]]
-    return all(map(_keeps_columns, before)) and _column_for_column(estimator[-1])
+    return all(map(_keeps_columns, before)) and _column_for_column(_best(estimator[-1]))
 
 
 def _keeps_columns(step):

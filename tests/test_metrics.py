@@ -237,3 +237,24 @@ def test_numeric_columns_beside_categories_are_measured_by_squared_error(Estimat
     squared = (reconstruction[["a", "b"]].to_numpy() - X[["a", "b"]].to_numpy()) ** 2
     errors = reconstruction_error(est, X, per_feature=True)
     np.testing.assert_allclose(errors[:, :2], squared, rtol=1e-5)
+
+
+def test_a_fitted_search_is_measured_as_its_best_estimator():
+    # it was measured as an unknown transformer: a feature never observed counted
+    # against its fill, and categories failed in NumPy's words
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    params = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0, n_iter_no_change=None)
+    X = rng.rand(30, 3)
+    X[:, 1] = np.nan
+    search = GridSearchCV(AutoencoderTransformer(2, **params), {"alpha": [0.0]}, cv=2).fit(X)
+    T = rng.rand(3, 3)
+    expected = reconstruction_error(search.best_estimator_, T, per_feature=True)
+    assert np.isnan(expected[:, 1]).all()
+    np.testing.assert_array_equal(reconstruction_error(search, T, per_feature=True), expected)
+    frame = pd.DataFrame({"a": rng.rand(30), "c": rng.choice(["x", "y"], 30)})
+    categorical = AutoencoderTransformer(1, categorical_features="from_dtype", **params)
+    search = GridSearchCV(Pipeline([("ae", categorical)]), {"ae__alpha": [0.0]}, cv=2).fit(frame)
+    np.testing.assert_array_equal(
+        reconstruction_error(search, frame), reconstruction_error(search.best_estimator_, frame)
+    )
