@@ -772,7 +772,10 @@ class _Categorical:
             array: of floats where every category is a float (the columns of a
             numeric array), else of objects.
         """
-        return self._as_table(self._trained_logits(super().inverse_transform(X)))
+        # codes in a DataFrame (transform's, with set_output) keep their rows' labels
+        pandas = sys.modules.get("pandas")
+        index = X.index if pandas is not None and isinstance(X, pandas.DataFrame) else None
+        return self._as_table(self._trained_logits(super().inverse_transform(X)), index=index)
 
     def _trained_logits(self, decoded):
         """The decoder's output ``decoded`` with the logit of each category that no

@@ -970,3 +970,14 @@ def test_infinity_in_a_categorical_column_is_refused_at_inference_as_in_fit(valu
             getattr(est, method)(np.array([[0.1, value]]))
     with pytest.raises(ValueError, match="categorical column 1 holds infinity"):
         AutoencoderOutlierDetector(**_FAST, categorical_features=[1]).fit(np.r_[X, [[0.1, value]]])
+
+
+def test_inverse_transform_of_codes_in_a_dataframe_keeps_their_rows_labels():
+    # the table came back labelled 0, 1, ... whatever the codes' rows were
+    X = _table()
+    X.index = X.index + 100
+    est = AutoencoderTransformer(**_FAST, categorical_features="from_dtype").fit(X)
+    codes = est.set_output(transform="pandas").transform(X)
+    assert list(codes.index) == list(X.index)
+    assert list(est.inverse_transform(codes).index) == list(X.index)
+    assert list(est.inverse_transform(codes.to_numpy()).index) == list(range(len(X)))
