@@ -173,6 +173,13 @@ _CATEGORICAL_STATE = {
 }
 
 
+def _row_labels(X):
+    """The row labels of a pandas DataFrame ``X``, which a table made from its rows
+    keeps; None for anything else (a list's ``.index`` is a method)."""
+    pandas = sys.modules.get("pandas")
+    return X.index if pandas is not None and isinstance(X, pandas.DataFrame) else None
+
+
 def _is_missing(values):
     """Per entry of a 1-D array, whether it is missing as ``pd.isna`` says: NaN,
     None, NaT or pandas' NA (which only exist where pandas is imported)."""
@@ -663,7 +670,8 @@ class _Categorical:
                 # dtype only, or held by rows of weight zero) has an input whose
                 # weights were never trained: it is as unknown as a new one
                 codes = np.where((codes >= 0) & untrained[i][codes.clip(0)], -1, codes)
-            new = values[(codes < 0) & ~_is_missing(values)]
+            unseen = (codes < 0) & ~_is_missing(values)  # observed, but no category
+            new = values[unseen]
             if any(isinstance(v, numbers.Real) and math.isinf(v) for v in new):
                 # as fit refuses it: no category, and no number either
                 raise ValueError(f"categorical column {self._column_name(j)} holds infinity.")
@@ -678,7 +686,7 @@ class _Categorical:
             block[np.flatnonzero(codes >= 0), codes[codes >= 0]] = 1
             block[codes < 0] = np.nan
             if not np.isnan(unknown):
-                block[(codes < 0) & ~_is_missing(values)] = unknown
+                block[unseen] = unknown
             blocks.append(block)
         return np.hstack(blocks)
 
@@ -773,9 +781,8 @@ class _Categorical:
             numeric array), else of objects.
         """
         # codes in a DataFrame (transform's, with set_output) keep their rows' labels
-        pandas = sys.modules.get("pandas")
-        index = X.index if pandas is not None and isinstance(X, pandas.DataFrame) else None
-        return self._as_table(self._trained_logits(super().inverse_transform(X)), index=index)
+        decoded = self._trained_logits(super().inverse_transform(X))
+        return self._as_table(decoded, index=_row_labels(X))
 
     def _trained_logits(self, decoded):
         """The decoder's output ``decoded`` with the logit of each category that no

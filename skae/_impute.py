@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._autoencoder import AutoencoderTransformer
 from ._batches import _normalized_weights
-from ._categorical import _names_a_column, _own_values
+from ._categorical import _names_a_column, _own_values, _row_labels
 from ._chunks import _chunks
 from ._distributed import _refuse_in_group
 from ._docstrings import _fill_doc
@@ -515,10 +515,7 @@ default=None
             columns (1.0 where missing) with ``add_indicator``.
         """
         check_is_fitted(self)
-        # a DataFrame's rows keep their labels (a list's .index is a method)
-        pandas = sys.modules.get("pandas")
-        index = X.index if pandas is not None and isinstance(X, pandas.DataFrame) else None
-        given = X
+        index, given = _row_labels(X), X  # a DataFrame's rows keep their labels
         if getattr(self, "categories_", None) is None:
             X = self._validate(X, reset=False)
             missing = filled = np.isnan(X)
