@@ -9,15 +9,21 @@ import copy
 import math
 import sys
 import time
+import warnings
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from skorch.callbacks import Callback, EarlyStopping
 
 from ._distributed import _global_sums, _steps_per_epoch
+from ._validation import _caller_level
 
 # a training loss that grows this many times over its first value has diverged
 _DIVERGENCE_GROWTH = 1e4
+# float16's smallest (subnormal) number: a loss scale below it has halved past
+# every scale at which a step of ordinary gradients is taken
+_SCALE_FLOOR = 2.0**-24
 
 
 class _EarlyStopping(EarlyStopping):
@@ -36,7 +42,10 @@ class _EarlyStopping(EarlyStopping):
         if self._is_score_improved(score):
             self.misses_ = 0
             self.dynamic_threshold_ = self._calc_new_threshold(score)
-        else:
+        elif not _all_skipped([net.history[-1]]):
+            # an epoch whose every step float16's loss scaler skipped left the
+            # weights as they were: not a miss, or training ends before the scale
+            # comes down to where steps are taken
             self.misses_ += 1
         if score < self.best_score_ if self.lower_is_better else score > self.best_score_:
             self.best_score_, self.best_epoch_ = score, net.history[-1, "epoch"]
@@ -44,6 +53,13 @@ class _EarlyStopping(EarlyStopping):
                 self.best_model_weights_ = copy.deepcopy(net.module_.state_dict())
         if self.misses_ == self.patience:
             raise KeyboardInterrupt
+
+
+def _all_skipped(epochs):
+    """Whether float16's loss scaler skipped every training step of ``epochs``
+    (history records; False without steps or without a scaler)."""
+    skipped = [b["skipped"] for e in epochs for b in e["batches"] if "skipped" in b]
+    return bool(skipped) and all(skipped)
 
 
 def _diverged(message):
@@ -103,10 +119,27 @@ class _StopOnDivergence(Callback):
             raise _diverged(
                 f"the loss grew from {self.first_loss_:.4g} to {value:.4g} in epoch {epoch}"
             )
+        scaler = getattr(net, "scaler_", None)
+        if scaler is not None and scaler.get_scale() < _SCALE_FLOOR:
+            # the scale halves at every skipped step: below float16's smallest
+            # number, the gradients overflow at any scale
+            raise _diverged(
+                f"every step overflowed float16 (which ends at 65504) down to a loss "
+                f"scale of {scaler.get_scale():.3g}, in epoch {epoch}"
+            )
 
     def on_train_end(self, net, **kwargs):
         if not all(torch.isfinite(p).all() for p in net.module_.parameters()):
             raise _diverged("the weights are no longer finite")
+        if _all_skipped(net.history[self.epochs_before_ :]):
+            warnings.warn(
+                "float16's loss scaler skipped every step of this call: the gradients "
+                f"overflowed float16's range (65504) at every scale down to "
+                f"{net.scaler_.get_scale():g}, so the model is unchanged. The next call "
+                "goes on from that scale; precision='bfloat16' needs no scaling.",
+                ConvergenceWarning,
+                stacklevel=_caller_level(),
+            )
         # a held-out row past what the network computes gives early stopping
         # nothing to compare, and scores that no file holds: said, not kept
         for epoch in net.history[self.epochs_before_ :]:

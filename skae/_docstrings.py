@@ -295,7 +295,9 @@ default=None
         also holds the loss scaler's state, for a fit that continues). "bfloat16" pays
         on CPUs with AMX-BF16 or AVX512-BF16 (``torch.backends.mkldnn`` reports it) and
         on recent GPUs; "float16" scales the loss (``torch.amp.GradScaler``) so that
-        small gradients do not vanish, and cannot be combined with L-BFGS.
+        small gradients do not vanish, skipping the steps whose gradients overflow
+        (a call in which every step was skipped warns; a scale that falls below
+        float16's smallest number is divergence), and cannot be combined with L-BFGS.
         (LinearAETransformer's closed-form and L-BFGS solvers work in float64, and its
         aligned ``transform`` in NumPy: there it applies to ``solver="minibatch"``
         training only.) The losses are summed in the weights' dtype. A network's codes

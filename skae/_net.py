@@ -184,9 +184,12 @@ class _AutoencoderNet(NeuralNet):
             if self.scaler_ is None:
                 self.optimizer_.step()
             else:
-                # a scaled step skips (and rescales) where the gradients overflowed
+                # a scaled step skips where the gradients overflowed, and halves the
+                # scale: the batch's record says which steps changed nothing
+                scale = self.scaler_.get_scale()
                 self.scaler_.step(self.optimizer_)
                 self.scaler_.update()
+                self.history.record_batch("skipped", self.scaler_.get_scale() < scale)
             return step
         steps = []
 

@@ -22,6 +22,7 @@ import joblib
 import numpy as np
 import scipy.sparse as sp
 import sklearn
+import skorch
 import torch
 from sklearn.utils import check_array
 
@@ -303,7 +304,7 @@ def _check_min_rows(n_rows, minimum, estimator):
 
 def _caller_level():
     """The ``stacklevel`` at which ``warnings.warn``, called in the function that
-    calls this, names the first caller outside skae, scikit-learn and joblib: the
+    calls this, names the first caller outside skae, skorch, scikit-learn and joblib: the
     line of the user's code, however many frames of theirs lie between
     (``fit_transform``, the ``set_output`` wrapper, a Pipeline, a search).
     In a process that joblib started (loky), its worker's frames."""
@@ -315,7 +316,7 @@ def _caller_level():
 
 _LIBRARY_DIRS = tuple(
     os.path.dirname(os.path.abspath(path)) + os.sep
-    for path in (__file__, sklearn.__file__, joblib.__file__)
+    for path in (__file__, skorch.__file__, sklearn.__file__, joblib.__file__)
 )
 
 

@@ -1,6 +1,7 @@
 """Mixed precision: forward and backward passes under autocast, weights, optimizer
 state, outputs and files in float32."""
 
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -237,3 +238,45 @@ def test_training_past_float16s_range_names_it():
     with pytest.raises(FloatingPointError, match=r"in epoch \d+ \(float16 ends at 65504\)"):
         est.fit(X)
     AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2, precision="bfloat16").fit(X)
+
+
+def _one_large_entry(rows, columns, value):
+    X = np.random.default_rng(0).normal(size=(rows, columns)).astype(np.float32)
+    X[0, 0] = value
+    return X
+
+
+def test_float16_epochs_whose_steps_were_all_skipped_are_not_misses():
+    # early stopping counted the epochs in which the loss scaler skipped every
+    # step (it halves the scale from 2**16 at each) as epochs without progress,
+    # and ended the fit before the scale came down to where a step is taken: the
+    # fit returned an untrained model without a word
+    X = _one_large_entry(64, 6, 1e4)
+    est = AutoencoderTransformer(2, precision="float16", max_iter=40, random_state=0).fit(X)
+    steps = [float(state["step"]) for state in est.net_.optimizer_.state.values()]
+    assert min(steps) > 0
+    assert est.loss_curve_[-1] < 0.9 * est.loss_curve_[0]
+
+
+def test_float16_steps_that_overflow_at_every_scale_are_divergence():
+    # an entry of 1e5 overflows the gradients whatever the loss scale, while the
+    # loss itself stays finite: the scale fell at every step and nothing trained
+    X = _one_large_entry(40, 4, 1e5)
+    est = AutoencoderTransformer(
+        2, hidden_layer_sizes=(4,), max_iter=60, precision="float16", random_state=0
+    )
+    with pytest.raises(FloatingPointError, match=r"every step overflowed float16.*loss scale"):
+        est.fit(X)
+
+
+def test_a_float16_call_that_took_no_step_says_so():
+    X = _one_large_entry(64, 6, 1e4)
+    est = AutoencoderTransformer(2, precision="float16", max_iter=3, n_iter_no_change=None)
+    with pytest.warns(UserWarning, match="skipped every step of this call") as record:
+        est.set_params(random_state=0).fit(X)
+    assert record[0].filename == __file__
+    # a call in which a step is taken says nothing
+    est = AutoencoderTransformer(2, precision="float16", max_iter=3, n_iter_no_change=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.set_params(random_state=0).fit(X / 1e4)
