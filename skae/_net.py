@@ -16,7 +16,7 @@ import inspect
 import sys
 import warnings
 import zlib
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,6 +36,7 @@ from ._distributed import (
     _AverageEpochLosses,
     _global_sums,
     _group_size,
+    _leave_step,
 )
 from ._missing import _merged_means
 from ._modules import (
@@ -177,7 +178,13 @@ class _AutoencoderNet(NeuralNet):
             )
         if self.scaler_ is not None or distributed:
             self.optimizer_.zero_grad()
-            step = self.train_step_single(batch, **fit_params)
+            try:
+                step = self.train_step_single(batch, **fit_params)
+            except BaseException:
+                if distributed:  # the other ranks wait for this one's gradients
+                    with suppress(Exception):  # this rank's error first
+                        _leave_step(self.module_)
+                raise
             if distributed:
                 # the gradient of the mean loss over every rank's batch
                 step["loss"] = _average_gradients(self.module_, step["loss"], len(batch[0]))

@@ -282,6 +282,9 @@ def main(out):
     except BaseException as error:  # KeyboardInterrupt on rank 1
         errors["interrupt"] = [type(error).__name__, str(error)[:200], time.perf_counter() - start]
     results["interrupt_unchanged"] = np.array([np.array_equal(flaky.transform(X), before)])
+    # the group outlives the failed step: both ranks train the next model together
+    again = AutoencoderTransformer(**sgd_params(len(shard))).fit(shard)
+    results["after_interrupt_codes"] = again.transform(X)
 
     np.savez(Path(out) / f"rank{rank}.npz", **results)
     (Path(out) / f"rank{rank}.json").write_text(json.dumps(errors))
