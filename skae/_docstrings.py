@@ -309,7 +309,8 @@ default=None
         for the duration of the call in the calling thread (torch's own setting is
         as it was when the call returns, and fits in other threads keep theirs;
         but a thread started anywhere in the process while the call runs begins
-        with the call's count, torch keeping one default for new threads). None
+        with the call's count, torch keeping one default for new threads, which
+        is what it was once the last call running ends). None
         chooses from the work of a step: one thread for a network whose step
         multiplies fewer than about 4 million numbers (its weights times the rows
         of a batch or chunk), where a second thread saves less than its

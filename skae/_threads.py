@@ -8,7 +8,9 @@ for the thread that lost it: a fit on two threads beside one busy core took 4x t
 5x its time on a 2-core VM, and the same fit on one thread took its usual time.
 """
 
+import _thread
 import statistics
+import threading
 import time
 from collections import deque
 from contextlib import contextmanager
@@ -80,16 +82,84 @@ def _intra_op_threads(n_jobs, rows, module):
     """Within the block, torch's intra-op parallelism in this thread uses the
     threads that ``n_jobs`` asks for steps of ``module`` on ``rows`` rows
     (``_thread_count``), then what it used before (the setting is the calling
-    thread's own: fits in other threads are not affected)."""
+    thread's own: fits in other threads are not affected).
+
+    ``torch.set_num_threads`` also sets the count that threads started later take
+    at their first use of torch. While a block runs, new threads take its count;
+    when the last block of the process ends, that count is again what it was
+    before the first began (``_NewThreads``), also where this thread's own count
+    differed from it (inside ``threadpoolctl.threadpool_limits``, or in a thread
+    started while another fit ran): the restore wrote this thread's count there.
+    """
     count = _thread_count(n_jobs, rows, module)
     before = torch.get_num_threads()
-    if count != before:
-        torch.set_num_threads(count)
+    _NEW_THREADS.enter()
     try:
+        if count != before:
+            _NEW_THREADS.set(count)
         yield
     finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
+        _NEW_THREADS.leave(before)
+
+
+class _NewThreads:
+    """Keeps torch's count for threads started later as it is outside skae's
+    blocks. torch offers no way to read it but a new thread's first
+    ``torch.get_num_threads()``: it is read before skae's first write of the
+    blocks that overlap (every write of skae's goes through ``set``), and the
+    last of them to end writes it back, from a short-lived thread, where skae's
+    last write left another. (A ``torch.set_num_threads`` in another thread
+    while a block runs is not seen.)"""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.blocks = 0
+        self.default = None  # read at the blocks' first write
+        self.last = None  # skae's last write, while blocks run
+
+    def enter(self):
+        with self.lock:
+            self.blocks += 1
+
+    def set(self, count):
+        with self.lock:
+            self._write(count)
+
+    def leave(self, before):
+        with self.lock:
+            if torch.get_num_threads() != before:
+                self._write(before)
+            self.blocks -= 1
+            if self.blocks == 0:
+                if self.last not in (None, self.default):
+                    _in_a_new_thread(torch.set_num_threads, self.default)
+                self.default = self.last = None
+
+    def _write(self, count):
+        if self.default is None:
+            self.default = _in_a_new_thread(torch.get_num_threads)
+        torch.set_num_threads(count)
+        self.last = count
+
+
+def _in_a_new_thread(function, *args):
+    """``function(*args)``, called in a thread started for it (a bare one: a
+    ``threading.Thread`` takes twice as long to start)."""
+    done, result = _thread.allocate_lock(), []
+
+    def run():
+        try:
+            result.append(function(*args))
+        finally:
+            done.release()
+
+    done.acquire()
+    _thread.start_new_thread(run, ())
+    done.acquire()
+    return result[0]
+
+
+_NEW_THREADS = _NewThreads()
 
 
 class _ThreadTrials(Callback):
@@ -113,7 +183,7 @@ class _ThreadTrials(Callback):
             return
         count = self.counts_[1] if training and self.trial_ is not None else self.counts_[0]
         if torch.get_num_threads() != count:
-            torch.set_num_threads(count)
+            _NEW_THREADS.set(count)
         self.started_ = _clock() if training else None
 
     def on_batch_end(self, net, batch=None, training=False, **kwargs):

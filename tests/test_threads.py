@@ -285,3 +285,79 @@ def test_a_fit_leaves_the_draws_of_other_threads_from_the_global_generator_alone
     fit.join()
     assert hasattr(est, "net_")
     assert drawn + torch.rand(2).tolist() == expected
+
+
+def _count_of_a_new_thread():
+    counts = []
+    thread = threading.Thread(target=lambda: counts.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    return counts[0]
+
+
+@pytest.fixture
+def two_threads():
+    """torch's count set to 2 in this thread and for new threads, then put back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_fit_inside_threadpool_limits_leaves_new_threads_torch_s_count(two_threads):
+    # the restore wrote the caller's limited count (1) as torch's count for every
+    # thread started later
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    X = np.random.default_rng(0).normal(size=(40, 6))
+    est = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=1, n_jobs=2)
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        assert torch.get_num_threads() == 1
+        est.fit(X)
+        est.transform(X)
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+    assert _count_of_a_new_thread() == 2
+
+
+class _Paused(MLPAutoencoder):
+    """The MLP autoencoder, whose first training encode of a ``name`` with events
+    in ``events`` says so and waits for its go."""
+
+    events = {}
+
+    def __init__(self, n_features, n_components, name):
+        super().__init__(n_features, n_components, hidden_layer_sizes=(4,))
+        self.name = name
+
+    def encode(self, x):
+        started, go = _Paused.events.pop(self.name, (None, None))
+        if started is not None:
+            started.set()
+            assert go.wait(30)
+        return super().encode(x)
+
+
+def test_overlapping_fits_in_threads_leave_new_threads_torch_s_count(two_threads):
+    # a thread that first used torch while a one-thread fit ran took that count;
+    # its own fit, ending last, wrote it back as the count of every later thread
+    X = np.random.default_rng(0).normal(size=(40, 6))
+    events = {name: (threading.Event(), threading.Event()) for name in ("first", "second")}
+    _Paused.events = dict(events)
+
+    def fit(name, n_jobs):
+        est = AutoencoderTransformer(
+            2, module=_Paused, module_params={"name": name}, max_iter=1, n_jobs=n_jobs
+        )
+        return threading.Thread(target=est.fit, args=(X,))
+
+    first, second = fit("first", None), fit("second", 2)
+    first.start()
+    assert events["first"][0].wait(30)
+    second.start()
+    assert events["second"][0].wait(30)
+    events["first"][1].set()
+    first.join()
+    events["second"][1].set()
+    second.join()
+    assert torch.get_num_threads() == 2
+    assert _count_of_a_new_thread() == 2
