@@ -180,10 +180,9 @@ class _RandomSplit:
     def __call__(self, dataset, y=None, **fit_params):
         # every rank splits at the start of training, and raises if one cannot: a
         # rank that raised alone left the others waiting in the first step
+        X, weights = dataset.X, dataset.weights
         with _OnEveryRank() as ranks:
-            train, valid = self._split(len(dataset), self.generator)
-            X, weights = dataset.X, dataset.weights
-            self._check_sides(weights, train, valid)
+            train, valid = self._split(len(dataset), self.generator, weights)
         ranks.agree()
         if weights is not None:
             # each part's weights average 1 over its own rows (on every rank), so
@@ -195,18 +194,6 @@ class _RandomSplit:
                 weights[part] = torch.from_numpy(own).to(weights)
         return _Rows(X, train, weights), _Rows(X, valid, weights)
 
-    def _check_sides(self, weights, train, valid):
-        """ValueError if the split (``train``, ``valid``) leaves every row of positive
-        weight (``weights``, or None: every row weighs 1) on one side."""
-        if weights is not None and not (weights[train].any() and weights[valid].any()):
-            raise ValueError(
-                f"the validation split (validation_fraction={self.fraction}) left all the "
-                "sample_weight on one side: every row of the training or of the "
-                "validation part weighs zero, so early stopping would compare nothing. "
-                "Use more rows of positive weight, another random_state, or "
-                "early_stopping=False."
-            )
-
     def next_split(self, n, weights=None):
         """``(training, validation)`` row indices that the next call, on ``n`` rows
         weighted by ``weights`` (NumPy; None: all 1), draws, checked as it will
@@ -215,22 +202,32 @@ class _RandomSplit:
             (self.generator or torch.default_generator).get_state()
         )
         with _OnEveryRank() as ranks:  # as in __call__: no rank raises alone
-            train, valid = self._split(n, generator)
-            self._check_sides(weights, train.numpy(), valid.numpy())
+            split = self._split(n, generator, weights)
         ranks.agree()
-        return train, valid
+        return split
 
-    def _split(self, n, generator):
-        """(training, validation) row indices of ``n`` rows, in ``generator``'s order."""
-        n_valid = int(np.ceil(self.fraction * n))
-        if n_valid < 1 or n - n_valid < 1:
+    def _split(self, n, generator, weights=None):
+        """(training, validation) row indices of ``n`` rows, in ``generator``'s
+        order. The validation rows are ``fraction`` of the rows of positive
+        ``weights`` (None: of all); rows of weight zero count for nothing, as if
+        removed, and go with the training rows (drawn over every row, a split
+        could hold out only rows of weight zero, and the fit failed or not by its
+        ``random_state``)."""
+        rows = torch.arange(n)
+        if weights is not None:
+            positive = torch.as_tensor(weights).cpu() > 0
+            rows, unweighted = rows[positive], rows[~positive]
+        n_valid = int(np.ceil(self.fraction * len(rows)))
+        if n_valid < 1 or len(rows) - n_valid < 1:
+            counted = "n_samples" if weights is None else "rows of positive sample_weight"
             raise ValueError(
                 f"validation_fraction={self.fraction} leaves no training or no "
-                f"validation sample out of n_samples={n}; use more samples or "
+                f"validation sample out of {counted}={len(rows)}; use more samples or "
                 "early_stopping=False."
             )
-        order = torch.randperm(n, generator=generator)
-        return order[n_valid:], order[:n_valid]
+        order = rows[torch.randperm(len(rows), generator=generator)]
+        train = order[n_valid:] if weights is None else torch.cat([order[n_valid:], unweighted])
+        return train, order[:n_valid]
 
 
 def _normalized_weights(sample_weight):

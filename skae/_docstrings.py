@@ -246,7 +246,8 @@ default=None
         Without it, training stops when the training loss stalls the same way.
 
     validation_fraction : float, default=0.1
-        Share of the training data held out for early stopping.
+        Share of the training data held out for early stopping (of the rows of
+        positive ``sample_weight``, when weights are given).
 
     n_iter_no_change : int or None, default={n_iter_no_change}
         Number of epochs without improvement before training stops; None

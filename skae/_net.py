@@ -564,7 +564,7 @@ def _fill_values(net, X, sample_weight, previous=None):
     one_hot = sum(getattr(net, "criterion__categories", None) or ())
     if one_hot and net.train_split is not None:
         trained = np.zeros(X.shape[0])
-        trained[net.train_split.next_split(X.shape[0])[0].numpy()] = 1.0
+        trained[net.train_split.next_split(X.shape[0], sample_weight)[0].numpy()] = 1.0
         kept, kept_totals = _observed_sums(X, trained if weights is None else trained * weights)
         frequency = np.divide(kept, kept_totals, out=np.zeros_like(kept), where=kept_totals > 0)
         sums[-one_hot:] = frequency[-one_hot:] * totals[-one_hot:]

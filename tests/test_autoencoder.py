@@ -10,6 +10,8 @@ from sklearn.decomposition import PCA
 
 from skae import AutoencoderOutlierDetector, AutoencoderTransformer
 
+from ._instances import instance
+
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
@@ -454,27 +456,45 @@ def test_pretraining_says_when_the_split_left_the_training_rows_no_weight():
     kwargs = dict(hidden_layer_sizes=(3,), early_stopping=True, max_iter=2, random_state=0)
     for pretrain_iter in (0, 2):
         est = AutoencoderTransformer(2, pretrain_iter=pretrain_iter, **kwargs)
-        with pytest.raises(ValueError, match="left all the sample_weight on one side"):
+        with pytest.raises(ValueError, match="out of rows of positive sample_weight=1"):
             est.fit(X, sample_weight=weights)
 
 
-def test_pretraining_does_not_run_when_the_split_leaves_the_validation_rows_no_weight(
-    held_out, monkeypatch
-):
+def test_pretraining_does_not_run_when_the_split_cannot_be_made(monkeypatch):
     # the split refused only after every layer had been pretrained
     X = np.random.RandomState(0).rand(20, 4)
-    kwargs = dict(hidden_layer_sizes=(3,), early_stopping=True, max_iter=2, random_state=0)
-    AutoencoderTransformer(2, **kwargs).fit(X)
-    weights = np.ones(20)
-    weights[held_out[-1].numpy()] = 0.0
+    weights = np.zeros(20)
+    weights[3] = 1.0
 
     def pretrain(*args):
         raise AssertionError("pretrained")
 
     monkeypatch.setattr(AutoencoderTransformer, "_pretrain", pretrain)
-    est = AutoencoderTransformer(2, pretrain_iter=2, **kwargs)
-    with pytest.raises(ValueError, match="left all the sample_weight on one side"):
+    est = AutoencoderTransformer(
+        2, hidden_layer_sizes=(3,), pretrain_iter=2, early_stopping=True, max_iter=2
+    )
+    with pytest.raises(ValueError, match="out of rows of positive sample_weight=1"):
         est.fit(X, sample_weight=weights)
+
+
+@pytest.mark.parametrize("key", ["ae", "vae", "ae-detector", "vae-detector"])
+def test_the_validation_split_holds_out_rows_of_positive_weight_only(key, held_out):
+    # drawn over every row, the split held out only rows of weight zero for most
+    # seeds when a quarter of the rows weighed anything, and the fit failed by its
+    # random_state alone, where a fit on the weighted rows alone never did
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    weights = np.zeros(20)
+    weights[:5] = 1.0
+    for seed in range(8):
+        instance(key, max_iter=2, early_stopping=True, random_state=seed).fit(
+            X, sample_weight=weights
+        )
+        assert (weights[held_out[-1].numpy()] > 0).all()
+    # without zero weights, the split is the one drawn over every row
+    instance(key, max_iter=2, early_stopping=True, random_state=0).fit(X)
+    unweighted = held_out[-1]
+    instance(key, max_iter=2, early_stopping=True, random_state=0).fit(X, np.ones(20))
+    np.testing.assert_array_equal(held_out[-1], unweighted)
 
 
 def test_verbose_pretraining_names_each_layer(digits_split, capsys):

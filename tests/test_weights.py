@@ -374,12 +374,12 @@ def test_a_zero_weight_row_that_would_overflow_the_loss_has_no_influence(key):
     assert a.score(huge, sample_weight=weights) == pytest.approx(np.mean(scores[1:]), rel=1e-6)
 
 
-def test_a_validation_split_without_weight_is_an_error_not_an_early_stop():
+def test_a_split_of_too_few_weighted_rows_is_an_error_not_an_early_stop():
     X = np.random.default_rng(0).normal(size=(200, 6))
     weights = np.zeros(200)
-    weights[:5] = 1
+    weights[7] = 1
     est = AutoencoderTransformer(2, early_stopping=True, validation_fraction=0.1, random_state=0)
-    with pytest.raises(ValueError, match=r"validation split.*sample_weight"):
+    with pytest.raises(ValueError, match=r"no validation sample out of rows of positive sample"):
         est.fit(X, sample_weight=weights)
 
 
@@ -505,8 +505,8 @@ def test_the_validation_score_is_the_held_out_rows_weighted_mean(monkeypatch):
     X = np.random.default_rng(0).normal(size=(40, 5))
     split, held_out = skae._batches._RandomSplit._split, []
 
-    def spy(self, n, generator):
-        train, valid = split(self, n, generator)
+    def spy(self, n, generator, weights=None):
+        train, valid = split(self, n, generator, weights)
         held_out.append(valid.numpy())
         return train, valid
 
