@@ -38,6 +38,7 @@ import math
 import numbers
 import re
 import sys
+from collections.abc import Hashable
 
 import numpy as np
 import scipy.sparse as sp
@@ -299,6 +300,13 @@ def _categories_of(values, column, declared=None):
         )
     if categories.dtype.kind == "f" and not np.isfinite(categories).all():
         raise ValueError(f"categorical column {column} holds infinity.")
+    unhashable = [c for c in categories.tolist() if not isinstance(c, Hashable)]
+    if unhashable:
+        # a category is found by its value (a dict from category to column)
+        raise ValueError(
+            f"categorical column {column} holds {unhashable[0]!r}, a "
+            f"{type(unhashable[0]).__name__}: categories are numbers or strings."
+        )
     if categories.dtype.kind in "UT":  # NumPy's fixed-width and variable-width strings
         categories = categories.astype(object)
     return categories
