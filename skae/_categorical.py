@@ -169,8 +169,8 @@ _CATEGORICAL_STATE = {
     "is_categorical_": _CategoryState(),
     "categories_": _CategoryState(),
     "categorical_dtypes_": _DeclaredDtypes(),
-    "fill_values_": _Array("_n_inputs", optional=True),
-    "n_observed_": _Array("_n_inputs", optional=True),
+    "fill_values_": _Array("_n_inputs", optional="0.3.0"),
+    "n_observed_": _Array("_n_inputs", optional="0.3.0"),
 }
 
 

@@ -269,6 +269,8 @@ default=None
     }
 
     _fitted_state = {
+        "fill_values_": _Array("_n_inputs"),  # no release before 0.3.0 had the imputer
+        "n_observed_": _Array("_n_inputs"),
         "mean_": _Array("_n_inputs"),
         "std_": _Array("_n_inputs"),
         "scale_": _Array("_n_inputs"),
@@ -342,6 +344,13 @@ default=None
                 "noise, which is 0; set noise > 0."
             )
 
+    def _check_nan_holes(self):
+        if not self._nan_holes():
+            raise ValueError(
+                "categorical_features takes missing values as NaN, None or pd.NA: "
+                f"set missing_values=np.nan (got {self.missing_values!r})."
+            )
+
     def _nan_holes(self):
         value = self.missing_values
         return isinstance(value, numbers.Real) and value != value  # NaN alone is not itself
@@ -356,11 +365,7 @@ default=None
         # column named) is numeric data, as HistGradientBoosting finds no category
         # there either: the placeholder was refused
         if spec is not None and (self._nan_holes() or not reset or _names_a_column(spec, X)):
-            if not self._nan_holes():
-                raise ValueError(
-                    "categorical_features takes missing values as NaN, None or pd.NA: "
-                    f"set missing_values=np.nan (got {self.missing_values!r})."
-                )
+            self._check_nan_holes()
             return super()._validate(X, **kwargs)
         if reset:
             self.is_categorical_ = self.categories_ = self.categorical_dtypes_ = None
@@ -671,6 +676,8 @@ default=None
 
     def _check_consistency(self):
         super()._check_consistency()
+        if self.categories_ is not None:
+            self._check_nan_holes()
         if (
             not (np.isfinite(self.mean_).all() and np.isfinite(self.scale_).all())
             or (self.scale_ <= 0).any()

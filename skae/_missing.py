@@ -45,8 +45,8 @@ def _merged_means(means, totals, sums, new_totals):
 # what a missing entry is given to the encoder as, in the fitted state of the
 # estimators that train on fill values (files of skae 0.2 hold neither entry)
 _FILL_STATE = {
-    "fill_values_": _Array("n_features_in_", optional=True),
-    "n_observed_": _Array("n_features_in_", optional=True),
+    "fill_values_": _Array("n_features_in_", optional="0.3.0"),
+    "n_observed_": _Array("n_features_in_", optional="0.3.0"),
 }
 
 
@@ -58,6 +58,9 @@ def _check_fill_state(estimator):
     counts = getattr(estimator, "n_observed_", None)
     if (fill is None) != (counts is None):
         raise ValueError("fill_values_ and n_observed_ go together: one is missing.")
+    if fill is None and getattr(estimator, "categories_", None) is not None:
+        # categories came with the fill values (a category's fill is its frequency)
+        raise ValueError("categories_ is set, but fill_values_ and n_observed_ are missing.")
     if fill is not None and not (
         np.isfinite(fill).all() and np.isfinite(counts).all() and (counts >= 0).all()
     ):

@@ -603,9 +603,10 @@ def load(path, *, trusted=()):
     if classes is None or not all(isinstance(c, type) for c in classes):
         raise TypeError(f"trusted must be a sequence of classes, got {trusted!r}.")
     trusted = classes  # a generator is read once
+    path = os.fsdecode(path)  # a str, bytes or os.PathLike, as save takes it
     # a device or a pipe would be read without end (/dev/zero) or wait for a writer
     if not stat.S_ISREG(os.stat(path).st_mode):
-        raise ValueError(f"Cannot load {os.fsdecode(path)}: it is not a file.")
+        raise ValueError(f"Cannot load {path}: it is not a file.")
     estimator, document = _from_bytes(Path(path).read_bytes(), path, trusted)
     _warn_of_version_drift(document, path)
     _restore_device(estimator.net_, estimator.device)
@@ -698,6 +699,11 @@ def _rebuild(document, tensors, classes):
             entry.check(attribute, attributes[attribute], estimator)
         elif not entry.optional:
             raise ValueError(f"the fitted attribute {attribute} is missing.")
+        elif entry.optional is not True and written >= _release(entry.optional, attribute):
+            raise ValueError(
+                f"the fitted attribute {attribute} is missing, which the files of skae "
+                f"{document['skae_version']} hold."
+            )
     estimator._check_consistency()
     output = _decode(document["output"], tensors, classes)
     if output not in _OUTPUTS:
