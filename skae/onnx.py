@@ -892,6 +892,8 @@ def _parse(scope, model, inputs, custom_parsers=None):
         _check_imputer(estimator, options)
     float_type = type(inputs[0].type) if type(inputs[0].type) in _TYPES else FloatTensorType
     names = _output_names(model, options)
+    if not isinstance(estimator, AutoencoderImputer):  # whose output is the table
+        _check_codes_have_columns(estimator)
     if names != ["variable"] or isinstance(estimator, AutoencoderImputer):
         # scores, reconstructions and fills read the loss and the output activation
         # of the parameters, as inference does: the fitted ones
@@ -901,6 +903,18 @@ def _parse(scope, model, inputs, custom_parsers=None):
         tensor_type = Int64TensorType(shape) if name == "label" else float_type(shape)
         operator.outputs.append(scope.declare_local_variable(name, tensor_type))
     return operator.outputs
+
+
+def _check_codes_have_columns(estimator):
+    """ValueError for an estimator of no component: a graph's codes would be a
+    tensor of no column, which skl2onnx does not declare."""
+    if estimator.n_components_ == 0:
+        raise ValueError(
+            f"{type(estimator).__name__} has n_components_=0: its codes have no column, "
+            "and skl2onnx declares no tensor of zero columns, so it has no ONNX graph "
+            "(its score_samples is the isotropic Gaussian's, which the estimator "
+            "computes)."
+        )
 
 
 def _check_last_step(scope, operator):
@@ -1060,6 +1074,7 @@ def inverse_transform_to_onnx(estimator, *, dtype=np.float32, target_opset=None)
             "table, not codes."
         )
     check_is_fitted(estimator)
+    _check_codes_have_columns(estimator)
     tensor_types = {np.dtype(types[0]): tensor_type for tensor_type, types in _TYPES.items()}
     if np.dtype(dtype) not in tensor_types:
         raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got dtype={dtype!r}.")

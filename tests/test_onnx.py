@@ -707,3 +707,14 @@ def test_a_loss_set_after_fit_is_refused_where_the_graph_scores_or_reconstructs(
     # codes alone are the network's, whatever the loss
     codes = runner(skl2onnx.to_onnx(est, X[:1]))(X)["variable"]
     np.testing.assert_allclose(codes, est.transform(X), rtol=1e-5, atol=1e-6)
+
+
+def test_an_estimator_of_no_component_is_refused_by_name(wine):
+    # skl2onnx's "A variable cannot be empty ... shape=[None, 0]" came first
+    est = LinearAETransformer(n_components=0).fit(wine)
+    X = wine[:1].astype(np.float32)
+    for options in ({}, {id(est): {"score_samples": True}}):
+        with pytest.raises(ValueError, match="n_components_=0: its codes have no column"):
+            skl2onnx.to_onnx(est, X, options=options)
+    with pytest.raises(ValueError, match="n_components_=0"):
+        skae_onnx.inverse_transform_to_onnx(est)
