@@ -9,6 +9,7 @@ for the thread that lost it: a fit on two threads beside one busy core took 4x t
 """
 
 import _thread
+import os
 import statistics
 import threading
 import time
@@ -160,6 +161,10 @@ def _in_a_new_thread(function, *args):
 
 
 _NEW_THREADS = _NewThreads()
+if hasattr(os, "register_at_fork"):
+    # a thread of the parent that held the lock at the fork does not exist in the
+    # child, which would wait for it forever at its first fit
+    os.register_at_fork(after_in_child=lambda: setattr(_NEW_THREADS, "lock", threading.Lock()))
 
 
 class _ThreadTrials(Callback):

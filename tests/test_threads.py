@@ -3,8 +3,12 @@
 short batch starts no trial, the default runs none, and nothing of the timings
 outlives the fit."""
 
+import os
 import pickle
+import signal
 import threading
+import time
+import warnings
 
 import joblib
 import numpy as np
@@ -361,3 +365,41 @@ def test_overlapping_fits_in_threads_leave_new_threads_torch_s_count(two_threads
     second.join()
     assert torch.get_num_threads() == 2
     assert _count_of_a_new_thread() == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX's")
+def test_a_process_forked_while_another_thread_held_the_thread_lock_fits():
+    # the child inherited the lock held, and no thread of it would release it
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with threads._NEW_THREADS.lock:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(30)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+            child = os.fork()
+        if child == 0:  # pragma: no cover (the child's code)
+            code = 1
+            try:
+                AutoencoderTransformer(2, max_iter=1, n_jobs=1).fit(X)
+                code = 0
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + 20
+        while (done := os.waitpid(child, os.WNOHANG)) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+                pytest.fail("the forked child waited for the lock")
+            time.sleep(0.05)
+        assert os.waitstatus_to_exitcode(done[1]) == 0
+    finally:
+        release.set()
+        holder.join()
