@@ -12,6 +12,7 @@ values, its column names as a pandas DataFrame's. A block may hold no rows (as
 masking a Dask array leaves them). Dask is imported only when a Dask array is given.
 """
 
+import copy
 from functools import partial
 
 import numpy as np
@@ -115,16 +116,18 @@ def _validate_dask(estimator, X, *, reset):
 
             names = pd.DataFrame(columns=X.columns)
             # numeric columns of several kinds (bool beside floats) or pandas'
-            # nullable numbers (Int64, Float64, boolean, whose pd.NA is missing)
-            # would make an object array: floats first, of the type NumPy gives
-            # their values together, as a pandas DataFrame's. Other columns
+            # nullable numbers (Int64, Float32, boolean, whose pd.NA is missing)
+            # would make an object array: floats first, as scikit-learn converts
+            # a pandas DataFrame's: of the type NumPy gives their values together,
+            # and float64 where a column is nullable (Float32 too). Other columns
             # (complex, categorical, text) go on as they are, taken or refused
             # as before.
             kinds = [getattr(t, "numpy_dtype", t) for t in X.dtypes]
+            nullable = any(not isinstance(t, np.dtype) for t in X.dtypes)
             if all(isinstance(k, np.dtype) and k.kind in "biuf" for k in kinds) and (
-                len(set(kinds)) > 1 or any(not isinstance(t, np.dtype) for t in X.dtypes)
+                len(set(kinds)) > 1 or nullable
             ):
-                common = np.result_type(*kinds)
+                common = np.dtype(np.float64) if nullable else np.result_type(*kinds)
                 X = X.astype(common if common.kind == "f" else np.float64)
         X = X.to_dask_array()
     X = _check_dask_array(X)
@@ -189,7 +192,11 @@ def _map_rows(method, X, width, *, samples=True):
     ``X``, lazily: a Dask array of ``width`` columns (None: one value per row).
     ``X`` holds samples (``samples=True``), checked against the estimator's
     ``n_features_in_`` and ``feature_names_in_`` at once, or codes."""
-    estimator = method.__self__
+    # the fitted model of this call: a refit or a partial_fit of the estimator
+    # before the result is computed does not change it (the graph held the
+    # estimator itself, and computed with whatever it had become)
+    estimator = copy.deepcopy(method.__self__)
+    method = getattr(estimator, method.__name__)
     if samples:
         X = _validate_dask(estimator, X, reset=False)
         names = getattr(estimator, "feature_names_in_", None)

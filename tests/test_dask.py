@@ -309,3 +309,35 @@ def test_blocks_of_unknown_sizes_fit_and_map_as_known_ones():
     assert named.n_samples_seen_ == keep.sum()
     np.testing.assert_allclose(named.components_, local.components_, rtol=1e-10, atol=1e-12)
     assert named.transform(filtered).compute().shape == (keep.sum(), 2)
+
+
+def test_nullable_columns_make_float64_as_in_pandas():
+    # NumPy's common type of the values was float32 for Float32, or float32 beside
+    # a nullable boolean: scikit-learn converts such a pandas DataFrame to float64
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, _ = _local_and_dask(n_rows=60, n_features=3)
+    frames = [
+        pd.DataFrame(X, columns=["a", "b", "c"]).astype("Float32"),
+        pd.DataFrame(
+            {"a": X[:, 0].astype(np.float32), "b": pd.array(X[:, 1] > 0, dtype="boolean")}
+        ),
+    ]
+    for frame in frames:
+        local = LinearAETransformer(1).fit(frame)
+        remote = LinearAETransformer(1).fit(dd.from_pandas(frame, npartitions=2))
+        assert remote.mean_.dtype == local.mean_.dtype == np.float64
+        np.testing.assert_allclose(remote.components_, local.components_, rtol=1e-10)
+
+
+def test_a_lazy_result_is_the_model_s_at_the_call():
+    # the graph held the estimator itself: a refit before compute() changed the
+    # result, and one on another width made compute() fail
+    X, D = _local_and_dask(n_rows=200, n_features=4, chunks=50)
+    est = LinearAETransformer(2).fit(X)
+    codes, scores = est.transform(D), est.score_samples(D)
+    back = est.inverse_transform(codes)
+    expected = est.transform(X), est.score_samples(X), est.inverse_transform(est.transform(X))
+    est.fit(np.random.default_rng(1).normal(size=(50, 6)))
+    for lazy, value in zip((codes, scores, back), expected, strict=True):
+        np.testing.assert_array_equal(lazy.compute(), value)
