@@ -9,15 +9,12 @@ import copy
 import math
 import sys
 import time
-import warnings
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
 from skorch.callbacks import Callback, EarlyStopping
 
 from ._distributed import _global_sums, _steps_per_epoch
-from ._validation import _caller_level
 
 # a training loss that grows this many times over its first value has diverged
 _DIVERGENCE_GROWTH = 1e4
@@ -42,7 +39,7 @@ class _EarlyStopping(EarlyStopping):
         if self._is_score_improved(score):
             self.misses_ = 0
             self.dynamic_threshold_ = self._calc_new_threshold(score)
-        elif not _all_skipped([net.history[-1]]):
+        elif not _all_skipped(net.history[-1]):
             # an epoch whose every step float16's loss scaler skipped left the
             # weights as they were: not a miss, or training ends before the scale
             # comes down to where steps are taken
@@ -55,10 +52,10 @@ class _EarlyStopping(EarlyStopping):
             raise KeyboardInterrupt
 
 
-def _all_skipped(epochs):
-    """Whether float16's loss scaler skipped every training step of ``epochs``
-    (history records; False without steps or without a scaler)."""
-    skipped = [b["skipped"] for e in epochs for b in e["batches"] if "skipped" in b]
+def _all_skipped(epoch):
+    """Whether float16's loss scaler skipped every training step of ``epoch`` (a
+    history record; False without steps or without a scaler)."""
+    skipped = [b["skipped"] for b in epoch["batches"] if "skipped" in b]
     return bool(skipped) and all(skipped)
 
 
@@ -131,15 +128,6 @@ class _StopOnDivergence(Callback):
     def on_train_end(self, net, **kwargs):
         if not all(torch.isfinite(p).all() for p in net.module_.parameters()):
             raise _diverged("the weights are no longer finite")
-        if _all_skipped(net.history[self.epochs_before_ :]):
-            warnings.warn(
-                "float16's loss scaler skipped every step of this call: the gradients "
-                f"overflowed float16's range (65504) at every scale down to "
-                f"{net.scaler_.get_scale():g}, so the model is unchanged. The next call "
-                "goes on from that scale; precision='bfloat16' needs no scaling.",
-                ConvergenceWarning,
-                stacklevel=_caller_level(),
-            )
         # a held-out row past what the network computes gives early stopping
         # nothing to compare, and scores that no file holds: said, not kept
         for epoch in net.history[self.epochs_before_ :]:

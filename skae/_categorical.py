@@ -38,7 +38,6 @@ import math
 import numbers
 import re
 import sys
-from collections.abc import Hashable
 
 import numpy as np
 import scipy.sparse as sp
@@ -169,8 +168,8 @@ _CATEGORICAL_STATE = {
     "is_categorical_": _CategoryState(),
     "categories_": _CategoryState(),
     "categorical_dtypes_": _DeclaredDtypes(),
-    "fill_values_": _Array("_n_inputs", optional="0.3.0"),
-    "n_observed_": _Array("_n_inputs", optional="0.3.0"),
+    "fill_values_": _Array("_n_inputs", optional=True),
+    "n_observed_": _Array("_n_inputs", optional=True),
 }
 
 
@@ -300,13 +299,14 @@ def _categories_of(values, column, declared=None):
         )
     if categories.dtype.kind == "f" and not np.isfinite(categories).all():
         raise ValueError(f"categorical column {column} holds infinity.")
-    unhashable = [c for c in categories.tolist() if not isinstance(c, Hashable)]
-    if unhashable:
-        # a category is found by its value (a dict from category to column)
-        raise ValueError(
-            f"categorical column {column} holds {unhashable[0]!r}, a "
-            f"{type(unhashable[0]).__name__}: categories are numbers or strings."
-        )
+    for category in categories.tolist():
+        try:  # a category is found by its value (a dict from category to column)
+            hash(category)
+        except TypeError:
+            raise ValueError(
+                f"categorical column {column} holds {category!r}, which is not hashable: "
+                "a category must be (numbers or strings are)."
+            ) from None
     if categories.dtype.kind in "UT":  # NumPy's fixed-width and variable-width strings
         categories = categories.astype(object)
     return categories

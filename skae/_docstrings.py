@@ -297,8 +297,9 @@ default=None
         on CPUs with AMX-BF16 or AVX512-BF16 (``torch.backends.mkldnn`` reports it) and
         on recent GPUs; "float16" scales the loss (``torch.amp.GradScaler``) so that
         small gradients do not vanish, skipping the steps whose gradients overflow
-        (a call in which every step was skipped warns; a scale that falls below
-        float16's smallest number is divergence), and cannot be combined with L-BFGS.
+        (they are no epochs without progress for early stopping; a scale that falls
+        below float16's smallest number is divergence), and cannot be combined with
+        L-BFGS.
         (LinearAETransformer's closed-form and L-BFGS solvers work in float64, and its
         aligned ``transform`` in NumPy: there it applies to ``solver="minibatch"``
         training only.) The losses are summed in the weights' dtype. A network's codes

@@ -45,8 +45,9 @@ def _merged_means(means, totals, sums, new_totals):
 # what a missing entry is given to the encoder as, in the fitted state of the
 # estimators that train on fill values (files of skae 0.2 hold neither entry)
 _FILL_STATE = {
-    "fill_values_": _Array("n_features_in_", optional="0.3.0"),
-    "n_observed_": _Array("n_features_in_", optional="0.3.0"),
+    # a model of 0.2.0 has none (and keeps none when it is saved again)
+    "fill_values_": _Array("n_features_in_", optional=True),
+    "n_observed_": _Array("n_features_in_", optional=True),
 }
 
 

@@ -699,11 +699,6 @@ def _rebuild(document, tensors, classes):
             entry.check(attribute, attributes[attribute], estimator)
         elif not entry.optional:
             raise ValueError(f"the fitted attribute {attribute} is missing.")
-        elif entry.optional is not True and written >= _release(entry.optional, attribute):
-            raise ValueError(
-                f"the fitted attribute {attribute} is missing, which the files of skae "
-                f"{document['skae_version']} hold."
-            )
     estimator._check_consistency()
     output = _decode(document["output"], tensors, classes)
     if output not in _OUTPUTS:

@@ -186,8 +186,7 @@ def _validate_params(estimator, constraints):
 
 class _Fitted:
     """A fitted scalar or list attribute: one of ``rules``; ``optional`` if a fit
-    may leave it unset, or a release (``"0.3.0"``) if the files of the releases
-    before it lack it and every fit since sets it."""
+    may leave it unset."""
 
     def __init__(self, *rules, optional=False):
         self.rules, self.optional = rules, optional
@@ -201,7 +200,7 @@ class _Fitted:
 class _Array:
     """A fitted array whose shape is given by other attributes (``dims``): float32
     or float64, or with ``strings`` str objects; None too if ``none``; ``optional``
-    as ``_Fitted``'s."""
+    if a fit may leave it unset."""
 
     def __init__(self, *dims, strings=False, none=False, optional=False):
         self.dims, self.strings, self.none, self.optional = dims, strings, none, optional

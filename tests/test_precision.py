@@ -1,7 +1,6 @@
 """Mixed precision: forward and backward passes under autocast, weights, optimizer
 state, outputs and files in float32."""
 
-import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -267,16 +266,3 @@ def test_float16_steps_that_overflow_at_every_scale_are_divergence():
     )
     with pytest.raises(FloatingPointError, match=r"every step overflowed float16.*loss scale"):
         est.fit(X)
-
-
-def test_a_float16_call_that_took_no_step_says_so():
-    X = _one_large_entry(64, 6, 1e4)
-    est = AutoencoderTransformer(2, precision="float16", max_iter=3, n_iter_no_change=None)
-    with pytest.warns(UserWarning, match="skipped every step of this call") as record:
-        est.set_params(random_state=0).fit(X)
-    assert record[0].filename == __file__
-    # a call in which a step is taken says nothing
-    est = AutoencoderTransformer(2, precision="float16", max_iter=3, n_iter_no_change=None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        est.set_params(random_state=0).fit(X / 1e4)
