@@ -28,6 +28,11 @@ from skorch.callbacks import Callback
 # busy, torch's OpenMP threads spin at every barrier: the quickstart's fit took
 # 5x its time on two threads, and the same time on one
 _ONE_THREAD_WORK = 4_000_000
+# below this work a step has no operation that torch splits over threads (its
+# loops split above 32,768 elements, at::internal::GRAIN_SIZE, and MKL's products
+# of so few numbers run on one thread): the setting is left as it is, which
+# spares the call the cost of keeping torch's count for new threads (_NewThreads)
+_NO_SPLIT_WORK = 32_768
 
 # With n_jobs="adaptive", a larger training step runs on torch's setting, and every
 # so often a few steps run on the other count (a trial): one thread, or back to
@@ -67,10 +72,11 @@ _clock = time.perf_counter
 def _thread_count(n_jobs, rows, module):
     """The intra-op threads for steps of ``module`` on ``rows`` rows that the
     ``n_jobs`` parameter asks for (None, and "adaptive" before its trials: chosen
-    from the work, capped by torch's current setting)."""
+    from the work, capped by torch's current setting; torch's current setting
+    where the work splits nowhere)."""
     if n_jobs is None or n_jobs == "adaptive":
         work = rows * sum(p.numel() for p in module.parameters())
-        return 1 if work < _ONE_THREAD_WORK else torch.get_num_threads()
+        return 1 if _NO_SPLIT_WORK <= work < _ONE_THREAD_WORK else torch.get_num_threads()
     # the cores this process may use (its affinity and cgroup quota), as joblib
     # counts them; no more threads than those: more cannot run at once, and OpenMP
     # ends the process when it cannot start them (n_jobs=16384 did on a 2-core VM)
@@ -94,8 +100,10 @@ def _intra_op_threads(n_jobs, rows, module):
     """
     count = _thread_count(n_jobs, rows, module)
     before = torch.get_num_threads()
-    _NEW_THREADS.enter()
     try:
+        # within the try: a Ctrl-C that lands before the count goes up does not
+        # leave it up (the count does not go below 0)
+        _NEW_THREADS.enter()
         if count != before:
             _NEW_THREADS.set(count)
         yield
@@ -106,65 +114,116 @@ def _intra_op_threads(n_jobs, rows, module):
 class _NewThreads:
     """Keeps torch's count for threads started later as it is outside skae's
     blocks. torch offers no way to read it but a new thread's first
-    ``torch.get_num_threads()``: it is read before skae's first write of the
-    blocks that overlap (every write of skae's goes through ``set``), and the
-    last of them to end writes it back, from a short-lived thread, where skae's
-    last write left another. (A ``torch.set_num_threads`` in another thread
-    while a block runs is not seen.)"""
+    ``torch.get_num_threads()``, which costs a thread's start (0.1 to 0.5 ms): it
+    is known before the first write of skae's while blocks overlap (every write
+    of skae's goes through ``set``), and the last block to end writes it back,
+    from a short-lived thread, where skae's last write left another. It is read
+    where the calling thread's count differs from the count skae last left
+    (``known``): the count of a thread that no one but torch set (the calls that
+    follow each other in one thread) is that count, and so is the count for new
+    threads, unless ``torch.set_num_threads`` set both apart, which a different
+    count says. (Not seen: a ``torch.set_num_threads`` in another thread, and
+    one in this thread whose count threadpoolctl then set back to the known one.)
+
+    No thread is started or waited for while the lock is held, so that a fork or
+    a signal handler that calls skae never finds it held for long; the lock is
+    reentrant (a handler runs in the thread it interrupts) and made anew in a
+    forked child."""
 
     def __init__(self):
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.blocks = 0
-        self.default = None  # read at the blocks' first write
-        self.last = None  # skae's last write, while blocks run
+        self.default = None  # read at the blocks' first write (None: not yet)
+        self.last = None  # skae's last write while blocks run
+        self.pending = None  # a default that the last block's end is writing back
+        self.writes = 0  # skae's writes so far: a count read meanwhile may be one
+        self.known = None  # the count for new threads that the last blocks left
 
     def enter(self):
         with self.lock:
             self.blocks += 1
 
     def set(self, count):
+        for _ in range(3):  # a count read while another block wrote is read again
+            with self.lock:
+                if self.default is None:
+                    self.default = self.pending
+                if self.default is None and torch.get_num_threads() == self.known:
+                    self.default = self.known
+                if self.default is not None:
+                    break
+                writes = self.writes
+            default = _in_a_new_thread(torch.get_num_threads)
+            with self.lock:
+                if self.default is None and self.writes == writes:
+                    self.default = default
+                    break
         with self.lock:
             self._write(count)
 
     def leave(self, before):
+        back = None
         with self.lock:
-            if torch.get_num_threads() != before:
-                self._write(before)
-            self.blocks -= 1
-            if self.blocks == 0:
-                if self.last not in (None, self.default):
-                    _in_a_new_thread(torch.set_num_threads, self.default)
-                self.default = self.last = None
+            self.blocks -= 1  # first, and by no call, where a Ctrl-C cannot land
+            try:
+                if torch.get_num_threads() != before:
+                    self._write(before)
+            finally:
+                if self.blocks <= 0:  # below 0 in a forked child, or after a Ctrl-C
+                    self.blocks = 0
+                    if None not in (self.default, self.last) and self.last != self.default:
+                        back = self.pending = self.default
+                    if self.default is not None:
+                        self.known = self.default
+                    self.default = self.last = None
+        if back is not None:
+            # in a thread of its own, whose setting is its own: only the count for
+            # new threads changes (a block that began meanwhile took it as its
+            # default); the thread takes no lock, which a signal handler's call may
+            # find held by the frame it interrupted
+            _in_a_new_thread(torch.set_num_threads, back)
+            with self.lock:
+                self.writes += 1
+                if self.pending == back:
+                    self.pending = None
 
     def _write(self, count):
-        if self.default is None:
-            self.default = _in_a_new_thread(torch.get_num_threads)
         torch.set_num_threads(count)
         self.last = count
+        self.writes += 1
+
+    def after_fork(self):
+        # the parent's other threads, and their blocks, do not exist in the child
+        self.lock = threading.RLock()
+        self.blocks = 0
 
 
 def _in_a_new_thread(function, *args):
     """``function(*args)``, called in a thread started for it (a bare one: a
-    ``threading.Thread`` takes twice as long to start)."""
+    ``threading.Thread`` takes twice as long to start); None if no thread could
+    start, or the function raised."""
     done, result = _thread.allocate_lock(), []
 
     def run():
         try:
             result.append(function(*args))
+        except Exception:  # said by the None returned
+            pass
         finally:
             done.release()
 
     done.acquire()
-    _thread.start_new_thread(run, ())
+    try:
+        _thread.start_new_thread(run, ())
+    except RuntimeError:  # can't start new thread
+        return None
     done.acquire()
-    return result[0]
+    return result[0] if result else None
 
 
 _NEW_THREADS = _NewThreads()
 if hasattr(os, "register_at_fork"):
-    # a thread of the parent that held the lock at the fork does not exist in the
-    # child, which would wait for it forever at its first fit
-    os.register_at_fork(after_in_child=lambda: setattr(_NEW_THREADS, "lock", threading.Lock()))
+    os.register_at_fork(after_in_child=_NEW_THREADS.after_fork)
 
 
 class _ThreadTrials(Callback):

@@ -403,3 +403,22 @@ def test_a_process_forked_while_another_thread_held_the_thread_lock_fits():
     finally:
         release.set()
         holder.join()
+
+
+def test_a_call_made_while_the_thread_lock_is_held_in_its_thread_ends(two_threads):
+    # as a signal handler's call does in the frame it interrupts: the thread that
+    # wrote the count for new threads back waited for the lock, and the call for
+    # that thread
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    est = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=1, n_jobs=2).fit(X)
+    done = threading.Event()
+
+    def call():
+        with threads._NEW_THREADS.lock, threadpoolctl.threadpool_limits(1, user_api="openmp"):
+            est.transform(X)
+        done.set()
+
+    threading.Thread(target=call, daemon=True).start()
+    assert done.wait(20)
+    assert _count_of_a_new_thread() == 2
