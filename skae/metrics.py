@@ -36,7 +36,9 @@ def reconstruction_error(estimator, X, *, per_feature=False):
     estimator : fitted estimator or Pipeline
         Must have ``transform`` and ``inverse_transform``.
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        Samples, as ``estimator.transform`` accepts them (a DataFrame too).
+        Samples, as ``estimator.transform`` accepts them (a DataFrame too). A
+        Dask array is measured chunk by chunk; one of unknown sizes, or a Dask
+        DataFrame, is computed first.
     per_feature : bool, default=False
         Whether to return each feature's squared error rather than their mean.
         The result is then dense, ``n_features`` values per sample, also for
@@ -82,6 +84,10 @@ def reconstruction_error(estimator, X, *, per_feature=False):
     >>> bool(np.allclose(per_feature.mean(axis=1), reconstruction_error(pca, X)))
     True
     """
+    if not isinstance(per_feature, bool | np.bool_):
+        raise TypeError(f"per_feature must be a bool, got {per_feature!r}.")
+    if hasattr(X, "__dask_graph__") and not all(isinstance(n, int) for n in X.shape):
+        X = X.compute()  # rows that cannot be counted cannot be sliced either
     estimator = _best(estimator)
     # a skae estimator with categorical columns reconstructs at the last step: a
     # categorical column's error is its cross-entropy, which the estimator computes
@@ -112,9 +118,14 @@ def reconstruction_error(estimator, X, *, per_feature=False):
     counts = getattr(_last_step(estimator), "n_observed_", None)
     if counts is not None and not _column_for_column(estimator):
         counts = None
+    def reconstruct(chunk):
+        return np.asarray(estimator.inverse_transform(estimator.transform(chunk)))
+
+    if X.shape[0] == 0:
+        reconstruct(X)  # the estimator's own answer to no rows (or to being unfitted)
     return _squared_errors(
         X,
-        lambda chunk: np.asarray(estimator.inverse_transform(estimator.transform(chunk))),
+        reconstruct,
         per_feature=per_feature,
         unobserved=None if counts is None or counts.all() else counts == 0,
     )
