@@ -114,7 +114,7 @@ def _intra_op_threads(n_jobs, rows, module):
 class _NewThreads:
     """Keeps torch's count for threads started later as it is outside skae's
     blocks. torch offers no way to read it but a new thread's first
-    ``torch.get_num_threads()``, which costs a thread's start (0.1 to 0.5 ms): it
+    ``torch.get_num_threads()``, which costs a thread's start (0.1 to 0.3 ms): it
     is known before the first write of skae's while blocks overlap (every write
     of skae's goes through ``set``), and the last block to end writes it back,
     from a short-lived thread, where skae's last write left another. It is read
@@ -135,7 +135,7 @@ class _NewThreads:
         self.blocks = 0
         self.default = None  # read at the blocks' first write (None: not yet)
         self.last = None  # skae's last write while blocks run
-        self.pending = None  # a default that the last block's end is writing back
+        self.pending = None  # the _WriteBack that the last block's end started
         self.writes = 0  # skae's writes so far: a count read meanwhile may be one
         self.known = None  # the count for new threads that the last blocks left
 
@@ -146,8 +146,10 @@ class _NewThreads:
     def set(self, count):
         for _ in range(3):  # a count read while another block wrote is read again
             with self.lock:
-                if self.default is None:
-                    self.default = self.pending
+                if self.pending is not None and self.pending.written:
+                    self.pending = None
+                if self.default is None and self.pending is not None:
+                    self.default = self.pending.count
                 if self.default is None and torch.get_num_threads() == self.known:
                     self.default = self.known
                 if self.default is not None:
@@ -164,15 +166,18 @@ class _NewThreads:
     def leave(self, before):
         back = None
         with self.lock:
-            self.blocks -= 1  # first, and by no call, where a Ctrl-C cannot land
+            # the try is entered with no call before it, where a Ctrl-C cannot land;
+            # the count goes down after the restore, so that a signal handler's call
+            # that interrupts it does not take itself for the last block
             try:
                 if torch.get_num_threads() != before:
                     self._write(before)
             finally:
+                self.blocks -= 1
                 if self.blocks <= 0:  # below 0 in a forked child, or after a Ctrl-C
                     self.blocks = 0
                     if None not in (self.default, self.last) and self.last != self.default:
-                        back = self.pending = self.default
+                        back = self.pending = _WriteBack(self.default)
                     if self.default is not None:
                         self.known = self.default
                     self.default = self.last = None
@@ -181,11 +186,14 @@ class _NewThreads:
             # new threads changes (a block that began meanwhile took it as its
             # default); the thread takes no lock, which a signal handler's call may
             # find held by the frame it interrupted
-            _in_a_new_thread(torch.set_num_threads, back)
-            with self.lock:
-                self.writes += 1
-                if self.pending == back:
-                    self.pending = None
+            _in_a_new_thread(self._write_back, back)
+
+    def _write_back(self, back):
+        # no lock: see leave; it says that it has written, whoever reads it (a
+        # Ctrl-C may end the wait for it, not the write)
+        torch.set_num_threads(back.count)
+        self.writes += 1
+        back.written = True
 
     def _write(self, count):
         torch.set_num_threads(count)
@@ -193,9 +201,19 @@ class _NewThreads:
         self.writes += 1
 
     def after_fork(self):
-        # the parent's other threads, and their blocks, do not exist in the child
+        # the parent's other threads, their blocks and the thread writing the
+        # count back do not exist in the child: what the parent knew of the count
+        # for new threads is kept, to be checked against this thread's count
         self.lock = threading.RLock()
-        self.blocks = 0
+        self.known = self.pending.count if self.pending else self.default or self.known
+        self.blocks, self.default, self.last, self.pending = 0, None, None, None
+
+
+class _WriteBack:
+    """A count for new threads being written back, and whether it is written."""
+
+    def __init__(self, count):
+        self.count, self.written = count, False
 
 
 def _in_a_new_thread(function, *args):

@@ -118,6 +118,7 @@ def reconstruction_error(estimator, X, *, per_feature=False):
     counts = getattr(_last_step(estimator), "n_observed_", None)
     if counts is not None and not _column_for_column(estimator):
         counts = None
+
     def reconstruct(chunk):
         return np.asarray(estimator.inverse_transform(estimator.transform(chunk)))
 
