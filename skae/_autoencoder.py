@@ -363,14 +363,25 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
 
     @property
     def _loss_label(self):
-        """What ``loss_curve_`` records, for a plot's axis."""
-        if self.loss == "bce":
+        """What ``loss_curve_`` records, for a plot's axis: the loss of the fitted
+        network (parameters set after fit do not change what it recorded)."""
+        net = getattr(self, "net_", None)
+        loss, output, sparsity = (
+            (self.loss, self.output_activation, self.sparsity)
+            if net is None
+            else (net.criterion__loss, net.criterion__output_activation, net.criterion__sparsity)
+        )
+        if loss == "bce":
             name = "binary cross-entropy"
-        elif self.output_activation == "sigmoid":
+        elif output == "sigmoid":
             name = "mean squared error (sigmoid output)"
         else:
             name = "mean squared error"
-        return name + (" + sparsity penalty" if self.sparsity > 0 else "")
+        categorical = getattr(self, "is_categorical_", None)
+        if categorical is not None and categorical.any():
+            name = "" if categorical.all() else f"{name} and "
+            name += "cross-entropy of the categorical columns"
+        return name + (" + sparsity penalty" if sparsity > 0 else "")
 
 
 @_fill_doc(

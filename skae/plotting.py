@@ -144,6 +144,21 @@ def plot_reconstructions(estimator, X, image_shape, n=10):
     _check_codes(estimator, "plot_reconstructions")
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be a positive int, the number of images; got {n!r}.")
+    last = estimator
+    while hasattr(last, "steps"):  # a Pipeline's last step reconstructs
+        last = last[-1]
+    if getattr(last, "categories_", None) is not None:
+        raise ValueError(
+            "plot_reconstructions draws numeric columns as images; this estimator has "
+            "categorical columns (see plot_embedding for its codes)."
+        )
+    shape = np.atleast_1d(image_shape)
+    n_features = getattr(estimator, "n_features_in_", None)
+    if shape.ndim != 1 or len(shape) != 2 or (n_features and np.prod(shape) != n_features):
+        raise ValueError(
+            f"image_shape must be (height, width) with height * width = n_features_in_ "
+            f"({n_features}); got {image_shape!r}."
+        )
     plt = _pyplot()
     # rows are sliced in X's own type, so a frame keeps the column names it was fit with
     X = _rows_of(_by_rows(X), slice(n))

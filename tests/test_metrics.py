@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from sklearn.decomposition import NMF, PCA, KernelPCA, TruncatedSVD
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -258,3 +259,38 @@ def test_a_fitted_search_is_measured_as_its_best_estimator():
     np.testing.assert_array_equal(
         reconstruction_error(search, frame), reconstruction_error(search.best_estimator_, frame)
     )
+
+
+def test_no_rows_are_the_estimator_s_answer():
+    # an unfitted estimator, or rows of another width, gave an empty result, and
+    # the scorer NaN with NumPy's "Mean of empty slice"
+    X = np.random.default_rng(0).random((20, 5))
+    with pytest.raises(NotFittedError):
+        reconstruction_error(PCA(2), np.empty((0, 3)))
+    with pytest.raises(ValueError, match="0 sample"):
+        reconstruction_scorer(PCA(2).fit(X), np.empty((0, 5)))
+
+
+def test_a_dask_dataframe_and_rows_of_unknown_number_are_measured():
+    dd = pytest.importorskip("dask.dataframe")
+    da = pytest.importorskip("dask.array")
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).random((30, 4))
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    pca = PCA(2).fit(frame)
+    expected = reconstruction_error(pca, frame)
+    np.testing.assert_allclose(
+        reconstruction_error(pca, dd.from_pandas(frame, npartitions=3)), expected
+    )
+    D = da.from_array(X, chunks=10)
+    kept = X[:, 0] > 0.5
+    np.testing.assert_allclose(
+        reconstruction_error(PCA(2).fit(X), D[D[:, 0] > 0.5]),
+        reconstruction_error(PCA(2).fit(X), X[kept]),
+    )
+
+
+def test_per_feature_must_be_a_bool():
+    X = np.random.default_rng(0).random((20, 5))
+    with pytest.raises(TypeError, match="per_feature must be a bool"):
+        reconstruction_error(PCA(2).fit(X), X, per_feature="no")

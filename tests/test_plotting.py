@@ -191,3 +191,34 @@ def test_plots_refuse_an_estimator_without_codes_and_take_any_labels(digits):
     fig = plot_embedding(LinearAETransformer(2, random_state=0).fit(X), X, names)
     labels = [t.get_text() for t in fig.axes[1].get_yticklabels()]
     assert labels == list("abcdefghij")
+
+
+def test_the_loss_axis_names_the_loss_the_network_was_fitted_with():
+    # it read the parameters as they were at the call: set after fit, they named
+    # another loss than the curve's; categorical columns' cross-entropy went unnamed
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).random((40, 6))
+    ae = AutoencoderTransformer(2, max_iter=2, n_iter_no_change=None, random_state=0).fit(X)
+    ae.set_params(loss="bce", output_activation="sigmoid", sparsity=0.1)
+    assert plot_loss_curve(ae).axes[0].get_ylabel() == "mean squared error"
+    frame = pd.DataFrame({"c": pd.Categorical(list("xyz") * 10 + list("xy") * 5), "x": X[:, 0]})
+    ae = AutoencoderTransformer(2, categorical_features="from_dtype", max_iter=2, random_state=0)
+    label = plot_loss_curve(ae.fit(frame)).axes[0].get_ylabel()
+    assert label == "mean squared error and cross-entropy of the categorical columns"
+    label = plot_loss_curve(ae.fit(frame[["c"]])).axes[0].get_ylabel()
+    assert label == "cross-entropy of the categorical columns"
+
+
+def test_reconstructions_refuse_categories_and_an_image_shape_of_other_features():
+    # numpy's reshape error, matplotlib's "Invalid shape", or a comparison of a
+    # float with a category came from deep inside
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).random((30, 16))
+    ae = AutoencoderTransformer(2, max_iter=2, random_state=0).fit(X)
+    for shape in [(5, 5), (16,), 16, (2, 2, 4)]:
+        with pytest.raises(ValueError, match=r"image_shape must be .height, width. with"):
+            plot_reconstructions(ae, X, shape)
+    frame = pd.DataFrame(X[:, :3], columns=list("abc")).assign(c=pd.Categorical(["u", "v"] * 15))
+    ae = AutoencoderTransformer(2, categorical_features="from_dtype", max_iter=2).fit(frame)
+    with pytest.raises(ValueError, match="has categorical columns"):
+        plot_reconstructions(ae, frame, (2, 2))
