@@ -18,6 +18,18 @@ def data_folder(text):
     return Path(text)
 
 
+def positive_int(text):
+    """argparse type of a count (epochs, repeats, rows, seeds): an int of at least 1,
+    checked before the run (0 ran the default count, or failed in the run)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an int") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a count of at least 1")
+    return value
+
+
 def output_file(text):
     """argparse type of ``--markdown``: a file in an existing folder, checked before
     the run (a missing folder failed after it, the table only printed)."""

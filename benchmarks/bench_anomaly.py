@@ -16,7 +16,14 @@ per-sample cross-entropy, which also counts how grey the image itself is.
 import argparse
 
 import numpy as np
-from _common import PCAReconstructionError, RescoredDetector, one_class_table, output_file, report
+from _common import (
+    PCAReconstructionError,
+    RescoredDetector,
+    one_class_table,
+    output_file,
+    positive_int,
+    report,
+)
 from scipy.special import xlogy
 from sklearn.datasets import load_digits
 from sklearn.ensemble import IsolationForest
@@ -68,7 +75,7 @@ def main(argv=None):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="two digits, 5 epochs")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs (default 300)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (default 300)")
     parser.add_argument("--seed", type=int, default=0, help="split and random_state seed")
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"

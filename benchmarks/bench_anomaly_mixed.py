@@ -34,7 +34,7 @@ seeds, each seed its own generated table.
 import argparse
 
 import numpy as np
-from _common import output_file, report, timed, warm_up_torch
+from _common import output_file, positive_int, report, timed, warm_up_torch
 from bench_impute import cell
 from bench_impute_mixed import mixed_table
 from sklearn.compose import ColumnTransformer
@@ -113,8 +113,12 @@ def main(argv=None):
     parser.add_argument("--test", type=int, default=1000, help="clean test rows")
     parser.add_argument("--anomalies", type=int, default=50, help="test rows of each kind")
     parser.add_argument("--latent", type=int, default=2, help="the latent factor's dimensions")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds (tables and detectors)")
-    parser.add_argument("--epochs", type=int, default=200, help="the autoencoders' max_iter")
+    parser.add_argument(
+        "--seeds", type=positive_int, default=5, help="seeds (tables and detectors)"
+    )
+    parser.add_argument(
+        "--epochs", type=positive_int, default=200, help="the autoencoders' max_iter"
+    )
     parser.add_argument(
         "--quick", action="store_true", help="300 + 100 rows, 10 anomalies, one seed, 5 epochs"
     )

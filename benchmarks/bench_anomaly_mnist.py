@@ -19,6 +19,7 @@ from _common import (
     data_folder,
     one_class_table,
     output_file,
+    positive_int,
     report,
 )
 
@@ -105,7 +106,9 @@ def main(argv=None):
         "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
     )
     parser.add_argument("--quick", action="store_true", help="digits, two classes, 3 epochs")
-    parser.add_argument("--epochs", type=int, default=30, help="epochs of the neural detectors")
+    parser.add_argument(
+        "--epochs", type=positive_int, default=30, help="epochs of the neural detectors"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random_state of the detectors")
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"

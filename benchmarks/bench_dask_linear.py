@@ -21,7 +21,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import output_file, peak_rss_mb, report, reset_peak_rss, rss_mb
+from _common import output_file, peak_rss_mb, positive_int, report, reset_peak_rss, rss_mb
 
 
 def _unused_scorer(estimator, X, y=None):
@@ -32,9 +32,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--rows", type=int, default=2_000_000, help="rows of the array")
-    parser.add_argument("--features", type=int, default=500, help="columns of the array")
-    parser.add_argument("--chunk", type=int, default=25_000, help="rows per block")
+    parser.add_argument("--rows", type=positive_int, default=2_000_000, help="rows of the array")
+    parser.add_argument("--features", type=positive_int, default=500, help="columns of the array")
+    parser.add_argument("--chunk", type=positive_int, default=25_000, help="rows per block")
     parser.add_argument("--components", type=int, default=10, help="components kept")
     parser.add_argument("--skip", nargs="*", default=[], help="estimators (table names) not to run")
     parser.add_argument(

@@ -23,7 +23,7 @@ import sys
 import time
 
 import numpy as np
-from _common import launcher, output_file, peak_rss_mb, report, reset_peak_rss, rss_mb
+from _common import launcher, output_file, peak_rss_mb, positive_int, report, reset_peak_rss, rss_mb
 
 N_FEATURES, N_COMPONENTS = 100, 10
 
@@ -95,8 +95,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the inference input")
-    parser.add_argument("--calls", type=int, default=3000, help="partial_fit calls before timing")
+    parser.add_argument(
+        "--rows", type=positive_int, default=1_000_000, help="rows of the inference input"
+    )
+    parser.add_argument(
+        "--calls", type=positive_int, default=3000, help="partial_fit calls before timing"
+    )
     parser.add_argument(
         "--quick", action="store_true", help="one estimator and method, 20,000 rows, 30 calls"
     )

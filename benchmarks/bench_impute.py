@@ -29,7 +29,7 @@ import argparse
 import warnings
 
 import numpy as np
-from _common import data_folder, output_file, report, timed
+from _common import data_folder, output_file, positive_int, report, timed
 from scipy.special import expit
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
 from sklearn.ensemble import ExtraTreesRegressor
@@ -180,16 +180,20 @@ def main(argv=None):
     parser.add_argument(
         "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
     )
-    parser.add_argument("--mnist-rows", type=int, default=5000, help="MNIST training rows used")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds (masks and imputers)")
-    parser.add_argument("--mnist-seeds", type=int, default=3, help="seeds on MNIST")
+    parser.add_argument(
+        "--mnist-rows", type=positive_int, default=5000, help="MNIST training rows used"
+    )
+    parser.add_argument("--seeds", type=positive_int, default=3, help="seeds (masks and imputers)")
+    parser.add_argument("--mnist-seeds", type=positive_int, default=3, help="seeds on MNIST")
     parser.add_argument(
         "--mnist-iterative",
         action="store_true",
         help="also run the IterativeImputers on MNIST (one round of the default one took "
         "over 6 minutes on 5,000 rows on a 2-core VM)",
     )
-    parser.add_argument("--epochs", type=int, default=200, help="AutoencoderImputer max_iter")
+    parser.add_argument(
+        "--epochs", type=positive_int, default=200, help="AutoencoderImputer max_iter"
+    )
     parser.add_argument("--iterative-iter", type=int, default=10, help="IterativeImputer rounds")
     parser.add_argument("--trees", type=int, default=10, help="ExtraTrees of the missForest-like")
     parser.add_argument("--trees-iter", type=int, default=3, help="its IterativeImputer rounds")

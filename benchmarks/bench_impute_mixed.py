@@ -49,7 +49,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _common import output_file, report, timed, warm_up_torch
+from _common import output_file, positive_int, report, timed, warm_up_torch
 from bench_impute import cell, mar_mask, mcar_mask
 from scipy.special import softmax
 from sklearn.exceptions import ConvergenceWarning
@@ -258,11 +258,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--rows", type=int, default=1000, help="rows of the generated table")
+    parser.add_argument(
+        "--rows", type=positive_int, default=1000, help="rows of the generated table"
+    )
     parser.add_argument("--latent", type=int, default=2, help="its latent factor's dimensions")
     parser.add_argument("--table-seed", type=int, default=0, help="seed of the generated table")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds (masks and imputers)")
-    parser.add_argument("--epochs", type=int, default=200, help="AutoencoderImputer max_iter")
+    parser.add_argument("--seeds", type=positive_int, default=3, help="seeds (masks and imputers)")
+    parser.add_argument(
+        "--epochs", type=positive_int, default=200, help="AutoencoderImputer max_iter"
+    )
     parser.add_argument("--iterative-iter", type=int, default=10, help="IterativeImputer rounds")
     parser.add_argument("--mice-iter", type=int, default=5, help="miceforest iterations")
     parser.add_argument(

@@ -25,7 +25,7 @@ import numpy as np
 import onnxruntime
 import skl2onnx
 import torch
-from _common import data_folder, output_file, report, seed_recipe
+from _common import data_folder, output_file, positive_int, report, seed_recipe
 from sklearn.exceptions import ConvergenceWarning
 
 import skae.onnx  # noqa: F401  registers skae's converters with skl2onnx
@@ -120,11 +120,11 @@ def main(argv=None):
     )
     parser.add_argument("--quick", action="store_true", help="digits, tiny settings (for tests)")
     parser.add_argument("--n-train", type=int, default=10_000, help="training rows")
-    parser.add_argument("--epochs", type=int, default=2, help="training epochs")
+    parser.add_argument("--epochs", type=positive_int, default=2, help="training epochs")
     parser.add_argument("--n-rows", type=int, default=10_000, help="rows of the batch transform")
     parser.add_argument("--n-calls", type=int, default=1000, help="one-row calls timed")
     parser.add_argument("--n-check", type=int, default=1000, help="rows compared, skae vs ONNX")
-    parser.add_argument("--repeats", type=int, default=3, help="batch timings, best kept")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="batch timings, best kept")
     parser.add_argument(
         "--threads",
         type=int,

@@ -28,6 +28,7 @@ from _common import (
     load_data,
     output_file,
     peak_rss_mb,
+    positive_int,
     report,
     reset_peak_rss,
     rss_mb,
@@ -108,7 +109,9 @@ def main():
         "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
     )
     parser.add_argument("--size-gb", type=float, default=2.0, help="size of the memmap file")
-    parser.add_argument("--chunk-rows", type=int, default=50_000, help="rows per partial_fit chunk")
+    parser.add_argument(
+        "--chunk-rows", type=positive_int, default=50_000, help="rows per partial_fit chunk"
+    )
     parser.add_argument("--workdir", default=None, help="where to write the file (a temp dir)")
     parser.add_argument(
         "--quick", action="store_true", help="tiny smoke run on digits, in this process"

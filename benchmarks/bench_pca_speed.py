@@ -17,7 +17,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import data_folder, load_data, output_file, report
+from _common import data_folder, load_data, output_file, positive_int, report
 from sklearn.datasets import load_digits, make_low_rank_matrix
 from sklearn.decomposition import PCA
 
@@ -54,7 +54,7 @@ def main(argv=None):
         "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
     )
     parser.add_argument("--quick", action="store_true", help="smaller wide matrix, 1 repeat")
-    parser.add_argument("--repeats", type=int, default=5, help="alternating repeats")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="alternating repeats")
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"
     )

@@ -20,7 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import data_folder, load_data, output_file, report, squared_error_per_image
+from _common import (
+    data_folder,
+    load_data,
+    output_file,
+    positive_int,
+    report,
+    squared_error_per_image,
+)
 
 
 def cpu_flags():
@@ -49,7 +56,7 @@ def main(argv=None):
     )
     parser.add_argument("--deep-epochs", type=int, default=10, help="epochs of the deep recipe")
     parser.add_argument("--seed-epochs", type=int, default=20, help="epochs of the seed recipe")
-    parser.add_argument("--seeds", type=int, default=2, help="fits of each precision")
+    parser.add_argument("--seeds", type=positive_int, default=2, help="fits of each precision")
     parser.add_argument("--quick", action="store_true", help="the digits, one epoch each")
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"

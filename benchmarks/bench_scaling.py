@@ -22,6 +22,7 @@ from _common import (
     load_data,
     output_file,
     peak_rss_mb,
+    positive_int,
     report,
     reset_peak_rss,
     rss_mb,
@@ -62,7 +63,9 @@ def main(argv=None):
         "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
     )
     parser.add_argument("--quick", action="store_true", help="smoke run on small data")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs per fit (default 5)")
+    parser.add_argument(
+        "--epochs", type=positive_int, default=None, help="epochs per fit (default 5)"
+    )
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"
     )

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
-from _common import launcher, output_file, peak_rss_mb, report, reset_peak_rss, rss_mb
+from _common import launcher, output_file, peak_rss_mb, positive_int, report, reset_peak_rss, rss_mb
 
 
 def sparse_matrix(n_rows, n_cols, density, seed=0):
@@ -103,13 +103,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--rows", type=int, default=200_000, help="rows of the matrix")
+    parser.add_argument("--rows", type=positive_int, default=200_000, help="rows of the matrix")
     parser.add_argument("--cols", type=int, default=50_000, help="columns of the matrix")
     parser.add_argument("--density", type=float, default=0.001, help="share of non-zeros")
     parser.add_argument("--components", type=int, default=16, help="width of the codes")
     parser.add_argument("--hidden", type=int, default=64, help="width of the hidden layer")
     parser.add_argument("--batch-size", type=int, default=200, help="rows per minibatch")
-    parser.add_argument("--epochs", type=int, default=1, help="epochs of each autoencoder fit")
+    parser.add_argument(
+        "--epochs", type=positive_int, default=1, help="epochs of each autoencoder fit"
+    )
     parser.add_argument(
         "--sampling", type=float, default=0.01, help="the reconstruction_sampling rate"
     )

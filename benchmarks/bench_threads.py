@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 import torch
-from _common import data_folder, load_data, output_file, report, timed
+from _common import data_folder, load_data, output_file, positive_int, report, timed
 from sklearn.datasets import load_digits
 
 from skae import AutoencoderTransformer
@@ -96,7 +96,7 @@ def main(argv=None):
     parser.add_argument(
         "--data-dir", type=data_folder, default=None, help="folder of the four MNIST IDX files"
     )
-    parser.add_argument("--repeats", type=int, default=3, help="fits per cell (median)")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="fits per cell (median)")
     parser.add_argument("--quick", action="store_true", help="tiny data, one fit per cell")
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="also write the table to this file"

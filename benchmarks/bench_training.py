@@ -22,7 +22,7 @@ import pstats
 
 import numpy as np
 import torch
-from _common import data_folder, load_data, output_file, report, seed_recipe, timed
+from _common import data_folder, load_data, output_file, positive_int, report, seed_recipe, timed
 from torch import nn
 from torch.nn import functional as F
 
@@ -156,8 +156,10 @@ def main(argv=None):
         "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
     )
     parser.add_argument("--quick", action="store_true", help="digits, 2 epochs, 1 repeat")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs (default 20)")
-    parser.add_argument("--repeats", type=int, default=None, help="paired repeats (default 5)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (default 20)")
+    parser.add_argument(
+        "--repeats", type=positive_int, default=None, help="paired repeats (default 5)"
+    )
     parser.add_argument("--device", default="cpu", help="PyTorch device, e.g. cuda")
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"

@@ -16,7 +16,7 @@ import argparse
 
 import numpy as np
 import torch
-from _common import data_folder, load_data, output_file, report, timed
+from _common import data_folder, load_data, output_file, positive_int, report, timed
 from torch import nn
 from torch.nn import functional as F
 
@@ -96,7 +96,7 @@ def main(argv=None):
         "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
     )
     parser.add_argument("--quick", action="store_true", help="digits, 2 epochs, 1 repeat")
-    parser.add_argument("--repeats", type=int, default=3, help="paired repeats")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="paired repeats")
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"
     )

@@ -89,3 +89,22 @@ def test_output_and_data_paths_are_checked_before_the_run(path, tmp_path, monkey
             runpy.run_path(str(path), run_name="__main__")
         assert exit.value.code == 2
         assert f"argument {option[0]}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in sorted(BENCHMARKS.glob("bench_*.py")) if "positive_int" in p.read_text()],
+    ids=lambda path: path.name,
+)
+def test_counts_of_zero_are_refused_before_the_run(path, monkeypatch, capsys):
+    # --epochs 0 ran the default 20 epochs, --repeats 0 five repeats; --chunk 0
+    # divided by zero after the data was built
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    counts = re.findall(r'"(--[\w-]+)",\s*type=positive_int', path.read_text())
+    assert counts
+    for option in counts:
+        monkeypatch.setattr(sys, "argv", [str(path), "--quick", option, "0"])
+        with pytest.raises(SystemExit) as exit:
+            runpy.run_path(str(path), run_name="__main__")
+        assert exit.value.code == 2
+        assert f"argument {option}: 0 is not a count of at least 1" in capsys.readouterr().err
