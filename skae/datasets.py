@@ -246,21 +246,32 @@ def load_mnist(data_dir=None, *, as_uint8=False, flatten=True, data_home=None):
     """
     if data_dir is None:
         train_images, train_labels, test_images, test_labels = _fetch_openml_mnist(data_home)
+        sources = {"train": "OpenML's training rows", "test": "OpenML's test rows"}
     else:
+        paths = {key: _find_idx(data_dir, stem) for key, (stem, _, _) in _MNIST_FILES.items()}
         arrays = {
-            key: _read_idx(_find_idx(data_dir, stem), row_shape, most_rows)
-            for key, (stem, row_shape, most_rows) in _MNIST_FILES.items()
+            key: _read_idx(paths[key], row_shape, most_rows)
+            for key, (_, row_shape, most_rows) in _MNIST_FILES.items()
         }
         train_images, train_labels = arrays["train_images"], arrays["train_labels"]
         test_images, test_labels = arrays["test_images"], arrays["test_labels"]
-    for images, labels in ((train_images, train_labels), (test_images, test_labels)):
+        sources = {
+            part: f"{paths[f'{part}_images']} and {paths[f'{part}_labels']}"
+            for part in ("train", "test")
+        }
+    for part, images, labels in (
+        ("train", train_images, train_labels),
+        ("test", test_images, test_labels),
+    ):
         if images.shape[0] != labels.shape[0]:
             raise ValueError(
                 f"MNIST images of shape {images.shape} do not match labels of shape "
-                f"{labels.shape}; expected (n, 28, 28) images and n labels."
+                f"{labels.shape} ({sources[part]}); expected (n, 28, 28) images and n labels."
             )
         if labels.max() > 9:
-            raise ValueError(f"MNIST labels are digits 0-9; found {int(labels.max())}.")
+            raise ValueError(
+                f"MNIST labels are digits 0-9; found {int(labels.max())} ({sources[part]})."
+            )
 
     def prepare(images):
         if flatten:
