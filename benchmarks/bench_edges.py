@@ -99,7 +99,7 @@ def main(argv=None):
         "--rows", type=positive_int, default=1_000_000, help="rows of the inference input"
     )
     parser.add_argument(
-        "--calls", type=positive_int, default=3000, help="partial_fit calls before timing"
+        "--calls", type=int, default=3000, help="partial_fit calls before timing (0: none)"
     )
     parser.add_argument(
         "--quick", action="store_true", help="one estimator and method, 20,000 rows, 30 calls"
