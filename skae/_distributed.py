@@ -236,14 +236,12 @@ def _gather_sizes(n):
 def _average_gradients(module, loss, n_rows):
     """Replace each parameter's gradient (and ``loss``) by its average over the
     batches of every rank, weighted by their ``n_rows``: the gradient of the mean
-    loss over the global batch. One all-reduce of one flat buffer, which also
-    counts the ranks whose step failed (``_leave_step``): then every rank raises.
-    Returns the global loss."""
+    loss over the global batch. One all-reduce of one flat buffer
+    (``_summed_step``), which also counts the ranks whose step failed
+    (``_leave_step``): then every rank raises. Returns the global loss."""
     parameters = [p for p in module.parameters() if p.requires_grad]
     grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in parameters]
-    pieces = [g.reshape(-1) for g in grads] + [loss.detach().reshape(1)]
-    flat = torch.cat([p.to(grads[0].dtype) for p in pieces]) * n_rows
-    flat = _reduced_step(torch.cat([flat, flat.new_tensor([float(n_rows), 0.0])]))
+    flat = _summed_step(grads, loss.detach(), n_rows, failed=False)
     if flat[-1] > 0:
         raise RuntimeError(
             f"the training step failed on {int(flat[-1])} other rank(s) of the process "
@@ -261,14 +259,17 @@ def _leave_step(module):
     """Take part, from a rank whose training step raised, in the all-reduce that
     the other ranks' ``_average_gradients`` waits in, counting this rank as
     failed: they raise at once instead of waiting out the group's timeout."""
-    parameters = [p for p in module.parameters() if p.requires_grad]
-    flat = torch.zeros(sum(p.numel() for p in parameters) + 3, dtype=parameters[0].dtype)
-    flat[-1] = 1.0
-    _reduced_step(flat.to(parameters[0].device))
+    zeros = [torch.zeros_like(p) for p in module.parameters() if p.requires_grad]
+    _summed_step(zeros, zeros[0].new_zeros(()), 0, failed=True)
 
 
-def _reduced_step(flat):
-    """``flat`` summed over the ranks, on its device (through the CPU but with NCCL)."""
+def _summed_step(grads, loss, n_rows, *, failed):
+    """The sum over the ranks of one buffer, on the gradients' device (through the
+    CPU but with NCCL): each rank's gradients and loss times its ``n_rows``, its
+    ``n_rows``, and 1 where its step ``failed``."""
+    pieces = [g.reshape(-1) for g in grads] + [loss.reshape(1)]
+    flat = torch.cat([p.to(grads[0].dtype) for p in pieces]) * n_rows
+    flat = torch.cat([flat, flat.new_tensor([float(n_rows), float(failed)])])
     device = flat.device
     if dist.get_backend() != "nccl":
         flat = flat.cpu()
