@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from ._chunks import _by_rows, _rows_of
+from .metrics import _last_step
 
 
 def _pyplot():
@@ -144,10 +145,7 @@ def plot_reconstructions(estimator, X, image_shape, n=10):
     _check_codes(estimator, "plot_reconstructions")
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be a positive int, the number of images; got {n!r}.")
-    last = estimator
-    while hasattr(last, "steps"):  # a Pipeline's last step reconstructs
-        last = last[-1]
-    if getattr(last, "categories_", None) is not None:
+    if getattr(_last_step(estimator), "categories_", None) is not None:
         raise ValueError(
             "plot_reconstructions draws numeric columns as images; this estimator has "
             "categorical columns (see plot_embedding for its codes)."

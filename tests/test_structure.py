@@ -14,7 +14,8 @@ LAYERS = [
     {"_modules", "_distributed", "_show_versions", "_sampling", "_threads", "_changes"},
     {"_missing"},
     {"_batches", "_callbacks"},  # the engine's data and callbacks
-    {"_losses", "_pca", "_net", "metrics", "plotting"},
+    {"_losses", "_pca", "_net", "metrics"},
+    {"plotting"},  # draws what metrics measures, through the same last step
     {"_dask"},
     {"_base", "_outlier", "_categorical"},  # _categorical: a mixin of the base
     {"_autoencoder", "_linear", "_vae"},
