@@ -30,6 +30,28 @@ def positive_int(text):
     return value
 
 
+class QuickDefault:
+    """The default of an option that ``--quick`` changes. ``parse`` replaces it by
+    ``full`` or ``quick``, so that a value given on the command line wins over both
+    (``--quick --epochs 3`` runs 3 epochs), and ``--help`` shows the two."""
+
+    def __init__(self, full, quick):
+        self.full, self.quick = full, quick
+
+    def __str__(self):
+        return f"{self.full}; {self.quick} with --quick"
+
+
+def parse(parser, argv=None):
+    """``parser.parse_args(argv)``, with each option left at a ``QuickDefault`` given
+    its value for this run (the parser must have ``--quick``)."""
+    args = parser.parse_args(argv)
+    for name, value in vars(args).items():
+        if isinstance(value, QuickDefault):
+            setattr(args, name, value.quick if args.quick else value.full)
+    return args
+
+
 def output_file(text):
     """argparse type of ``--markdown``: a file in an existing folder, checked before
     the run (a missing folder failed after it, the table only printed)."""

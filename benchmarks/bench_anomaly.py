@@ -18,9 +18,11 @@ import argparse
 import numpy as np
 from _common import (
     PCAReconstructionError,
+    QuickDefault,
     RescoredDetector,
     one_class_table,
     output_file,
+    parse,
     positive_int,
     report,
 )
@@ -75,14 +77,14 @@ def main(argv=None):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="two digits, 5 epochs")
-    parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (default 300)")
+    parser.add_argument("--epochs", type=positive_int, default=QuickDefault(300, 5), help="epochs")
     parser.add_argument("--seed", type=int, default=0, help="split and random_state seed")
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"
     )
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     classes = [0, 1] if args.quick else list(range(10))
-    epochs = args.epochs or (5 if args.quick else 300)
+    epochs = args.epochs
 
     X, y = load_digits(return_X_y=True)
     X = X / 16

@@ -34,7 +34,7 @@ seeds, each seed its own generated table.
 import argparse
 
 import numpy as np
-from _common import output_file, positive_int, report, timed, warm_up_torch
+from _common import QuickDefault, output_file, parse, positive_int, report, timed, warm_up_torch
 from bench_impute import cell
 from bench_impute_mixed import mixed_table
 from sklearn.compose import ColumnTransformer
@@ -109,25 +109,36 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--train", type=int, default=2000, help="clean training rows")
-    parser.add_argument("--test", type=int, default=1000, help="clean test rows")
-    parser.add_argument("--anomalies", type=int, default=50, help="test rows of each kind")
+    parser.add_argument(
+        "--train", type=positive_int, default=QuickDefault(2000, 300), help="clean training rows"
+    )
+    parser.add_argument(
+        "--test", type=positive_int, default=QuickDefault(1000, 100), help="clean test rows"
+    )
+    parser.add_argument(
+        "--anomalies",
+        type=positive_int,
+        default=QuickDefault(50, 10),
+        help="test rows of each kind",
+    )
     parser.add_argument("--latent", type=int, default=2, help="the latent factor's dimensions")
     parser.add_argument(
-        "--seeds", type=positive_int, default=5, help="seeds (tables and detectors)"
+        "--seeds",
+        type=positive_int,
+        default=QuickDefault(5, 1),
+        help="seeds (tables and detectors)",
     )
     parser.add_argument(
-        "--epochs", type=positive_int, default=200, help="the autoencoders' max_iter"
+        "--epochs",
+        type=positive_int,
+        default=QuickDefault(200, 5),
+        help="the autoencoders' max_iter",
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="300 + 100 rows, 10 anomalies, one seed, 5 epochs"
-    )
+    parser.add_argument("--quick", action="store_true", help="small settings (for tests)")
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"
     )
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.train, args.test, args.anomalies, args.seeds, args.epochs = 300, 100, 10, 1, 5
+    args = parse(parser, argv)
 
     warm_up_torch()
     auc, seconds, epochs = {}, {}, {}

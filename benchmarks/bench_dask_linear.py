@@ -21,7 +21,16 @@ import time
 import warnings
 
 import numpy as np
-from _common import output_file, peak_rss_mb, positive_int, report, reset_peak_rss, rss_mb
+from _common import (
+    QuickDefault,
+    output_file,
+    parse,
+    peak_rss_mb,
+    positive_int,
+    report,
+    reset_peak_rss,
+    rss_mb,
+)
 
 
 def _unused_scorer(estimator, X, y=None):
@@ -32,20 +41,25 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--rows", type=positive_int, default=2_000_000, help="rows of the array")
-    parser.add_argument("--features", type=positive_int, default=500, help="columns of the array")
-    parser.add_argument("--chunk", type=positive_int, default=25_000, help="rows per block")
+    parser.add_argument(
+        "--rows",
+        type=positive_int,
+        default=QuickDefault(2_000_000, 40_000),
+        help="rows of the array",
+    )
+    parser.add_argument(
+        "--features", type=positive_int, default=QuickDefault(500, 50), help="columns of the array"
+    )
+    parser.add_argument(
+        "--chunk", type=positive_int, default=QuickDefault(25_000, 5_000), help="rows per block"
+    )
     parser.add_argument("--components", type=int, default=10, help="components kept")
     parser.add_argument("--skip", nargs="*", default=[], help="estimators (table names) not to run")
-    parser.add_argument(
-        "--quick", action="store_true", help="40,000 x 50 in blocks of 5,000, in-process workers"
-    )
+    parser.add_argument("--quick", action="store_true", help="a small array, in-process workers")
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"
     )
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.rows, args.features, args.chunk = 40_000, 50, 5_000
+    args = parse(parser, argv)
 
     import dask.array as da
     from dask.distributed import Client, LocalCluster

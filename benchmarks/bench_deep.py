@@ -31,10 +31,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import (
+    QuickDefault,
     data_folder,
     load_data,
     output_file,
     output_folder,
+    parse,
+    positive_int,
     report,
     squared_error_per_image,
 )
@@ -124,7 +127,12 @@ def main(argv=None):
     parser.add_argument(
         "--precision", default="float32", help="the estimator's precision parameter"
     )
-    parser.add_argument("--report-every", type=int, default=10, help="epochs between errors")
+    parser.add_argument(
+        "--report-every",
+        type=positive_int,
+        default=QuickDefault(10, 2),
+        help="epochs between errors",
+    )
     parser.add_argument(
         "--figures", type=output_folder, default=None, help="write the two figures here"
     )
@@ -142,7 +150,7 @@ def main(argv=None):
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the tables to this file"
     )
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if not args.quick and args.data_dir is None:
         parser.error("--data-dir is required without --quick")
 
@@ -154,6 +162,9 @@ def main(argv=None):
     warnings.simplefilter("ignore")
     X_train, X_test = load_data(args.data_dir, args.quick)
     recipe = dict(DEEP_MNIST_RECIPE, random_state=0, precision=args.precision)
+    if args.quick:  # a tiny network, under the options given (each wins over it)
+        recipe |= {"n_components": 8, "hidden_layer_sizes": (32, 16), "max_iter": 4}
+        recipe["pretrain_iter"] = min(recipe["pretrain_iter"], 1)
     if args.epochs is not None:
         recipe["max_iter"] = args.epochs
     for change in args.set:
@@ -162,10 +173,6 @@ def main(argv=None):
             parser.error(f"--set {change}: {name!r} is not a parameter of AutoencoderTransformer")
         recipe[name] = ast.literal_eval(value)
     changed = ", ".join(args.set)
-    if args.quick:
-        recipe |= {"n_components": 8, "hidden_layer_sizes": (32, 16), "max_iter": 4}
-        recipe["pretrain_iter"] = min(recipe["pretrain_iter"], 1)
-        args.report_every = 2
     k = recipe["n_components"]
 
     start = time.perf_counter()

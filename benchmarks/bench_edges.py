@@ -23,7 +23,17 @@ import sys
 import time
 
 import numpy as np
-from _common import launcher, output_file, peak_rss_mb, positive_int, report, reset_peak_rss, rss_mb
+from _common import (
+    QuickDefault,
+    launcher,
+    output_file,
+    parse,
+    peak_rss_mb,
+    positive_int,
+    report,
+    reset_peak_rss,
+    rss_mb,
+)
 
 N_FEATURES, N_COMPONENTS = 100, 10
 
@@ -96,19 +106,23 @@ def main(argv=None):
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument(
-        "--rows", type=positive_int, default=1_000_000, help="rows of the inference input"
+        "--rows",
+        type=positive_int,
+        default=QuickDefault(1_000_000, 20_000),
+        help="rows of the inference input",
     )
     parser.add_argument(
-        "--calls", type=int, default=3000, help="partial_fit calls before timing (0: none)"
+        "--calls",
+        type=int,
+        default=QuickDefault(3000, 30),
+        help="partial_fit calls before timing (0: none)",
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="one estimator and method, 20,000 rows, 30 calls"
-    )
+    parser.add_argument("--quick", action="store_true", help="one estimator and method")
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the tables to this file"
     )
-    args = parser.parse_args(argv)
-    rows, calls = (20_000, 30) if args.quick else (args.rows, args.calls)
+    args = parse(parser, argv)
+    rows, calls = args.rows, args.calls
 
     names = [
         "AutoencoderTransformer",

@@ -29,7 +29,7 @@ import argparse
 import warnings
 
 import numpy as np
-from _common import data_folder, output_file, positive_int, report, timed
+from _common import QuickDefault, data_folder, output_file, parse, positive_int, report, timed
 from scipy.special import expit
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
 from sklearn.ensemble import ExtraTreesRegressor
@@ -183,7 +183,9 @@ def main(argv=None):
     parser.add_argument(
         "--mnist-rows", type=positive_int, default=5000, help="MNIST training rows used"
     )
-    parser.add_argument("--seeds", type=positive_int, default=3, help="seeds (masks and imputers)")
+    parser.add_argument(
+        "--seeds", type=positive_int, default=QuickDefault(3, 1), help="seeds (masks and imputers)"
+    )
     parser.add_argument("--mnist-seeds", type=positive_int, default=3, help="seeds on MNIST")
     parser.add_argument(
         "--mnist-iterative",
@@ -192,24 +194,32 @@ def main(argv=None):
         "over 6 minutes on 5,000 rows on a 2-core VM)",
     )
     parser.add_argument(
-        "--epochs", type=positive_int, default=200, help="AutoencoderImputer max_iter"
+        "--epochs",
+        type=positive_int,
+        default=QuickDefault(200, 5),
+        help="AutoencoderImputer max_iter",
     )
-    parser.add_argument("--iterative-iter", type=int, default=10, help="IterativeImputer rounds")
+    parser.add_argument(
+        "--iterative-iter",
+        type=positive_int,
+        default=QuickDefault(10, 2),
+        help="IterativeImputer rounds",
+    )
     parser.add_argument("--trees", type=int, default=10, help="ExtraTrees of the missForest-like")
     parser.add_argument("--trees-iter", type=int, default=3, help="its IterativeImputer rounds")
     parser.add_argument("--quick-rows", type=int, default=300, help="digits rows with --quick")
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="digits' first rows, one seed, 20 %% MCAR, 5 epochs, 2 rounds, no ExtraTrees",
+        help="digits' first rows, 20 %% MCAR, no ExtraTrees",
     )
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"
     )
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     settings = [("MCAR", 0.2), ("MCAR", 0.5), ("MAR", 0.2), ("MAR", 0.5)]
     if args.quick:
-        args.seeds, args.epochs, args.iterative_iter, settings = 1, 5, 2, settings[:1]
+        settings = settings[:1]
 
     header = ["data", "mechanism", "rate", "imputer", "RMSE", "seconds", "downstream score"]
     header.append(f"{AE} target met")

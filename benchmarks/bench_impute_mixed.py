@@ -49,7 +49,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _common import output_file, positive_int, report, timed, warm_up_torch
+from _common import QuickDefault, output_file, parse, positive_int, report, timed, warm_up_torch
 from bench_impute import cell, mar_mask, mcar_mask
 from scipy.special import softmax
 from sklearn.exceptions import ConvergenceWarning
@@ -259,29 +259,43 @@ def main(argv=None):
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument(
-        "--rows", type=positive_int, default=1000, help="rows of the generated table"
+        "--rows",
+        type=positive_int,
+        default=QuickDefault(1000, 200),
+        help="rows of the generated table",
     )
     parser.add_argument("--latent", type=int, default=2, help="its latent factor's dimensions")
     parser.add_argument("--table-seed", type=int, default=0, help="seed of the generated table")
-    parser.add_argument("--seeds", type=positive_int, default=3, help="seeds (masks and imputers)")
     parser.add_argument(
-        "--epochs", type=positive_int, default=200, help="AutoencoderImputer max_iter"
+        "--seeds", type=positive_int, default=QuickDefault(3, 1), help="seeds (masks and imputers)"
     )
-    parser.add_argument("--iterative-iter", type=int, default=10, help="IterativeImputer rounds")
-    parser.add_argument("--mice-iter", type=int, default=5, help="miceforest iterations")
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=QuickDefault(200, 5),
+        help="AutoencoderImputer max_iter",
+    )
+    parser.add_argument(
+        "--iterative-iter",
+        type=positive_int,
+        default=QuickDefault(10, 2),
+        help="IterativeImputer rounds",
+    )
+    parser.add_argument(
+        "--mice-iter", type=positive_int, default=QuickDefault(5, 1), help="miceforest iterations"
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="the generated table only, 200 rows, one seed, 20 %% MCAR, 5 epochs, 2 rounds",
+        help="the generated table only, 20 %% MCAR",
     )
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"
     )
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     settings = [("MCAR", 0.2), ("MCAR", 0.5), ("MAR", 0.2), ("MAR", 0.5)]
     if args.quick:
-        args.rows, args.seeds, settings = 200, 1, settings[:1]
-        args.epochs, args.iterative_iter, args.mice_iter = 5, 2, 1
+        settings = settings[:1]
 
     header = ["data", "mechanism", "rate", "imputer", "numeric RMSE", "categorical accuracy"]
     header += ["seconds", f"{AE} target met"]

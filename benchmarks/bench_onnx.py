@@ -25,7 +25,7 @@ import numpy as np
 import onnxruntime
 import skl2onnx
 import torch
-from _common import data_folder, output_file, positive_int, report, seed_recipe
+from _common import QuickDefault, data_folder, output_file, parse, positive_int, report, seed_recipe
 from sklearn.exceptions import ConvergenceWarning
 
 import skae.onnx  # noqa: F401  registers skae's converters with skl2onnx
@@ -119,12 +119,25 @@ def main(argv=None):
         help="folder with the MNIST IDX files; without it, the digits",
     )
     parser.add_argument("--quick", action="store_true", help="digits, tiny settings (for tests)")
-    parser.add_argument("--n-train", type=int, default=10_000, help="training rows")
-    parser.add_argument("--epochs", type=positive_int, default=2, help="training epochs")
-    parser.add_argument("--n-rows", type=int, default=10_000, help="rows of the batch transform")
-    parser.add_argument("--n-calls", type=int, default=1000, help="one-row calls timed")
+    parser.add_argument(
+        "--n-train", type=positive_int, default=QuickDefault(10_000, 1500), help="training rows"
+    )
+    parser.add_argument(
+        "--epochs", type=positive_int, default=QuickDefault(2, 1), help="training epochs"
+    )
+    parser.add_argument(
+        "--n-rows",
+        type=positive_int,
+        default=QuickDefault(10_000, 2000),
+        help="rows of the batch transform",
+    )
+    parser.add_argument(
+        "--n-calls", type=positive_int, default=QuickDefault(1000, 100), help="one-row calls timed"
+    )
     parser.add_argument("--n-check", type=int, default=1000, help="rows compared, skae vs ONNX")
-    parser.add_argument("--repeats", type=positive_int, default=3, help="batch timings, best kept")
+    parser.add_argument(
+        "--repeats", type=positive_int, default=QuickDefault(3, 1), help="batch timings, best kept"
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -134,13 +147,11 @@ def main(argv=None):
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"
     )
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     options = onnxruntime.SessionOptions()
     if args.threads:
         torch.set_num_threads(args.threads)
         options.intra_op_num_threads = args.threads
-    if args.quick:
-        args.n_train, args.epochs, args.n_rows, args.n_calls, args.repeats = 1500, 1, 2000, 100, 1
     X_train, X_test, side = load(args.data_dir, args.quick, args.n_train, args.n_rows)
     checked = X_test[: args.n_check]
 

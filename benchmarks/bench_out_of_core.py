@@ -23,10 +23,12 @@ from pathlib import Path
 
 import numpy as np
 from _common import (
+    QuickDefault,
     data_folder,
     launcher,
     load_data,
     output_file,
+    parse,
     peak_rss_mb,
     positive_int,
     report,
@@ -108,9 +110,14 @@ def main():
     parser.add_argument(
         "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
     )
-    parser.add_argument("--size-gb", type=float, default=2.0, help="size of the memmap file")
     parser.add_argument(
-        "--chunk-rows", type=positive_int, default=50_000, help="rows per partial_fit chunk"
+        "--size-gb", type=float, default=QuickDefault(2.0, 0.002), help="size of the memmap file"
+    )
+    parser.add_argument(
+        "--chunk-rows",
+        type=positive_int,
+        default=QuickDefault(50_000, 1000),
+        help="rows per partial_fit chunk",
     )
     parser.add_argument("--workdir", default=None, help="where to write the file (a temp dir)")
     parser.add_argument(
@@ -119,9 +126,7 @@ def main():
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="also write the table here"
     )
-    args = parser.parse_args()
-    if args.quick:
-        args.size_gb, args.chunk_rows = 0.002, 1000
+    args = parse(parser)
 
     X_train, _ = load_data(args.data_dir, args.quick)
     workdir = Path(tempfile.mkdtemp(dir=args.workdir))

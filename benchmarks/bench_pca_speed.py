@@ -17,7 +17,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import data_folder, load_data, output_file, positive_int, report
+from _common import QuickDefault, data_folder, load_data, output_file, parse, positive_int, report
 from sklearn.datasets import load_digits, make_low_rank_matrix
 from sklearn.decomposition import PCA
 
@@ -53,13 +53,15 @@ def main(argv=None):
     parser.add_argument(
         "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
     )
-    parser.add_argument("--quick", action="store_true", help="smaller wide matrix, 1 repeat")
-    parser.add_argument("--repeats", type=positive_int, default=5, help="alternating repeats")
+    parser.add_argument("--quick", action="store_true", help="smaller wide matrix")
+    parser.add_argument(
+        "--repeats", type=positive_int, default=QuickDefault(5, 1), help="alternating repeats"
+    )
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"
     )
-    args = parser.parse_args(argv)
-    repeats = 1 if args.quick else args.repeats
+    args = parse(parser, argv)
+    repeats = args.repeats
     rows = []
     for name, (X, k) in datasets(args.data_dir, args.quick).items():
         makers = {"PCA": lambda k=k: PCA(k), "LinearAE": lambda k=k: LinearAETransformer(k)}

@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import (
+    QuickDefault,
     data_folder,
     load_data,
     output_file,
+    parse,
     positive_int,
     report,
     squared_error_per_image,
@@ -54,18 +56,28 @@ def main(argv=None):
     parser.add_argument(
         "--data-dir", type=data_folder, default=None, help="folder of the four MNIST IDX files"
     )
-    parser.add_argument("--deep-epochs", type=int, default=10, help="epochs of the deep recipe")
-    parser.add_argument("--seed-epochs", type=int, default=20, help="epochs of the seed recipe")
-    parser.add_argument("--seeds", type=positive_int, default=2, help="fits of each precision")
-    parser.add_argument("--quick", action="store_true", help="the digits, one epoch each")
+    parser.add_argument(
+        "--deep-epochs",
+        type=positive_int,
+        default=QuickDefault(10, 1),
+        help="epochs of the deep recipe",
+    )
+    parser.add_argument(
+        "--seed-epochs",
+        type=positive_int,
+        default=QuickDefault(20, 1),
+        help="epochs of the seed recipe",
+    )
+    parser.add_argument(
+        "--seeds", type=positive_int, default=QuickDefault(2, 1), help="fits of each precision"
+    )
+    parser.add_argument("--quick", action="store_true", help="the digits")
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"
     )
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if not args.quick and args.data_dir is None:
         parser.error("--data-dir is required without --quick")
-    if args.seeds < 1:
-        parser.error("--seeds must be at least 1")
 
     from skae import AutoencoderTransformer
     from skae.datasets import DEEP_MNIST_RECIPE, MNIST_RECIPE
@@ -73,8 +85,6 @@ def main(argv=None):
     warnings.simplefilter("ignore")
     X_train, X_test = load_data(args.data_dir, args.quick)
     deep, seed = args.deep_epochs, args.seed_epochs
-    if args.quick:
-        deep = seed = 1
     configurations = [("seed recipe", dict(MNIST_RECIPE, max_iter=seed))] + [
         # the network's own epochs: no layer-wise pretraining before them
         (

@@ -17,10 +17,12 @@ import time
 
 import numpy as np
 from _common import (
+    QuickDefault,
     data_folder,
     launcher,
     load_data,
     output_file,
+    parse,
     peak_rss_mb,
     positive_int,
     report,
@@ -64,14 +66,14 @@ def main(argv=None):
     )
     parser.add_argument("--quick", action="store_true", help="smoke run on small data")
     parser.add_argument(
-        "--epochs", type=positive_int, default=None, help="epochs per fit (default 5)"
+        "--epochs", type=positive_int, default=QuickDefault(5, 2), help="epochs per fit"
     )
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"
     )
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     sizes = [1500] if args.quick else [7500, 15000, 30000, 60000]
-    epochs = args.epochs or (2 if args.quick else 5)
+    epochs = args.epochs
 
     rows = []
     for n in sizes:

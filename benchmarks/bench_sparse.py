@@ -22,7 +22,17 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
-from _common import launcher, output_file, peak_rss_mb, positive_int, report, reset_peak_rss, rss_mb
+from _common import (
+    QuickDefault,
+    launcher,
+    output_file,
+    parse,
+    peak_rss_mb,
+    positive_int,
+    report,
+    reset_peak_rss,
+    rss_mb,
+)
 
 
 def sparse_matrix(n_rows, n_cols, density, seed=0):
@@ -103,9 +113,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--rows", type=positive_int, default=200_000, help="rows of the matrix")
-    parser.add_argument("--cols", type=int, default=50_000, help="columns of the matrix")
-    parser.add_argument("--density", type=float, default=0.001, help="share of non-zeros")
+    parser.add_argument(
+        "--rows", type=positive_int, default=QuickDefault(200_000, 2_000), help="rows of the matrix"
+    )
+    parser.add_argument(
+        "--cols", type=int, default=QuickDefault(50_000, 2_000), help="columns of the matrix"
+    )
+    parser.add_argument(
+        "--density", type=float, default=QuickDefault(0.001, 0.01), help="share of non-zeros"
+    )
     parser.add_argument("--components", type=int, default=16, help="width of the codes")
     parser.add_argument("--hidden", type=int, default=64, help="width of the hidden layer")
     parser.add_argument("--batch-size", type=int, default=200, help="rows per minibatch")
@@ -115,19 +131,19 @@ def main(argv=None):
     parser.add_argument(
         "--sampling", type=float, default=0.01, help="the reconstruction_sampling rate"
     )
-    parser.add_argument("--held-out", type=int, default=2_000, help="held-out rows scored")
+    parser.add_argument(
+        "--held-out", type=int, default=QuickDefault(2_000, 200), help="held-out rows scored"
+    )
     parser.add_argument(
         "--skip-densified",
         action="store_true",
         help="leave out the densified autoencoder (the slowest row)",
     )
-    parser.add_argument("--quick", action="store_true", help="a 5,000 x 2,000 matrix at 1 %%")
+    parser.add_argument("--quick", action="store_true", help="a small matrix (for tests)")
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"
     )
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.rows, args.cols, args.density, args.held_out = 2_000, 2_000, 0.01, 200
+    args = parse(parser, argv)
 
     rows = []
     launch = launcher(args.quick)

@@ -25,7 +25,16 @@ import warnings
 
 import numpy as np
 import torch
-from _common import data_folder, load_data, output_file, positive_int, report, timed
+from _common import (
+    QuickDefault,
+    data_folder,
+    load_data,
+    output_file,
+    parse,
+    positive_int,
+    report,
+    timed,
+)
 from sklearn.datasets import load_digits
 
 from skae import AutoencoderTransformer
@@ -96,13 +105,15 @@ def main(argv=None):
     parser.add_argument(
         "--data-dir", type=data_folder, default=None, help="folder of the four MNIST IDX files"
     )
-    parser.add_argument("--repeats", type=positive_int, default=3, help="fits per cell (median)")
-    parser.add_argument("--quick", action="store_true", help="tiny data, one fit per cell")
+    parser.add_argument(
+        "--repeats", type=positive_int, default=QuickDefault(3, 1), help="fits per cell (median)"
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny data")
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="also write the table to this file"
     )
-    args = parser.parse_args(argv)
-    repeats = 1 if args.quick else args.repeats
+    args = parse(parser, argv)
+    repeats = args.repeats
     warnings.simplefilter("ignore")
     default = torch.get_num_threads()
     settings = {"default": default, "None": None, "adaptive": "adaptive", "1": 1}

@@ -22,7 +22,17 @@ import pstats
 
 import numpy as np
 import torch
-from _common import data_folder, load_data, output_file, positive_int, report, seed_recipe, timed
+from _common import (
+    QuickDefault,
+    data_folder,
+    load_data,
+    output_file,
+    parse,
+    positive_int,
+    report,
+    seed_recipe,
+    timed,
+)
 from torch import nn
 from torch.nn import functional as F
 
@@ -155,10 +165,10 @@ def main(argv=None):
     parser.add_argument(
         "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
     )
-    parser.add_argument("--quick", action="store_true", help="digits, 2 epochs, 1 repeat")
-    parser.add_argument("--epochs", type=positive_int, default=None, help="epochs (default 20)")
+    parser.add_argument("--quick", action="store_true", help="digits")
+    parser.add_argument("--epochs", type=positive_int, default=QuickDefault(20, 2), help="epochs")
     parser.add_argument(
-        "--repeats", type=positive_int, default=None, help="paired repeats (default 5)"
+        "--repeats", type=positive_int, default=QuickDefault(5, 1), help="paired repeats"
     )
     parser.add_argument("--device", default="cpu", help="PyTorch device, e.g. cuda")
     parser.add_argument(
@@ -167,9 +177,8 @@ def main(argv=None):
     parser.add_argument(
         "--profile", action="store_true", help="also profile one skae fit: where its time goes"
     )
-    args = parser.parse_args(argv)
-    epochs = args.epochs or (2 if args.quick else 20)
-    repeats = args.repeats or (1 if args.quick else 5)
+    args = parse(parser, argv)
+    epochs, repeats = args.epochs, args.repeats
     X_train, X_test = load_data(args.data_dir, args.quick)
 
     runners = {

@@ -16,7 +16,16 @@ import argparse
 
 import numpy as np
 import torch
-from _common import data_folder, load_data, output_file, positive_int, report, timed
+from _common import (
+    QuickDefault,
+    data_folder,
+    load_data,
+    output_file,
+    parse,
+    positive_int,
+    report,
+    timed,
+)
 from torch import nn
 from torch.nn import functional as F
 
@@ -95,14 +104,16 @@ def main(argv=None):
     parser.add_argument(
         "--data-dir", type=data_folder, default=None, help="folder with the MNIST IDX files"
     )
-    parser.add_argument("--quick", action="store_true", help="digits, 2 epochs, 1 repeat")
-    parser.add_argument("--repeats", type=positive_int, default=3, help="paired repeats")
+    parser.add_argument("--quick", action="store_true", help="digits, 2 epochs")
+    parser.add_argument(
+        "--repeats", type=positive_int, default=QuickDefault(3, 1), help="paired repeats"
+    )
     parser.add_argument(
         "--markdown", type=output_file, default=None, help="write the table to this file"
     )
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     X_train, X_test = load_data(args.data_dir, args.quick)
-    epochs, repeats = (2, 1) if args.quick else (10, args.repeats)
+    epochs, repeats = (2 if args.quick else 10), args.repeats
     hidden, k = (32, 4) if args.quick else (400, 20)
     runners = {"PyTorch example loop": example_loop, "skae VAETransformer": skae_fit}
     for run in runners.values():  # warm-up: imports and first-call costs

@@ -1,5 +1,6 @@
 """Every benchmark script runs its --quick smoke run and writes its table."""
 
+import ast
 import re
 import runpy
 import sys
@@ -108,3 +109,40 @@ def test_counts_of_zero_are_refused_before_the_run(path, monkeypatch, capsys):
             runpy.run_path(str(path), run_name="__main__")
         assert exit.value.code == 2
         assert f"argument {option}: 0 is not a count of at least 1" in capsys.readouterr().err
+
+
+class _Parsed(Exception):
+    """Stops a script right after its options are parsed."""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in sorted(BENCHMARKS.glob("bench_*.py")) if '"--quick"' in p.read_text()],
+    ids=lambda path: path.name,
+)
+def test_an_option_given_beside_quick_wins_over_its_quick_value(path, monkeypatch):
+    # --quick replaced options given with it: `--quick --seeds 3` ran one seed,
+    # `--quick --epochs 5` one epoch
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import _common
+
+    parsed, original = [], _common.parse
+
+    def parse(parser, argv=None):
+        parsed.append(original(parser, argv))
+        raise _Parsed
+
+    monkeypatch.setattr(_common, "parse", parse)
+    text = path.read_text()
+    options = re.findall(
+        r'"(--[\w-]+)",\s*type=\w+,\s*default=QuickDefault\(([^,]+), ([^)]+)\)', text
+    )
+    for option, full, quick in options:
+        attribute = option.removeprefix("--").replace("-", "_")
+        for argv, expected in [([], quick), ([option, full], full)]:
+            monkeypatch.setattr(sys, "argv", [str(path), "--quick", *argv])
+            with pytest.raises(_Parsed):
+                runpy.run_path(str(path), run_name="__main__")
+            assert getattr(parsed.pop(), attribute) == ast.literal_eval(expected)
+    # and nothing after the parsing sets an option again
+    assert not re.search(r"^\s*args\.\w+(\s*,\s*args\.\w+)*\s*=[^=]", text, re.M)
