@@ -23,6 +23,7 @@ Run it as a script (``--help`` lists the options)::
 # chooses the digits taken as normal in turn; the gallery and the tests run two of them
 # for a few epochs (``docs/_gallery_argv.py``).
 import argparse
+import sys
 from pathlib import Path
 
 parser = argparse.ArgumentParser(
@@ -36,8 +37,11 @@ parser.add_argument(
     "--classes", type=int, nargs="+", default=list(range(10)), help="digits taken as normal"
 )
 parser.add_argument("--seed", type=int, default=0, help="random_state of the fits")
-# known arguments only: a notebook's kernel adds arguments of its own
-args, _ = parser.parse_known_args()
+# a notebook's kernel adds arguments of its own (-f, its connection file); anywhere
+# else an unknown option is a typo, which would leave its option at the default
+args, unknown = parser.parse_known_args()
+if unknown and "ipykernel" not in sys.modules:
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}")
 args.out.mkdir(parents=True, exist_ok=True)
 
 # %%

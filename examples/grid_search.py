@@ -23,6 +23,7 @@ Run it as a script (``--help`` lists the options)::
 # parallel; the gallery and the tests search fewer widths with fewer epochs
 # (``docs/_gallery_argv.py``).
 import argparse
+import sys
 from pathlib import Path
 
 parser = argparse.ArgumentParser(
@@ -36,8 +37,11 @@ parser.add_argument(
 )
 parser.add_argument("--n-jobs", type=int, default=2, help="parallel fits of the searches")
 parser.add_argument("--seed", type=int, default=0, help="split and random_state seed")
-# known arguments only: a notebook's kernel adds arguments of its own
-args, _ = parser.parse_known_args()
+# a notebook's kernel adds arguments of its own (-f, its connection file); anywhere
+# else an unknown option is a typo, which would leave its option at the default
+args, unknown = parser.parse_known_args()
+if unknown and "ipykernel" not in sys.modules:
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}")
 args.out.mkdir(parents=True, exist_ok=True)
 
 # %%

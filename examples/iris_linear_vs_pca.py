@@ -22,6 +22,7 @@ Run it as a script (``--help`` lists the options)::
 #
 # As a script, the example writes its three figures to the ``--out`` folder.
 import argparse
+import sys
 from pathlib import Path
 
 parser = argparse.ArgumentParser(
@@ -30,8 +31,11 @@ parser = argparse.ArgumentParser(
 )
 parser.add_argument("--out", type=Path, default=Path("out/iris"), help="figure folder")
 parser.add_argument("--seed", type=int, default=0, help="random_state of the fits")
-# known arguments only: a notebook's kernel adds arguments of its own
-args, _ = parser.parse_known_args()
+# a notebook's kernel adds arguments of its own (-f, its connection file); anywhere
+# else an unknown option is a typo, which would leave its option at the default
+args, unknown = parser.parse_known_args()
+if unknown and "ipykernel" not in sys.modules:
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}")
 args.out.mkdir(parents=True, exist_ok=True)
 
 # %%

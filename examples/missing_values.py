@@ -22,6 +22,7 @@ Run it as a script (``--help`` lists the options)::
 # As a script, the example writes its figure to the ``--out`` folder; the gallery and
 # the tests run it on fewer epochs (``docs/_gallery_argv.py``).
 import argparse
+import sys
 from pathlib import Path
 
 parser = argparse.ArgumentParser(
@@ -33,8 +34,11 @@ parser.add_argument("--epochs", type=int, default=200, help="the autoencoder's e
 parser.add_argument("--rate", type=float, default=0.2, help="fraction of pixels removed")
 parser.add_argument("--iterative-rounds", type=int, default=10, help="IterativeImputer's")
 parser.add_argument("--seed", type=int, default=0, help="random_state of the fits")
-# known arguments only: a notebook's kernel adds arguments of its own
-args, _ = parser.parse_known_args()
+# a notebook's kernel adds arguments of its own (-f, its connection file); anywhere
+# else an unknown option is a typo, which would leave its option at the default
+args, unknown = parser.parse_known_args()
+if unknown and "ipykernel" not in sys.modules:
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}")
 args.out.mkdir(parents=True, exist_ok=True)
 
 # %%

@@ -25,6 +25,7 @@ Run it as a script (``--help`` lists the options)::
 # As a script, the example writes its figure to the ``--out`` folder; the gallery and
 # the tests train for a few epochs only (``docs/_gallery_argv.py``).
 import argparse
+import sys
 from pathlib import Path
 
 parser = argparse.ArgumentParser(
@@ -34,8 +35,11 @@ parser = argparse.ArgumentParser(
 parser.add_argument("--out", type=Path, default=Path("out/tabular"), help="figure folder")
 parser.add_argument("--epochs", type=int, default=300, help="training epochs")
 parser.add_argument("--seed", type=int, default=0, help="random_state of the fits")
-# known arguments only: a notebook's kernel adds arguments of its own
-args, _ = parser.parse_known_args()
+# a notebook's kernel adds arguments of its own (-f, its connection file); anywhere
+# else an unknown option is a typo, which would leave its option at the default
+args, unknown = parser.parse_known_args()
+if unknown and "ipykernel" not in sys.modules:
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}")
 args.out.mkdir(parents=True, exist_ok=True)
 
 # %%

@@ -28,6 +28,7 @@ Without ``--data-dir``, MNIST comes from scikit-learn's OpenML cache (downloaded
 # ``--n-train`` keeps only the first training images, for a quick run; the gallery and
 # the tests use it with a single epoch (``docs/_gallery_argv.py``).
 import argparse
+import sys
 from pathlib import Path
 
 parser = argparse.ArgumentParser(
@@ -39,8 +40,13 @@ parser.add_argument("--out", type=Path, default=Path("out/mnist"), help="figure 
 parser.add_argument("--epochs", type=int, default=20, help="training epochs")
 parser.add_argument("--n-train", type=int, default=None, help="train on the first N images")
 parser.add_argument("--seed", type=int, default=0, help="random_state of the fits")
-# known arguments only: a notebook's kernel adds arguments of its own
-args, _ = parser.parse_known_args()
+# a notebook's kernel adds arguments of its own (-f, its connection file); anywhere
+# else an unknown option is a typo, which would leave its option at the default
+args, unknown = parser.parse_known_args()
+if unknown and "ipykernel" not in sys.modules:
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+if args.n_train is not None and args.n_train < 1:
+    parser.error(f"--n-train {args.n_train}: train on at least 1 image")
 if args.data_dir is not None and not args.data_dir.is_dir():
     parser.error(f"--data-dir {args.data_dir} is not a folder")
 args.out.mkdir(parents=True, exist_ok=True)

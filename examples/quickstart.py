@@ -22,6 +22,7 @@ Run it as a script (``--help`` lists the options)::
 # and curves on this page can be rougher than the README's.
 import argparse
 import os
+import sys
 from pathlib import Path
 
 parser = argparse.ArgumentParser(
@@ -32,8 +33,11 @@ parser.add_argument("--out", type=Path, default=Path("out/quickstart"), help="fi
 parser.add_argument("--epochs", type=int, default=200, help="training epochs")
 parser.add_argument("--n-components", type=int, default=16, help="code width")
 parser.add_argument("--seed", type=int, default=0, help="random_state")
-# known arguments only: a notebook's kernel adds arguments of its own
-args, _ = parser.parse_known_args()
+# a notebook's kernel adds arguments of its own (-f, its connection file); anywhere
+# else an unknown option is a typo, which would leave its option at the default
+args, unknown = parser.parse_known_args()
+if unknown and "ipykernel" not in sys.modules:
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}")
 args.out.mkdir(parents=True, exist_ok=True)
 
 # %%

@@ -22,6 +22,7 @@ Run it as a script (``--help`` lists the options)::
 # sets the number of images per side of each figure; the gallery and the tests run the
 # example with fewer epochs and a smaller grid (``docs/_gallery_argv.py``).
 import argparse
+import sys
 from pathlib import Path
 
 parser = argparse.ArgumentParser(
@@ -32,8 +33,11 @@ parser.add_argument("--out", type=Path, default=Path("out/vae"), help="figure fo
 parser.add_argument("--epochs", type=int, default=150, help="training epochs")
 parser.add_argument("--grid", type=int, default=10, help="images per side of each figure")
 parser.add_argument("--seed", type=int, default=0, help="random_state of the fit")
-# known arguments only: a notebook's kernel adds arguments of its own
-args, _ = parser.parse_known_args()
+# a notebook's kernel adds arguments of its own (-f, its connection file); anywhere
+# else an unknown option is a typo, which would leave its option at the default
+args, unknown = parser.parse_known_args()
+if unknown and "ipykernel" not in sys.modules:
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}")
 args.out.mkdir(parents=True, exist_ok=True)
 
 # %%

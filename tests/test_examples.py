@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -60,3 +61,22 @@ def test_the_quickstart_prints_where_its_figures_went(tmp_path, capsys, monkeypa
     # relative to where it runs, as the README's command gives it
     assert "wrote out/figures/loss_curve.png and out/figures/reconstructions.png" in printed
     assert_figures(out, ["loss_curve.png", "reconstructions.png"])
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.py")), ids=lambda path: path.name)
+def test_an_unknown_option_is_refused_before_the_run(path, monkeypatch, capsys):
+    # a mistyped option was ignored: `--outdir figures` wrote to the default folder
+    monkeypatch.setattr(sys, "argv", [str(path), "--outdir", "figures"])
+    with pytest.raises(SystemExit) as exit:
+        runpy.run_path(str(path), run_name="__main__")
+    assert exit.value.code == 2
+    assert "unrecognized arguments: --outdir figures" in capsys.readouterr().err
+
+
+def test_mnist_autoencoder_refuses_a_training_count_below_one(monkeypatch, capsys):
+    # --n-train -5 trained on every image but the last 5
+    for count in ("-5", "0"):
+        with pytest.raises(SystemExit) as exit:
+            run_example(monkeypatch, "mnist_autoencoder", "--n-train", count)
+        assert exit.value.code == 2
+        assert f"--n-train {count}: train on at least 1 image" in capsys.readouterr().err
