@@ -130,7 +130,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         "n_features_in_": _Fitted(_Interval(numbers.Integral, 1, None)),
         "n_components_": _Fitted(_Interval(numbers.Integral, 1, None)),
         "feature_names_in_": _Array("n_features_in_", strings=True, optional=True),
-        "n_iter_": _Fitted(_Interval(numbers.Integral, 1, None)),
+        "n_iter_": _Fitted(_Interval(numbers.Integral, 0, None)),
         # every loss skae trains on (squared error, cross-entropy, negative ELBO) is >= 0
         "loss_curve_": _Fitted(_ListOf(_Interval(numbers.Real, 0, None))),
         "validation_scores_": _Fitted(_NONE, _ListOf(_Interval(numbers.Real, None, None))),
@@ -208,11 +208,11 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data, float32 or float64 (other numbers are converted to
-            float64). A sparse matrix (CSR, or any format scipy converts to CSR)
-            is never densified whole: a network's dense work (a custom module's
-            input, a full reconstruction) takes a minibatch at a time (what the
-            linear autoencoder keeps instead, its class says). Never modified.
+            Training data, float32 or float64 (other numbers are converted to float64).
+            A sparse matrix (CSR, or one scipy converts to CSR) is never densified whole:
+            a network's dense work (a custom module's input, a full reconstruction) takes
+            a minibatch at a time (the linear AE's class says what it keeps instead);
+            AutoencoderImputer and categorical columns take dense input only. Never modified.
         y : None
             Ignored; present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -245,7 +245,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            A chunk of training data.
+            A chunk of training data, as ``fit`` takes it.
         y : None
             Ignored.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -442,7 +442,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if self.early_stopping:
             scores = [-float(epoch["valid_loss"]) for epoch in new]
             self.validation_scores_ = (self.validation_scores_ if resume else []) + scores
-            self.best_validation_score_ = max(scores)  # this call's best: its weights are kept
+            self.best_validation_score_ = max(scores, default=None)  # this call's best: kept
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None

@@ -119,7 +119,9 @@ class AutoencoderImputer(AutoencoderTransformer):
     add_indicator : bool, default=False
         If True, a :class:`~sklearn.impute.MissingIndicator` of the features with
         missing values in ``fit`` (see ``indicator_features_``) is stacked onto
-        the output.
+        the output. Read at ``transform``, as scikit-learn's imputers read it:
+        set to False after fit, the indicator is left out; set to True after a
+        fit without it, ``transform`` raises.
 
     keep_empty_features : bool, default=False
         If True, a feature with no observed value in ``fit`` is kept in the
@@ -127,6 +129,9 @@ class AutoencoderImputer(AutoencoderTransformer):
         (``transform`` warns, naming it, as scikit-learn's SimpleImputer does). Either
         way the network never sees it: at ``transform`` its entries are hidden
         from the network as they were in training, so they change no other fill.
+        Fitted on ``X`` with no observed value at all, every feature is empty,
+        and the network is not trained (``n_iter_`` is 0, with early stopping no
+        validation score), as scikit-learn's imputers fit such a table.
 
     categorical_features : {"from_dtype"}, array-like of bool, int or str, \
 default=None
@@ -338,6 +343,11 @@ default=None
 
     def _check_settings(self):
         super()._check_settings()
+        self._check_draws()
+
+    def _check_draws(self):
+        """Raise where ``sample_posterior`` asks for draws that ``noise`` cannot
+        make (at ``fit``, and at ``transform``: either may be set after fit)."""
         if self.sample_posterior and self.noise == 0:
             raise ValueError(
                 "sample_posterior=True draws by hiding observed entries at the rate "
@@ -402,9 +412,16 @@ default=None
         # is not trained on: both are set aside before the batches are made, so a
         # row of weight zero does not shape the fit by whether it holds values
         rows = ~holes.all(axis=1)
-        if not rows.any():
-            raise ValueError("X has no observed value: every entry is missing.")
-        if sample_weight is not None:
+        # nothing observed at all: every feature is empty, so transform fills or
+        # drops every column without the network, which is left untrained
+        # (n_iter_=0), as scikit-learn's imputers fit such a table; a continued fit
+        # has nothing to go on with
+        if not rows.any() and resume:
+            raise ValueError(
+                "X has no observed value: every entry is missing, so there is nothing "
+                "to continue training on."
+            )
+        if sample_weight is not None and rows.any():
             rows &= sample_weight > 0
             if not rows.any():
                 raise ValueError(
@@ -413,7 +430,8 @@ default=None
                 )
         if not rows.all():
             X = X[rows]
-            sample_weight = None if sample_weight is None else sample_weight[rows]
+            weighted = sample_weight is not None and rows.any()
+            sample_weight = sample_weight[rows] if weighted else None
         # each feature's moments over every row so far (a partial_fit stream's
         # chunks merged pairwise), each call's rows weighted as its fill values are
         previous = (self.n_observed_, self.mean_, self.std_) if incremental and resume else None
@@ -442,7 +460,8 @@ default=None
         # of the fill values mixes each chunk's units)
         self.fill_values_[~self._one_hot_inputs()] = 0.0
         net.iterator_train__fill = net.iterator_valid__fill = torch.from_numpy(self.fill_values_)
-        super()._train_net(net, data, sample_weight, incremental=incremental)
+        if len(data):  # no rows: nothing was observed (see _fit_validated)
+            super()._train_net(net, data, sample_weight, incremental=incremental)
 
     def _one_hot_inputs(self):
         """Which of the network's inputs are one-hot (they come after the numbers)."""
@@ -520,6 +539,7 @@ default=None
             columns (1.0 where missing) with ``add_indicator``.
         """
         check_is_fitted(self)
+        self._check_draws()
         index, given = _row_labels(X), X  # a DataFrame's rows keep their labels
         if getattr(self, "categories_", None) is None:
             X = self._validate(X, reset=False)
@@ -578,9 +598,10 @@ default=None
                 stacklevel=_caller_level(),
             )
             imputed = imputed.loc[:, kept] if hasattr(imputed, "loc") else imputed[:, kept]
-        if self.indicator_features_ is None:
+        features = self._indicator_features()
+        if features is None:
             return imputed
-        indicators = missing[:, self.indicator_features_].astype(X.dtype)
+        indicators = missing[:, features].astype(X.dtype)
         if hasattr(imputed, "loc"):  # a DataFrame: pandas is imported
             pandas = sys.modules["pandas"]
             # stacked, as the names get_feature_names_out gives them (an input
@@ -669,10 +690,23 @@ default=None
             np.arange(self.n_features_in_), self._input_columns()[self.n_observed_ == 0]
         )
         kept = names if self.keep_empty_features else names[~empty]
-        if self.indicator_features_ is None:
+        features = self._indicator_features()
+        if features is None:
             return kept
-        indicators = [f"missingindicator_{names[i]}" for i in self.indicator_features_]
+        indicators = [f"missingindicator_{names[i]}" for i in features]
         return np.concatenate([kept, np.asarray(indicators, dtype=object)])
+
+    def _indicator_features(self):
+        """The features whose indicators the output stacks, or None: as in
+        scikit-learn's imputers, ``add_indicator`` as it is now (set after fit too)."""
+        if not self.add_indicator:
+            return None
+        if self.indicator_features_ is None:
+            raise ValueError(
+                "add_indicator=True, but fit ran with add_indicator=False and found no "
+                "indicator's features; fit again."
+            )
+        return self.indicator_features_
 
     def _check_consistency(self):
         super()._check_consistency()
@@ -689,14 +723,15 @@ default=None
                 "mean_ must be finite, std_ finite and not negative, scale_ std_ or 1, "
                 "and imputation_std_ finite and not negative."
             )
+        # add_indicator set to False after fit leaves them, unused
         features = self.indicator_features_
-        if (features is None) == self.add_indicator or (
+        if (features is None and self.add_indicator) or (
             features is not None
             and (features != sorted(set(features)) or features[-1:] >= [self.n_features_in_])
         ):
             raise ValueError(
                 "indicator_features_ must be the sorted, distinct indices of features "
-                "below n_features_in_ with add_indicator=True, and None without."
+                "below n_features_in_, with add_indicator=True not None."
             )
 
     def __sklearn_tags__(self):

@@ -330,7 +330,7 @@ def _check_training_record(estimator):
         len(estimator.loss_curve_) != n_iter
         or (scores is None) == early_stopping
         or (scores is None and best is not None)
-        or (scores is not None and (len(scores) != n_iter or best not in scores))
+        or (scores is not None and (len(scores) != n_iter or best not in (scores or [None])))
     ):
         raise ValueError(
             f"n_iter_={n_iter}, loss_curve_, validation_scores_ and best_validation_score_"

@@ -795,9 +795,10 @@ class _ImputerComputation(_NetworkComputation):
         if empty.any() and not estimator.keep_empty_features:
             kept = g.constant(np.flatnonzero(~empty), "kept", np.int64)
             imputed = g.op("Gather", imputed, kept, axis=1)
-        if not estimator.indicator_features_:
+        features = estimator._indicator_features()  # add_indicator as it is now
+        if not features:
             return imputed
-        features = g.constant(estimator.indicator_features_, "indicator_features", np.int64)
+        features = g.constant(features, "indicator_features", np.int64)
         indicator = g.op("Gather", self.missing, features, axis=1)
         indicator = g.op("Cast", indicator, to=g.onnx_type)
         return g.op("Concat", imputed, indicator, axis=1)
@@ -853,7 +854,7 @@ def _imputed_width(imputer):
     kept = (
         imputer.n_features_in_ if imputer.keep_empty_features else (imputer.n_observed_ > 0).sum()
     )
-    return int(kept) + len(imputer.indicator_features_ or ())
+    return int(kept) + len(imputer._indicator_features() or ())
 
 
 def _check_imputer(imputer, options):

@@ -180,8 +180,41 @@ def test_rows_with_nothing_observed(digits):
     filled = imputer.transform(X)
     np.testing.assert_array_equal(filled[3], filled[9])  # filled from the means alone
     assert np.isfinite(filled).all()
-    with pytest.raises(ValueError, match="every entry is missing"):
-        AutoencoderImputer(**FAST).fit(np.full((5, 3), np.nan))
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_a_table_with_nothing_observed_is_fitted_as_scikit_learns_imputers_fit_it(
+    early_stopping, tmp_path
+):
+    # it was refused ("every entry is missing"), where SimpleImputer, KNNImputer
+    # and IterativeImputer fit it: a search's fold can hold such a table
+    X = np.zeros((5, 3))
+    weights = np.arange(1.0, 6.0)
+    params = dict(FAST, missing_values=0, early_stopping=early_stopping)
+    kept = AutoencoderImputer(**params, keep_empty_features=True).fit(X, sample_weight=weights)
+    reference = SimpleImputer(missing_values=0, keep_empty_features=True).fit(X)
+    np.testing.assert_array_equal(kept.transform(X), reference.transform(X))
+    # nothing was trained, and the record says so
+    assert kept.n_iter_ == 0 and kept.loss_curve_ == []
+    assert kept.best_validation_score_ is None
+    assert kept.validation_scores_ == ([] if early_stopping else None)
+    skae.save(kept, tmp_path / "kept.skae")
+    loaded = skae.load(tmp_path / "kept.skae")
+    np.testing.assert_array_equal(loaded.transform([[0.0, 2.0, 0.0]]), [[0.0, 2.0, 0.0]])
+    dropped = AutoencoderImputer(**params)
+    with pytest.warns(UserWarning, match=r"Features \[0, 1, 2\] had no observed value"):
+        assert dropped.fit_transform(X).shape == (5, 0)
+    # a stream that starts with such a chunk goes on with the next
+    observed = np.arange(1.0, 16.0).reshape(5, 3)
+    stream = AutoencoderImputer(**params).partial_fit(X).partial_fit(observed)
+    assert stream.n_iter_ == 1 and stream.n_observed_.tolist() == [5, 5, 5]
+    # a continued fit has nothing to go on with
+    for continued in (
+        lambda: AutoencoderImputer(**params).fit(observed).partial_fit(X),
+        lambda: AutoencoderImputer(**params, warm_start=True).fit(observed).fit(X),
+    ):
+        with pytest.raises(ValueError, match="nothing to continue training on"):
+            continued()
 
 
 def test_in_a_pipeline_and_a_search_beside_scikit_learns_imputers(digits):
@@ -558,3 +591,30 @@ def test_a_draw_near_float32_s_largest_values_stays_finite():
         warnings.simplefilter("error", RuntimeWarning)
         filled = imputer.fit_transform(X)
     assert filled.dtype == np.float32 and np.isfinite(filled).all()
+
+
+def test_add_indicator_is_read_at_transform_as_scikit_learns_imputers_read_it(tmp_path):
+    # set after fit it was ignored: transform followed the fit's setting
+    X = np.array([[1.0, np.nan], [2.0, 3.0], [4.0, 5.0], [np.nan, 1.0]])
+    for cls in (SimpleImputer, AutoencoderImputer):
+        params = FAST if cls is AutoencoderImputer else {}
+        off = cls(**params, add_indicator=True).fit(X).set_params(add_indicator=False)
+        assert off.transform(X).shape == (4, 2)
+        assert list(off.get_feature_names_out()) == ["x0", "x1"]
+        on = cls(**params).fit(X).set_params(add_indicator=True)
+        with pytest.raises((ValueError, AttributeError)):  # SimpleImputer's: AttributeError
+            on.transform(X)
+    for call in (lambda: on.transform(X), on.get_feature_names_out):
+        with pytest.raises(ValueError, match="fit ran with add_indicator=False"):
+            call()
+    # such a model is saved and loaded as it transforms
+    skae.save(off, tmp_path / "off.skae")
+    np.testing.assert_array_equal(skae.load(tmp_path / "off.skae").transform(X), off.transform(X))
+
+
+def test_sample_posterior_set_after_a_fit_without_noise_is_refused_at_transform(digits):
+    # it drew around the network's fills with a spread never measured
+    X = _holes(digits[0])
+    imputer = AutoencoderImputer(**FAST, noise=0).fit(X).set_params(sample_posterior=True)
+    with pytest.raises(ValueError, match="sample_posterior=True draws by hiding"):
+        imputer.transform(X)
