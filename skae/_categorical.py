@@ -78,7 +78,7 @@ class _CategoricalSpec:
             return True
         # HistGradientBoosting's array-likes: a pandas Index of names
         # (X.select_dtypes("category").columns) or Series of bools too
-        return isinstance(value, list | tuple | np.ndarray) or (
+        return isinstance(value, list | tuple | range | np.ndarray) or (
             hasattr(value, "__array__") and not isinstance(value, str | bytes)
         )
 
@@ -526,10 +526,18 @@ class _Categorical:
                 "categorical_features needs dense input: a sparse matrix cannot hold "
                 "categories (encode them yourself and set categorical_features=None)."
             )
+        if hasattr(X, "__dask_graph__"):
+            # a Dask DataFrame: its columns' own values are those of its pandas
+            # frame (validate_data computes one without categories whole too)
+            X = X.compute()
         table = X
         # a table is read as objects: scikit-learn would cast it whole to the numeric
         # dtype of a nullable column (pandas' Int64), categories included
         is_table = hasattr(X, "columns") and not isinstance(X, np.ndarray)
+        if hasattr(X, "iloc") and any(getattr(d, "kind", "") in ("m", "M") for d in X.dtypes):
+            # check_array asks NumPy for one dtype of all the columns', which has
+            # none for datetimes beside numbers: as objects, as it would read them
+            X = X.astype(object)
         X = validate_data(
             self, X, dtype=object if is_table else None, ensure_all_finite=False, **kwargs
         )

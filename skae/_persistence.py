@@ -246,11 +246,14 @@ class _Encoder:
             items = value.tolist()
             others = [v for v in items if not isinstance(v, str)] if value.ndim == 1 else [items]
             if others:
+                # a category array of one kind of number or booleans is typed
+                # (_categorical._typed): objects here are mixed, or out of range
+                kinds = sorted({type(v).__name__ for v in (items if value.ndim == 1 else others)})
                 raise TypeError(
-                    f"{name} holds an object of type {type(others[0]).__name__}: skae.save "
-                    "stores arrays of numbers, booleans or strings, one dimension for "
-                    "strings (fit on a categorical column cast with .astype(str), or store "
-                    "with pickle)."
+                    f"{name} holds objects of type {', '.join(kinds)}: skae.save stores "
+                    "arrays whose entries are all numbers (integers within int64 or "
+                    "uint64), all booleans or all strings, one dimension for strings (fit "
+                    "on a categorical column cast with .astype(str), or store with pickle)."
                 )
             return {"strings": items}
         if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":

@@ -305,7 +305,7 @@ def test_categories_a_file_cannot_hold_are_refused_by_save_naming_the_way_out(tm
     X = pd.DataFrame({"a": np.linspace(0, 1, 30), "band": pd.cut(np.arange(30), [-1, 10, 20, 30])})
     est = AutoencoderTransformer(**_FAST, categorical_features=["band"]).fit(X)
     with pytest.raises(
-        TypeError, match=r"categories_.0 holds an object of type Interval.*astype\(str\)"
+        TypeError, match=r"categories_.0 holds objects of type Interval.*astype\(str\)"
     ):
         skae.save(est, tmp_path / "est.skae")
     assert not (tmp_path / "est.skae").exists()
@@ -993,3 +993,64 @@ def test_an_unhashable_category_is_named():
         X[:, 1] = values
         with pytest.raises(ValueError, match=rf"column 1 holds {shown}, which is not hashable"):
             est.fit(X)
+
+
+def test_datetime_and_timedelta_columns_are_categories_as_their_objects_are():
+    # beside numeric columns, scikit-learn's check_array asked NumPy for a dtype of
+    # floats and datetimes together and failed with a DTypePromotionError
+    X = pd.DataFrame(
+        {
+            "x": np.linspace(0, 1, 30),
+            "day": pd.to_datetime(["2020-01-01", "2021-06-01", None] * 10),
+            "wait": pd.to_timedelta([1, 2, None] * 10, unit="D"),
+        }
+    )
+    as_objects = X.astype({"day": object, "wait": object})
+    spec = dict(_FAST, categorical_features=["day", "wait"])
+    fitted = AutoencoderTransformer(**spec).fit(X)
+    reference = AutoencoderTransformer(**spec).fit(as_objects)
+    np.testing.assert_array_equal(fitted.transform(X), reference.transform(as_objects))
+    assert list(fitted.categories_[0]) == list(pd.to_datetime(["2020-01-01", "2021-06-01"]))
+    # fitted on the column as a category, it transforms the plain datetimes too
+    category = X.astype({"day": "category"})[["x", "day"]]
+    spec["categorical_features"] = ["day"]
+    fitted = AutoencoderTransformer(**spec).fit(category)
+    np.testing.assert_array_equal(fitted.transform(X[["x", "day"]]), fitted.transform(category))
+    filled = AutoencoderImputer(**spec).fit_transform(X[["x", "day"]])
+    assert filled["day"].notna().all()
+
+
+def test_a_dask_dataframe_with_categories_is_read_as_its_pandas_frame():
+    dd = pytest.importorskip("dask.dataframe")
+    X = _table()
+    D = dd.from_pandas(X, npartitions=3)
+    for spec in ([1, 3], "from_dtype"):
+        params = dict(_FAST, categorical_features=spec)
+        fitted = AutoencoderTransformer(**params).fit(D)  # failed: no to_numpy on Dask
+        reference = AutoencoderTransformer(**params).fit(X)
+        np.testing.assert_array_equal(fitted.transform(D), reference.transform(X))
+        np.testing.assert_array_equal(reference.score_samples(D), reference.score_samples(X))
+
+
+def test_categorical_features_as_a_range_as_histgradientboosting_takes_it():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X = _table()
+    y = np.zeros(len(X))
+    codes = X.assign(colour=X.colour.cat.codes, size=X["size"].eq("S").astype(int))
+    expected = HistGradientBoostingRegressor(categorical_features=range(1, 4, 2), max_iter=1)
+    expected = expected.fit(codes, y).is_categorical_
+    fitted = AutoencoderTransformer(**_FAST, categorical_features=range(1, 4, 2)).fit(X)
+    np.testing.assert_array_equal(fitted.is_categorical_, expected)
+
+
+def test_save_names_the_kinds_of_categories_it_cannot_store(tmp_path):
+    # "holds an object of type bool: skae.save stores arrays of numbers, booleans
+    # or strings" named what it stores as the reason
+    X = pd.DataFrame({"x": np.linspace(0, 1, 30), "c": pd.Series([False, 1, 2] * 10, dtype=object)})
+    fitted = AutoencoderTransformer(**_FAST, categorical_features=["c"]).fit(X)
+    with pytest.raises(
+        TypeError,
+        match=r"holds objects of type bool, int: skae\.save stores arrays whose entries are all",
+    ):
+        skae.save(fitted, tmp_path / "mixed.skae")
