@@ -675,7 +675,11 @@ class _Categorical:
             ) from error
         if np.isinf(numeric).any():
             raise ValueError("Input X contains infinity or a value too large for dtype.")
-        blocks = [numeric]
+        # written into one array, block by block: stacked at the end, the one-hot
+        # blocks of a column of thousands of categories were held twice
+        encoded = np.zeros((len(X), numeric.shape[1] + sum(map(len, self.categories_))), dtype)
+        encoded[:, : numeric.shape[1]] = numeric
+        start = numeric.shape[1]
         untrained = self._untrained_categories() if fitted and not training else None
         for i, (j, categories, values) in enumerate(
             zip(np.flatnonzero(mask), self.categories_, columns, strict=True)
@@ -698,13 +702,13 @@ class _Categorical:
                     "first fit's categories_. Refit with fit (warm_start=False) on data "
                     "with every category."
                 )
-            block = np.zeros((len(X), len(categories)), dtype=dtype)
+            block = encoded[:, start : start + len(categories)]
             block[np.flatnonzero(codes >= 0), codes[codes >= 0]] = 1
             block[codes < 0] = np.nan
             if not np.isnan(unknown):
                 block[unseen] = unknown
-            blocks.append(block)
-        return np.hstack(blocks)
+            start += len(categories)
+        return encoded
 
     def _untrained_categories(self):
         """Per categorical column, which of its categories no training row weighed

@@ -1054,3 +1054,21 @@ def test_save_names_the_kinds_of_categories_it_cannot_store(tmp_path):
         match=r"holds objects of type bool, int: skae\.save stores arrays whose entries are all",
     ):
         skae.save(fitted, tmp_path / "mixed.skae")
+
+
+def test_the_one_hot_input_is_built_once_not_stacked_from_copies():
+    # each block was made apart and then stacked: a column of thousands of
+    # categories held its one-hot input twice (the peak of a transform doubled)
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=4000), "c": rng.integers(0, 500, 4000).astype(str)})
+    fitted = AutoencoderTransformer(**_FAST, categorical_features=["c"]).fit(X)
+    tracemalloc.start()
+    try:
+        encoded = fitted._validate(X, reset=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert encoded.shape == (4000, 1 + len(fitted.categories_[0]))
+    assert peak < 1.5 * encoded.nbytes
