@@ -18,7 +18,8 @@ anything uses it; its docstring lists the checks. It reads the files of every
 release since 0.2.0, whose format is this one: a parameter that a file's release
 did not have yet takes its default, which reproduces what that release did (each
 estimator class names in ``_parameters_added`` the release that added each
-parameter; a file lacking one that its release had is refused).
+parameter; a file lacking one that its release had is refused). A version's label
+spans the commits that added its parameters, so its files may lack those too.
 """
 
 import errno
@@ -620,15 +621,12 @@ def _check_missing_parameters(cls, missing, version, written):
     """Refuse a file without the parameters ``missing`` of ``cls``, unless its
     release (``version``, ``written`` as numbers) came before them: then their
     defaults do what that release did. ``_parameters_added`` names the release
-    that added each; 0.2.0's label spanned commits that added some of them, so a
-    file of 0.2.0 may lack those too. A file lacking a parameter that its release
-    had is no file of that release (one without ``whiten`` loaded unwhitened)."""
+    that added each; a version's label spans the commits that added some of them
+    (0.2.0's did, and so does this unreleased one's), so a file of that version may
+    lack those too. A file lacking a parameter that its release had is no file of
+    that release (one without ``whiten`` loaded unwhitened)."""
     if not missing:
         return
-    if written >= _release(__version__, "version"):
-        raise ValueError(
-            f"it lacks the parameters {sorted(missing)}, which the files of skae {version} hold."
-        )
     added = cls._parameters_added
     held = sorted(p for p in missing if p not in added or _release(added[p], p) < written)
     if held:

@@ -126,6 +126,21 @@ def test_a_file_of_this_release_must_hold_every_parameter(saved):
         skae.load(path)
 
 
+def test_a_file_of_this_version_may_lack_the_parameters_this_version_added(saved, wine):
+    # files of the commits labelled 0.3.0 before these parameters came were refused
+    # ("it lacks the parameters [...], which the files of skae 0.3.0 hold"), as
+    # 0.2.0's were in 0.2.0
+    path, est = saved
+    added = sorted(p for p, v in est._parameters_added.items() if v == skae.__version__)
+    assert {"n_jobs", "categorical_features", "reconstruction_sampling"} <= set(added)
+    _rewrite(path, _drop_params(*added))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same version: nothing to warn of
+        loaded = skae.load(path)
+    np.testing.assert_array_equal(loaded.transform(wine), est.transform(wine))
+    assert all(getattr(loaded, p) == getattr(type(est)(), p) for p in added)
+
+
 @pytest.mark.parametrize(
     "name, parameter",
     [
