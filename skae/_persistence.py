@@ -345,6 +345,32 @@ def _serialize(document, tensors):
     return safetensors.numpy.save(tensors, metadata={"skae": json.dumps(header)})
 
 
+# safetensors' own bound on the JSON header
+_MAX_HEADER = 100_000_000
+
+
+def _check_declared_size(path):
+    """Raise ValueError unless the file at ``path`` has the size that its header
+    declares (8 bytes of length, the JSON header, the tensors' bytes), read from the
+    header alone: a file of gigabytes, sparse on disk, was read whole before
+    safetensors refused its trailing bytes."""
+    declared, size = None, os.stat(path).st_size
+    try:
+        with open(path, "rb") as file:
+            (header_length,) = struct.unpack("<Q", file.read(8))
+            if header_length <= min(_MAX_HEADER, size - 8):
+                header = json.loads(file.read(header_length))
+                ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+                declared = 8 + header_length + max(ends, default=0)
+    except Exception:  # whatever the bytes hold, the caller gets a ValueError
+        pass
+    if declared != size:
+        raise ValueError(
+            f"{path} is not a file written by skae.save, or it is damaged: its size is "
+            "not the one its header declares."
+        )
+
+
 def _deserialize(data, source):
     """``(document, tensors)`` of skae file bytes, after checking format and digest."""
     try:
@@ -611,6 +637,7 @@ def load(path, *, trusted=()):
     # a device or a pipe would be read without end (/dev/zero) or wait for a writer
     if not stat.S_ISREG(os.stat(path).st_mode):
         raise ValueError(f"Cannot load {path}: it is not a file.")
+    _check_declared_size(path)
     estimator, document = _from_bytes(Path(path).read_bytes(), path, trusted)
     _warn_of_version_drift(document, path)
     _restore_device(estimator.net_, estimator.device)

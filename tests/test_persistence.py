@@ -1482,3 +1482,30 @@ def test_load_takes_a_bytes_path_as_save_does(wine, tmp_path):
     est = LinearAETransformer(2).fit(wine)
     skae.save(est, path)
     np.testing.assert_array_equal(skae.load(path).transform(wine), est.transform(wine))
+
+
+def test_a_file_longer_or_shorter_than_its_header_declares_is_refused_unread(wine, tmp_path):
+    # a sparse file of gigabytes (0 bytes on disk, as an archive can unpack one)
+    # was read whole before safetensors refused it: 3.4 GB resident for 3 GB
+    import tracemalloc
+
+    sparse = tmp_path / "sparse.skae"
+    with open(sparse, "wb") as file:
+        file.truncate(2**30)
+    est = AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    skae.save(est.fit(wine), tmp_path / "est.skae")
+    written = (tmp_path / "est.skae").read_bytes()
+    longer, shorter = tmp_path / "longer.skae", tmp_path / "shorter.skae"
+    with open(longer, "wb") as file:
+        file.write(written)
+        file.truncate(2**30)  # its tensors, then a gigabyte of holes
+    shorter.write_bytes(written[:-1])
+    for path in (sparse, longer, shorter):
+        tracemalloc.start()
+        try:
+            with pytest.raises(ValueError, match="not the one its header declares"):
+                skae.load(path)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 2**20 + len(written)
