@@ -115,6 +115,11 @@ class InconsistentVersionWarning(UserWarning):
         self.written = written
         self.current = current
 
+    def __reduce__(self):
+        # an exception is rebuilt from its args, here the message alone: a warning
+        # raised as an error in a joblib worker could not come back to its caller
+        return type(self), (*self.args, self.written, self.current), vars(self)
+
 
 def _dependencies():
     """The installed release of each package whose code computes a loaded model's

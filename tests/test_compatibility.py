@@ -287,3 +287,16 @@ def test_a_model_that_reconstructs_its_data_exactly_continues_training():
     probe = np.load(FILES / "0.2.0" / "linear-minibatch.npz")["probe"]
     est.set_params(warm_start=True, max_iter=2).partial_fit(probe)
     assert est.fit(probe).n_iter_ > 0
+
+
+def test_the_version_warning_survives_pickling_as_a_worker_s_error_must():
+    # a strict load (the warning as an error) in a joblib worker ended in
+    # BrokenProcessPool: the warning could not be unpickled without its arguments
+    import copy
+    import pickle
+
+    warning = InconsistentVersionWarning("differs", {"skae": "0.2.0"}, {"skae": "0.3.0"})
+    for copied in (pickle.loads(pickle.dumps(warning)), copy.deepcopy(warning)):
+        assert type(copied) is InconsistentVersionWarning
+        assert str(copied) == "differs"
+        assert (copied.written, copied.current) == (warning.written, warning.current)
