@@ -57,6 +57,7 @@ from ._validation import (
     _SubclassOf,
     _validate_params,
 )
+from ._version import _check_release, _with_release
 from .metrics import _squared_errors
 
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
@@ -77,9 +78,8 @@ _ESTIMATORS = {}
 
 @contextmanager
 def _all_or_nothing(estimator):
-    """Leave ``estimator`` exactly as it was if the block raises, whatever it raises
-    (bad data, divergence, Ctrl-C). The block replaces fitted values, never mutates
-    them in place, so restoring the attribute table restores the estimator."""
+    """Leave ``estimator`` exactly as it was if the block raises (bad data, divergence,
+    Ctrl-C): the block replaces fitted values, never mutates them in place."""
     saved = dict(vars(estimator))
     try:
         yield
@@ -616,10 +616,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         state = dict(super().__getstate__())
         if "net_" in state:
             state["net_"] = _on_cpu(state["net_"])
-        return state
+        return _with_release(state)
 
     def __setstate__(self, state):
-        super().__setstate__(state)
+        super().__setstate__(_check_release(state, type(self)))
         if "net_" in state:
             _restore_device(self.net_, self.device)
 

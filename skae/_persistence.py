@@ -46,7 +46,7 @@ from ._base import _ESTIMATORS
 from ._modules import ConvAutoencoder, MLPAutoencoder
 from ._net import _restore_device
 from ._validation import _caller_level
-from ._version import __version__
+from ._version import InconsistentVersionWarning, __version__
 
 # format "1" also stored skorch's history and optimizer settings; format "2" kept
 # its three metadata entries in an order that changed from one save to the next
@@ -55,70 +55,6 @@ _SECTIONS = {"class", "skae_version", "params", "attributes", "output"}
 # sections that skae 0.2.0's files lack: optional, so that those files keep loading
 _OPTIONAL_SECTIONS = {"dependencies"}
 _OUTPUTS = [{}, {"transform": "default"}, {"transform": "pandas"}, {"transform": "polars"}]
-
-
-class InconsistentVersionWarning(UserWarning):
-    """Warning of :func:`skae.load` for a file written by another release of skae,
-    or with other releases of the packages that compute its results.
-
-    The model loads as it was saved; what may differ is how the code of this
-    release computes with it. skae warns for a file of any other skae release,
-    and for a file whose PyTorch, NumPy, scikit-learn or skorch differ from the
-    ones installed here in their major or minor version (``2.12`` against
-    ``2.13``; ``2.13.0`` against ``2.13.1+cpu`` does not warn). Outputs may then
-    differ in their last bits and continued training may take other steps. Files
-    of skae 0.2.0 did not record their dependencies, so only their skae release
-    is compared. Saving the loaded estimator again records this environment.
-    Like scikit-learn's :class:`~sklearn.exceptions.InconsistentVersionWarning`,
-    for scikit-learn's pickles.
-
-    Parameters
-    ----------
-    message : str
-        What differs, and what to do about it.
-    written : dict of str to str
-        The release of each package that differs, as the file records it.
-    current : dict of str to str
-        The release of each of those packages installed here.
-
-    Attributes
-    ----------
-    written : dict of str to str
-        The ``written`` argument.
-    current : dict of str to str
-        The ``current`` argument.
-
-    See Also
-    --------
-    load : Warns with it.
-    sklearn.exceptions.InconsistentVersionWarning : scikit-learn's counterpart.
-
-    Examples
-    --------
-    Turn the warning into an error where a model must come from this very
-    environment (a file written here loads without it):
-
-    >>> import tempfile, pathlib, warnings
-    >>> from sklearn.datasets import load_iris
-    >>> import skae
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "lae.skae"
-    >>> skae.save(skae.LinearAETransformer(2).fit(load_iris().data), path)
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("error", skae.InconsistentVersionWarning)
-    ...     loaded = skae.load(path)
-    >>> issubclass(skae.InconsistentVersionWarning, UserWarning)
-    True
-    """
-
-    def __init__(self, message, written, current):
-        super().__init__(message)
-        self.written = written
-        self.current = current
-
-    def __reduce__(self):
-        # an exception is rebuilt from its args, here the message alone: a warning
-        # raised as an error in a joblib worker could not come back to its caller
-        return type(self), (*self.args, self.written, self.current), vars(self)
 
 
 def _dependencies():

@@ -300,3 +300,29 @@ def test_the_version_warning_survives_pickling_as_a_worker_s_error_must():
         assert type(copied) is InconsistentVersionWarning
         assert str(copied) == "differs"
         assert (copied.written, copied.current) == (warning.written, warning.current)
+
+
+def test_an_estimator_pickled_by_another_release_warns_as_scikit_learn_s_do(saved):
+    # a pickle of 0.2.0 unpickled without a word and failed at its first transform
+    # (no attribute 'categorical_features')
+    import copy
+    import pickle
+
+    _, est = saved
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # this release's own pickles and copies: silent
+        again = pickle.loads(pickle.dumps(est))
+        copy.deepcopy(est)
+    assert "_skae_version" not in vars(again)
+    for written, named in [("0.2.0", "skae 0.2.0"), (None, "did not record its release")]:
+        state = est.__getstate__()
+        if written is None:
+            del state["_skae_version"]
+        else:
+            state["_skae_version"] = written
+        unpickled = AutoencoderTransformer.__new__(AutoencoderTransformer)
+        with pytest.warns(InconsistentVersionWarning, match=named) as record:
+            unpickled.__setstate__(state)
+        assert record[0].message.written == {"skae": written}
+        assert record[0].message.current == {"skae": skae.__version__}
+        assert "_skae_version" not in vars(unpickled)
