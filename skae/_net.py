@@ -63,7 +63,11 @@ _TORCH_DTYPES = {np.float32: torch.float32, np.float64: torch.float64}
 _LOADED_HISTORY = 10_000
 
 # the optimizer state that torch's optimizers never make negative, by name ending
-_NON_NEGATIVE_STATE = (".step", "_sq", ".square_avg", ".sum", ".acc_delta", ".exp_inf")
+_NON_NEGATIVE_STATE = (
+    *(".step", "_sq", ".square_avg", ".sum", ".acc_delta", ".exp_inf"),  # squares, counts
+    *(".eta", ".mu", ".step_size", ".mu_product"),  # step sizes and products of them
+    *("_var", ".variance"),  # Adafactor's second moments
+)
 
 
 class _AutoencoderNet(NeuralNet):
@@ -826,9 +830,11 @@ def _restored_net(net_class, params, tensors, losses, valid_losses):
         _check_same_tensors("optimizer state", expected, stored)
     state = {}
     for name, tensor in stored.items():
-        # step counts and running sums or averages of squares are never negative
-        # (Adam's exp_avg_sq, RMSprop's square_avg, Adagrad's sum, Adadelta's,
-        # Adamax's exp_inf), and a step count is a whole number
+        # step counts, running sums or averages of squares (Adam's exp_avg_sq,
+        # RMSprop's square_avg, Adagrad's sum, Adadelta's, Adamax's exp_inf,
+        # Adafactor's variances) and step sizes (ASGD's eta and mu, Rprop's
+        # step_size, NAdam's mu_product) are never negative, and a step count is a
+        # whole number: a negative step size trained uphill without an error
         if name.endswith(_NON_NEGATIVE_STATE) and (tensor < 0).any():
             raise ValueError(f"{name} is negative.")
         if name.endswith(".step") and not torch.equal(tensor, tensor.round()):

@@ -1199,19 +1199,26 @@ def test_fitted_state_that_contradicts_the_network_or_pca_is_refused(
         (torch.optim.Adagrad, "sum"),
         (torch.optim.Adadelta, "acc_delta"),
         (torch.optim.Adamax, "exp_inf"),
+        # step sizes: a negative one trained uphill without an error
+        (torch.optim.ASGD, "eta"),
+        (torch.optim.ASGD, "mu"),
+        (torch.optim.Rprop, "step_size"),
+        (torch.optim.NAdam, "mu_product"),
+        (torch.optim.Adafactor, "row_var"),
+        (torch.optim.Adafactor, "variance"),
     ],
 )
 def test_other_optimizers_negative_squares_are_refused(optimizer, key, wine, tmp_path):
     # only Adam's were checked: a negative square_avg loaded, and the next
     # partial_fit then called the data divergent
     est = AutoencoderTransformer(
-        2, hidden_layer_sizes=(4,), max_iter=2, optimizer=optimizer, random_state=0
+        2, hidden_layer_sizes=(4,), max_iter=2, optimizer=optimizer, alpha=0, random_state=0
     )
     path = tmp_path / "est.skae"
     skae.save(est.fit(wine), path)
     _, tensors = _deserialize(path.read_bytes(), "est")
     name = next(n for n in tensors if n.endswith(f".{key}"))
-    _rewritten(path, _change_tensor(name, lambda t: t - 1 - t.max()))
+    _rewritten(path, _change_tensor(name, lambda t: np.asarray(t - 1 - t.max(), t.dtype)))
     with pytest.raises(ValueError, match=f"{name} is negative"):
         skae.load(path)
 
