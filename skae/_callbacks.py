@@ -133,10 +133,11 @@ class _StopOnDivergence(Callback):
         for epoch in net.history[self.epochs_before_ :]:
             valid = epoch.get("valid_loss")
             if valid is not None and not math.isfinite(valid):
+                limit = " (float16 ends at 65504)" if net.precision == torch.float16 else ""
                 raise ValueError(
                     f"the validation loss of epoch {epoch['epoch']} is {valid}: a held-out "
-                    "row is past what the network computes (float16 ends at 65504). Scale "
-                    "the input (StandardScaler), or set early_stopping=False."
+                    f"row is past what the network computes{limit}. Scale the input "
+                    "(StandardScaler), or set early_stopping=False."
                 )
         # squared gradients can overflow (Adam's running averages) while the
         # weights stay finite: the next steps would be meaningless

@@ -441,6 +441,18 @@ def test_a_validation_loss_that_is_not_finite_is_an_error_not_a_model():
     assert not hasattr(est, "net_")
 
 
+def test_a_validation_loss_past_float32_s_range_does_not_blame_float16():
+    # the message named float16's limit whatever the precision
+    X = np.random.RandomState(0).rand(10, 3)
+    X[5] = 1e25
+    est = AutoencoderTransformer(
+        2, early_stopping=True, validation_fraction=0.5, max_iter=2, random_state=0
+    )
+    with pytest.raises(ValueError, match="a held-out row is past what the network") as error:
+        est.fit(X)
+    assert "float16" not in str(error.value)
+
+
 def test_early_stopping_needs_enough_samples():
     with pytest.raises(ValueError, match="leaves no training or no validation sample"):
         AutoencoderTransformer(early_stopping=True, validation_fraction=0.5).fit([[0.0, 1.0]])
