@@ -21,7 +21,9 @@ def _quantile(values, q, weights=None):
     weights as absent ones, and the weights' scale does not matter. ``q`` may be
     an array of quantiles, read from one sort."""
     order = np.argsort(values, kind="stable")
-    values = values[order]
+    # in float64: the midpoint of two neighbouring float32 scores rounded to the
+    # lower one, which then counted as an inlier (one outlier too few)
+    values = np.asarray(values, dtype=np.float64)[order]
     weights = np.ones(len(values)) if weights is None else weights[order]
     values, weights = values[weights > 0], weights[weights > 0]
     # rescaled, so that no sum overflows or underflows
@@ -45,7 +47,9 @@ def _merged_quantiles(percentiles, kept, values, weights, q):
     rounded each merge's quantiles to a whole percentile, which partial_fit's next
     merges compounded; interpolating across tied ones spread their rows away."""
     order = np.argsort(values, kind="stable")
-    values, weights = values[order], weights[order]
+    # rescaled, so that no sum overflows (weights of 1e307 made the quantiles NaN)
+    values, weights = np.asarray(values, dtype=np.float64)[order], weights[order]
+    weights = weights / weights.max()
     total = weights.sum()
     share = kept * weights.mean() / (kept * weights.mean() + total)
     points = np.unique(np.concatenate([percentiles, values]))
@@ -170,9 +174,10 @@ class _OutlierThreshold(OutlierMixin):
         Returns
         -------
         decision : ndarray of shape (n_samples,)
-            ``score_samples(X) - offset_``.
+            ``score_samples(X) - offset_``, in float64 (as ``offset_`` is): in
+            float32, an ``offset_`` between two neighbouring scores rounded to one.
         """
-        return self.score_samples(X) - self.offset_
+        return np.asarray(self.score_samples(X), dtype=np.float64) - self.offset_
 
     def predict(self, X):
         """-1 for outliers, +1 for inliers.

@@ -132,3 +132,44 @@ def test_a_stream_that_changes_its_score_starts_its_threshold_anew(Detector, cha
     scores = detector.score_samples(X[200:240])
     assert detector.offset_ == pytest.approx(_quantile(scores, 0.1))
     assert 0.02 < (detector.predict(X[:200]) == -1).mean() < 0.3
+
+
+def test_a_threshold_between_neighbouring_float32_scores_lies_strictly_between():
+    # the midpoint of two neighbouring float32 scores was taken in float32 and
+    # rounded to the lower one, whose row then counted as an inlier (one outlier
+    # too few, which scikit-learn's check_outlier_corruption flags)
+    from skae import AutoencoderOutlierDetector
+
+    lower = next(
+        x
+        for x in np.linspace(-1, -0.5, 1000, dtype=np.float32)
+        if (x + np.nextafter(x, np.float32(0))) / np.float32(2) == x
+    )
+    upper = np.nextafter(lower, np.float32(0))
+    values = np.array([lower - 1, lower, upper] + [lower + 1] * 17, dtype=np.float32)
+    threshold = _quantile(values, 0.1)  # 2 of 20: the midpoint of lower and upper
+    assert lower < threshold < upper
+    # and decisions are taken in float64, where offset_ lies between the two
+    X = np.random.default_rng(0).random((20, 3), dtype=np.float32)
+    detector = AutoencoderOutlierDetector(1, hidden_layer_sizes=(2,), max_iter=1).fit(X)
+    decision = detector.decision_function(X)
+    assert decision.dtype == np.float64
+    scores = detector.score_samples(X).astype(np.float64)
+    np.testing.assert_array_equal(decision, scores - detector.offset_)
+
+
+def test_the_scale_of_a_stream_s_weights_does_not_move_its_threshold():
+    # weights of 1e307 overflowed the merge of a chunk with the rows before it:
+    # NaN percentiles, offset_ -0.890 instead of -0.606, and save refused the model
+    from skae import AutoencoderOutlierDetector
+
+    X = np.random.default_rng(0).random((300, 3))
+    offsets = []
+    for scale in (1.0, 1e307):
+        detector = AutoencoderOutlierDetector(
+            2, hidden_layer_sizes=(4,), max_iter=2, random_state=0, contamination=0.1
+        ).fit(X)
+        detector.partial_fit(X[:100], sample_weight=np.full(100, scale))
+        assert np.isfinite(detector.score_quantiles_).all()
+        offsets.append(detector.offset_)
+    assert offsets[1] == pytest.approx(offsets[0], rel=1e-12)
