@@ -287,14 +287,19 @@ def _precision(components, variances, noise, whiten):
         # samples span n - 1 directions), the last variances are round-off (some
         # 1e-31) whose inverse is round-off too, not an error: the product with
         # the covariance then is no identity
-        covariance = _covariance(components, variances, noise, whiten)
+        # in float64: a float32 inverse's product with the covariance is off the
+        # identity by some 1e-6 at a condition number of 20 already, and a healthy
+        # float32 model with a component per feature (iris) was called degenerate
+        covariance = _covariance(
+            *(np.asarray(a, np.float64) for a in (components, variances)), noise, whiten
+        )
         try:
             if len(components) < n_features:
                 raise np.linalg.LinAlgError
             precision = np.linalg.inv(covariance)
             if not np.allclose(covariance @ precision, np.eye(n_features), atol=1e-6):
                 raise np.linalg.LinAlgError
-            return precision
+            return precision.astype(components.dtype, copy=False)
         except np.linalg.LinAlgError:
             raise ValueError(
                 "The probabilistic PCA model is degenerate: the training data has no "

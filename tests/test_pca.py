@@ -68,3 +68,19 @@ def test_no_noise_and_fewer_directions_than_features_have_no_likelihood(shape):
     np.testing.assert_allclose(
         LinearAETransformer().fit(full).score(full), PCA().fit(full).score(full), rtol=1e-9
     )
+
+
+@pytest.mark.parametrize("dataset", ["iris", "wine"])
+def test_a_float32_model_with_a_component_per_feature_has_pca_s_likelihood(dataset):
+    # its precision was inverted and checked in float32, off the identity by some
+    # 1e-6 at a condition number of 20: a healthy model was called degenerate
+    from sklearn import datasets
+
+    from skae import LinearAETransformer
+
+    X = getattr(datasets, f"load_{dataset}")().data.astype(np.float32)
+    est = LinearAETransformer().fit(X)
+    assert est.noise_variance_ == 0 and est.n_components_ == X.shape[1]
+    np.testing.assert_allclose(est.score(X), PCA().fit(X).score(X), rtol=1e-5)
+    assert est.get_precision().dtype == np.float32
+    assert np.isfinite(est.score_samples(X)).all()
