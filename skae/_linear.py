@@ -104,7 +104,9 @@ class LinearAETransformer(_BaseAutoencoder):
         warning), 0 included (no components: the isotropic Gaussian model of
         ``score``); a float in (0, 1) the
         fewest components whose explained variance ratio exceeds it; "mle"
-        Minka's maximum-likelihood choice (needs ``n_samples >= n_features``).
+        Minka's maximum-likelihood choice (needs ``n_samples >= n_features``;
+        directions of no variance beyond the eigendecomposition's round-off count
+        as none, as in PCA's full SVD, so data of rank r without noise gets r).
         The float and "mle" forms are resolved by the first fit; ``partial_fit``
         keeps the width it found.
 

@@ -228,6 +228,12 @@ def _mle_width(moments):
     # the whole spectrum (n_samples >= n_features): a fit on fewer rows than
     # features keeps only theirs, and the rest are zero
     variances = moments.spectrum() / (moments.n - 1)
+    # an eigendecomposition of the scatter leaves the directions of no variance at
+    # its round-off, some eps times the largest (1e-13 at ordinary scales, where
+    # PCA's SVD leaves 1e-30), which Minka's floor of 1e-15 took for variance: on
+    # data of rank 2 the evidence went on rising across them, to widths of 3 to 5
+    roundoff = variances.max(initial=0) * n_features * np.finfo(np.float64).eps
+    variances = np.where(variances > roundoff, variances, 0.0)
     evidence = [_minka_log_evidence(variances, r, moments.n) for r in range(1, n_features)]
     return int(np.argmax(evidence)) + 1 if evidence else 1
 
