@@ -608,8 +608,13 @@ def test_the_linear_graph_gives_nan_for_a_row_with_holes_never_another_number(
     # does not compute: NaN codes, reconstruction and score, not the -inf of an
     # overflow (the most anomalous score); complete rows as skae's
     every = fitted_on_holes(key)  # every direction of the digits, constant pixels too
-    if every.align:  # PCA's likelihood: none, in the graph as in skae
-        with pytest.raises(ValueError, match="degenerate"):
+    if every.align:  # a likelihood in the graph where skae has one, and none where not
+        try:
+            every.get_precision()  # the EM's few steps leave the constant pixels some
+        except ValueError:
+            with pytest.raises(ValueError, match="degenerate"):
+                skl2onnx.to_onnx(every, holes_data[1][:1], options={"score_samples": True})
+        else:
             skl2onnx.to_onnx(every, holes_data[1][:1], options={"score_samples": True})
     estimator = clone(every).set_params(n_components=8).fit(holes_data[0])
     X = holes_rows(key, holes_data[1])[:8]
