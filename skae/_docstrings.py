@@ -198,7 +198,13 @@ default=None
         A ``partial_fit`` reads ``offset_`` from its chunk alone after loading a
         file of skae 0.2.0, which holds no quantiles, and where it changes what
         the scores are (``loss``, ``output_activation``, ``likelihood``,
-        ``anomaly_score``): the earlier quantiles are of the other score.
+        ``anomaly_score``): the earlier quantiles are of the other score. The
+        earlier rows' scores are those of the model that trained on them, which
+        later chunks improve: a stream of small chunks early in training leaves
+        ``offset_`` below the quantile of the current model's training scores
+        (three epochs of chunks of 100 rows flagged 5 % of the training rows at
+        ``contamination=0.1``). Where the share matters, set ``offset_`` from a
+        final pass: ``np.quantile(est.score_samples(X_sample), contamination)``.
 
     score_quantiles_ : ndarray of shape (101,)
         The percentiles 0, 1, ..., 100 of the training scores that ``offset_`` was
