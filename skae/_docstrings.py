@@ -203,8 +203,8 @@ default=None
         later chunks improve: a stream of small chunks early in training leaves
         ``offset_`` below the quantile of the current model's training scores
         (three epochs of chunks of 100 rows flagged 5 % of the training rows at
-        ``contamination=0.1``). Where the share matters, set ``offset_`` from a
-        final pass: ``np.quantile(est.score_samples(X_sample), contamination)``.
+        ``contamination=0.1``); larger chunks, or a ``fit`` on a sample of the
+        stream, hold it closer.
 
     score_quantiles_ : ndarray of shape (101,)
         The percentiles 0, 1, ..., 100 of the training scores that ``offset_`` was
