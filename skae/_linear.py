@@ -107,8 +107,8 @@ class LinearAETransformer(_BaseAutoencoder):
         Minka's maximum-likelihood choice (needs ``n_samples >= n_features``;
         directions of no variance beyond the eigendecomposition's round-off count
         as none, as in PCA's full SVD, so data of rank r without noise gets r).
-        The float and "mle" forms are resolved by the first fit; ``partial_fit``
-        keeps the width it found.
+        The float and "mle" forms (and None) are resolved by the first fit;
+        ``partial_fit`` and a warm start keep the width it found.
 
     solver : {"covariance", "lbfgs", "minibatch"}, default="covariance"
         How the network reaches its optimum. The squared error of a centered
@@ -452,6 +452,31 @@ class LinearAETransformer(_BaseAutoencoder):
                 f"solver={self.solver!r}."
             )
 
+    def _continued_width(self, moments, incremental):
+        """The width of a fit that continues the network (``partial_fit``, a warm
+        start) where ``n_components`` is read from the data (None, a share,
+        "mle"): the fitted one, as the first fit resolved it; for a warm start,
+        only where ``n_components`` still gives it on the rows fitted before (else
+        None: the parameter changed, and the width is read from these rows). A
+        warm start on other data re-read it and then refused to continue a network
+        "built with n_components=4 (now 1)", a change of no parameter."""
+        k = int(self.n_components_)
+        if not incremental:
+            try:
+                seen = self._seen_moments()
+                if self._resolve_n_components(seen, len(seen.mean)) != k:
+                    return None
+            except ValueError:  # no scatter kept, or "mle" on too few rows
+                return None
+        limit = moments.max_components()
+        if k > limit and (self.align or self.solver == "covariance"):
+            raise ValueError(
+                f"{type(self).__name__} continues its network of n_components_={k} "
+                f"components, more than these rows have (min(n_samples, n_features)="
+                f"{limit}); fit with warm_start=False to build a new one."
+            )
+        return k
+
     def _resolve_n_components(self, moments, n_features):
         """The code width that ``n_components`` asks for, given the data."""
         limit = moments.max_components()
@@ -606,10 +631,11 @@ class LinearAETransformer(_BaseAutoencoder):
         chosen = isinstance(asked, str) or (
             isinstance(asked, numbers.Real) and not isinstance(asked, numbers.Integral)
         )
-        if incremental and resume and chosen:
-            k, chosen = int(self.n_components_), False
-        else:
+        k = self._continued_width(merged, incremental) if resume and chosen else None
+        if k is None:
             k = self._resolve_n_components(merged, d)
+        else:
+            chosen = False
         tried, model = set(), _Model.of(merged, k)
         while True:
             moments, _, converged = _em_moments(
@@ -661,9 +687,8 @@ class LinearAETransformer(_BaseAutoencoder):
             moments = moments.merged_after(self._seen_moments())
         self._check_total(moments.n)
         _check_finite(moments)
-        if k is None and incremental and resume:
-            if not isinstance(self.n_components, numbers.Integral):
-                k = self.n_components_  # a partial_fit stream keeps its first chunk's width
+        if k is None and resume and not isinstance(self.n_components, numbers.Integral):
+            k = self._continued_width(moments, incremental)
         if k is None:
             k = self._resolve_n_components(moments, n_features)
         net = self._prepare_net(n_features, k, resume=resume)

@@ -629,3 +629,19 @@ def test_float32_variances_at_the_edges_of_its_range(tmp_path):
     assert np.isfinite(
         LinearAETransformer(2).fit(huge.astype(np.float64)).explained_variance_
     ).all()
+
+
+@pytest.mark.parametrize("n_components", [0.9, "mle", None])
+def test_a_warm_start_on_other_data_keeps_the_width_the_first_fit_found(n_components):
+    # it read the width again from the new data and then refused to continue a
+    # network "built with n_components=4 (now 1)", though no parameter changed
+    rng = np.random.RandomState(0)
+    A = rng.randn(50, 6) @ rng.randn(6, 6)
+    B = rng.randn(50, 6) * [9, 1, 1, 1, 1, 1]
+    est = LinearAETransformer(n_components, warm_start=True).fit(A)
+    width = est.n_components_
+    assert LinearAETransformer(n_components).fit(B).n_components_ != width or n_components is None
+    assert est.fit(B).n_components_ == width  # as partial_fit keeps it
+    if n_components is None:  # fewer rows than the fitted components: said so
+        with pytest.raises(ValueError, match="continues its network of n_components_=6"):
+            est.fit(B[:4])
