@@ -670,7 +670,8 @@ def _rebuild(document, tensors, classes):
             raise ValueError(f"the fitted attribute {attribute} is missing.")
     estimator._check_consistency()
     output = _decode(document["output"], tensors, classes)
-    if output not in _OUTPUTS:
+    # a dict first: an array compared with the dicts had no truth value
+    if not isinstance(output, dict) or output not in _OUTPUTS:
         raise ValueError(f"its set_output setting {output!r} is none of {_OUTPUTS}.")
     if output:
         estimator.set_output(**output)

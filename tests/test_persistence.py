@@ -1516,3 +1516,18 @@ def test_a_file_longer_or_shorter_than_its_header_declares_is_refused_unread(win
         finally:
             tracemalloc.stop()
         assert peak < 2**20 + len(written)
+
+
+def test_an_output_setting_that_is_an_array_is_named(wine, tmp_path):
+    # compared with the dicts of set_output, an array had no truth value: the
+    # refusal said "The truth value of an array ... is ambiguous"
+    path = tmp_path / "est.skae"
+    skae.save(clone(ESTIMATORS["ae"]).fit(wine), path)
+
+    def edit(document, tensors):
+        tensors["output"] = np.zeros(3)
+        document["output"] = {"array": "output"}
+
+    _resave(path, edit)
+    with pytest.raises(ValueError, match=r"its set_output setting array\(\[0\., 0\., 0\.\]\)"):
+        skae.load(path)
