@@ -99,11 +99,20 @@ def _version_drift(document):
     # skae 0.2.0 recorded no dependencies: only its own release can be compared
     written |= document.get("dependencies", {})
     current = {"skae": __version__} | _dependencies()
+    # a file without them (0.2.0's, or one of the commits labelled 0.3.0 before
+    # they were recorded) says nothing of them: its skae is named as the difference
+    unknown = "dependencies" not in document
     differ = [
         package
         for package in written
-        if written[package] != current[package]
-        and (package == "skae" or _major_minor(written[package]) != _major_minor(current[package]))
+        if (package == "skae" and unknown)
+        or (
+            written[package] != current[package]
+            and (
+                package == "skae"
+                or _major_minor(written[package]) != _major_minor(current[package])
+            )
+        )
     ]
     return {p: written[p] for p in differ}, {p: current[p] for p in differ}
 

@@ -326,3 +326,11 @@ def test_an_estimator_pickled_by_another_release_warns_as_scikit_learn_s_do(save
         assert record[0].message.written == {"skae": written}
         assert record[0].message.current == {"skae": skae.__version__}
         assert "_skae_version" not in vars(unpickled)
+
+
+def test_a_file_of_this_version_without_its_dependencies_warns_that_they_are_unknown(saved):
+    # it loaded silently, its dependencies' releases never compared
+    path, _ = saved
+    _rewrite(path, lambda document: document.pop("dependencies"))
+    with pytest.warns(InconsistentVersionWarning, match="which did not record its dependencies"):
+        skae.load(path)
