@@ -523,3 +523,20 @@ def test_the_validation_score_is_the_held_out_rows_weighted_mean(monkeypatch):
         assert est.validation_scores_[-1] == pytest.approx(
             est.score(X[valid], sample_weight=weights[valid]), rel=1e-6
         )
+
+
+def test_pretraining_passes_no_row_of_weight_zero_down_its_layers():
+    # a row of weight zero at 3e38 (finite in float32) passed its codes down the
+    # chain of layers, where they overflowed: "Input X contains infinity"
+    from skae import AutoencoderTransformer
+
+    X = np.random.default_rng(0).normal(size=(50, 6)).astype(np.float32)
+    weights = np.r_[np.ones(50), 0.0]
+    params = dict(hidden_layer_sizes=(8, 4), pretrain_iter=2, max_iter=2, random_state=0)
+    fits = [
+        AutoencoderTransformer(2, n_iter_no_change=None, **params).fit(
+            np.vstack([X, np.full((1, 6), junk, np.float32)]), sample_weight=weights
+        )
+        for junk in (0.0, 3e38)
+    ]
+    np.testing.assert_array_equal(fits[0].transform(X), fits[1].transform(X))
