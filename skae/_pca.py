@@ -264,6 +264,13 @@ def _variance_attributes(moments, eigenvalues):
     # the rows kept (a fit on fewer rows than features) are zero.
     discarded = min(moments.count(), n_features) - len(eigenvalues)
     rest = moments.spectrum()[len(eigenvalues) :].sum()
+    # what the components leave is that where they are PCA's; a trained solver's
+    # that has not converged captures less (Ky Fan), and its noise is the rest of
+    # the total: from PCA's spectrum, the noise of a 5-epoch minibatch fit of iris
+    # was 0.051 where its components left 0.99, and its score -19.9 for PCA's -2.7
+    left = moments.total() - eigenvalues.sum()
+    if left - rest > 1e3 * np.finfo(np.float64).eps * moments.total():
+        rest = left
     noise = float(rest / discarded / (n_samples - 1)) if discarded > 0 else 0.0
     return explained, ratio, np.sqrt(eigenvalues), noise
 
