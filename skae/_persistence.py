@@ -245,6 +245,8 @@ def _decode(value, tensors, classes):
         return [_decode(v, tensors, classes) for v in value]
     if not isinstance(value, dict):
         return value
+    if len(value) != 1:  # the encoder writes one kind per entry
+        raise ValueError(f"an entry holds {len(value)} kinds ({sorted(value)}), not one.")
     ((kind, content),) = value.items()
     if kind == "tuple":
         return tuple(_decode(v, tensors, classes) for v in content)

@@ -1531,3 +1531,12 @@ def test_an_output_setting_that_is_an_array_is_named(wine, tmp_path):
     _resave(path, edit)
     with pytest.raises(ValueError, match=r"its set_output setting array\(\[0\., 0\., 0\.\]\)"):
         skae.load(path)
+
+
+def test_an_entry_of_two_kinds_is_named(wine, tmp_path):
+    # {"dict": [...], "tuple": [...]} failed with "too many values to unpack"
+    path = tmp_path / "est.skae"
+    skae.save(clone(ESTIMATORS["ae"]).fit(wine), path)
+    _resave(path, lambda document, tensors: document["params"].update({"tuple": []}))
+    with pytest.raises(ValueError, match=r"an entry holds 2 kinds \(\['dict', 'tuple'\]\)"):
+        skae.load(path)
