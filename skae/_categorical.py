@@ -677,7 +677,7 @@ class _Categorical:
             raise ValueError("Input X contains infinity or a value too large for dtype.")
         # written into one array, block by block: stacked at the end, the one-hot
         # blocks of a column of thousands of categories were held twice
-        encoded = np.zeros((len(X), numeric.shape[1] + sum(map(len, self.categories_))), dtype)
+        encoded = np.zeros((len(X), self._n_inputs), dtype)
         encoded[:, : numeric.shape[1]] = numeric
         start = numeric.shape[1]
         untrained = self._untrained_categories() if fitted and not training else None
