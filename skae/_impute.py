@@ -416,12 +416,14 @@ default=None
         # drops every column without the network, which is left untrained
         # (n_iter_=0), as scikit-learn's imputers fit such a table; a continued fit
         # has nothing to go on with
-        if not rows.any() and resume:
-            raise ValueError(
-                "X has no observed value: every entry is missing, so there is nothing "
-                "to continue training on."
-            )
-        if sample_weight is not None and rows.any():
+        if not rows.any():
+            if resume:
+                raise ValueError(
+                    "X has no observed value: every entry is missing, so there is "
+                    "nothing to continue training on."
+                )
+            sample_weight = None  # no row is kept for it to weigh
+        elif sample_weight is not None:
             rows &= sample_weight > 0
             if not rows.any():
                 raise ValueError(
@@ -430,8 +432,7 @@ default=None
                 )
         if not rows.all():
             X = X[rows]
-            weighted = sample_weight is not None and rows.any()
-            sample_weight = sample_weight[rows] if weighted else None
+            sample_weight = None if sample_weight is None else sample_weight[rows]
         # each feature's moments over every row so far (a partial_fit stream's
         # chunks merged pairwise), each call's rows weighted as its fill values are
         previous = (self.n_observed_, self.mean_, self.std_) if incremental and resume else None
