@@ -59,6 +59,21 @@ def _all_skipped(epoch):
     return bool(skipped) and all(skipped)
 
 
+def _mean_square(target):
+    """The mean square of a batch's observed entries, weighted as its loss is, over
+    every rank's batch (0 for data that is not a dense tensor)."""
+    data, weight = target if isinstance(target, tuple) else (target, None)
+    if not torch.is_tensor(data) or data.layout != torch.strided:
+        data, weight = torch.zeros(0, 0), None
+    squares = data.double().reshape(len(data), -1) ** 2
+    observed = ~squares.isnan()
+    weight = torch.ones(len(data), dtype=torch.float64) if weight is None else weight
+    weight = weight.double().reshape(-1).cpu()
+    rows = (squares.nan_to_num(0.0).sum(1).cpu(), observed.sum(1).cpu())
+    total, count = _global_sums([float(weight @ rows[0]), float(weight @ rows[1].double())])
+    return float(np.nan_to_num(total / count)) if count > 0 else 0.0
+
+
 def _diverged(message):
     return FloatingPointError(
         f"Training diverged: {message}. Lower learning_rate_init, scale the input (for "
@@ -107,12 +122,15 @@ class _StopOnDivergence(Callback):
             self.first_loss_ = value
             # a first loss within rounding of the data's own size (a model that
             # reconstructs its batch exactly: 2e-15) is no base to grow from
-            data = target[0] if isinstance(target, tuple) else target
-            squares = data.double() ** 2 if torch.is_tensor(data) else torch.zeros(0)
-            total, count = _global_sums([float(squares.nansum()), int((~squares.isnan()).sum())])
-            floor = torch.finfo(torch.float32).eps * np.nan_to_num(total / count if count else 0.0)
+            floor = torch.finfo(torch.float32).eps * _mean_square(target)
             self.base_ = max(value, floor, np.nan_to_num(self.previous_))
-        elif value > _DIVERGENCE_GROWTH * self.base_ > 0:
+        elif value > _DIVERGENCE_GROWTH * self.base_ > 0 and (
+            value > _DIVERGENCE_GROWTH * _mean_square(target)
+        ):
+            # a model that reconstructs its data almost exactly (1e-14) meets a row
+            # off its structure in a continued call: a loss of the data's own size
+            # is a row the model has not learnt, not a divergence (read only here,
+            # where a batch grew past the base: every rank's batch does)
             raise _diverged(
                 f"the loss grew from {self.first_loss_:.4g} to {value:.4g} in epoch {epoch}"
             )

@@ -1009,3 +1009,29 @@ def test_a_continued_fit_grows_from_no_less_than_its_last_epoch_s_loss():
     for _ in range(2):
         est.partial_fit(X)
     assert est.n_iter_ == 7
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_row_off_an_exactly_learnt_structure_is_not_divergence(weighted):
+    # a model that reconstructs its data to 1e-14 meets, in partial_fit, a row off
+    # that structure: its loss, of the data's own size, is 1e13 times the first
+    # batch's; "the loss grew from 1e-14 to 2.7" was raised. Growth is divergence
+    # only when it is also far past the batch's own mean square
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(2, 6))
+    X = rng.normal(size=(100, 2)) @ mixing
+    est = AutoencoderTransformer(
+        2,
+        hidden_layer_sizes=(),
+        max_iter=200,
+        learning_rate_init=0.05,
+        alpha=0.0,
+        n_iter_no_change=None,
+        random_state=0,
+    ).fit(X)
+    assert est.loss_curve_[-1] < 1e-8
+    chunk = rng.normal(size=(8, 2)) @ mixing
+    chunk[5] += 3 * rng.normal(size=6)
+    weight = np.full(8, 2.0) if weighted else None
+    est.set_params(batch_size=1).partial_fit(chunk, sample_weight=weight)
+    assert est.n_iter_ == 201
