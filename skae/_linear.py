@@ -889,12 +889,27 @@ class LinearAETransformer(_BaseAutoencoder):
     inverse_transform.__doc__ = _BaseAutoencoder.inverse_transform.__doc__
     score_samples.__doc__ = _BaseAutoencoder.score_samples.__doc__
 
+    def _check_fitted_alignment(self):
+        """ValueError if ``align`` or ``whiten`` asks for arrays the fit did not
+        make: an alignment is made by a fit (``components_`` and the variances),
+        so ``align`` set anew after it would mix two models, and whitening reads
+        the aligned variances. (``whiten`` alone is read at each call, as PCA's.)"""
+        fitted = hasattr(self, "components_")
+        if self.align != fitted or (self.whiten and not fitted):
+            changed = "align" if self.align != fitted else "whiten"
+            raise ValueError(
+                f"{type(self).__name__} was fitted with align={fitted} (now "
+                f"{changed}={getattr(self, changed)}): the aligned components and "
+                "variances are made by a fit. Refit, or set the parameters back."
+            )
+
     def _whitening_scale(self):
         # a component of zero variance keeps finite codes, as in PCA
         scale = np.sqrt(self.explained_variance_)
         return np.maximum(scale, np.finfo(scale.dtype).eps)
 
     def _encode(self, X):
+        self._check_fitted_alignment()
         encoder = self.components_ if self.align else self._weights()[0]
         encoder = encoder.astype(X.dtype, copy=False)
         sparse = sp.issparse(X)
@@ -951,6 +966,7 @@ class LinearAETransformer(_BaseAutoencoder):
         return _Model(self.mean_.astype(np.float64), factor, noise)
 
     def _decode(self, Z):
+        self._check_fitted_alignment()
         decoder = self.components_.T if self.align else self._weights()[1]
         decoder = decoder.T.astype(Z.dtype, copy=False)
         X = np.empty((Z.shape[0], decoder.shape[1]), dtype=Z.dtype)
@@ -974,7 +990,8 @@ class LinearAETransformer(_BaseAutoencoder):
         cov : ndarray of shape (n_features, n_features)
             Estimated covariance of the data.
         """
-        check_is_fitted(self, "components_")
+        check_is_fitted(self)
+        self._check_fitted_alignment()
         return _covariance(
             self.components_, self.explained_variance_, self.noise_variance_, self.whiten
         )
@@ -988,13 +1005,15 @@ class LinearAETransformer(_BaseAutoencoder):
         precision : ndarray of shape (n_features, n_features)
             Estimated precision of the data.
         """
-        check_is_fitted(self, "components_")
+        check_is_fitted(self)
+        self._check_fitted_alignment()
         return _precision(
             self.components_, self.explained_variance_, self.noise_variance_, self.whiten
         )
 
     def _score_samples(self, X):
         # the probabilistic PCA log-likelihood, as PCA's
+        self._check_fitted_alignment()
         if not self.align:
             scores = super()._score_samples(X)
         else:

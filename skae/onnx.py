@@ -533,6 +533,7 @@ class _LinearComputation(_Computation):
 
     def __init__(self, graph, estimator, X, *, scored):
         super().__init__(graph, estimator, X, scored=scored)
+        estimator._check_fitted_alignment()
         if estimator.align:
             self.encoder = self.decoder = estimator.components_
         else:

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from scipy.linalg import subspace_angles
 from sklearn.datasets import load_digits, load_iris, load_wine, make_low_rank_matrix
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 from skae import LinearAETransformer
@@ -104,6 +105,33 @@ def test_whiten_matches_pca_whiten():
     np.testing.assert_allclose(Z, pca.transform(X), atol=1e-6)
     np.testing.assert_allclose(Z.var(axis=0, ddof=1), 1, atol=1e-8)
     np.testing.assert_allclose(lae.inverse_transform(Z), pca.inverse_transform(Z), atol=1e-6)
+
+
+@pytest.mark.parametrize("change", [{"align": True}, {"whiten": True}, {"align": False}])
+def test_an_alignment_set_after_fit_is_refused_by_name(change):
+    # the aligned arrays are made by a fit: align set anew after it (or whiten,
+    # which reads them, on an unaligned fit) raised AttributeError from transform
+    # and NotFittedError from score_samples of a fitted estimator
+    X = standardized("wine")
+    est = LinearAETransformer(
+        2, align=change.get("align") is False, solver="lbfgs", max_iter=30, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X)
+    est.set_params(**change)
+    Z = np.zeros((3, 2))
+    calls = [
+        lambda: est.transform(X),
+        lambda: est.inverse_transform(Z),
+        lambda: est.score_samples(X),
+        lambda: est.score(X),
+    ]
+    if est.align:
+        calls += [est.get_covariance, est.get_precision]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"fitted with align=\w+ \(now (align|whiten)="):
+            call()
 
 
 def test_untied_weights_also_learn_pca():
