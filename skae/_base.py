@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._batches import _RandomSplit
 from ._changes import _cannot_continue, _changed_args, _check_scored_settings, _describe_changes
+from ._chunks import _by_rows, _rows_of
 from ._distributed import _check_launched_alone, _OnEveryRank, _shared_seeds
 from ._losses import _bernoulli_divergence
 from ._missing import _as_fill, _check_fill_state, _check_rows_observed, _filled, _hide_unobserved
@@ -583,13 +584,13 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         score : float
             ``score_samples(X).mean()``, weighted by ``sample_weight``.
         """
-        scores = self.score_samples(X)
         if sample_weight is None:
-            return float(scores.mean())
-        weights = _check_weights(sample_weight, scores[:, None])
-        # rows of zero weight do not count, whatever they score (-inf included)
-        kept = weights > 0
-        return float(np.average(scores[kept], weights=weights[kept] / weights.max()))
+            return float(self.score_samples(X).mean())
+        weights = _check_weights(sample_weight, X := _by_rows(X))
+        # rows of zero weight are not scored: one may have nothing observed
+        kept = np.flatnonzero(weights > 0)
+        scores = self.score_samples(_rows_of(X, kept))
+        return float(np.average(scores, weights=weights[kept] / weights.max()))
 
     def _score_samples(self, X):
         """``score_samples`` of validated ``X``."""
@@ -611,8 +612,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return _squared_errors(X, lambda chunk: self._decode(self._encode(chunk)), dtype=X.dtype)
 
     def __getstate__(self):
-        # a pickle holds CPU tensors, so it loads on machines without a GPU;
-        # the live estimator keeps its network where it is
+        # CPU tensors, which load without a GPU; the live network stays where it is
         state = dict(super().__getstate__())
         if "net_" in state:
             state["net_"] = _on_cpu(state["net_"])

@@ -12,7 +12,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseAutoencoder
-from ._chunks import _chunks, _dense
+from ._chunks import _chunks, _dense, _rows_of
 from ._dask import _dask_moments, _is_dask_array, _map_rows, _reduce_blocks, _validate_dask
 from ._distributed import _refuse_in_group
 from ._docstrings import _fill_doc
@@ -525,6 +525,11 @@ class LinearAETransformer(_BaseAutoencoder):
             "Dask array."
         )
         if not _is_dask_array(X):
+            if sample_weight is not None and 0 < np.count_nonzero(sample_weight) < X.shape[0]:
+                # a row of weight zero counts for nothing, whatever it holds (one of
+                # 1e300 overflowed the scatter, NaN in its mean)
+                kept = np.flatnonzero(sample_weight)
+                X, sample_weight = _rows_of(X, kept), sample_weight[kept]
             if _has_missing(X):
                 self._refuse_missing_with_minibatch()
                 # as for the networks: a row of nothing observed would count as a

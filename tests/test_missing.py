@@ -389,6 +389,27 @@ def test_a_row_of_weight_zero_that_overflows_does_not_stop_a_detector(Detector):
     assert detector.predict(X[:1])[0] == -1
 
 
+@pytest.mark.parametrize(
+    "est",
+    [
+        AutoencoderTransformer(2, hidden_layer_sizes=(8,), max_iter=2, random_state=0),
+        VAEOutlierDetector(2, hidden_layer_sizes=(8,), max_iter=2, random_state=0),
+        skae.LinearAETransformer(2),
+    ],
+    ids=lambda est: type(est).__name__,
+)
+def test_score_does_not_score_rows_of_weight_zero(est):
+    # fit takes a row of nothing observed at weight zero, and so does the weighted
+    # reconstruction_scorer; score scored every row first and raised on it (a
+    # routed search scored that fold NaN)
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    X[0] = np.nan
+    X[1] = [1e300, -1e300, 1e300, -1e300]
+    weights = np.r_[0.0, 0.0, np.full(28, 3.0)]
+    est.fit(X, sample_weight=weights)
+    assert est.score(X, sample_weight=weights) == pytest.approx(est.score(X[2:]), rel=1e-12)
+
+
 def test_a_row_observed_only_where_training_observed_nothing_is_named_so():
     # it was said to hold only NaN, though it held a value
     X = np.random.default_rng(0).normal(size=(30, 3))
