@@ -63,14 +63,14 @@ def _mean_square(target):
     """The mean square of a batch's observed entries, weighted as its loss is, over
     every rank's batch (0 for data that is not a dense tensor)."""
     data, weight = target if isinstance(target, tuple) else (target, None)
-    if not torch.is_tensor(data) or data.layout != torch.strided:
-        data, weight = torch.zeros(0, 0), None
-    squares = data.double().reshape(len(data), -1) ** 2
-    observed = ~squares.isnan()
-    weight = torch.ones(len(data), dtype=torch.float64) if weight is None else weight
-    weight = weight.double().reshape(-1).cpu()
-    rows = (squares.nan_to_num(0.0).sum(1).cpu(), observed.sum(1).cpu())
-    total, count = _global_sums([float(weight @ rows[0]), float(weight @ rows[1].double())])
+    sums = [0.0, 0.0]
+    if torch.is_tensor(data) and data.layout == torch.strided and data.numel():
+        squares = data.double().flatten(1) ** 2
+        weight = torch.ones(len(data), dtype=torch.float64) if weight is None else weight
+        weight = weight.double().reshape(-1).to(squares.device)
+        observed = (~squares.isnan()).double()
+        sums = [float(weight @ squares.nan_to_num(0.0).sum(1)), float(weight @ observed.sum(1))]
+    total, count = _global_sums(sums)
     return float(np.nan_to_num(total / count)) if count > 0 else 0.0
 
 
