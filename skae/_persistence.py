@@ -8,7 +8,8 @@ the module's weights and buffers (``module.*``), the optimizer's per-parameter s
 fitted arrays (``attributes.*``); its
 metadata holds a JSON document (``skae.estimator``: class name, the skae release
 that wrote it and the versions of its dependencies, parameters, other fitted
-attributes, ``set_output`` setting) and ``skae.sha256``, a digest of the document
+attributes, ``set_output`` setting, metadata requests if any were set) and
+``skae.sha256``, a digest of the document
 and of every tensor's name, dtype, shape and bytes. The network, its optimizer
 settings and its training history are not stored: they are rebuilt from the
 parameters and fitted attributes.
@@ -52,8 +53,9 @@ from ._version import InconsistentVersionWarning, __version__
 # its three metadata entries in an order that changed from one save to the next
 _FORMAT = "3"
 _SECTIONS = {"class", "skae_version", "params", "attributes", "output"}
-# sections that skae 0.2.0's files lack: optional, so that those files keep loading
-_OPTIONAL_SECTIONS = {"dependencies"}
+# sections that skae 0.2.0's files lack: optional, so that those files keep loading;
+# "requests" is written only for an estimator with metadata requests set
+_OPTIONAL_SECTIONS = {"dependencies", "requests"}
 _OUTPUTS = [{}, {"transform": "default"}, {"transform": "pandas"}, {"transform": "polars"}]
 
 
@@ -369,6 +371,10 @@ def _to_bytes(estimator):
         "attributes": encode(attributes, "attributes"),
         "output": encode(getattr(estimator, "_sklearn_output_config", {}), "output"),
     }
+    # set_fit_request and the like: kept as a pickle keeps them, or a routed
+    # search refused the loaded estimator's weights
+    if "_metadata_request" in vars(estimator):
+        document["requests"] = encode(estimator._metadata_request._serialize(), "requests")
     return _serialize(document, encode.tensors | tensors), encode.classes
 
 
@@ -615,6 +621,29 @@ def _check_missing_parameters(cls, missing, version, written):
         )
 
 
+def _set_requests(estimator, requests):
+    """Set the metadata ``requests`` (``{method: {parameter: request}}``) of a file on
+    ``estimator`` through its ``set_<method>_request`` methods, which check them."""
+    methods = estimator._get_metadata_request()._serialize()
+    if not (
+        isinstance(requests, dict)
+        and requests.keys() <= methods.keys()
+        and all(isinstance(r, dict) and r.keys() <= methods[m].keys() for m, r in requests.items())
+    ):
+        raise ValueError(
+            f"its metadata requests {requests!r} must be among those of "
+            f"{type(estimator).__name__}: {methods}."
+        )
+    with sklearn.config_context(enable_metadata_routing=True):
+        for method, request in requests.items():
+            if not all(v is None or isinstance(v, bool | str) for v in request.values()):
+                raise ValueError(f"its metadata requests {requests!r} must be None, bool or str.")
+            try:
+                getattr(estimator, f"set_{method}_request")(**request)
+            except ValueError as error:
+                raise ValueError(f"its metadata requests {requests!r}: {error}") from None
+
+
 def _rebuild(document, tensors, classes):
     """The fitted estimator that ``document`` and ``tensors`` describe, its net on the CPU."""
     if not isinstance(document, dict) or not _SECTIONS <= set(document) <= _SECTIONS | (
@@ -686,6 +715,8 @@ def _rebuild(document, tensors, classes):
         raise ValueError(f"its set_output setting {output!r} is none of {_OUTPUTS}.")
     if output:
         estimator.set_output(**output)
+    if "requests" in document:
+        _set_requests(estimator, _decode(document["requests"], tensors, classes))
     estimator._restore_net(tensors)
     if tensors:
         raise ValueError(f"it holds tensors that {name} does not use: {sorted(tensors)}.")

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import safetensors.numpy
+import sklearn
 import skorch.history
 import torch
 from safetensors import safe_open
@@ -20,6 +21,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_iris
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
 
 import skae
 from skae import (
@@ -104,6 +106,47 @@ def test_feature_names_and_pandas_output_survive(tmp_path):
     assert isinstance(out, pd.DataFrame)
     pd.testing.assert_frame_equal(out, est.transform(iris))
     assert list(loaded.feature_names_in_) == list(iris.columns)
+
+
+def test_metadata_requests_survive(wine, tmp_path):
+    # a pickle and clone keep set_*_request; a loaded file had lost them, and a
+    # routed search refused the weights passed to the loaded estimator's score
+    est = clone(ESTIMATORS["ae"])
+    with sklearn.config_context(enable_metadata_routing=True):
+        est.set_score_request(sample_weight=True).set_fit_request(sample_weight="weights")
+        weights = np.r_[np.zeros(len(wine) // 2), np.ones(len(wine) - len(wine) // 2)]
+        est.fit(wine, sample_weight=weights)
+        loaded = _round_trip(est, tmp_path)
+        requests = est.get_metadata_routing()._serialize()
+        assert loaded.get_metadata_routing()._serialize() == requests
+        assert make_pipeline(loaded).score(wine, sample_weight=weights) == (
+            make_pipeline(est).score(wine, sample_weight=weights)
+        )
+    # an estimator without requests loads without them, as it was
+    plain = _round_trip(clone(ESTIMATORS["ae"]).fit(wine), tmp_path)
+    assert "_metadata_request" not in vars(plain)
+
+
+@pytest.mark.parametrize(
+    "requests, message",
+    [
+        ({"score": {"sample_weight": "not an alias"}}, "alias"),
+        ({"score": {"sample_weight": 3}}, "must be None, bool or str"),
+        ({"score": {"weights": True}}, "must be among those of"),
+        ({"predict": {"sample_weight": True}}, "must be among those of"),
+        ([1, 2], "must be among those of"),
+    ],
+)
+def test_crafted_metadata_requests_are_refused(wine, tmp_path, requests, message):
+    path = tmp_path / "est.skae"
+    skae.save(clone(ESTIMATORS["ae"]).fit(wine), path)
+
+    def edit(document, tensors):
+        document["requests"] = _Encoder()(requests, "requests")
+
+    _resave(path, edit)
+    with pytest.raises(ValueError, match=message):
+        skae.load(path)
 
 
 def test_conv_module_round_trip(tmp_path):
