@@ -321,8 +321,7 @@ default=None
         is what it was once the last call running ends). None
         chooses from the work of a step: one thread for a network whose step
         multiplies fewer than about 4 million numbers (its weights times the rows
-        of a batch or chunk; below 32,768, where torch splits no operation, the
-        setting is left as it is), where a second thread saves less than its
+        of a batch or chunk), where a second thread saves less than its
         synchronization costs and, while another process keeps a core busy, costs
         several times the step (torch's OpenMP threads spin while they wait);
         above that, torch's current setting in the calling thread

@@ -26,13 +26,10 @@ from skorch.callbacks import Callback
 # 256, 14 million, is 15 % faster on two cores; the quickstart's 64-16-64 on
 # batches of 200, 0.4 million, is not), and while another process keeps a core
 # busy, torch's OpenMP threads spin at every barrier: the quickstart's fit took
-# 5x its time on two threads, and the same time on one
+# 5x its time on two threads, and the same time on one. Also the smallest steps:
+# MKL's products of a few thousand numbers differ in their last bits between one
+# thread and two, and a thread started while another fit ran inherits its count
 _ONE_THREAD_WORK = 4_000_000
-# below this work a step has no operation that torch splits over threads (its
-# loops split above 32,768 elements, at::internal::GRAIN_SIZE, and MKL's products
-# of so few numbers run on one thread): the setting is left as it is, which
-# spares the call the cost of keeping torch's count for new threads (_NewThreads)
-_NO_SPLIT_WORK = 32_768
 
 # With n_jobs="adaptive", a larger training step runs on torch's setting, and every
 # so often a few steps run on the other count (a trial): one thread, or back to
@@ -72,11 +69,10 @@ _clock = time.perf_counter
 def _thread_count(n_jobs, rows, module):
     """The intra-op threads for steps of ``module`` on ``rows`` rows that the
     ``n_jobs`` parameter asks for (None, and "adaptive" before its trials: chosen
-    from the work, capped by torch's current setting; torch's current setting
-    where the work splits nowhere)."""
+    from the work, capped by torch's current setting)."""
     if n_jobs is None or n_jobs == "adaptive":
         work = rows * sum(p.numel() for p in module.parameters())
-        return 1 if _NO_SPLIT_WORK <= work < _ONE_THREAD_WORK else torch.get_num_threads()
+        return 1 if work < _ONE_THREAD_WORK else torch.get_num_threads()
     # the cores this process may use (its affinity and cgroup quota), as joblib
     # counts them; no more threads than those: more cannot run at once, and OpenMP
     # ends the process when it cannot start them (n_jobs=16384 did on a 2-core VM)

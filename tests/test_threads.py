@@ -14,6 +14,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 import skae
 import skae._threads as threads
@@ -306,6 +307,29 @@ def two_threads():
     torch.set_num_threads(2)
     yield
     torch.set_num_threads(before)
+
+
+def test_a_tiny_seeded_fit_is_the_same_whatever_torch_s_count():
+    # a step of under 32,768 multiplications ran on the calling thread's count,
+    # and MKL's products that small differ in their last bits between one thread
+    # and two or three: the same fit in a thread started while another fit ran
+    # (which inherits that fit's count) was not the one fitted alone
+    X = np.random.default_rng(0).normal(size=(100, 20)).astype(np.float32)
+    before = torch.get_num_threads()
+    outputs = []
+    try:
+        for count in (1, 2, 3):
+            torch.set_num_threads(count)
+            est = AutoencoderTransformer(
+                2, hidden_layer_sizes=(16,), batch_size=10, max_iter=5, random_state=0
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                outputs.append(est.fit(X).transform(X))
+    finally:
+        torch.set_num_threads(before)
+    for other in outputs[1:]:
+        np.testing.assert_array_equal(other, outputs[0])
 
 
 def test_a_fit_inside_threadpool_limits_leaves_new_threads_torch_s_count(two_threads):
