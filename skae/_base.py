@@ -50,6 +50,7 @@ from ._validation import (
     _check_unit_interval,
     _check_weights,
     _Fitted,
+    _in_memory_table,
     _Instance,
     _Interval,
     _ListOf,
@@ -287,8 +288,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _check_params(self):
         """Raise for a parameter outside its allowed forms, or for settings that
-        contradict each other: the rules of ``fit``, which ``skae.load`` applies
-        too."""
+        contradict each other: the rules of ``fit``, which ``skae.load`` applies."""
         _validate_params(self, self._parameter_rules)
         self._check_settings()
 
@@ -302,10 +302,10 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return 1 if incremental and resume else self._min_samples  # a chunk merges in
 
     def _validate(self, X, **kwargs):
-        """``X`` checked as ``validate_data`` does, as float32 or float64; sparse
-        input as a CSR matrix in canonical form, no zero stored (reconstruction
-        sampling draws among the zeros not stored): a copy where the caller's is not."""
-        X = validate_data(self, X, **_INPUT, **kwargs)
+        """``X`` checked as ``validate_data`` does, as float32 or float64 (a Dask
+        DataFrame as its pandas frame); sparse input as CSR in canonical form, no
+        zero stored (sampling draws among the zeros not stored), copied if need be."""
+        X = validate_data(self, _in_memory_table(X), **_INPUT, **kwargs)
         if sp.issparse(X) and (not X.has_canonical_format or not X.data.all()):
             # scipy's min, max and sums canonicalize the caller's matrix in place
             X = X.copy()

@@ -50,7 +50,7 @@ from ._distributed import _refuse_in_group
 from ._losses import _bernoulli_divergence, _by_column, _unknown_marks
 from ._missing import _as_fill, _filled, _hide_unobserved, _observed_entries
 from ._net import _run_chunks
-from ._validation import _Array
+from ._validation import _Array, _in_memory_table
 
 # the dtype names of table columns that "from_dtype" takes as categorical, before
 # any "(", "[" or "<": pandas' (with its pyarrow-backed strings and dictionaries,
@@ -526,11 +526,7 @@ class _Categorical:
                 "categorical_features needs dense input: a sparse matrix cannot hold "
                 "categories (encode them yourself and set categorical_features=None)."
             )
-        if hasattr(X, "__dask_graph__"):
-            # a Dask DataFrame: its columns' own values are those of its pandas
-            # frame (validate_data computes one without categories whole too)
-            X = X.compute()
-        table = X
+        X = table = _in_memory_table(X)
         # a table is read as objects: scikit-learn would cast it whole to the numeric
         # dtype of a nullable column (pandas' Int64), categories included
         is_table = hasattr(X, "columns") and not isinstance(X, np.ndarray)

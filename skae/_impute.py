@@ -23,6 +23,7 @@ from ._validation import (
     _Array,
     _caller_level,
     _Fitted,
+    _in_memory_table,
     _Instance,
     _Interval,
     _ListOf,
@@ -370,6 +371,7 @@ default=None
         where ``missing_values`` is another placeholder); with categorical
         columns, the network's input (one-hot blocks, NaN where missing)."""
         reset = kwargs.get("reset", True)
+        X = _in_memory_table(X)
         spec = self.categorical_features if reset else getattr(self, "categories_", None)
         # with another placeholder than NaN, "from_dtype" on a numeric table (or no
         # column named) is numeric data, as HistGradientBoosting finds no category

@@ -241,6 +241,12 @@ def _check_same_tensors(what, expected, found):
         )
 
 
+def _in_memory_table(X):
+    """A Dask DataFrame as its pandas frame, anything else as it is: scikit-learn's
+    checks read neither its column names nor its nullable columns (``pd.NA``)."""
+    return X.compute() if hasattr(X, "__dask_graph__") and hasattr(X, "columns") else X
+
+
 def _check_weights(sample_weight, X):
     """``sample_weight`` as a float64 array of one finite, non-negative weight per
     row of ``X`` (a number: that weight for every row), not all zero; ValueError
