@@ -858,6 +858,7 @@ class LinearAETransformer(_BaseAutoencoder):
 
     def _restore_net(self, tensors):
         super()._restore_net(tensors)
+        self.n_components_ = np.int64(self.n_components_)  # as a fit leaves it, as PCA's
         # transform uses the fitted arrays, partial_fit the network's own: they
         # must be the same model
         module = self.net_.module_

@@ -418,7 +418,13 @@ def _write_atomically(path, data):
         # would, rather than replace a file its owner made read-only
         raise PermissionError(errno.EACCES, "Cannot replace a file not writable", str(path))
     try:
-        with open(temporary, "xb") as file:
+        file = open(temporary, "xb")
+    except OSError as error:
+        # no such folder, no permission: named by the path given, as open names
+        # it, not by a temporary name the caller never gave
+        raise type(error)(error.errno, error.strerror, given) from None
+    try:
+        with file:
             if mode is not None:
                 os.fchmod(file.fileno(), mode)
             file.write(data)

@@ -12,6 +12,7 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
+import skae
 from skae import LinearAETransformer
 
 DATASETS = {"iris": (load_iris, 2), "wine": (load_wine, 3), "digits": (load_digits, 10)}
@@ -515,10 +516,14 @@ def test_a_ratio_equal_to_a_cumulative_ratio_selects_as_pca(name):
                 assert PCA(float(ratio)).fit(X).n_components_ == k + 1
 
 
-def test_n_components_after_mle_is_a_numpy_integer_as_pca_s():
+def test_n_components_after_mle_is_a_numpy_integer_as_pca_s(tmp_path):
     X = standardized("wine")
     lae, pca = LinearAETransformer("mle").fit(X), PCA("mle").fit(X)
     assert type(lae.n_components_) is type(pca.n_components_)
+    # and after skae.load (a JSON number read as a Python int)
+    path = tmp_path / "lae.skae"
+    skae.save(lae, path)
+    assert type(skae.load(path).n_components_) is type(pca.n_components_)
     # a script's %-formatting of the width
     assert "%d" % lae.n_components_ == "%d" % pca.n_components_  # noqa: UP031
 

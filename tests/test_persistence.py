@@ -1033,6 +1033,20 @@ def test_save_refuses_a_file_it_may_not_write_though_the_folder_allows_it(
     assert [p.name for p in tmp_path.iterdir()] == ["read-only.skae"]
 
 
+def test_save_into_no_folder_names_the_path_given(wine, tmp_path):
+    # the error named the temporary file save writes first, which the caller never gave
+    est = clone(ESTIMATORS["ae"]).fit(wine)
+    for path, error in [
+        (tmp_path / "missing" / "est.skae", FileNotFoundError),
+        (tmp_path / "a-file" / "est.skae", NotADirectoryError),
+    ]:
+        (tmp_path / "a-file").touch()
+        with pytest.raises(error) as raised:
+            skae.save(est, path)
+        assert raised.value.filename == str(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
 def test_save_writes_through_a_link_and_to_any_name_the_folder_takes(wine, tmp_path):
     est = LinearAETransformer(2).fit(wine)
     target, link = tmp_path / "target.skae", tmp_path / "link.skae"
