@@ -150,7 +150,17 @@ def _agree(facts, digested=()):
     shown where any rank's is a digest: a number beside a digest is no value)."""
     names = sorted(facts)
     row = [facts[name] for name in names] + [float(name in digested) for name in names]
-    table = _all_gather_rows(row).reshape(dist.get_world_size(), len(row))
+    # the names first: estimators of two classes have parameters of other names
+    # (rows of other lengths, which could not be compared)
+    table = _all_gather_rows([_digest(names), *row])
+    world = dist.get_world_size()
+    if table.size != world * (len(row) + 1) or len(set(table[:: len(row) + 1])) > 1:
+        raise ValueError(
+            "The estimator's class or its parameters' names differ between the ranks of "
+            "the process group. Every rank must fit the same estimator, with the same "
+            "parameters, on rows of the same features."
+        )
+    table = table.reshape(world, len(row) + 1)[:, 1:]
     for i, name in enumerate(names):
         # NaN (the imputer's missing_values) agrees with NaN
         if len(np.unique(table[:, i], equal_nan=True)) > 1:

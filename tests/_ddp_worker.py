@@ -177,6 +177,12 @@ def main(out):
         params = dict(reversed(params.items()))
     same = AutoencoderTransformer(2, module=WithInit, module_params=params, max_iter=2)
     results["same_parameters_codes"] = same.fit(shard).transform(X)
+    # estimators of two classes: their parameters have other names (a reshape
+    # error on every rank)
+    try:
+        (AutoencoderTransformer, VAETransformer)[rank](**small).fit(shard)
+    except Exception as error:
+        errors["disagree_class"] = [type(error).__name__, str(error)]
     columns = [f"x{i}" for i in range(X.shape[1])]
     frame = pd.DataFrame(shard, columns=columns)
     try:

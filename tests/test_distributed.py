@@ -206,6 +206,13 @@ def test_ranks_that_disagree_all_raise_before_training_naming_what_differs(ranks
         assert f"{what} differs between the ranks" in message
 
 
+def test_ranks_fitting_estimators_of_two_classes_all_raise_saying_so(ranks):
+    for _, errors in ranks:
+        kind, message = errors["disagree_class"]
+        assert kind == "ValueError"
+        assert "class or its parameters' names differ between the ranks" in message
+
+
 def test_a_digest_beside_a_number_is_not_shown_as_a_value(ranks):
     for _, errors in ranks:
         kind, message = errors["disagree_sparsity_target"]
