@@ -436,3 +436,19 @@ def test_an_integer_width_with_holes_is_resolved_once():
         warnings.simplefilter("always")
         LinearAETransformer(6, solver="lbfgs", align=False, max_iter=5).fit(X)
     assert sum("n_components=6 >= n_features=6" in str(w.message) for w in caught) == 1
+
+
+def test_rows_of_no_variance_with_holes_are_degenerate_as_without():
+    # complete, the model has no noise and its likelihood is refused as PCA's; with
+    # two holes the EM left a subnormal noise (8e-310), whose inverse overflowed:
+    # complete rows scored -inf and those with holes 1412
+    X = np.tile(np.random.default_rng(0).normal(size=(1, 4)), (10, 1))
+    holed = X.copy()
+    holed[0, 1] = holed[2, 3] = np.nan
+    for fitted_on in (X, holed):
+        est = LinearAETransformer(1).fit(fitted_on)
+        for scored in (X, holed):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)
+                with pytest.raises(ValueError, match="model is degenerate"):
+                    est.score_samples(scored)
