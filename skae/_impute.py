@@ -535,9 +535,11 @@ default=None
         Returns
         -------
         X_imputed : ndarray or DataFrame of shape (n_samples, n_features_out)
-            ``X`` with its missing entries filled (observed entries unchanged, in
-            the float dtype of ``X``; with categorical columns, the table of
-            ``categorical_features``), without the features that were empty in
+            ``X`` with its missing entries filled (observed entries unchanged,
+            in float32 for float32 ``X``, else in float64, as skae's
+            transformers and PCA: float16 too, which SimpleImputer keeps; with
+            categorical columns, the table of ``categorical_features``), without
+            the features that were empty in
             ``fit`` unless ``keep_empty_features``, followed by the indicator
             columns (1.0 where missing) with ``add_indicator``.
         """
