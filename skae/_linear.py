@@ -827,6 +827,30 @@ class LinearAETransformer(_BaseAutoencoder):
                     "scatter_ is not a symmetric positive semi-definite matrix, as a "
                     "scatter matrix of rows is."
                 )
+            self._check_scatter_spectrum()
+
+    def _check_scatter_spectrum(self):
+        """Raise ValueError unless the aligned variances are those of ``scatter_``
+        along ``components_`` and the noise is within its total: partial_fit goes on
+        from ``scatter_``, transform from the components (a file whose scatter_
+        contradicted them became another model at its next partial_fit)."""
+        n, scatter = float(self.n_samples_seen_), self.scatter_
+        if not self.align or n <= 1:
+            return
+        components = self.components_.astype(np.float64)
+        along = np.einsum("ij,jk,ik->i", components, scatter, components) / (n - 1)
+        total = float(np.trace(scatter)) / (n - 1)
+        # variances below the dtype's smallest normal number hold few digits
+        floor = max(1e-6 * total, np.finfo(self.explained_variance_.dtype).tiny)
+        if not np.allclose(along, self.explained_variance_, rtol=1e-3, atol=floor):
+            raise ValueError(
+                "explained_variance_ is not the variance of scatter_ along components_."
+            )
+        if not self.noise_variance_ <= total * (1 + 1e-6):
+            raise ValueError(
+                f"noise_variance_={self.noise_variance_:.6g} exceeds the total variance "
+                f"of scatter_, {total:.6g}."
+            )
 
     def _check_spectrum(self):
         """Raise ValueError unless PCA's attributes are what an alignment leaves:

@@ -210,7 +210,10 @@ def test_release_numbers_compare_as_numbers():
         (lambda d: d["dependencies"].update(torch=2), r"dependencies .* must name a release"),
         (lambda d: d["dependencies"].pop("numpy"), r"dependencies .* must name a release"),
         (lambda d: d.update(dependencies="torch 2.13"), r"dependencies .* must name a release"),
-        (lambda d: d.update(extra={}), r"must have the entries .* and may have \['dependencies'\]"),
+        (
+            lambda d: d.update(extra={}),
+            r"must have the entries .* and may have \['dependencies', 'requests'\]",
+        ),
     ],
 )
 def test_malformed_version_records_are_refused(change, message, saved):

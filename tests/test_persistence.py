@@ -1117,6 +1117,10 @@ def test_a_loaded_history_is_bounded_whatever_the_file_declares(wine, tmp_path):
         ("noise_variance_", -1.0, "noise_variance_"),
         ("scatter_", "not psd", "positive semi-definite"),
         ("components_", None, "must be all present"),
+        # each consistent with the rest but for scatter_, which partial_fit goes on
+        # from: the file loaded, and became another model at its next partial_fit
+        ("scatter_", "tiny", "not the variance of scatter_ along components_"),
+        ("noise_variance_", 1e300, "exceeds the total variance of scatter_"),
     ],
 )
 def test_crafted_spectra_are_refused(name, value, message, wine, tmp_path):
@@ -1130,6 +1134,8 @@ def test_crafted_spectra_are_refused(name, value, message, wine, tmp_path):
             tensors[key] = -tensors[key]
         elif value == "not psd":
             tensors[key] = tensors[key] - 2 * np.trace(tensors[key]) * np.eye(len(tensors[key]))
+        elif value == "tiny":
+            tensors[key] = np.eye(len(tensors[key])) * 1e-12
         elif value is None:
             entries = document["attributes"]["dict"]
             entries[:] = [e for e in entries if e[0] != name]
