@@ -53,12 +53,18 @@ NaN tells it apart from an overflow (``-inf``); its codes and reconstruction are
 those of the fill values, as skae's ``transform``. A model loaded from a skae 0.2
 file has no ``fill_values_``: skae refuses its NaN, and its graph passes NaN on to
 the codes and scores of such a row. ``inverse_transform`` takes codes, which have no
-holes, and is unchanged. The graph of a LinearAETransformer does not complete a row
-with holes (skae solves for each such row the conditional expectations of its
-probabilistic PCA model, which the graph does not compute): the row's codes,
-reconstruction and ``score_samples`` are NaN, never a number that differs from
-skae's. Fill the holes before the graph (an imputer's graph in front of it, as in
-a pipeline), or use a network estimator.
+holes, and is unchanged. The graph of a LinearAETransformer completes a row with
+holes as skae does, in float64: with ``align=True`` each hole becomes its
+conditional mean given the row's observed entries under the probabilistic PCA
+model (a ``k`` by ``k`` system per row, solved by Gauss-Jordan elimination that the
+graph unrolls over the ``n_components_`` columns, for the rows with holes only),
+and such a row's ``score_samples`` is skae's expected log-likelihood; with
+``align=False``, the decoder's least-squares fit to the observed entries. Where
+skae computes what the graph does not (a row of fewer observed entries than
+``n_components_`` with ``align=False``, whose minimum-norm fit skae takes; the
+score of a row with holes under a model without noise) and where skae refuses
+(``solver="minibatch"``, a row with nothing observed scored), the graph gives NaN,
+never a number that differs from skae's.
 
 **The imputer.** The graph of an :class:`~skae.AutoencoderImputer` computes its
 ``transform``: it standardizes by ``mean_`` and ``scale_`` (in float64, as skae),
@@ -529,7 +535,8 @@ class _Computation:
 
 
 class _LinearComputation(_Computation):
-    """LinearAETransformer: ``(X - mean_) @ W.T``, whitened or not, from its arrays."""
+    """LinearAETransformer: ``(X - mean_) @ W.T``, whitened or not, from its arrays;
+    with ``align=True`` a row with holes completed first, as skae completes it."""
 
     def __init__(self, graph, estimator, X, *, scored):
         super().__init__(graph, estimator, X, scored=scored)
@@ -543,16 +550,148 @@ class _LinearComputation(_Computation):
             self.scale = estimator._whitening_scale()
 
     @functools.cached_property
-    def centered(self):
-        return self.g.op("Sub", self.X, self.g.constant(self.estimator.mean_, "mean"))
+    def holed(self):
+        """The indices (shape (m, 1)) of the rows with a hole, and those rows: the
+        rows whose codes are NaN, read from the codes (k wide), not from X."""
+        g = self.g
+        holed = g.op("IsNaN", g.reduce("ReduceSum", self.raw_codes, 1, keepdims=0))
+        index = g.op("Transpose", g.op("NonZero", holed), perm=[1, 0])
+        return index, g.op("GatherND", self.X, index)
+
+    def _posterior(self, model, rows):
+        """``(latent, fitted, centered)`` of ``rows`` (with NaN) under the
+        probabilistic PCA ``model`` (``(mean, factor, noise)``, as a ``_pca._Model``
+        holds them), in float64, in the latent space (``_pca._Posterior``): ``latent
+        = M^-1 F_o.T x_o`` with ``M = F_o.T F_o + noise I``, solved by Gauss-Jordan
+        elimination unrolled over the ``k`` columns (M is symmetric positive
+        definite: no pivoting), ``fitted = F latent``, ``centered`` the rows less
+        the mean, 0 at their holes. Without noise, the least-squares fit of the
+        observed entries (a row of at least ``k`` of them, ``F_o`` of full rank)."""
+        g, f64, i64 = self.g, np.float64, np.int64
+        mean, factor, noise = model
+        k = factor.shape[1]
+        x = self._in_float64(rows)
+        observed = g.op("Not", g.op("IsNaN", x))
+        centered = g.op("Sub", x, g.constant(mean, "mean", f64))
+        centered = g.op("Where", observed, centered, g.constant(0.0, "zero", f64))
+        # M of each row: the factor's observed rows, times themselves
+        last = g.constant([2], "last_axis", i64)
+        seen = g.op("Cast", observed, to=onnx.TensorProto.DOUBLE)
+        F = g.constant(factor, "factor", f64)
+        seen = g.op("Mul", g.op("Unsqueeze", seen, last), F)
+        M = g.op("MatMul", g.op("Transpose", seen, perm=[0, 2, 1]), seen)
+        M = g.op("Add", M, g.constant(noise * np.eye(k), "noise", f64))
+        projected = g.op("MatMul", centered, F)
+        A = g.op("Concat", M, g.op("Unsqueeze", projected, last), axis=2)  # [M | b]
+        A = self._gauss_jordan(A, k)
+        latent = g.op("Squeeze", g.op("Gather", A, g.constant([k], "k", i64), axis=2), last)
+        fitted = g.op("MatMul", latent, g.op("Transpose", F, perm=[1, 0]))
+        return latent, fitted, centered
+
+    def _completed_holed_rows(self):
+        """The rows with holes (``holed``), each hole filled as skae's
+        ``_completed`` fills it: with ``align=True`` by its conditional mean given
+        the row's observed entries; with ``align=False`` by the decoder's
+        least-squares fit to them, where they are at least ``n_components_``
+        (skae's minimum-norm fit of fewer is not computed: NaN)."""
+        g, estimator = self.g, self.estimator
+        rows = self.holed[1]
+        mean = estimator.mean_.astype(np.float64)
+        if estimator.align:
+            model = estimator._model(whitened=False)
+            model = model.mean, model.factor, model.noise
+        else:
+            model = mean, self.decoder.T.astype(np.float64), 0.0
+        _, fitted, _ = self._posterior(model, rows)
+        x = self._in_float64(rows)
+        guess = g.op("Add", fitted, g.constant(mean, "mean", np.float64))
+        if not estimator.align:  # too few entries for a fit: NaN, not round-off's
+            seen = g.op("Cast", g.op("Not", g.op("IsNaN", x)), to=onnx.TensorProto.DOUBLE)
+            k = g.constant(float(estimator.n_components_), "k", np.float64)
+            few = g.op("Less", g.reduce("ReduceSum", seen, 1), k)
+            guess = g.op("Where", few, g.constant(np.nan, "nan", np.float64), guess)
+        return self._in_graph_type(g.op("Where", g.op("IsNaN", x), guess, x))
+
+    def _gauss_jordan(self, A, k):
+        """``A`` (shape (m, k, k + 1), float64: ``[M | b]`` of each row, M symmetric
+        positive definite) after Gauss-Jordan elimination, ``[I | M^-1 b]``: an
+        ONNX Loop over the k columns, of no steps where there is no row (a graph of
+        complete rows pays no k steps of dispatch). Step i divides row i by its
+        pivot and takes it from every row in proportion to their column i less
+        the identity's (row i itself: its pivot less 1), so that row i becomes the
+        divided row and column i the identity's."""
+        g, i64, helper = self.g, np.int64, onnx.helper
+        double = onnx.TensorProto.DOUBLE
+        columns = g.constant(np.arange(k)[:, None], "columns", i64)  # read in the body
+        body = helper.make_graph(
+            [
+                helper.make_node("Constant", [], ["axis"], value_ints=[0]),
+                helper.make_node("Unsqueeze", ["i", "axis"], ["index"]),
+                helper.make_node("Gather", ["A", "index"], ["row"], axis=1),
+                helper.make_node("Gather", ["row", "index"], ["pivot"], axis=2),
+                helper.make_node("Div", ["row", "pivot"], ["divided"]),
+                helper.make_node("Gather", ["A", "index"], ["column"], axis=2),
+                helper.make_node("Equal", [columns, "index"], ["is_i"]),
+                helper.make_node("Cast", ["is_i"], ["unit"], to=double),
+                helper.make_node("Sub", ["column", "unit"], ["factor"]),
+                helper.make_node("Mul", ["factor", "divided"], ["taken"]),
+                helper.make_node("Sub", ["A", "taken"], ["A_out"]),
+                helper.make_node("Identity", ["go"], ["go_out"]),
+            ],
+            "gauss_jordan_step",
+            [
+                helper.make_tensor_value_info("i", onnx.TensorProto.INT64, []),
+                helper.make_tensor_value_info("go", onnx.TensorProto.BOOL, []),
+                helper.make_tensor_value_info("A", double, None),
+            ],
+            [
+                helper.make_tensor_value_info("go_out", onnx.TensorProto.BOOL, []),
+                helper.make_tensor_value_info("A_out", double, None),
+            ],
+        )
+        rows = g.op("Gather", g.op("Shape", A), g.constant(0, "first", i64), axis=0)
+        steps = g.op("Mul", g.op("Min", rows, g.constant(1, "one", i64)), g.constant(k, "k", i64))
+        go = g.op("Squeeze", g.constant([True], "go", bool))  # scalars, as Loop reads them
+        return g.op("Loop", g.op("Squeeze", steps), go, A, body=body)
 
     @functools.cached_property
-    def codes(self):
+    def unscored(self):
+        """Per row (shape (n, 1)): whether the graph has no score for it, as NaN:
+        nothing observed (skae refuses to score it), fewer observed entries than
+        ``n_components_`` with ``align=False`` (not completed), or any hole with
+        ``solver="minibatch"`` (which refuses them) or where the aligned model has
+        no noise (skae then solves each row's observed block on its own, which the
+        graph does not compute)."""
+        estimator = self.estimator
+        if estimator.solver == "minibatch":
+            needed = estimator.n_features_in_
+        elif not estimator.align:
+            needed = estimator.n_components_
+        else:
+            needed = 1 if estimator.noise_variance_ > 0 else estimator.n_features_in_
+        return self.g.op("Less", self.holes.count, self.g.constant(float(max(needed, 1)), "needed"))
+
+    def _codes_of(self, X):
         g = self.g
-        codes = g.op("MatMul", self.centered, g.constant(self.encoder.T, "encoder"))
+        centered = g.op("Sub", X, g.constant(self.estimator.mean_, "mean"))
+        codes = g.op("MatMul", centered, g.constant(self.encoder.T, "encoder"))
         if self.estimator.whiten:
             codes = g.op("Div", codes, g.constant(self.scale, "scale"))
         return codes
+
+    @functools.cached_property
+    def raw_codes(self):
+        """``(X - mean_) @ W.T``, NaN for a row with holes."""
+        return self._codes_of(self.X)
+
+    @functools.cached_property
+    def codes(self):
+        """The codes of X; those of a row with holes computed from it completed
+        (the minibatch solver refuses holes: NaN goes through)."""
+        if self.estimator.solver == "minibatch":
+            return self.raw_codes
+        completed = self._codes_of(self._completed_holed_rows())
+        return self.g.op("ScatterND", self.raw_codes, self.holed[0], completed)
 
     def inverse(self, Z):
         g = self.g
@@ -580,19 +719,48 @@ class _LinearComputation(_Computation):
             g.op("Mul", g.constant(-0.5, "minus_half", f64), quadratic),
             g.constant(constant, "log_normalizer", f64),
         )
+        if self.estimator.noise_variance_ > 0 and self.estimator.solver != "minibatch":
+            score = g.op("ScatterND", score, self.holed[0], self._scores_of_holed_rows())
         return self._in_graph_type(score)
+
+    def _scores_of_holed_rows(self):
+        """skae's ``_score_holes`` of the rows with holes (shape (m, 1), float64): the
+        expected log-likelihood of the completed row, ``-(d log(2 pi) + n_missing +
+        distance_o + log det C) / 2`` (the observed block's log-determinant cancels
+        against the Schur complement's), ``distance_o`` the observed entries'
+        Mahalanobis distance in the latent form."""
+        g, f64 = self.g, np.float64
+        d = self.estimator.n_features_in_
+        model = self.estimator._model(whitened=True)
+        latent, fitted, centered = self._posterior(
+            (model.mean, model.factor, model.noise), self.holed[1]
+        )
+        observed = g.op("Not", g.op("IsNaN", self.holed[1]))
+        residual = g.op(
+            "Where", observed, g.op("Sub", centered, fitted), g.constant(0.0, "zero", f64)
+        )
+        distance = g.op(
+            "Add",
+            g.reduce("ReduceSum", g.op("Mul", residual, residual), 1),
+            g.op(
+                "Mul",
+                g.reduce("ReduceSum", g.op("Mul", latent, latent), 1),
+                g.constant(model.noise, "noise", f64),
+            ),
+        )
+        distance = g.op("Div", distance, g.constant(model.noise, "noise", f64))
+        seen = g.reduce("ReduceSum", g.op("Cast", observed, to=onnx.TensorProto.DOUBLE), 1)
+        full = float(model.posterior(np.zeros((1, d))).log_det[0])
+        constant = d * np.log(2 * np.pi) + d + full
+        total = g.op("Add", g.op("Sub", distance, seen), g.constant(constant, "constant", f64))
+        return g.op("Mul", total, g.constant(-0.5, "minus_half", f64))
 
     @functools.cached_property
     def checked_scores(self):
-        # a row with holes: skae completes it by a solve of its own (the
-        # conditional expectations of probabilistic PCA), which the graph does
-        # not compute; its codes and reconstruction are NaN, and so is its score,
-        # never the -inf of an overflow (the most anomalous of scores)
+        # NaN where the graph has no score (unscored), never the -inf of an
+        # overflow (the most anomalous of scores)
         g = self.g
-        holed = g.op(
-            "Less", self.holes.count, g.constant(float(self.estimator.n_features_in_), "width")
-        )
-        return g.op("Where", holed, g.constant(np.nan, "nan"), super().checked_scores)
+        return g.op("Where", self.unscored, g.constant(np.nan, "nan"), super().checked_scores)
 
 
 class _NetworkComputation(_Computation):

@@ -452,8 +452,8 @@ def test_the_linear_log_likelihood_holds_its_tolerance_where_its_covariance_is_i
 
 # -- missing values (NaN) --------------------------------------------------------
 
-# the linear autoencoder's graph does not complete rows with holes (see the test
-# of its own below); the network estimators' graphs do
+# the linear autoencoder's graph completes rows with holes by solves of its own
+# (see the test of its own below); the network estimators' graphs fill them
 NETWORK_IDS = [key for key in instance_ids() if not key.startswith("linear")]
 LINEAR_IDS = [key for key in instance_ids() if key.startswith("linear-") or key == "linear"]
 
@@ -600,35 +600,60 @@ def test_the_graph_fills_holes_from_fill_values_and_without_them_passes_nan_on(
     assert np.isnan(out["variable"][1:]).all()
 
 
-@pytest.mark.parametrize("key", [k for k in LINEAR_IDS if k != "linear-minibatch"])
-def test_the_linear_graph_gives_nan_for_a_row_with_holes_never_another_number(
-    key, fitted_on_holes, holes_data
+@pytest.mark.parametrize("key", LINEAR_IDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_linear_graph_completes_a_row_with_holes_as_skae(
+    key, dtype, fitted_on_holes, holes_data
 ):
-    # skae completes such a row by PCA's conditional expectations, which the graph
-    # does not compute: NaN codes, reconstruction and score, not the -inf of an
-    # overflow (the most anomalous score); complete rows as skae's
-    every = fitted_on_holes(key)  # every direction of the digits, constant pixels too
-    if every.align:  # a likelihood in the graph where skae has one, and none where not
-        try:
-            every.get_precision()  # the EM's few steps leave the constant pixels some
-        except ValueError:
-            with pytest.raises(ValueError, match="degenerate"):
+    # skae completes such a row by PCA's conditional expectations (align=False: by
+    # the decoder's least-squares fit), which the graph computed as NaN; now the
+    # graph solves each row's system too. Where skae computes what the graph does
+    # not (a minimum-norm fit of fewer entries than components, the minibatch
+    # solver's refusal, a row with nothing observed scored), NaN, not the -inf of
+    # an overflow (the most anomalous score)
+    if key == "linear-minibatch":  # which fits no holes
+        estimator = instance(key, random_state=0, n_components=8)
+        estimator.fit(np.nan_to_num(holes_data[0]))
+    else:
+        every = fitted_on_holes(key)  # every direction of the digits, constant pixels too
+        if every.align:  # a likelihood in the graph where skae has one, none where not
+            try:
+                every.get_precision()  # the EM's few steps leave the constant pixels some
+            except ValueError:
+                with pytest.raises(ValueError, match="degenerate"):
+                    skl2onnx.to_onnx(every, holes_data[1][:1], options={"score_samples": True})
+            else:
                 skl2onnx.to_onnx(every, holes_data[1][:1], options={"score_samples": True})
-        else:
-            skl2onnx.to_onnx(every, holes_data[1][:1], options={"score_samples": True})
-    estimator = clone(every).set_params(n_components=8).fit(holes_data[0])
-    X = holes_rows(key, holes_data[1])[:8]
+        estimator = clone(every).set_params(n_components=8).fit(holes_data[0])
+    X = holes_rows(key, holes_data[1])[:40].astype(dtype)
     X[0] = np.nan_to_num(X[0], nan=0.5)
+    X[2, 3:] = np.nan  # fewer observed entries than components
+    X[3] = np.nan
     holed = np.isnan(X).any(axis=1)
-    assert holed[1:].any() and not holed[0]
-    out = run(
-        skl2onnx.to_onnx(estimator, X[:1], options={"score_samples": True, "reconstruction": True}),
-        X,
+    assert holed[1:].all() and not holed[0]
+    options = {"score_samples": True, "reconstruction": True}
+    out = run(skl2onnx.to_onnx(estimator, X[:1], options=options), X)
+    if key == "linear-minibatch":
+        for name in ("variable", "reconstruction", "score_samples"):
+            assert np.isnan(out[name][holed]).all(), name
+        assert_close(out["variable"][:1], estimator.transform(X[:1]))
+        return
+    observed = (~np.isnan(X)).sum(axis=1)
+    computed = observed >= (0 if estimator.align else 8)
+    assert (~computed).sum() >= (0 if estimator.align else 3)
+    assert np.isnan(out["variable"][~computed]).all()
+    codes = estimator.transform(X[computed])
+    if dtype == np.float64:
+        np.testing.assert_allclose(out["variable"][computed], codes, rtol=1e-9, atol=1e-12)
+    else:
+        assert_close(out["variable"][computed], codes)
+    assert_close(out["reconstruction"][computed], estimator.inverse_transform(codes))
+    scored = computed & (observed > 0)
+    assert np.isnan(out["score_samples"][~scored]).all()
+    scores = estimator.score_samples(X[scored])
+    np.testing.assert_allclose(
+        out["score_samples"][scored, 0], scores, rtol=1e-5 if dtype == np.float32 else 1e-9
     )
-    for name in ("variable", "reconstruction", "score_samples"):
-        assert np.isnan(out[name][holed]).all(), name
-    assert_close(out["variable"][:1], estimator.transform(X[:1]))
-    assert_close(out["score_samples"][:1, 0], estimator.score_samples(X[:1]))
 
 
 # the imputer: a feature empty in fit (dropped or kept), indicator columns
