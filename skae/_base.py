@@ -17,7 +17,6 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._batches import _RandomSplit
 from ._changes import _cannot_continue, _changed_args, _check_scored_settings, _describe_changes
-from ._chunks import _by_rows, _rows_of
 from ._distributed import _check_launched_alone, _OnEveryRank, _shared_seeds
 from ._losses import _bernoulli_divergence
 from ._missing import _as_fill, _check_fill_state, _check_rows_observed, _filled, _hide_unobserved
@@ -60,7 +59,7 @@ from ._validation import (
     _validate_params,
 )
 from ._version import _check_release, _with_release
-from .metrics import _squared_errors
+from .metrics import _squared_errors, _weighted_rows
 
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -586,11 +585,8 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         if sample_weight is None:
             return float(self.score_samples(X).mean())
-        weights = _check_weights(sample_weight, X := _by_rows(X))
-        # rows of zero weight are not scored: one may have nothing observed
-        kept = np.flatnonzero(weights > 0)
-        scores = self.score_samples(_rows_of(X, kept))
-        return float(np.average(scores, weights=weights[kept] / weights.max()))
+        X, weights = _weighted_rows(X, sample_weight)  # those of positive weight
+        return float(np.average(self.score_samples(X), weights=weights))
 
     def _score_samples(self, X):
         """``score_samples`` of validated ``X``."""

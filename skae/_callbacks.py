@@ -124,13 +124,13 @@ class _StopOnDivergence(Callback):
             # reconstructs its batch exactly: 2e-15) is no base to grow from
             floor = torch.finfo(torch.float32).eps * _mean_square(target)
             self.base_ = max(value, floor, np.nan_to_num(self.previous_))
-        elif value > _DIVERGENCE_GROWTH * self.base_ > 0 and (
-            value > _DIVERGENCE_GROWTH * _mean_square(target)
-        ):
+        elif value > _DIVERGENCE_GROWTH * self.base_ > 0 and (value > _mean_square(target)):
             # a model that reconstructs its data almost exactly (1e-14) meets a row
-            # off its structure in a continued call: a loss of the data's own size
-            # is a row the model has not learnt, not a divergence (read only here,
-            # where a batch grew past the base: every rank's batch does)
+            # off its structure in a continued call: a loss within the batch's own
+            # mean square (what reconstructing zeros would cost) is a row the model
+            # has not learnt, not a divergence; past it, the model does worse than
+            # nothing (read only here, where a batch grew past the base: every
+            # rank's batch does)
             raise _diverged(
                 f"the loss grew from {self.first_loss_:.4g} to {value:.4g} in epoch {epoch}"
             )

@@ -527,7 +527,10 @@ class LinearAETransformer(_BaseAutoencoder):
         if not _is_dask_array(X):
             if sample_weight is not None and 0 < np.count_nonzero(sample_weight) < X.shape[0]:
                 # a row of weight zero counts for nothing, whatever it holds (one of
-                # 1e300 overflowed the scatter, NaN in its mean)
+                # 1e300 overflowed the scatter, NaN in its mean); but NaN is refused
+                # where the tags say so, as transform refuses it
+                if _has_missing(X):
+                    self._refuse_missing_with_minibatch()
                 kept = np.flatnonzero(sample_weight)
                 X, sample_weight = _rows_of(X, kept), sample_weight[kept]
             if _has_missing(X):

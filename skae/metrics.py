@@ -14,7 +14,7 @@ from sklearn.base import OneToOneFeatureMixin
 from sklearn.utils import metadata_routing
 
 from ._chunks import _by_rows, _chunks, _dense, _rows_of
-from ._validation import _check_weights
+from ._validation import _check_weights, _in_memory_table
 
 
 def reconstruction_error(estimator, X, *, per_feature=False):
@@ -284,12 +284,27 @@ def reconstruction_scorer(estimator, X, y=None, sample_weight=None):
     """
     if sample_weight is None:
         return -float(reconstruction_error(estimator, X).mean())
-    X = _by_rows(X)
+    X, weights = _weighted_rows(X, sample_weight)
+    return -float(np.average(reconstruction_error(estimator, X), weights=weights))
+
+
+def _weighted_rows(X, sample_weight):
+    """``(rows, weights)``: the rows of ``X`` whose ``sample_weight`` is positive
+    and their weights (divided by the largest: a total past float64's range stays
+    finite). A row of weight zero is not scored: it may have nothing observed,
+    which has no score. ``X`` is taken as the estimators take it: a Dask DataFrame
+    as its pandas frame, a Dask array of unknown block sizes computed (its rows
+    cannot be counted), a list as an array, a sparse matrix as CSR; input that is
+    no table of rows (None, a number) as it is, for the estimator to refuse."""
+    X = _by_rows(_in_memory_table(X))
+    if hasattr(X, "__dask_graph__") and not all(isinstance(n, int) for n in X.shape):
+        X = X.compute()
+    if len(getattr(X, "shape", ())) != 2:
+        return X, sample_weight
     weights = _check_weights(sample_weight, X)
-    # rows of weight zero are not measured: one may have nothing observed
     kept = np.flatnonzero(weights > 0)
-    errors = reconstruction_error(estimator, _rows_of(X, kept))
-    return -float(np.average(errors, weights=weights[kept] / weights.max()))
+    rows = X if len(kept) == len(weights) else _rows_of(X, kept)
+    return rows, weights[kept] / weights.max()
 
 
 class _Requested:

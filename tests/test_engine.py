@@ -1011,6 +1011,26 @@ def test_a_continued_fit_grows_from_no_less_than_its_last_epoch_s_loss():
     assert est.n_iter_ == 7
 
 
+def test_a_continued_fit_that_does_worse_than_reconstructing_zeros_has_diverged():
+    # data far from 0 (mean square 1e4): a warm start at a learning rate of 1
+    # took the loss from 0.7 to 5e4, seven times the data's own mean square,
+    # which was let through while only 1e4 times that mean square was divergence
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(400, 2)) @ rng.normal(size=(2, 8)) + 100).astype(np.float32)
+    est = AutoencoderTransformer(
+        2,
+        hidden_layer_sizes=(16,),
+        max_iter=100,
+        batch_size=40,
+        learning_rate_init=1e-2,
+        n_iter_no_change=None,
+        random_state=0,
+    ).fit(X)
+    est.set_params(warm_start=True, learning_rate_init=1.0, max_iter=2)
+    with pytest.raises(FloatingPointError, match="the loss grew"):
+        est.fit(X)
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 def test_a_row_off_an_exactly_learnt_structure_is_not_divergence(weighted):
     # a model that reconstructs its data to 1e-14 meets, in partial_fit, a row off

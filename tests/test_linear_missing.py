@@ -452,3 +452,13 @@ def test_rows_of_no_variance_with_holes_are_degenerate_as_without():
                 warnings.simplefilter("error", RuntimeWarning)
                 with pytest.raises(ValueError, match="model is degenerate"):
                     est.score_samples(scored)
+
+
+def test_the_minibatch_solver_refuses_nan_on_a_row_of_weight_zero_too():
+    # the rows of weight zero were dropped first, and with them the NaN that its
+    # tags (allow_nan=False) and its transform refuse
+    X = np.random.default_rng(0).normal(size=(30, 4))
+    X[0, 0] = np.nan
+    weights = np.r_[0.0, np.ones(29)]
+    with pytest.raises(ValueError, match="solver='minibatch' does not take"):
+        LinearAETransformer(2, solver="minibatch", max_iter=2).fit(X, sample_weight=weights)

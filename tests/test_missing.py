@@ -410,6 +410,33 @@ def test_score_does_not_score_rows_of_weight_zero(est):
     assert est.score(X, sample_weight=weights) == pytest.approx(est.score(X[2:]), rel=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["dask frame", "dask, unknown sizes", "arrow", "polars"])
+def test_a_weighted_score_takes_every_table_the_unweighted_one_takes(kind):
+    # the rows of positive weight were taken from the input as given: a Dask
+    # DataFrame, an Arrow table and a Dask array of unknown block sizes raised
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    weights = np.r_[np.zeros(5), np.ones(35)]
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    if kind.startswith("dask"):
+        dd = pytest.importorskip("dask.dataframe")
+        table = dd.from_pandas(frame, npartitions=2)
+        table = table.to_dask_array() if kind == "dask, unknown sizes" else table
+    elif kind == "arrow":
+        table = pytest.importorskip("pyarrow").Table.from_pandas(frame)
+    else:
+        table = pytest.importorskip("polars").from_pandas(frame)
+    for est in (
+        AutoencoderTransformer(2, hidden_layer_sizes=(4,), max_iter=2, random_state=0),
+        skae.LinearAETransformer(2),
+    ):
+        est.fit(X if kind == "dask, unknown sizes" else frame)
+        expected = est.score(X[5:])
+        assert est.score(table, sample_weight=weights) == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        est.score(3.0, sample_weight=[1.0])
+
+
 def test_a_row_observed_only_where_training_observed_nothing_is_named_so():
     # it was said to hold only NaN, though it held a value
     X = np.random.default_rng(0).normal(size=(30, 3))
