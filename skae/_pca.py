@@ -295,8 +295,9 @@ def _precision(components, variances, noise, whiten):
     """The inverse of ``_covariance``, by the matrix inversion lemma."""
     n_features = components.shape[1]
     # a subnormal noise (8e-310, the round-off an EM on data of no variance
-    # leaves) is none: its inverse overflows, and complete rows scored -inf
-    if noise < np.finfo(np.float64).tiny:
+    # leaves; in float32 below 1e-38) is none: its inverse overflows in the
+    # components' dtype, and complete rows scored -inf
+    if noise < np.finfo(np.result_type(components.dtype, np.float32)).tiny:
         # with no noise the covariance has the components' rank: singular unless
         # there is one per feature; and where the data's rank is short of them (n
         # samples span n - 1 directions), the last variances are round-off (some

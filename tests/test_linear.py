@@ -634,6 +634,17 @@ def test_rows_whose_scatter_overflows_are_refused_by_name(solver, holes):
     np.testing.assert_array_equal(lae.transform(X), before)
 
 
+def test_a_float32_noise_below_float32_s_normal_numbers_is_no_noise():
+    # its inverse overflowed float32: every row scored -inf, where the float64
+    # fit of the same rows is finite (PCA raises on these float32 rows)
+    X = (np.random.default_rng(0).normal(size=(50, 5)) * [1, 2, 3, 4, 5] * 1e-20).astype(np.float32)
+    est = LinearAETransformer(2).fit(X)
+    assert 0 < est.noise_variance_ < np.finfo(np.float32).tiny
+    with pytest.raises(ValueError, match="model is degenerate"):
+        est.score_samples(X)
+    assert np.isfinite(LinearAETransformer(2).fit(X.astype(np.float64)).score_samples(X)).all()
+
+
 def test_float32_variances_at_the_edges_of_its_range(tmp_path):
     import skae
 
