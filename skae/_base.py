@@ -275,6 +275,7 @@ class _BaseAutoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                     {
                         "n_features": X.shape[1],
                         "continuing": bool(resume),
+                        "partial_fit": bool(incremental),
                         "continued": _state_digest(self) if resume else "",
                         "weighted": sample_weight is not None,
                         "feature_names_in_": list(getattr(self, "feature_names_in_", [])),

@@ -177,6 +177,13 @@ def main(out):
         params = dict(reversed(params.items()))
     same = AutoencoderTransformer(2, module=WithInit, module_params=params, max_iter=2)
     results["same_parameters_codes"] = same.fit(shard).transform(X)
+    # fit on one rank, partial_fit on the other: epochs of other lengths (a rank
+    # died, "Connection closed by peer")
+    try:
+        one = AutoencoderTransformer(**small)
+        one.partial_fit(shard) if rank else one.fit(shard)
+    except Exception as error:
+        errors["disagree_partial_fit"] = [type(error).__name__, str(error)]
     # estimators of two classes: their parameters have other names (a reshape
     # error on every rank)
     try:

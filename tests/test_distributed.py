@@ -197,7 +197,9 @@ def test_an_interrupt_on_one_rank_makes_every_rank_raise_and_keep_its_model(rank
         np.testing.assert_array_equal(result["after_interrupt_codes"], result["sgd_codes"])
 
 
-@pytest.mark.parametrize("name", ["n_components", "max_iter", "precision", "columns"])
+@pytest.mark.parametrize(
+    "name", ["n_components", "max_iter", "precision", "columns", "partial_fit"]
+)
 def test_ranks_that_disagree_all_raise_before_training_naming_what_differs(ranks, name):
     for _, errors in ranks:
         kind, message = errors[f"disagree_{name}"]
