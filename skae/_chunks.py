@@ -3,7 +3,7 @@ in pieces, so temporary memory is bounded independently of ``n_samples``."""
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils import _safe_indexing, gen_batches
+from sklearn.utils import gen_batches
 
 # rows per chunk at most
 _CHUNK_ROWS = 4096
@@ -37,6 +37,11 @@ def _by_rows(X):
 
 
 def _rows_of(X, rows):
-    """The rows ``rows`` (a slice or indices) of ``_by_rows``'s ``X``, in its type
-    (scikit-learn's indexing: pandas and polars frames, Arrow tables too)."""
-    return _safe_indexing(X, rows)
+    """The rows ``rows`` (a slice or indices) of ``_by_rows``'s ``X``, in its type:
+    a pandas frame by position, an Arrow table by ``take``, anything else (arrays,
+    CSR, polars frames) by its ``[]``."""
+    if hasattr(X, "iloc"):
+        return X.iloc[rows]
+    if type(X).__module__.partition(".")[0] == "pyarrow":
+        return X.take(np.arange(X.shape[0])[rows])
+    return X[rows]
