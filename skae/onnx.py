@@ -60,11 +60,15 @@ model (a ``k`` by ``k`` system per row, solved by Gauss-Jordan elimination that 
 graph unrolls over the ``n_components_`` columns, for the rows with holes only),
 and such a row's ``score_samples`` is skae's expected log-likelihood; with
 ``align=False``, the decoder's least-squares fit to the observed entries. Where
-skae computes what the graph does not (a row of fewer observed entries than
-``n_components_`` with ``align=False``, whose minimum-norm fit skae takes; the
-score of a row with holes under a model without noise) and where skae refuses
-(``solver="minibatch"``, a row with nothing observed scored), the graph gives NaN,
-never a number that differs from skae's.
+skae computes what the graph does not and where skae refuses, the graph gives NaN,
+never a number that differs from skae's: a row whose system is near singular (its
+smallest pivot under 1e-6 of its largest: a model of almost no noise, as the
+default ``n_components=None`` with a component per feature, with fewer observed
+entries than components; with ``align=False`` fewer observed entries than
+``n_components_``, or a decoder of deficient rank on them), which skae solves in
+the observed entries or by a pseudo-inverse; the score of a row with holes under
+a model without noise; ``solver="minibatch"``, which refuses holes; a row with
+nothing observed, scored.
 
 **The imputer.** The graph of an :class:`~skae.AutoencoderImputer` computes its
 ``transform``: it standardizes by ``mean_`` and ``scale_`` (in float64, as skae),
@@ -135,6 +139,10 @@ _TORCH_OPSET = 17
 
 # the reduce operators take their axes as an input from opset 18 (ReduceSum from 13)
 _MIN_OPSET = 13
+# the linear graph's solve of a row with holes is NaN where its smallest pivot is
+# under this share of its largest (a condition number past some 1e6: the digits
+# that elimination without pivoting keeps fall short of skae's solve's)
+_RELIABLE_PIVOTS = 1e-6
 
 
 _OPTIONS = {"score_samples": [False, True], "reconstruction": [False, True]}
@@ -583,8 +591,9 @@ class _LinearComputation(_Computation):
         M = g.op("Add", M, g.constant(noise * np.eye(k), "noise", f64))
         projected = g.op("MatMul", centered, F)
         A = g.op("Concat", M, g.op("Unsqueeze", projected, last), axis=2)  # [M | b]
-        A = self._gauss_jordan(A, k)
+        A, unsure = self._gauss_jordan(A, k)
         latent = g.op("Squeeze", g.op("Gather", A, g.constant([k], "k", i64), axis=2), last)
+        latent = g.op("Where", unsure, g.constant(np.nan, "nan", f64), latent)
         fitted = g.op("MatMul", latent, g.op("Transpose", F, perm=[1, 0]))
         return latent, fitted, centered
 
@@ -613,13 +622,18 @@ class _LinearComputation(_Computation):
         return self._in_graph_type(g.op("Where", g.op("IsNaN", x), guess, x))
 
     def _gauss_jordan(self, A, k):
-        """``A`` (shape (m, k, k + 1), float64: ``[M | b]`` of each row, M symmetric
-        positive definite) after Gauss-Jordan elimination, ``[I | M^-1 b]``: an
-        ONNX Loop over the k columns, of no steps where there is no row (a graph of
-        complete rows pays no k steps of dispatch). Step i divides row i by its
-        pivot and takes it from every row in proportion to their column i less
-        the identity's (row i itself: its pivot less 1), so that row i becomes the
-        divided row and column i the identity's."""
+        """``(A, unsure)``: ``A`` (shape (m, k, k + 1), float64: ``[M | b]`` of each
+        row, M symmetric positive definite) after Gauss-Jordan elimination, ``[I |
+        M^-1 b]``, and per row (shape (m, 1)) whether its smallest pivot is under
+        ``_RELIABLE_PIVOTS`` of its largest: M is then near singular (a model of
+        almost no noise, a row of fewer observed entries than components or of a
+        rank-deficient decoder), where skae solves otherwise (in the observed
+        entries, or by a pseudo-inverse) and elimination without pivoting loses
+        the digits. An ONNX Loop over the k columns, of no steps where there is no
+        row (a graph of complete rows pays no k steps of dispatch). Step i divides
+        row i by its pivot and takes it from every row in proportion to their
+        column i less the identity's (row i itself: its pivot less 1), so that row
+        i becomes the divided row and column i the identity's."""
         g, i64, helper = self.g, np.int64, onnx.helper
         double = onnx.TensorProto.DOUBLE
         columns = g.constant(np.arange(k)[:, None], "columns", i64)  # read in the body
@@ -629,6 +643,8 @@ class _LinearComputation(_Computation):
                 helper.make_node("Unsqueeze", ["i", "axis"], ["index"]),
                 helper.make_node("Gather", ["A", "index"], ["row"], axis=1),
                 helper.make_node("Gather", ["row", "index"], ["pivot"], axis=2),
+                helper.make_node("Min", ["low", "pivot"], ["low_out"]),
+                helper.make_node("Max", ["high", "pivot"], ["high_out"]),
                 helper.make_node("Div", ["row", "pivot"], ["divided"]),
                 helper.make_node("Gather", ["A", "index"], ["column"], axis=2),
                 helper.make_node("Equal", [columns, "index"], ["is_i"]),
@@ -642,17 +658,36 @@ class _LinearComputation(_Computation):
             [
                 helper.make_tensor_value_info("i", onnx.TensorProto.INT64, []),
                 helper.make_tensor_value_info("go", onnx.TensorProto.BOOL, []),
-                helper.make_tensor_value_info("A", double, None),
+                *(
+                    helper.make_tensor_value_info(name, double, None)
+                    for name in ("A", "low", "high")
+                ),
             ],
             [
                 helper.make_tensor_value_info("go_out", onnx.TensorProto.BOOL, []),
-                helper.make_tensor_value_info("A_out", double, None),
+                *(
+                    helper.make_tensor_value_info(name, double, None)
+                    for name in ("A_out", "low_out", "high_out")
+                ),
             ],
         )
         rows = g.op("Gather", g.op("Shape", A), g.constant(0, "first", i64), axis=0)
         steps = g.op("Mul", g.op("Min", rows, g.constant(1, "one", i64)), g.constant(k, "k", i64))
         go = g.op("Squeeze", g.constant([True], "go", bool))  # scalars, as Loop reads them
-        return g.op("Loop", g.op("Squeeze", steps), go, A, body=body)
+        zero = g.constant([0], "zero_index", i64)
+        first = g.op("Gather", g.op("Gather", A, zero, axis=1), zero, axis=2)  # (m, 1, 1)
+        outputs = [g.name("solved"), g.name("smallest_pivot"), g.name("largest_pivot")]
+        g.container.add_node(
+            "Loop",
+            [g.op("Squeeze", steps), go, A, first, first],
+            outputs,
+            name=g.scope.get_unique_operator_name(f"{g.hint}_Loop"),
+            body=body,
+        )
+        solved, low, high = outputs
+        bound = g.op("Mul", high, g.constant(_RELIABLE_PIVOTS, "reliable", np.float64))
+        unsure = g.op("Less", low, bound)  # NaN pivots compare False: NaN stays NaN
+        return solved, g.op("Reshape", unsure, g.constant([-1, 1], "column_shape", i64))
 
     @functools.cached_property
     def unscored(self):
@@ -757,10 +792,15 @@ class _LinearComputation(_Computation):
 
     @functools.cached_property
     def checked_scores(self):
-        # NaN where the graph has no score (unscored), never the -inf of an
-        # overflow (the most anomalous of scores)
+        # NaN where the graph has no score (unscored, or a row with holes whose
+        # solve it did not trust), never the -inf of an overflow (the most
+        # anomalous of scores)
         g = self.g
-        return g.op("Where", self.unscored, g.constant(np.nan, "nan"), super().checked_scores)
+        width = g.constant(float(self.estimator.n_features_in_), "width")
+        holed = g.op("Less", self.holes.count, width)
+        untrusted = g.op("And", holed, g.op("IsNaN", self.score_samples))
+        unscored = g.op("Or", self.unscored, untrusted)
+        return g.op("Where", unscored, g.constant(np.nan, "nan"), super().checked_scores)
 
 
 class _NetworkComputation(_Computation):

@@ -600,6 +600,27 @@ def test_the_graph_fills_holes_from_fill_values_and_without_them_passes_nan_on(
     assert np.isnan(out["variable"][1:]).all()
 
 
+@pytest.mark.parametrize("align", [True, False])
+def test_the_linear_graph_gives_nan_where_its_solve_of_a_row_is_near_singular(align):
+    # a model of almost no noise (align=True), or a decoder whose observed rows
+    # are of deficient rank (align=False): skae solves such a row otherwise (in
+    # its observed entries, by a pseudo-inverse), and the graph's elimination
+    # without pivoting gave codes 0.7 off, never saying so
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(300, 3)) @ rng.normal(size=(3, 10)) * 10 + 100
+    A += 1e-7 * rng.normal(size=A.shape)
+    if not align:
+        A[:, 1] = A[:, 0]
+    est = LinearAETransformer(3 if align else 2, align=align).fit(A)
+    X = A[:3].copy()
+    X[1, 1:] = np.nan if align else X[1, 1:]
+    X[1, 2:] = np.nan
+    X[2, 5] = np.nan  # well determined
+    out = run(skl2onnx.to_onnx(est, X[:1], options={"score_samples": True}), X)
+    assert np.isnan(out["variable"][1]).all() and np.isnan(out["score_samples"][1]).all()
+    np.testing.assert_allclose(out["variable"][[0, 2]], est.transform(X[[0, 2]]), rtol=1e-6)
+
+
 @pytest.mark.parametrize("key", LINEAR_IDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_linear_graph_completes_a_row_with_holes_as_skae(
