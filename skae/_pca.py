@@ -15,13 +15,19 @@ from ._chunks import _chunks, _dense
 def _scatter(X, mean, n, weights):
     """``(X - mean).T @ diag(weights) @ (X - mean)`` (no weights: all 1) in float64,
     one chunk of rows at a time; for sparse ``X`` (float64) without densifying it,
-    as ``X.T @ diag(weights) @ X - n * outer(mean, mean)``, ``n`` the total weight."""
+    as ``X.T @ diag(weights) @ X - n * outer(mean, mean)``, ``n`` the total weight,
+    unless that difference lost more than 4 of its digits in some feature (a mean
+    far from 0 against its spread: an offset of 1e8 gave negative variances), where
+    the chunks are densified and centered as dense rows are."""
     if sp.issparse(X):
         weighted = X if weights is None else X.multiply(weights[:, None]).tocsr()
-        return (X.T @ weighted).toarray() - n * np.outer(mean, mean)
+        products = (X.T @ weighted).toarray()
+        scatter = products - n * np.outer(mean, mean)
+        if not (np.diag(scatter) < 1e-4 * np.diag(products)).any():
+            return scatter
     scatter = np.zeros((X.shape[1], X.shape[1]))
     for rows in _chunks(*X.shape):
-        Xc = X[rows] - mean
+        Xc = _dense(X[rows]) - mean
         scatter += (Xc if weights is None else Xc * weights[rows, None]).T @ Xc
         del Xc  # before the next chunk is allocated
     return scatter

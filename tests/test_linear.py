@@ -634,6 +634,20 @@ def test_rows_whose_scatter_overflows_are_refused_by_name(solver, holes):
     np.testing.assert_array_equal(lae.transform(X), before)
 
 
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_sparse_rows_far_from_zero_have_the_moments_of_the_dense_rows(method, tmp_path):
+    # X.T X - n mean mean.T lost every digit of an offset of 1e8: negative
+    # variances, ratios summing past 1, and a model that save refused
+    import skae
+
+    X = np.random.default_rng(0).normal(size=(200, 4)) * [1, 2, 3, 4] + 1e8
+    sparse = getattr(LinearAETransformer(2), method)(sp.csr_matrix(X))
+    dense = getattr(LinearAETransformer(2), method)(X)
+    np.testing.assert_allclose(sparse.explained_variance_, dense.explained_variance_, rtol=1e-6)
+    assert sparse.explained_variance_ratio_.sum() <= 1
+    skae.save(sparse, tmp_path / "sparse.skae")
+
+
 def test_a_float32_noise_below_float32_s_normal_numbers_is_no_noise():
     # its inverse overflowed float32: every row scored -inf, where the float64
     # fit of the same rows is finite (PCA raises on these float32 rows)
