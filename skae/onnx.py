@@ -840,10 +840,16 @@ class _NetworkComputation(_Computation):
     @functools.cached_property
     def checked_scores(self):
         """The scores, -inf where one overflowed, NaN for a row with nothing observed
-        (which skae refuses to score)."""
+        (which skae refuses to score); for a model of skae 0.2, without
+        ``fill_values_``, NaN for any row with holes (skae refuses its NaN; such a
+        row's score is NaN, not the -inf of an overflow, the most anomalous)."""
         g, scores = self.g, super().checked_scores
-        empty = g.op("Equal", self.holes.count, g.constant(0.0, "zero"))
-        return g.op("Where", empty, g.constant(np.nan, "nan"), scores)
+        if getattr(self.estimator, "fill_values_", None) is None:
+            width = g.constant(float(self.estimator.n_features_in_), "width")
+            unscored = g.op("Less", self.holes.count, width)
+        else:
+            unscored = g.op("Equal", self.holes.count, g.constant(0.0, "zero"))
+        return g.op("Where", unscored, g.constant(np.nan, "nan"), scores)
 
     def run_module(self, method, x, width):
         """Output names of ``net_.module_.<method>(x)``, rows ``x`` of ``width`` values."""

@@ -595,9 +595,12 @@ def test_the_graph_fills_holes_from_fill_values_and_without_them_passes_nan_on(
     assert_close(out["variable"], estimator.transform(X))
     old = copy.deepcopy(estimator)
     del old.fill_values_, old.n_observed_
-    out = run(skl2onnx.to_onnx(old, X[:1]), X)
+    out = run(skl2onnx.to_onnx(old, X[:1], options={"score_samples": True}), X)
     assert_close(out["variable"][:1], estimator.transform(X[:1]))
     assert np.isnan(out["variable"][1:]).all()
+    # and its scores NaN too, as documented (they were -inf, the most anomalous)
+    assert_close(out["score_samples"][:1, 0], estimator.score_samples(X[:1]))
+    assert np.isnan(out["score_samples"][1:]).all()
 
 
 @pytest.mark.parametrize("align", [True, False])
