@@ -177,7 +177,7 @@ class LinearAETransformer(_BaseAutoencoder):
         ``sample_weight``, the sum of their weights (a float), since a weight
         counts as that many repeated rows.
 
-    n_samples_ : int
+    n_samples_ : int or float
         The same number, under PCA's name.
 
     scatter_ : ndarray of shape (n_features, n_features) or None
