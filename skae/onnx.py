@@ -570,11 +570,10 @@ class _LinearComputation(_Computation):
         """``(latent, fitted, centered)`` of ``rows`` (with NaN) under the
         probabilistic PCA ``model`` (``(mean, factor, noise)``, as a ``_pca._Model``
         holds them), in float64, in the latent space (``_pca._Posterior``): ``latent
-        = M^-1 F_o.T x_o`` with ``M = F_o.T F_o + noise I``, solved by Gauss-Jordan
-        elimination unrolled over the ``k`` columns (M is symmetric positive
-        definite: no pivoting), ``fitted = F latent``, ``centered`` the rows less
-        the mean, 0 at their holes. Without noise, the least-squares fit of the
-        observed entries (a row of at least ``k`` of them, ``F_o`` of full rank)."""
+        = M^-1 F_o.T x_o`` with ``M = F_o.T F_o + noise I``, solved by
+        ``_gauss_jordan`` (NaN for a row whose M is near singular), ``fitted = F
+        latent``, ``centered`` the rows less the mean, 0 at their holes. Without
+        noise, the least-squares fit of the observed entries."""
         g, f64, i64 = self.g, np.float64, np.int64
         mean, factor, noise = model
         k = factor.shape[1]
@@ -601,8 +600,8 @@ class _LinearComputation(_Computation):
         """The rows with holes (``holed``), each hole filled as skae's
         ``_completed`` fills it: with ``align=True`` by its conditional mean given
         the row's observed entries; with ``align=False`` by the decoder's
-        least-squares fit to them, where they are at least ``n_components_``
-        (skae's minimum-norm fit of fewer is not computed: NaN)."""
+        least-squares fit to them (NaN where the solve is near singular, as with
+        fewer entries than ``n_components_``, whose minimum-norm fit skae takes)."""
         g, estimator = self.g, self.estimator
         rows = self.holed[1]
         mean = estimator.mean_.astype(np.float64)
@@ -614,11 +613,6 @@ class _LinearComputation(_Computation):
         _, fitted, _ = self._posterior(model, rows)
         x = self._in_float64(rows)
         guess = g.op("Add", fitted, g.constant(mean, "mean", np.float64))
-        if not estimator.align:  # too few entries for a fit: NaN, not round-off's
-            seen = g.op("Cast", g.op("Not", g.op("IsNaN", x)), to=onnx.TensorProto.DOUBLE)
-            k = g.constant(float(estimator.n_components_), "k", np.float64)
-            few = g.op("Less", g.reduce("ReduceSum", seen, 1), k)
-            guess = g.op("Where", few, g.constant(np.nan, "nan", np.float64), guess)
         return self._in_graph_type(g.op("Where", g.op("IsNaN", x), guess, x))
 
     def _gauss_jordan(self, A, k):
@@ -688,23 +682,6 @@ class _LinearComputation(_Computation):
         bound = g.op("Mul", high, g.constant(_RELIABLE_PIVOTS, "reliable", np.float64))
         unsure = g.op("Less", low, bound)  # NaN pivots compare False: NaN stays NaN
         return solved, g.op("Reshape", unsure, g.constant([-1, 1], "column_shape", i64))
-
-    @functools.cached_property
-    def unscored(self):
-        """Per row (shape (n, 1)): whether the graph has no score for it, as NaN:
-        nothing observed (skae refuses to score it), fewer observed entries than
-        ``n_components_`` with ``align=False`` (not completed), or any hole with
-        ``solver="minibatch"`` (which refuses them) or where the aligned model has
-        no noise (skae then solves each row's observed block on its own, which the
-        graph does not compute)."""
-        estimator = self.estimator
-        if estimator.solver == "minibatch":
-            needed = estimator.n_features_in_
-        elif not estimator.align:
-            needed = estimator.n_components_
-        else:
-            needed = 1 if estimator.noise_variance_ > 0 else estimator.n_features_in_
-        return self.g.op("Less", self.holes.count, self.g.constant(float(max(needed, 1)), "needed"))
 
     def _codes_of(self, X):
         g = self.g
@@ -792,15 +769,17 @@ class _LinearComputation(_Computation):
 
     @functools.cached_property
     def checked_scores(self):
-        # NaN where the graph has no score (unscored, or a row with holes whose
-        # solve it did not trust), never the -inf of an overflow (the most
-        # anomalous of scores)
-        g = self.g
-        width = g.constant(float(self.estimator.n_features_in_), "width")
-        holed = g.op("Less", self.holes.count, width)
+        # NaN where the graph has no score, never the -inf of an overflow (the most
+        # anomalous of scores): a row with nothing observed, which skae refuses to
+        # score, and a row with holes whose score is NaN (a solve the graph did not
+        # trust, a model without noise, the minibatch solver's refusal)
+        g, count = self.g, self.holes.count
+        holed = g.op("Less", count, g.constant(float(self.estimator.n_features_in_), "width"))
         untrusted = g.op("And", holed, g.op("IsNaN", self.score_samples))
-        unscored = g.op("Or", self.unscored, untrusted)
-        return g.op("Where", unscored, g.constant(np.nan, "nan"), super().checked_scores)
+        empty = g.op("Equal", count, g.constant(0.0, "none"))
+        return g.op(
+            "Where", g.op("Or", empty, untrusted), g.constant(np.nan, "nan"), super().checked_scores
+        )
 
 
 class _NetworkComputation(_Computation):
