@@ -86,8 +86,7 @@ def reconstruction_error(estimator, X, *, per_feature=False):
     """
     if not isinstance(per_feature, bool | np.bool_):
         raise TypeError(f"per_feature must be a bool, got {per_feature!r}.")
-    if hasattr(X, "__dask_graph__") and not all(isinstance(n, int) for n in X.shape):
-        X = X.compute()  # rows that cannot be counted cannot be sliced either
+    X = _countable(X)
     estimator = _best(estimator)
     # a skae estimator with categorical columns reconstructs at the last step: a
     # categorical column's error is its cross-entropy, which the estimator computes
@@ -288,6 +287,14 @@ def reconstruction_scorer(estimator, X, y=None, sample_weight=None):
     return -float(np.average(reconstruction_error(estimator, X), weights=weights))
 
 
+def _countable(X):
+    """A Dask collection of rows that cannot be counted (blocks of unknown sizes)
+    computed, since they cannot be sliced either; anything else as it is."""
+    if hasattr(X, "__dask_graph__") and not all(isinstance(n, int) for n in X.shape):
+        return X.compute()
+    return X
+
+
 def _weighted_rows(X, sample_weight):
     """``(rows, weights)``: the rows of ``X`` whose ``sample_weight`` is positive
     and their weights (divided by the largest: a total past float64's range stays
@@ -296,9 +303,7 @@ def _weighted_rows(X, sample_weight):
     as its pandas frame, a Dask array of unknown block sizes computed (its rows
     cannot be counted), a list as an array, a sparse matrix as CSR; input that is
     no table of rows (None, a number) as it is, for the estimator to refuse."""
-    X = _by_rows(_in_memory_table(X))
-    if hasattr(X, "__dask_graph__") and not all(isinstance(n, int) for n in X.shape):
-        X = X.compute()
+    X = _countable(_by_rows(_in_memory_table(X)))
     if len(getattr(X, "shape", ())) != 2:
         return X, sample_weight
     weights = _check_weights(sample_weight, X)
