@@ -292,10 +292,10 @@ class AutoencoderTransformer(_Categorical, _BaseAutoencoder):
                 keep = net.train_split.next_split(data.shape[0], sample_weight)[0].numpy()
                 rows = data[keep]
                 weights = None if sample_weight is None else sample_weight[keep]
-            if weights is not None and not (weights > 0).all():
+            if weights is not None and not (positive := weights > 0).all():
                 # rows of weight zero teach the layers nothing, whatever they hold:
                 # passed down, their codes (of a row of 3e38) overflowed a layer's input
-                rows, weights = rows[weights > 0], weights[weights > 0]
+                rows, weights = rows[positive], weights[positive]
             self._pretrain(net.module_, rows, weights)
         super()._train_net(net, data, sample_weight, incremental=incremental)
 
